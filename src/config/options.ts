@@ -1,0 +1,163 @@
+/**
+ * Everything `createHooks()` accepts, and the one function that validates it and fills defaults.
+ * @module
+ */
+import { ConfigError } from '../errors.js';
+import { silentLogger, type Logger } from '../logger.js';
+import type { HookInfo, JsonValue, StoredEvent, Subscription } from '../store/records.js';
+import type { StoreDialect } from '../store/store-dialect.js';
+import type { AttemptOutcomeKind } from '../store/schema.js';
+import { resolveRetryPolicy, toMs, type Duration, type ResolvedRetryPolicy, type RetryPolicy } from '../delivery/retry.js';
+import type { Resolver } from '../delivery/ssrf.js';
+import { defaultOwner, type OwnerResolver } from '../triggers/owner.js';
+import type { EventsMap } from './events-map.js';
+
+/** Turns an instance of one model into the `data` of its payload. Runs once per event. */
+export type Serializer = { serialize(instance: object): unknown }['serialize'];
+
+export interface FinderContext {
+  /** The owner the event is for; `null` when it reaches every owner's subscriptions. */
+  readonly owner: string | null;
+  readonly allOwners: boolean;
+  /** What the default finder would return: active subscriptions to this event for this owner (or all owners). */
+  defaultFind(): Promise<Subscription[]>;
+}
+
+/**
+ * A custom subscription lookup (the seed's `HOOK_FINDER`): called with the event name and the stored
+ * event (the serialized instance, not the live one), returns the subscriptions to deliver to.
+ * @example
+ * finder: async (name, event, { defaultFind }) =>
+ *   (await defaultFind()).filter((s) => s.metadata?.plan === 'pro')
+ */
+export type Finder = (eventName: string, event: StoredEvent, context: FinderContext) => Promise<readonly Subscription[]> | readonly Subscription[];
+
+export interface DelivererContext {
+  readonly hook: HookInfo;
+  /** The exact JSON text that was signed. */
+  readonly body: string;
+  /** `content-type` and the Standard Webhooks headers. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly deliveryId: string;
+  readonly attempt: number;
+  /** Aborted at the attempt timeout and on shutdown. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Replaces the HTTP POST (the seed's `HOOK_DELIVERER`), e.g. to hand deliveries to another system.
+ * Resolve with `{ statusCode }` (or nothing, meaning delivered); throw to have the attempt retried.
+ */
+export type Deliverer = (target: string, payload: JsonValue, context: DelivererContext) => Promise<{ statusCode: number; body?: string } | void>;
+
+/** What `onSent` receives after each attempt (the seed's `hook_sent_event`). */
+export interface SentInfo {
+  readonly hook: HookInfo;
+  /** The payload as sent (parsed). */
+  readonly payload: JsonValue;
+  /** The stored event; `event.data` is the serialized instance. */
+  readonly event: StoredEvent;
+  readonly deliveryId: string;
+  readonly attempt: number;
+  readonly outcome: AttemptOutcomeKind;
+  readonly statusCode: number | null;
+  readonly error: string | null;
+  readonly durationMs: number;
+}
+
+export interface DeliveryOptions {
+  /** Attempts in flight at once, over all receivers. Default 64. */
+  concurrency?: number;
+  /** Keep-alive connections per receiver origin. Default 16. */
+  connectionsPerOrigin?: number;
+  /** Per-attempt timeout, from connect to the end of the response. Default 15 s. */
+  timeout?: Duration;
+  /** Retry schedule and jitter. */
+  retry?: Partial<RetryPolicy>;
+  /** Retry a response status that is not 2xx, 408, 410, 429 or 5xx? Default: always. */
+  retryOn?: (statusCode: number) => boolean;
+  /** Lowest delay after a 429 Too Many Requests. Default 60 s. */
+  minDelayAfter429?: Duration;
+  /** Bytes of each response kept in the delivery log. Default 64 KiB. */
+  responseExcerptBytes?: number;
+  /** How often the dispatcher looks for work written by other processes or transactions. Default 1 s. */
+  pollInterval?: Duration;
+  /** Largest serialized payload accepted at the trigger. Default 256 KiB. */
+  maxPayloadBytes?: number;
+  userAgent?: string;
+}
+
+export interface HooksOptions<EventName extends string = string> {
+  /** `{ 'book.added': 'Book.created', 'book.changed': 'Book.updated+', 'user.logged_in': null }` */
+  events: EventsMap & Record<EventName, EventsMap[string]>;
+  /** Where subscriptions, the outbox and the delivery log live: `sqliteStore(db)` or `postgresStore(pool)`. */
+  store: StoreDialect;
+  /** Create or update the tables on start-up (and before the first trigger). Default true. */
+  migrate?: boolean;
+  /** Finds an instance's owner. Default `instance.ownerId ?? instance.userId ?? instance.user?.id`. */
+  owner?: OwnerResolver;
+  /** Per-model data serializers: `{ Book: (book) => ({ id: book.id, title: book.title }) }`. */
+  serializers?: Readonly<Record<string, Serializer>>;
+  finder?: Finder;
+  deliverer?: Deliverer;
+  /** Called after each attempt; errors it throws are logged and ignored. */
+  onSent?: (info: SentInfo) => void | Promise<void>;
+  delivery?: DeliveryOptions;
+  /** Allow targets on loopback and private networks (development, self-hosting). Default false. */
+  allowPrivateTargets?: boolean;
+  /** Destinations allowed even when private targets are refused: CIDRs, IPs or exact host names. */
+  allowList?: readonly string[];
+  /** DNS lookup used by the SSRF guard (tests inject a fake one). */
+  resolver?: Resolver;
+  /** pino-compatible logger. Default: silent. */
+  logger?: Logger;
+}
+
+export interface ResolvedDeliveryOptions {
+  readonly concurrency: number;
+  readonly connectionsPerOrigin: number;
+  readonly timeoutMs: number;
+  readonly retry: ResolvedRetryPolicy;
+  readonly retryOn: (statusCode: number) => boolean;
+  readonly minDelayAfter429Ms: number;
+  readonly responseExcerptBytes: number;
+  readonly pollIntervalMs: number;
+  readonly maxPayloadBytes: number;
+  readonly userAgent: string;
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1) throw new ConfigError(`${name} must be a positive integer, got ${value}.`);
+  return value;
+}
+
+export function resolveDeliveryOptions(options: DeliveryOptions = {}): ResolvedDeliveryOptions {
+  return Object.freeze({
+    concurrency: positiveInteger('delivery.concurrency', options.concurrency, 64),
+    connectionsPerOrigin: positiveInteger('delivery.connectionsPerOrigin', options.connectionsPerOrigin, 16),
+    timeoutMs: toMs(options.timeout ?? '15s'),
+    retry: resolveRetryPolicy(options.retry),
+    retryOn: options.retryOn ?? (() => true),
+    minDelayAfter429Ms: toMs(options.minDelayAfter429 ?? '60s'),
+    responseExcerptBytes: positiveInteger('delivery.responseExcerptBytes', options.responseExcerptBytes, 64 * 1024),
+    pollIntervalMs: toMs(options.pollInterval ?? '1s'),
+    maxPayloadBytes: positiveInteger('delivery.maxPayloadBytes', options.maxPayloadBytes, 256 * 1024),
+    userAgent: options.userAgent ?? 'resthooks',
+  });
+}
+
+export function checkHooksOptions(options: HooksOptions<string>): void {
+  if (options === null || typeof options !== 'object') throw new ConfigError('createHooks() needs an options object: { events, store }.');
+  if (!options.store || typeof options.store.executeBatch !== 'function') {
+    throw new ConfigError('createHooks() needs `store`, e.g. `store: sqliteStore(new Database("hooks.db"))` or `store: postgresStore(pool)`.');
+  }
+  for (const [name, value] of Object.entries({ owner: options.owner, finder: options.finder, deliverer: options.deliverer, onSent: options.onSent })) {
+    if (value !== undefined && typeof value !== 'function') throw new ConfigError(`\`${name}\` must be a function.`);
+  }
+  for (const [model, serializer] of Object.entries(options.serializers ?? {})) {
+    if (typeof serializer !== 'function') throw new ConfigError(`serializers.${model} must be a function (instance) => data.`);
+  }
+}
+
+export { defaultOwner, silentLogger };

@@ -1,0 +1,210 @@
+/**
+ * `createHooks()`: the one place that wires config → triggers → store → delivery.
+ * @module
+ */
+import type { MigrationResultSet } from 'kysely';
+import { EventRoutes } from './config/event-routes.js';
+import { parseEventsMap, type EventDefinition } from './config/events-map.js';
+import { checkHooksOptions, defaultOwner, resolveDeliveryOptions, silentLogger, type HooksOptions } from './config/options.js';
+import { Dispatcher } from './delivery/dispatcher.js';
+import { subscriptionFinder } from './delivery/fanout.js';
+import { toMs, type Duration } from './delivery/retry.js';
+import { Sender } from './delivery/sender.js';
+import { guardedConnector } from './delivery/ssrf.js';
+import { NotFoundError } from './errors.js';
+import { newId } from './ids.js';
+import { KyselyStore } from './store/kysely-store.js';
+import type { DeliveryWithAttempts } from './store/records.js';
+import { newDeliveryRow } from './store/rows.js';
+import { Subscriptions, type OwnerScope } from './subscriptions.js';
+import { toJsonText } from './triggers/serialize.js';
+import { Triggers, type ActionTriggerOptions, type ModelRef, type ModelTriggerOptions, type RawTriggerOptions, type TriggerResult } from './triggers/triggers.js';
+
+/** The event sent by `sendTest()`, to one subscription only. Not subscribable. */
+export const TEST_EVENT = 'hook.test';
+
+export interface ListDeliveriesOptions {
+  /** 1–100, default 50. */
+  limit?: number;
+  /** A delivery id: return older ones (newest-first paging). */
+  cursor?: string;
+}
+
+export interface Hooks<EventName extends string = string> {
+  /** The declared events, in declaration order. */
+  readonly events: readonly EventDefinition[];
+  /** The seed's `get_event_actions_config()`: `{ Book: { created: ['book.added', false], … } }`. */
+  eventActions(): Record<string, Record<string, readonly [string, boolean]>>;
+
+  /**
+   * A model instance was created, updated or deleted (or a custom action happened): route it and
+   * append one outbox row. Never throws; problems are logged and reported in the result.
+   * @example await hooks.model('Book', 'created', book)
+   */
+  model(model: ModelRef, action: string, instance: object, options?: ModelTriggerOptions): Promise<TriggerResult>;
+  /**
+   * A custom action on an instance (the seed's `hook_event`), the model taken from its class.
+   * @example await hooks.action(book, 'read')
+   */
+  action(instance: object, action: string, options?: ActionTriggerOptions): Promise<TriggerResult>;
+  /**
+   * A raw event with an arbitrary payload (the seed's `raw_hook_event`). Throws `ValidationError`
+   * for an event that is not declared (unless `trust`) or a payload over the size limit.
+   * @example await hooks.raw('user.logged_in', { username }, { owner: user.id })
+   */
+  raw(event: EventName | (string & {}), payload: unknown, options?: RawTriggerOptions): Promise<TriggerResult>;
+
+  readonly subscriptions: Subscriptions;
+  readonly deliveries: {
+    /** A subscription's deliveries, newest first, each with its attempts. */
+    list(subscriptionId: string, options?: ListDeliveriesOptions & OwnerScope): Promise<DeliveryWithAttempts[]>;
+    get(deliveryId: string): Promise<DeliveryWithAttempts | undefined>;
+    /** Attempts a finished delivery again, now (with the same `webhook-id`). */
+    retry(deliveryId: string, scope?: OwnerScope): Promise<void>;
+  };
+  /** Sends a `hook.test` event to one subscription. */
+  sendTest(subscriptionId: string, scope?: OwnerScope): Promise<{ deliveryId: string }>;
+
+  /** Creates the tables if needed, then starts delivering (and resumes what a previous run left). */
+  start(): Promise<void>;
+  /** Stops delivering: waits for in-flight attempts up to `timeout` (default 10 s), then gives the rest back. */
+  stop(options?: { timeout?: Duration }): Promise<void>;
+  /** `stop()`, then closes the store's database. */
+  close(options?: { timeout?: Duration }): Promise<void>;
+  /** Tells the dispatcher that new events were committed (e.g. after a host transaction), instead of waiting for its poll. */
+  notify(): void;
+  /** Resolves when the outbox is empty and no delivery is due or in flight (future retries do not count). */
+  idle(options?: { timeout?: Duration }): Promise<void>;
+  /** Runs the store's migrations now. */
+  migrate(): Promise<MigrationResultSet>;
+}
+
+/**
+ * Declares the events and wires the engine. Validates everything at once: a bad events map throws
+ * `ConfigError` here, not at the first save.
+ * @example
+ * import Database from 'better-sqlite3';
+ * import { createHooks, sqliteStore } from 'resthooks';
+ *
+ * const hooks = createHooks({
+ *   events: {
+ *     'book.added': 'Book.created',
+ *     'book.changed': 'Book.updated+', // every owner's subscribers
+ *     'book.read': 'Book.read',        // a custom action
+ *     'user.logged_in': null,          // a raw event
+ *   },
+ *   store: sqliteStore(new Database('hooks.db')),
+ * });
+ * await hooks.start();
+ * await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: 'https://example.com/hooks' });
+ * await hooks.model('Book', 'created', { id: 1, title: 'The Two Towers', ownerId: 'alice' });
+ */
+export function createHooks<const EventName extends string>(options: HooksOptions<EventName>): Hooks<EventName> {
+  checkHooksOptions(options);
+  const routes = new EventRoutes(parseEventsMap(options.events));
+  const delivery = resolveDeliveryOptions(options.delivery);
+  const logger = options.logger ?? silentLogger;
+  const store = new KyselyStore(options.store);
+  const ready = () => store.ready(options.migrate !== false);
+  const findSubscriptions = subscriptionFinder(store, options.finder);
+  const policy = { allowPrivateTargets: options.allowPrivateTargets === true, allowList: options.allowList ?? [] };
+  const sender = new Sender({
+    connectionsPerOrigin: delivery.connectionsPerOrigin,
+    excerptBytes: delivery.responseExcerptBytes,
+    userAgent: delivery.userAgent,
+    connect: guardedConnector(policy, options.resolver, { timeout: delivery.timeoutMs }),
+  });
+  const dispatcher = new Dispatcher({
+    store,
+    sender,
+    options: delivery,
+    findSubscriptions,
+    customFinder: options.finder !== undefined,
+    deliverer: options.deliverer,
+    onSent: options.onSent,
+    logger,
+  });
+  const triggers = new Triggers({
+    routes,
+    store,
+    ready,
+    owner: options.owner ?? defaultOwner,
+    serializers: options.serializers ?? {},
+    findSubscriptions,
+    maxPayloadBytes: delivery.maxPayloadBytes,
+    logger,
+    appended: () => dispatcher.nudge(),
+  });
+  const subscriptions = new Subscriptions(store, routes, policy, options.resolver, ready);
+
+  const stop = async (stopOptions: { timeout?: Duration } = {}) => {
+    await dispatcher.stop(toMs(stopOptions.timeout ?? '10s'));
+    await sender.close();
+  };
+
+  return {
+    events: routes.all(),
+    eventActions: () => routes.table(),
+    model: (model, action, instance, triggerOptions) => triggers.model(model, action, instance, triggerOptions),
+    action: (instance, action, triggerOptions) => triggers.action(instance, action, triggerOptions),
+    raw: (event, payload, triggerOptions) => triggers.raw(event, payload, triggerOptions),
+    subscriptions,
+    deliveries: {
+      async list(subscriptionId, listOptions = {}) {
+        const subscription = await subscriptions.get(subscriptionId, listOptions);
+        if (!subscription) throw new NotFoundError(`No subscription ${subscriptionId}.`);
+        const limit = Math.min(Math.max(listOptions.limit ?? 50, 1), 100);
+        return store.listDeliveries(subscription.id, limit, listOptions.cursor);
+      },
+      async get(deliveryId) {
+        await ready();
+        return store.getDelivery(deliveryId);
+      },
+      async retry(deliveryId, scope = {}) {
+        await ready();
+        const found = await store.getDelivery(deliveryId);
+        if (!found || !(await subscriptions.get(found.subscriptionId, scope))) throw new NotFoundError(`No delivery ${deliveryId}.`);
+        await store.requeueDelivery(found.id, Date.now());
+        dispatcher.nudge(false);
+      },
+    },
+    async sendTest(subscriptionId, scope = {}) {
+      const subscription = await subscriptions.get(subscriptionId, scope);
+      if (!subscription) throw new NotFoundError(`No subscription ${subscriptionId}.`);
+      const now = Date.now();
+      const eventId = newId('evt');
+      const data = toJsonText({ message: 'This is a test delivery from resthooks.', subscriptionId: subscription.id, sentAt: new Date(now) });
+      // The envelope names the test event, not the subscription's own event, so receivers can tell it apart.
+      const body = `{"hook":${JSON.stringify({ id: subscription.id, event: TEST_EVENT, target: subscription.target })},"data":${data}}`;
+      const deliveryRow = newDeliveryRow(eventId, subscription.id, now, body);
+      await store.append(
+        { id: eventId, name: TEST_EVENT, model: null, action: null, owner: subscription.owner, all_owners: 0, data, body: null, status: 'done', error: null, created_at: now },
+        [deliveryRow],
+      );
+      dispatcher.nudge(false);
+      return { deliveryId: deliveryRow.id };
+    },
+    async start() {
+      await ready();
+      dispatcher.start();
+    },
+    stop,
+    async close(closeOptions) {
+      await stop(closeOptions);
+      await store.destroy();
+    },
+    notify: () => dispatcher.nudge(),
+    async idle(idleOptions = {}) {
+      const deadline = Date.now() + toMs(idleOptions.timeout ?? '30s');
+      for (;;) {
+        await dispatcher.settled();
+        const [pendingEvents, nextDue] = await Promise.all([store.hasPendingEvents(), store.nextDueAt()]);
+        if (!pendingEvents && (nextDue === null || nextDue > Date.now()) && dispatcher.inFlight === 0) return;
+        if (Date.now() > deadline) throw new Error('hooks.idle(): deliveries still pending at the deadline; is the dispatcher started?');
+        dispatcher.nudge();
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    },
+    migrate: () => store.migrate(),
+  };
+}

@@ -1,0 +1,39 @@
+/**
+ * resthooks: REST Hooks for TypeScript. Declare events, let your users subscribe URLs to them, and
+ * every create/update/delete or custom event is delivered to them, durably, signed and safely.
+ * @module
+ */
+export { createHooks, TEST_EVENT, type Hooks, type ListDeliveriesOptions } from './hooks.js';
+export type { EventsMap, EventTarget, EventDefinition } from './config/events-map.js';
+export type {
+  HooksOptions,
+  DeliveryOptions,
+  Serializer,
+  Finder,
+  FinderContext,
+  Deliverer,
+  DelivererContext,
+  SentInfo,
+} from './config/options.js';
+export type { ModelRef, TriggerResult, PayloadOverride, ModelTriggerOptions, ActionTriggerOptions, RawTriggerOptions } from './triggers/triggers.js';
+export { defaultOwner, type OwnerResolver, type OwnerValue } from './triggers/owner.js';
+export type { NewSubscription, SubscriptionPatch, OwnerScope, ListSubscriptionsOptions, Page, RotateSecretOptions, Subscriptions } from './subscriptions.js';
+export type { Subscription, HookInfo, StoredEvent, Delivery, DeliveryWithAttempts, Attempt, JsonValue } from './store/records.js';
+export type { DeliveryStatus, AttemptOutcomeKind } from './store/schema.js';
+export type { HostExecutor, CompiledStatement } from './store/host-executor.js';
+export type { StoreDialect, StoreCapabilities } from './store/store-dialect.js';
+export { sqliteStoreDialect as sqliteStore, type SqliteDatabase, type SqliteStoreDialectOptions } from './store/sqlite/sqlite-store-dialect.js';
+export type { Logger } from './logger.js';
+export { DEFAULT_SCHEDULE, parseSchedule, toMs, type Duration, type RetryPolicy } from './delivery/retry.js';
+export { generateSecret, sign, signatureHeaders } from './delivery/signing.js';
+export { checkTarget, refusedRange, type TargetPolicy, type Resolver } from './delivery/ssrf.js';
+export { ResthooksError, ConfigError, ValidationError, NotFoundError, MigrationRequiredError, type ResthooksErrorCode } from './errors.js';
+
+import type { StoreDialect } from './store/store-dialect.js';
+import { KyselyStore } from './store/kysely-store.js';
+import type { MigrationResultSet } from 'kysely';
+
+/** Creates or updates the resthooks tables (what `hooks.start()` does when `migrate` is on). */
+export function migrate(store: StoreDialect): Promise<MigrationResultSet> {
+  return new KyselyStore(store).migrate();
+}

@@ -1,0 +1,362 @@
+/**
+ * The store: every SQL statement resthooks runs, one method per state transition, over Kysely.
+ * Writes that change more than one row are compiled first and then run atomically by the dialect's
+ * `executeBatch`, so each transition is all-or-nothing on every engine.
+ * @module
+ */
+import { CompiledQuery, Kysely, type MigrationResultSet } from 'kysely';
+import { MigrationRequiredError } from '../errors.js';
+import { migrateToLatest } from './migrator.js';
+import type { AttemptTable, DeliveryTable, EventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
+import type { StatementResult, StoreDialect } from './store-dialect.js';
+import { toAttempt, toDelivery, toSubscription, type DeliveryWithAttempts, type Subscription } from './records.js';
+
+/** A delivery claimed for one attempt, with everything the sender needs, read in one query. */
+export interface ClaimedDelivery {
+  readonly id: string;
+  readonly eventId: string;
+  readonly subscriptionId: string;
+  /** The number of the attempt about to be made (1 for the first). */
+  readonly attempt: number;
+  /** The per-subscription payload made at trigger time, when there is one. */
+  readonly body: string | null;
+  readonly event: {
+    readonly name: string;
+    readonly model: string | null;
+    readonly action: string | null;
+    readonly owner: string | null;
+    readonly allOwners: boolean;
+    readonly data: string;
+    readonly body: string | null;
+    readonly createdAt: number;
+  };
+  /** `null` when the subscription was deleted after the fan-out. */
+  readonly subscription: {
+    readonly id: string;
+    readonly owner: string;
+    readonly event: string;
+    readonly target: string;
+    readonly active: boolean;
+    readonly secret: string;
+    readonly previousSecrets: string | null;
+  } | null;
+}
+
+/** The result of one attempt, as the dispatcher hands it to `recordAttempts`. */
+export interface AttemptRecord {
+  /** Undefined when the delivery ends without an attempt (its subscription was deleted or deactivated). */
+  readonly attempt: AttemptTable | undefined;
+  readonly delivery: Pick<DeliveryTable, 'id' | 'status' | 'attempts' | 'due_at' | 'last_status_code' | 'last_error'>;
+  /** Set when the receiver answered 410 Gone: the subscription is deleted in the same transaction. */
+  readonly goneSubscriptionId?: string;
+}
+
+export interface SubscriptionFilter {
+  owner?: string;
+  event?: string;
+  active?: boolean;
+  limit: number;
+  /** Return only ids older than this one (newest-first paging). */
+  before?: string;
+}
+
+type EventRow = EventTable;
+type DeliveryRow = DeliveryTable;
+
+const S = 'resthooks_subscriptions' as const;
+const E = 'resthooks_events' as const;
+const D = 'resthooks_deliveries' as const;
+const A = 'resthooks_attempts' as const;
+
+export class KyselyStore {
+  readonly db: Kysely<ResthooksDatabase>;
+  readonly dialect: StoreDialect;
+  #ready: Promise<void> | undefined;
+  // The outbox insert runs on every model save, so its SQL is compiled once; only parameters vary.
+  readonly #insertEventSql: string;
+  readonly #insertDeliverySql: string;
+
+  constructor(dialect: StoreDialect) {
+    this.dialect = dialect;
+    this.db = new Kysely<ResthooksDatabase>({ dialect: dialect.kysely });
+    this.#insertEventSql = this.db.insertInto(E).values(SAMPLE_EVENT).compile().sql;
+    this.#insertDeliverySql = this.db
+      .insertInto(D)
+      .values(SAMPLE_DELIVERY)
+      .onConflict((oc) => oc.columns(['event_id', 'subscription_id']).doNothing())
+      .compile().sql;
+  }
+
+  migrate(): Promise<MigrationResultSet> {
+    return migrateToLatest(this.db);
+  }
+
+  /** Resolves once the tables exist: migrates when `autoMigrate`, else checks and explains. Memoized. */
+  ready(autoMigrate: boolean): Promise<void> {
+    this.#ready ??= (async () => {
+      if (autoMigrate) {
+        const { error } = await this.migrate();
+        if (error) throw error;
+        return;
+      }
+      const tables = await this.db.introspection.getTables();
+      if (!tables.some((t) => t.name === S)) throw new MigrationRequiredError();
+    })();
+    this.#ready.catch(() => (this.#ready = undefined));
+    return this.#ready;
+  }
+
+  destroy(): Promise<void> {
+    return this.db.destroy();
+  }
+
+  // ── write path ──────────────────────────────────────────────────────────────────────────────
+
+  /** The outbox append as compiled statements, for running inside a host transaction. */
+  compileAppend(event: EventRow, deliveries: readonly DeliveryRow[] = []): CompiledQuery[] {
+    return [
+      CompiledQuery.raw(this.#insertEventSql, eventParams(event)),
+      ...deliveries.map((d) => CompiledQuery.raw(this.#insertDeliverySql, deliveryParams(d))),
+    ];
+  }
+
+  async append(event: EventRow, deliveries: readonly DeliveryRow[] = []): Promise<void> {
+    await this.dialect.executeBatch(this.compileAppend(event, deliveries));
+  }
+
+  // ── subscriptions ───────────────────────────────────────────────────────────────────────────
+
+  async insertSubscription(row: SubscriptionTable): Promise<Subscription> {
+    await this.db.insertInto(S).values(row).execute();
+    return toSubscription(row);
+  }
+
+  async getSubscription(id: string): Promise<Subscription | undefined> {
+    const row = await this.db.selectFrom(S).selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toSubscription(row);
+  }
+
+  async listSubscriptions(filter: SubscriptionFilter): Promise<Subscription[]> {
+    let query = this.db.selectFrom(S).selectAll().orderBy('id', 'desc').limit(filter.limit);
+    if (filter.owner !== undefined) query = query.where('owner', '=', filter.owner);
+    if (filter.event !== undefined) query = query.where('event', '=', filter.event);
+    if (filter.active !== undefined) query = query.where('active', '=', filter.active ? 1 : 0);
+    if (filter.before !== undefined) query = query.where('id', '<', filter.before);
+    return (await query.execute()).map(toSubscription);
+  }
+
+  async updateSubscription(id: string, patch: Partial<SubscriptionTable>): Promise<Subscription | undefined> {
+    await this.db.updateTable(S).set(patch).where('id', '=', id).execute();
+    return this.getSubscription(id);
+  }
+
+  /** Deletes the subscription and cancels its deliveries that have not been attempted yet. */
+  async deleteSubscription(id: string, now: number): Promise<boolean> {
+    const [deleted] = await this.dialect.executeBatch([
+      this.db.deleteFrom(S).where('id', '=', id).compile(),
+      this.#cancelPendingOf(id, now, 'subscription deleted'),
+    ]);
+    return (deleted?.changes ?? 0) > 0;
+  }
+
+  #cancelPendingOf(subscriptionId: string, now: number, reason: string): CompiledQuery {
+    return this.db
+      .updateTable(D)
+      .set({ status: 'cancelled', last_error: reason, updated_at: now })
+      .where('subscription_id', '=', subscriptionId)
+      .where('status', '=', 'pending')
+      .compile();
+  }
+
+  /** The default finder: active subscriptions to `event` of `owner`, or of every owner when `owner` is null. */
+  async activeSubscriptionsFor(event: string, owner: string | null): Promise<Subscription[]> {
+    let query = this.db.selectFrom(S).selectAll().where('event', '=', event).where('active', '=', 1);
+    if (owner !== null) query = query.where('owner', '=', owner);
+    return (await query.orderBy('id').execute()).map(toSubscription);
+  }
+
+  // ── fan-out ─────────────────────────────────────────────────────────────────────────────────
+
+  pendingEvents(limit: number): Promise<EventRow[]> {
+    return this.db.selectFrom(E).selectAll().where('status', '=', 'pending').orderBy('id').limit(limit).execute();
+  }
+
+  /**
+   * Marks events fanned out and inserts their deliveries, atomically. Safe to repeat: a delivery for
+   * an (event, subscription) pair that already has one is skipped by the unique index.
+   */
+  async commitFanOut(items: ReadonlyArray<{ eventId: string; deliveries: readonly DeliveryRow[] }>): Promise<void> {
+    const queries: CompiledQuery[] = [];
+    for (const item of items) {
+      queries.push(this.db.updateTable(E).set({ status: 'done' }).where('id', '=', item.eventId).where('status', '=', 'pending').compile());
+      for (const d of item.deliveries) queries.push(CompiledQuery.raw(this.#insertDeliverySql, deliveryParams(d)));
+    }
+    if (queries.length > 0) await this.dialect.executeBatch(queries);
+  }
+
+  async markEventFailed(eventId: string, error: string): Promise<void> {
+    await this.db.updateTable(E).set({ status: 'undeliverable', error }).where('id', '=', eventId).execute();
+  }
+
+  // ── dispatch ────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Claims up to `limit` due deliveries for one attempt each. A claim is a lease: a delivery whose
+   * process died mid-attempt becomes due again when `leaseUntil` passes, so nothing is lost to a crash.
+   */
+  async claimDue(limit: number, now: number, leaseUntil: number): Promise<ClaimedDelivery[]> {
+    const due = this.db
+      .selectFrom(D)
+      .select('id')
+      .where('status', 'in', ['pending', 'in_flight'])
+      .where('due_at', '<=', now)
+      .orderBy('due_at')
+      .limit(limit);
+    const claimed = await this.db
+      .updateTable(D)
+      .set({ status: 'in_flight', due_at: leaseUntil, updated_at: now })
+      .where('id', 'in', this.dialect.capabilities.supportsSkipLocked ? due.forUpdate().skipLocked() : due)
+      .returning('id')
+      .execute();
+    if (claimed.length === 0) return [];
+    const rows = await this.db
+      .selectFrom(`${D} as d`)
+      .innerJoin(`${E} as e`, 'e.id', 'd.event_id')
+      .leftJoin(`${S} as s`, 's.id', 'd.subscription_id')
+      .select([
+        'd.id', 'd.event_id', 'd.subscription_id', 'd.attempts', 'd.body',
+        'e.name', 'e.model', 'e.action', 'e.owner as event_owner', 'e.all_owners', 'e.data', 'e.body as event_body', 'e.created_at',
+        's.id as s_id', 's.owner', 's.event', 's.target', 's.active', 's.secret', 's.previous_secrets',
+      ])
+      .where('d.id', 'in', claimed.map((c) => c.id))
+      .execute();
+    return rows.map((r) => ({
+      id: r.id,
+      eventId: r.event_id,
+      subscriptionId: r.subscription_id,
+      attempt: Number(r.attempts) + 1,
+      body: r.body,
+      event: {
+        name: r.name,
+        model: r.model,
+        action: r.action,
+        owner: r.event_owner,
+        allOwners: Number(r.all_owners) === 1,
+        data: r.data,
+        body: r.event_body,
+        createdAt: Number(r.created_at),
+      },
+      subscription:
+        r.s_id === null
+          ? null
+          : {
+              id: r.s_id,
+              owner: r.owner!,
+              event: r.event!,
+              target: r.target!,
+              active: Number(r.active) === 1,
+              secret: r.secret!,
+              previousSecrets: r.previous_secrets,
+            },
+    }));
+  }
+
+  /** When the earliest pending or leased delivery becomes due, or null when there is none. */
+  async nextDueAt(): Promise<number | null> {
+    const row = await this.db
+      .selectFrom(D)
+      .select((eb) => eb.fn.min('due_at').as('due'))
+      .where('status', 'in', ['pending', 'in_flight'])
+      .executeTakeFirst();
+    return row?.due == null ? null : Number(row.due);
+  }
+
+  async hasPendingEvents(): Promise<boolean> {
+    const row = await this.db.selectFrom(E).select('id').where('status', '=', 'pending').limit(1).executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /** Records a batch of finished attempts in one transaction (insert attempt, move delivery on). */
+  async recordAttempts(records: readonly AttemptRecord[], now: number): Promise<StatementResult[]> {
+    const queries: CompiledQuery[] = [];
+    for (const { attempt, delivery, goneSubscriptionId } of records) {
+      if (attempt) queries.push(this.db.insertInto(A).values(attempt).compile());
+      const { id, ...change } = delivery;
+      queries.push(this.db.updateTable(D).set({ ...change, updated_at: now }).where('id', '=', id).compile());
+      if (goneSubscriptionId !== undefined) {
+        queries.push(this.db.deleteFrom(S).where('id', '=', goneSubscriptionId).compile());
+        queries.push(this.#cancelPendingOf(goneSubscriptionId, now, 'subscription gone (410)'));
+      }
+    }
+    return queries.length > 0 ? this.dialect.executeBatch(queries) : [];
+  }
+
+  /** Gives claimed deliveries back unattempted (shutdown before they were sent). */
+  async releaseClaims(ids: readonly string[], now: number): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.updateTable(D).set({ status: 'pending', due_at: now, updated_at: now }).where('id', 'in', ids).where('status', '=', 'in_flight').execute();
+  }
+
+  // ── delivery log ────────────────────────────────────────────────────────────────────────────
+
+  async listDeliveries(subscriptionId: string, limit: number, before?: string): Promise<DeliveryWithAttempts[]> {
+    let query = this.db
+      .selectFrom(`${D} as d`)
+      .innerJoin(`${E} as e`, 'e.id', 'd.event_id')
+      .selectAll('d')
+      .select('e.name as event_name')
+      .where('d.subscription_id', '=', subscriptionId)
+      .orderBy('d.id', 'desc')
+      .limit(limit);
+    if (before !== undefined) query = query.where('d.id', '<', before);
+    const deliveries = await query.execute();
+    if (deliveries.length === 0) return [];
+    const attempts = await this.db
+      .selectFrom(A)
+      .selectAll()
+      .where('delivery_id', 'in', deliveries.map((d) => d.id))
+      .orderBy('number')
+      .execute();
+    const byDelivery = new Map<string, AttemptTable[]>();
+    for (const a of attempts) byDelivery.set(a.delivery_id, [...(byDelivery.get(a.delivery_id) ?? []), a]);
+    return deliveries.map((d) => ({ ...toDelivery(d), attemptLog: (byDelivery.get(d.id) ?? []).map(toAttempt) }));
+  }
+
+  async getDelivery(id: string): Promise<DeliveryWithAttempts | undefined> {
+    const row = await this.db
+      .selectFrom(`${D} as d`)
+      .innerJoin(`${E} as e`, 'e.id', 'd.event_id')
+      .selectAll('d')
+      .select('e.name as event_name')
+      .where('d.id', '=', id)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const attempts = await this.db.selectFrom(A).selectAll().where('delivery_id', '=', id).orderBy('number').execute();
+    return { ...toDelivery(row), attemptLog: attempts.map(toAttempt) };
+  }
+
+  /** Makes a finished (or pending) delivery due now; an in-flight one is left alone. */
+  async requeueDelivery(id: string, now: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable(D)
+      .set({ status: 'pending', due_at: now, updated_at: now })
+      .where('id', '=', id)
+      .where('status', '!=', 'in_flight')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+}
+
+// Parameter order must match the compiled INSERTs, whose columns follow the key order of the samples.
+function eventParams(e: EventRow): unknown[] {
+  return [e.id, e.name, e.model, e.action, e.owner, e.all_owners, e.data, e.body, e.status, e.error, e.created_at];
+}
+function deliveryParams(d: DeliveryRow): unknown[] {
+  return [d.id, d.event_id, d.subscription_id, d.status, d.attempts, d.due_at, d.body, d.last_status_code, d.last_error, d.created_at, d.updated_at];
+}
+const SAMPLE_EVENT: EventRow = {
+  id: '', name: '', model: null, action: null, owner: null, all_owners: 0, data: '', body: null, status: 'pending', error: null, created_at: 0,
+};
+const SAMPLE_DELIVERY: DeliveryRow = {
+  id: '', event_id: '', subscription_id: '', status: 'pending', attempts: 0, due_at: 0, body: null, last_status_code: null, last_error: null, created_at: 0, updated_at: 0,
+};

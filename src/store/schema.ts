@@ -1,0 +1,85 @@
+/**
+ * The tables, as Kysely sees them. Times are integer milliseconds since the epoch and booleans are
+ * 0/1 on every engine, so rows mean the same thing on SQLite and PostgreSQL.
+ * @module
+ */
+
+export const TABLES = {
+  subscriptions: 'resthooks_subscriptions',
+  events: 'resthooks_events',
+  deliveries: 'resthooks_deliveries',
+  attempts: 'resthooks_attempts',
+} as const;
+
+export type EventStatus = 'pending' | 'done' | 'undeliverable';
+export type DeliveryStatus = 'pending' | 'in_flight' | 'delivered' | 'failed' | 'cancelled';
+export type AttemptOutcomeKind = 'delivered' | 'retry' | 'failed' | 'gone' | 'cancelled';
+
+export interface SubscriptionTable {
+  id: string;
+  owner: string;
+  event: string;
+  target: string;
+  active: number;
+  secret: string;
+  /** JSON `[{ secret, expiresAt }]`: old secrets that still sign during a rotation's grace period. */
+  previous_secrets: string | null;
+  metadata: string | null;
+  disabled_reason: string | null;
+  failing_since: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** The outbox: one row per fired event, written on the caller's write path. */
+export interface EventTable {
+  id: string;
+  name: string;
+  model: string | null;
+  action: string | null;
+  /** `null` with `all_owners = 1` for `+` events and `{ owner: false }`. */
+  owner: string | null;
+  all_owners: number;
+  /** The serialized data (JSON text), serialized once for every subscription. */
+  data: string;
+  /** A whole payload sent as is to every subscription (a `payloadOverride` value, or a raw event without envelope). */
+  body: string | null;
+  status: EventStatus;
+  error: string | null;
+  created_at: number;
+}
+
+export interface DeliveryTable {
+  id: string;
+  event_id: string;
+  subscription_id: string;
+  status: DeliveryStatus;
+  attempts: number;
+  /** When pending: next attempt time. When in flight: the claim's lease expiry. */
+  due_at: number;
+  /** A per-subscription payload made at trigger time (`serializeHook(hook)`); null means envelope + event data. */
+  body: string | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface AttemptTable {
+  id: string;
+  delivery_id: string;
+  number: number;
+  started_at: number;
+  duration_ms: number;
+  status_code: number | null;
+  response_excerpt: string | null;
+  error: string | null;
+  outcome: AttemptOutcomeKind;
+}
+
+export interface ResthooksDatabase {
+  resthooks_subscriptions: SubscriptionTable;
+  resthooks_events: EventTable;
+  resthooks_deliveries: DeliveryTable;
+  resthooks_attempts: AttemptTable;
+}

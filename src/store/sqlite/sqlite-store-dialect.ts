@@ -1,0 +1,192 @@
+import {
+  CompiledQuery,
+  SqliteAdapter,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
+  type DatabaseConnection,
+  type Driver,
+  type Kysely,
+  type QueryResult,
+} from 'kysely';
+import type { StatementResult, StoreDialect } from '../store-dialect.js';
+
+/**
+ * The few members of a better-sqlite3 `Database` the store calls. Declared here, structurally, so
+ * the core never imports `better-sqlite3` (the user passes in `new Database(file)`).
+ */
+export interface SqliteDatabase {
+  prepare(sql: string): SqliteStatement;
+  close(): void;
+  readonly memory?: boolean;
+}
+export interface SqliteStatement {
+  readonly reader: boolean;
+  all(parameters: readonly unknown[]): unknown[];
+  run(parameters: readonly unknown[]): { changes: number | bigint };
+}
+
+export interface SqliteStoreDialectOptions {
+  /**
+   * How long a statement keeps retrying while another connection holds the write lock. The wait is
+   * asynchronous (timers, not SQLite's blocking busy handler), so the app's own connection in the same
+   * process can finish its transaction meanwhile instead of deadlocking against us. Default 10 s.
+   */
+  busyTimeoutMs?: number;
+}
+
+const STATEMENT_CACHE_SIZE = 256;
+
+class Mutex {
+  #tail: Promise<void> = Promise.resolve();
+  lock(): Promise<() => void> {
+    let release!: () => void;
+    const next = new Promise<void>((resolve) => (release = resolve));
+    const acquired = this.#tail.then(() => release);
+    this.#tail = this.#tail.then(() => next);
+    return acquired;
+  }
+}
+
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_BUSY_SNAPSHOT' || code === 'SQLITE_LOCKED';
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+class SqliteConnection implements DatabaseConnection {
+  readonly #db: SqliteDatabase;
+  readonly #busyTimeoutMs: number;
+  readonly #statements = new Map<string, SqliteStatement>();
+
+  constructor(db: SqliteDatabase, busyTimeoutMs: number) {
+    this.#db = db;
+    this.#busyTimeoutMs = busyTimeoutMs;
+  }
+
+  // better-sqlite3 compiles a statement on every prepare(); the store runs the same few dozen
+  // statements millions of times, so they are prepared once.
+  statement(sql: string): SqliteStatement {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      if (this.#statements.size >= STATEMENT_CACHE_SIZE) this.#statements.clear();
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  runSync(query: CompiledQuery): StatementResult {
+    const statement = this.statement(query.sql);
+    if (statement.reader) return { rows: statement.all(query.parameters) as Record<string, unknown>[], changes: 0 };
+    return { rows: [], changes: Number(statement.run(query.parameters).changes) };
+  }
+
+  /** Retries on SQLITE_BUSY with growing timer delays, never blocking the event loop. */
+  async withBusyRetry<T>(run: () => T): Promise<T> {
+    const deadline = Date.now() + this.#busyTimeoutMs;
+    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+      try {
+        return run();
+      } catch (error) {
+        if (!isBusy(error) || Date.now() >= deadline) throw error;
+        await sleep(delay);
+      }
+    }
+  }
+
+  async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    const result = await this.withBusyRetry(() => this.runSync(query));
+    return { rows: result.rows as R[], numAffectedRows: BigInt(result.changes) };
+  }
+
+  // eslint-disable-next-line require-yield
+  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+    throw new Error('The resthooks SQLite store does not stream queries.');
+  }
+}
+
+class SqliteStoreDriver implements Driver {
+  readonly #mutex = new Mutex();
+  readonly #connection: SqliteConnection;
+  readonly #db: SqliteDatabase;
+  #release: (() => void) | undefined;
+
+  constructor(db: SqliteDatabase, busyTimeoutMs: number) {
+    this.#db = db;
+    this.#connection = new SqliteConnection(db, busyTimeoutMs);
+  }
+
+  async init(): Promise<void> {
+    // WAL: readers never block the writer and the writer never blocks readers; NORMAL sync is
+    // durable against process crashes (kill -9), the guarantee the outbox promises.
+    if (!this.#db.memory) this.#connection.runSync(CompiledQuery.raw('pragma journal_mode = wal'));
+    this.#connection.runSync(CompiledQuery.raw('pragma synchronous = normal'));
+    // Busy waits are done asynchronously in withBusyRetry; SQLite's own handler would block the thread.
+    this.#connection.runSync(CompiledQuery.raw('pragma busy_timeout = 0'));
+  }
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    this.#release = await this.#mutex.lock();
+    return this.#connection;
+  }
+
+  async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    // IMMEDIATE takes the write lock up front, so a read-then-write transaction cannot fail halfway
+    // with SQLITE_BUSY_SNAPSHOT when another connection wrote in between.
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+  async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('commit'));
+  }
+  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('rollback'));
+  }
+  async releaseConnection(): Promise<void> {
+    const release = this.#release;
+    this.#release = undefined;
+    release?.();
+  }
+  async destroy(): Promise<void> {
+    this.#db.close();
+  }
+
+  /** All statements between BEGIN and COMMIT run synchronously: no other code can interleave. */
+  async executeBatch(queries: readonly CompiledQuery[]): Promise<StatementResult[]> {
+    const release = await this.#mutex.lock();
+    try {
+      return await this.#connection.withBusyRetry(() => {
+        this.#connection.runSync(CompiledQuery.raw('begin immediate'));
+        try {
+          const results = queries.map((query) => this.#connection.runSync(query));
+          this.#connection.runSync(CompiledQuery.raw('commit'));
+          return results;
+        } catch (error) {
+          this.#connection.runSync(CompiledQuery.raw('rollback'));
+          throw error;
+        }
+      });
+    } finally {
+      release();
+    }
+  }
+}
+
+/**
+ * The embedded engine: a better-sqlite3 database (a file, or `:memory:` for tests).
+ * Give the store its own `Database` instance, separate from the app's connection to the same file.
+ */
+export function sqliteStoreDialect(database: SqliteDatabase, options: SqliteStoreDialectOptions = {}): StoreDialect {
+  const driver = new SqliteStoreDriver(database, options.busyTimeoutMs ?? 10_000);
+  return {
+    name: 'sqlite',
+    capabilities: { supportsSkipLocked: false, singleWriter: true, supportsTransactionalDdl: true },
+    kysely: {
+      createAdapter: () => new SqliteAdapter(),
+      createDriver: () => driver,
+      createIntrospector: (db: Kysely<any>) => new SqliteIntrospector(db),
+      createQueryCompiler: () => new SqliteQueryCompiler(),
+    },
+    executeBatch: (queries) => driver.executeBatch(queries),
+  };
+}

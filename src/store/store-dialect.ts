@@ -1,0 +1,35 @@
+import type { CompiledQuery, Dialect } from 'kysely';
+
+/** What a compiled statement returns, whatever the engine. */
+export interface StatementResult {
+  readonly rows: Record<string, unknown>[];
+  readonly changes: number;
+}
+
+/**
+ * Engine differences the store branches on. Named, so each branch says why it exists.
+ */
+export interface StoreCapabilities {
+  /**
+   * `FOR UPDATE SKIP LOCKED` lets many workers claim disjoint batches without waiting on each other.
+   * SQLite has one writer at a time, so a plain `UPDATE … RETURNING` is already exclusive there.
+   */
+  readonly supportsSkipLocked: boolean;
+  /** One writer at a time (SQLite): batching writes matters more than parallelism. */
+  readonly singleWriter: boolean;
+  /** DDL inside a transaction rolls back cleanly (both engines here; not MySQL). */
+  readonly supportsTransactionalDdl: boolean;
+}
+
+/**
+ * A store dialect is Kysely's `Dialect` (for compiling and for reads) plus one thing Kysely lacks:
+ * running several compiled statements atomically without yielding between them, which the store
+ * uses for every state transition.
+ */
+export interface StoreDialect {
+  readonly name: 'sqlite' | 'postgres';
+  readonly kysely: Dialect;
+  readonly capabilities: StoreCapabilities;
+  /** Runs the statements in one transaction, in order; all or nothing. */
+  executeBatch(queries: readonly CompiledQuery[]): Promise<StatementResult[]>;
+}

@@ -1,0 +1,195 @@
+/**
+ * The programmatic subscriptions API: validation, owner scoping and secrets. The REST API is a thin
+ * layer over this.
+ * @module
+ */
+import type { EventRoutes } from './config/event-routes.js';
+import { checkTarget, type Resolver, type TargetPolicy } from './delivery/ssrf.js';
+import { generateSecret } from './delivery/signing.js';
+import { toMs, type Duration } from './delivery/retry.js';
+import { NotFoundError, ValidationError } from './errors.js';
+import { newId } from './ids.js';
+import type { KyselyStore } from './store/kysely-store.js';
+import type { JsonValue, Subscription } from './store/records.js';
+import type { SubscriptionTable } from './store/schema.js';
+import { normalizeOwner, type OwnerValue } from './triggers/owner.js';
+
+export interface NewSubscription {
+  owner: OwnerValue;
+  event: string;
+  target: string;
+  /** Default true. */
+  active?: boolean;
+  metadata?: { [key: string]: JsonValue } | null;
+}
+
+export interface SubscriptionPatch {
+  event?: string;
+  target?: string;
+  active?: boolean;
+  metadata?: { [key: string]: JsonValue } | null;
+}
+
+/** Limits an operation to one owner's subscriptions: another owner's id behaves as not found. */
+export interface OwnerScope {
+  owner?: OwnerValue;
+}
+
+export interface ListSubscriptionsOptions extends OwnerScope {
+  event?: string;
+  active?: boolean;
+  /** 1–100, default 50. */
+  limit?: number;
+  /** The `nextCursor` of the previous page. */
+  cursor?: string;
+}
+
+export interface Page<T> {
+  readonly items: T[];
+  /** Pass as `cursor` to get the next page; null on the last page. */
+  readonly nextCursor: string | null;
+}
+
+export interface RotateSecretOptions extends OwnerScope {
+  /** How long the previous secret keeps signing alongside the new one. Default 24 h. */
+  gracePeriod?: Duration;
+}
+
+export const MAX_TARGET_LENGTH = 2048;
+// A rotation keeps at most this many old secrets signing: each adds a signature to every delivery.
+const MAX_PREVIOUS_SECRETS = 3;
+
+export class Subscriptions {
+  readonly #store: KyselyStore;
+  readonly #routes: EventRoutes;
+  readonly #policy: TargetPolicy;
+  readonly #resolver: Resolver | undefined;
+  readonly #ready: () => Promise<void>;
+
+  constructor(store: KyselyStore, routes: EventRoutes, policy: TargetPolicy, resolver: Resolver | undefined, ready: () => Promise<void>) {
+    this.#store = store;
+    this.#routes = routes;
+    this.#policy = policy;
+    this.#resolver = resolver;
+    this.#ready = ready;
+  }
+
+  /**
+   * Subscribes `target` to `event` for `owner`. Throws `ValidationError` (nothing stored) for an
+   * unknown event, a target that is not an absolute http(s) URL, or one on a refused network.
+   */
+  async create(input: NewSubscription): Promise<Subscription> {
+    const owner = normalizeOwner(input?.owner);
+    if (owner === null) throw new ValidationError('invalid_field', 'A subscription needs an owner (a non-empty string or number).', 'owner');
+    this.#checkEvent(input.event);
+    await this.#checkTarget(input.target);
+    if (input.active !== undefined && typeof input.active !== 'boolean') throw new ValidationError('invalid_field', '`active` must be true or false.', 'active');
+    await this.#ready();
+    const now = Date.now();
+    const row: SubscriptionTable = {
+      id: newId('sub'),
+      owner,
+      event: input.event,
+      target: input.target,
+      active: input.active === false ? 0 : 1,
+      secret: generateSecret(),
+      previous_secrets: null,
+      metadata: metadataText(input.metadata),
+      disabled_reason: null,
+      failing_since: null,
+      created_at: now,
+      updated_at: now,
+    };
+    return this.#store.insertSubscription(row);
+  }
+
+  async get(id: string, scope: OwnerScope = {}): Promise<Subscription | undefined> {
+    await this.#ready();
+    const subscription = await this.#store.getSubscription(id);
+    return subscription && inScope(subscription, scope) ? subscription : undefined;
+  }
+
+  /** Newest first. */
+  async list(options: ListSubscriptionsOptions = {}): Promise<Page<Subscription>> {
+    const limit = options.limit ?? 50;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new ValidationError('invalid_field', '`limit` must be an integer from 1 to 100.', 'limit');
+    await this.#ready();
+    const owner = options.owner === undefined ? undefined : (normalizeOwner(options.owner) ?? '');
+    const rows = await this.#store.listSubscriptions({
+      limit: limit + 1,
+      ...(owner !== undefined ? { owner } : {}),
+      ...(options.event !== undefined ? { event: options.event } : {}),
+      ...(options.active !== undefined ? { active: options.active } : {}),
+      ...(options.cursor ? { before: options.cursor } : {}),
+    });
+    const items = rows.slice(0, limit);
+    return { items, nextCursor: rows.length > limit ? items.at(-1)!.id : null };
+  }
+
+  async update(id: string, patch: SubscriptionPatch, scope: OwnerScope = {}): Promise<Subscription> {
+    const current = await this.#require(id, scope);
+    const change: Partial<SubscriptionTable> = { updated_at: Date.now() };
+    if (patch.event !== undefined) {
+      this.#checkEvent(patch.event);
+      change.event = patch.event;
+    }
+    if (patch.target !== undefined) {
+      await this.#checkTarget(patch.target);
+      change.target = patch.target;
+    }
+    if (patch.active !== undefined) {
+      if (typeof patch.active !== 'boolean') throw new ValidationError('invalid_field', '`active` must be true or false.', 'active');
+      change.active = patch.active ? 1 : 0;
+      // Re-enabling clears the automatic-disable state.
+      if (patch.active) Object.assign(change, { disabled_reason: null, failing_since: null });
+    }
+    if (patch.metadata !== undefined) change.metadata = metadataText(patch.metadata);
+    return (await this.#store.updateSubscription(current.id, change)) ?? notFound(id);
+  }
+
+  /** Deletes it (its undelivered deliveries are cancelled). False when there was none. */
+  async delete(id: string, scope: OwnerScope = {}): Promise<boolean> {
+    const current = await this.get(id, scope);
+    return current ? this.#store.deleteSubscription(current.id, Date.now()) : false;
+  }
+
+  /** A new secret; the old one keeps signing alongside it for the grace period. */
+  async rotateSecret(id: string, options: RotateSecretOptions = {}): Promise<Subscription> {
+    const current = await this.#require(id, options);
+    const now = Date.now();
+    const row = await this.#store.db.selectFrom('resthooks_subscriptions').select('previous_secrets').where('id', '=', current.id).executeTakeFirst();
+    const kept = (row?.previous_secrets ? (JSON.parse(row.previous_secrets) as Array<{ secret: string; expiresAt: number }>) : []).filter((p) => p.expiresAt > now);
+    const previous = [{ secret: current.secret, expiresAt: now + toMs(options.gracePeriod ?? '24h') }, ...kept].slice(0, MAX_PREVIOUS_SECRETS);
+    return (await this.#store.updateSubscription(current.id, { secret: generateSecret(), previous_secrets: JSON.stringify(previous), updated_at: now })) ?? notFound(id);
+  }
+
+  async #require(id: string, scope: OwnerScope): Promise<Subscription> {
+    return (await this.get(id, scope)) ?? notFound(id);
+  }
+
+  #checkEvent(event: unknown): asserts event is string {
+    if (typeof event !== 'string' || event === '') throw new ValidationError('invalid_field', '`event` is required: one of the declared event names.', 'event');
+    if (!this.#routes.event(event)) throw new ValidationError('unknown_event', `Unexpected event "${event}"`, 'event');
+  }
+
+  async #checkTarget(target: unknown): Promise<void> {
+    if (typeof target !== 'string' || target === '') throw new ValidationError('invalid_field', '`target` is required: an absolute http(s) URL.', 'target');
+    if (target.length > MAX_TARGET_LENGTH) throw new ValidationError('invalid_target', `\`target\` is ${target.length} characters long; the limit is ${MAX_TARGET_LENGTH}.`, 'target');
+    const check = await checkTarget(target, this.#policy, this.#resolver);
+    if (!check.ok) throw new ValidationError(check.code, check.reason, 'target');
+  }
+}
+
+function inScope(subscription: Subscription, scope: OwnerScope): boolean {
+  return scope.owner === undefined || subscription.owner === normalizeOwner(scope.owner);
+}
+
+function notFound(id: string): never {
+  throw new NotFoundError(`No subscription ${id}.`);
+}
+
+function metadataText(metadata: unknown): string | null {
+  if (metadata === undefined || metadata === null) return null;
+  if (typeof metadata !== 'object' || Array.isArray(metadata)) throw new ValidationError('invalid_field', '`metadata` must be a JSON object or null.', 'metadata');
+  return JSON.stringify(metadata);
+}

@@ -1,0 +1,41 @@
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHooks, sqliteStore, type Hooks, type HooksOptions } from '../../src/index.js';
+
+/** A temporary directory removed by `cleanup()`. */
+export function tempDir(): { path: string; cleanup(): void } {
+  const path = mkdtempSync(join(tmpdir(), 'resthooks-test-'));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export interface TestHooks<E extends string> {
+  hooks: Hooks<E>;
+  file: string;
+  close(): Promise<void>;
+}
+
+/** Hooks on a real SQLite file, delivering to loopback with a millisecond retry schedule. */
+export async function testHooks<const E extends string>(
+  options: Omit<HooksOptions<E>, 'store'> & { file?: string },
+  { start = true }: { start?: boolean } = {},
+): Promise<TestHooks<E>> {
+  const dir = options.file ? undefined : tempDir();
+  const file = options.file ?? join(dir!.path, 'hooks.db');
+  const hooks = createHooks<E>({
+    allowPrivateTargets: true,
+    ...options,
+    delivery: { retry: { schedule: [0, 20, 40], jitter: 0 }, timeout: '2s', pollInterval: 50, ...options.delivery },
+    store: sqliteStore(new Database(file)),
+  });
+  if (start) await hooks.start();
+  return {
+    hooks,
+    file,
+    async close() {
+      await hooks.close({ timeout: 1000 });
+      dir?.cleanup();
+    },
+  };
+}

@@ -1,0 +1,83 @@
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface Received {
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+  readonly json: any;
+  readonly at: number;
+}
+
+/** Decides the answer to one request; default 200. `'hang'` never answers. */
+export type Responder = (request: Received, index: number, response: ServerResponse) => number | 'hang' | 'handled' | { status: number; headers?: Record<string, string>; body?: string };
+
+/** A real HTTP receiver on 127.0.0.1 that records every request. */
+export interface Receiver {
+  readonly url: string;
+  readonly received: Received[];
+  respond: Responder;
+  /** Resolves once `count` requests have arrived (rejects after `timeoutMs`). */
+  waitFor(count: number, timeoutMs?: number): Promise<Received[]>;
+  close(): Promise<void>;
+}
+
+export async function startReceiver(respond: Responder = () => 200): Promise<Receiver> {
+  const received: Received[] = [];
+  let waiters: Array<() => void> = [];
+  const hanging = new Set<ServerResponse>();
+  const receiver: Receiver = {
+    url: '',
+    received,
+    respond,
+    waitFor(count, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (received.length >= count) {
+            clearTimeout(timer);
+            waiters = waiters.filter((w) => w !== check);
+            resolve(received.slice());
+          }
+        };
+        const timer = setTimeout(() => {
+          waiters = waiters.filter((w) => w !== check);
+          reject(new Error(`receiver: expected ${count} requests, got ${received.length} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        waiters.push(check);
+        check();
+      });
+    },
+    close: () =>
+      new Promise((resolve) => {
+        for (const response of hanging) response.destroy();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      let json: unknown;
+      try {
+        json = JSON.parse(body);
+      } catch {
+        json = undefined;
+      }
+      const request: Received = { path: req.url ?? '/', headers: req.headers, body, json, at: Date.now() };
+      const index = received.length;
+      received.push(request);
+      const answer = receiver.respond(request, index, res);
+      if (answer === 'hang') hanging.add(res);
+      else if (answer !== 'handled') {
+        const { status, headers, body: text } = typeof answer === 'number' ? { status: answer, headers: undefined, body: undefined } : answer;
+        res.writeHead(status, headers).end(text ?? '');
+      }
+      for (const waiter of waiters.slice()) waiter();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  (receiver as { url: string }).url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return receiver;
+}
