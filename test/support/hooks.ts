@@ -4,6 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHooks, sqliteStore, type Hooks, type HooksOptions } from '../../src/index.js';
 
+/**
+ * Tests never query a real DNS server (no traffic leaves 127.0.0.1): every host name resolves to
+ * loopback, so even an accidental delivery to "example.com" stays on this machine.
+ */
+export const loopbackResolver = async (): Promise<Array<{ address: string; family: 4 }>> => [{ address: '127.0.0.1', family: 4 }];
+
 /** A temporary directory removed by `cleanup()`. */
 export function tempDir(): { path: string; cleanup(): void } {
   const path = mkdtempSync(join(tmpdir(), 'resthooks-test-'));
@@ -25,6 +31,7 @@ export async function testHooks<const E extends string>(
   const file = options.file ?? join(dir!.path, 'hooks.db');
   const hooks = createHooks<E>({
     allowPrivateTargets: true,
+    resolver: loopbackResolver,
     ...options,
     delivery: { retry: { schedule: [0, 20, 40], jitter: 0 }, timeout: '2s', pollInterval: 50, ...options.delivery },
     store: sqliteStore(new Database(file)),
@@ -38,4 +45,17 @@ export async function testHooks<const E extends string>(
       dir?.cleanup();
     },
   };
+}
+
+/** Polls `check` until it stops throwing (or `timeoutMs` passes, then rethrows its last error). */
+export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
 }
