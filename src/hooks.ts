@@ -14,10 +14,12 @@ import { guardedConnector } from './delivery/ssrf.js';
 import { NotFoundError } from './errors.js';
 import { newId } from './ids.js';
 import { KyselyStore } from './store/kysely-store.js';
-import type { DeliveryWithAttempts } from './store/records.js';
+import { recentEvents } from './store/recent-events.js';
+import type { DeliveryWithAttempts, StoredEvent } from './store/records.js';
 import { newDeliveryRow } from './store/rows.js';
 import { Subscriptions, type OwnerScope } from './subscriptions.js';
 import { toJsonText } from './triggers/serialize.js';
+import { normalizeOwner, type OwnerValue } from './triggers/owner.js';
 import { Triggers, type ActionTriggerOptions, type ModelRef, type ModelTriggerOptions, type RawTriggerOptions, type TriggerResult } from './triggers/triggers.js';
 
 /** The event sent by `sendTest()`, to one subscription only. Not subscribable. */
@@ -62,6 +64,11 @@ export interface Hooks<EventName extends string = string> {
     /** Attempts a finished delivery again, now (with the same `webhook-id`). */
     retry(deliveryId: string, scope?: OwnerScope): Promise<void>;
   };
+  /**
+   * The latest events of one name that reached `owner` (addressed to them, or to every owner), newest
+   * first; `limit` 1–100, default 10. What the REST API shows as samples.
+   */
+  recentEvents(event: string, options: { owner: OwnerValue; limit?: number }): Promise<StoredEvent[]>;
   /** Sends a `hook.test` event to one subscription. */
   sendTest(subscriptionId: string, scope?: OwnerScope): Promise<{ deliveryId: string }>;
 
@@ -167,6 +174,12 @@ export function createHooks<const EventName extends string>(options: HooksOption
         await store.requeueDelivery(found.id, Date.now());
         dispatcher.nudge(false);
       },
+    },
+    async recentEvents(event, { owner, limit = 10 }) {
+      const normalized = normalizeOwner(owner);
+      if (normalized === null) return [];
+      await ready();
+      return recentEvents(store, event, normalized, Math.min(Math.max(Math.trunc(limit) || 1, 1), 100));
     },
     async sendTest(subscriptionId, scope = {}) {
       const subscription = await subscriptions.get(subscriptionId, scope);
