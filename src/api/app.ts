@@ -1,0 +1,71 @@
+/**
+ * `createApi()`: the subscriptions REST API of CONTRACT §2 as one Hono app, built on web-standard
+ * `fetch(Request) → Response`, with routes relative to where it is mounted.
+ * @module
+ */
+import { Hono } from 'hono';
+import type { Hooks } from '../hooks.js';
+import type { Logger } from '../logger.js';
+import type { JsonValue } from '../store/records.js';
+import type { ApiEnv, RouteDeps } from './api-env.js';
+import { catalogRoutes } from './catalog-routes.js';
+import { deliveriesRoutes } from './deliveries-routes.js';
+import { ApiError, errorResponse } from './errors.js';
+import { openApiDocument, type OpenApiInfo } from './openapi.js';
+import { subscriptionsRoutes } from './subscriptions-routes.js';
+
+export interface ApiOptions {
+  /** Who is calling: the owner whose subscriptions the request may see, or null (→ 401). */
+  authenticate(request: Request): Promise<string | null> | string | null;
+  /** Largest accepted request body, in bytes (→ 413 above). Default 64 KiB. */
+  maxBodyBytes?: number;
+  /** The path the app is served under when it sees full URLs (Next.js, Bun, Deno), e.g. `/api`. */
+  basePath?: string;
+  /** Per event name, the `data` shown by `GET /events/:name/sample` before any real event exists. */
+  examples?: Readonly<Record<string, JsonValue>>;
+  /** `info` of the OpenAPI document. */
+  openapi?: OpenApiInfo;
+  /** Where unexpected errors (answered as 500) are logged; pino-compatible. Default: `console.error`. */
+  logger?: Pick<Logger, 'error'>;
+}
+
+/** The Hono app `createApi` returns: call `.fetch(request)`, or mount it with `app.route('/api', api)`. */
+export type ResthooksApi = Hono<ApiEnv>;
+
+const consoleLogger: Pick<Logger, 'error'> = { error: (obj, msg) => console.error(msg, obj) };
+
+/**
+ * The subscriptions REST API over `hooks`: `/hooks` (CRUD, rotate-secret, test, deliveries, retry),
+ * `/events` (catalog and samples) and `/openapi.json`. Every route is authenticated and scoped to the
+ * owner `authenticate` returns. Errors are always `{"error":{"code","message"}}`.
+ * @example
+ * import { createApi } from 'resthooks/api';
+ *
+ * const api = createApi(hooks, {
+ *   authenticate: async (request) => users.ownerOfApiKey(request.headers.get('authorization')?.replace(/^Bearer /, '')),
+ * });
+ * app.route('/api', api);                        // in a Hono app
+ * export default { fetch: api.fetch };           // or on its own (Bun, Deno, workers)
+ */
+export function createApi(hooks: Hooks, options: ApiOptions): ResthooksApi {
+  if (typeof options?.authenticate !== 'function') throw new TypeError('createApi(hooks, { authenticate }): `authenticate(request)` must return the caller\'s owner id, or null.');
+  const logger = options.logger ?? consoleLogger;
+  const deps: RouteDeps = { hooks, maxBodyBytes: options.maxBodyBytes ?? 64 * 1024, examples: options.examples ?? {} };
+  let openapi: object | undefined;
+
+  const app = new Hono<ApiEnv>();
+  const api = options.basePath ? app.basePath(options.basePath) : app;
+  api.onError((error) => errorResponse(error, logger));
+  api.notFound((c) => errorResponse(new ApiError(404, 'not_found', `No route ${c.req.method} ${c.req.path}.`), logger));
+  api.use(async (c, next) => {
+    const owner = await options.authenticate(c.req.raw);
+    if (typeof owner !== 'string' || owner === '') throw new ApiError(401, 'unauthorized', 'Missing or wrong credentials: send `Authorization: Bearer <api key>`.');
+    c.set('owner', owner);
+    await next();
+  });
+  api.route('/hooks', subscriptionsRoutes(deps));
+  api.route('/hooks', deliveriesRoutes(deps));
+  api.route('/events', catalogRoutes(deps));
+  api.get('/openapi.json', (c) => c.json((openapi ??= openApiDocument(hooks.events, options.openapi, options.basePath))));
+  return api;
+}

@@ -1,0 +1,32 @@
+/**
+ * `/hooks/:id/deliveries`: the delivery log of one of the caller's subscriptions, and manual retry.
+ * @module
+ */
+import { Hono } from 'hono';
+import { NotFoundError } from '../errors.js';
+import type { ApiEnv, RouteDeps } from './api-env.js';
+import { announceNextPage, limitParam } from './paging.js';
+import { deliveryJson } from './responses.js';
+
+export function deliveriesRoutes({ hooks }: RouteDeps): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>();
+
+  app.get('/:id/deliveries', async (c) => {
+    const limit = limitParam(c, 50);
+    const deliveries = await hooks.deliveries.list(c.req.param('id'), { owner: c.var.owner, limit, cursor: c.req.query('cursor') });
+    // The core returns a plain page; a full one may have more behind it (a last page may then be empty).
+    announceNextPage(c, deliveries.length === limit ? deliveries.at(-1)!.id : null, limit);
+    return c.json(deliveries.map(deliveryJson));
+  });
+
+  app.post('/:id/deliveries/:deliveryId/retry', async (c) => {
+    const { id, deliveryId } = c.req.param();
+    const found = await hooks.deliveries.get(deliveryId);
+    // The delivery must belong to the subscription in the path; the core then checks the owner.
+    if (!found || found.subscriptionId !== id) throw new NotFoundError(`No delivery ${deliveryId} for subscription ${id}.`);
+    await hooks.deliveries.retry(deliveryId, { owner: c.var.owner });
+    return c.json({ deliveryId }, 202);
+  });
+
+  return app;
+}

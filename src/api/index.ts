@@ -1,0 +1,10 @@
+/**
+ * `resthooks/api`: the subscriptions REST API as a Hono app (its own entry, so `import 'resthooks'`
+ * never loads Hono). Mount it in Hono, or through `resthooks/node`, `resthooks/express`, `resthooks/fastify`.
+ * @module
+ */
+export { createApi, type ApiOptions, type ResthooksApi } from './app.js';
+export { ApiError, type ApiErrorCode, type ErrorBody } from './errors.js';
+export type { OpenApiInfo } from './openapi.js';
+export type { SubscriptionJson, DeliveryJson, AttemptJson } from './schemas.js';
+export type { Sample } from './samples.js';
