@@ -11,7 +11,7 @@ import { subscriptionFinder } from './delivery/fanout.js';
 import { toMs, type Duration } from './delivery/retry.js';
 import { Sender } from './delivery/sender.js';
 import { guardedConnector } from './delivery/ssrf.js';
-import { NotFoundError } from './errors.js';
+import { NotFoundError, ValidationError } from './errors.js';
 import { newId } from './ids.js';
 import { KyselyStore } from './store/kysely-store.js';
 import { recentEvents } from './store/recent-events.js';
@@ -63,6 +63,11 @@ export interface Hooks<EventName extends string = string> {
     get(deliveryId: string): Promise<DeliveryWithAttempts | undefined>;
     /** Attempts a finished delivery again, now (with the same `webhook-id`). */
     retry(deliveryId: string, scope?: OwnerScope): Promise<void>;
+    /**
+     * Re-queues a subscription's failed and cancelled deliveries created since `since` (e.g. after
+     * fixing a receiver that was down). Returns how many were re-queued.
+     */
+    recover(subscriptionId: string, options: { since: Date | number } & OwnerScope): Promise<number>;
   };
   /**
    * The latest events of one name that reached `owner` (addressed to them, or to every owner), newest
@@ -129,6 +134,7 @@ export function createHooks<const EventName extends string>(options: HooksOption
     customFinder: options.finder !== undefined,
     deliverer: options.deliverer,
     onSent: options.onSent,
+    onSubscriptionDisabled: options.onSubscriptionDisabled,
     logger,
   });
   const triggers = new Triggers({
@@ -173,6 +179,15 @@ export function createHooks<const EventName extends string>(options: HooksOption
         if (!found || !(await subscriptions.get(found.subscriptionId, scope))) throw new NotFoundError(`No delivery ${deliveryId}.`);
         await store.requeueDelivery(found.id, Date.now());
         dispatcher.nudge(false);
+      },
+      async recover(subscriptionId, recoverOptions) {
+        const subscription = await subscriptions.get(subscriptionId, recoverOptions);
+        if (!subscription) throw new NotFoundError(`No subscription ${subscriptionId}.`);
+        const since = recoverOptions.since instanceof Date ? recoverOptions.since.getTime() : recoverOptions.since;
+        if (!Number.isFinite(since)) throw new ValidationError('invalid_field', '`since` must be a date or a time in ms.', 'since');
+        const count = await store.requeueFinished(subscription.id, since, Date.now());
+        dispatcher.nudge(false);
+        return count;
       },
     },
     async recentEvents(event, { owner, limit = 10 }) {

@@ -84,6 +84,21 @@ export interface DeliveryOptions {
   pollInterval?: Duration;
   /** Largest serialized payload accepted at the trigger. Default 256 KiB. */
   maxPayloadBytes?: number;
+  /**
+   * Disable a subscription whose every attempt has failed for this long (the streak resets on any
+   * success). Default 5 days; `false` never disables.
+   */
+  disableAfter?: Duration | false;
+  /**
+   * At most this many deliveries per second to any one subscription (per process). Deliveries over
+   * the rate wait, unattempted. Default: no limit.
+   */
+  maxPerSecondPerSubscription?: number;
+  /**
+   * Also send `x-hook-signature`: the hex HMAC-SHA256 of the body keyed with the subscription's
+   * secret string, for receivers written against the older REST Hooks convention. Default false.
+   */
+  legacySignatureHeader?: boolean;
   userAgent?: string;
 }
 
@@ -102,6 +117,8 @@ export interface HooksOptions<EventName extends string = string> {
   deliverer?: Deliverer;
   /** Called after each attempt; errors it throws are logged and ignored. */
   onSent?: (info: SentInfo) => void | Promise<void>;
+  /** Called when a subscription is disabled for failing continuously (`delivery.disableAfter`). */
+  onSubscriptionDisabled?: (subscription: Subscription, reason: string) => void | Promise<void>;
   delivery?: DeliveryOptions;
   /** Allow targets on loopback and private networks (development, self-hosting). Default false. */
   allowPrivateTargets?: boolean;
@@ -123,12 +140,21 @@ export interface ResolvedDeliveryOptions {
   readonly responseExcerptBytes: number;
   readonly pollIntervalMs: number;
   readonly maxPayloadBytes: number;
+  readonly disableAfterMs: number | null;
+  readonly maxPerSecondPerSubscription: number | null;
+  readonly legacySignatureHeader: boolean;
   readonly userAgent: string;
 }
 
 function positiveInteger(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < 1) throw new ConfigError(`${name} must be a positive integer, got ${value}.`);
+  return value;
+}
+
+function positiveRate(value: number | undefined): number | null {
+  if (value === undefined) return null;
+  if (!(value > 0) || !Number.isFinite(value)) throw new ConfigError(`delivery.maxPerSecondPerSubscription must be a positive number, got ${value}.`);
   return value;
 }
 
@@ -143,6 +169,9 @@ export function resolveDeliveryOptions(options: DeliveryOptions = {}): ResolvedD
     responseExcerptBytes: positiveInteger('delivery.responseExcerptBytes', options.responseExcerptBytes, 64 * 1024),
     pollIntervalMs: toMs(options.pollInterval ?? '1s'),
     maxPayloadBytes: positiveInteger('delivery.maxPayloadBytes', options.maxPayloadBytes, 256 * 1024),
+    disableAfterMs: options.disableAfter === false ? null : toMs(options.disableAfter ?? '5d'),
+    maxPerSecondPerSubscription: positiveRate(options.maxPerSecondPerSubscription),
+    legacySignatureHeader: options.legacySignatureHeader === true,
     userAgent: options.userAgent ?? 'resthooks',
   });
 }
@@ -152,7 +181,7 @@ export function checkHooksOptions(options: HooksOptions<string>): void {
   if (!options.store || typeof options.store.executeBatch !== 'function') {
     throw new ConfigError('createHooks() needs `store`, e.g. `store: sqliteStore(new Database("hooks.db"))` or `store: postgresStore(pool)`.');
   }
-  for (const [name, value] of Object.entries({ owner: options.owner, finder: options.finder, deliverer: options.deliverer, onSent: options.onSent })) {
+  for (const [name, value] of Object.entries({ owner: options.owner, finder: options.finder, deliverer: options.deliverer, onSent: options.onSent, onSubscriptionDisabled: options.onSubscriptionDisabled })) {
     if (value !== undefined && typeof value !== 'function') throw new ConfigError(`\`${name}\` must be a function.`);
   }
   for (const [model, serializer] of Object.entries(options.serializers ?? {})) {

@@ -8,14 +8,15 @@ import type { Deliverer, ResolvedDeliveryOptions, SentInfo } from '../config/opt
 import { newId } from '../ids.js';
 import { errorInfo, type Logger } from '../logger.js';
 import type { AttemptRecord, ClaimedDelivery, KyselyStore } from '../store/kysely-store.js';
-import { toStoredEvent, type HookInfo, type JsonValue } from '../store/records.js';
+import { toStoredEvent, type HookInfo, type JsonValue, type Subscription } from '../store/records.js';
 import type { AttemptOutcomeKind } from '../store/schema.js';
 import type { FindSubscriptions } from '../triggers/triggers.js';
-import { envelopeBody } from './envelope.js';
+import { eventBody } from './envelope.js';
 import { fanOutBatch } from './fanout.js';
 import { classifyAttempt, type AttemptOutcome } from './outcome.js';
 import type { Sender, SendResult } from './sender.js';
-import { signatureHeaders } from './signing.js';
+import { legacySignature, signatureHeaders } from './signing.js';
+import { RateLimiter } from './rate-limiter.js';
 
 export interface DispatcherDeps {
   readonly store: KyselyStore;
@@ -25,6 +26,7 @@ export interface DispatcherDeps {
   readonly customFinder: boolean;
   readonly deliverer: Deliverer | undefined;
   readonly onSent: ((info: SentInfo) => void | Promise<void>) | undefined;
+  readonly onSubscriptionDisabled: ((subscription: Subscription, reason: string) => void | Promise<void>) | undefined;
   readonly logger: Logger;
 }
 
@@ -34,9 +36,10 @@ const CLAIM_BATCH = 256;
 const LEASE_MARGIN_MS = 60_000;
 
 interface Finished {
-  readonly record: AttemptRecord | undefined;
-  readonly releaseId: string | undefined;
-  readonly sent: (() => SentInfo) | undefined;
+  readonly record?: AttemptRecord;
+  /** Given back unattempted, due again at `dueAt`. */
+  readonly release?: { readonly id: string; readonly dueAt: number };
+  readonly sent?: () => SentInfo;
 }
 
 export class Dispatcher {
@@ -51,9 +54,12 @@ export class Dispatcher {
   #idleWaiters: Array<() => void> = [];
   #finished: Finished[] = [];
   #flushing: Promise<void> | undefined;
+  readonly #rateLimiter: RateLimiter | undefined;
 
   constructor(deps: DispatcherDeps) {
     this.#deps = deps;
+    const rate = deps.options.maxPerSecondPerSubscription;
+    this.#rateLimiter = rate === null ? undefined : new RateLimiter(rate);
   }
 
   get inFlight(): number {
@@ -139,15 +145,18 @@ export class Dispatcher {
     const startedAt = Date.now();
     if (!subscription || !subscription.active) {
       const reason = subscription ? 'subscription inactive' : 'subscription deleted';
-      return { record: finishWithoutAttempt(claim, 'cancelled', reason), releaseId: undefined, sent: undefined };
+      return { record: finishWithoutAttempt(claim, 'cancelled', reason) };
     }
+    const wait = this.#rateLimiter?.take(subscription.id, startedAt) ?? 0;
+    if (wait > 0) return { release: { id: claim.id, dueAt: startedAt + wait } };
     const hook: HookInfo = { id: subscription.id, event: subscription.event, target: subscription.target };
-    const body = claim.body ?? claim.event.body ?? envelopeBody(hook, claim.event.data);
+    const body = claim.body ?? eventBody(hook, claim.event.data, claim.event.body);
     const headers = signatureHeaders(claim.id, Math.floor(startedAt / 1000), body, secretsOf(subscription.secret, subscription.previousSecrets, startedAt));
+    if (options.legacySignatureHeader) headers['x-hook-signature'] = legacySignature(subscription.secret, body);
     const result = this.#deps.deliverer
       ? await this.#deliverCustom(hook, body, headers, claim)
       : await this.#deps.sender.send({ url: hook.target, headers, body, timeoutMs: options.timeoutMs, signal: this.#shutdown.signal });
-    if (result.aborted) return { record: undefined, releaseId: claim.id, sent: undefined };
+    if (result.aborted) return { release: { id: claim.id, dueAt: Date.now() } };
 
     const now = Date.now();
     const outcome = classifyAttempt(result, claim.attempt, options, now, Math.random());
@@ -167,7 +176,7 @@ export class Dispatcher {
         })
       : undefined;
     if (outcome.kind === 'gone') this.#deps.logger.info({ subscriptionId: hook.id }, 'resthooks: receiver answered 410 Gone; subscription deleted');
-    return { record, releaseId: undefined, sent };
+    return { record, ...(sent ? { sent } : {}) };
   }
 
   async #deliverCustom(hook: HookInfo, body: string, headers: Record<string, string>, claim: ClaimedDelivery): Promise<SendResult> {
@@ -200,10 +209,11 @@ export class Dispatcher {
       const batch = this.#finished;
       this.#finished = [];
       const records = batch.flatMap((f) => (f.record ? [f.record] : []));
-      const releases = batch.flatMap((f) => (f.releaseId ? [f.releaseId] : []));
+      const releases = batch.flatMap((f) => (f.release ? [f.release] : []));
+      let disabled: string[];
       try {
         const now = Date.now();
-        await this.#deps.store.recordAttempts(records, now);
+        ({ disabled } = await this.#deps.store.recordAttempts(records, now, this.#deps.options.disableAfterMs));
         await this.#deps.store.releaseClaims(releases, now);
       } catch (error) {
         // The claims' leases will lapse and the deliveries be attempted again: at-least-once holds.
@@ -211,8 +221,21 @@ export class Dispatcher {
         continue;
       }
       for (const f of batch) if (f.sent) await this.#notify(f.sent);
+      for (const id of disabled) await this.#disabled(id);
     }
     this.#flushing = undefined;
+  }
+
+  async #disabled(subscriptionId: string): Promise<void> {
+    try {
+      const subscription = await this.#deps.store.getSubscription(subscriptionId);
+      if (!subscription) return;
+      const reason = subscription.disabledReason ?? 'failing continuously';
+      this.#deps.logger.warn({ event: 'subscription.disabled', subscriptionId, owner: subscription.owner, reason }, 'resthooks: subscription.disabled');
+      await this.#deps.onSubscriptionDisabled?.(subscription, reason);
+    } catch (error) {
+      this.#deps.logger.warn({ err: errorInfo(error) }, 'resthooks: onSubscriptionDisabled threw; ignored');
+    }
   }
 
   async #notify(sent: () => SentInfo): Promise<void> {
@@ -283,6 +306,6 @@ function attemptRecord(claim: ClaimedDelivery, startedAt: number, result: SendRe
       last_status_code: result.statusCode ?? null,
       last_error: lastError,
     },
-    ...(outcome.kind === 'gone' ? { goneSubscriptionId: claim.subscriptionId } : {}),
+    ...(outcome.kind === 'gone' ? { goneSubscriptionId: claim.subscriptionId } : { streak: { subscriptionId: claim.subscriptionId, failed: outcome.kind !== 'delivered' } }),
   };
 }

@@ -40,3 +40,12 @@ export function signatureHeaders(id: string, timestamp: number, body: string, se
     'webhook-signature': secrets.map((secret) => sign(secret, id, timestamp, body)).join(' '),
   };
 }
+
+/**
+ * The older REST Hooks convention: `x-hook-signature` = hex HMAC-SHA256 of the body, keyed with the
+ * secret string as the receiver holds it. Weaker than Standard Webhooks (no id or timestamp, so
+ * replayable); sent only when `delivery.legacySignatureHeader` is on.
+ */
+export function legacySignature(secret: string, body: string): string {
+  return createHmac('sha256', secret).update(body).digest('hex');
+}

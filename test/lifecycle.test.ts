@@ -1,0 +1,122 @@
+/** Failure lifecycle: streaks, automatic disabling, re-enabling, recovery, rate limits, legacy signatures. */
+import { createHmac } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Subscription } from '../src/index.js';
+import { eventually, testHooks } from './support/hooks.js';
+import { startReceiver, type Receiver } from './support/receiver.js';
+
+const EVENTS = { 'book.added': 'Book.created' } as const;
+const closers: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+
+async function setup(delivery: Parameters<typeof testHooks>[0]['delivery'], extra: Partial<Parameters<typeof testHooks>[0]> = {}) {
+  const receiver: Receiver = await startReceiver();
+  const t = await testHooks({ events: EVENTS, delivery, ...extra });
+  closers.push(() => t.close(), () => receiver.close());
+  return { receiver, hooks: t.hooks };
+}
+
+describe('failure lifecycle', () => {
+  it('disables a subscription failing continuously past the window, tells the app, and re-enabling clears it', async () => {
+    const disabled: Array<[Subscription, string]> = [];
+    const { receiver, hooks } = await setup(
+      { retry: { schedule: [0, 30, 30, 30, 30, 30], jitter: 0 }, disableAfter: 60 },
+      { onSubscriptionDisabled: (s, reason) => void disabled.push([s, reason]) },
+    );
+    receiver.respond = () => 500;
+    const hook = await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    await hooks.model('Book', 'created', { id: 1, ownerId: 'alice' });
+    await eventually(() => expect(disabled).toHaveLength(1));
+    expect(disabled[0]![0]).toMatchObject({ id: hook.id, active: false });
+    expect(disabled[0]![1]).toMatch(/every delivery failed for/);
+    const stored = await hooks.subscriptions.get(hook.id);
+    expect(stored).toMatchObject({ active: false, disabledReason: expect.stringMatching(/failed/) });
+
+    // Nothing more is sent while disabled; the pending retry is cancelled.
+    const count = receiver.received.length;
+    await hooks.model('Book', 'created', { id: 2, ownerId: 'alice' });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(receiver.received).toHaveLength(count);
+
+    // Re-enable: the reason is cleared and deliveries flow again.
+    receiver.respond = () => 200;
+    expect(await hooks.subscriptions.update(hook.id, { active: true })).toMatchObject({ active: true, disabledReason: null });
+    await hooks.model('Book', 'created', { id: 3, ownerId: 'alice' });
+    await eventually(() => expect(receiver.received.at(-1)!.json.data.id).toBe(3));
+  });
+
+  it('a success resets the streak, so intermittent failures never disable', async () => {
+    const disabled: string[] = [];
+    const { receiver, hooks } = await setup({ retry: { schedule: [0, 40], jitter: 0 }, disableAfter: 100 }, { onSubscriptionDisabled: (s) => void disabled.push(s.id) });
+    receiver.respond = (_, index) => (index % 2 === 0 ? 500 : 200);
+    await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    for (let id = 0; id < 4; id++) {
+      await hooks.model('Book', 'created', { id, ownerId: 'alice' });
+      await receiver.waitFor(2 * (id + 1));
+      await new Promise((resolve) => setTimeout(resolve, 40));
+    }
+    await hooks.idle();
+    expect(disabled).toEqual([]);
+  });
+
+  it('recover() re-queues failed deliveries since a time; they arrive with their original webhook-id', async () => {
+    const { receiver, hooks } = await setup({ retry: { schedule: [0], jitter: 0 }, disableAfter: false });
+    receiver.respond = () => 503;
+    const hook = await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    const since = Date.now();
+    for (let id = 0; id < 3; id++) await hooks.model('Book', 'created', { id, ownerId: 'alice' });
+    await receiver.waitFor(3);
+    await hooks.idle();
+    expect((await hooks.deliveries.list(hook.id)).map((d) => d.status)).toEqual(['failed', 'failed', 'failed']);
+    const firstIds = receiver.received.map((r) => r.headers['webhook-id']).sort();
+
+    receiver.respond = () => 200;
+    expect(await hooks.deliveries.recover(hook.id, { since: new Date(since), owner: 'alice' })).toBe(3);
+    await receiver.waitFor(6);
+    await hooks.idle();
+    expect(receiver.received.slice(3).map((r) => r.headers['webhook-id']).sort()).toEqual(firstIds);
+    expect((await hooks.deliveries.list(hook.id)).map((d) => d.status)).toEqual(['delivered', 'delivered', 'delivered']);
+    await expect(hooks.deliveries.recover(hook.id, { since, owner: 'mallory' })).rejects.toMatchObject({ code: 'not_found' });
+  });
+
+  it('manual retry sends a delivered delivery again with the same webhook-id', async () => {
+    const { receiver, hooks } = await setup({});
+    const hook = await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    await hooks.model('Book', 'created', { id: 1, ownerId: 'alice' });
+    const [first] = await receiver.waitFor(1);
+    await hooks.idle();
+    const [delivery] = await hooks.deliveries.list(hook.id);
+    await hooks.deliveries.retry(delivery!.id, { owner: 'alice' });
+    const [, second] = await receiver.waitFor(2);
+    expect(second!.headers['webhook-id']).toBe(first!.headers['webhook-id']);
+    await hooks.idle();
+    expect((await hooks.deliveries.get(delivery!.id))!.attemptLog).toHaveLength(2);
+  });
+});
+
+describe('limits and legacy receivers', () => {
+  it('maxPerSecondPerSubscription spaces deliveries to one subscription, not to others', async () => {
+    const { receiver, hooks } = await setup({ maxPerSecondPerSubscription: 10 });
+    await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url + '/slow' });
+    await hooks.subscriptions.create({ owner: 'bob', event: 'book.added', target: receiver.url + '/bob' });
+    for (let id = 0; id < 15; id++) await hooks.model('Book', 'created', { id, ownerId: 'alice' });
+    await hooks.model('Book', 'created', { id: 99, ownerId: 'bob' });
+    const requests = await receiver.waitFor(16, 10_000);
+    const alice = requests.filter((r) => r.path === '/slow');
+    expect(alice).toHaveLength(15);
+    // A burst of 10 goes at once; the other 5 follow at 10 per second, so the last arrives ≥ ~0.4 s after the first.
+    expect(alice.at(-1)!.at - alice[0]!.at).toBeGreaterThanOrEqual(350);
+    // Bob's subscription has its own bucket: it is not queued behind Alice's.
+    expect(requests.findIndex((r) => r.path === '/bob')).toBeLessThan(requests.indexOf(alice.at(-1)!));
+  });
+
+  it('legacySignatureHeader adds x-hook-signature, the hex HMAC of the body with the secret', async () => {
+    const { receiver, hooks } = await setup({ legacySignatureHeader: true });
+    const hook = await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    await hooks.model('Book', 'created', { id: 1, ownerId: 'alice' });
+    const [request] = await receiver.waitFor(1);
+    expect(request!.headers['x-hook-signature']).toBe(createHmac('sha256', hook.secret).update(request!.body).digest('hex'));
+  });
+});
