@@ -49,6 +49,8 @@ export interface AttemptRecord {
   readonly delivery: Pick<DeliveryTable, 'id' | 'status' | 'attempts' | 'due_at' | 'last_status_code' | 'last_error'>;
   /** Set when the receiver answered 410 Gone: the subscription is deleted in the same transaction. */
   readonly goneSubscriptionId?: string;
+  /** The attempt's effect on its subscription's failure streak (absent when no attempt was made). */
+  readonly streak?: { readonly subscriptionId: string; readonly failed: boolean };
 }
 
 export interface SubscriptionFilter {
@@ -212,12 +214,18 @@ export class KyselyStore {
       .where('due_at', '<=', now)
       .orderBy('due_at')
       .limit(limit);
-    const claimed = await this.db
-      .updateTable(D)
-      .set({ status: 'in_flight', due_at: leaseUntil, updated_at: now })
-      .where('id', 'in', this.dialect.capabilities.supportsSkipLocked ? due.forUpdate().skipLocked() : due)
-      .returning('id')
-      .execute();
+    const lease = { status: 'in_flight', due_at: leaseUntil, updated_at: now } as const;
+    // PostgreSQL may run an `IN (… LIMIT … SKIP LOCKED)` subquery once per row of a nested loop and so
+    // claim more rows than the limit; a MATERIALIZED CTE is evaluated exactly once.
+    const claimed = this.dialect.capabilities.supportsSkipLocked
+      ? await this.db
+          .with((cte) => cte('due').materialized(), () => due.forUpdate().skipLocked())
+          .updateTable(D)
+          .set(lease)
+          .where('id', 'in', (eb) => eb.selectFrom('due').select('due.id'))
+          .returning('id')
+          .execute()
+      : await this.db.updateTable(D).set(lease).where('id', 'in', due).returning('id').execute();
     if (claimed.length === 0) return [];
     const rows = await this.db
       .selectFrom(`${D} as d`)
@@ -276,25 +284,67 @@ export class KyselyStore {
     return row !== undefined;
   }
 
-  /** Records a batch of finished attempts in one transaction (insert attempt, move delivery on). */
-  async recordAttempts(records: readonly AttemptRecord[], now: number): Promise<StatementResult[]> {
+  /**
+   * Records a batch of finished attempts in one transaction: insert the attempt, move the delivery
+   * on, track each subscription's failure streak, and disable subscriptions failing continuously
+   * for longer than `disableAfterMs`. Returns the subscriptions this batch disabled.
+   */
+  async recordAttempts(records: readonly AttemptRecord[], now: number, disableAfterMs: number | null = null): Promise<{ disabled: string[] }> {
     const queries: CompiledQuery[] = [];
-    for (const { attempt, delivery, goneSubscriptionId } of records) {
+    const disableChecks = new Map<number, string>();
+    for (const { attempt, delivery, goneSubscriptionId, streak } of records) {
       if (attempt) queries.push(this.db.insertInto(A).values(attempt).compile());
       const { id, ...change } = delivery;
       queries.push(this.db.updateTable(D).set({ ...change, updated_at: now }).where('id', '=', id).compile());
       if (goneSubscriptionId !== undefined) {
         queries.push(this.db.deleteFrom(S).where('id', '=', goneSubscriptionId).compile());
         queries.push(this.#cancelPendingOf(goneSubscriptionId, now, 'subscription gone (410)'));
+      } else if (streak && !streak.failed) {
+        queries.push(this.db.updateTable(S).set({ failing_since: null }).where('id', '=', streak.subscriptionId).where('failing_since', 'is not', null).compile());
+      } else if (streak) {
+        queries.push(this.db.updateTable(S).set({ failing_since: now }).where('id', '=', streak.subscriptionId).where('failing_since', 'is', null).compile());
+        if (disableAfterMs !== null) {
+          disableChecks.set(queries.length, streak.subscriptionId);
+          queries.push(this.#disableIfFailingSince(streak.subscriptionId, now - disableAfterMs, now));
+        }
       }
     }
-    return queries.length > 0 ? this.dialect.executeBatch(queries) : [];
+    if (queries.length === 0) return { disabled: [] };
+    const results = await this.dialect.executeBatch(queries);
+    const disabled = [...disableChecks].filter(([index]) => (results[index]?.changes ?? 0) > 0).map(([, id]) => id);
+    return { disabled: [...new Set(disabled)] };
   }
 
-  /** Gives claimed deliveries back unattempted (shutdown before they were sent). */
-  async releaseClaims(ids: readonly string[], now: number): Promise<void> {
-    if (ids.length === 0) return;
-    await this.db.updateTable(D).set({ status: 'pending', due_at: now, updated_at: now }).where('id', 'in', ids).where('status', '=', 'in_flight').execute();
+  #disableIfFailingSince(subscriptionId: string, cutoff: number, now: number): CompiledQuery {
+    return this.db
+      .updateTable(S)
+      .set({ active: 0, updated_at: now, disabled_reason: `every delivery failed for ${describeDuration(now - cutoff)}; fix the receiver, then re-enable it` })
+      .where('id', '=', subscriptionId)
+      .where('active', '=', 1)
+      .where('failing_since', '<=', cutoff)
+      .compile();
+  }
+
+  /** Makes a subscription's failed or cancelled deliveries created since `since` due again. */
+  async requeueFinished(subscriptionId: string, since: number, now: number): Promise<number> {
+    const result = await this.db
+      .updateTable(D)
+      .set({ status: 'pending', due_at: now, updated_at: now })
+      .where('subscription_id', '=', subscriptionId)
+      .where('status', 'in', ['failed', 'cancelled'])
+      .where('created_at', '>=', since)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  /** Gives claimed deliveries back unattempted, due at the given times (shutdown, rate limit). */
+  async releaseClaims(claims: ReadonlyArray<{ id: string; dueAt: number }>, now: number): Promise<void> {
+    if (claims.length === 0) return;
+    await this.dialect.executeBatch(
+      claims.map(({ id, dueAt }) =>
+        this.db.updateTable(D).set({ status: 'pending', due_at: dueAt, updated_at: now }).where('id', '=', id).where('status', '=', 'in_flight').compile(),
+      ),
+    );
   }
 
   // ── delivery log ────────────────────────────────────────────────────────────────────────────
@@ -345,6 +395,12 @@ export class KyselyStore {
       .executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
   }
+}
+
+function describeDuration(ms: number): string {
+  const units: Array<[number, string]> = [[86_400_000, 'day'], [3_600_000, 'hour'], [60_000, 'minute'], [1000, 'second']];
+  for (const [size, name] of units) if (ms >= size) return `${+(ms / size).toFixed(1)} ${name}${ms === size ? '' : 's'}`;
+  return `${ms} ms`;
 }
 
 // Parameter order must match the compiled INSERTs, whose columns follow the key order of the samples.
