@@ -43,6 +43,7 @@ export async function apiHarness(
   { start = false, hooks = {} }: { start?: boolean; hooks?: Partial<HooksOptions<EventName>> } = {},
 ): Promise<ApiHarness> {
   const base = await testHooks({ events: EVENTS, resolver, ...hooks }, { start });
+  if (!start) await base.hooks.migrate(); // so snapshot() has tables to read before the first call
   const api = createApi(base.hooks, { authenticate, logger: { error: () => {} }, ...options });
   return {
     ...base,
