@@ -14,11 +14,13 @@ import { guardedConnector } from './delivery/ssrf.js';
 import { NotFoundError, ValidationError } from './errors.js';
 import { newId } from './ids.js';
 import { KyselyStore } from './store/kysely-store.js';
+import { errorInfo } from './logger.js';
 import { recentEvents } from './store/recent-events.js';
 import type { DeliveryWithAttempts, StoredEvent } from './store/records.js';
 import { newDeliveryRow } from './store/rows.js';
 import { Subscriptions, type OwnerScope } from './subscriptions.js';
 import { toJsonText } from './triggers/serialize.js';
+import { purgeBefore, type PurgeResult } from './store/retention.js';
 import { normalizeOwner, type OwnerValue } from './triggers/owner.js';
 import { Triggers, type ActionTriggerOptions, type ModelRef, type ModelTriggerOptions, type RawTriggerOptions, type TriggerResult } from './triggers/triggers.js';
 
@@ -87,6 +89,11 @@ export interface Hooks<EventName extends string = string> {
   notify(): void;
   /** Resolves when the outbox is empty and no delivery is due or in flight (future retries do not count). */
   idle(options?: { timeout?: Duration }): Promise<void>;
+  /**
+   * Deletes finished deliveries, their attempts, and handled events made before `olderThan` ago,
+   * in batches. Runs hourly by itself while started (see `retention`).
+   */
+  purge(options: { olderThan: Duration }): Promise<PurgeResult>;
   /** Runs the store's migrations now. */
   migrate(): Promise<MigrationResultSet>;
 }
@@ -150,7 +157,16 @@ export function createHooks<const EventName extends string>(options: HooksOption
   });
   const subscriptions = new Subscriptions(store, routes, policy, options.resolver, ready);
 
+  const retentionMs = options.retention === false ? null : toMs(options.retention ?? '30d');
+  let retentionTimer: NodeJS.Timeout | undefined;
+  const purge = async ({ olderThan }: { olderThan: Duration }) => {
+    await ready();
+    return purgeBefore(store, Date.now() - toMs(olderThan));
+  };
+
   const stop = async (stopOptions: { timeout?: Duration } = {}) => {
+    clearInterval(retentionTimer);
+    retentionTimer = undefined;
     await dispatcher.stop(toMs(stopOptions.timeout ?? '10s'));
     await sender.close();
   };
@@ -215,6 +231,11 @@ export function createHooks<const EventName extends string>(options: HooksOption
     async start() {
       await ready();
       dispatcher.start();
+      if (retentionMs !== null && retentionTimer === undefined) {
+        const run = () => purge({ olderThan: retentionMs }).catch((error) => logger.error({ err: errorInfo(error) }, 'resthooks: retention purge failed'));
+        retentionTimer = setInterval(run, 3_600_000).unref();
+        void run();
+      }
     },
     stop,
     async close(closeOptions) {
@@ -233,6 +254,7 @@ export function createHooks<const EventName extends string>(options: HooksOption
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
     },
+    purge,
     migrate: () => store.migrate(),
   };
 }

@@ -49,3 +49,8 @@ export function newId(prefix: IdPrefix): string {
   }
   return `${prefix}_${encode(now, 10)}${encode(sequence, 4)}${randomChars(12)}`;
 }
+
+/** The smallest id of `prefix` made at or after `ms`: ids below it were all made earlier. */
+export function idFloor(prefix: IdPrefix, ms: number): string {
+  return `${prefix}_${encode(ms, 10)}`;
+}

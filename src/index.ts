@@ -21,8 +21,10 @@ export type { NewSubscription, SubscriptionPatch, OwnerScope, ListSubscriptionsO
 export type { Subscription, HookInfo, StoredEvent, Delivery, DeliveryWithAttempts, Attempt, JsonValue } from './store/records.js';
 export type { DeliveryStatus, AttemptOutcomeKind } from './store/schema.js';
 export type { HostExecutor, CompiledStatement } from './store/host-executor.js';
+export type { PurgeResult } from './store/retention.js';
 export type { StoreDialect, StoreCapabilities } from './store/store-dialect.js';
 export { sqliteStoreDialect as sqliteStore, type SqliteDatabase, type SqliteStoreDialectOptions } from './store/sqlite/sqlite-store-dialect.js';
+export { postgresStoreDialect as postgresStore, type PgPool } from './store/postgres/postgres-store-dialect.js';
 export type { Logger } from './logger.js';
 export { DEFAULT_SCHEDULE, parseSchedule, toMs, type Duration, type RetryPolicy } from './delivery/retry.js';
 export { generateSecret, sign, signatureHeaders } from './delivery/signing.js';

@@ -120,3 +120,23 @@ describe('limits and legacy receivers', () => {
     expect(request!.headers['x-hook-signature']).toBe(createHmac('sha256', hook.secret).update(request!.body).digest('hex'));
   });
 });
+
+describe('retention', () => {
+  it('purge() deletes finished deliveries, their attempts and handled events, never pending work', async () => {
+    const { receiver, hooks } = await setup({ retry: { schedule: [0, '1h'], jitter: 0 } }, { retention: false });
+    receiver.respond = (request) => (request.json.data.id === 'stuck' ? 500 : 200);
+    const hook = await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    for (const id of [1, 2, 3, 'stuck']) await hooks.model('Book', 'created', { id, ownerId: 'alice' });
+    await hooks.model('Book', 'created', { id: 'orphan' }); // undeliverable: no owner
+    await receiver.waitFor(4);
+    await hooks.idle();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+
+    expect(await hooks.purge({ olderThan: 0 })).toEqual({ deliveries: 3, events: 4 });
+    const left = await hooks.deliveries.list(hook.id);
+    expect(left.map((d) => [d.status, d.attempts])).toEqual([['pending', 1]]);
+    expect(left[0]!.attemptLog).toHaveLength(1);
+    expect(await hooks.purge({ olderThan: 0 })).toEqual({ deliveries: 0, events: 0 });
+    expect(await hooks.purge({ olderThan: '1d' })).toEqual({ deliveries: 0, events: 0 });
+  });
+});

@@ -124,6 +124,11 @@ export interface HooksOptions<EventName extends string = string> {
   allowPrivateTargets?: boolean;
   /** Destinations allowed even when private targets are refused: CIDRs, IPs or exact host names. */
   allowList?: readonly string[];
+  /**
+   * How long finished deliveries (with their attempts) and handled events are kept; older ones are
+   * purged hourly while started. Pending work is never purged. Default 30 days; `false` keeps all.
+   */
+  retention?: Duration | false;
   /** DNS lookup used by the SSRF guard (tests inject a fake one). */
   resolver?: Resolver;
   /** pino-compatible logger. Default: silent. */
