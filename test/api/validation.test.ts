@@ -166,7 +166,7 @@ describe('401 without a valid key, on every route', () => {
     const before = h.snapshot();
     const real = path.replace('/x', `/${mine.id}`);
     const body = method === 'POST' || method === 'PATCH' ? { body: { event: 'book.added', target: TARGET } } : {};
-    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: 'key-alice' }, { authorization: 'Basic a2V5LWFsaWNlOg==' }]) {
+    for (const headers of [{} as Record<string, string>, { authorization: 'Bearer wrong' }, { authorization: 'key-alice' }, { authorization: 'Basic a2V5LWFsaWNlOg==' }]) {
       const response = await h.call(method, real, { ...body, headers, as: null });
       await expectError(response, 401, 'unauthorized');
       expect(response.headers.get('www-authenticate')).toBe('Bearer');
