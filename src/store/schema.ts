@@ -42,7 +42,10 @@ export interface EventTable {
   all_owners: number;
   /** The serialized data (JSON text), serialized once for every subscription. */
   data: string;
-  /** A whole payload sent as is to every subscription (a `payloadOverride` value, or a raw event without envelope). */
+  /**
+   * A whole payload sent as is to every subscription (a `payloadOverride` value, or a raw event without envelope),
+   * or, when it starts with a comma, extra envelope members after `data` (`,"changes":[…]`; see delivery/envelope.ts).
+   */
   body: string | null;
   status: EventStatus;
   error: string | null;

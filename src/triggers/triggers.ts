@@ -43,6 +43,11 @@ export interface ModelTriggerOptions {
   /** Deliver to this owner's subscriptions instead of the instance's owner; `false`: every owner's. */
   owner?: OwnerValue | false;
   payloadOverride?: PayloadOverride;
+  /**
+   * Extra members of the envelope, beside `hook` and `data` (an ORM adapter's `{ changes: ['title'] }`).
+   * Ignored when a `payloadOverride` or `serializeHook` makes the whole payload.
+   */
+  extra?: Readonly<Record<string, JsonValue>>;
 }
 
 export interface ActionTriggerOptions extends ModelTriggerOptions {
@@ -104,7 +109,7 @@ export class Triggers {
     const definition = this.#deps.routes.route(name, action);
     if (!definition) return IGNORED;
     try {
-      const serialized = this.#serializeInstance(name, instance, options.payloadOverride);
+      const serialized = this.#serializeInstance(name, instance, options.payloadOverride, options.extra);
       const owner = options.owner === false || definition.allOwners ? null : normalizeOwner(options.owner ?? this.#deps.owner(instance));
       const allOwners = options.owner === false || definition.allOwners;
       return await this.#append(definition.name, definition, owner, allOwners, serialized, options.tx);
@@ -146,7 +151,7 @@ export class Triggers {
     }
   }
 
-  #serializeInstance(model: string, instance: object, override: PayloadOverride | undefined): Serialized {
+  #serializeInstance(model: string, instance: object, override: PayloadOverride | undefined, extra?: ModelTriggerOptions['extra']): Serialized {
     const serializer = this.#deps.serializers[model];
     const data = toJsonText(serializer ? serializer(instance) : instance);
     this.#checkSize(model, data);
@@ -155,7 +160,7 @@ export class Triggers {
     const own = (instance as { serializeHook?: unknown }).serializeHook;
     // The seed's per-instance serializer returns the whole payload and may depend on the hook.
     if (typeof own === 'function') return { data, body: null, perHook: (hook) => toJsonText(own.call(instance, hook)) };
-    return { data, body: null };
+    return { data, body: extraMembers(extra) };
   }
 
   #checkSize(what: string, data: string): void {
@@ -220,6 +225,17 @@ export class Triggers {
     this.#deps.logger.error({ event: name, err: errorInfo(error) }, `resthooks: could not record ${name}`);
     return { status: 'failed', error: error instanceof Error ? error : new Error(String(error)) };
   }
+}
+
+// Extra envelope members are stored in the event's `body` as `,"changes":[…]`: no JSON text starts with a
+// comma, so the dispatcher tells them from a whole payload (delivery/envelope.ts) without a new column.
+function extraMembers(extra: ModelTriggerOptions['extra']): string | null {
+  let members = '';
+  for (const [key, value] of Object.entries(extra ?? {})) {
+    if (key === 'hook' || key === 'data') throw new ValidationError('invalid_field', `extra.${key} would replace the envelope's own "${key}"; pick another name.`, 'extra');
+    members += `,${JSON.stringify(key)}:${toJsonText(value)}`;
+  }
+  return members === '' ? null : members;
 }
 
 function instanceModel(instance: object): string | undefined {
