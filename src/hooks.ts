@@ -6,7 +6,10 @@ import type { MigrationResultSet } from 'kysely';
 import { EventRoutes } from './config/event-routes.js';
 import { parseEventsMap, type EventDefinition } from './config/events-map.js';
 import { checkHooksOptions, defaultOwner, resolveDeliveryOptions, silentLogger, type HooksOptions } from './config/options.js';
+import { AttemptRecorder } from './delivery/attempt-recorder.js';
+import { AttemptRunner } from './delivery/attempt-runner.js';
 import { Dispatcher } from './delivery/dispatcher.js';
+import { InProcessQueue } from './queue/in-process-queue.js';
 import { subscriptionFinder } from './delivery/fanout.js';
 import { toMs, type Duration } from './delivery/retry.js';
 import { Sender } from './delivery/sender.js';
@@ -133,17 +136,24 @@ export function createHooks<const EventName extends string>(options: HooksOption
     userAgent: delivery.userAgent,
     connect: guardedConnector(policy, options.resolver, { timeout: delivery.timeoutMs }),
   });
-  const dispatcher = new Dispatcher({
+  const runner = new AttemptRunner({ sender, options: delivery, deliverer: options.deliverer, wantsSentInfo: options.onSent !== undefined, logger });
+  const recorder = new AttemptRecorder({
     store,
-    sender,
-    options: delivery,
-    findSubscriptions,
-    customFinder: options.finder !== undefined,
-    deliverer: options.deliverer,
+    disableAfterMs: delivery.disableAfterMs,
     onSent: options.onSent,
     onSubscriptionDisabled: options.onSubscriptionDisabled,
     logger,
   });
+  const queue = new InProcessQueue(async (claim, signal) => recorder.record(await runner.run(claim, signal)), {
+    concurrency: delivery.concurrency,
+    // A claim outlives its attempt comfortably: only a dead process lets it lapse.
+    leaseMs: delivery.timeoutMs + 60_000,
+  });
+  const dispatcher = new Dispatcher({ store, queue, findSubscriptions, customFinder: options.finder !== undefined, pollIntervalMs: delivery.pollIntervalMs, logger });
+  const settled = async () => {
+    await queue.settled();
+    await recorder.settled();
+  };
   const triggers = new Triggers({
     routes,
     store,
@@ -167,7 +177,9 @@ export function createHooks<const EventName extends string>(options: HooksOption
   const stop = async (stopOptions: { timeout?: Duration } = {}) => {
     clearInterval(retentionTimer);
     retentionTimer = undefined;
-    await dispatcher.stop(toMs(stopOptions.timeout ?? '10s'));
+    dispatcher.stop();
+    await queue.close(toMs(stopOptions.timeout ?? '10s'));
+    await recorder.settled();
     await sender.close();
   };
 
@@ -246,9 +258,9 @@ export function createHooks<const EventName extends string>(options: HooksOption
     async idle(idleOptions = {}) {
       const deadline = Date.now() + toMs(idleOptions.timeout ?? '30s');
       for (;;) {
-        await dispatcher.settled();
+        await settled();
         const [pendingEvents, nextDue] = await Promise.all([store.hasPendingEvents(), store.nextDueAt()]);
-        if (!pendingEvents && (nextDue === null || nextDue > Date.now()) && dispatcher.inFlight === 0) return;
+        if (!pendingEvents && (nextDue === null || nextDue > Date.now()) && queue.inFlight === 0) return;
         if (Date.now() > deadline) throw new Error('hooks.idle(): deliveries still pending at the deadline; is the dispatcher started?');
         dispatcher.nudge();
         await new Promise((resolve) => setTimeout(resolve, 5));

@@ -1,0 +1,143 @@
+/**
+ * One attempt of one claimed delivery: build the body, sign it, send it (or hand it to the custom
+ * deliverer), and decide what the result means. Writes nothing: it returns what to record.
+ * @module
+ */
+import type { Deliverer, ResolvedDeliveryOptions, SentInfo } from '../config/options.js';
+import { newId } from '../ids.js';
+import { errorInfo, type Logger } from '../logger.js';
+import type { AttemptRecord, ClaimedDelivery } from '../store/kysely-store.js';
+import { toStoredEvent, type HookInfo, type JsonValue } from '../store/records.js';
+import { eventBody } from './envelope.js';
+import { classifyAttempt, type AttemptOutcome } from './outcome.js';
+import { RateLimiter } from './rate-limiter.js';
+import type { Sender, SendResult } from './sender.js';
+import { legacySignature, signatureHeaders } from './signing.js';
+
+/** What an attempt leaves to record. */
+export interface FinishedAttempt {
+  readonly record?: AttemptRecord;
+  /** Given back unattempted (shutdown, rate limit), due again at `dueAt`. */
+  readonly release?: { readonly id: string; readonly dueAt: number };
+  /** Builds the `onSent` argument, only when someone listens. */
+  readonly sent?: () => SentInfo;
+}
+
+export interface AttemptRunnerDeps {
+  readonly sender: Sender;
+  readonly options: ResolvedDeliveryOptions;
+  readonly deliverer: Deliverer | undefined;
+  readonly wantsSentInfo: boolean;
+  readonly logger: Logger;
+}
+
+export class AttemptRunner {
+  readonly #deps: AttemptRunnerDeps;
+  readonly #rateLimiter: RateLimiter | undefined;
+
+  constructor(deps: AttemptRunnerDeps) {
+    this.#deps = deps;
+    const rate = deps.options.maxPerSecondPerSubscription;
+    this.#rateLimiter = rate === null ? undefined : new RateLimiter(rate);
+  }
+
+  async run(claim: ClaimedDelivery, signal: AbortSignal): Promise<FinishedAttempt> {
+    const { options } = this.#deps;
+    const subscription = claim.subscription;
+    const startedAt = Date.now();
+    if (!subscription || !subscription.active) {
+      return { record: endedWithoutAttempt(claim, subscription ? 'subscription inactive' : 'subscription deleted') };
+    }
+    const wait = this.#rateLimiter?.take(subscription.id, startedAt) ?? 0;
+    if (wait > 0) return { release: { id: claim.id, dueAt: startedAt + wait } };
+
+    const hook: HookInfo = { id: subscription.id, event: subscription.event, target: subscription.target };
+    const body = claim.body ?? eventBody(hook, claim.event.data, claim.event.body);
+    const headers = signatureHeaders(claim.id, Math.floor(startedAt / 1000), body, secretsOf(subscription.secret, subscription.previousSecrets, startedAt));
+    if (options.legacySignatureHeader) headers['x-hook-signature'] = legacySignature(subscription.secret, body);
+    const result = this.#deps.deliverer
+      ? await this.#deliverCustom(hook, body, headers, claim, signal)
+      : await this.#deps.sender.send({ url: hook.target, headers, body, timeoutMs: options.timeoutMs, signal });
+    if (result.aborted) return { release: { id: claim.id, dueAt: Date.now() } };
+
+    const outcome = classifyAttempt(result, claim.attempt, options, Date.now(), Math.random());
+    if (outcome.kind === 'gone') this.#deps.logger.info({ subscriptionId: hook.id }, 'resthooks: receiver answered 410 Gone; subscription deleted');
+    const record = attemptRecord(claim, startedAt, result, outcome);
+    if (!this.#deps.wantsSentInfo) return { record };
+    const sent = (): SentInfo => ({
+      hook,
+      payload: JSON.parse(body) as JsonValue,
+      event: toStoredEvent({ id: claim.eventId, ...claim.event, all_owners: claim.event.allOwners ? 1 : 0, created_at: claim.event.createdAt }),
+      deliveryId: claim.id,
+      attempt: claim.attempt,
+      outcome: outcome.kind,
+      statusCode: result.statusCode ?? null,
+      error: result.error ?? null,
+      durationMs: result.durationMs,
+    });
+    return { record, sent };
+  }
+
+  async #deliverCustom(hook: HookInfo, body: string, headers: Record<string, string>, claim: ClaimedDelivery, shutdown: AbortSignal): Promise<SendResult> {
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    try {
+      const answer = await this.#deps.deliverer!(hook.target, JSON.parse(body) as JsonValue, {
+        hook,
+        body,
+        headers: { 'content-type': 'application/json', ...headers },
+        deliveryId: claim.id,
+        attempt: claim.attempt,
+        signal: AbortSignal.any([shutdown, AbortSignal.timeout(this.#deps.options.timeoutMs)]),
+      });
+      return { statusCode: answer?.statusCode ?? 200, excerpt: answer?.body?.slice(0, this.#deps.options.responseExcerptBytes) ?? null, durationMs: elapsed() };
+    } catch (error) {
+      if (shutdown.aborted) return { error: 'aborted by shutdown', excerpt: null, durationMs: elapsed(), aborted: true };
+      return { error: errorInfo(error).message, excerpt: null, durationMs: elapsed() };
+    }
+  }
+}
+
+// During a rotation's grace period the old secrets sign too (Standard Webhooks allows several signatures).
+function secretsOf(secret: string, previous: string | null, now: number): string[] {
+  if (previous === null) return [secret];
+  const old = (JSON.parse(previous) as Array<{ secret: string; expiresAt: number }>).filter((p) => p.expiresAt > now).map((p) => p.secret);
+  return [secret, ...old];
+}
+
+function endedWithoutAttempt(claim: ClaimedDelivery, reason: string): AttemptRecord {
+  return {
+    attempt: undefined,
+    delivery: { id: claim.id, status: 'cancelled', attempts: claim.attempt - 1, due_at: 0, last_status_code: null, last_error: reason },
+  };
+}
+
+function attemptRecord(claim: ClaimedDelivery, startedAt: number, result: SendResult, outcome: AttemptOutcome): AttemptRecord {
+  const status = outcome.kind === 'delivered' ? 'delivered' : outcome.kind === 'retry' ? 'pending' : outcome.kind === 'gone' ? 'cancelled' : 'failed';
+  const lastError =
+    outcome.kind === 'failed' ? `${result.error ?? `HTTP ${result.statusCode}`}; ${outcome.reason}` : outcome.kind === 'gone' ? 'subscription gone (410)' : (result.error ?? null);
+  return {
+    attempt: {
+      id: newId('att'),
+      delivery_id: claim.id,
+      number: claim.attempt,
+      started_at: startedAt,
+      duration_ms: result.durationMs,
+      status_code: result.statusCode ?? null,
+      response_excerpt: result.excerpt,
+      error: result.error ?? null,
+      outcome: outcome.kind,
+    },
+    delivery: {
+      id: claim.id,
+      status,
+      attempts: claim.attempt,
+      due_at: outcome.kind === 'retry' ? outcome.at : 0,
+      last_status_code: result.statusCode ?? null,
+      last_error: lastError,
+    },
+    ...(outcome.kind === 'gone'
+      ? { goneSubscriptionId: claim.subscriptionId }
+      : { streak: { subscriptionId: claim.subscriptionId, failed: outcome.kind !== 'delivered' } }),
+  };
+}

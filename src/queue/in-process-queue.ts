@@ -1,0 +1,64 @@
+import type { ClaimedDelivery } from '../store/kysely-store.js';
+import type { DeliveryProcessor, DeliveryQueue } from './queue.js';
+
+/**
+ * The embedded engine: runs the processor in this process, at most `concurrency` at a time. Its
+ * claims are leased for the attempt timeout plus a margin: only a dead process lets one lapse.
+ */
+export class InProcessQueue implements DeliveryQueue {
+  readonly leaseMs: number;
+  readonly #processor: DeliveryProcessor;
+  readonly #concurrency: number;
+  #shutdown = new AbortController();
+  #inFlight = 0;
+  #listener: () => void = () => {};
+  #idle: Array<() => void> = [];
+
+  constructor(processor: DeliveryProcessor, options: { concurrency: number; leaseMs: number }) {
+    this.#processor = processor;
+    this.#concurrency = options.concurrency;
+    this.leaseMs = options.leaseMs;
+  }
+
+  capacity(): number {
+    return this.#concurrency - this.#inFlight;
+  }
+
+  async enqueue(deliveries: readonly ClaimedDelivery[]): Promise<void> {
+    for (const delivery of deliveries) void this.#process(delivery);
+  }
+
+  onCapacity(listener: () => void): void {
+    this.#listener = listener;
+  }
+
+  async #process(delivery: ClaimedDelivery): Promise<void> {
+    this.#inFlight++;
+    try {
+      await this.#processor(delivery, this.#shutdown.signal);
+    } finally {
+      this.#inFlight--;
+      if (this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
+      this.#listener();
+    }
+  }
+
+  async settled(): Promise<void> {
+    if (this.#inFlight > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+  }
+
+  async close(timeoutMs: number): Promise<void> {
+    const deadline = setTimeout(() => this.#shutdown.abort(new Error('shutdown deadline')), timeoutMs);
+    try {
+      await this.settled();
+    } finally {
+      clearTimeout(deadline);
+      // Ready for a later start(): the aborted signal belonged to this shutdown only.
+      if (this.#shutdown.signal.aborted) this.#shutdown = new AbortController();
+    }
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+}

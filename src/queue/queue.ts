@@ -1,0 +1,25 @@
+/**
+ * The dispatch port. The dispatcher claims due deliveries and hands them to a queue; the queue gets
+ * each one attempted by a `DeliveryProcessor`, in this process (`InProcessQueue`) or in worker
+ * processes elsewhere (BullMQ). Producers never send; senders never route.
+ * @module
+ */
+import type { ClaimedDelivery } from '../store/kysely-store.js';
+
+/** Makes one attempt of a claimed delivery and records it. All a queue needs from delivery. */
+export type DeliveryProcessor = (delivery: ClaimedDelivery, signal: AbortSignal) => Promise<void>;
+
+export interface DeliveryQueue {
+  /** How long a claim handed to this queue is leased; past it, another claimer may take the delivery. */
+  readonly leaseMs: number;
+  /** How many more deliveries it takes now: the dispatcher claims at most this many. */
+  capacity(): number;
+  /** Takes claimed deliveries; resolves once they are accepted (not processed). */
+  enqueue(deliveries: readonly ClaimedDelivery[]): Promise<void>;
+  /** Called with no argument whenever capacity frees up, so the dispatcher claims again. */
+  onCapacity(listener: () => void): void;
+  /** Resolves when nothing it accepted is still being processed here. */
+  settled(): Promise<void>;
+  /** Stops processing: work in progress gets until `timeoutMs`, then its signal is aborted. */
+  close(timeoutMs: number): Promise<void>;
+}
