@@ -9,7 +9,8 @@ import { checkHooksOptions, defaultOwner, resolveDeliveryOptions, silentLogger, 
 import { AttemptRecorder } from './delivery/attempt-recorder.js';
 import { AttemptRunner } from './delivery/attempt-runner.js';
 import { Dispatcher } from './delivery/dispatcher.js';
-import { InProcessQueue } from './queue/in-process-queue.js';
+import { inProcessQueue } from './queue/in-process-queue.js';
+import type { QueueContext } from './queue/queue.js';
 import { subscriptionFinder } from './delivery/fanout.js';
 import { toMs, type Duration } from './delivery/retry.js';
 import { Sender } from './delivery/sender.js';
@@ -144,11 +145,13 @@ export function createHooks<const EventName extends string>(options: HooksOption
     onSubscriptionDisabled: options.onSubscriptionDisabled,
     logger,
   });
-  const queue = new InProcessQueue(async (claim, signal) => recorder.record(await runner.run(claim, signal)), {
+  const queueContext: QueueContext = {
+    processor: async (claim, signal) => recorder.record(await runner.run(claim, signal)),
+    loadClaims: (ids) => store.loadClaims(ids),
     concurrency: delivery.concurrency,
-    // A claim outlives its attempt comfortably: only a dead process lets it lapse.
-    leaseMs: delivery.timeoutMs + 60_000,
-  });
+    timeoutMs: delivery.timeoutMs,
+  };
+  const queue = (options.queue ?? inProcessQueue)(queueContext);
   const dispatcher = new Dispatcher({ store, queue, findSubscriptions, customFinder: options.finder !== undefined, pollIntervalMs: delivery.pollIntervalMs, logger });
   const settled = async () => {
     await queue.settled();
@@ -259,8 +262,7 @@ export function createHooks<const EventName extends string>(options: HooksOption
       const deadline = Date.now() + toMs(idleOptions.timeout ?? '30s');
       for (;;) {
         await settled();
-        const [pendingEvents, nextDue] = await Promise.all([store.hasPendingEvents(), store.nextDueAt()]);
-        if (!pendingEvents && (nextDue === null || nextDue > Date.now()) && queue.inFlight === 0) return;
+        if (await store.isIdle(Date.now())) return;
         if (Date.now() > deadline) throw new Error('hooks.idle(): deliveries still pending at the deadline; is the dispatcher started?');
         dispatcher.nudge();
         await new Promise((resolve) => setTimeout(resolve, 5));

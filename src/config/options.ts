@@ -11,6 +11,7 @@ import { resolveRetryPolicy, toMs, type Duration, type ResolvedRetryPolicy, type
 import type { Resolver } from '../delivery/ssrf.js';
 import { defaultOwner, type OwnerResolver } from '../triggers/owner.js';
 import type { EventsMap } from './events-map.js';
+import type { QueueFactory } from '../queue/queue.js';
 
 /** Turns an instance of one model into the `data` of its payload. Runs once per event. */
 export type Serializer = { serialize(instance: object): unknown }['serialize'];
@@ -131,6 +132,11 @@ export interface HooksOptions<EventName extends string = string> {
   retention?: Duration | false;
   /** DNS lookup used by the SSRF guard (tests inject a fake one). */
   resolver?: Resolver;
+  /**
+   * The dispatch engine. Default: attempts run in this process. `bullmqQueue(…)` from
+   * `resthooks/bullmq` hands them to worker processes on any number of machines.
+   */
+  queue?: QueueFactory;
   /** pino-compatible logger. Default: silent. */
   logger?: Logger;
 }

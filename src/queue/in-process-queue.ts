@@ -1,5 +1,5 @@
 import type { ClaimedDelivery } from '../store/kysely-store.js';
-import type { DeliveryProcessor, DeliveryQueue } from './queue.js';
+import type { DeliveryProcessor, DeliveryQueue, QueueFactory } from './queue.js';
 
 /**
  * The embedded engine: runs the processor in this process, at most `concurrency` at a time. Its
@@ -62,3 +62,8 @@ export class InProcessQueue implements DeliveryQueue {
     return this.#inFlight;
   }
 }
+
+/** The default engine: attempts run in this process. */
+export const inProcessQueue: QueueFactory = ({ processor, concurrency, timeoutMs }) =>
+  // A claim outlives its attempt comfortably: only a dead process lets it lapse.
+  new InProcessQueue(processor, { concurrency, leaseMs: timeoutMs + 60_000 });

@@ -23,3 +23,18 @@ export interface DeliveryQueue {
   /** Stops processing: work in progress gets until `timeoutMs`, then its signal is aborted. */
   close(timeoutMs: number): Promise<void>;
 }
+
+/** What the engine gives a queue implementation when `createHooks` builds it. */
+export interface QueueContext {
+  /** Attempts one claimed delivery and records it. */
+  readonly processor: DeliveryProcessor;
+  /** Reads claimed deliveries by id (a worker that received only ids from elsewhere). */
+  loadClaims(ids: readonly string[]): Promise<ClaimedDelivery[]>;
+  /** `delivery.concurrency`: attempts in flight at once in this process. */
+  readonly concurrency: number;
+  /** `delivery.timeout` in ms: a claim must outlive one attempt. */
+  readonly timeoutMs: number;
+}
+
+/** Builds the dispatch engine; `createHooks({ queue })` takes one (default: the in-process queue). */
+export type QueueFactory = (context: QueueContext) => DeliveryQueue;

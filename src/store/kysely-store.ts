@@ -226,7 +226,15 @@ export class KyselyStore {
           .returning('id')
           .execute()
       : await this.db.updateTable(D).set(lease).where('id', 'in', due).returning('id').execute();
-    if (claimed.length === 0) return [];
+    return this.loadClaims(claimed.map((c) => c.id));
+  }
+
+  /**
+   * Reads claimed deliveries with everything an attempt needs, in one query. Deliveries that are no
+   * longer in flight (recorded meanwhile by another worker) are left out.
+   */
+  async loadClaims(ids: readonly string[]): Promise<ClaimedDelivery[]> {
+    if (ids.length === 0) return [];
     const rows = await this.db
       .selectFrom(`${D} as d`)
       .innerJoin(`${E} as e`, 'e.id', 'd.event_id')
@@ -236,7 +244,8 @@ export class KyselyStore {
         'e.name', 'e.model', 'e.action', 'e.owner as event_owner', 'e.all_owners', 'e.data', 'e.body as event_body', 'e.created_at',
         's.id as s_id', 's.owner', 's.event', 's.target', 's.active', 's.secret', 's.previous_secrets',
       ])
-      .where('d.id', 'in', claimed.map((c) => c.id))
+      .where('d.id', 'in', ids)
+      .where('d.status', '=', 'in_flight')
       .execute();
     return rows.map((r) => ({
       id: r.id,
@@ -277,6 +286,17 @@ export class KyselyStore {
       .where('status', 'in', ['pending', 'in_flight'])
       .executeTakeFirst();
     return row?.due == null ? null : Number(row.due);
+  }
+
+  /** No event waits for fan-out, no delivery is in flight, and none is due by `now`. */
+  async isIdle(now: number): Promise<boolean> {
+    const busy = await this.db
+      .selectFrom(D)
+      .select('id')
+      .where((eb) => eb.or([eb('status', '=', 'in_flight'), eb.and([eb('status', '=', 'pending'), eb('due_at', '<=', now)])]))
+      .limit(1)
+      .executeTakeFirst();
+    return busy === undefined && !(await this.hasPendingEvents());
   }
 
   async hasPendingEvents(): Promise<boolean> {
