@@ -1,0 +1,379 @@
+/**
+ * resthooks/typeorm on real databases: the ORM conformance suite on SQLite (better-sqlite3) and on
+ * PostgreSQL, each with the store in the app's database (outbox written in the app's transaction) and
+ * in another one (appended after commit); then what is TypeORM-specific: `changes`, both outbox modes,
+ * savepoints, soft deletes, and what bulk writes do and do not fire. Entities are `EntitySchema`s:
+ * vitest emits no decorator metadata.
+ */
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import pg from 'pg';
+import { DataSource, EntitySchema, type EntitySubscriberInterface, type EntityManager } from 'typeorm';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { attachTypeorm, type TypeormHooks, type TypeormHooksOptions } from '../../src/adapters/orm/typeorm-adapter.js';
+import { createHooks, postgresStore, sqliteStore, type Hooks } from '../../src/index.js';
+import { BOOK_EVENTS, ormAdapterSuite, type Book, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
+import { eventually, loopbackResolver, tempDir } from '../support/hooks.js';
+import { createTestDatabase } from '../support/postgres.js';
+import { startReceiver, type Receiver } from '../support/receiver.js';
+
+const BookEntity = new EntitySchema<Book>({
+  name: 'Book',
+  tableName: 'books',
+  columns: {
+    id: { type: 'integer', primary: true, generated: 'increment' },
+    title: { type: 'varchar' },
+    pages: { type: 'integer' },
+    ownerId: { type: 'varchar' },
+  },
+});
+
+interface Note {
+  id: number;
+  text: string;
+  ownerId: string;
+  deletedAt: Date | null;
+}
+const NoteEntity = new EntitySchema<Note>({
+  name: 'Note',
+  tableName: 'notes',
+  columns: {
+    id: { type: 'integer', primary: true, generated: 'increment' },
+    text: { type: 'varchar' },
+    ownerId: { type: 'varchar' },
+    // No type: TypeORM picks the engine's timestamp type for a delete-date column.
+    deletedAt: { deleteDate: true, nullable: true } as { type: 'datetime'; deleteDate: true; nullable: true },
+  },
+});
+
+/** Not in the events map: writing it must cost nothing. */
+const ShelfEntity = new EntitySchema<{ id: number; name: string }>({
+  name: 'Shelf',
+  tableName: 'shelves',
+  columns: { id: { type: 'integer', primary: true, generated: 'increment' }, name: { type: 'varchar' } },
+});
+
+const EVENTS = { ...BOOK_EVENTS, 'note.added': 'Note.created', 'note.removed': 'Note.deleted', 'note.changed': 'Note.updated' } as const;
+type EventName = keyof typeof EVENTS;
+
+type Engine = 'sqlite' | 'postgres';
+interface Setup {
+  app: Engine;
+  /** 'app': the resthooks tables live in the app's database; 'separate': in another SQLite file. */
+  store: 'app' | 'separate';
+  options?: TypeormHooksOptions;
+}
+
+interface Env {
+  dataSource: DataSource;
+  hooks: Hooks<EventName>;
+  typeorm: TypeormHooks;
+  receiver: Receiver;
+  close(): Promise<void>;
+}
+
+async function makeEnv(setup: Setup): Promise<Env> {
+  const closers: Array<() => Promise<void> | void> = [];
+  const close = async () => {
+    for (const closer of closers.splice(0).reverse()) await closer();
+  };
+  try {
+    const dir = tempDir();
+    closers.push(() => dir.cleanup());
+    let dataSource: DataSource;
+    let pgUrl = '';
+    const entities = [BookEntity, NoteEntity, ShelfEntity];
+    if (setup.app === 'sqlite') {
+      dataSource = new DataSource({ type: 'better-sqlite3', database: join(dir.path, 'app.db'), entities, synchronize: true });
+    } else {
+      const database = await createTestDatabase(inject('postgresUrl'));
+      closers.push(() => database.drop());
+      pgUrl = database.url;
+      dataSource = new DataSource({ type: 'postgres', url: pgUrl, entities, synchronize: true, poolSize: 5 });
+    }
+    await dataSource.initialize();
+    closers.push(() => dataSource.destroy());
+
+    const store =
+      setup.store === 'separate'
+        ? sqliteStore(new Database(join(dir.path, 'store.db')))
+        : setup.app === 'sqlite'
+          ? sqliteStore(new Database(join(dir.path, 'app.db')))
+          : postgresStore(new pg.Pool({ connectionString: pgUrl, max: 5 }));
+    const hooks = createHooks({
+      events: EVENTS,
+      store,
+      allowPrivateTargets: true,
+      resolver: loopbackResolver,
+      delivery: { retry: { schedule: [0, 20, 40], jitter: 0 }, timeout: '2s', pollInterval: 50 },
+    });
+    await hooks.start();
+    closers.push(() => hooks.close({ timeout: 1000 }));
+    const typeorm = await attachTypeorm(dataSource, hooks, setup.options);
+    closers.push(() => typeorm.detach());
+    const receiver = await startReceiver();
+    closers.push(() => receiver.close());
+    return { dataSource, hooks, typeorm, receiver, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+function bookWriter(manager: EntityManager, transaction: boolean): BookWriter {
+  const books = manager.getRepository(BookEntity);
+  // Outside a transaction TypeORM would still wrap each save in its own; `transaction: false` really writes alone.
+  const options = { transaction };
+  return {
+    create: async (book) => ({ ...(await books.save({ ...book }, options)) }),
+    async update(id, patch) {
+      const book = await books.findOneByOrFail({ id });
+      await books.save(Object.assign(book, patch), options);
+    },
+    async remove(id) {
+      await books.remove(await books.findOneByOrFail({ id }), options);
+    },
+  };
+}
+
+const ROLLBACK = new Error('roll back');
+
+function harness(setup: Setup) {
+  return async (): Promise<OrmAdapterHarness> => {
+    const env = await makeEnv(setup);
+    return {
+      hooks: env.hooks,
+      receiver: env.receiver,
+      async transaction(work, { rollback = false } = {}) {
+        await env.dataSource
+          .transaction(async (manager) => {
+            await work(bookWriter(manager, true));
+            if (rollback) throw ROLLBACK;
+          })
+          .catch((error: unknown) => {
+            if (error !== ROLLBACK) throw error;
+          });
+      },
+      outside: bookWriter(env.dataSource.manager, false),
+      close: env.close,
+    };
+  };
+}
+
+const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
+
+for (const app of ENGINES) {
+  ormAdapterSuite(`TypeORM on ${app}, store in the app's database (outbox in the transaction)`, harness({ app, store: 'app' }));
+  ormAdapterSuite(`TypeORM on ${app}, store in a separate SQLite file (after commit)`, harness({ app, store: 'separate' }));
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+for (const app of ENGINES) {
+  describe(`resthooks/typeorm on ${app}`, () => {
+    let env: Env;
+    const envs: Env[] = [];
+    const open = async (setup: Omit<Setup, 'app'>) => {
+      const made = await makeEnv({ app, ...setup });
+      envs.push(made);
+      return made;
+    };
+    beforeEach(async () => {
+      env = await open({ store: 'app' });
+    });
+    afterEach(async () => {
+      for (const made of envs.splice(0)) await made.close();
+    });
+    const subscribe = (e: Env, event: EventName, owner = 'alice') => e.hooks.subscriptions.create({ owner, event, target: `${e.receiver.url}/${owner}` });
+    const outboxNames = async (e: Env, manager: EntityManager = e.dataSource.manager) =>
+      ((await manager.query('select name from resthooks_events order by id')) as Array<{ name: string }>).map((r) => r.name);
+
+    it("outbox 'auto' picks 'transaction' when the store is the app's database, 'after-commit' otherwise, and cleans up its probe", async () => {
+      expect(env.typeorm.mode).toBe('transaction');
+      expect((await open({ store: 'separate' })).typeorm.mode).toBe('after-commit');
+      expect((await open({ store: 'app', options: { outbox: 'after-commit' } })).typeorm.mode).toBe('after-commit');
+      // The probe's row was deleted again; the store only ever saw it as done.
+      expect(await outboxNames(env)).toEqual([]);
+    });
+
+    it("'transaction': the outbox row is inserted through the app's transaction before COMMIT; 'after-commit': by the store, after", async () => {
+      const afterCommit = await open({ store: 'app', options: { outbox: 'after-commit' } });
+      for (const e of [env, afterCommit]) {
+        const log: Array<{ runner: unknown; sql: string }> = [];
+        const spy: EntitySubscriberInterface = { beforeQuery: (event) => void log.push({ runner: event.queryRunner, sql: event.query }) };
+        e.dataSource.subscribers.push(spy);
+        await subscribe(e, 'book.added');
+        await e.dataSource.transaction((m) => m.save(BookEntity, { title: 'Dune', pages: 412, ownerId: 'alice' }));
+        e.dataSource.subscribers.splice(e.dataSource.subscribers.indexOf(spy), 1);
+        const outboxInsert = log.find((q) => /^insert into "resthooks_events"/i.test(q.sql));
+        if (e === env) {
+          const sequence = log.filter((q) => q.runner === outboxInsert?.runner).map((q) => q.sql);
+          const at = (pattern: RegExp) => sequence.findIndex((sql) => pattern.test(sql));
+          const steps = [/^(BEGIN|START) TRANSACTION/, /^INSERT INTO "books"/i, /^insert into "resthooks_events"/i, /^COMMIT/].map(at);
+          expect(steps.every((step, i) => step >= 0 && (i === 0 || step > steps[i - 1]!))).toBe(true);
+        } else expect(outboxInsert).toBeUndefined();
+        // Either way it is in the outbox once the transaction has returned, and delivered.
+        expect(await outboxNames(e)).toEqual(['book.added']);
+        await e.receiver.waitFor(1);
+      }
+    });
+
+    for (const when of ['at once', 'after the outbox write'] as const) {
+      it(`a COMMIT refused by another subscriber (${when}) leaves no outbox row and fires nothing`, async () => {
+        await subscribe(env, 'book.added');
+        // TypeORM runs every beforeTransactionCommit concurrently and rolls back on the first failure,
+        // without waiting for the rest: ours must not write after the ROLLBACK (that would autocommit).
+        const failing: EntitySubscriberInterface = {
+          beforeTransactionCommit: async () => {
+            if (when === 'after the outbox write') await sleep(150);
+            throw new Error('commit refused');
+          },
+        };
+        env.dataSource.subscribers.push(failing);
+        await expect(env.dataSource.transaction((m) => m.save(BookEntity, { title: 'Lost', pages: 1, ownerId: 'alice' }))).rejects.toThrow('commit refused');
+        env.dataSource.subscribers.splice(env.dataSource.subscribers.indexOf(failing), 1);
+        await sleep(200);
+        await env.hooks.idle();
+        expect(await outboxNames(env)).toEqual([]);
+        expect(await env.dataSource.getRepository(BookEntity).count()).toBe(0);
+        expect(env.receiver.received).toHaveLength(0);
+      });
+    }
+
+    it("a forced 'transaction' outbox that cannot be written (store elsewhere) keeps the app's write and appends after commit", async () => {
+      // On PostgreSQL the failed insert would abort the app's transaction without the adapter's savepoint.
+      const forced = await open({ store: 'separate', options: { outbox: 'transaction' } });
+      expect(forced.typeorm.mode).toBe('transaction');
+      await subscribe(forced, 'book.added');
+      const book = await forced.dataSource.transaction((m) => m.save(BookEntity, { title: 'Kept', pages: 1, ownerId: 'alice' }));
+      expect(await forced.dataSource.getRepository(BookEntity).findOneBy({ id: book.id })).toMatchObject({ title: 'Kept' });
+      const [request] = await forced.receiver.waitFor(1);
+      expect(request!.json.data).toEqual({ id: book.id, title: 'Kept', pages: 1, ownerId: 'alice' });
+    });
+
+    it('updated payloads carry the changed properties beside data; created ones do not', async () => {
+      for (const event of ['book.added', 'book.changed'] as const) await subscribe(env, event);
+      const books = env.dataSource.getRepository(BookEntity);
+      const book = await books.save({ title: 'Dune', pages: 412, ownerId: 'alice' });
+      await books.save({ ...book, title: 'Dune Messiah', pages: 256 });
+      // A partial save: the payload still has the whole row (filled in from the database).
+      await books.save({ id: book.id, pages: 300 });
+      const requests = await env.receiver.waitFor(3);
+      const byEvent = (name: string) => requests.filter((r) => r.json.hook.event === name).map((r) => r.json);
+      const [added] = byEvent('book.added');
+      expect(Object.keys(added)).toEqual(['hook', 'data']);
+      const changed = byEvent('book.changed').sort((a, b) => a.data.pages - b.data.pages);
+      expect(changed.map((c) => Object.keys(c))).toEqual([['hook', 'data', 'changes'], ['hook', 'data', 'changes']]);
+      expect(changed.map((c) => [c.data, c.changes])).toEqual([
+        [{ id: book.id, title: 'Dune Messiah', pages: 256, ownerId: 'alice' }, ['title', 'pages']],
+        [{ id: book.id, title: 'Dune Messiah', pages: 300, ownerId: 'alice' }, ['pages']],
+      ]);
+    });
+
+    it('changes: false leaves the payload as the plain envelope', async () => {
+      const plain = await open({ store: 'app', options: { changes: false } });
+      await subscribe(plain, 'book.changed');
+      const books = plain.dataSource.getRepository(BookEntity);
+      const book = await books.save({ title: 'Dune', pages: 412, ownerId: 'alice' });
+      await books.save({ ...book, pages: 1 });
+      const [request] = await plain.receiver.waitFor(1);
+      expect(Object.keys(request!.json)).toEqual(['hook', 'data']);
+    });
+
+    it('a rolled-back savepoint drops only its own writes; the outer transaction still fires', async () => {
+      await subscribe(env, 'book.added');
+      const runner = env.dataSource.createQueryRunner();
+      await runner.connect();
+      try {
+        await runner.startTransaction();
+        await runner.manager.save(BookEntity, { title: 'Outer', pages: 1, ownerId: 'alice' });
+        await runner.startTransaction(); // a SAVEPOINT
+        await runner.manager.save(BookEntity, { title: 'Inner, rolled back', pages: 2, ownerId: 'alice' });
+        await runner.rollbackTransaction();
+        await runner.startTransaction();
+        await runner.manager.save(BookEntity, { title: 'Inner, released', pages: 3, ownerId: 'alice' });
+        await runner.commitTransaction(); // RELEASE SAVEPOINT: nothing fires yet
+        await sleep(100);
+        expect(env.receiver.received).toHaveLength(0);
+        await runner.commitTransaction();
+      } finally {
+        await runner.release();
+      }
+      await env.receiver.waitFor(2);
+      await env.hooks.idle();
+      await sleep(50);
+      expect(env.receiver.received.map((r) => r.json.data.title).sort()).toEqual(['Inner, released', 'Outer']);
+    });
+
+    it("softRemove() fires deleted (with the id) and recover() fires created; with softDelete: false both are 'updated'", async () => {
+      for (const event of ['note.added', 'note.removed', 'note.changed'] as const) await subscribe(env, event);
+      const notes = env.dataSource.getRepository(NoteEntity);
+      const note = await notes.save({ text: 'hi', ownerId: 'alice', deletedAt: null });
+      await notes.softRemove(note);
+      await notes.recover(note);
+      const requests = await env.receiver.waitFor(3);
+      await env.hooks.idle();
+      expect(requests.map((r) => [r.json.hook.event, r.json.data.id]).sort()).toEqual([
+        ['note.added', note.id],
+        ['note.added', note.id],
+        ['note.removed', note.id],
+      ]);
+
+      const plain = await open({ store: 'app', options: { softDelete: false } });
+      await subscribe(plain, 'note.changed');
+      const other = plain.dataSource.getRepository(NoteEntity);
+      const second = await other.save({ text: 'bye', ownerId: 'alice', deletedAt: null });
+      await other.softRemove(second);
+      const [changed] = await plain.receiver.waitFor(1);
+      expect(changed!.json).toMatchObject({ hook: { event: 'note.changed' }, data: { id: second.id, text: 'bye' }, changes: ['deletedAt'] });
+    });
+
+    it('insert() fires created; update() and delete() fire nothing (no rows known), hooks.model() by hand fills the gap', async () => {
+      for (const event of ['book.added', 'book.changed', 'book.removed'] as const) await subscribe(env, event);
+      const books = env.dataSource.getRepository(BookEntity);
+      await books.insert({ title: 'Inserted', pages: 1, ownerId: 'alice' });
+      const [inserted] = await env.receiver.waitFor(1);
+      const id = inserted!.json.data.id as number;
+      expect(inserted!.json.data).toEqual({ id, title: 'Inserted', pages: 1, ownerId: 'alice' });
+
+      await books.update({ id }, { title: 'Bulk' });
+      await books.createQueryBuilder().update().set({ pages: 9 }).where('id = :id', { id }).execute();
+      await env.dataSource.query('update books set pages = 10');
+      await env.hooks.idle();
+      await sleep(100);
+      expect(env.receiver.received).toHaveLength(1);
+
+      // The workaround: after a bulk write, fire the event yourself, in the same transaction.
+      await env.dataSource.transaction(async (m) => {
+        await m.update(BookEntity, { id }, { title: 'Bulk, announced' });
+        const book = await m.findOneByOrFail(BookEntity, { id });
+        await env.hooks.model('Book', 'updated', book, { tx: (sql, parameters) => m.query(sql, [...parameters]) });
+      });
+      const [, announced] = await env.receiver.waitFor(2);
+      expect(announced!.json.data).toEqual({ id, title: 'Bulk, announced', pages: 10, ownerId: 'alice' });
+
+      await books.delete({ id });
+      await env.hooks.idle();
+      await sleep(100);
+      expect(env.receiver.received).toHaveLength(2);
+    });
+
+    it('entities and actions outside the events map write nothing', async () => {
+      await env.dataSource.getRepository(ShelfEntity).save({ name: 'Sci-fi' });
+      const notes = env.dataSource.getRepository(NoteEntity);
+      await notes.save({ text: 'x', ownerId: 'alice', deletedAt: null });
+      expect(await outboxNames(env)).toEqual(['note.added']);
+      await env.dataSource.transaction((m) => m.save(ShelfEntity, { name: 'Fantasy' }));
+      expect(await outboxNames(env)).toEqual(['note.added']);
+    });
+
+    it('a write with no owner is recorded as undeliverable and never breaks the save', async () => {
+      await subscribe(env, 'book.added');
+      const book = await env.dataSource.transaction((m) => m.save(BookEntity, { title: 'Orphan', pages: 1, ownerId: '' }));
+      expect(book.id).toBeGreaterThan(0);
+      await env.hooks.idle();
+      await eventually(async () => expect(await outboxNames(env)).toEqual(['book.added']));
+      expect(env.receiver.received).toHaveLength(0);
+    });
+  });
+}
