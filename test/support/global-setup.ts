@@ -1,0 +1,18 @@
+/**
+ * vitest globalSetup: one throwaway PostgreSQL per run, its URL provided to every test file as
+ * `inject('postgresUrl')`. Each file that uses it makes its own database (`createTestDatabase`).
+ */
+import type { TestProject } from 'vitest/node';
+import { startPostgres } from './postgres.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    postgresUrl: string;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const server = await startPostgres();
+  project.provide('postgresUrl', server.url);
+  return () => server.stop();
+}

@@ -1,0 +1,145 @@
+/**
+ * A real, throwaway PostgreSQL 15 for tests (shared/SERVICES.md): installed from Debian's packages when
+ * missing, a fresh cluster in a temp dir on 127.0.0.1, on a free port. Fails loudly with the server log.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+
+const PGBIN = '/usr/lib/postgresql/15/bin';
+
+export interface PostgresServer {
+  /** `postgres://postgres@127.0.0.1:<port>/resthooks_test` */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+function run(file: string, args: readonly string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const output = `${stdout}${stderr}`;
+      if (error) reject(Object.assign(new Error(`${[file, ...args].join(' ')} failed: ${error.message}\n${tail(output)}`), { output }));
+      else resolve(output);
+    });
+  });
+}
+
+const tail = (text: string, lines = 30) => text.trimEnd().split('\n').slice(-lines).join('\n');
+
+async function ensureInstalled(): Promise<void> {
+  if (existsSync(join(PGBIN, 'initdb'))) return;
+  // The lock timeout lets two test runs on a fresh machine install one after the other.
+  await run('sh', ['-c', 'apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y -o DPkg::Lock::Timeout=300 postgresql'], 15 * 60_000);
+  if (!existsSync(join(PGBIN, 'initdb'))) throw new Error(`apt-get installed postgresql, but ${PGBIN}/initdb is still missing.`);
+}
+
+/** A port free right now, found by binding port 0 briefly (a fixed port would collide between runs). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Runs a PostgreSQL binary as the `postgres` user when we are root (initdb and postgres refuse root). */
+function asPostgres(binary: string, args: readonly string[], timeoutMs = 60_000): Promise<string> {
+  const path = join(PGBIN, binary);
+  return process.getuid?.() === 0 ? run('runuser', ['-u', 'postgres', '--', path, ...args], timeoutMs) : run(path, args, timeoutMs);
+}
+
+export async function startPostgres(): Promise<PostgresServer> {
+  await ensureInstalled();
+  const dir = mkdtempSync(join(tmpdir(), 'resthooks-pg-'));
+  const data = join(dir, 'data');
+  const log = join(dir, 'log');
+  const fail = (error: unknown): never => {
+    const serverLog = existsSync(log) ? `\n--- ${log} ---\n${tail(readFileSync(log, 'utf8'))}` : '';
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`Could not start PostgreSQL for the tests: ${error instanceof Error ? error.message : String(error)}${serverLog}`);
+  };
+  try {
+    if (process.getuid?.() === 0) {
+      const uid = Number((await run('id', ['-u', 'postgres'], 5000)).trim());
+      const gid = Number((await run('id', ['-g', 'postgres'], 5000)).trim());
+      chownSync(dir, uid, gid);
+    }
+    await asPostgres('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8', '--locale=C']);
+  } catch (error) {
+    fail(error);
+  }
+  let port = 0;
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    const settings = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`;
+    try {
+      await asPostgres('pg_ctl', ['-D', data, '-l', log, '-w', '-t', '60', 'start', '-o', settings], 90_000);
+      break;
+    } catch (error) {
+      // Another process may have taken the port between our probe and the server's bind: try another.
+      const portTaken = existsSync(log) && /could not bind|Address already in use/.test(readFileSync(log, 'utf8'));
+      if (!portTaken || attempt >= 3) fail(error);
+    }
+  }
+  const stop = async () => {
+    await asPostgres('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const base = `postgres://postgres@127.0.0.1:${port}`;
+  try {
+    const client = new pg.Client({ connectionString: `${base}/postgres` });
+    await client.connect();
+    try {
+      await client.query('create database resthooks_test');
+    } finally {
+      await client.end();
+    }
+  } catch (error) {
+    await asPostgres('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
+    fail(error);
+  }
+  return { url: `${base}/resthooks_test`, stop };
+}
+
+/**
+ * A fresh, empty database on the test server, so test files can run in parallel.
+ * `drop()` removes it (terminating leftover connections).
+ */
+export async function createTestDatabase(serverUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `t_${randomBytes(6).toString('hex')}`;
+  const admin = new URL(serverUrl);
+  admin.pathname = '/postgres';
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  const withAdmin = async <T>(run: (client: pg.Client) => Promise<T>): Promise<T> => {
+    const client = new pg.Client({ connectionString: admin.toString() });
+    await client.connect();
+    try {
+      return await run(client);
+    } finally {
+      await client.end();
+    }
+  };
+  await withAdmin((client) => client.query(`create database ${name}`));
+  return {
+    url: url.toString(),
+    drop: () =>
+      withAdmin(async (client) => {
+        // pool.end() resolves before its sockets close; forcing the drop then would kill those backends
+        // mid-goodbye and the clients would raise an unhandled 'error'. Give them a moment to leave first.
+        for (let i = 0; i < 100; i++) {
+          const { rows } = await client.query<{ n: string }>('select count(*) as n from pg_stat_activity where datname = $1', [name]);
+          if (Number(rows[0]?.n) === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        await client.query(`drop database if exists ${name} with (force)`);
+      }),
+  };
+}
