@@ -3,6 +3,7 @@
  * Ctrl-C drains in-flight deliveries and exits.
  */
 import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { toNodeHandler } from '../../src/adapters/http/node-adapter.js';
 import { createBookstore } from './bookstore.js';
 import { readConfig } from './config.js';
@@ -15,7 +16,7 @@ await new Promise<void>((resolve, reject) => {
   server.once('error', reject);
   server.listen(config.port, config.host, resolve);
 });
-const url = `http://${config.host}:${config.port}`;
+const url = `http://${config.host}:${(server.address() as AddressInfo).port}`;
 const { alice, bob } = bookstore.keys;
 
 console.log(`resthooks bookstore demo — ${url}
