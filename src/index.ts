@@ -26,7 +26,7 @@ export type { DeliveryQueue, DeliveryProcessor, QueueContext, QueueFactory } fro
 export type { ClaimedDelivery } from './store/kysely-store.js';
 export type { StoreDialect, StoreCapabilities } from './store/store-dialect.js';
 export { sqliteStoreDialect as sqliteStore, type SqliteDatabase, type SqliteStoreDialectOptions } from './store/sqlite/sqlite-store-dialect.js';
-export { postgresStoreDialect as postgresStore, type PgPool } from './store/postgres/postgres-store-dialect.js';
+export { postgresStoreDialect as postgresStore, type PgPool, type PostgresStoreDialectOptions } from './store/postgres/postgres-store-dialect.js';
 export type { Logger } from './logger.js';
 export { DEFAULT_SCHEDULE, parseSchedule, toMs, type Duration, type RetryPolicy } from './delivery/retry.js';
 export { generateSecret, sign, signatureHeaders } from './delivery/signing.js';

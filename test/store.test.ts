@@ -130,6 +130,14 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
   });
   afterEach(() => db.close());
 
+  it('processes migrating at once: one applies, the others find nothing to do', async () => {
+    const stores = [db.store(), db.store(), db.store(), db.store()];
+    const outcomes = await Promise.all(stores.map((s) => s.migrate()));
+    for (const outcome of outcomes) expect(outcome.error).toBeUndefined();
+    expect(outcomes.flatMap((o) => o.results ?? []).map((r) => r.status)).toEqual(['Success']);
+    await expect(stores[0]!.pendingEvents(1)).resolves.toEqual([]);
+  });
+
   it('migrate is idempotent: a second run applies nothing', async () => {
     const store = db.store();
     const first = await store.migrate();
@@ -391,17 +399,6 @@ describe('postgresStore', () => {
   it('accepts a pg Pool as PgPool (structural type, no import of pg in the core)', () => {
     const pool: PgPool = db.pool();
     expect(typeof pool.connect).toBe('function');
-  });
-
-  // PostgreSQL only for now: on SQLite, Kysely's SqliteAdapter reports supportsTransactionalDdl = false,
-  // so its Migrator runs without a transaction or lock and concurrent migrators on one file race
-  // ("table resthooks_subscriptions already exists"); that fix belongs in sqlite-store-dialect.ts.
-  it('processes migrating at once: one applies, the others find nothing to do', async () => {
-    const stores = [db.store(), db.store(), db.store(), db.store()];
-    const outcomes = await Promise.all(stores.map((s) => s.migrate()));
-    for (const outcome of outcomes) expect(outcome.error).toBeUndefined();
-    expect(outcomes.flatMap((o) => o.results ?? []).map((r) => r.status)).toEqual(['Success']);
-    await expect(stores[0]!.pendingEvents(1)).resolves.toEqual([]);
   });
 
   it("does not wait on Kysely's shared migration lock (an app's own Kysely migrator may hold it)", async () => {

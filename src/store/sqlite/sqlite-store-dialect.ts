@@ -36,6 +36,17 @@ export interface SqliteStoreDialectOptions {
 
 const STATEMENT_CACHE_SIZE = 256;
 
+/**
+ * Kysely's SQLite adapter says DDL is not transactional, so its Migrator would run without a
+ * transaction and two processes migrating one file would race. SQLite's DDL is transactional, and
+ * our `begin immediate` holds the write lock for the whole migration: migrators take turns.
+ */
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
 class Mutex {
   #tail: Promise<void> = Promise.resolve();
   lock(): Promise<() => void> {
@@ -182,7 +193,7 @@ export function sqliteStoreDialect(database: SqliteDatabase, options: SqliteStor
     name: 'sqlite',
     capabilities: { supportsSkipLocked: false, singleWriter: true, supportsTransactionalDdl: true },
     kysely: {
-      createAdapter: () => new SqliteAdapter(),
+      createAdapter: () => new TransactionalDdlSqliteAdapter(),
       createDriver: () => driver,
       createIntrospector: (db: Kysely<any>) => new SqliteIntrospector(db),
       createQueryCompiler: () => new SqliteQueryCompiler(),
