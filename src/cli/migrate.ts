@@ -1,0 +1,126 @@
+/**
+ * `resthooks migrate`: creates or updates the resthooks tables in a SQLite file or a PostgreSQL
+ * database, with the same migrations `hooks.start()` runs. The drivers are optional peers, so they
+ * are imported only here, only for the engine asked for.
+ * @module
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { MigrationResultSet } from 'kysely';
+import { migrate as migrateStore, postgresStore, sqliteStore } from '../index.js';
+import { CliError, UsageError, usageErrors, type Command } from './command.js';
+
+const help = `Usage: resthooks migrate --db <file | postgres://url>
+
+Creates the resthooks tables, or brings them up to date. Safe to run again:
+migrations already applied are skipped. Needs the driver of the engine:
+better-sqlite3 for a SQLite file, pg for PostgreSQL.
+
+Options:
+  --db <target>  a SQLite file path (created if missing), or a postgres:// URL
+                 (default: $DATABASE_URL)
+  -h, --help     show this help
+
+Examples:
+  resthooks migrate --db ./.data/hooks.db
+  resthooks migrate --db postgres://app:secret@127.0.0.1:5432/app
+  DATABASE_URL=postgres://127.0.0.1/app resthooks migrate
+`;
+
+export type DatabaseTarget = { readonly engine: 'sqlite'; readonly file: string } | { readonly engine: 'postgres'; readonly url: string };
+
+/** `--db` → engine and location. Pure. */
+export function parseDatabaseTarget(db: string): DatabaseTarget {
+  if (/^postgres(ql)?:\/\//i.test(db)) return { engine: 'postgres', url: db };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(db)) throw new UsageError(`--db: unsupported URL scheme in "${redact(db)}"; give a SQLite file path or a postgres:// URL.`);
+  return { engine: 'sqlite', file: db };
+}
+
+/** A database URL fit for printing: the password replaced by `***`. */
+export function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
+  }
+}
+
+/** Whether `error` is Node's "package not installed" for `name` (not a failure inside it). */
+export function isMissingModule(error: unknown, name: string): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && typeof message === 'string' && message.includes(`'${name}'`);
+}
+
+/** Imports an optional driver; when it is not installed, says which package to install. */
+export async function importDriver<T>(name: string, load: () => Promise<T>, why: string): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    if (isMissingModule(error, name)) throw new CliError(`The "${name}" package is not installed; ${why} needs it. Install it: npm install ${name}`);
+    throw error;
+  }
+}
+
+/** The message of an error, including pg's `AggregateError` (one per address tried), whose own message is empty. */
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const inner = error instanceof AggregateError ? error.errors.map((e: unknown) => (e instanceof Error ? e.message : String(e))).join('; ') : '';
+  const code = (error as { code?: unknown }).code;
+  return error.message || inner || (typeof code === 'string' ? code : error.name);
+}
+
+async function runMigrations(target: DatabaseTarget): Promise<MigrationResultSet> {
+  if (target.engine === 'sqlite') {
+    const { default: Database } = await importDriver('better-sqlite3', () => import('better-sqlite3'), 'a SQLite database');
+    // better-sqlite3 creates the file but not its directory (the demo's default is ./.data/…).
+    mkdirSync(dirname(resolve(target.file)), { recursive: true });
+    const database = new Database(target.file);
+    try {
+      return await migrateStore(sqliteStore(database));
+    } finally {
+      database.close();
+    }
+  }
+  const { default: pg } = await importDriver('pg', () => import('pg'), 'a postgres:// database');
+  const pool = new pg.Pool({ connectionString: target.url, max: 2, connectionTimeoutMillis: 10_000 });
+  // An idle client's error (the server restarting) must not crash the process with an unhandled event.
+  pool.on('error', () => {});
+  try {
+    return await migrateStore(postgresStore(pool));
+  } finally {
+    await pool.end();
+  }
+}
+
+export const migrate: Command = {
+  name: 'migrate',
+  summary: 'create or update the resthooks tables (SQLite file or PostgreSQL)',
+  help,
+  async run(args) {
+    const { values } = usageErrors(() => parseArgs({ args, strict: true, options: { db: { type: 'string' } } }));
+    const db = values.db ?? process.env.DATABASE_URL;
+    if (!db) throw new UsageError('Missing --db <file | postgres://url> (or set DATABASE_URL).');
+    const target = parseDatabaseTarget(db);
+    const where = target.engine === 'sqlite' ? `SQLite ${resolve(target.file)}` : `PostgreSQL ${redact(target.url)}`;
+    process.stdout.write(`Migrating ${where}\n`);
+    let result: MigrationResultSet;
+    try {
+      result = await runMigrations(target);
+    } catch (error) {
+      if (error instanceof CliError) throw error;
+      throw new CliError(`Cannot migrate ${where}: ${describeError(error)}`);
+    }
+    for (const step of result.results ?? []) {
+      const mark = step.status === 'Success' ? '✓' : step.status === 'Error' ? '✗' : '-';
+      const note = step.status === 'NotExecuted' ? ' (not run: an earlier migration failed)' : step.status === 'Error' ? ' failed' : '';
+      process.stdout.write(`  ${mark} ${step.migrationName}${note}\n`);
+    }
+    if (result.error !== undefined) throw new CliError(`Migration failed on ${where}: ${describeError(result.error)}`);
+    const applied = (result.results ?? []).filter((step) => step.status === 'Success').length;
+    process.stdout.write(applied === 0 ? 'Already up to date: nothing to run.\n' : `Done: ${applied} migration${applied === 1 ? '' : 's'} applied.\n`);
+    return 0;
+  },
+};
