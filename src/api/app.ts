@@ -62,6 +62,8 @@ export function createApi(hooks: Hooks, options: ApiOptions): ResthooksApi {
     if (typeof owner !== 'string' || owner === '') throw new ApiError(401, 'unauthorized', 'Missing or wrong credentials: send `Authorization: Bearer <api key>`.');
     c.set('owner', owner);
     await next();
+    // Responses carry signing secrets and owner data: no shared or browser cache may keep them (RFC 9111 §5.2.2.5).
+    c.header('cache-control', 'no-store');
   });
   api.route('/hooks', subscriptionsRoutes(deps));
   api.route('/hooks', deliveriesRoutes(deps));

@@ -3,6 +3,7 @@
  * `HTTPException.getResponse` + `onError`): every 4xx/5xx body is `{"error":{"code","message"}}`.
  * @module
  */
+import type { ResthooksErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 /** Codes the API adds to the core's `ResthooksErrorCode`s. */
@@ -22,7 +23,7 @@ export class ApiError extends Error {
 
 // Core codes a caller can cause, by status. Anything else (config_invalid, migration_required, …)
 // is the server's problem: logged, and answered as a bare 500.
-const STATUS_OF_CORE_CODE: Readonly<Record<string, number>> = {
+const STATUS_OF_CORE_CODE: Readonly<Partial<Record<ResthooksErrorCode, number>>> = {
   unknown_event: 400,
   invalid_target: 400,
   target_refused: 400,
@@ -48,7 +49,7 @@ export function errorBody(code: string, message: string): ErrorBody {
 export function errorResponse(error: unknown, logger: Pick<Logger, 'error'>): Response {
   if (error instanceof ApiError) return respond(error.status, error.code, error.message, error.status === 401);
   const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
-  const status = typeof code === 'string' ? STATUS_OF_CORE_CODE[code] : undefined;
+  const status = typeof code === 'string' && Object.hasOwn(STATUS_OF_CORE_CODE, code) ? STATUS_OF_CORE_CODE[code as ResthooksErrorCode] : undefined;
   if (status !== undefined && typeof code === 'string') return respond(status, code, (error as Error).message, false);
   logger.error({ err: error instanceof Error ? { message: error.message, stack: error.stack } : { message: String(error) } }, 'resthooks api: unexpected error');
   return respond(500, 'internal', 'Internal error', false);

@@ -24,6 +24,11 @@ describe('POST /hooks', () => {
     expect(new Date(created.createdAt as string).toISOString()).toBe(created.createdAt);
   });
 
+  test('responses are not cacheable: they carry secrets', async () => {
+    const created = await create();
+    for (const path of ['/hooks', `/hooks/${created.id}`]) expect((await h.call('GET', path)).headers.get('cache-control')).toBe('no-store');
+  });
+
   test('accepts target_url as an alias, ignores unknown fields, honours active', async () => {
     const created = await create({ event: 'book.read', target_url: TARGET, active: false, owner: 'mallory', secret: 'whsec_mine', id: 'x' });
     expect(created).toMatchObject({ event: 'book.read', target: TARGET, active: false });
