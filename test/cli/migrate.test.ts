@@ -1,10 +1,12 @@
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { CliError, UsageError } from '../../src/cli/command.js';
 import { describeError, importDriver, isMissingModule, parseDatabaseTarget, redact } from '../../src/cli/migrate.js';
 import { tempDir } from '../support/hooks.js';
+import { createTestDatabase } from '../support/postgres.js';
 import { runCli } from './cli-process.js';
 
 const TABLES = ['resthooks_attempts', 'resthooks_deliveries', 'resthooks_events', 'resthooks_subscriptions'];
@@ -72,6 +74,26 @@ describe('resthooks migrate', () => {
     expect(existsSync(file)).toBe(true);
     expect(neither.code).toBe(2);
     expect(neither.stderr).toContain('Missing --db <file | postgres://url> (or set DATABASE_URL).');
+  });
+
+  it('creates the tables in a real PostgreSQL database, then reports nothing to do', async () => {
+    const database = await createTestDatabase(inject('postgresUrl'));
+    try {
+      const first = await runCli(['migrate', '--db', database.url]);
+      expect(first.stderr).toBe('');
+      expect(first.code).toBe(0);
+      expect(first.stdout).toBe(`Migrating PostgreSQL ${database.url}\n  ✓ 0001-initial\nDone: 1 migration applied.\n`);
+      const client = new pg.Client({ connectionString: database.url });
+      await client.connect();
+      const { rows } = await client.query<{ name: string }>("select tablename as name from pg_tables where tablename like 'resthooks%' order by 1");
+      await client.end();
+      expect(rows.map((row) => row.name)).toEqual(expect.arrayContaining(TABLES));
+      const second = await runCli(['migrate', '--db', database.url]);
+      expect(second.code).toBe(0);
+      expect(second.stdout).toContain('Already up to date: nothing to run.');
+    } finally {
+      await database.drop();
+    }
   });
 
   it('exits 1 with one clear line (and no password) when PostgreSQL is unreachable', async () => {
