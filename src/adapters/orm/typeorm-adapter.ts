@@ -104,7 +104,13 @@ export async function attachTypeorm(
   // Pushed before the first await: no write made while the probe runs is missed (it goes after commit).
   dataSource.subscribers.push(subscriber);
   const wanted = options.outbox ?? 'auto';
-  subscriber.mode = wanted === 'auto' ? await probeSameDatabase(dataSource, hooks, logger) : wanted;
+  subscriber.mode =
+    wanted !== 'auto'
+      ? wanted
+      : await probeSameDatabase(dataSource, hooks, logger).catch((error: unknown) => {
+          logger?.warn({ err: errorMessage(error) }, 'resthooks/typeorm: the outbox probe failed; appending after commit');
+          return 'after-commit' as const;
+        });
   logger?.info({ outbox: subscriber.mode }, `resthooks/typeorm: outbox rows are written ${subscriber.mode === 'transaction' ? "in the app's transactions" : 'after each commit'}`);
   return {
     get mode() {
