@@ -4,7 +4,7 @@
  * `executeBatch`, so each transition is all-or-nothing on every engine.
  * @module
  */
-import { CompiledQuery, Kysely, type MigrationResultSet } from 'kysely';
+import { CompiledQuery, Kysely, sql, type MigrationResultSet } from 'kysely';
 import { MigrationRequiredError } from '../errors.js';
 import { migrateToLatest } from './migrator.js';
 import type { AttemptTable, DeliveryTable, EventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
@@ -64,6 +64,13 @@ export interface SubscriptionFilter {
 
 type EventRow = EventTable;
 type DeliveryRow = DeliveryTable;
+
+// The status tests that match the partial indexes (resthooks_events_pending, resthooks_deliveries_due)
+// are written as SQL literals: SQLite uses a partial index only when the query's WHERE implies the
+// index's, and a bound parameter implies nothing, so `status = ?` scanned the whole table (and sorted
+// it for the claim) on every pass.
+const PENDING = sql.lit<'pending'>('pending');
+const DUE_STATUSES = [PENDING, sql.lit<'in_flight'>('in_flight')];
 
 const S = 'resthooks_subscriptions' as const;
 const E = 'resthooks_events' as const;
@@ -180,7 +187,7 @@ export class KyselyStore {
   // ── fan-out ─────────────────────────────────────────────────────────────────────────────────
 
   pendingEvents(limit: number): Promise<EventRow[]> {
-    return this.db.selectFrom(E).selectAll().where('status', '=', 'pending').orderBy('id').limit(limit).execute();
+    return this.db.selectFrom(E).selectAll().where('status', '=', PENDING).orderBy('id').limit(limit).execute();
   }
 
   /**
@@ -210,7 +217,7 @@ export class KyselyStore {
     const due = this.db
       .selectFrom(D)
       .select('id')
-      .where('status', 'in', ['pending', 'in_flight'])
+      .where('status', 'in', DUE_STATUSES)
       .where('due_at', '<=', now)
       .orderBy('due_at')
       .limit(limit);
@@ -283,7 +290,7 @@ export class KyselyStore {
     const row = await this.db
       .selectFrom(D)
       .select((eb) => eb.fn.min('due_at').as('due'))
-      .where('status', 'in', ['pending', 'in_flight'])
+      .where('status', 'in', DUE_STATUSES)
       .executeTakeFirst();
     return row?.due == null ? null : Number(row.due);
   }
@@ -300,7 +307,7 @@ export class KyselyStore {
   }
 
   async hasPendingEvents(): Promise<boolean> {
-    const row = await this.db.selectFrom(E).select('id').where('status', '=', 'pending').limit(1).executeTakeFirst();
+    const row = await this.db.selectFrom(E).select('id').where('status', '=', PENDING).limit(1).executeTakeFirst();
     return row !== undefined;
   }
 
