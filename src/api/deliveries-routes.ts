@@ -5,10 +5,12 @@
 import { Hono } from 'hono';
 import { NotFoundError } from '../errors.js';
 import type { ApiEnv, RouteDeps } from './api-env.js';
+import { readJsonObject } from './body.js';
 import { announceNextPage, limitParam } from './paging.js';
 import { deliveryJson } from './responses.js';
+import { parseBody, RecoverBody } from './schemas.js';
 
-export function deliveriesRoutes({ hooks }: RouteDeps): Hono<ApiEnv> {
+export function deliveriesRoutes({ hooks, maxBodyBytes }: RouteDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
 
   app.get('/:id/deliveries', async (c) => {
@@ -26,6 +28,13 @@ export function deliveriesRoutes({ hooks }: RouteDeps): Hono<ApiEnv> {
     if (!found || found.subscriptionId !== id) throw new NotFoundError(`No delivery ${deliveryId} for subscription ${id}.`);
     await hooks.deliveries.retry(deliveryId, { owner: c.var.owner });
     return c.json({ deliveryId }, 202);
+  });
+
+  // After fixing a receiver that was down: its failed deliveries since a time are attempted again.
+  app.post('/:id/recover', async (c) => {
+    const { since } = parseBody(RecoverBody, await readJsonObject(c.req.raw, maxBodyBytes));
+    const requeued = await hooks.deliveries.recover(c.req.param('id'), { since: new Date(since), owner: c.var.owner });
+    return c.json({ requeued }, 202);
   });
 
   return app;

@@ -29,9 +29,9 @@ const bodyErrors = { '400': error('Invalid input; nothing was stored.'), '413': 
 /** One registry per direction: request bodies as their input type, responses as their output type. */
 function components(events: readonly EventDefinition[]): JsonObject {
   const input = z.registry<{ id: string }>();
-  input.add(s.CreateSubscriptionBody, { id: 'CreateSubscription' }).add(s.UpdateSubscriptionBody, { id: 'UpdateSubscription' });
+  input.add(s.CreateSubscriptionBody, { id: 'CreateSubscription' }).add(s.UpdateSubscriptionBody, { id: 'UpdateSubscription' }).add(s.RecoverBody, { id: 'Recover' });
   const output = z.registry<{ id: string }>();
-  for (const [name, schema] of Object.entries({ Subscription: s.SubscriptionSchema, Secret: s.SecretSchema, Accepted: s.AcceptedSchema, Delivery: s.DeliverySchema, Attempt: s.AttemptSchema, Event: s.EventSchema, Sample: s.SampleSchema, Error: s.ErrorSchema })) {
+  for (const [name, schema] of Object.entries({ Subscription: s.SubscriptionSchema, Secret: s.SecretSchema, Recovered: s.RecoveredSchema, Accepted: s.AcceptedSchema, Delivery: s.DeliverySchema, Attempt: s.AttemptSchema, Event: s.EventSchema, Sample: s.SampleSchema, Error: s.ErrorSchema })) {
     output.add(schema, { id: name });
   }
   const uri = (name: string) => `#/components/schemas/${name}`;
@@ -93,6 +93,10 @@ export function openApiDocument(events: readonly EventDefinition[], info: OpenAp
       '/hooks/{id}/deliveries/{deliveryId}/retry': {
         parameters: [id, { name: 'deliveryId', in: 'path', required: true, schema: { type: 'string' } }],
         post: { summary: 'Attempt a delivery again now, with the same webhook-id', responses: { '202': json(ref('Accepted'), 'Queued.'), '404': error('Not found.'), ...common } },
+      },
+      '/hooks/{id}/recover': {
+        parameters: [id],
+        post: { summary: 'Re-queue failed and cancelled deliveries created since a time', requestBody: withBody('Recover'), responses: { '202': json(ref('Recovered'), 'Re-queued.'), ...bodyErrors, '404': error('Not found.'), ...common } },
       },
       '/events': { get: { summary: 'Subscribable events', responses: { '200': list('Event', 'The declared events.'), ...common } } },
       '/events/{name}/sample': {

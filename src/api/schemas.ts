@@ -44,7 +44,14 @@ export const SubscriptionSchema = z.object({
   disabledReason: z.string().optional().describe('Present when resthooks disabled the subscription after continuous failures.'),
 });
 
+export const RecoverBody = z.object({
+  since: z.iso
+    .datetime({ offset: true, error: '`since` is required: an ISO 8601 date-time, e.g. "2026-11-20T00:00:00Z".' })
+    .describe('Re-queue failed and cancelled deliveries created since this time.'),
+});
+
 export const SecretSchema = z.object({ secret: z.string() });
+export const RecoveredSchema = z.object({ requeued: z.number().int().describe('How many deliveries were re-queued.') });
 export const AcceptedSchema = z.object({ deliveryId: z.string().describe('Also the `webhook-id` the receiver sees.') });
 
 export const AttemptSchema = z.object({

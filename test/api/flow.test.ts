@@ -94,3 +94,25 @@ test('POST /hooks/:id/test sends hook.test to that subscription only', async () 
   expect(receiver.received).toHaveLength(1);
   expect(await deliveriesOf(other.id)).toEqual([]);
 });
+
+test('POST /hooks/:id/recover {since} re-queues failed deliveries, which then arrive with their original webhook-id', async () => {
+  const sub = await subscribe();
+  receiver.respond = () => 503;
+  const since = new Date().toISOString();
+  await h.hooks.model('Book', 'created', { id: 7, title: 'Dune', ownerId: 'alice' });
+  const failed = await eventually(() => deliveriesOf(sub.id), (list) => list[0]?.status === 'failed');
+  expect(failed[0]!.status).toBe('failed');
+  const firstId = receiver.received[0]!.headers['webhook-id'];
+
+  receiver.respond = () => 200;
+  const bad = await h.call('POST', `/hooks/${sub.id}/recover`, { body: { since: 'yesterday' } });
+  expect(bad.status).toBe(400);
+  expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('invalid_field');
+  expect((await h.call('POST', `/hooks/${sub.id}/recover`, { body: { since }, as: 'bob' })).status).toBe(404);
+  const recovered = await h.call('POST', `/hooks/${sub.id}/recover`, { body: { since } });
+  expect(recovered.status).toBe(202);
+  expect(await recovered.json()).toEqual({ requeued: 1 });
+  const delivered = await eventually(() => deliveriesOf(sub.id), (list) => list[0]?.status === 'delivered');
+  expect(delivered[0]!.status).toBe('delivered');
+  expect(receiver.received.at(-1)!.headers['webhook-id']).toBe(firstId);
+});
