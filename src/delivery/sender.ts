@@ -3,6 +3,8 @@
  * timeout, keep at most an excerpt of the answer. One keep-alive undici Pool per origin.
  * @module
  */
+import { setMaxListeners } from 'node:events';
+import { StringDecoder } from 'node:string_decoder';
 import { Pool } from 'undici';
 import type { buildConnector } from 'undici';
 import type { AttemptResult } from './outcome.js';
@@ -66,6 +68,9 @@ export class Sender {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new TimeoutError(request.timeoutMs)), request.timeoutMs);
     const onAbort = () => controller.abort(request.signal?.reason);
+    // The caller's signal (shutdown) is shared by every attempt in flight, each adding one listener
+    // that it removes below: many at once is not a leak, and Node would warn that it is past 10.
+    if (request.signal) setMaxListeners(0, request.signal);
     request.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const url = new URL(request.url);
@@ -123,7 +128,9 @@ async function readExcerpt(body: AsyncIterable<Buffer> & { destroy(): unknown },
       break;
     }
   }
-  return Buffer.concat(chunks, size).subarray(0, limit).toString('utf8');
+  // A cut inside a multi-byte character drops its first bytes (StringDecoder holds them back) rather
+  // than keeping a U+FFFD, which is 3 bytes and would take the excerpt past `limit`.
+  return new StringDecoder('utf8').write(Buffer.concat(chunks, size).subarray(0, limit));
 }
 
 function describe(error: unknown): string {
