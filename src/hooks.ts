@@ -91,7 +91,11 @@ export interface Hooks<EventName extends string = string> {
   close(options?: { timeout?: Duration }): Promise<void>;
   /** Tells the dispatcher that new events were committed (e.g. after a host transaction), instead of waiting for its poll. */
   notify(): void;
-  /** Resolves when the outbox is empty and no delivery is due or in flight (future retries do not count). */
+  /**
+   * Resolves when the outbox is empty and no delivery is due or in flight in any process sharing the
+   * store (retries scheduled for later do not count). After a crash, the dead process's claims count
+   * as in flight until their leases lapse.
+   */
   idle(options?: { timeout?: Duration }): Promise<void>;
   /**
    * Deletes finished deliveries, their attempts, and handled events made before `olderThan` ago,
