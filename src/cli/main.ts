@@ -9,8 +9,9 @@ import { readFileSync } from 'node:fs';
 import { CliError, UsageError, type Command } from './command.js';
 import { listen } from './listen.js';
 import { migrate } from './migrate.js';
+import { worker } from './worker-command.js';
 
-const COMMANDS: readonly Command[] = [listen, migrate];
+const COMMANDS: readonly Command[] = [listen, migrate, worker];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));

@@ -1,0 +1,188 @@
+/**
+ * `resthooks worker`: a standalone delivery worker for the distributed engine. It takes delivery
+ * jobs from Redis (BullMQ), sends them and records every attempt in the app's store. Run as many
+ * as needed, on any machines. bullmq and the database driver are optional peers, imported here only.
+ * @module
+ */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createHooks, postgresStore, sqliteStore, toMs, type HooksOptions, type Logger, type StoreDialect } from '../index.js';
+import { CliError, UsageError, usageErrors, type Command } from './command.js';
+import { describeError, importDriver, parseDatabaseTarget, redact, type DatabaseTarget } from './migrate.js';
+
+const help = `Usage: resthooks worker [options]
+
+A standalone delivery worker: takes delivery jobs from Redis (BullMQ), sends them
+signed, and records every attempt in the app's database. Run as many as you need,
+on any machines, beside app processes that use bullmqQueue({ worker: false }).
+It also relays due deliveries to Redis, as every started process does.
+Needs bullmq and ioredis, and the database's driver (better-sqlite3 or pg).
+
+Options:
+  --db <target>              a SQLite file or a postgres:// URL
+                             (default: $RESTHOOKS_DB, then $DATABASE_URL)
+  --redis <url>              a redis:// or rediss:// URL (default: $REDIS_URL)
+  --queue <name>             the BullMQ queue name (default resthooks-deliveries)
+  --concurrency <n>          attempts in flight at once (default 64)
+  --config <file>            a module whose default export is the app's createHooks
+                             options (events, delivery, finder, deliverer, onSent, …);
+                             its store and queue are ignored
+  --allow-private-targets    deliver to loopback and private addresses (development)
+  --shutdown-timeout <time>  on SIGTERM/SIGINT, how long attempts in flight may finish
+                             (default 10s)
+  -h, --help                 show this help
+
+Examples:
+  REDIS_URL=redis://127.0.0.1:6379 resthooks worker --db postgres://app@db/app
+  resthooks worker --config ./dist/hooks.config.js --concurrency 128
+`;
+
+export interface WorkerOptions {
+  readonly db: DatabaseTarget;
+  readonly redis: string;
+  readonly queueName: string | undefined;
+  readonly concurrency: number | undefined;
+  readonly config: string | undefined;
+  readonly allowPrivateTargets: boolean;
+  readonly shutdownTimeoutMs: number;
+}
+
+/** The command line and environment → options, validated. Pure; throws `UsageError`. */
+export function parseWorkerOptions(args: string[], env: NodeJS.ProcessEnv): WorkerOptions {
+  const { values } = usageErrors(() =>
+    parseArgs({
+      args,
+      strict: true,
+      options: {
+        db: { type: 'string' },
+        redis: { type: 'string' },
+        queue: { type: 'string' },
+        concurrency: { type: 'string' },
+        config: { type: 'string' },
+        'allow-private-targets': { type: 'boolean', default: false },
+        'shutdown-timeout': { type: 'string', default: '10s' },
+      },
+    }),
+  );
+  const db = values.db ?? env.RESTHOOKS_DB ?? env.DATABASE_URL;
+  if (!db) throw new UsageError('Missing --db <file | postgres://url> (or set RESTHOOKS_DB or DATABASE_URL).');
+  const redis = values.redis ?? env.REDIS_URL;
+  if (!redis) throw new UsageError('Missing --redis <redis://url> (or set REDIS_URL).');
+  if (!/^rediss?:\/\//i.test(redis)) throw new UsageError(`--redis must be a redis:// or rediss:// URL, got "${redact(redis)}".`);
+  if (values.queue !== undefined && (values.queue === '' || values.queue.includes(':'))) throw new UsageError('--queue must be a non-empty name without ":".');
+  let concurrency: number | undefined;
+  if (values.concurrency !== undefined) {
+    concurrency = /^\d+$/.test(values.concurrency) ? Number(values.concurrency) : NaN;
+    if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 10_000) {
+      throw new UsageError(`--concurrency must be an integer from 1 to 10000, got "${values.concurrency}".`);
+    }
+  }
+  let shutdownTimeoutMs: number;
+  try {
+    shutdownTimeoutMs = toMs(values['shutdown-timeout']);
+  } catch {
+    throw new UsageError(`--shutdown-timeout must be a duration such as 10s or 500ms, got "${values['shutdown-timeout']}".`);
+  }
+  return {
+    db: parseDatabaseTarget(db),
+    redis,
+    queueName: values.queue,
+    concurrency,
+    config: values.config,
+    allowPrivateTargets: values['allow-private-targets'],
+    shutdownTimeoutMs,
+  };
+}
+
+async function openStore(target: DatabaseTarget): Promise<StoreDialect> {
+  if (target.engine === 'sqlite') {
+    const { default: Database } = await importDriver('better-sqlite3', () => import('better-sqlite3'), 'a SQLite database');
+    return sqliteStore(new Database(target.file));
+  }
+  const { default: pg } = await importDriver('pg', () => import('pg'), 'a postgres:// database');
+  const pool = new pg.Pool({ connectionString: target.url, connectionTimeoutMillis: 10_000 });
+  // An idle client's error (the server restarting) must not crash the worker with an unhandled event.
+  pool.on('error', () => {});
+  return postgresStore(pool);
+}
+
+type AppOptions = Omit<HooksOptions<string>, 'store' | 'queue'>;
+
+/** The `--config` module's default export: the options object, or a function that returns it. */
+async function loadConfig(file: string): Promise<AppOptions> {
+  let loaded: { default?: unknown };
+  try {
+    loaded = (await import(pathToFileURL(resolve(file)).href)) as { default?: unknown };
+  } catch (error) {
+    throw new CliError(`Cannot load --config ${file}: ${describeError(error)}`);
+  }
+  const value = typeof loaded.default === 'function' ? await (loaded.default as () => unknown)() : loaded.default;
+  if (value === null || typeof value !== 'object') {
+    throw new CliError(`--config ${file} must default-export the createHooks options (an object, or a function returning one).`);
+  }
+  return value as AppOptions;
+}
+
+/** Warnings and errors to stderr, one line each; the rest is quiet. */
+function stderrLogger(): Logger {
+  const line = (level: string) => (obj: object, msg?: string) => void process.stderr.write(`${level} ${msg ?? ''} ${JSON.stringify(obj)}\n`);
+  return { debug() {}, info() {}, warn: line('warn'), error: line('error') };
+}
+
+export const worker: Command = {
+  name: 'worker',
+  summary: 'a standalone delivery worker for the BullMQ engine (Redis)',
+  help,
+  async run(args) {
+    const options = parseWorkerOptions(args, process.env);
+    const stopped = new Promise<NodeJS.Signals>((done) => {
+      process.once('SIGINT', done);
+      process.once('SIGTERM', done);
+    });
+    const { bullmqQueue } = await importDriver('bullmq', () => import('../queue/bullmq/index.js'), 'resthooks worker');
+    const app = options.config ? await loadConfig(options.config) : { events: {} };
+    const logger = app.logger ?? stderrLogger();
+    const where = options.db.engine === 'sqlite' ? `SQLite ${resolve(options.db.file)}` : `PostgreSQL ${redact(options.db.url)}`;
+    let store: StoreDialect;
+    try {
+      store = await openStore(options.db);
+    } catch (error) {
+      if (error instanceof CliError) throw error;
+      throw new CliError(`Cannot open ${where}: ${describeError(error)}`);
+    }
+    const hooks = createHooks({
+      ...app,
+      events: app.events ?? {},
+      logger,
+      allowPrivateTargets: options.allowPrivateTargets || app.allowPrivateTargets === true,
+      store,
+      queue: bullmqQueue({
+        connection: options.redis,
+        worker: true,
+        logger,
+        ...(options.queueName === undefined ? {} : { queueName: options.queueName }),
+        ...(options.concurrency === undefined ? {} : { workerConcurrency: options.concurrency }),
+      }),
+    });
+    try {
+      await hooks.start();
+    } catch (error) {
+      await hooks.close({ timeout: 0 }).catch(() => undefined);
+      throw new CliError(`Cannot start on ${where}: ${describeError(error)}`);
+    }
+    process.stdout.write(
+      `resthooks worker  Delivering jobs from ${redact(options.redis)} (queue ${options.queueName ?? 'resthooks-deliveries'}), recording in ${where}.\n` +
+        `${options.allowPrivateTargets ? 'Private and loopback targets allowed. ' : ''}Ctrl-C or SIGTERM to stop.\n`,
+    );
+    const signal = await stopped;
+    // A second Ctrl-C while draining exits at once; the leases bring back what was cut short.
+    process.once('SIGINT', () => process.exit(130));
+    process.stdout.write(`Stopping (${signal}): attempts in flight get up to ${options.shutdownTimeoutMs} ms.\n`);
+    await hooks.close({ timeout: options.shutdownTimeoutMs });
+    process.stdout.write('Stopped.\n');
+    // With Redis unreachable, BullMQ's reconnecting clients outlive close(): do not hang on them.
+    setTimeout(() => process.exit(0), 1000).unref();
+    return 0;
+  },
+};

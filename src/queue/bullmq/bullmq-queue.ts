@@ -1,0 +1,337 @@
+/**
+ * The distributed engine: claimed deliveries become BullMQ jobs in Redis, and `Worker`s in any
+ * number of processes attempt them. BullMQ's split, kept: the relay side (`enqueue`) only adds
+ * jobs, the worker side only processes them. The store stays the source of truth: a job carries
+ * only the delivery id and attempt number, and the worker reloads the claim before sending.
+ * @module
+ */
+import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { ConfigError } from '../../errors.js';
+import { errorInfo, silentLogger, type Logger } from '../../logger.js';
+import type { ClaimedDelivery } from '../../store/kysely-store.js';
+import type { DeliveryQueue, QueueContext, QueueFactory } from '../queue.js';
+
+export interface BullmqQueueOptions {
+  /**
+   * Where Redis is: a `redis://` URL, ioredis options (`{ host, port, password, … }`), or an ioredis
+   * instance (shared, never closed by resthooks; a worker needs it with `maxRetriesPerRequest: null`).
+   */
+  connection: string | ConnectionOptions;
+  /** The BullMQ queue name, the same in the app and its workers. Default `resthooks-deliveries`. */
+  queueName?: string;
+  /** BullMQ's Redis key prefix. Default `bull`. */
+  prefix?: string;
+  /** Whether this process also attempts deliveries (`false`: it only relays them to Redis). Default `true`. */
+  worker?: boolean;
+  /**
+   * How long a claim relayed to Redis is leased, in ms: long enough to wait in Redis and be attempted.
+   * Past it, a relay claims the delivery again (a job lost with Redis, or a failed job). Default 5 minutes.
+   */
+  leaseMs?: number;
+  /** Jobs this process runs at once. Default `delivery.concurrency` (64). */
+  workerConcurrency?: number;
+  /**
+   * How many jobs may wait in Redis (not yet started) before the relay stops claiming more. The rest
+   * wait in the store, unleased, so a backlog never outlives its leases. Default 1000.
+   */
+  maxWaiting?: number;
+  /** Where Redis and job errors go (pino's call shape). Default: silent. */
+  logger?: Logger;
+}
+
+/** What a job carries: the store has everything else. */
+interface DeliveryJobData {
+  readonly id: string;
+  readonly attempt: number;
+}
+
+const DEFAULT_QUEUE_NAME = 'resthooks-deliveries';
+const DEFAULT_LEASE_MS = 5 * 60_000;
+const DEFAULT_MAX_WAITING = 1000;
+const BACKLOG_REFRESH_MS = 200;
+// After the shutdown deadline aborts the attempts, how long the worker gets to hand its jobs back.
+const FORCE_CLOSE_GRACE_MS = 2000;
+
+/**
+ * The distributed dispatch engine for `createHooks({ queue })`: deliveries go through BullMQ on
+ * Redis, and any number of worker processes, on any number of machines, attempt them. App processes
+ * pass `worker: false` (they write the outbox and relay due deliveries to Redis); worker processes
+ * (`resthooks worker`, or your own) pass `worker: true`. All of them use the same store.
+ * @example
+ * import pg from 'pg';
+ * import { createHooks, postgresStore } from 'resthooks';
+ * import { bullmqQueue } from 'resthooks/bullmq';
+ *
+ * const hooks = createHooks({
+ *   events: { 'book.added': 'Book.created' },
+ *   store: postgresStore(new pg.Pool({ connectionString: process.env.DATABASE_URL })),
+ *   // In the web app: relay only. In worker processes: leave `worker` on (the default).
+ *   queue: bullmqQueue({ connection: process.env.REDIS_URL!, worker: false }),
+ * });
+ * await hooks.start();
+ */
+export function bullmqQueue(options: BullmqQueueOptions): QueueFactory {
+  const settings = checkOptions(options);
+  return (context) => new BullmqQueue(context, settings);
+}
+
+type Settings = Required<Omit<BullmqQueueOptions, 'connection' | 'prefix' | 'workerConcurrency'>> &
+  Pick<BullmqQueueOptions, 'prefix' | 'workerConcurrency'> & { readonly connection: ConnectionOptions };
+
+function checkOptions(options: BullmqQueueOptions): Settings {
+  if (options === null || typeof options !== 'object' || options.connection === undefined || options.connection === null || options.connection === '') {
+    throw new ConfigError('bullmqQueue() needs `connection`: a redis:// URL, ioredis options, or an ioredis instance.');
+  }
+  const positive = (name: string, value: number | undefined, fallback: number): number => {
+    if (value === undefined) return fallback;
+    if (!Number.isInteger(value) || value < 1) throw new ConfigError(`bullmqQueue(): \`${name}\` must be a positive integer, got ${String(value)}.`);
+    return value;
+  };
+  const queueName = options.queueName ?? DEFAULT_QUEUE_NAME;
+  if (typeof queueName !== 'string' || queueName === '' || queueName.includes(':')) {
+    throw new ConfigError('bullmqQueue(): `queueName` must be a non-empty string without ":".');
+  }
+  const worker = options.worker !== false;
+  // BullMQ's worker blocks on Redis, and refuses a shared ioredis instance that gives up on a command
+  // after N retries; say so here, at start-up, rather than on every dispatcher pass.
+  const instanceOptions = (options.connection as { options?: { maxRetriesPerRequest?: unknown } }).options;
+  if (worker && typeof options.connection === 'object' && instanceOptions && instanceOptions.maxRetriesPerRequest !== null) {
+    throw new ConfigError('bullmqQueue(): a worker needs its ioredis instance made with `maxRetriesPerRequest: null` (`new Redis(url, { maxRetriesPerRequest: null })`), or pass a URL or options instead.');
+  }
+  return {
+    connection: typeof options.connection === 'string' ? { url: options.connection } : options.connection,
+    queueName,
+    prefix: options.prefix,
+    worker,
+    leaseMs: positive('leaseMs', options.leaseMs, DEFAULT_LEASE_MS),
+    workerConcurrency: options.workerConcurrency === undefined ? undefined : positive('workerConcurrency', options.workerConcurrency, 1),
+    maxWaiting: positive('maxWaiting', options.maxWaiting, DEFAULT_MAX_WAITING),
+    logger: options.logger ?? silentLogger,
+  };
+}
+
+/** One open Queue (and Worker): from the first dispatcher pass after `start()` to `close()`. */
+interface Opened {
+  readonly queue: Queue<DeliveryJobData>;
+  readonly worker: Worker<DeliveryJobData> | undefined;
+  readonly shutdown: AbortController;
+  readonly adding: Set<Promise<unknown>>;
+}
+
+class BullmqQueue implements DeliveryQueue {
+  readonly leaseMs: number;
+  readonly #context: QueueContext;
+  readonly #settings: Settings;
+  #opened: Opened | undefined;
+  /** Jobs waiting in Redis, as last counted, plus those added since. */
+  #backlog = 0;
+  #refreshTimer: NodeJS.Timeout | undefined;
+  #active = 0;
+  #idle: Array<() => void> = [];
+  #listener: () => void = () => {};
+
+  constructor(context: QueueContext, settings: Settings) {
+    this.#context = context;
+    this.#settings = settings;
+    this.leaseMs = settings.leaseMs;
+  }
+
+  // Claims are bounded by the backlog in Redis, not by this process's workers: deliveries beyond it
+  // stay in the store unleased, so a slow fleet never lets leases lapse on jobs still waiting.
+  capacity(): number {
+    this.#open();
+    return Math.max(0, this.#settings.maxWaiting - this.#backlog);
+  }
+
+  async enqueue(deliveries: readonly ClaimedDelivery[]): Promise<void> {
+    if (deliveries.length === 0) return;
+    const opened = this.#opened;
+    if (!opened) {
+      // A dispatcher pass that was already running when `close()` began: relay its claims on a
+      // one-off connection rather than leave them leased to nobody until the lease lapses.
+      const queue = this.#newQueue();
+      try {
+        await addJobs(queue, deliveries);
+      } finally {
+        await queue.close();
+      }
+      return;
+    }
+    const adding = addJobs(opened.queue, deliveries);
+    opened.adding.add(adding);
+    try {
+      await adding;
+    } finally {
+      opened.adding.delete(adding);
+    }
+    this.#backlog += deliveries.length;
+    this.#scheduleRefresh();
+  }
+
+  onCapacity(listener: () => void): void {
+    this.#listener = listener;
+  }
+
+  async settled(): Promise<void> {
+    if (this.#active > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+  }
+
+  async close(timeoutMs: number): Promise<void> {
+    const opened = this.#opened;
+    this.#opened = undefined; // a later `start()` opens afresh
+    clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = undefined;
+    if (!opened) return;
+    await Promise.allSettled([...opened.adding]);
+    if (opened.worker) await this.#closeWorker(opened, timeoutMs);
+    await this.#closeQueue(opened.queue);
+  }
+
+  /** Closes the producer connection; with Redis unreachable BullMQ's close never ends, so it gets a bound. */
+  async #closeQueue(queue: Queue<DeliveryJobData>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([
+      queue.close().then(() => true, () => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), FORCE_CLOSE_GRACE_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!closed) {
+      this.#settings.logger.warn({}, 'resthooks: the BullMQ queue did not close in time (is Redis reachable?)');
+      void queue.disconnect().catch(() => undefined);
+    }
+  }
+
+  /** Waits for the worker's jobs up to the deadline, then aborts their attempts (which give their claims back). */
+  async #closeWorker({ worker, shutdown }: Opened, timeoutMs: number): Promise<void> {
+    const closing = worker!.close().then(
+      () => 'closed' as const,
+      (error: unknown) => {
+        this.#settings.logger.error({ err: errorInfo(error) }, 'resthooks: closing the BullMQ worker failed');
+        return 'closed' as const;
+      },
+    );
+    const deadline = setTimeout(() => shutdown.abort(new Error('shutdown deadline')), timeoutMs);
+    let grace: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<'gave up'>((resolve) => {
+      grace = setTimeout(() => resolve('gave up'), timeoutMs + FORCE_CLOSE_GRACE_MS);
+    });
+    try {
+      if ((await Promise.race([closing, gaveUp])) === 'gave up') {
+        // An attempt that ignores its abort signal, or Redis unreachable: stop waiting, and drop the
+        // connections so they do not keep the process alive. A job left active in Redis goes back to
+        // another worker by BullMQ's stalled check (at-least-once: it may be sent again).
+        this.#settings.logger.warn(
+          { active: this.#active },
+          this.#active > 0 ? 'resthooks: attempts still running after the shutdown deadline; not waiting for them' : 'resthooks: the BullMQ worker did not close in time (is Redis reachable?)',
+        );
+        // Not awaited: with Redis unreachable, BullMQ's disconnect waits for a connection too.
+        void worker!.disconnect().catch(() => undefined);
+      }
+    } finally {
+      clearTimeout(deadline);
+      clearTimeout(grace);
+    }
+  }
+
+  #newQueue(): Queue<DeliveryJobData> {
+    const { connection, queueName, prefix, logger } = this.#settings;
+    const queue = new Queue<DeliveryJobData>(queueName, { connection, ...(prefix === undefined ? {} : { prefix }) });
+    queue.on('error', (error) => logger.error({ err: errorInfo(error) }, 'resthooks: BullMQ queue error'));
+    return queue;
+  }
+
+  #open(): void {
+    if (this.#opened) return;
+    const { connection, queueName, prefix, logger, worker: runsWorker, workerConcurrency } = this.#settings;
+    const shutdown = new AbortController();
+    const queue = this.#newQueue();
+    let worker: Worker<DeliveryJobData> | undefined;
+    if (runsWorker) {
+      // Three parameters: BullMQ passes its cancellation signal only to processors that declare it.
+      const processJob = (job: Job<DeliveryJobData>, _token: string | undefined, signal: AbortSignal | undefined) =>
+        this.#process(job, signal ? AbortSignal.any([shutdown.signal, signal]) : shutdown.signal);
+      try {
+        worker = new Worker<DeliveryJobData>(queueName, processJob, {
+          connection,
+          ...(prefix === undefined ? {} : { prefix }),
+          concurrency: workerConcurrency ?? this.#context.concurrency,
+        });
+      } catch (error) {
+        void queue.close();
+        throw error;
+      }
+      worker.on('error', (error) => logger.error({ err: errorInfo(error) }, 'resthooks: BullMQ worker error'));
+      worker.on('failed', (job, error) =>
+        logger.warn({ err: errorInfo(error), deliveryId: job?.data.id }, 'resthooks: delivery job failed; BullMQ retries it, and the lease brings it back after that'),
+      );
+    }
+    this.#opened = { queue, worker, shutdown, adding: new Set() };
+    this.#scheduleRefresh();
+  }
+
+  async #process(job: Job<DeliveryJobData>, signal: AbortSignal): Promise<void> {
+    this.#active++;
+    try {
+      const [claim] = await this.#context.loadClaims([job.data.id]);
+      // No claim: recorded meanwhile (a duplicate job). Another attempt number: that attempt has its own job.
+      if (!claim || claim.attempt !== job.data.attempt) return;
+      await this.#context.processor(claim, signal);
+    } finally {
+      this.#active--;
+      if (this.#active === 0) {
+        for (const resolve of this.#idle.splice(0)) resolve();
+        // Retries recorded by these attempts may be due soon: let the dispatcher look.
+        this.#listener();
+      }
+    }
+  }
+
+  #scheduleRefresh(): void {
+    if (this.#refreshTimer || !this.#opened) return;
+    this.#refreshTimer = setTimeout(() => void this.#refresh(), BACKLOG_REFRESH_MS);
+    this.#refreshTimer.unref();
+  }
+
+  /** Counts the jobs still waiting in Redis (all relays' jobs, all workers'); frees capacity as they start. */
+  async #refresh(): Promise<void> {
+    this.#refreshTimer = undefined;
+    const opened = this.#opened;
+    try {
+      if (!opened) return;
+      const counts = await opened.queue.getJobCounts('waiting', 'prioritized', 'delayed');
+      if (this.#opened !== opened) return;
+      const before = this.#backlog;
+      this.#backlog = Object.values(counts).reduce((sum, n) => sum + n, 0);
+      if (this.#backlog < before) this.#listener();
+    } catch (error) {
+      this.#settings.logger.warn({ err: errorInfo(error) }, 'resthooks: could not count the BullMQ backlog');
+    } finally {
+      if (this.#opened === opened && this.#backlog > 0) this.#scheduleRefresh();
+    }
+  }
+}
+
+/**
+ * One job per attempt of a delivery, whichever relay adds it and however often (a lease that lapsed
+ * while the job waited): BullMQ deduplicates on `<delivery id>.<attempt>`. `keepLastIfActive` covers
+ * the one case where a duplicate is real work: a claim given back unattempted (shutdown, rate limit)
+ * and claimed again while its first job is still finishing; BullMQ then adds the job when that one ends.
+ */
+function addJobs(queue: Queue<DeliveryJobData>, deliveries: readonly ClaimedDelivery[]): Promise<unknown> {
+  return queue.addBulk(
+    deliveries.map((d) => ({
+      name: 'deliver',
+      data: { id: d.id, attempt: d.attempt },
+      opts: {
+        deduplication: { id: `${d.id}.${d.attempt}`, keepLastIfActive: true },
+        removeOnComplete: true,
+        removeOnFail: true,
+        // A job fails only when the store could not be read: try again soon rather than at lease lapse.
+        attempts: 3,
+        backoff: { type: 'exponential', delay: 1000 },
+      },
+    })),
+  );
+}

@@ -1,0 +1,382 @@
+/**
+ * The delivery semantics on the distributed engine: BullMQ on a real Redis, with a real SQLite file
+ * and a real PostgreSQL database. One process that relays and works; an app that only relays with
+ * two workers beside it; the relay's idempotence (one job per delivery attempt, however often relayed).
+ */
+import Database from 'better-sqlite3';
+import { Queue } from 'bullmq';
+import { join } from 'node:path';
+import pg from 'pg';
+import { Webhook } from 'standardwebhooks';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createHooks, postgresStore, sqliteStore, type ClaimedDelivery, type DeliveryQueue, type Hooks, type HooksOptions, type QueueFactory, type StoreDialect } from '../src/index.js';
+import { bullmqQueue, type BullmqQueueOptions } from '../src/queue/bullmq/index.js';
+import { startCli } from './cli/cli-process.js';
+import { eventually, loopbackResolver, tempDir } from './support/hooks.js';
+import { createTestDatabase } from './support/postgres.js';
+import { startRedis, type RedisServer } from './support/redis.js';
+import { startReceiver, type Received, type Receiver } from './support/receiver.js';
+
+const EVENTS = { 'book.added': 'Book.created' } as const;
+
+let redis: RedisServer;
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+const later = <T>(cleanup: () => Promise<unknown> | unknown, value: T): T => (cleanups.unshift(cleanup), value);
+
+beforeAll(async () => {
+  redis = await startRedis();
+}, 15 * 60_000); // a fresh machine installs redis-server first
+
+afterAll(async () => {
+  for (const cleanup of cleanups) await cleanup();
+  await redis?.stop();
+});
+
+let queues = 0;
+const queueName = () => `resthooks-test-${process.pid}-${++queues}`;
+
+/** A database any number of `createHooks` can share: a temp SQLite file, or a fresh PostgreSQL database. */
+async function sharedStore(engine: 'sqlite' | 'postgres'): Promise<() => StoreDialect> {
+  if (engine === 'sqlite') {
+    const dir = tempDir();
+    cleanups.unshift(() => dir.cleanup());
+    const file = join(dir.path, 'hooks.db');
+    return () => {
+      const db = new Database(file);
+      cleanups.unshift(() => db.open && db.close());
+      return sqliteStore(db);
+    };
+  }
+  const database = await createTestDatabase(inject('postgresUrl'));
+  cleanups.push(() => database.drop()); // after every pool has ended
+  return () => {
+    const pool = new pg.Pool({ connectionString: database.url, max: 4 });
+    cleanups.unshift(() => !pool.ended && pool.end());
+    return postgresStore(pool);
+  };
+}
+
+function bullHooks(store: StoreDialect, queue: BullmqQueueOptions | QueueFactory, options: Partial<HooksOptions<keyof typeof EVENTS>> = {}): Hooks<keyof typeof EVENTS> {
+  const hooks = createHooks({
+    events: EVENTS,
+    store,
+    allowPrivateTargets: true,
+    resolver: loopbackResolver,
+    ...options,
+    delivery: { retry: { schedule: [0, 20, 40], jitter: 0 }, timeout: '2s', pollInterval: 50, ...options.delivery },
+    queue: typeof queue === 'function' ? queue : bullmqQueue(queue),
+  });
+  return later(() => hooks.close({ timeout: 1000 }), hooks);
+}
+
+function inspector(name: string): Queue {
+  const queue = new Queue(name, { connection: { url: redis.url } });
+  return later(() => queue.close(), queue);
+}
+
+/** A bullmqQueue seen from outside: every enqueue recorded (with the lease its claims got), and a lease the test sets at any time. */
+function spyQueue(options: BullmqQueueOptions, leaseMs: number) {
+  let inner: DeliveryQueue | undefined;
+  let leaseRead = leaseMs;
+  const spy = {
+    leaseMs,
+    relayed: [] as ClaimedDelivery[][],
+    leases: [] as number[],
+    queue: () => inner!,
+    factory: ((context) => {
+      const queue = bullmqQueue(options)(context);
+      inner = queue;
+      return {
+        // The dispatcher reads the lease right before each claim, and one pass runs at a time.
+        get leaseMs() {
+          return (leaseRead = spy.leaseMs);
+        },
+        capacity: () => queue.capacity(),
+        enqueue: (claims) => (spy.relayed.push([...claims]), spy.leases.push(leaseRead), queue.enqueue(claims)),
+        onCapacity: (listener) => queue.onCapacity(listener),
+        settled: () => queue.settled(),
+        close: (timeoutMs) => queue.close(timeoutMs),
+      };
+    }) as QueueFactory,
+  };
+  return spy;
+}
+
+const receiverFor = async (respond?: Parameters<typeof startReceiver>[0]): Promise<Receiver> => {
+  const receiver = await startReceiver(respond);
+  return later(() => receiver.close(), receiver);
+};
+
+const verify = (secret: string, request: Received) => new Webhook(secret).verify(request.body, request.headers as Record<string, string>);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('bullmqQueue: one process relays and works', () => {
+  let hooks: Hooks<'book.added'>;
+  beforeAll(async () => {
+    hooks = bullHooks((await sharedStore('sqlite'))(), { connection: redis.url, queueName: queueName(), worker: true });
+    await hooks.start();
+  });
+
+  it('delivers a model event, signed, and the delivery log shows it delivered', async () => {
+    const receiver = await receiverFor();
+    const subscription = await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: `${receiver.url}/hooks` });
+    await hooks.model('Book', 'created', { id: 1, title: 'The Two Towers', ownerId: 'alice' });
+    const [request] = await receiver.waitFor(1);
+    expect(verify(subscription.secret, request!)).toEqual({
+      hook: { id: subscription.id, event: 'book.added', target: `${receiver.url}/hooks` },
+      data: { id: 1, title: 'The Two Towers', ownerId: 'alice' },
+    });
+    await hooks.idle();
+    const [delivery] = await hooks.deliveries.list(subscription.id);
+    expect(delivery).toMatchObject({ status: 'delivered', attempts: 1, lastStatusCode: 200 });
+    expect(request!.headers['webhook-id']).toBe(delivery!.id);
+  });
+
+  it('500 then 200: delivered on attempt 2 with the same webhook-id', async () => {
+    const receiver = await receiverFor((_request, index) => (index === 0 ? 500 : 200));
+    const subscription = await hooks.subscriptions.create({ owner: 'bob', event: 'book.added', target: receiver.url });
+    await hooks.model('Book', 'created', { id: 2, ownerId: 'bob' });
+    const [first, second] = await receiver.waitFor(2);
+    expect(second!.headers['webhook-id']).toBe(first!.headers['webhook-id']);
+    expect(verify(subscription.secret, second!)).toMatchObject({ data: { id: 2 } });
+    await hooks.idle();
+    const [delivery] = await hooks.deliveries.list(subscription.id);
+    expect(delivery).toMatchObject({ id: first!.headers['webhook-id'], status: 'delivered', attempts: 2 });
+    expect(delivery!.attemptLog.map((a) => [a.number, a.statusCode, a.outcome])).toEqual([
+      [1, 500, 'retry'],
+      [2, 200, 'delivered'],
+    ]);
+    await sleep(100);
+    expect(receiver.received).toHaveLength(2);
+  });
+
+  it('410 Gone deletes the subscription', async () => {
+    const receiver = await receiverFor(() => 410);
+    const subscription = await hooks.subscriptions.create({ owner: 'carol', event: 'book.added', target: receiver.url });
+    await hooks.model('Book', 'created', { id: 3, ownerId: 'carol' });
+    await receiver.waitFor(1);
+    await hooks.idle();
+    expect(await hooks.subscriptions.get(subscription.id)).toBeUndefined();
+    expect(receiver.received).toHaveLength(1);
+  });
+});
+
+describe.each(['postgres', 'sqlite'] as const)('bullmqQueue: an app that only relays, two workers (%s)', (engine) => {
+  it('200 events arrive exactly once, spread over both workers', async () => {
+    const name = queueName();
+    const store = await sharedStore(engine);
+    // Slow enough answers that neither worker can drain the queue alone.
+    const receiver = await receiverFor((_request, _index, response) => (setTimeout(() => response.writeHead(200).end(), 5), 'handled'));
+    const sentBy = { app: 0, w1: 0, w2: 0 };
+    const make = (role: keyof typeof sentBy, worker: boolean) =>
+      bullHooks(store(), { connection: redis.url, queueName: name, worker, workerConcurrency: 4 }, { onSent: () => void sentBy[role]++ });
+    const app = make('app', false);
+    const workers = [make('w1', true), make('w2', true)];
+    await app.start(); // migrates; the workers' start() finds the tables there
+    await Promise.all(workers.map((w) => w.start()));
+    const inspect = inspector(name);
+    await eventually(async () => expect(await inspect.getWorkersCount()).toBe(2));
+
+    const subscription = await app.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    for (let i = 0; i < 200; i += 20) {
+      await Promise.all(Array.from({ length: 20 }, (_, j) => app.model('Book', 'created', { id: i + j, ownerId: 'alice' })));
+    }
+    await receiver.waitFor(200, 15_000);
+    await app.idle({ timeout: '15s' });
+    await sleep(200); // anything sent twice would arrive now
+
+    expect(receiver.received).toHaveLength(200);
+    expect(new Set(receiver.received.map((r) => r.headers['webhook-id'])).size).toBe(200);
+    expect(new Set(receiver.received.map((r) => (r.json as { data: { id: number } }).data.id)).size).toBe(200);
+    expect(sentBy.app).toBe(0);
+    expect(sentBy.w1).toBeGreaterThan(0);
+    expect(sentBy.w2).toBeGreaterThan(0);
+    expect(sentBy.w1 + sentBy.w2).toBe(200);
+    const deliveries = await app.deliveries.list(subscription.id, { limit: 100 });
+    expect(deliveries.every((d) => d.status === 'delivered' && d.attempts === 1)).toBe(true);
+    expect(await inspect.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed')).toEqual({
+      waiting: 0, active: 0, delayed: 0, prioritized: 0, completed: 0, failed: 0,
+    });
+  });
+});
+
+describe('bullmqQueue: the relay is idempotent', () => {
+  it('relaying the same claim again (directly, or a lapsed lease claimed again) adds no second job', async () => {
+    const name = queueName();
+    const store = await sharedStore('sqlite');
+    const receiver = await receiverFor();
+    const inspect = inspector(name);
+    const waitingJobs = async () => {
+      const counts = await inspect.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+      return Object.values(counts).reduce((a, b) => a + b, 0);
+    };
+
+    const spy = spyQueue({ connection: redis.url, queueName: name, worker: false }, 100);
+    const relay = bullHooks(store(), spy.factory);
+    const { relayed } = spy;
+    await relay.start();
+    const subscription = await relay.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    await relay.model('Book', 'created', { id: 1, ownerId: 'alice' });
+
+    // Its 100 ms lease lapses again and again while the job waits (no worker yet): claimed and relayed anew each time.
+    await eventually(() => expect(relayed.length).toBeGreaterThanOrEqual(3));
+    expect(new Set(relayed.flat().map((c) => `${c.id}.${c.attempt}`))).toEqual(new Set([`${relayed[0]![0]!.id}.1`]));
+    await spy.queue().enqueue(relayed[0]!);
+    await spy.queue().enqueue(relayed[0]!);
+    expect(await waitingJobs()).toBe(1);
+
+    // A long lease from the next claim on, so the worker's own dispatcher finds nothing due; then stop relaying.
+    spy.leaseMs = 60_000;
+    await eventually(() => expect(spy.leases).toContain(60_000));
+    await relay.stop();
+    expect(await waitingJobs()).toBe(1);
+
+    const worker = bullHooks(store(), { connection: redis.url, queueName: name, worker: true });
+    await worker.start();
+    const [request] = await receiver.waitFor(1);
+    await worker.idle();
+    await sleep(200);
+    expect(receiver.received).toHaveLength(1);
+    expect(verify(subscription.secret, request!)).toMatchObject({ data: { id: 1 } });
+    const [delivery] = await worker.deliveries.list(subscription.id);
+    expect(delivery).toMatchObject({ id: relayed[0]![0]!.id, status: 'delivered', attempts: 1 });
+    expect(await waitingJobs()).toBe(0);
+  });
+});
+
+describe('bullmqQueue: failures', () => {
+  it('stop() mid-attempt aborts at the deadline and gives the claim back; another worker delivers it (same webhook-id)', async () => {
+    const name = queueName();
+    const store = await sharedStore('sqlite');
+    const receiver = await receiverFor((_request, index) => (index === 0 ? 'hang' : 200));
+    const first = bullHooks(store(), { connection: redis.url, queueName: name, worker: true }, { delivery: { timeout: '10s' } });
+    await first.start();
+    const subscription = await first.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    await first.model('Book', 'created', { id: 1, ownerId: 'alice' });
+    await receiver.waitFor(1);
+
+    const stopping = Date.now();
+    await first.stop({ timeout: 200 });
+    expect(Date.now() - stopping).toBeLessThan(3000);
+
+    const second = bullHooks(store(), { connection: redis.url, queueName: name, worker: true });
+    await second.start();
+    const [hung, retried] = await receiver.waitFor(2);
+    expect(retried!.headers['webhook-id']).toBe(hung!.headers['webhook-id']);
+    await second.idle();
+    const [delivery] = await second.deliveries.list(subscription.id);
+    expect(delivery).toMatchObject({ status: 'delivered', attempts: 1, lastStatusCode: 200 });
+  });
+
+  it('a job lost with Redis: the lease lapses, the delivery is relayed again and delivered', async () => {
+    const name = queueName();
+    const store = await sharedStore('sqlite');
+    const receiver = await receiverFor();
+    const inspect = inspector(name);
+    const spy = spyQueue({ connection: redis.url, queueName: name, worker: false }, 300);
+    const relay = bullHooks(store(), spy.factory);
+    await relay.start();
+    const subscription = await relay.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    await relay.model('Book', 'created', { id: 7, ownerId: 'alice' });
+    await eventually(async () => expect(await inspect.getWaitingCount()).toBe(1));
+
+    await inspect.obliterate({ force: true }); // Redis lost everything (a flush, a failover without persistence)
+    const before = spy.relayed.length;
+    spy.leaseMs = 60_000;
+    await eventually(() => expect(spy.leases.slice(before)).toContain(60_000), 3000);
+    expect(await inspect.getWaitingCount()).toBe(1);
+    await relay.stop();
+
+    const worker = bullHooks(store(), { connection: redis.url, queueName: name, worker: true });
+    await worker.start();
+    await receiver.waitFor(1);
+    await worker.idle();
+    expect((await worker.deliveries.list(subscription.id))[0]).toMatchObject({ status: 'delivered', attempts: 1 });
+    expect(receiver.received).toHaveLength(1);
+  });
+});
+
+describe('resthooks worker (the CLI, a separate process)', () => {
+  it('delivers what an app relays, and stops cleanly on SIGTERM', async () => {
+    const name = queueName();
+    const dir = tempDir();
+    cleanups.unshift(() => dir.cleanup());
+    const file = join(dir.path, 'hooks.db');
+    const receiver = await receiverFor();
+    const app = bullHooks(sqliteStore(new Database(file)), { connection: redis.url, queueName: name, worker: false });
+    await app.start(); // the tables exist before the worker opens the file
+    const cli = startCli(['worker', '--db', file, '--redis', redis.url, '--queue', name, '--allow-private-targets', '--shutdown-timeout', '1s']);
+    cleanups.unshift(() => cli.kill());
+    await cli.waitFor(/Delivering jobs from redis:\/\/127\.0\.0\.1:\d+ \(queue resthooks-test-/);
+
+    const subscription = await app.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    await app.model('Book', 'created', { id: 42, ownerId: 'alice' });
+    const [request] = await receiver.waitFor(1);
+    expect(verify(subscription.secret, request!)).toMatchObject({ data: { id: 42 } });
+    await app.idle();
+    expect((await app.deliveries.list(subscription.id))[0]).toMatchObject({ status: 'delivered', attempts: 1 });
+
+    cli.child.kill('SIGTERM');
+    expect(await cli.exited).toBe(0);
+    expect(cli.stdout()).toContain('Stopped.');
+    expect(cli.stderr()).toBe('');
+  });
+});
+
+describe('bullmqQueue: the port, with a stand-in processor', () => {
+  /** A queue whose processor waits until the test lets it finish; the "store" says which attempt is in flight. */
+  function standIn(name: string) {
+    const inFlight = new Map<string, number>(); // delivery id → attempt in flight
+    const started: Array<{ id: string; attempt: number; finish(): void }> = [];
+    const claim = (id: string, attempt: number) => ({ id, attempt }) as ClaimedDelivery;
+    const queue = bullmqQueue({ connection: redis.url, queueName: name, worker: true })({
+      concurrency: 4,
+      timeoutMs: 1000,
+      loadClaims: async (ids) => ids.flatMap((id) => (inFlight.has(id) ? [claim(id, inFlight.get(id)!)] : [])),
+      processor: (delivery) => new Promise<void>((finish) => started.push({ id: delivery.id, attempt: delivery.attempt, finish })),
+    });
+    later(() => queue.close(1000), queue);
+    queue.capacity(); // opens the queue and starts the worker, as the dispatcher's first pass does
+    return { queue, inFlight, started, claim };
+  }
+
+  it('a claim relayed again while its job is still running is attempted again after it (a claim given back, then claimed anew)', async () => {
+    const { queue, inFlight, started, claim } = standIn(queueName());
+    inFlight.set('dlv_a', 1);
+    await queue.enqueue([claim('dlv_a', 1)]);
+    await eventually(() => expect(started).toHaveLength(1));
+    await queue.enqueue([claim('dlv_a', 1)]); // BullMQ keeps it until the running job ends
+    await queue.enqueue([claim('dlv_a', 1)]); // …once
+    await sleep(100);
+    expect(started).toHaveLength(1);
+    started[0]!.finish();
+    await eventually(() => expect(started).toHaveLength(2));
+    started[1]!.finish();
+    await sleep(150);
+    expect(started.map((s) => `${s.id}.${s.attempt}`)).toEqual(['dlv_a.1', 'dlv_a.1']);
+    await queue.settled();
+  });
+
+  it('a job whose delivery is no longer in flight, or is in flight for another attempt, sends nothing', async () => {
+    const { queue, inFlight, started, claim } = standIn(queueName());
+    inFlight.set('dlv_b', 2);
+    await queue.enqueue([claim('dlv_b', 1), claim('dlv_c', 1)]); // dlv_b is at attempt 2; dlv_c was recorded
+    await queue.enqueue([claim('dlv_b', 2)]);
+    await eventually(() => expect(started).toHaveLength(1));
+    started[0]!.finish();
+    await sleep(150);
+    expect(started.map((s) => `${s.id}.${s.attempt}`)).toEqual(['dlv_b.2']);
+    await queue.settled();
+  });
+
+  it('refuses bad options at start-up with ConfigError', async () => {
+    expect(() => bullmqQueue({} as BullmqQueueOptions)).toThrow(/needs `connection`/);
+    expect(() => bullmqQueue({ connection: redis.url, leaseMs: 0 })).toThrow(/`leaseMs` must be a positive integer/);
+    expect(() => bullmqQueue({ connection: redis.url, queueName: 'a:b' })).toThrow(/without ":"/);
+    const { Redis } = await import('ioredis');
+    const shared = new Redis(redis.url, { lazyConnect: true });
+    expect(() => bullmqQueue({ connection: shared })).toThrow(/maxRetriesPerRequest: null/);
+    expect(() => bullmqQueue({ connection: shared, worker: false })).not.toThrow();
+    shared.disconnect();
+  });
+});
