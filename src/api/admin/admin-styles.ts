@@ -35,7 +35,10 @@ pre{background:var(--chip);padding:.6rem .75rem;border-radius:6px;overflow:auto;
 .error{display:block;color:var(--bad);margin:.2rem 0 0;font-size:13px}
 .row{display:flex;flex-wrap:wrap;gap:.75rem;align-items:flex-end}
 .row>*{margin:0}
+.row.center{align-items:center}
 .spread{display:flex;justify-content:space-between;align-items:center;gap:1rem}
+main>.spread{margin:.25rem 0 1rem}
+.spread>h1{margin:0}
 label{display:block;font-size:12px;color:var(--muted);margin-bottom:.75rem}
 label>input,label>select,label>textarea{display:block;margin-top:.2rem}
 input,select,textarea,button,.button{font:inherit;color:inherit}
@@ -54,6 +57,6 @@ details>summary{cursor:pointer}
 .delivery{border-top:1px solid var(--line);padding:.75rem 0}
 .delivery:first-of-type{border-top:0}
 .delivery table{margin-top:.4rem}
-.grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(22rem,1fr));gap:1rem;align-items:start}
+.grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(22rem,1fr));gap:1rem;align-items:start;margin-bottom:1rem}
 .grid2>section{margin:0}
 `;

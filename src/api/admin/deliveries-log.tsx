@@ -45,10 +45,12 @@ export const DeliveriesLog: FC<DeliveriesLogProps> = ({ links, subscriptionId, d
         {d.attemptLog.length > 0 && <Attempts attempts={d.attemptLog} />}
       </div>
     ))}
-    <p class="spread">
-      <span>{cursor && <a href={links.subscription(subscriptionId) + '#deliveries'}>← Newest deliveries</a>}</span>
-      <span>{nextCursor && <a href={links.subscription(subscriptionId, { cursor: nextCursor }) + '#deliveries'} rel="next">Older deliveries →</a>}</span>
-    </p>
+    {(cursor || nextCursor) && (
+      <p class="spread">
+        <span>{cursor && <a href={links.subscription(subscriptionId) + '#deliveries'}>← Newest deliveries</a>}</span>
+        <span>{nextCursor && <a href={links.subscription(subscriptionId, { cursor: nextCursor }) + '#deliveries'} rel="next">Older deliveries →</a>}</span>
+      </p>
+    )}
   </section>
 );
 

@@ -37,7 +37,7 @@ export const SubscriptionDetail: FC<SubscriptionDetailProps> = (props) => {
       <p class="muted"><a href={links.list()}>Subscriptions</a> / <span class="mono">{s.id}</span></p>
       <div class="spread">
         <h1>Subscription <span class="mono">{s.id}</span> <Badge status={s.active ? 'active' : 'disabled'} /></h1>
-        <div class="row">
+        <div class="row center">
           <form method="post" action={links.action(s.id, 'test')} class="inline"><button type="submit">Send test</button></form>
           <form method="post" action={links.action(s.id, 'rotate-secret')} class="inline"><button type="submit">Rotate secret</button></form>
           <a class="button danger" href={links.action(s.id, 'delete')}>Delete…</a>
@@ -100,7 +100,7 @@ export const DeleteConfirm: FC<{ title: string; links: AdminLinks; subscription:
         <dt>Target</dt><dd class="mono wrap">{s.target}</dd>
       </dl>
       <p>Its receiver stops getting events at once, and its undelivered deliveries are cancelled. This cannot be undone.</p>
-      <form method="post" action={links.action(s.id, 'delete')} class="row">
+      <form method="post" action={links.action(s.id, 'delete')} class="row center">
         <button type="submit" class="danger">Delete subscription</button>
         <a href={links.subscription(s.id)}>Cancel</a>
       </form>

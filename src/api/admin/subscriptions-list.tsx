@@ -74,10 +74,12 @@ export const SubscriptionsList: FC<SubscriptionsListProps> = ({ title, links, ev
             </tbody>
           </table>
         )}
-        <p class="spread">
-          <span>{query.cursor && <a href={links.list({ ...query, cursor: undefined })}>← First page</a>}</span>
-          <span>{page.nextCursor && <a href={links.list({ ...query, cursor: page.nextCursor })} rel="next">Next page →</a>}</span>
-        </p>
+        {(query.cursor || page.nextCursor) && (
+          <p class="spread">
+            <span>{query.cursor && <a href={links.list({ ...query, cursor: undefined })}>← First page</a>}</span>
+            <span>{page.nextCursor && <a href={links.list({ ...query, cursor: page.nextCursor })} rel="next">Next page →</a>}</span>
+          </p>
+        )}
       </section>
     </Layout>
   );
