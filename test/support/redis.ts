@@ -90,7 +90,14 @@ export async function startRedis(): Promise<RedisServer> {
     const deadline = Date.now() + 10_000;
     while (!exited && Date.now() < deadline && !(await ping(port))) await new Promise((resolve) => setTimeout(resolve, 25));
     if (!exited && (await ping(port))) {
+      // If the test process exits without stop() (a crash, an interrupted run), take the server along.
+      const orphanGuard = () => {
+        child.kill('SIGKILL');
+        rmSync(dir, { recursive: true, force: true });
+      };
+      process.once('exit', orphanGuard);
       const stop = async () => {
+        process.removeListener('exit', orphanGuard);
         if (!exited) {
           child.kill('SIGTERM');
           await Promise.race([exit, new Promise((resolve) => setTimeout(resolve, 3000))]);
