@@ -4,7 +4,7 @@
  */
 import { Hono } from 'hono';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { createAdminPage } from '../../src/api/admin/admin-page.js';
+import { basicAuthorization, createAdminPage } from '../../src/api/admin/admin-page.js';
 import type { Hooks } from '../../src/index.js';
 import { eventually } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
@@ -72,6 +72,29 @@ describe('authorization', () => {
     expect(body).not.toContain('session store down');
     expect(body).not.toMatch(/at .*\.ts:\d+/);
     expect(JSON.stringify(logged)).toContain('session store down');
+  });
+});
+
+describe('basicAuthorization', () => {
+  const header = (text: string) => new Request('http://admin.test/', { headers: { authorization: `Basic ${Buffer.from(text).toString('base64')}` } });
+
+  test('accepts the right user and password only', async () => {
+    const { authorize, challenge } = basicAuthorization({ password: 'correct horse battery staple', realm: 'Ops "desk"' });
+    expect(challenge).toBe('Basic realm="Ops desk", charset="UTF-8"');
+    expect(await authorize(header('admin:correct horse battery staple'))).toBe(true);
+    for (const wrong of ['admin:correct horse battery stapl', 'root:correct horse battery staple', 'admin:', 'admin', ':correct horse battery staple']) {
+      expect(await authorize(header(wrong)), wrong).toBe(false);
+    }
+    for (const malformed of [null, '', 'Bearer abc', 'Basic', 'Basic !!!', 'Basic /w==']) {
+      expect(await authorize(new Request('http://admin.test/', malformed === null ? {} : { headers: { authorization: malformed } })), String(malformed)).toBe(false);
+    }
+    const unicode = basicAuthorization({ username: 'jörg', password: 'pässwörd-ünïcode-1234' });
+    expect(await unicode.authorize(header('jörg:pässwörd-ünïcode-1234'))).toBe(true);
+  });
+
+  test('refuses short passwords and a ":" in the user name', () => {
+    expect(() => basicAuthorization({ password: 'hunter2' })).toThrow(/at least 16/);
+    expect(() => basicAuthorization({ username: 'a:b', password: 'x'.repeat(20) })).toThrow(/":"/);
   });
 });
 

@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { createAdminPage, type AdminPageOptions } from '../../src/api/admin/admin-page.js';
+import { basicAuthorization, createAdminPage, type AdminPageOptions } from '../../src/api/admin/admin-page.js';
 import type { Hooks } from '../../src/index.js';
 import { testHooks, type TestHooks } from '../support/hooks.js';
 
@@ -11,12 +11,13 @@ export const EVENTS = {
 } as const;
 
 /** The operator's credentials in the tests: HTTP Basic `admin:<ADMIN_KEY>`, as in the demo. */
-export const ADMIN_KEY = 'test-admin-key';
+export const ADMIN_KEY = 'test-admin-key-0123456789';
 export const BASIC = `Basic ${Buffer.from(`admin:${ADMIN_KEY}`).toString('base64')}`;
-export const CHALLENGE = 'Basic realm="resthooks admin", charset="UTF-8"';
 
-/** True for the right Basic credentials (constant-time enough for a test; the demo uses timingSafeEqual). */
-export const basicAuthorize = (request: Request): boolean => request.headers.get('authorization') === BASIC;
+const basic = basicAuthorization({ password: ADMIN_KEY });
+/** True for the right Basic credentials. */
+export const basicAuthorize = basic.authorize;
+export const CHALLENGE = basic.challenge;
 
 export interface AdminHarness {
   hooks: Hooks<keyof typeof EVENTS>;

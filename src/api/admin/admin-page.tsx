@@ -26,6 +26,8 @@ import { DeleteConfirm, editValues, SubscriptionDetail } from './subscription-de
 import { NewSubscriptionPage } from './subscription-form.js';
 import { SubscriptionsList } from './subscriptions-list.js';
 
+export { basicAuthorization, type BasicAuthorizationOptions } from './admin-basic-auth.js';
+
 export interface AdminPageOptions {
   /**
    * Whether `request` may use the admin page. Required, with no default: an operator page must never
