@@ -10,6 +10,7 @@ import { Hono, type Context } from 'hono';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { z } from 'zod';
 import { createApi } from '../../src/api/index.js';
+import { basicAuthorization, createAdminPage } from '../../src/api/admin/admin-page.js';
 import { attachTypeorm } from '../../src/adapters/orm/typeorm-adapter.js';
 import { createHooks, postgresStore, sqliteStore, type Hooks, type HooksOptions, type Logger, type StoreDialect } from '../../src/index.js';
 import type { BookstoreConfig } from './config.js';
@@ -31,6 +32,8 @@ export interface Bookstore {
   readonly dataSource: DataSource;
   /** The seeded users' API keys. */
   readonly keys: { alice: string; bob: string };
+  /** The admin page's password (HTTP Basic, user `admin`): new at every start, printed by main.ts. */
+  readonly adminKey: string;
   close(): Promise<void>;
 }
 
@@ -151,12 +154,17 @@ export async function createBookstore(config: BookstoreConfig, extra: Partial<Ho
   });
 
   app.route('/api', createApi(hooks, { authenticate: async (request) => (await byKey(request))?.username ?? null }));
+  // The operator's page over every user's subscriptions. The demo has no staff accounts, so: HTTP Basic
+  // with a random password made at start-up (loopback only, so never sent over a network in clear).
+  const adminKey = `adm_${randomBytes(18).toString('base64url')}`;
+  app.route('/admin', createAdminPage(hooks, { ...basicAuthorization({ password: adminKey, realm: 'bookstore admin' }), title: 'Bookstore · resthooks admin' }));
 
   return {
     app: app as unknown as Hono,
     hooks,
     dataSource,
     keys,
+    adminKey,
     async close() {
       await hooks.close({ timeout: '5s' }); // drains in-flight deliveries, then closes the store's connection
       await dataSource.destroy();

@@ -21,7 +21,7 @@ const { alice, bob } = bookstore.keys;
 
 console.log(`resthooks bookstore demo — ${url}
   database:   ${config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : config.db}
-  admin page: ${url}/admin
+  admin page: ${url}/admin   (user admin, password ${bookstore.adminKey})
   API:        ${url}/api   (OpenAPI: ${url}/api/openapi.json)
   users:      alice  ${alice}
               bob    ${bob}
