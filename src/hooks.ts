@@ -151,6 +151,7 @@ export function createHooks<const EventName extends string>(options: HooksOption
   });
   const queueContext: QueueContext = {
     processor: async (claim, signal) => recorder.record(await runner.run(claim, signal)),
+    logger,
     loadClaims: (ids) => store.loadClaims(ids),
     concurrency: delivery.concurrency,
     timeoutMs: delivery.timeoutMs,

@@ -10,6 +10,7 @@ import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createHooks, postgresStore, sqliteStore, type ClaimedDelivery, type DeliveryQueue, type Hooks, type HooksOptions, type QueueFactory, type StoreDialect } from '../src/index.js';
+import { silentLogger } from '../src/logger.js';
 import { bullmqQueue, type BullmqQueueOptions } from '../src/queue/bullmq/index.js';
 import { startCli } from './cli/cli-process.js';
 import { eventually, loopbackResolver, tempDir } from './support/hooks.js';
@@ -332,6 +333,7 @@ describe('bullmqQueue: the port, with a stand-in processor', () => {
     const queue = bullmqQueue({ connection: redis.url, queueName: name, worker: true })({
       concurrency: 4,
       timeoutMs: 1000,
+      logger: silentLogger,
       loadClaims: async (ids) => ids.flatMap((id) => (inFlight.has(id) ? [claim(id, inFlight.get(id)!)] : [])),
       processor: (delivery) => new Promise<void>((finish) => started.push({ id: delivery.id, attempt: delivery.attempt, finish })),
     });

@@ -26,9 +26,14 @@ export class AttemptRecorder {
     this.#deps = deps;
   }
 
-  record(finished: FinishedAttempt): void {
+  /**
+   * Queues the result for the next batch; resolves once that batch is written, so a queue that
+   * acknowledges work elsewhere (BullMQ) only does so for recorded attempts.
+   */
+  record(finished: FinishedAttempt): Promise<void> {
     this.#pending.push(finished);
     this.#flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#flush());
+    return this.#flushing;
   }
 
   /** Resolves when everything handed to `record` so far is written. */

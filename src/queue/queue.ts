@@ -4,6 +4,7 @@
  * processes elsewhere (BullMQ). Producers never send; senders never route.
  * @module
  */
+import type { Logger } from '../logger.js';
 import type { ClaimedDelivery } from '../store/kysely-store.js';
 
 /** Makes one attempt of a claimed delivery and records it. All a queue needs from delivery. */
@@ -34,6 +35,8 @@ export interface QueueContext {
   readonly concurrency: number;
   /** `delivery.timeout` in ms: a claim must outlive one attempt. */
   readonly timeoutMs: number;
+  /** The hooks' logger, for the queue's own troubles. */
+  readonly logger: Logger;
 }
 
 /** Builds the dispatch engine; `createHooks({ queue })` takes one (default: the in-process queue). */

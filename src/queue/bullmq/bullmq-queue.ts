@@ -72,7 +72,8 @@ const FORCE_CLOSE_GRACE_MS = 2000;
  */
 export function bullmqQueue(options: BullmqQueueOptions): QueueFactory {
   const settings = checkOptions(options);
-  return (context) => new BullmqQueue(context, settings);
+  // Without its own logger, the queue logs where the hooks do.
+  return (context) => new BullmqQueue(context, options.logger ? settings : { ...settings, logger: context.logger });
 }
 
 type Settings = Required<Omit<BullmqQueueOptions, 'connection' | 'prefix' | 'workerConcurrency'>> &
