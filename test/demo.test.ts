@@ -10,9 +10,11 @@ import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { toNodeHandler } from '../src/adapters/http/node-adapter.js';
-import { createBookstore, type Bookstore } from '../examples/bookstore/bookstore.js';
+import { createBookstore, EVENTS, type Bookstore } from '../examples/bookstore/bookstore.js';
+import { bullmqQueue } from '../src/queue/bullmq/index.js';
+import { startRedis } from './support/redis.js';
 import { readConfig } from '../examples/bookstore/config.js';
-import { eventually, loopbackResolver, tempDir } from './support/hooks.js';
+import { eventually, loopbackResolver, tempDir, testHooks } from './support/hooks.js';
 import { createTestDatabase } from './support/postgres.js';
 import { startReceiver, type Receiver } from './support/receiver.js';
 
@@ -176,6 +178,39 @@ describe.each(engines)('the bookstore demo on %s', (_, makeEngine) => {
     expect((await demo.call('DELETE', `/api/hooks/${sub.id}`)).status).toBe(204);
     expect((await demo.call('GET', `/api/hooks/${sub.id}`)).status).toBe(404);
   });
+});
+
+describe('REDIS_URL: delivery through BullMQ', () => {
+  it('with the embedded worker, and with RESTHOOKS_EMBEDDED_WORKER=0 only once a worker runs', async () => {
+    const redis = await startRedis();
+    const dir = tempDir();
+    const receiver = await startReceiver();
+    const db = join(dir.path, 'bookstore.db');
+    try {
+      for (const [embedded, path] of [['1', '/embedded'], ['0', '/relay-only']] as const) {
+        const demo = await runDemo({ RESTHOOKS_DB: db, REDIS_URL: redis.url, RESTHOOKS_EMBEDDED_WORKER: embedded });
+        let worker: Awaited<ReturnType<typeof testHooks>> | undefined;
+        try {
+          expect((await demo.call('POST', '/api/hooks', { body: { event: 'book.added', target: receiver.url + path } })).status).toBe(201);
+          expect((await demo.call('POST', '/api/books', { body: { title: path, pages: 1, fiction: false } })).status).toBe(201);
+          if (embedded === '0') {
+            await new Promise((resolve) => setTimeout(resolve, 500));
+            expect(receiver.received.filter((r) => r.path === path)).toHaveLength(0); // relayed to Redis, nobody delivers
+            worker = await testHooks({ events: EVENTS, file: db, queue: bullmqQueue({ connection: redis.url, worker: true }) });
+          }
+          await eventually(() => expect(receiver.received.filter((r) => r.path === path)).toHaveLength(1), 15_000);
+          expect(receiver.received.find((r) => r.path === path)!.json.data.title).toBe(path);
+        } finally {
+          await worker?.close();
+          await demo.close();
+        }
+      }
+    } finally {
+      await receiver.close();
+      await redis.stop();
+      dir.cleanup();
+    }
+  }, 60_000);
 });
 
 describe('the env knobs', () => {

@@ -57,6 +57,11 @@ export async function createBookstore(config: BookstoreConfig, extra: Partial<Ho
       ...(config.retrySchedule ? { retry: { schedule: config.retrySchedule } } : {}),
       ...(config.timeoutMs !== undefined ? { timeout: config.timeoutMs } : {}),
     },
+    // REDIS_URL: deliveries go through BullMQ to `resthooks worker` processes, and to one worker
+    // inside this process unless RESTHOOKS_EMBEDDED_WORKER=0. (Loaded only then: bullmq is optional.)
+    ...(config.redisUrl
+      ? { queue: (await import('../../src/queue/bullmq/index.js')).bullmqQueue({ connection: config.redisUrl, worker: config.embeddedWorker }) }
+      : {}),
     ...extra,
   });
   await hooks.start();

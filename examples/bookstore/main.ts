@@ -21,6 +21,7 @@ const { alice, bob } = bookstore.keys;
 
 console.log(`resthooks bookstore demo — ${url}
   database:   ${config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : config.db}
+  delivery:   ${config.redisUrl ? `BullMQ on REDIS_URL${config.embeddedWorker ? ', with a worker in this process' : ' (run `resthooks worker`)'}` : 'in this process'}
   admin page: ${url}/admin   (user admin, password ${bookstore.adminKey})
   API:        ${url}/api   (OpenAPI: ${url}/api/openapi.json)
   users:      alice  ${alice}
