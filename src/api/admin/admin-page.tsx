@@ -34,7 +34,12 @@ export interface AdminPageOptions {
    * be open by accident. `false` answers 401 (with `challenge`) or 403.
    */
   authorize(request: Request): boolean | Promise<boolean>;
-  /** The path the page is served under when it sees full URLs (Next.js, Bun, Deno), e.g. `/admin`. Default `''`. */
+  /**
+   * The path the browser sees the page under, e.g. `/admin`, when it is not mounted with Hono's
+   * `app.route()` (which needs none). Requests may arrive with it (node:http, Next.js, Bun, Deno) or
+   * without it (Express `use`, Fastify `prefix` strip it): either way the routes match and the links
+   * carry it. Default `''`.
+   */
   basePath?: string;
   /** Shown in the header and the tab. Default `resthooks admin`. */
   title?: string;
@@ -96,8 +101,14 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
     'cache-control': 'no-store',
   }));
 
+  const basePath = (options.basePath ?? '').replace(/\/+$/, '');
+  if (basePath !== '' && !/^\/[^?#]*$/.test(basePath)) throw new TypeError('createAdminPage: `basePath` must be a path such as "/admin".');
   const app = new Hono<AdminEnv>();
-  const page = options.basePath ? app.basePath(options.basePath) : app;
+  const page = basePath ? app.basePath(basePath) : app;
+  if (basePath) {
+    const dispatch = page.fetch;
+    page.fetch = (request, ...rest) => dispatch(withBasePath(request, basePath), ...rest);
+  }
   const render = async (c: Context, node: HtmlEscapedString | Promise<HtmlEscapedString>, status: 200 | 400 | 401 | 403 | 404 | 413 | 415 | 500 = 200) =>
     c.html(`<!doctype html>${(await node).toString()}`, status);
   const problem = async (c: Context<AdminEnv>, p: PageProblem) => {
@@ -254,6 +265,15 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
   route('get', '/events', async (c, links) => render(c, <EventsCatalog title={title} links={links} events={hooks.events} />));
 
   return page;
+}
+
+/** `request` with `basePath` put back in front of its path when a host stripped it (Express, Fastify). */
+function withBasePath(request: Request, basePath: string): Request {
+  const url = new URL(request.url);
+  if (url.pathname === basePath || url.pathname.startsWith(`${basePath}/`)) return request;
+  // The mount root arrives as "/" whether the browser asked for "/admin" or "/admin/": both are the list.
+  url.pathname = url.pathname === '/' ? basePath : `${basePath}${url.pathname}`;
+  return new Request(url, request);
 }
 
 /** A path parameter of the matched route (always there: the route pattern names it). */
