@@ -341,7 +341,7 @@ describe('validation errors re-render the form: 400, values kept, error beside t
     expect(page).toMatch(/<span class="error">Give a date and time/);
   });
 
-  test('forms must be form-encoded (415) and small (413)', async () => {
+  test('forms must be form-encoded (415), readable (400) and small (413); multipart is fine', async () => {
     const json = await h.host.request('http://admin.test/admin/subscriptions', {
       method: 'POST',
       headers: { authorization: BASIC, origin: 'http://admin.test', 'content-type': 'application/json' },
@@ -350,7 +350,20 @@ describe('validation errors re-render the form: 400, values kept, error beside t
     expect(json.status).toBe(415);
     const big = await h.post('/admin/subscriptions', { owner: 'x', event: 'book.added', target: 'https://example.com', metadata: 'x'.repeat(70_000) });
     expect(big.status).toBe(413);
+    const broken = await h.host.request('http://admin.test/admin/subscriptions', {
+      method: 'POST',
+      headers: { authorization: BASIC, origin: 'http://admin.test', 'content-type': 'multipart/form-data; boundary=x' },
+      body: '--y\r\nnot a part',
+    });
+    expect(broken.status).toBe(400);
+    expect(await broken.text()).toContain('Malformed form');
     expect((await h.hooks.subscriptions.list()).items).toHaveLength(0);
+    // multipart/form-data is a form encoding too.
+    const multipart = new FormData();
+    for (const [name, value] of Object.entries({ owner: 'multi', event: 'book.added', target: 'https://example.com/m' })) multipart.append(name, value);
+    const created = await h.host.request('http://admin.test/admin/subscriptions', { method: 'POST', headers: { authorization: BASIC, origin: 'http://admin.test' }, body: multipart });
+    expect(created.status).toBe(303);
+    expect((await h.hooks.subscriptions.list({ owner: 'multi' })).items).toHaveLength(1);
   });
 });
 

@@ -287,7 +287,12 @@ async function readForm(c: Context): Promise<URLSearchParams> {
   if (!/^(application\/x-www-form-urlencoded|multipart\/form-data)\b/i.test(type)) {
     throw new PageProblem(415, 'Unsupported form encoding', 'Send the form as application/x-www-form-urlencoded or multipart/form-data.');
   }
-  const form = await c.req.formData();
+  let form: FormData;
+  try {
+    form = await c.req.formData();
+  } catch {
+    throw new PageProblem(400, 'Malformed form', 'The form data could not be read; send it again from the page.');
+  }
   const fields = new URLSearchParams();
   form.forEach((value, name) => {
     if (typeof value === 'string') fields.append(name, value);
