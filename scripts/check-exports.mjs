@@ -9,7 +9,7 @@ const require = createRequire(import.meta.url);
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const expected = {
   '.': ['createHooks', 'sqliteStore', 'postgresStore', 'migrate', 'ValidationError', 'ConfigError', 'signatureHeaders'],
-  './api': ['createApi'],
+  './api': ['createApi', 'createAdminPage', 'basicAuthorization'],
   './node': ['toNodeHandler'],
   './express': ['toExpress'],
   './fastify': ['toFastify'],

@@ -8,3 +8,10 @@ export { ApiError, type ApiErrorCode, type ErrorBody } from './errors.js';
 export type { OpenApiInfo } from './openapi.js';
 export type { SubscriptionJson, DeliveryJson, AttemptJson } from './schemas.js';
 export type { Sample } from './samples.js';
+export {
+  createAdminPage,
+  basicAuthorization,
+  type AdminPageOptions,
+  type AdminPage,
+  type BasicAuthorizationOptions,
+} from './admin/admin-page.js';

@@ -39,6 +39,8 @@ export function toFastify(app: FetchApp): FastifyPluginAsync {
       // Fastify 5 sends a web Response as is: status, headers and streamed body.
       return reply.send(response);
     };
+    // '/*' does not match the bare prefix ('/admin'), which the app serves too.
+    fastify.all('/', handler);
     fastify.all('/*', handler);
   };
 }
