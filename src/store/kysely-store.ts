@@ -312,7 +312,9 @@ export class KyselyStore {
     const busy = await this.db
       .selectFrom(D)
       .select('id')
-      .where((eb) => eb.or([eb('status', '=', 'in_flight'), eb.and([eb('status', '=', 'pending'), eb('due_at', '<=', now)])]))
+      // = in flight, or pending and due; the IN term (literals) lets SQLite read only the partial due index.
+      .where('status', 'in', DUE_STATUSES)
+      .where((eb) => eb.or([eb('status', '=', 'in_flight'), eb('due_at', '<=', now)]))
       .limit(1)
       .executeTakeFirst();
     return busy === undefined && !(await this.hasPendingEvents());
