@@ -360,13 +360,13 @@ const BOUNDS = [
   'Each `hooks.model()` call is one `BEGIN IMMEDIATE; INSERT; COMMIT` on the WAL file (a bare better-sqlite3 insert + commit with',
   'the same indexes takes ~22 µs median here), so it does not depend on K; its mean and p99 are WAL auto-checkpoints (an fsync',
   'every ~1,000 pages) paid by whichever commit crosses the threshold, larger when the running dispatcher has filled the WAL.',
-  'End to end, everything runs on the client process\'s one thread (the receiver has the other core): bare undici spends ~28 µs',
-  'of CPU per request, resthooks ~230 µs per delivery after the trigger loop for N=20,000 × K=1 (profile: HTTP path ~100 µs;',
+  'End to end, everything runs on the client process\'s one thread (the receiver has the other core): bare undici spends 24–28 µs',
+  'of CPU per request, resthooks 150–230 µs per delivery after the trigger loop for N=20,000 × K=1 (profile: HTTP path ~100 µs;',
   'SQLite ~50 µs for the fan-out insert, the claim UPDATE + join SELECT and the attempt insert + delivery update; GC ~20 µs;',
   'Kysely building the claim queries ~17 µs; signing ~7 µs) plus 65–110 µs per trigger, while K=100 does better because one',
   'outbox row and one fan-out query serve 100 deliveries (a higher rate, though not a higher ratio).',
-  'The HTTP path alone (`Sender.send`, no store) costs ~60 µs per request against 28 µs for a bare `Pool.request`, mostly the',
-  'per-attempt `AbortController` signal handed to undici, which by itself would cap resthooks near 50–55% of this ceiling.',
+  'The HTTP path alone (`Sender.send`, no store) costs 45–60 µs per request against 24–28 µs for a bare `Pool.request`, mostly the',
+  'per-attempt `AbortController` signal handed to undici, which by itself would cap resthooks near 50% of this ceiling.',
 ];
 
 try {
