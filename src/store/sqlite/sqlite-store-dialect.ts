@@ -47,16 +47,33 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
   }
 }
 
+// One connection, one holder at a time. Uncontended, taking it costs no promise: the outbox
+// append on every model save usually finds it free.
 class Mutex {
-  #tail: Promise<void> = Promise.resolve();
+  #held = false;
+  readonly #waiters: Array<() => void> = [];
+  readonly #release = () => {
+    const next = this.#waiters.shift();
+    if (next) next();
+    else this.#held = false;
+  };
+
+  tryLock(): (() => void) | undefined {
+    if (this.#held) return undefined;
+    this.#held = true;
+    return this.#release;
+  }
+
   lock(): Promise<() => void> {
-    let release!: () => void;
-    const next = new Promise<void>((resolve) => (release = resolve));
-    const acquired = this.#tail.then(() => release);
-    this.#tail = this.#tail.then(() => next);
-    return acquired;
+    const release = this.tryLock();
+    if (release) return Promise.resolve(release);
+    return new Promise((resolve) => this.#waiters.push(() => resolve(this.#release)));
   }
 }
+
+const BEGIN = CompiledQuery.raw('begin immediate');
+const COMMIT = CompiledQuery.raw('commit');
+const ROLLBACK = CompiledQuery.raw('rollback');
 
 function isBusy(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
@@ -145,13 +162,13 @@ class SqliteStoreDriver implements Driver {
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
     // IMMEDIATE takes the write lock up front, so a read-then-write transaction cannot fail halfway
     // with SQLITE_BUSY_SNAPSHOT when another connection wrote in between.
-    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    await connection.executeQuery(BEGIN);
   }
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('commit'));
+    await connection.executeQuery(COMMIT);
   }
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('rollback'));
+    await connection.executeQuery(ROLLBACK);
   }
   async releaseConnection(): Promise<void> {
     const release = this.#release;
@@ -164,16 +181,19 @@ class SqliteStoreDriver implements Driver {
 
   /** All statements between BEGIN and COMMIT run synchronously: no other code can interleave. */
   async executeBatch(queries: readonly CompiledQuery[]): Promise<StatementResult[]> {
-    const release = await this.#mutex.lock();
+    const release = this.#mutex.tryLock() ?? (await this.#mutex.lock());
+    const connection = this.#connection;
     try {
-      return await this.#connection.withBusyRetry(() => {
-        this.#connection.runSync(CompiledQuery.raw('begin immediate'));
+      // A single statement is atomic by itself (autocommit): no BEGIN/COMMIT round.
+      if (queries.length === 1) return [await connection.withBusyRetry(() => connection.runSync(queries[0]!))];
+      return await connection.withBusyRetry(() => {
+        connection.runSync(BEGIN);
         try {
-          const results = queries.map((query) => this.#connection.runSync(query));
-          this.#connection.runSync(CompiledQuery.raw('commit'));
+          const results = queries.map((query) => connection.runSync(query));
+          connection.runSync(COMMIT);
           return results;
         } catch (error) {
-          this.#connection.runSync(CompiledQuery.raw('rollback'));
+          connection.runSync(ROLLBACK);
           throw error;
         }
       });
