@@ -45,6 +45,8 @@ export class AttemptRunner {
     const { options } = this.#deps;
     const subscription = claim.subscription;
     const startedAt = Date.now();
+    // Shutting down: a delivery that waited for a slot goes back unattempted.
+    if (signal.aborted) return { release: { id: claim.id, dueAt: startedAt } };
     if (!subscription || !subscription.active) {
       return { record: endedWithoutAttempt(claim, subscription ? 'subscription inactive' : 'subscription deleted') };
     }

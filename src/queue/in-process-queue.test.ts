@@ -5,20 +5,26 @@ import { InProcessQueue } from './in-process-queue.js';
 const claim = (id: string) => ({ id }) as ClaimedDelivery;
 
 describe('InProcessQueue', () => {
-  it('reports capacity, tells when a slot frees, and settles', async () => {
+  it('runs at most `concurrency`, keeps one more batch waiting, asks for more once a batch fits, and settles', async () => {
     const release: Array<() => void> = [];
-    const queue = new InProcessQueue(() => new Promise<void>((resolve) => release.push(resolve)), { concurrency: 2, leaseMs: 1000 });
-    let freed = 0;
-    queue.onCapacity(() => freed++);
-    await queue.enqueue([claim('a'), claim('b')]);
-    expect(queue.capacity()).toBe(0);
+    const started: string[] = [];
+    const queue = new InProcessQueue(
+      (delivery) => new Promise<void>((resolve) => (started.push(delivery.id), release.push(resolve))),
+      { concurrency: 2, leaseMs: 1000 },
+    );
+    let asked = 0;
+    queue.onCapacity(() => asked++);
+    expect(queue.capacity()).toBe(4);
+    await queue.enqueue([claim('a'), claim('b'), claim('c')]);
+    expect([started, queue.inFlight, queue.capacity()]).toEqual([['a', 'b'], 2, 1]);
     release.shift()!();
     await new Promise((resolve) => setImmediate(resolve));
-    expect([queue.capacity(), freed]).toEqual([1, 1]);
+    expect([started, queue.capacity(), asked]).toEqual([['a', 'b', 'c'], 2, 1]);
     const settled = queue.settled();
     release.shift()!();
+    release.shift()!();
     await settled;
-    expect(queue.inFlight).toBe(0);
+    expect([queue.inFlight, queue.capacity()]).toEqual([0, 4]);
   });
 
   it('close() aborts work still running at the deadline, then the queue can run again', async () => {

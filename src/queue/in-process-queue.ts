@@ -2,8 +2,10 @@ import type { ClaimedDelivery } from '../store/kysely-store.js';
 import type { DeliveryProcessor, DeliveryQueue, QueueFactory } from './queue.js';
 
 /**
- * The embedded engine: runs the processor in this process, at most `concurrency` at a time. Its
- * claims are leased for the attempt timeout plus a margin: only a dead process lets one lapse.
+ * The embedded engine: runs the processor in this process, at most `concurrency` at a time, and
+ * keeps up to one more batch waiting, so claims are made in large batches ahead of need rather than
+ * one per freed slot. Its claims are leased for the attempt timeout plus a margin: only a dead
+ * process lets one lapse.
  */
 export class InProcessQueue implements DeliveryQueue {
   readonly leaseMs: number;
@@ -11,6 +13,7 @@ export class InProcessQueue implements DeliveryQueue {
   readonly #concurrency: number;
   #shutdown = new AbortController();
   #inFlight = 0;
+  #waiting: ClaimedDelivery[] = [];
   #listener: () => void = () => {};
   #idle: Array<() => void> = [];
 
@@ -21,11 +24,16 @@ export class InProcessQueue implements DeliveryQueue {
   }
 
   capacity(): number {
-    return this.#concurrency - this.#inFlight;
+    return 2 * this.#concurrency - this.#inFlight - this.#waiting.length;
   }
 
   async enqueue(deliveries: readonly ClaimedDelivery[]): Promise<void> {
-    for (const delivery of deliveries) void this.#process(delivery);
+    this.#waiting.push(...deliveries);
+    this.#startWaiting();
+  }
+
+  #startWaiting(): void {
+    while (this.#inFlight < this.#concurrency && this.#waiting.length > 0) void this.#process(this.#waiting.shift()!);
   }
 
   onCapacity(listener: () => void): void {
@@ -38,8 +46,10 @@ export class InProcessQueue implements DeliveryQueue {
       await this.#processor(delivery, this.#shutdown.signal);
     } finally {
       this.#inFlight--;
+      this.#startWaiting();
       if (this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
-      this.#listener();
+      // Ask for more only once a good batch fits: one claim per freed slot would cost a query each.
+      if (this.capacity() >= this.#concurrency) this.#listener();
     }
   }
 
