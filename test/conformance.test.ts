@@ -488,3 +488,18 @@ describe('safety', () => {
     expect(await t.hooks.subscriptions.get(hook.id, { owner: 'alice' })).toMatchObject({ active: true });
   });
 });
+
+describe('fan-out timing', () => {
+  it('an event reaches the subscriptions that existed when it happened, not ones made before its fan-out', async () => {
+    const own = await testHooks({ events: EVENTS }, { start: false });
+    closers.push(() => own.close());
+    await own.hooks.subscriptions.create({ owner: 'bob', event: 'comment.added', target: receiver.url + '/early' });
+    await own.hooks.model('Comment', 'created', new Comment(1, 'x', 'bob'));
+    await sleep(5);
+    await own.hooks.subscriptions.create({ owner: 'bob', event: 'comment.added', target: receiver.url + '/late' });
+    await own.hooks.start(); // the fan-out runs only now, after the second subscription exists
+    await receiver.waitFor(1);
+    await own.hooks.idle();
+    expect(receiver.received.map((r) => r.path)).toEqual(['/early']);
+  });
+});

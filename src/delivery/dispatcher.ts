@@ -68,7 +68,10 @@ export class Dispatcher {
         this.#again = false;
         if (this.#outboxWanted) {
           this.#outboxWanted = false;
-          const taken = await fanOutBatch(store, this.#deps.findSubscriptions, this.#deps.customFinder, FAN_OUT_BATCH, this.#deps.logger);
+          const now = Date.now();
+          const handoff = { capacity: this.#running ? queue.capacity() : 0, leaseUntil: now + queue.leaseMs };
+          const { taken, claimed } = await fanOutBatch(store, this.#deps.findSubscriptions, this.#deps.customFinder, FAN_OUT_BATCH, this.#deps.logger, handoff);
+          if (claimed.length > 0) await queue.enqueue(claimed);
           if (taken === FAN_OUT_BATCH) this.#outboxWanted = this.#again = true;
         }
         const want = Math.min(queue.capacity(), CLAIM_BATCH);

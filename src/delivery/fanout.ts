@@ -6,9 +6,9 @@
 import type { Finder } from '../config/options.js';
 import { newDeliveryRow } from '../store/rows.js';
 import { errorInfo, type Logger } from '../logger.js';
-import type { KyselyStore } from '../store/kysely-store.js';
+import type { ClaimedDelivery, KyselyStore } from '../store/kysely-store.js';
 import { toStoredEvent, type Subscription } from '../store/records.js';
-import type { DeliveryTable, EventTable } from '../store/schema.js';
+import type { DeliveryTable, EventTable, SubscriptionTable } from '../store/schema.js';
 import type { FindSubscriptions } from '../triggers/triggers.js';
 
 /** The default lookup (active subscriptions of the event's owner, or of all owners), or the user's finder. */
@@ -22,25 +22,50 @@ export function subscriptionFinder(store: KyselyStore, finder: Finder | undefine
   };
 }
 
+/** Deliveries the fan-out may claim at once for the caller's queue, skipping a separate claim query. */
+export interface FanOutHandoff {
+  readonly capacity: number;
+  readonly leaseUntil: number;
+}
+
+export interface FanOutResult {
+  /** How many events it took from the outbox. */
+  readonly taken: number;
+  /** Deliveries it created already claimed (in flight, leased), ready for the queue. */
+  readonly claimed: ClaimedDelivery[];
+}
+
+type Found = { readonly rows: readonly SubscriptionTable[] } | { readonly subscriptions: readonly Subscription[] };
+
 /**
- * Fans out up to `limit` pending events; returns how many it took. With the default finder, events
- * of the same (name, owner) in one batch share one subscription query.
+ * Fans out up to `limit` pending events. With the default finder, events of the same (name, owner)
+ * in one batch share one subscription query, and up to `handoff.capacity` new deliveries are
+ * created claimed, so the dispatcher hands them over without reading them back.
  */
-export async function fanOutBatch(store: KyselyStore, find: FindSubscriptions, custom: boolean, limit: number, logger: Logger): Promise<number> {
+export async function fanOutBatch(
+  store: KyselyStore,
+  find: FindSubscriptions,
+  custom: boolean,
+  limit: number,
+  logger: Logger,
+  handoff: FanOutHandoff = { capacity: 0, leaseUntil: 0 },
+): Promise<FanOutResult> {
   const events = await store.pendingEvents(limit);
-  if (events.length === 0) return 0;
+  if (events.length === 0) return { taken: 0, claimed: [] };
   const now = Date.now();
-  const shared = new Map<string, Promise<readonly Subscription[]>>();
+  const shared = new Map<string, Promise<readonly SubscriptionTable[]>>();
   const items: Array<{ eventId: string; deliveries: DeliveryTable[] }> = [];
+  const claims: ClaimedDelivery[] = [];
   for (const event of events) {
-    let subscriptions: readonly Subscription[];
+    let found: Found;
     try {
-      if (custom) subscriptions = await find(event);
+      if (custom) found = { subscriptions: await find(event) };
       else {
-        const key = `${event.name}\u0000${Number(event.all_owners) === 1 ? '*' : event.owner}`;
-        let found = shared.get(key);
-        if (!found) shared.set(key, (found = find(event)));
-        subscriptions = await found;
+        const owner = Number(event.all_owners) === 1 ? null : event.owner;
+        const key = `${event.name}\u0000${owner ?? '*'}`;
+        let rows = shared.get(key);
+        if (!rows) shared.set(key, (rows = store.activeSubscriptionRowsFor(event.name, owner)));
+        found = { rows: await rows };
       }
     } catch (error) {
       // A finder that throws would throw again on every poll: park the event with the reason.
@@ -48,8 +73,58 @@ export async function fanOutBatch(store: KyselyStore, find: FindSubscriptions, c
       await store.markEventFailed(event.id, `finder failed: ${errorInfo(error).message}`);
       continue;
     }
-    items.push({ eventId: event.id, deliveries: subscriptions.map((s) => newDeliveryRow(event.id, s.id, now)) });
+    const deliveries: DeliveryTable[] = [];
+    // Only subscriptions that existed when the event happened: one made since (the fan-out runs
+    // later) did not ask for the past.
+    const createdAt = Number(event.created_at);
+    if ('rows' in found) {
+      for (const row of found.rows) {
+        if (Number(row.created_at) > createdAt) continue;
+        const delivery = newDeliveryRow(event.id, row.id, now);
+        if (claims.length < handoff.capacity) {
+          delivery.status = 'in_flight';
+          delivery.due_at = handoff.leaseUntil;
+          claims.push(claimOf(delivery, event, row));
+        }
+        deliveries.push(delivery);
+      }
+    } else {
+      for (const subscription of found.subscriptions) {
+        if (subscription.createdAt.getTime() <= createdAt) deliveries.push(newDeliveryRow(event.id, subscription.id, now));
+      }
+    }
+    items.push({ eventId: event.id, deliveries });
   }
-  await store.commitFanOut(items);
-  return events.length;
+  const inserted = await store.commitFanOut(items);
+  return { taken: events.length, claimed: claims.filter((claim) => inserted.has(claim.id)) };
 }
+
+function claimOf(delivery: DeliveryTable, event: EventTable, subscription: SubscriptionTable): ClaimedDelivery {
+  return {
+    id: delivery.id,
+    eventId: event.id,
+    subscriptionId: subscription.id,
+    attempt: 1,
+    body: null,
+    event: {
+      name: event.name,
+      model: event.model,
+      action: event.action,
+      owner: event.owner,
+      allOwners: Number(event.all_owners) === 1,
+      data: event.data,
+      body: event.body,
+      createdAt: Number(event.created_at),
+    },
+    subscription: {
+      id: subscription.id,
+      owner: subscription.owner,
+      event: subscription.event,
+      target: subscription.target,
+      active: Number(subscription.active) === 1,
+      secret: subscription.secret,
+      previousSecrets: subscription.previous_secrets,
+    },
+  };
+}
+

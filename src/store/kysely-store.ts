@@ -191,9 +191,14 @@ export class KyselyStore {
 
   /** The default finder: active subscriptions to `event` of `owner`, or of every owner when `owner` is null. */
   async activeSubscriptionsFor(event: string, owner: string | null): Promise<Subscription[]> {
+    return (await this.activeSubscriptionRowsFor(event, owner)).map(toSubscription);
+  }
+
+  /** The same, as rows: the fan-out hands claims to the queue with everything an attempt needs. */
+  activeSubscriptionRowsFor(event: string, owner: string | null): Promise<SubscriptionTable[]> {
     let query = this.db.selectFrom(S).selectAll().where('event', '=', event).where('active', '=', 1);
     if (owner !== null) query = query.where('owner', '=', owner);
-    return (await query.orderBy('id').execute()).map(toSubscription);
+    return query.orderBy('id').execute();
   }
 
   // ── fan-out ─────────────────────────────────────────────────────────────────────────────────
@@ -206,13 +211,21 @@ export class KyselyStore {
    * Marks events fanned out and inserts their deliveries, atomically. Safe to repeat: a delivery for
    * an (event, subscription) pair that already has one is skipped by the unique index.
    */
-  async commitFanOut(items: ReadonlyArray<{ eventId: string; deliveries: readonly DeliveryRow[] }>): Promise<void> {
+  async commitFanOut(items: ReadonlyArray<{ eventId: string; deliveries: readonly DeliveryRow[] }>): Promise<Set<string>> {
     const queries: CompiledQuery[] = [];
+    const inserts: string[] = [];
     for (const item of items) {
       queries.push(CompiledQuery.raw(this.#markEventDoneSql, ['done', item.eventId, 'pending']));
-      for (const d of item.deliveries) queries.push(CompiledQuery.raw(this.#insertDeliverySql, deliveryParams(d)));
+      inserts.push('');
+      for (const d of item.deliveries) {
+        queries.push(CompiledQuery.raw(this.#insertDeliverySql, deliveryParams(d)));
+        inserts.push(d.id);
+      }
     }
-    if (queries.length > 0) await this.dialect.executeBatch(queries);
+    if (queries.length === 0) return new Set();
+    const results = await this.dialect.executeBatch(queries);
+    // The deliveries this call inserted (another process may have fanned out the same event first).
+    return new Set(inserts.filter((id, index) => id !== '' && (results[index]?.changes ?? 0) > 0));
   }
 
   async markEventFailed(eventId: string, error: string): Promise<void> {
