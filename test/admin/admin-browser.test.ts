@@ -3,8 +3,6 @@
  * turned off to prove the page needs none: create a subscription through the form, find it in the
  * list, send a test to a real receiver, see it delivered, disable it, delete it.
  */
-import { execSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,6 +14,7 @@ import { toNodeHandler } from '../../src/adapters/http/node-adapter.js';
 import { createAdminPage } from '../../src/api/admin/admin-page.js';
 import { testHooks, type TestHooks } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
+import { ensureDebianPackages } from '../support/system.js';
 import { ADMIN_KEY, basicAuthorize, CHALLENGE, EVENTS } from './admin-support.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -31,10 +30,8 @@ let browser: Browser;
 let url: string;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    // A fresh machine has no browser: install Debian's (SERVICES.md). Any failure fails the suite loudly.
-    execSync('apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium', { stdio: 'inherit', timeout: 600_000 });
-  }
+  // A fresh machine has no browser: install Debian's (SERVICES.md). Any failure fails the suite loudly.
+  await ensureDebianPackages(['chromium']);
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
   t = await testHooks({ events: EVENTS });
   receiver = await startReceiver();

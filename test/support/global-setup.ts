@@ -4,6 +4,7 @@
  */
 import type { TestProject } from 'vitest/node';
 import { startPostgres } from './postgres.js';
+import { ensureDebianPackages } from './system.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -12,6 +13,8 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // One apt-get for everything the suite needs, before any test file starts installing on its own.
+  await ensureDebianPackages();
   const server = await startPostgres();
   project.provide('postgresUrl', server.url);
   return () => server.stop();

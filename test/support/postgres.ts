@@ -5,10 +5,10 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { ensureDebianPackages, freePort, tail } from './system.js';
 
 const PGBIN = '/usr/lib/postgresql/15/bin';
 
@@ -28,26 +28,7 @@ function run(file: string, args: readonly string[], timeoutMs: number): Promise<
   });
 }
 
-const tail = (text: string, lines = 30) => text.trimEnd().split('\n').slice(-lines).join('\n');
-
-async function ensureInstalled(): Promise<void> {
-  if (existsSync(join(PGBIN, 'initdb'))) return;
-  // The lock timeout lets two test runs on a fresh machine install one after the other.
-  await run('sh', ['-c', 'apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y -o DPkg::Lock::Timeout=300 postgresql'], 15 * 60_000);
-  if (!existsSync(join(PGBIN, 'initdb'))) throw new Error(`apt-get installed postgresql, but ${PGBIN}/initdb is still missing.`);
-}
-
-/** A port free right now, found by binding port 0 briefly (a fixed port would collide between runs). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
+const ensureInstalled = () => ensureDebianPackages(['postgresql']);
 
 /** Runs a PostgreSQL binary as the `postgres` user when we are root (initdb and postgres refuse root). */
 function asPostgres(binary: string, args: readonly string[], timeoutMs = 60_000): Promise<string> {

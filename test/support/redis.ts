@@ -3,11 +3,12 @@
  * missing, started on 127.0.0.1 at a free port, without persistence, in a temp dir. Fails loudly,
  * with the server log, when it cannot start: a suite that needs Redis never skips silently.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ensureDebianPackages, freePort, tail } from './system.js';
 
 export interface RedisServer {
   /** `redis://127.0.0.1:<port>` */
@@ -16,38 +17,14 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-const tail = (text: string, lines = 30) => text.trimEnd().split('\n').slice(-lines).join('\n');
-
-function run(command: string, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('sh', ['-c', command], { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${command} failed: ${error.message}\n${tail(`${stdout}${stderr}`)}`));
-      else resolve(`${stdout}${stderr}`);
-    });
-  });
-}
-
 async function redisServerBinary(): Promise<string> {
   const find = () => ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((path) => existsSync(path));
   const found = find();
   if (found) return found;
-  // The lock timeout lets two test files on a fresh machine install one after the other.
-  await run('apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y -o DPkg::Lock::Timeout=300 redis-server', 15 * 60_000);
+  await ensureDebianPackages(['redis-server']);
   const installed = find();
   if (!installed) throw new Error('apt-get installed redis-server, but no redis-server binary was found.');
   return installed;
-}
-
-/** A port free right now, found by binding port 0 briefly. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** One PING over RESP; resolves true on +PONG. */
