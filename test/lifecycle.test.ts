@@ -140,3 +140,31 @@ describe('retention', () => {
     expect(await hooks.purge({ olderThan: '1d' })).toEqual({ deliveries: 0, events: 0 });
   });
 });
+
+describe('secrets', () => {
+  it('never appear in logs or error messages, through failures, 410s, disabling and rotation', async () => {
+    const lines: string[] = [];
+    const capture = (level: string) => (obj: object, msg?: string) => void lines.push(`${level} ${msg ?? ''} ${JSON.stringify(obj)}`);
+    const logger = { debug: capture('debug'), info: capture('info'), warn: capture('warn'), error: capture('error') };
+    const errors: string[] = [];
+    const { receiver, hooks } = await setup({ retry: { schedule: [0, 20], jitter: 0 }, disableAfter: 10 }, { logger, onSent: () => { throw new Error('listener broke'); } });
+    receiver.respond = (request) => (request.path === '/gone' ? 410 : 500);
+    const failing = await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url + '/fail' });
+    const gone = await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url + '/gone' });
+    const rotated = await hooks.subscriptions.rotateSecret(failing.id);
+    await hooks.model('Book', 'created', { id: 1, ownerId: 'alice' });
+    await hooks.model('Book', 'created', { ownerId: undefined }); // undeliverable: logged
+    await eventually(async () => expect(await hooks.subscriptions.get(failing.id)).toMatchObject({ active: false }));
+    for (const bad of [{ owner: 'alice', event: 'nope', target: receiver.url }, { owner: 'alice', event: 'book.added', target: 'ftp://x' }]) {
+      await hooks.subscriptions.create(bad).catch((error: Error) => errors.push(error.message));
+    }
+    await hooks.subscriptions.update('sub_missing', { active: true }).catch((error: Error) => errors.push(error.message));
+    expect(lines.length).toBeGreaterThan(3); // the scenario did log: 410, disable, onSent failures, no owner
+    expect(errors).toHaveLength(3);
+    const everything = [...lines, ...errors].join('\n');
+    for (const secret of [failing.secret, rotated.secret, gone.secret]) {
+      expect(everything).not.toContain(secret);
+      expect(everything).not.toContain(secret.slice('whsec_'.length));
+    }
+  });
+});
