@@ -1,12 +1,16 @@
 /**
  * One HTTP attempt, and nothing else: POST the signed body, never follow a redirect, stop at the
  * timeout, keep at most an excerpt of the answer. One keep-alive undici Pool per origin.
+ *
+ * Built on `pool.dispatch()` with one handler object per attempt (undici's `DispatchHandler`:
+ * `onRequestStart` … `onResponseEnd` / `onResponseError`) rather than `pool.request()`: no
+ * AbortController, no response stream and no async iteration per attempt, which together cost as
+ * much CPU as the HTTP request itself. The handler settles the attempt from undici's callbacks; the
+ * timeout is one timer, and an abort signal gets one listener however many attempts share it.
  * @module
  */
-import { setMaxListeners } from 'node:events';
-import { StringDecoder } from 'node:string_decoder';
 import { Pool } from 'undici';
-import type { buildConnector } from 'undici';
+import type { buildConnector, Dispatcher } from 'undici';
 import type { AttemptResult } from './outcome.js';
 
 export interface SendRequest {
@@ -39,6 +43,8 @@ export interface SenderOptions {
 export class Sender {
   readonly #pools = new Map<string, Pool>();
   readonly #options: Required<Omit<SenderOptions, 'connect'>> & { connect?: buildConnector.connector };
+  /** The attempts in flight under each abort signal (see `Watch`). */
+  readonly #watches = new Map<AbortSignal, Watch>();
 
   constructor(options: SenderOptions = {}) {
     this.#options = {
@@ -62,43 +68,36 @@ export class Sender {
     return pool;
   }
 
-  async send(request: SendRequest): Promise<SendResult> {
-    const started = performance.now();
-    const elapsed = () => Math.round(performance.now() - started);
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new TimeoutError(request.timeoutMs)), request.timeoutMs);
-    const onAbort = () => controller.abort(request.signal?.reason);
-    // The caller's signal (shutdown) is shared by every attempt in flight, each adding one listener
-    // that it removes below: many at once is not a leak, and Node would warn that it is past 10.
-    if (request.signal) setMaxListeners(0, request.signal);
-    request.signal?.addEventListener('abort', onAbort, { once: true });
+  /** Never rejects: every failure is a result with an `error`. */
+  send(request: SendRequest): Promise<SendResult> {
+    const signal = request.signal;
+    if (signal?.aborted) return Promise.resolve({ error: ABORTED_BY_SHUTDOWN, durationMs: 0, excerpt: null, aborted: true });
+    let watch: Watch | undefined;
+    if (signal) {
+      watch = this.#watches.get(signal);
+      if (!watch) this.#watches.set(signal, (watch = new Watch(signal, this.#watches)));
+    }
+    const attempt = new Attempt(request.timeoutMs, this.#options.excerptBytes, watch);
     try {
       const url = new URL(request.url);
-      const response = await this.#pool(url.origin).request({
-        method: 'POST',
-        path: url.pathname + url.search,
-        headers: { 'content-type': 'application/json', 'user-agent': this.#options.userAgent, ...request.headers },
-        body: request.body,
-        signal: controller.signal,
-        headersTimeout: request.timeoutMs,
-        bodyTimeout: request.timeoutMs,
-      });
-      const excerpt = await readExcerpt(response.body, this.#options.excerptBytes);
-      const retryAfter = response.headers['retry-after'];
-      return {
-        statusCode: response.statusCode,
-        durationMs: elapsed(),
-        excerpt,
-        ...(typeof retryAfter === 'string' ? { retryAfter } : {}),
-      };
+      this.#pool(url.origin).dispatch(
+        {
+          method: 'POST',
+          path: url.pathname + url.search,
+          headers: { 'content-type': 'application/json', 'user-agent': this.#options.userAgent, ...request.headers },
+          body: request.body,
+          // The attempt's own timer (started earlier, same length) covers the whole attempt and fires
+          // first; these keep undici's 300 s defaults from cutting a longer timeout short.
+          headersTimeout: request.timeoutMs,
+          bodyTimeout: request.timeoutMs,
+        },
+        attempt,
+      );
     } catch (error) {
-      if (request.signal?.aborted) return { error: 'aborted by shutdown', durationMs: elapsed(), excerpt: null, aborted: true };
-      const reason = controller.signal.reason instanceof TimeoutError ? controller.signal.reason : error;
-      return { error: describe(reason), durationMs: elapsed(), excerpt: null };
-    } finally {
-      clearTimeout(timer);
-      request.signal?.removeEventListener('abort', onAbort);
+      // An invalid URL; undici reports its own refusals (bad header, closed pool) to onResponseError.
+      attempt.onResponseError(null, error as Error);
     }
+    return attempt.promise;
   }
 
   async close(): Promise<void> {
@@ -108,6 +107,162 @@ export class Sender {
   }
 }
 
+const ABORTED_BY_SHUTDOWN = 'aborted by shutdown';
+
+/**
+ * The attempts in flight under one abort signal, and the signal's one listener (this object, via
+ * `handleEvent`), which aborts them all. The in-process queue hands the same shutdown signal to
+ * every attempt: one listener instead of one per attempt. A BullMQ worker hands one signal per job.
+ * The listener goes when the signal's last attempt settles, so a signal is never kept alive by the
+ * sender (a listener left on an `AbortSignal.any()` signal would keep it alive as long as its sources).
+ */
+class Watch {
+  readonly #attempts = new Set<Attempt>();
+  readonly #signal: AbortSignal;
+  readonly #watches: Map<AbortSignal, Watch>;
+
+  constructor(signal: AbortSignal, watches: Map<AbortSignal, Watch>) {
+    this.#signal = signal;
+    this.#watches = watches;
+    signal.addEventListener('abort', this, { once: true });
+  }
+
+  add(attempt: Attempt): void {
+    this.#attempts.add(attempt);
+  }
+
+  delete(attempt: Attempt): void {
+    this.#attempts.delete(attempt);
+    if (this.#attempts.size === 0 && this.#watches.get(this.#signal) === this) {
+      this.#signal.removeEventListener('abort', this);
+      this.#watches.delete(this.#signal);
+    }
+  }
+
+  handleEvent(): void {
+    this.#watches.delete(this.#signal);
+    // Each shutdown() settles its attempt, which deletes it from the set: safe while iterating.
+    for (const attempt of this.#attempts) attempt.shutdown(this.#signal.reason);
+  }
+}
+
+/**
+ * One attempt: undici's handler for the request, and the promise of its result. It settles once,
+ * from whichever comes first: the response's end, the excerpt filling up, an error, the timer, or
+ * the shutdown signal; whatever undici reports afterwards is ignored.
+ */
+class Attempt implements Dispatcher.DispatchHandler {
+  readonly promise: Promise<SendResult>;
+  #resolve!: (result: SendResult) => void;
+  readonly #started = performance.now();
+  readonly #timeoutMs: number;
+  readonly #limit: number;
+  readonly #watch: Watch | undefined;
+  readonly #timer: NodeJS.Timeout;
+  #settled = false;
+  /** Set once undici starts the request; until then an abort waits in `#abortReason`. */
+  #controller: Dispatcher.DispatchController | null = null;
+  #abortReason: Error | null = null;
+  #statusCode = 0;
+  #retryAfter: string | undefined;
+  #chunks: Buffer[] | null = null;
+  #size = 0;
+
+  constructor(timeoutMs: number, limit: number, watch: Watch | undefined) {
+    this.promise = new Promise<SendResult>((resolve) => (this.#resolve = resolve));
+    this.#timeoutMs = timeoutMs;
+    this.#limit = limit;
+    this.#watch = watch;
+    watch?.add(this);
+    this.#timer = setTimeout(onTimeout, timeoutMs, this);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    // Timed out or shut down while waiting for a connection: the result is out already.
+    if (this.#settled) controller.abort(this.#abortReason ?? new Error(ABORTED_BY_SHUTDOWN));
+    else this.#controller = controller;
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (this.#settled || statusCode < 200) return; // 1xx: informational, the response is still to come
+    this.#statusCode = statusCode;
+    const retryAfter = headers['retry-after'];
+    if (typeof retryAfter === 'string') this.#retryAfter = retryAfter;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#settled) return;
+    (this.#chunks ??= []).push(chunk);
+    this.#size += chunk.length;
+    // Enough for the excerpt: the status counts, and the rest is cut off rather than downloaded
+    // (the connection is then not reused, which is fine).
+    if (this.#size >= this.#limit) {
+      this.#succeed();
+      controller.abort(new Error('response excerpt complete'));
+    }
+  }
+
+  onResponseEnd(): void {
+    if (!this.#settled) this.#succeed();
+  }
+
+  /** Also called before any response (refused, reset, closed pool): `controller` may be null. */
+  onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
+    // After the status line too: a 2xx whose body the peer cut off is a failed attempt.
+    if (!this.#settled) this.#settle({ error: describe(error), durationMs: this.#elapsed(), excerpt: null });
+  }
+
+  timeout(): void {
+    if (this.#settled) return;
+    const error = new TimeoutError(this.#timeoutMs);
+    this.#settle({ error: error.message, durationMs: this.#elapsed(), excerpt: null });
+    this.#cancel(error);
+  }
+
+  shutdown(reason: unknown): void {
+    if (this.#settled) return;
+    this.#settle({ error: ABORTED_BY_SHUTDOWN, durationMs: this.#elapsed(), excerpt: null, aborted: true });
+    this.#cancel(reason instanceof Error ? reason : new Error(ABORTED_BY_SHUTDOWN));
+  }
+
+  /** Stops the request now, or as soon as undici starts it (it may still wait for a connection). */
+  #cancel(reason: Error): void {
+    this.#abortReason = reason;
+    this.#controller?.abort(reason);
+  }
+
+  #succeed(): void {
+    const statusCode = this.#statusCode;
+    const durationMs = this.#elapsed();
+    const excerpt = this.#excerpt();
+    const retryAfter = this.#retryAfter;
+    this.#settle(retryAfter === undefined ? { statusCode, durationMs, excerpt } : { statusCode, retryAfter, durationMs, excerpt });
+  }
+
+  #settle(result: SendResult): void {
+    this.#settled = true;
+    clearTimeout(this.#timer);
+    this.#watch?.delete(this);
+    this.#chunks = null;
+    this.#resolve(result);
+  }
+
+  #excerpt(): string {
+    const chunks = this.#chunks;
+    if (chunks === null) return '';
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#size);
+    return body.toString('utf8', 0, completeUtf8(body, Math.min(this.#size, this.#limit)));
+  }
+
+  #elapsed(): number {
+    return Math.round(performance.now() - this.#started);
+  }
+}
+
+function onTimeout(attempt: Attempt): void {
+  attempt.timeout();
+}
+
 class TimeoutError extends Error {
   constructor(ms: number) {
     super(`timed out after ${ms} ms`);
@@ -115,22 +270,20 @@ class TimeoutError extends Error {
   }
 }
 
-// Keeps the first `limit` bytes; a longer body is cut off by destroying the stream rather than
-// downloading megabytes nobody will read (the connection is then not reused, which is fine).
-async function readExcerpt(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size >= limit) {
-      body.destroy();
-      break;
-    }
+/**
+ * How many of the first `end` bytes of `bytes` to decode so that an incomplete multi-byte UTF-8
+ * character at the cut is dropped rather than kept as U+FFFD (3 bytes, which could take the excerpt
+ * past its limit). The same rule as `StringDecoder.write()`: only a lead byte among the last three
+ * bytes whose sequence does not fit is held back; anything else invalid is left to the decoder.
+ */
+export function completeUtf8(bytes: Uint8Array, end: number): number {
+  for (let i = end - 1, have = 1; i >= 0 && have <= 3; i--, have++) {
+    const byte = bytes[i]!;
+    if ((byte & 0xc0) === 0x80) continue; // a continuation byte: look further back for its lead
+    const needs = (byte & 0xe0) === 0xc0 ? 2 : (byte & 0xf0) === 0xe0 ? 3 : (byte & 0xf8) === 0xf0 ? 4 : 0;
+    return needs > have ? i : end;
   }
-  // A cut inside a multi-byte character drops its first bytes (StringDecoder holds them back) rather
-  // than keeping a U+FFFD, which is 3 bytes and would take the excerpt past `limit`.
-  return new StringDecoder('utf8').write(Buffer.concat(chunks, size).subarray(0, limit));
+  return end;
 }
 
 function describe(error: unknown): string {

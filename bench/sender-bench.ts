@@ -1,0 +1,256 @@
+/**
+ * `npx tsx bench/sender-bench.ts [N] [rounds]`: CPU µs per HTTP request of the client process
+ * (`process.cpuUsage`, user + system, GC included) for N requests with 64 in flight to a local
+ * keep-alive receiver in a child process (`bench/receiver.mjs`, as `npm run bench` uses), for:
+ *
+ * - bare: `pool.request()` + `body.dump()`, headers precomputed (the usual floor);
+ * - bare dispatch: `pool.dispatch()` with a handler that only resolves on the end (undici's own cost);
+ * - old: the `Sender` before it moved to `pool.dispatch` (copied below as `OldSender`);
+ * - new: `src/delivery/sender.ts`.
+ *
+ * Each round runs every variant once, in a rotating order, each on its own fresh pool after a
+ * warm-up; the median and the best of the rounds are printed. Timings are reported, never asserted.
+ */
+import { fork } from 'node:child_process';
+import { setMaxListeners } from 'node:events';
+import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { fileURLToPath } from 'node:url';
+import { Pool, type buildConnector } from 'undici';
+import { Sender, type SendRequest, type SendResult } from '../src/delivery/sender.js';
+
+const N = Number(process.argv[2] ?? 20_000);
+const ROUNDS = Number(process.argv[3] ?? 5);
+const WARMUP = 3_000;
+const IN_FLIGHT = 64;
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+
+// ── the old sender, verbatim from before the rewrite (AbortController + Readable + async iteration) ──
+
+class OldSender {
+  readonly #pools = new Map<string, Pool>();
+  readonly #options: { connectionsPerOrigin: number; excerptBytes: number; userAgent: string; connect?: buildConnector.connector };
+
+  constructor(options: { connectionsPerOrigin?: number; excerptBytes?: number; userAgent?: string; connect?: buildConnector.connector } = {}) {
+    this.#options = {
+      connectionsPerOrigin: options.connectionsPerOrigin ?? 16,
+      excerptBytes: options.excerptBytes ?? 64 * 1024,
+      userAgent: options.userAgent ?? 'resthooks',
+      ...(options.connect ? { connect: options.connect } : {}),
+    };
+  }
+
+  #pool(origin: string): Pool {
+    let pool = this.#pools.get(origin);
+    if (!pool) {
+      pool = new Pool(origin, {
+        connections: this.#options.connectionsPerOrigin,
+        keepAliveTimeout: 10_000,
+        ...(this.#options.connect ? { connect: this.#options.connect } : {}),
+      });
+      this.#pools.set(origin, pool);
+    }
+    return pool;
+  }
+
+  async send(request: SendRequest): Promise<SendResult> {
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new OldTimeoutError(request.timeoutMs)), request.timeoutMs);
+    const onAbort = () => controller.abort(request.signal?.reason);
+    if (request.signal) setMaxListeners(0, request.signal);
+    request.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const url = new URL(request.url);
+      const response = await this.#pool(url.origin).request({
+        method: 'POST',
+        path: url.pathname + url.search,
+        headers: { 'content-type': 'application/json', 'user-agent': this.#options.userAgent, ...request.headers },
+        body: request.body,
+        signal: controller.signal,
+        headersTimeout: request.timeoutMs,
+        bodyTimeout: request.timeoutMs,
+      });
+      const excerpt = await oldReadExcerpt(response.body, this.#options.excerptBytes);
+      const retryAfter = response.headers['retry-after'];
+      return {
+        statusCode: response.statusCode,
+        durationMs: elapsed(),
+        excerpt,
+        ...(typeof retryAfter === 'string' ? { retryAfter } : {}),
+      };
+    } catch (error) {
+      if (request.signal?.aborted) return { error: 'aborted by shutdown', durationMs: elapsed(), excerpt: null, aborted: true };
+      const reason = controller.signal.reason instanceof OldTimeoutError ? controller.signal.reason : error;
+      return { error: String((reason as Error).message), durationMs: elapsed(), excerpt: null };
+    } finally {
+      clearTimeout(timer);
+      request.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async close(): Promise<void> {
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.all(pools.map((pool) => pool.close().catch(() => pool.destroy())));
+  }
+}
+
+class OldTimeoutError extends Error {
+  constructor(ms: number) {
+    super(`timed out after ${ms} ms`);
+  }
+}
+
+async function oldReadExcerpt(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= limit) {
+      body.destroy();
+      break;
+    }
+  }
+  return new StringDecoder('utf8').write(Buffer.concat(chunks, size).subarray(0, limit));
+}
+
+// ── the run ───────────────────────────────────────────────────────────────────────────────────
+
+interface Variant {
+  readonly name: string;
+  /** Returns the status code; `close` ends the variant's pool(s). */
+  readonly make: (origin: string) => { one: () => Promise<number>; close: () => Promise<void> };
+}
+
+const body = JSON.stringify({
+  hook: { id: 'sub_0000000000000000000000000a', event: 'book.added', target: 'http://127.0.0.1/hook/0' },
+  data: { id: 1, title: 'The Fellowship of the Ring', author: 'J. R. R. Tolkien', isbn: '978-0-261-10235-4', pages: 423, ownerId: 'alice', createdAt: '2023-11-14T22:13:20.001Z' },
+});
+// The shape of the signed attempt headers (Standard Webhooks).
+const signed = {
+  'webhook-id': 'dlv_0000000000000000000000000a',
+  'webhook-timestamp': '1700000000',
+  'webhook-signature': 'v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=',
+};
+const shutdown = new AbortController(); // like the queue's: one signal shared by every attempt
+
+function senderVariant(name: string, create: () => Pick<Sender, 'send' | 'close'>): Variant {
+  return {
+    name,
+    make: (origin) => {
+      const sender = create();
+      const request: SendRequest = { url: `${origin}/hook/0`, headers: signed, body, timeoutMs: 15_000, signal: shutdown.signal };
+      return {
+        one: async () => {
+          const result = await sender.send(request);
+          if (result.statusCode !== 200) throw new Error(`${name}: ${JSON.stringify(result)}`);
+          return result.statusCode;
+        },
+        close: () => sender.close(),
+      };
+    },
+  };
+}
+
+const VARIANTS: Variant[] = [
+  {
+    name: 'bare pool.request + body.dump()',
+    make: (origin) => {
+      const pool = new Pool(origin, { connections: IN_FLIGHT, keepAliveTimeout: 10_000 });
+      const headers = { 'content-type': 'application/json', 'user-agent': 'resthooks', ...signed };
+      return {
+        one: async () => {
+          const response = await pool.request({ method: 'POST', path: '/hook/0', headers, body });
+          await response.body.dump();
+          return response.statusCode;
+        },
+        close: () => pool.close(),
+      };
+    },
+  },
+  {
+    name: 'bare pool.dispatch, minimal handler',
+    make: (origin) => {
+      const pool = new Pool(origin, { connections: IN_FLIGHT, keepAliveTimeout: 10_000 });
+      const headers = { 'content-type': 'application/json', 'user-agent': 'resthooks', ...signed };
+      const options = { method: 'POST' as const, path: '/hook/0', headers, body };
+      return {
+        one: () =>
+          new Promise<number>((resolve, reject) => {
+            let status = 0;
+            pool.dispatch(options, {
+              onRequestStart: () => {}, // how undici tells a new-style handler from a legacy one
+              onResponseStart: (_c, statusCode) => void (status = statusCode),
+              onResponseEnd: () => resolve(status),
+              onResponseError: (_c, error) => reject(error),
+            });
+          }),
+        close: () => pool.close(),
+      };
+    },
+  },
+  senderVariant('old Sender (request + AbortController)', () => new OldSender({ connectionsPerOrigin: IN_FLIGHT })),
+  senderVariant('new Sender (dispatch handler)', () => new Sender({ connectionsPerOrigin: IN_FLIGHT })),
+];
+
+async function drive(one: () => Promise<number>, total: number): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < total) {
+      next++;
+      await one();
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+}
+
+async function measure(variant: Variant, origin: string): Promise<{ cpuUs: number; perSecond: number }> {
+  const { one, close } = variant.make(origin);
+  await drive(one, WARMUP);
+  globalThis.gc?.();
+  const cpu = process.cpuUsage();
+  const t0 = performance.now();
+  await drive(one, N);
+  const ms = performance.now() - t0;
+  const used = process.cpuUsage(cpu);
+  await close();
+  return { cpuUs: (used.user + used.system) / N, perSecond: (N / ms) * 1000 };
+}
+
+async function main(): Promise<void> {
+  const child = fork(join(HERE, 'receiver.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (code) => reject(new Error(`receiver exited early (${code})`)));
+      child.on('message', (m: { type: string; port: number }) => m.type === 'listening' && resolve(m.port));
+    });
+    const origin = `http://127.0.0.1:${port}`;
+    console.log(`N=${N} requests per run, ${IN_FLIGHT} in flight, ${ROUNDS} rounds, receiver pid ${child.pid}, Node ${process.version}`);
+    const results = new Map<string, Array<{ cpuUs: number; perSecond: number }>>(VARIANTS.map((v) => [v.name, []]));
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]!);
+      for (const variant of order) {
+        const r = await measure(variant, origin);
+        results.get(variant.name)!.push(r);
+        console.log(`  round ${round + 1} ${variant.name.padEnd(40)} ${r.cpuUs.toFixed(1).padStart(6)} µs CPU/request  ${Math.round(r.perSecond).toLocaleString('en-US').padStart(7)} /s`);
+      }
+    }
+    console.log('\n| variant | CPU µs / request (median) | (best) | requests/s (median) |');
+    console.log('|---|---:|---:|---:|');
+    for (const [name, runs] of results) {
+      const cpu = runs.map((r) => r.cpuUs).sort((a, b) => a - b);
+      const rate = runs.map((r) => r.perSecond).sort((a, b) => a - b);
+      const mid = Math.floor(runs.length / 2);
+      console.log(`| ${name} | ${cpu[mid]!.toFixed(1)} | ${cpu[0]!.toFixed(1)} | ${Math.round(rate[mid]!).toLocaleString('en-US')} |`);
+    }
+  } finally {
+    if (child.connected) child.send({ type: 'exit' });
+    setTimeout(() => child.kill('SIGKILL'), 1_000).unref();
+  }
+}
+
+await main();
