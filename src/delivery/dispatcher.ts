@@ -66,20 +66,28 @@ export class Dispatcher {
     try {
       do {
         this.#again = false;
-        if (this.#outboxWanted) {
-          this.#outboxWanted = false;
-          const now = Date.now();
-          const handoff = { capacity: this.#running ? queue.capacity() : 0, leaseUntil: now + queue.leaseMs };
-          const { taken, claimed } = await fanOutBatch(store, this.#deps.findSubscriptions, this.#deps.customFinder, FAN_OUT_BATCH, this.#deps.logger, handoff);
-          if (claimed.length > 0) await queue.enqueue(claimed);
-          if (taken === FAN_OUT_BATCH) this.#outboxWanted = this.#again = true;
-        }
-        const want = Math.min(queue.capacity(), CLAIM_BATCH);
-        if (want > 0 && this.#running) {
+        // Due deliveries first (retries, and what large fan-outs left): they have waited longest.
+        let room = queue.capacity();
+        const want = Math.min(room, CLAIM_BATCH);
+        if (want > 0) {
           const now = Date.now();
           const claimed = await store.claimDue(want, now, now + queue.leaseMs);
           if (claimed.length > 0) await queue.enqueue(claimed);
           if (claimed.length === want) this.#again = true;
+          room -= claimed.length;
+        }
+        // Then new events, only as many as the queue has room for: their deliveries are created
+        // claimed and handed over at once. The rest wait in the outbox, where waiting costs nothing.
+        if (this.#outboxWanted && room > 0 && this.#running) {
+          this.#outboxWanted = false;
+          const limit = Math.min(FAN_OUT_BATCH, room);
+          const handoff = { capacity: room, leaseUntil: Date.now() + queue.leaseMs };
+          const { taken, claimed } = await fanOutBatch(store, this.#deps.findSubscriptions, this.#deps.customFinder, limit, this.#deps.logger, handoff);
+          if (claimed.length > 0) await queue.enqueue(claimed);
+          if (taken === limit) {
+            this.#outboxWanted = true;
+            if (queue.capacity() > 0) this.#again = true;
+          }
         }
       } while (this.#again && this.#running);
       if (queue.capacity() > 0) {
