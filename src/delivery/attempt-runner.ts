@@ -140,6 +140,9 @@ function attemptRecord(claim: ClaimedDelivery, startedAt: number, result: SendRe
     },
     ...(outcome.kind === 'gone'
       ? { goneSubscriptionId: claim.subscriptionId }
-      : { streak: { subscriptionId: claim.subscriptionId, failed: outcome.kind !== 'delivered' } }),
+      : // A success only has a streak to end when one was running (saves a write per delivery).
+        outcome.kind !== 'delivered' || claim.subscription?.failingSince != null
+        ? { streak: { subscriptionId: claim.subscriptionId, failed: outcome.kind !== 'delivered' } }
+        : {}),
   };
 }

@@ -124,6 +124,7 @@ function claimOf(delivery: DeliveryTable, event: EventTable, subscription: Subsc
       active: Number(subscription.active) === 1,
       secret: subscription.secret,
       previousSecrets: subscription.previous_secrets,
+      failingSince: subscription.failing_since === null ? null : Number(subscription.failing_since),
     },
   };
 }

@@ -39,6 +39,8 @@ export interface ClaimedDelivery {
     readonly active: boolean;
     readonly secret: string;
     readonly previousSecrets: string | null;
+    /** When its current failure streak began; null when its last attempt succeeded. */
+    readonly failingSince: number | null;
   } | null;
 }
 
@@ -274,7 +276,7 @@ export class KyselyStore {
       .select([
         'd.id', 'd.event_id', 'd.subscription_id', 'd.attempts', 'd.body',
         'e.name', 'e.model', 'e.action', 'e.owner as event_owner', 'e.all_owners', 'e.data', 'e.body as event_body', 'e.created_at',
-        's.id as s_id', 's.owner', 's.event', 's.target', 's.active', 's.secret', 's.previous_secrets',
+        's.id as s_id', 's.owner', 's.event', 's.target', 's.active', 's.secret', 's.previous_secrets', 's.failing_since',
       ])
       .where('d.id', 'in', ids)
       .where('d.status', '=', 'in_flight')
@@ -306,6 +308,7 @@ export class KyselyStore {
               active: Number(r.active) === 1,
               secret: r.secret!,
               previousSecrets: r.previous_secrets,
+              failingSince: r.failing_since === null ? null : Number(r.failing_since),
             },
     }));
   }
