@@ -139,6 +139,7 @@ class SqliteStoreDriver implements Driver {
   readonly #connection: SqliteConnection;
   readonly #db: SqliteDatabase;
   #release: (() => void) | undefined;
+  #openTransactions = 0;
 
   constructor(db: SqliteDatabase, busyTimeoutMs: number) {
     this.#db = db;
@@ -163,11 +164,14 @@ class SqliteStoreDriver implements Driver {
     // IMMEDIATE takes the write lock up front, so a read-then-write transaction cannot fail halfway
     // with SQLITE_BUSY_SNAPSHOT when another connection wrote in between.
     await connection.executeQuery(BEGIN);
+    this.#openTransactions++;
   }
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    this.#openTransactions--;
     await connection.executeQuery(COMMIT);
   }
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    this.#openTransactions--;
     await connection.executeQuery(ROLLBACK);
   }
   async releaseConnection(): Promise<void> {
@@ -179,9 +183,14 @@ class SqliteStoreDriver implements Driver {
     this.#db.close();
   }
 
-  /** All statements between BEGIN and COMMIT run synchronously: no other code can interleave. */
+  /**
+   * All statements between BEGIN and COMMIT run synchronously: no other code can interleave. So the
+   * connection mutex matters only while a Kysely transaction (awaiting between its statements) is
+   * open; otherwise a batch never waits behind a dispatcher query that merely holds the mutex
+   * across promise turns, and the write path keeps its latency while the dispatcher works.
+   */
   async executeBatch(queries: readonly CompiledQuery[]): Promise<StatementResult[]> {
-    const release = this.#mutex.tryLock() ?? (await this.#mutex.lock());
+    const release = this.#openTransactions > 0 ? await this.#mutex.lock() : undefined;
     const connection = this.#connection;
     try {
       // A single statement is atomic by itself (autocommit): no BEGIN/COMMIT round.
@@ -198,7 +207,7 @@ class SqliteStoreDriver implements Driver {
         }
       });
     } finally {
-      release();
+      release?.();
     }
   }
 }
