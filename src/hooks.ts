@@ -8,6 +8,7 @@ import { parseEventsMap, type EventDefinition } from './config/events-map.js';
 import { checkHooksOptions, defaultOwner, resolveDeliveryOptions, silentLogger, type HooksOptions } from './config/options.js';
 import { AttemptRecorder } from './delivery/attempt-recorder.js';
 import { AttemptRunner } from './delivery/attempt-runner.js';
+import { envelopeBody } from './delivery/envelope.js';
 import { Dispatcher } from './delivery/dispatcher.js';
 import { inProcessQueue } from './queue/in-process-queue.js';
 import type { QueueContext } from './queue/queue.js';
@@ -151,10 +152,10 @@ export function createHooks<const EventName extends string>(options: HooksOption
   });
   const queueContext: QueueContext = {
     processor: async (claim, signal) => recorder.record(await runner.run(claim, signal)),
-    logger,
     loadClaims: (ids) => store.loadClaims(ids),
     concurrency: delivery.concurrency,
     timeoutMs: delivery.timeoutMs,
+    logger,
   };
   const queue = (options.queue ?? inProcessQueue)(queueContext);
   const dispatcher = new Dispatcher({ store, queue, findSubscriptions, customFinder: options.finder !== undefined, pollIntervalMs: delivery.pollIntervalMs, logger });
@@ -239,7 +240,7 @@ export function createHooks<const EventName extends string>(options: HooksOption
       const eventId = newId('evt');
       const data = toJsonText({ message: 'This is a test delivery from resthooks.', subscriptionId: subscription.id, sentAt: new Date(now) });
       // The envelope names the test event, not the subscription's own event, so receivers can tell it apart.
-      const body = `{"hook":${JSON.stringify({ id: subscription.id, event: TEST_EVENT, target: subscription.target })},"data":${data}}`;
+      const body = envelopeBody({ id: subscription.id, event: TEST_EVENT, target: subscription.target }, data);
       const deliveryRow = newDeliveryRow(eventId, subscription.id, now, body);
       await store.append(
         { id: eventId, name: TEST_EVENT, model: null, action: null, owner: subscription.owner, all_owners: 0, data, body: null, status: 'done', error: null, created_at: now },

@@ -1,7 +1,9 @@
 /**
  * The store: every SQL statement resthooks runs, one method per state transition, over Kysely.
  * Writes that change more than one row are compiled first and then run atomically by the dialect's
- * `executeBatch`, so each transition is all-or-nothing on every engine.
+ * `executeBatch`, so each transition is all-or-nothing on every engine. It is the one large file
+ * on purpose: keeping every statement in one place is what lets both engines be checked by one suite
+ * and lets the hot statements be compiled once.
  * @module
  */
 import { CompiledQuery, Kysely, sql, type MigrationResultSet } from 'kysely';
