@@ -170,6 +170,12 @@ export class KyselyStore {
     return (await query.execute()).map(toSubscription);
   }
 
+  /** The old secrets still signing after rotations (JSON `[{ secret, expiresAt }]`), never exposed by `Subscription`. */
+  async previousSecrets(id: string): Promise<Array<{ secret: string; expiresAt: number }>> {
+    const row = await this.db.selectFrom(S).select('previous_secrets').where('id', '=', id).executeTakeFirst();
+    return row?.previous_secrets ? (JSON.parse(row.previous_secrets) as Array<{ secret: string; expiresAt: number }>) : [];
+  }
+
   async updateSubscription(id: string, patch: Partial<SubscriptionTable>): Promise<Subscription | undefined> {
     await this.db.updateTable(S).set(patch).where('id', '=', id).execute();
     return this.getSubscription(id);
