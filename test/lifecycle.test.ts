@@ -1,5 +1,6 @@
 /** Failure lifecycle: streaks, automatic disabling, re-enabling, recovery, rate limits, legacy signatures. */
 import { createHmac } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Subscription } from '../src/index.js';
 import { eventually, testHooks } from './support/hooks.js';
@@ -166,5 +167,38 @@ describe('secrets', () => {
       expect(everything).not.toContain(secret);
       expect(everything).not.toContain(secret.slice('whsec_'.length));
     }
+  });
+});
+
+describe('secret rotation', () => {
+  it('keeps at most three old secrets signing, each only for its grace period', async () => {
+    const { receiver, hooks } = await setup({});
+    const hook = await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    const secrets = [hook.secret];
+    for (let i = 0; i < 4; i++) secrets.push((await hooks.subscriptions.rotateSecret(hook.id, { gracePeriod: i === 0 ? 1 : '1h' })).secret);
+    await new Promise((resolve) => setTimeout(resolve, 5)); // the first rotation's 1 ms grace is over
+    await hooks.model('Book', 'created', { id: 1, ownerId: 'alice' });
+    const [request] = await receiver.waitFor(1);
+    const headers = request!.headers as Record<string, string>;
+    expect(headers['webhook-signature']!.split(' ')).toHaveLength(4); // current + the 3 newest old ones
+    const verifies = (secret: string) => {
+      try {
+        new Webhook(secret).verify(request!.body, headers);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    // secrets[0] (the original) fell out: its grace ended and only three old keys are kept anyway.
+    expect(secrets.map(verifies)).toEqual([false, true, true, true, true]);
+
+    // A grace period that is over stops the old secret signing.
+    const other = await hooks.subscriptions.create({ owner: 'bob', event: 'book.added', target: receiver.url + '/bob' });
+    const rotated = await hooks.subscriptions.rotateSecret(other.id, { gracePeriod: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await hooks.model('Book', 'created', { id: 2, ownerId: 'bob' });
+    const [, bobs] = await receiver.waitFor(2);
+    expect(bobs!.headers['webhook-signature']!.split(' ')).toHaveLength(1);
+    new Webhook(rotated.secret).verify(bobs!.body, bobs!.headers as Record<string, string>);
   });
 });
