@@ -358,8 +358,8 @@ function writeDoc(
 // better-sqlite3 micro-runs on this machine); update when the profile changes.
 const BOUNDS = [
   'Each `hooks.model()` call is one INSERT in autocommit on the WAL file (a bare better-sqlite3 insert with the same indexes takes',
-  '~22 µs median here), so it does not depend on K; its mean and p99 are WAL auto-checkpoints (an fsync every ~1,000 pages) paid by',
-  'whichever commit crosses the threshold, larger when the running dispatcher has filled the WAL.',
+  '~22 µs median here), so it does not depend on K; its p99 is mostly the WAL checkpoint paid by whichever commit crosses the',
+  'threshold (the store sets it to 10,000 pages, which took the p99 from ~230 µs to ~90–150 µs), larger when the dispatcher writes too.',
   'End to end, everything runs on the client process\'s one thread (the receiver has the other core). The HTTP attempt itself',
   '(`Sender.send` on undici `dispatch`) costs the same CPU as a bare `pool.request`, 22–29 µs (bench/sender-bench.ts). What the',
   'ceiling does not pay is the durable record of each delivery (statement timers, N=100 × K=100): its insert ~5–7 µs, the attempt',
