@@ -113,6 +113,29 @@ describe('limits and legacy receivers', () => {
     expect(requests.findIndex((r) => r.path === '/bob')).toBeLessThan(requests.indexOf(alice.at(-1)!));
   });
 
+  it('connectionsPerOrigin caps the attempts in flight to one receiver, while another receiver is not held up', async () => {
+    const { receiver, hooks } = await setup({ connectionsPerOrigin: 2, concurrency: 16 });
+    const other = await startReceiver();
+    closers.push(() => other.close());
+    let open = 0;
+    let most = 0;
+    receiver.respond = (_, __, response) => {
+      most = Math.max(most, ++open);
+      setTimeout(() => (open--, response.writeHead(200).end()), 40);
+      return 'handled';
+    };
+    await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    await hooks.subscriptions.create({ owner: 'bob', event: 'book.added', target: other.url });
+    for (let id = 0; id < 8; id++) await hooks.model('Book', 'created', { id, ownerId: 'alice' });
+    await hooks.model('Book', 'created', { id: 99, ownerId: 'bob' });
+    await receiver.waitFor(8, 10_000);
+    await other.waitFor(1);
+    await hooks.idle();
+    expect(most).toBe(2);
+    // Bob's receiver got its delivery before Alice's slow receiver had worked through her eight.
+    expect(other.received[0]!.at).toBeLessThan(receiver.received.at(-1)!.at);
+  });
+
   it('legacySignatureHeader adds x-hook-signature, the hex HMAC of the body with the secret', async () => {
     const { receiver, hooks } = await setup({ legacySignatureHeader: true });
     const hook = await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
