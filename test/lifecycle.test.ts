@@ -221,7 +221,7 @@ describe('secret rotation', () => {
     await new Promise((resolve) => setTimeout(resolve, 5));
     await hooks.model('Book', 'created', { id: 2, ownerId: 'bob' });
     const [, bobs] = await receiver.waitFor(2);
-    expect(bobs!.headers['webhook-signature']!.split(' ')).toHaveLength(1);
+    expect(String(bobs!.headers['webhook-signature']).split(' ')).toHaveLength(1);
     new Webhook(rotated.secret).verify(bobs!.body, bobs!.headers as Record<string, string>);
   });
 });
