@@ -82,9 +82,9 @@ export class Dispatcher {
           this.#outboxWanted = false;
           const limit = Math.min(FAN_OUT_BATCH, room);
           const handoff = { capacity: room, leaseUntil: Date.now() + queue.leaseMs };
-          const { taken, claimed } = await fanOutBatch(store, this.#deps.findSubscriptions, this.#deps.customFinder, limit, this.#deps.logger, handoff);
+          const { more, claimed } = await fanOutBatch(store, this.#deps.findSubscriptions, this.#deps.customFinder, limit, this.#deps.logger, handoff);
           if (claimed.length > 0) await queue.enqueue(claimed);
-          if (taken === limit) {
+          if (more) {
             this.#outboxWanted = true;
             if (queue.capacity() > 0) this.#again = true;
           }

@@ -31,6 +31,8 @@ export interface FanOutHandoff {
 export interface FanOutResult {
   /** How many events it took from the outbox. */
   readonly taken: number;
+  /** More events may be waiting (the batch was full, or it stopped once the queue's room was used). */
+  readonly more: boolean;
   /** Deliveries it created already claimed (in flight, leased), ready for the queue. */
   readonly claimed: ClaimedDelivery[];
 }
@@ -39,8 +41,10 @@ type Found = { readonly rows: readonly SubscriptionTable[] } | { readonly subscr
 
 /**
  * Fans out up to `limit` pending events. With the default finder, events of the same (name, owner)
- * in one batch share one subscription query, and up to `handoff.capacity` new deliveries are
- * created claimed, so the dispatcher hands them over without reading them back.
+ * in one batch share one subscription query, and while the queue has room (`handoff.capacity`) every
+ * new delivery is created claimed, so the dispatcher hands it over without reading it back. Once the
+ * room is used up it stops at the next event boundary (an event's deliveries are all created
+ * together), overshooting the room by less than one event's subscriptions.
  */
 export async function fanOutBatch(
   store: KyselyStore,
@@ -51,12 +55,16 @@ export async function fanOutBatch(
   handoff: FanOutHandoff = { capacity: 0, leaseUntil: 0 },
 ): Promise<FanOutResult> {
   const events = await store.pendingEvents(limit);
-  if (events.length === 0) return { taken: 0, claimed: [] };
+  if (events.length === 0) return { taken: 0, more: false, claimed: [] };
   const now = Date.now();
   const shared = new Map<string, Promise<readonly SubscriptionTable[]>>();
   const items: Array<{ eventId: string; deliveries: DeliveryTable[] }> = [];
   const claims: ClaimedDelivery[] = [];
+  const handingOff = !custom && handoff.capacity > 0;
+  let taken = 0;
   for (const event of events) {
+    if (handingOff && claims.length >= handoff.capacity) break;
+    taken++;
     let found: Found;
     try {
       if (custom) found = { subscriptions: await find(event) };
@@ -81,7 +89,7 @@ export async function fanOutBatch(
       for (const row of found.rows) {
         if (Number(row.created_at) > createdAt) continue;
         const delivery = newDeliveryRow(event.id, row.id, now);
-        if (claims.length < handoff.capacity) {
+        if (handingOff) {
           delivery.status = 'in_flight';
           delivery.due_at = handoff.leaseUntil;
           claims.push(claimOf(delivery, event, row));
@@ -96,7 +104,7 @@ export async function fanOutBatch(
     items.push({ eventId: event.id, deliveries });
   }
   const inserted = await store.commitFanOut(items);
-  return { taken: events.length, claimed: claims.filter((claim) => inserted.has(claim.id)) };
+  return { taken, more: taken < events.length || events.length === limit, claimed: claims.filter((claim) => inserted.has(claim.id)) };
 }
 
 function claimOf(delivery: DeliveryTable, event: EventTable, subscription: SubscriptionTable): ClaimedDelivery {
