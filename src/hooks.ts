@@ -5,7 +5,8 @@
 import type { MigrationResultSet } from 'kysely';
 import { EventRoutes } from './config/event-routes.js';
 import { parseEventsMap, type EventDefinition } from './config/events-map.js';
-import { checkHooksOptions, defaultOwner, resolveDeliveryOptions, silentLogger, type HooksOptions } from './config/options.js';
+import { checkHooksOptions, resolveDeliveryOptions, type HooksOptions } from './config/options.js';
+import { defaultOwner } from './triggers/owner.js';
 import { AttemptRecorder } from './delivery/attempt-recorder.js';
 import { AttemptRunner } from './delivery/attempt-runner.js';
 import { envelopeBody } from './delivery/envelope.js';
@@ -19,7 +20,7 @@ import { guardedConnector } from './delivery/ssrf.js';
 import { NotFoundError, ValidationError } from './errors.js';
 import { newId } from './ids.js';
 import { KyselyStore } from './store/kysely-store.js';
-import { errorInfo } from './logger.js';
+import { errorInfo, silentLogger } from './logger.js';
 import { recentEvents } from './store/recent-events.js';
 import type { DeliveryWithAttempts, StoredEvent } from './store/records.js';
 import { newDeliveryRow } from './store/rows.js';
@@ -68,8 +69,11 @@ export interface Hooks<EventName extends string = string> {
     /** A subscription's deliveries, newest first, each with its attempts. */
     list(subscriptionId: string, options?: ListDeliveriesOptions & OwnerScope): Promise<DeliveryWithAttempts[]>;
     get(deliveryId: string): Promise<DeliveryWithAttempts | undefined>;
-    /** Attempts a finished delivery again, now (with the same `webhook-id`). */
-    retry(deliveryId: string, scope?: OwnerScope): Promise<void>;
+    /**
+     * Attempts a finished delivery again, now (with the same `webhook-id`). With `subscriptionId`,
+     * a delivery of another subscription is not found.
+     */
+    retry(deliveryId: string, scope?: OwnerScope & { subscriptionId?: string }): Promise<void>;
     /**
      * Re-queues a subscription's failed and cancelled deliveries created since `since` (e.g. after
      * fixing a receiver that was down). Returns how many were re-queued.
@@ -158,7 +162,7 @@ export function createHooks<const EventName extends string>(options: HooksOption
     logger,
   };
   const queue = (options.queue ?? inProcessQueue)(queueContext);
-  const dispatcher = new Dispatcher({ store, queue, findSubscriptions, customFinder: options.finder !== undefined, pollIntervalMs: delivery.pollIntervalMs, logger });
+  const dispatcher = new Dispatcher({ store, queue, customFind: options.finder ? findSubscriptions : undefined, pollIntervalMs: delivery.pollIntervalMs, logger });
   const settled = async () => {
     await queue.settled();
     await recorder.settled();
@@ -212,9 +216,10 @@ export function createHooks<const EventName extends string>(options: HooksOption
       },
       async retry(deliveryId, scope = {}) {
         await ready();
-        const found = await store.getDelivery(deliveryId);
-        if (!found || !(await subscriptions.get(found.subscriptionId, scope))) throw new NotFoundError(`No delivery ${deliveryId}.`);
-        await store.requeueDelivery(found.id, Date.now());
+        const subscriptionId = await store.subscriptionOfDelivery(deliveryId);
+        const owned = subscriptionId !== undefined && (scope.subscriptionId ?? subscriptionId) === subscriptionId && (await subscriptions.get(subscriptionId, scope));
+        if (!owned) throw new NotFoundError(`No delivery ${deliveryId}${scope.subscriptionId ? ` for subscription ${scope.subscriptionId}` : ''}.`);
+        await store.requeueDelivery(deliveryId, Date.now());
         dispatcher.nudge(false);
       },
       async recover(subscriptionId, recoverOptions) {

@@ -3,7 +3,6 @@
  * @module
  */
 import { Hono } from 'hono';
-import { NotFoundError } from '../errors.js';
 import type { ApiEnv, RouteDeps } from './api-env.js';
 import { readJsonObject } from './body.js';
 import { announceNextPage, limitParam } from './paging.js';
@@ -23,10 +22,8 @@ export function deliveriesRoutes({ hooks, maxBodyBytes }: RouteDeps): Hono<ApiEn
 
   app.post('/:id/deliveries/:deliveryId/retry', async (c) => {
     const { id, deliveryId } = c.req.param();
-    const found = await hooks.deliveries.get(deliveryId);
-    // The delivery must belong to the subscription in the path; the core then checks the owner.
-    if (!found || found.subscriptionId !== id) throw new NotFoundError(`No delivery ${deliveryId} for subscription ${id}.`);
-    await hooks.deliveries.retry(deliveryId, { owner: c.var.owner });
+    // The delivery must belong to the subscription in the path, and that to the caller.
+    await hooks.deliveries.retry(deliveryId, { owner: c.var.owner, subscriptionId: id });
     return c.json({ deliveryId }, 202);
   });
 

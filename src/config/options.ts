@@ -3,13 +3,13 @@
  * @module
  */
 import { ConfigError } from '../errors.js';
-import { silentLogger, type Logger } from '../logger.js';
+import type { Logger } from '../logger.js';
 import type { HookInfo, JsonValue, StoredEvent, Subscription } from '../store/records.js';
 import type { StoreDialect } from '../store/store-dialect.js';
 import type { AttemptOutcomeKind } from '../store/schema.js';
 import { resolveRetryPolicy, toMs, type Duration, type ResolvedRetryPolicy, type RetryPolicy } from '../delivery/retry.js';
 import type { Resolver } from '../delivery/ssrf.js';
-import { defaultOwner, type OwnerResolver } from '../triggers/owner.js';
+import type { OwnerResolver } from '../triggers/owner.js';
 import type { EventsMap } from './events-map.js';
 import type { QueueFactory } from '../queue/queue.js';
 
@@ -199,5 +199,3 @@ export function checkHooksOptions(options: HooksOptions<string>): void {
     if (typeof serializer !== 'function') throw new ConfigError(`serializers.${model} must be a function (instance) => data.`);
   }
 }
-
-export { defaultOwner, silentLogger };

@@ -13,8 +13,8 @@ import { fanOutBatch } from './fanout.js';
 export interface DispatcherDeps {
   readonly store: KyselyStore;
   readonly queue: DeliveryQueue;
-  readonly findSubscriptions: FindSubscriptions;
-  readonly customFinder: boolean;
+  /** The user's finder wrapped for the store's rows, when there is one. */
+  readonly customFind: FindSubscriptions | undefined;
   readonly pollIntervalMs: number;
   readonly logger: Logger;
 }
@@ -82,7 +82,7 @@ export class Dispatcher {
           this.#outboxWanted = false;
           const limit = Math.min(FAN_OUT_BATCH, room);
           const handoff = { capacity: room, leaseUntil: Date.now() + queue.leaseMs };
-          const { more, claimed } = await fanOutBatch(store, this.#deps.findSubscriptions, this.#deps.customFinder, limit, this.#deps.logger, handoff);
+          const { more, claimed } = await fanOutBatch(store, this.#deps.customFind, limit, this.#deps.logger, handoff);
           if (claimed.length > 0) await queue.enqueue(claimed);
           if (more) {
             this.#outboxWanted = true;

@@ -48,8 +48,8 @@ type Found = { readonly rows: readonly SubscriptionTable[] } | { readonly subscr
  */
 export async function fanOutBatch(
   store: KyselyStore,
-  find: FindSubscriptions,
-  custom: boolean,
+  /** The user's finder; without one, subscriptions are read as rows (the default lookup). */
+  customFind: FindSubscriptions | undefined,
   limit: number,
   logger: Logger,
   handoff: FanOutHandoff = { capacity: 0, leaseUntil: 0 },
@@ -60,14 +60,14 @@ export async function fanOutBatch(
   const shared = new Map<string, Promise<readonly SubscriptionTable[]>>();
   const items: Array<{ eventId: string; deliveries: DeliveryTable[] }> = [];
   const claims: ClaimedDelivery[] = [];
-  const handingOff = !custom && handoff.capacity > 0;
+  const handingOff = !customFind && handoff.capacity > 0;
   let taken = 0;
   for (const event of events) {
     if (handingOff && claims.length >= handoff.capacity) break;
     taken++;
     let found: Found;
     try {
-      if (custom) found = { subscriptions: await find(event) };
+      if (customFind) found = { subscriptions: await customFind(event) };
       else {
         const owner = Number(event.all_owners) === 1 ? null : event.owner;
         const key = `${event.name}\u0000${owner ?? '*'}`;

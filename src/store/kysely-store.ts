@@ -1,5 +1,6 @@
 /**
- * The store: every SQL statement resthooks runs, one method per state transition, over Kysely.
+ * The store: the SQL of every state transition, one method each, over Kysely (read-only reports
+ * and the retention purge live beside it, in `recent-events.ts` and `retention.ts`).
  * Writes that change more than one row are compiled first and then run atomically by the dialect's
  * `executeBatch`, so each transition is all-or-nothing on every engine. It is the one large file
  * on purpose: keeping every statement in one place is what lets both engines be checked by one suite
@@ -434,6 +435,11 @@ export class KyselyStore {
     const byDelivery = new Map<string, AttemptTable[]>();
     for (const a of attempts) byDelivery.set(a.delivery_id, [...(byDelivery.get(a.delivery_id) ?? []), a]);
     return deliveries.map((d) => ({ ...toDelivery(d), attemptLog: (byDelivery.get(d.id) ?? []).map(toAttempt) }));
+  }
+
+  /** Which subscription a delivery belongs to (one primary-key read; no attempts). */
+  async subscriptionOfDelivery(id: string): Promise<string | undefined> {
+    return (await this.db.selectFrom(D).select('subscription_id').where('id', '=', id).executeTakeFirst())?.subscription_id;
   }
 
   async getDelivery(id: string): Promise<DeliveryWithAttempts | undefined> {

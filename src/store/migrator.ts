@@ -13,5 +13,3 @@ export function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {
   });
   return migrator.migrateToLatest();
 }
-
-export const LATEST_MIGRATION = Object.keys(MIGRATIONS).at(-1)!;

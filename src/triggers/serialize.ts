@@ -1,5 +1,3 @@
-import type { JsonValue } from '../store/records.js';
-
 // JSON.stringify already calls toJSON() (so Dates become ISO strings); bigint has no JSON form and
 // would throw, so it is sent as a string, as the seed's encoder does for Decimal.
 function replacer(_key: string, value: unknown): unknown {
@@ -10,9 +8,4 @@ function replacer(_key: string, value: unknown): unknown {
 export function toJsonText(value: unknown): string {
   const text = JSON.stringify(value, replacer);
   return text === undefined ? 'null' : text;
-}
-
-/** The same value as plain JSON data (for serializers that return objects with Dates etc.). */
-export function toJsonValue(value: unknown): JsonValue {
-  return JSON.parse(toJsonText(value)) as JsonValue;
 }

@@ -98,6 +98,7 @@ interface Serialized {
 
 export class Triggers {
   readonly #deps: TriggerDeps;
+  // store.ready() is memoized, but awaiting even a settled promise costs a microtask turn on every save.
   #ready = false;
 
   constructor(deps: TriggerDeps) {

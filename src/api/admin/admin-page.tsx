@@ -14,6 +14,7 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import type { Hooks } from '../../hooks.js';
+import { NotFoundError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Subscription } from '../../store/records.js';
 import { isSameOriginRequest } from './admin-csrf.js';
@@ -242,10 +243,10 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
 
   route('post', '/subscriptions/:id/deliveries/:deliveryId/retry', async (c, links) => {
     const current = await requireSubscription(param(c, 'id'));
-    const delivery = await hooks.deliveries.get(param(c, 'deliveryId'));
     // The delivery must belong to the subscription in the path.
-    if (!delivery || delivery.subscriptionId !== current.id) throw new PageProblem(404, 'Not found', `Subscription ${current.id} has no delivery ${param(c, 'deliveryId')}.`);
-    await hooks.deliveries.retry(delivery.id);
+    await hooks.deliveries.retry(param(c, 'deliveryId'), { subscriptionId: current.id }).catch((error: unknown) => {
+      throw error instanceof NotFoundError ? new PageProblem(404, 'Not found', `Subscription ${current.id} has no delivery ${param(c, 'deliveryId')}.`) : error;
+    });
     return c.redirect(links.subscription(current.id, { done: 'retried' }), 303);
   });
 
