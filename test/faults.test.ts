@@ -56,6 +56,18 @@ interface RawRequest {
   readonly body: Buffer;
 }
 
+/** Listens on 127.0.0.1:0; after the test, drops every open socket and closes. */
+async function listenUntilClosed(server: NetServer, sockets: Set<Socket>): Promise<void> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  closers.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  );
+}
+
 /**
  * A raw TCP receiver: reads one HTTP/1.1 request per connection (head + content-length body) and
  * hands the socket to `handle`, which answers (or misbehaves) by hand.
@@ -82,14 +94,7 @@ async function rawReceiver(handle: (socket: Socket, request: RawRequest, index: 
     };
     socket.on('data', onData);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  );
+  await listenUntilClosed(server, sockets);
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
     requests,
@@ -109,14 +114,7 @@ async function silentReceiver() {
     socket.on('error', () => {});
     first(socket);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  );
+  await listenUntilClosed(server, sockets);
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
     sockets,
