@@ -29,6 +29,8 @@ export class Dispatcher {
   #again = false;
   #outboxWanted = true;
   #timer: NodeJS.Timeout | undefined;
+  /** Deliveries per event in the last fan-out, so a batch reads about as many events as the queue has room for. */
+  #deliveriesPerEvent = 1;
 
   constructor(deps: DispatcherDeps) {
     this.#deps = deps;
@@ -80,9 +82,10 @@ export class Dispatcher {
         // claimed and handed over at once. The rest wait in the outbox, where waiting costs nothing.
         if (this.#outboxWanted && room > 0 && this.#running) {
           this.#outboxWanted = false;
-          const limit = Math.min(FAN_OUT_BATCH, room);
+          const limit = Math.min(FAN_OUT_BATCH, Math.ceil(room / this.#deliveriesPerEvent));
           const handoff = { capacity: room, leaseUntil: Date.now() + queue.leaseMs };
-          const { more, claimed } = await fanOutBatch(store, this.#deps.customFind, limit, this.#deps.logger, handoff);
+          const { taken, more, claimed } = await fanOutBatch(store, this.#deps.customFind, limit, this.#deps.logger, handoff);
+          if (taken > 0) this.#deliveriesPerEvent = Math.max(1, claimed.length / taken);
           if (claimed.length > 0) await queue.enqueue(claimed);
           if (more) {
             this.#outboxWanted = true;
