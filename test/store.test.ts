@@ -6,12 +6,13 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
-import { CompiledQuery } from 'kysely';
+import { CompiledQuery, Migrator } from 'kysely';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createHooks, postgresStore, sqliteStore, type PgPool, type StoreDialect } from '../src/index.js';
 import { newId } from '../src/ids.js';
 import { KyselyStore, type AttemptRecord } from '../src/store/kysely-store.js';
 import { inlineBatch, inlineParameters, type PostgresStoreDialectOptions } from '../src/store/postgres/postgres-store-dialect.js';
+import { initial } from '../src/store/migrations/0001-initial.js';
 import { newDeliveryRow } from '../src/store/rows.js';
 import type { EventTable, SubscriptionTable } from '../src/store/schema.js';
 import { tempDir } from './support/hooks.js';
@@ -134,7 +135,7 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
     const stores = [db.store(), db.store(), db.store(), db.store()];
     const outcomes = await Promise.all(stores.map((s) => s.migrate()));
     for (const outcome of outcomes) expect(outcome.error).toBeUndefined();
-    expect(outcomes.flatMap((o) => o.results ?? []).map((r) => r.status)).toEqual(['Success']);
+    expect(outcomes.flatMap((o) => o.results ?? []).map((r) => r.status)).toEqual(['Success', 'Success']);
     await expect(stores[0]!.pendingEvents(1)).resolves.toEqual([]);
   });
 
@@ -142,10 +143,62 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
     const store = db.store();
     const first = await store.migrate();
     expect(first.error).toBeUndefined();
-    expect(first.results?.map((r) => [r.migrationName, r.status])).toEqual([['0001-initial', 'Success']]);
+    expect(first.results?.map((r) => [r.migrationName, r.status])).toEqual([
+      ['0001-initial', 'Success'],
+      ['0002-attempts-keyed-by-delivery', 'Success'],
+    ]);
     const second = await store.migrate();
     expect(second.error).toBeUndefined();
     expect(second.results).toEqual([]);
+  });
+
+  it('migrating a 0001 database keys attempts by (delivery, number) and keeps the log (a doubled pair once)', async () => {
+    const store = db.store();
+    const migrator = new Migrator({
+      db: store.db,
+      provider: { getMigrations: async () => ({ '0001-initial': initial }) },
+      migrationTableName: 'resthooks_migration',
+      migrationLockTableName: 'resthooks_migration_lock',
+    });
+    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    const { deliveries } = await seed(store, 2, T0);
+    const [first, second] = deliveries as [typeof deliveries[0], typeof deliveries[0]];
+    const attempt = (deliveryId: string, number: number, statusCode: number, id = newId('att')) => ({
+      id, delivery_id: deliveryId, number, started_at: T0 + number, duration_ms: 5, status_code: statusCode, response_excerpt: null, error: null, outcome: 'retry' as const,
+    });
+    const firstOfTwo = newId('att');
+    // Ids are time-sortable: the one written first sorts first, and is the one kept.
+    await store.db.insertInto('resthooks_attempts').values([
+      attempt(first.id, 1, 500, firstOfTwo),
+      attempt(first.id, 1, 502),
+      attempt(first.id, 2, 503),
+      attempt(second.id, 1, 504),
+    ]).execute();
+
+    const { error, results } = await store.migrate();
+    expect(error).toBeUndefined();
+    expect(results?.map((r) => [r.migrationName, r.status])).toEqual([['0002-attempts-keyed-by-delivery', 'Success']]);
+    const rows = await store.db.selectFrom('resthooks_attempts').select(['id', 'delivery_id', 'number', 'status_code']).orderBy('delivery_id').orderBy('number').execute();
+    expect(rows.map((r) => [r.delivery_id, Number(r.number), Number(r.status_code)])).toEqual(
+      [[first.id, 1, 500], [first.id, 2, 503], [second.id, 1, 504]].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    );
+    expect(rows.find((r) => r.delivery_id === first.id && Number(r.number) === 1)?.id).toBe(firstOfTwo);
+    // The key holds from now on.
+    await expect(store.db.insertInto('resthooks_attempts').values(attempt(second.id, 1, 200)).execute()).rejects.toThrow();
+  });
+
+  it('recordAttempts: an attempt number already recorded (a lapsed lease) keeps the first; the rest of the batch is written', async () => {
+    const store = await db.migrated();
+    const { deliveries } = await seed(store, 2, T0);
+    const [first, second] = deliveries as [typeof deliveries[0], typeof deliveries[0]];
+    const record = (deliveryId: string, statusCode: number): AttemptRecord => ({
+      attempt: { id: newId('att'), delivery_id: deliveryId, number: 1, started_at: T0, duration_ms: 5, status_code: statusCode, response_excerpt: null, error: null, outcome: 'delivered' },
+      delivery: { id: deliveryId, status: 'delivered', attempts: 1, due_at: 0, last_status_code: statusCode, last_error: null },
+    });
+    await store.recordAttempts([record(first.id, 200)], T0 + 1);
+    await store.recordAttempts([record(first.id, 201), record(second.id, 202)], T0 + 2);
+    expect((await store.getDelivery(first.id))?.attemptLog.map((a) => a.statusCode)).toEqual([200]);
+    expect((await store.getDelivery(second.id))?.attemptLog.map((a) => a.statusCode)).toEqual([202]);
   });
 
   it('append + pendingEvents + commitFanOut; a repeated fan-out inserts no duplicate delivery', async () => {
@@ -407,7 +460,7 @@ describe('postgresStore', () => {
       await holder.query('select pg_advisory_lock(3853314791062309107)'); // Kysely's PostgresAdapter key
       const { error, results } = await db.store().migrate();
       expect(error).toBeUndefined();
-      expect(results).toHaveLength(1);
+      expect(results).toHaveLength(2);
     } finally {
       holder.release();
     }

@@ -107,7 +107,13 @@ export class KyselyStore {
       .onConflict((oc) => oc.columns(['event_id', 'subscription_id']).doNothing())
       .compile().sql;
     this.#markEventDoneSql = this.db.updateTable(E).set({ status: 'done' }).where('id', '=', '').where('status', '=', 'pending').compile().sql;
-    this.#insertAttemptSql = this.db.insertInto(A).values(SAMPLE_ATTEMPT).compile().sql;
+    // A stalled process whose lease lapsed may record the same attempt number as the worker that took
+    // over: the first record stands, and the rest of the batch is still written.
+    this.#insertAttemptSql = this.db
+      .insertInto(A)
+      .values(SAMPLE_ATTEMPT)
+      .onConflict((oc) => oc.columns(['delivery_id', 'number']).doNothing())
+      .compile().sql;
     this.#updateDeliverySql = this.db.updateTable(D).set(SAMPLE_DELIVERY_CHANGE).where('id', '=', '').compile().sql;
     this.#streakClearSql = this.db.updateTable(S).set({ failing_since: null }).where('id', '=', '').where('failing_since', 'is not', null).compile().sql;
     this.#streakStartSql = this.db.updateTable(S).set({ failing_since: 0 }).where('id', '=', '').where('failing_since', 'is', null).compile().sql;

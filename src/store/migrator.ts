@@ -1,7 +1,8 @@
 import { Migrator, type Kysely, type MigrationResultSet } from 'kysely';
 import { initial } from './migrations/0001-initial.js';
+import { attemptsKeyedByDelivery } from './migrations/0002-attempts-keyed-by-delivery.js';
 
-const MIGRATIONS = { '0001-initial': initial };
+const MIGRATIONS = { '0001-initial': initial, '0002-attempts-keyed-by-delivery': attemptsKeyedByDelivery };
 
 /** Brings the resthooks tables up to date. Returns Kysely's `{ error, results }` rather than throwing. */
 export function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {
