@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, expect, it } from 'vitest';
 import { createHooks, sqliteStore, type Delivery, type Hooks } from '../src/index.js';
+import { CLAIMS_PER_SLOT } from '../src/queue/in-process-queue.js';
 import { CHILD_DELIVERY, CHILD_EVENTS } from './support/crash-child.js';
 import { eventually, tempDir } from './support/hooks.js';
 
@@ -172,9 +173,9 @@ it('kill -9 with deliveries pending and in flight: after a restart every event a
   expect(openAtKill.size).toBeGreaterThan(0);
   const atKill = await allDeliveries(writer, subscription.id);
   const inFlightAtKill = new Set(atKill.filter((d) => d.status === 'in_flight').map((d) => d.id));
-  // Leases are bounded by what the in-process queue holds (its concurrency plus one waiting batch),
-  // and cover everything received but unanswered.
-  expect(inFlightAtKill.size).toBeLessThanOrEqual(2 * CHILD_DELIVERY.concurrency);
+  // Leases are bounded by what the in-process queue holds (running and waiting claims), and cover
+  // everything received but unanswered.
+  expect(inFlightAtKill.size).toBeLessThanOrEqual(CLAIMS_PER_SLOT * CHILD_DELIVERY.concurrency);
   for (const id of openAtKill) expect(inFlightAtKill).toContain(id);
 
   // ── run 2: a new process on the same file ─────────────────────────────────────────────────

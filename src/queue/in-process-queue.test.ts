@@ -5,7 +5,7 @@ import { InProcessQueue } from './in-process-queue.js';
 const claim = (id: string) => ({ id }) as ClaimedDelivery;
 
 describe('InProcessQueue', () => {
-  it('runs at most `concurrency`, keeps one more batch waiting, asks for more once a batch fits, and settles', async () => {
+  it('runs at most `concurrency`, holds up to 4× that, asks for more once half of it is free, and settles', async () => {
     const release: Array<() => void> = [];
     const started: string[] = [];
     const queue = new InProcessQueue(
@@ -14,17 +14,23 @@ describe('InProcessQueue', () => {
     );
     let asked = 0;
     queue.onCapacity(() => asked++);
-    expect(queue.capacity()).toBe(4);
-    await queue.enqueue([claim('a'), claim('b'), claim('c')]);
+    expect(queue.capacity()).toBe(8);
+    await queue.enqueue(['a', 'b', 'c', 'd', 'e', 'f', 'g'].map(claim));
     expect([started, queue.inFlight, queue.capacity()]).toEqual([['a', 'b'], 2, 1]);
-    release.shift()!();
-    await new Promise((resolve) => setImmediate(resolve));
-    expect([started, queue.capacity(), asked]).toEqual([['a', 'b', 'c'], 2, 1]);
+    const releaseNext = async () => {
+      release.shift()!();
+      await new Promise((resolve) => setImmediate(resolve));
+    };
+    await releaseNext();
+    expect([started, queue.capacity(), asked]).toEqual([['a', 'b', 'c'], 2, 0]);
+    await releaseNext();
+    await releaseNext();
+    // Half the buffer (2 × concurrency) is free: a batch worth a transaction fits.
+    expect([started, queue.capacity(), asked]).toEqual([['a', 'b', 'c', 'd', 'e'], 4, 1]);
     const settled = queue.settled();
-    release.shift()!();
-    release.shift()!();
+    for (let i = 0; i < 4; i++) await releaseNext();
     await settled;
-    expect([queue.inFlight, queue.capacity()]).toEqual([0, 4]);
+    expect([queue.inFlight, queue.capacity()]).toEqual([0, 8]);
   });
 
   it('close() aborts work still running at the deadline, then the queue can run again', async () => {

@@ -3,10 +3,14 @@ import type { DeliveryProcessor, DeliveryQueue, QueueFactory } from './queue.js'
 
 /**
  * The embedded engine: runs the processor in this process, at most `concurrency` at a time, and
- * keeps up to one more batch waiting, so claims are made in large batches ahead of need rather than
- * one per freed slot. Its claims are leased for the attempt timeout plus a margin: only a dead
- * process lets one lapse.
+ * holds up to `CLAIMS_PER_SLOT × concurrency` claims (running or waiting). It asks for more only once half of
+ * that is free, so each fan-out or claim is one transaction of at least `2 × concurrency`
+ * deliveries: with many subscribers per event, a small transaction rewrites a page of the
+ * per-subscription index for nearly every delivery, a larger one shares each page among several.
+ * Its claims are leased for the attempt timeout plus a margin: only a dead process lets one lapse.
  */
+export const CLAIMS_PER_SLOT = 4;
+
 export class InProcessQueue implements DeliveryQueue {
   readonly leaseMs: number;
   readonly #processor: DeliveryProcessor;
@@ -24,7 +28,7 @@ export class InProcessQueue implements DeliveryQueue {
   }
 
   capacity(): number {
-    return 2 * this.#concurrency - this.#inFlight - this.#waiting.length;
+    return CLAIMS_PER_SLOT * this.#concurrency - this.#inFlight - this.#waiting.length;
   }
 
   async enqueue(deliveries: readonly ClaimedDelivery[]): Promise<void> {
@@ -49,7 +53,7 @@ export class InProcessQueue implements DeliveryQueue {
       this.#startWaiting();
       if (this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
       // Ask for more only once a good batch fits: one claim per freed slot would cost a query each.
-      if (this.capacity() >= this.#concurrency) this.#listener();
+      if (this.capacity() >= (CLAIMS_PER_SLOT / 2) * this.#concurrency) this.#listener();
     }
   }
 
