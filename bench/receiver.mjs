@@ -4,13 +4,14 @@
 // IPC protocol with the parent (bench/run.ts):
 //   child → parent  { type: 'listening', port }
 //   parent → child  { type: 'expect', id, count }   reset the counter, report when `count` arrive
-//   child → parent  { type: 'reached', id, count, at, bytes }   `at` = performance.timeOrigin + now()
+//   child → parent  { type: 'reached', id, count, at, bytes, cpuUs }   `at` = performance.timeOrigin + now(),
+//                   `cpuUs` = this process's CPU time (user + system) since the `expect`
 //   GET /count      → { count, bytes }   (the same counter, over HTTP, for manual checks)
 import { createServer } from 'node:http';
 
 let count = 0;
 let bytes = 0;
-let expectation = null; // { id, count }
+let expectation = null; // { id, count, cpu }
 
 const server = createServer((req, res) => {
   if (req.method === 'GET' && req.url === '/count') {
@@ -26,7 +27,9 @@ const server = createServer((req, res) => {
     count++;
     bytes += size;
     if (expectation && count === expectation.count) {
-      process.send({ type: 'reached', id: expectation.id, count, bytes, at: performance.timeOrigin + performance.now() });
+      const at = performance.timeOrigin + performance.now();
+      const cpu = process.cpuUsage(expectation.cpu);
+      process.send({ type: 'reached', id: expectation.id, count, bytes, at, cpuUs: cpu.user + cpu.system });
       expectation = null;
     }
   });
@@ -39,7 +42,7 @@ process.on('message', (message) => {
   if (message?.type === 'expect') {
     count = 0;
     bytes = 0;
-    expectation = { id: message.id, count: message.count };
+    expectation = { id: message.id, count: message.count, cpu: process.cpuUsage() };
   } else if (message?.type === 'exit') {
     server.close();
     server.closeAllConnections();

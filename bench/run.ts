@@ -52,13 +52,19 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 // ── the receiver: a child process ─────────────────────────────────────────────────────────────
 
+/** When the receiver counted the last request (its clock), and the CPU time it spent since the expectation. */
+interface Reached {
+  readonly at: number;
+  readonly cpuUs: number;
+}
+
 class Receiver {
   #nextId = 0;
-  readonly #waiting = new Map<number, (at: number) => void>();
+  readonly #waiting = new Map<number, (reached: Reached) => void>();
   private constructor(readonly child: ChildProcess, readonly port: number) {
-    child.on('message', (m: { type: string; id: number; at: number }) => {
+    child.on('message', (m: { type: string; id: number } & Reached) => {
       if (m.type === 'reached') {
-        this.#waiting.get(m.id)?.(m.at);
+        this.#waiting.get(m.id)?.({ at: m.at, cpuUs: m.cpuUs });
         this.#waiting.delete(m.id);
       }
     });
@@ -75,14 +81,14 @@ class Receiver {
     });
   }
 
-  /** Resets the receiver's counter; resolves with the receiver's clock when `count` requests have arrived. */
-  async expect(count: number, timeoutMs: number): Promise<() => Promise<number>> {
+  /** Resets the receiver's counter; resolves with the receiver's clock and CPU time when `count` requests have arrived. */
+  async expect(count: number, timeoutMs: number): Promise<() => Promise<Reached>> {
     const id = ++this.#nextId;
-    const reached = new Promise<number>((resolve, reject) => {
+    const reached = new Promise<Reached>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`receiver got fewer than ${count} requests in ${timeoutMs} ms`)), timeoutMs);
-      this.#waiting.set(id, (at) => {
+      this.#waiting.set(id, (result) => {
         clearTimeout(timer);
-        resolve(at);
+        resolve(result);
       });
     });
     reached.catch(() => undefined);
@@ -176,13 +182,21 @@ interface E2eResult {
   deliveries: number;
   ms: number;
   triggerMs?: number;
+  /** CPU time (user + system) of this process and of the receiver, per delivery, over the run. */
+  cpuUs: { client: number; receiver: number };
 }
+
+const cpuPerDelivery = (clientStart: NodeJS.CpuUsage, reached: Reached, deliveries: number) => {
+  const client = process.cpuUsage(clientStart);
+  return { client: (client.user + client.system) / deliveries, receiver: reached.cpuUs / deliveries };
+};
 
 async function resthooksEndToEnd(rx: Receiver, n: number, k: number): Promise<E2eResult> {
   const { hooks, file } = await newHooks(rx.port, k);
   await hooks.start();
   const total = n * k;
   const reached = await rx.expect(total, 120_000);
+  const cpu0 = process.cpuUsage();
   const t0 = now();
   for (let i = 0; i < n; i++) {
     const result = await hooks.model('Book', 'created', book(i));
@@ -190,6 +204,7 @@ async function resthooksEndToEnd(rx: Receiver, n: number, k: number): Promise<E2
   }
   const triggered = now();
   const end = await reached();
+  const cpuUs = cpuPerDelivery(cpu0, end, total);
   await hooks.idle({ timeout: '30s' });
   await hooks.close();
   // Every delivery must have been delivered exactly once (one attempt), or the number means nothing.
@@ -199,7 +214,7 @@ async function resthooksEndToEnd(rx: Receiver, n: number, k: number): Promise<E2
   if (rows.length !== 1 || rows[0]!.status !== 'delivered' || rows[0]!.attempts !== 1 || rows[0]!.n !== total) {
     throw new Error(`unexpected delivery states after the run: ${JSON.stringify(rows)}`);
   }
-  return { deliveries: total, ms: end - t0, triggerMs: triggered - t0 };
+  return { deliveries: total, ms: end.at - t0, triggerMs: triggered - t0, cpuUs };
 }
 
 /** The ceiling: a bare undici Pool, 64 requests in flight, same bodies and headers, same receiver. */
@@ -217,6 +232,7 @@ async function ceilingEndToEnd(rx: Receiver, total: number, bodyLength: number):
   };
   const reached = await rx.expect(total, 120_000);
   let next = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = now();
   const worker = async () => {
     while (next < total) {
@@ -228,8 +244,9 @@ async function ceilingEndToEnd(rx: Receiver, total: number, bodyLength: number):
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   const end = await reached();
+  const cpuUs = cpuPerDelivery(cpu0, end, total);
   await pool.close();
-  return { deliveries: total, ms: end - t0 };
+  return { deliveries: total, ms: end.at - t0, cpuUs };
 }
 
 // ── the run ───────────────────────────────────────────────────────────────────────────────────
@@ -279,7 +296,11 @@ async function main(): Promise<void> {
       const row = (e2e[index] ??= { n, k, ours, ceiling: ceilingResult });
       row.ours = best(row.ours, ours);
       row.ceiling = best(row.ceiling, ceilingResult);
-      console.log(`  [${((Date.now() - started) / 1000).toFixed(1)} s] round ${round} N=${n}×K=${k}: resthooks ${fmt(rate(ours))}/s (triggers ${fmt(ours.triggerMs!)} ms of ${fmt(ours.ms)} ms), ceiling ${fmt(rate(ceilingResult))}/s, ratio ${((rate(ours) / rate(ceilingResult)) * 100).toFixed(0)}%`);
+      console.log(
+        `  [${((Date.now() - started) / 1000).toFixed(1)} s] round ${round} N=${n}×K=${k}: resthooks ${fmt(rate(ours))}/s (triggers ${fmt(ours.triggerMs!)} ms of ${fmt(ours.ms)} ms), ` +
+          `ceiling ${fmt(rate(ceilingResult))}/s, ratio ${((rate(ours) / rate(ceilingResult)) * 100).toFixed(0)}%; ` +
+          `CPU µs per delivery: resthooks ${ours.cpuUs.client.toFixed(1)} (receiver ${ours.cpuUs.receiver.toFixed(1)}), ceiling ${ceilingResult.cpuUs.client.toFixed(1)} (receiver ${ceilingResult.cpuUs.receiver.toFixed(1)})`,
+      );
     }
   }
 
@@ -345,6 +366,16 @@ function writeDoc(
       const ratio = rate(r.ours) / rate(r.ceiling);
       return `| N=${fmt(r.n)} × K=${r.k} | ${fmt(r.ours.deliveries)} | ${fmt(rate(r.ours))} | ${fmt(r.ours.triggerMs!)} of ${fmt(r.ours.ms)} | ${fmt(rate(r.ceiling))} | ${(ratio * 100).toFixed(0)}% | ${ratio >= 0.6 ? 'met' : 'missed'} |`;
     }),
+    '',
+    'CPU time of each process over the same runs (user + system, per delivery): the client is this process (resthooks, or the',
+    'bare Pool), the receiver is the other process. The client is the one that saturates its core; the receiver has room to spare.',
+    '',
+    '| scenario | resthooks client µs | ceiling client µs | resthooks / ceiling client CPU | receiver µs (resthooks run) | receiver µs (ceiling run) |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...e2e.map(
+      (r) =>
+        `| N=${fmt(r.n)} × K=${r.k} | ${r.ours.cpuUs.client.toFixed(1)} | ${r.ceiling.cpuUs.client.toFixed(1)} | ${(r.ours.cpuUs.client / r.ceiling.cpuUs.client).toFixed(1)}× | ${r.ours.cpuUs.receiver.toFixed(1)} | ${r.ceiling.cpuUs.receiver.toFixed(1)} |`,
+    ),
     '',
     `Targets: hot path ${hotMet ? 'met' : 'missed'}; end to end ${e2eMet ? 'met' : 'missed'}.`,
     '',
