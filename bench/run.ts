@@ -390,17 +390,20 @@ function writeDoc(
 // Written from profiles of this bench (node --cpu-prof, statement timers, and isolated Sender/undici and
 // better-sqlite3 micro-runs on this machine); update when the profile changes.
 const BOUNDS = [
-  'Each `hooks.model()` call is one INSERT in autocommit on the WAL file (a bare better-sqlite3 insert with the same indexes takes',
-  '~22 µs median here), so it does not depend on K; its p99 is mostly the WAL checkpoint paid by whichever commit crosses the',
-  'threshold (the store sets it to 10,000 pages, which took the p99 from ~230 µs to ~90–150 µs), larger when the dispatcher writes too.',
-  'End to end, everything runs on the client process\'s one thread (the receiver has the other core). The HTTP attempt itself',
-  '(`Sender.send` on undici `dispatch`) costs the same CPU as a bare `pool.request`, 22–29 µs (bench/sender-bench.ts). What the',
-  'ceiling does not pay is the durable record of each delivery (statement timers, N=100 × K=100): its insert ~5–7 µs, the attempt',
-  'insert ~4–6 µs, the delivery update ~3–5 µs, WAL commits ~8–12 µs amortized (the streak update is now skipped after a success',
-  'that ends no streak, and new deliveries are handed from the fan-out to the queue without a claim query); signing ~4 µs; GC.',
-  'For K=1 the trigger loop (one durable outbox commit per event, 50–70 µs with checkpoints) sits inside the measured window,',
-  'and the dispatcher only starts once it returns (each awaited call settles without an event-loop turn).',
-  'Run-to-run noise on this shared 2-core machine is large: the ceiling itself moves between ~12k and ~40k requests/s within one run.',
+  'Each `hooks.model()` call is one INSERT in autocommit on the WAL file: the commit appends the row and its three outbox index',
+  'entries, 4–5 pages, to the WAL (a bare better-sqlite3 insert into the same table takes ~20 µs median, ~40 µs mean here), so',
+  'it does not depend on K. Its p99 is mostly the WAL checkpoint paid by whichever commit crosses the threshold (10,000 pages).',
+  'End to end, the client process is the one that saturates its core (CPU table above); the receiver spends 20–30 µs per',
+  'request of the other core and leaves the rest idle. The HTTP attempt itself (`Sender.send` on undici `dispatch`) costs the same',
+  'CPU as the ceiling\'s bare `pool.request` (bench/sender-bench.ts). What the ceiling does not pay, per delivery: its durable',
+  'record, ~15 µs of SQLite (statement timers, N=100 × K=100: the fan-out insert with its index entries ~7 µs; the attempt insert',
+  'and the delivery update ~8 µs, half of what they cost before attempts were keyed by delivery), signing ~2 µs, the envelope,',
+  'the claim objects and GC. For K=1 each delivery also pays for its own event: the trigger\'s commit (~40 µs mean inside the',
+  'loop, which holds the thread, so the dispatcher only starts once it returns) and marking the event fanned out.',
+  'So 60% of the ceiling means at most ~1.7× the ceiling client\'s CPU per delivery. For K=1 the trigger commit alone uses most of',
+  'that on the one thread that also sends; for K=100 it leaves ~10 µs for every durable write.',
+  'Run-to-run noise on this shared 2-core machine is large: the ceiling itself moves between ~15k and ~40k requests/s within one',
+  'run, and so does the receiver\'s CPU per request, which does the same work every time.',
 ];
 
 try {
