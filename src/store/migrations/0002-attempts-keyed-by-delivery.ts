@@ -5,7 +5,9 @@ import { sql, SqliteAdapter, type Kysely, type Migration } from 'kysely';
  * pair becomes the primary key, and the separate key on `id` and the index on (delivery_id, number)
  * go. Every attempt is one B-tree write instead of three (on SQLite the table is clustered on the key,
  * `WITHOUT ROWID`), which is most of what recording an attempt costs. `id` stays, unindexed, as the
- * attempt's public id.
+ * attempt's public id. SQLite's advice against `WITHOUT ROWID` for large rows matters little here: most
+ * attempts carry a short excerpt, and a long one (up to 64 KiB, a failing receiver's page) spills to
+ * overflow pages as it did before.
  *
  * Should a (delivery, number) pair ever appear twice in old data, the first attempt recorded is kept.
  */
