@@ -16,15 +16,9 @@ import { createHooks, postgresStore, sqliteStore, type Hooks, type HooksOptions,
 import type { BookstoreConfig } from './config.js';
 import { BookEntity, UserEntity, type Book, type User } from './entities.js';
 
-export const EVENTS = {
-  'book.added': 'Book.created',
-  'book.changed': 'Book.updated+',
-  'book.removed': 'Book.deleted',
-  'book.read': 'Book.read',
-  'user.logged_in': null,
-} as const;
+import { EVENTS, type BookstoreEvent } from './events.js';
 
-export type BookstoreEvent = keyof typeof EVENTS;
+export { EVENTS, type BookstoreEvent };
 
 export interface Bookstore {
   readonly app: Hono;
