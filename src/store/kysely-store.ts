@@ -12,7 +12,7 @@ import { MigrationRequiredError } from '../errors.js';
 import { migrateToLatest } from './migrator.js';
 import type { AttemptTable, DeliveryTable, EventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { StatementResult, StoreDialect } from './store-dialect.js';
-import { toAttempt, toDelivery, toSubscription, type DeliveryWithAttempts, type Subscription } from './records.js';
+import { toAttempt, toDelivery, toSubscription, type DeliveryWithAttempts, type StoredEvent, type Subscription } from './records.js';
 
 /** A delivery claimed for one attempt, with everything the sender needs, read in one query. */
 export interface ClaimedDelivery {
@@ -23,28 +23,21 @@ export interface ClaimedDelivery {
   readonly attempt: number;
   /** The per-subscription payload made at trigger time, when there is one. */
   readonly body: string | null;
-  readonly event: {
-    readonly name: string;
-    readonly model: string | null;
-    readonly action: string | null;
-    readonly owner: string | null;
-    readonly allOwners: boolean;
+  /** The stored event as the sender needs it: data still serialized, times in ms. */
+  readonly event: Pick<StoredEvent, 'name' | 'model' | 'action' | 'owner' | 'allOwners'> & {
     readonly data: string;
     readonly body: string | null;
     readonly createdAt: number;
   };
   /** `null` when the subscription was deleted after the fan-out. */
-  readonly subscription: {
-    readonly id: string;
-    readonly owner: string;
-    readonly event: string;
-    readonly target: string;
-    readonly active: boolean;
-    readonly secret: string;
-    readonly previousSecrets: string | null;
-    /** When its current failure streak began; null when its last attempt succeeded. */
-    readonly failingSince: number | null;
-  } | null;
+  readonly subscription:
+    | (Pick<Subscription, 'id' | 'owner' | 'event' | 'target' | 'active' | 'secret'> & {
+        /** The rotation's old secrets, as stored (JSON). */
+        readonly previousSecrets: string | null;
+        /** When its current failure streak began; null when its last attempt succeeded. */
+        readonly failingSince: number | null;
+      })
+    | null;
 }
 
 /** The result of one attempt, as the dispatcher hands it to `recordAttempts`. */
