@@ -89,6 +89,9 @@ export class KyselyStore {
   readonly #updateDeliverySql: string;
   readonly #streakClearSql: string;
   readonly #streakStartSql: string;
+  // Written on every failed attempt (while `disableAfter` is set) and every claim given back.
+  readonly #disableIfFailingSinceSql: string;
+  readonly #releaseClaimSql: string;
 
   constructor(dialect: StoreDialect) {
     this.dialect = dialect;
@@ -110,6 +113,19 @@ export class KyselyStore {
     this.#updateDeliverySql = this.db.updateTable(D).set(SAMPLE_DELIVERY_CHANGE).where('id', '=', '').compile().sql;
     this.#streakClearSql = this.db.updateTable(S).set({ failing_since: null }).where('id', '=', '').where('failing_since', 'is not', null).compile().sql;
     this.#streakStartSql = this.db.updateTable(S).set({ failing_since: 0 }).where('id', '=', '').where('failing_since', 'is', null).compile().sql;
+    this.#disableIfFailingSinceSql = this.db
+      .updateTable(S)
+      .set({ active: 0, updated_at: 0, disabled_reason: '' })
+      .where('id', '=', '')
+      .where('active', '=', 1)
+      .where('failing_since', '<=', 0)
+      .compile().sql;
+    this.#releaseClaimSql = this.db
+      .updateTable(D)
+      .set({ status: 'pending', due_at: 0, updated_at: 0 })
+      .where('id', '=', '')
+      .where('status', '=', 'in_flight')
+      .compile().sql;
   }
 
   migrate(): Promise<MigrationResultSet> {
@@ -380,13 +396,8 @@ export class KyselyStore {
   }
 
   #disableIfFailingSince(subscriptionId: string, cutoff: number, now: number): CompiledQuery {
-    return this.db
-      .updateTable(S)
-      .set({ active: 0, updated_at: now, disabled_reason: `every delivery failed for ${describeDuration(now - cutoff)}; fix the receiver, then re-enable it` })
-      .where('id', '=', subscriptionId)
-      .where('active', '=', 1)
-      .where('failing_since', '<=', cutoff)
-      .compile();
+    const reason = `every delivery failed for ${describeDuration(now - cutoff)}; fix the receiver, then re-enable it`;
+    return CompiledQuery.raw(this.#disableIfFailingSinceSql, [0, now, reason, subscriptionId, 1, cutoff]);
   }
 
   /** Makes a subscription's failed or cancelled deliveries created since `since` due again. */
@@ -404,11 +415,7 @@ export class KyselyStore {
   /** Gives claimed deliveries back unattempted, due at the given times (shutdown, rate limit). */
   async releaseClaims(claims: ReadonlyArray<{ id: string; dueAt: number }>, now: number): Promise<void> {
     if (claims.length === 0) return;
-    await this.dialect.executeBatch(
-      claims.map(({ id, dueAt }) =>
-        this.db.updateTable(D).set({ status: 'pending', due_at: dueAt, updated_at: now }).where('id', '=', id).where('status', '=', 'in_flight').compile(),
-      ),
-    );
+    await this.dialect.executeBatch(claims.map(({ id, dueAt }) => CompiledQuery.raw(this.#releaseClaimSql, ['pending', dueAt, now, id, 'in_flight'])));
   }
 
   // ── delivery log ────────────────────────────────────────────────────────────────────────────
