@@ -373,9 +373,16 @@ export class KyselyStore {
   async recordAttempts(records: readonly AttemptRecord[], now: number, disableAfterMs: number | null = null): Promise<{ disabled: string[] }> {
     const queries: CompiledQuery[] = [];
     const disableChecks = new Map<number, string>();
+    // A subscription's streak only changes when an attempt's result differs from the one before it in
+    // the batch: a receiver that is down fails every attempt, and one statement pair says it all.
+    const lastResult = new Map<string, boolean>();
     for (const { attempt, delivery, goneSubscriptionId, streak } of records) {
       if (attempt) queries.push(CompiledQuery.raw(this.#insertAttemptSql, attemptParams(attempt)));
       queries.push(CompiledQuery.raw(this.#updateDeliverySql, deliveryChangeParams(delivery, now)));
+      if (streak && goneSubscriptionId === undefined) {
+        if (lastResult.get(streak.subscriptionId) === streak.failed) continue;
+        lastResult.set(streak.subscriptionId, streak.failed);
+      }
       if (goneSubscriptionId !== undefined) {
         queries.push(this.db.deleteFrom(S).where('id', '=', goneSubscriptionId).compile());
         queries.push(this.#cancelPendingOf(goneSubscriptionId, now, 'subscription gone (410)'));
@@ -391,8 +398,8 @@ export class KyselyStore {
     }
     if (queries.length === 0) return { disabled: [] };
     const results = await this.dialect.executeBatch(queries);
-    const disabled = [...disableChecks].filter(([index]) => (results[index]?.changes ?? 0) > 0).map(([, id]) => id);
-    return { disabled: [...new Set(disabled)] };
+    // Each subscription is disabled at most once: the check only matches an active one.
+    return { disabled: [...disableChecks].filter(([index]) => (results[index]?.changes ?? 0) > 0).map(([, id]) => id) };
   }
 
   #disableIfFailingSince(subscriptionId: string, cutoff: number, now: number): CompiledQuery {
