@@ -6,7 +6,7 @@
 import type { Finder } from '../config/options.js';
 import { newDeliveryRow } from '../store/rows.js';
 import { errorInfo, type Logger } from '../logger.js';
-import type { ClaimedDelivery, KyselyStore } from '../store/kysely-store.js';
+import { claimOf, type ClaimedDelivery, type KyselyStore } from '../store/kysely-store.js';
 import { toStoredEvent, type Subscription } from '../store/records.js';
 import type { DeliveryTable, EventTable, SubscriptionTable } from '../store/schema.js';
 import type { FindSubscriptions } from '../triggers/triggers.js';
@@ -106,34 +106,3 @@ export async function fanOutBatch(
   const inserted = await store.commitFanOut(items);
   return { taken, more: taken < events.length || events.length === limit, claimed: claims.filter((claim) => inserted.has(claim.id)) };
 }
-
-function claimOf(delivery: DeliveryTable, event: EventTable, subscription: SubscriptionTable): ClaimedDelivery {
-  return {
-    id: delivery.id,
-    eventId: event.id,
-    subscriptionId: subscription.id,
-    attempt: 1,
-    body: null,
-    event: {
-      name: event.name,
-      model: event.model,
-      action: event.action,
-      owner: event.owner,
-      allOwners: Number(event.all_owners) === 1,
-      data: event.data,
-      body: event.body,
-      createdAt: Number(event.created_at),
-    },
-    subscription: {
-      id: subscription.id,
-      owner: subscription.owner,
-      event: subscription.event,
-      target: subscription.target,
-      active: Number(subscription.active) === 1,
-      secret: subscription.secret,
-      previousSecrets: subscription.previous_secrets,
-      failingSince: subscription.failing_since === null ? null : Number(subscription.failing_since),
-    },
-  };
-}
-

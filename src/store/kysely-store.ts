@@ -40,6 +40,44 @@ export interface ClaimedDelivery {
     | null;
 }
 
+/**
+ * A claim from its rows: the fan-out builds one from the rows it just wrote, `loadClaims` from the
+ * joined columns it read back.
+ */
+export function claimOf(
+  delivery: Pick<DeliveryTable, 'id' | 'event_id' | 'subscription_id' | 'attempts' | 'body'>,
+  event: Pick<EventTable, 'name' | 'model' | 'action' | 'owner' | 'all_owners' | 'data' | 'body' | 'created_at'>,
+  subscription: Pick<SubscriptionTable, 'id' | 'owner' | 'event' | 'target' | 'active' | 'secret' | 'previous_secrets' | 'failing_since'> | null,
+): ClaimedDelivery {
+  return {
+    id: delivery.id,
+    eventId: delivery.event_id,
+    subscriptionId: delivery.subscription_id,
+    attempt: Number(delivery.attempts) + 1,
+    body: delivery.body,
+    event: {
+      name: event.name,
+      model: event.model,
+      action: event.action,
+      owner: event.owner,
+      allOwners: Number(event.all_owners) === 1,
+      data: event.data,
+      body: event.body,
+      createdAt: Number(event.created_at),
+    },
+    subscription: subscription && {
+      id: subscription.id,
+      owner: subscription.owner,
+      event: subscription.event,
+      target: subscription.target,
+      active: Number(subscription.active) === 1,
+      secret: subscription.secret,
+      previousSecrets: subscription.previous_secrets,
+      failingSince: subscription.failing_since === null ? null : Number(subscription.failing_since),
+    },
+  };
+}
+
 /** The result of one attempt, as the dispatcher hands it to `recordAttempts`. */
 export interface AttemptRecord {
   /** Undefined when the delivery ends without an attempt (its subscription was deleted or deactivated). */
@@ -305,36 +343,15 @@ export class KyselyStore {
       .where('d.id', 'in', ids)
       .where('d.status', '=', 'in_flight')
       .execute();
-    return rows.map((r) => ({
-      id: r.id,
-      eventId: r.event_id,
-      subscriptionId: r.subscription_id,
-      attempt: Number(r.attempts) + 1,
-      body: r.body,
-      event: {
-        name: r.name,
-        model: r.model,
-        action: r.action,
-        owner: r.event_owner,
-        allOwners: Number(r.all_owners) === 1,
-        data: r.data,
-        body: r.event_body,
-        createdAt: Number(r.created_at),
-      },
-      subscription:
+    return rows.map((r) =>
+      claimOf(
+        r,
+        { name: r.name, model: r.model, action: r.action, owner: r.event_owner, all_owners: r.all_owners, data: r.data, body: r.event_body, created_at: r.created_at },
         r.s_id === null
           ? null
-          : {
-              id: r.s_id,
-              owner: r.owner!,
-              event: r.event!,
-              target: r.target!,
-              active: Number(r.active) === 1,
-              secret: r.secret!,
-              previousSecrets: r.previous_secrets,
-              failingSince: r.failing_since === null ? null : Number(r.failing_since),
-            },
-    }));
+          : { id: r.s_id, owner: r.owner!, event: r.event!, target: r.target!, active: r.active!, secret: r.secret!, previous_secrets: r.previous_secrets, failing_since: r.failing_since },
+      ),
+    );
   }
 
   /** When the earliest pending or leased delivery becomes due, or null when there is none. */
