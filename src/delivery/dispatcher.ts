@@ -37,10 +37,6 @@ export class Dispatcher {
     deps.queue.onCapacity(() => this.nudge(false));
   }
 
-  get running(): boolean {
-    return this.#running;
-  }
-
   start(): void {
     if (this.#running) return;
     this.#running = true;

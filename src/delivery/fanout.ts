@@ -13,13 +13,17 @@ import type { FindSubscriptions } from '../triggers/triggers.js';
 
 /** The default lookup (active subscriptions of the event's owner, or of all owners), or the user's finder. */
 export function subscriptionFinder(store: KyselyStore, finder: Finder | undefined): FindSubscriptions {
-  const defaultFind = (event: EventTable) => store.activeSubscriptionsFor(event.name, Number(event.all_owners) === 1 ? null : event.owner);
+  const defaultFind = (event: EventTable) => store.activeSubscriptionsFor(event.name, ownerReached(event));
   if (!finder) return defaultFind;
   return async (event) => {
-    const allOwners = Number(event.all_owners) === 1;
-    const found = await finder(event.name, toStoredEvent(event), { owner: allOwners ? null : event.owner, allOwners, defaultFind: () => defaultFind(event) });
+    const found = await finder(event.name, toStoredEvent(event), { owner: ownerReached(event), allOwners: Number(event.all_owners) === 1, defaultFind: () => defaultFind(event) });
     return found.filter((s) => s.active);
   };
+}
+
+/** Whose subscriptions an event reaches: its owner's, or `null` for every owner's. */
+function ownerReached(event: Pick<EventTable, 'owner' | 'all_owners'>): string | null {
+  return Number(event.all_owners) === 1 ? null : event.owner;
 }
 
 /** Deliveries the fan-out may claim at once for the caller's queue, skipping a separate claim query. */
@@ -52,7 +56,7 @@ export async function fanOutBatch(
   customFind: FindSubscriptions | undefined,
   limit: number,
   logger: Logger,
-  handoff: FanOutHandoff = { capacity: 0, leaseUntil: 0 },
+  handoff: FanOutHandoff,
 ): Promise<FanOutResult> {
   const events = await store.pendingEvents(limit);
   if (events.length === 0) return { taken: 0, more: false, claimed: [] };
@@ -60,7 +64,8 @@ export async function fanOutBatch(
   const shared = new Map<string, Promise<readonly SubscriptionTable[]>>();
   const items: Array<{ eventId: string; deliveries: DeliveryTable[] }> = [];
   const claims: ClaimedDelivery[] = [];
-  const handingOff = !customFind && handoff.capacity > 0;
+  // A custom finder returns subscriptions, not rows: its deliveries are claimed by the next pass.
+  const handingOff = !customFind;
   let taken = 0;
   for (const event of events) {
     if (handingOff && claims.length >= handoff.capacity) break;
@@ -69,7 +74,7 @@ export async function fanOutBatch(
     try {
       if (customFind) found = { subscriptions: await customFind(event) };
       else {
-        const owner = Number(event.all_owners) === 1 ? null : event.owner;
+        const owner = ownerReached(event);
         const key = `${event.name}\u0000${owner ?? '*'}`;
         let rows = shared.get(key);
         if (!rows) shared.set(key, (rows = store.activeSubscriptionRowsFor(event.name, owner)));

@@ -36,7 +36,7 @@ export interface GuardedConnectOptions {
 }
 
 /** What a guarded connector fails with when the policy refuses a target; no socket has been opened. */
-export class TargetRefusedError extends Error {
+class TargetRefusedError extends Error {
   readonly code = 'ERR_RESTHOOKS_TARGET_REFUSED';
   readonly kind: Exclude<TargetCheckCode, 'target_unresolvable'>;
   constructor(message: string, kind: Exclude<TargetCheckCode, 'target_unresolvable'>) {
@@ -46,7 +46,7 @@ export class TargetRefusedError extends Error {
   }
 }
 
-export const defaultResolver: Resolver = async (hostname) => {
+const defaultResolver: Resolver = async (hostname) => {
   const records = await lookup(hostname, { all: true, verbatim: true });
   return records.map((r) => ({ address: r.address, family: r.family === 6 ? 6 : 4 }));
 };
