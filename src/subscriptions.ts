@@ -157,7 +157,7 @@ export class Subscriptions {
   async rotateSecret(id: string, options: RotateSecretOptions = {}): Promise<Subscription> {
     const current = await this.#require(id, options);
     const now = Date.now();
-    const kept = (await this.#store.previousSecrets(current.id)).filter((p) => p.expiresAt > now);
+    const kept = await this.#store.previousSecrets(current.id, now);
     const previous = [{ secret: current.secret, expiresAt: now + toMs(options.gracePeriod ?? '24h') }, ...kept].slice(0, MAX_PREVIOUS_SECRETS);
     return (await this.#store.updateSubscription(current.id, { secret: generateSecret(), previous_secrets: JSON.stringify(previous), updated_at: now })) ?? notFound(id);
   }

@@ -7,7 +7,7 @@ import type { Deliverer, ResolvedDeliveryOptions, SentInfo } from '../config/opt
 import { newId } from '../ids.js';
 import { errorInfo, type Logger } from '../logger.js';
 import type { AttemptRecord, ClaimedDelivery } from '../store/kysely-store.js';
-import { toStoredEvent, type HookInfo, type JsonValue } from '../store/records.js';
+import { livePreviousSecrets, toStoredEvent, type HookInfo, type JsonValue } from '../store/records.js';
 import { eventBody } from './envelope.js';
 import { classifyAttempt, type AttemptOutcome } from './outcome.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -102,9 +102,7 @@ export class AttemptRunner {
 
 // During a rotation's grace period the old secrets sign too (Standard Webhooks allows several signatures).
 function secretsOf(secret: string, previous: string | null, now: number): string[] {
-  if (previous === null) return [secret];
-  const old = (JSON.parse(previous) as Array<{ secret: string; expiresAt: number }>).filter((p) => p.expiresAt > now).map((p) => p.secret);
-  return [secret, ...old];
+  return previous === null ? [secret] : [secret, ...livePreviousSecrets(previous, now).map((p) => p.secret)];
 }
 
 function endedWithoutAttempt(claim: ClaimedDelivery, reason: string): AttemptRecord {

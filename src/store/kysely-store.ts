@@ -12,7 +12,7 @@ import { MigrationRequiredError } from '../errors.js';
 import { migrateToLatest } from './migrator.js';
 import type { AttemptTable, DeliveryTable, EventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { StatementResult, StoreDialect } from './store-dialect.js';
-import { toAttempt, toDelivery, toSubscription, type DeliveryWithAttempts, type StoredEvent, type Subscription } from './records.js';
+import { livePreviousSecrets, toAttempt, toDelivery, toSubscription, type DeliveryWithAttempts, type PreviousSecret, type StoredEvent, type Subscription } from './records.js';
 
 /** A delivery claimed for one attempt, with everything the sender needs, read in one query. */
 export interface ClaimedDelivery {
@@ -224,10 +224,10 @@ export class KyselyStore {
     return (await query.execute()).map(toSubscription);
   }
 
-  /** The old secrets still signing after rotations (JSON `[{ secret, expiresAt }]`), never exposed by `Subscription`. */
-  async previousSecrets(id: string): Promise<Array<{ secret: string; expiresAt: number }>> {
+  /** The old secrets still signing at `now` after rotations, never exposed by `Subscription`. */
+  async previousSecrets(id: string, now: number): Promise<PreviousSecret[]> {
     const row = await this.db.selectFrom(S).select('previous_secrets').where('id', '=', id).executeTakeFirst();
-    return row?.previous_secrets ? (JSON.parse(row.previous_secrets) as Array<{ secret: string; expiresAt: number }>) : [];
+    return livePreviousSecrets(row?.previous_secrets ?? null, now);
   }
 
   async updateSubscription(id: string, patch: Partial<SubscriptionTable>): Promise<Subscription | undefined> {

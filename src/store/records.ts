@@ -24,6 +24,17 @@ export interface Subscription {
   readonly updatedAt: Date;
 }
 
+/** A rotated-out secret that keeps signing until `expiresAt` (ms), during a rotation's grace period. */
+export interface PreviousSecret {
+  readonly secret: string;
+  readonly expiresAt: number;
+}
+
+/** The old secrets stored with a subscription (JSON, or null) that still sign at `now`. */
+export function livePreviousSecrets(stored: string | null, now: number): PreviousSecret[] {
+  return stored ? (JSON.parse(stored) as PreviousSecret[]).filter((p) => p.expiresAt > now) : [];
+}
+
 /** The `hook` part of the envelope: `{ id, event, target }`, in that order, as in the seed. */
 export interface HookInfo {
   readonly id: string;
