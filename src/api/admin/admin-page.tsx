@@ -156,11 +156,17 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
       c.set('links', links);
       return handler(c, links);
     });
+  const noSubscription = (id: string) => new PageProblem(404, 'Not found', `There is no subscription ${id}; it may have been deleted.`);
   const requireSubscription = async (id: string): Promise<Subscription> => {
     const subscription = await hooks.subscriptions.get(id);
-    if (!subscription) throw new PageProblem(404, 'Not found', `There is no subscription ${id}; it may have been deleted.`);
+    if (!subscription) throw noSubscription(id);
     return subscription;
   };
+  /** `action` on subscription `id`, which looks the subscription up itself: its not_found becomes the page's 404. */
+  const onSubscription = <T,>(id: string, action: Promise<T>): Promise<T> =>
+    action.catch((error: unknown) => {
+      throw (error as { code?: unknown } | null)?.code === 'not_found' ? noSubscription(id) : error;
+    });
   const detail = async (c: Context<AdminEnv>, links: AdminLinks, s: Subscription, rejected: { edit?: { values: SubscriptionFormValues; problems: FormProblem[] }; since?: string; sinceProblem?: string } = {}) => {
     const cursor = c.req.query('cursor') || undefined;
     const deliveries = await hooks.deliveries.list(s.id, { limit: DELIVERIES_PER_PAGE, ...(cursor ? { cursor } : {}) });
@@ -224,21 +230,21 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
   route('get', '/subscriptions/:id/delete', async (c, links) => render(c, <DeleteConfirm title={title} links={links} subscription={await requireSubscription(param(c, 'id'))} />));
 
   route('post', '/subscriptions/:id/delete', async (c, links) => {
-    const current = await requireSubscription(param(c, 'id'));
-    await hooks.subscriptions.delete(current.id);
+    const id = param(c, 'id');
+    if (!(await hooks.subscriptions.delete(id))) throw noSubscription(id);
     return c.redirect(links.list({ done: 'deleted' }), 303);
   });
 
   route('post', '/subscriptions/:id/rotate-secret', async (c, links) => {
-    const current = await requireSubscription(param(c, 'id'));
-    await hooks.subscriptions.rotateSecret(current.id);
-    return c.redirect(links.subscription(current.id, { done: 'rotated' }), 303);
+    const id = param(c, 'id');
+    await onSubscription(id, hooks.subscriptions.rotateSecret(id));
+    return c.redirect(links.subscription(id, { done: 'rotated' }), 303);
   });
 
   route('post', '/subscriptions/:id/test', async (c, links) => {
-    const current = await requireSubscription(param(c, 'id'));
-    await hooks.sendTest(current.id);
-    return c.redirect(links.subscription(current.id, { done: 'tested' }), 303);
+    const id = param(c, 'id');
+    await onSubscription(id, hooks.sendTest(id));
+    return c.redirect(links.subscription(id, { done: 'tested' }), 303);
   });
 
   route('post', '/subscriptions/:id/deliveries/:deliveryId/retry', async (c, links) => {
@@ -251,16 +257,17 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
   });
 
   route('post', '/subscriptions/:id/recover', async (c, links) => {
-    const current = await requireSubscription(param(c, 'id'));
+    const id = param(c, 'id');
     const since = (await readForm(c)).get('since') ?? '';
     let date: Date;
     try {
       date = parseSince(since);
     } catch (error) {
-      return detail(c, links, current, { since, sinceProblem: (error as Error).message });
+      // Only the re-rendered detail page needs the subscription itself.
+      return detail(c, links, await requireSubscription(id), { since, sinceProblem: (error as Error).message });
     }
-    const count = await hooks.deliveries.recover(current.id, { since: date });
-    return c.redirect(links.subscription(current.id, { done: 'recovered', count: String(count) }), 303);
+    const count = await onSubscription(id, hooks.deliveries.recover(id, { since: date }));
+    return c.redirect(links.subscription(id, { done: 'recovered', count: String(count) }), 303);
   });
 
   route('get', '/events', async (c, links) => render(c, <EventsCatalog title={title} links={links} events={hooks.events} />));
