@@ -43,14 +43,20 @@ export function errorBody(code: string, message: string): ErrorBody {
 }
 
 /**
- * Maps any thrown value to a response. Core errors are recognised by their stable `code` rather than
- * `instanceof`, so they still match when the core and the API are loaded from separate bundles.
+ * The status of a core error a caller can cause (400, 404, 413), or undefined for anything else.
+ * Recognised by its stable `code` rather than `instanceof`, so it still matches when the core and the
+ * API are loaded from separate bundles.
  */
+export function coreErrorStatus(error: unknown): number | undefined {
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && Object.hasOwn(STATUS_OF_CORE_CODE, code) ? STATUS_OF_CORE_CODE[code as ResthooksErrorCode] : undefined;
+}
+
+/** Maps any thrown value to a response. */
 export function errorResponse(error: unknown, logger: Pick<Logger, 'error'>): Response {
   if (error instanceof ApiError) return respond(error.status, error.code, error.message, error.status === 401);
-  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
-  const status = typeof code === 'string' && Object.hasOwn(STATUS_OF_CORE_CODE, code) ? STATUS_OF_CORE_CODE[code as ResthooksErrorCode] : undefined;
-  if (status !== undefined && typeof code === 'string') return respond(status, code, (error as Error).message, false);
+  const status = coreErrorStatus(error);
+  if (status !== undefined) return respond(status, (error as { code: string }).code, (error as Error).message, false);
   logger.error({ err: error instanceof Error ? { message: error.message, stack: error.stack } : { message: String(error) } }, 'resthooks api: unexpected error');
   return respond(500, 'internal', 'Internal error', false);
 }

@@ -5,6 +5,7 @@
  */
 import { ValidationError } from '../../errors.js';
 import type { JsonValue } from '../../store/records.js';
+import { coreErrorStatus } from '../errors.js';
 
 /** The subscription form exactly as entered, so a rejected form comes back unchanged. */
 export interface SubscriptionFormValues {
@@ -59,16 +60,12 @@ export function toDateTimeLocal(date: Date): string {
   return date.toISOString().slice(0, 16);
 }
 
-// Codes a person filling in a form can cause; anything else is the server's problem (500).
-const INPUT_CODES = new Set(['unknown_event', 'invalid_target', 'target_refused', 'target_unresolvable', 'invalid_field']);
-
 /**
- * The form problem a thrown value stands for, or undefined when it is not an input error. Matched by
- * the stable `code` rather than `instanceof`, as the REST API does, so separate bundles still agree.
+ * The form problem a thrown value stands for, or undefined when it is not an input error: the core
+ * errors the REST API answers with 400 are the ones a person filling in a form can cause.
  */
 export function formProblem(error: unknown): FormProblem | undefined {
-  if (!(error instanceof Error)) return undefined;
-  const { code, field } = error as { code?: unknown; field?: unknown };
-  if (typeof code !== 'string' || !INPUT_CODES.has(code)) return undefined;
-  return { field: typeof field === 'string' ? field : undefined, message: error.message };
+  if (coreErrorStatus(error) !== 400) return undefined;
+  const { field, message } = error as Error & { field?: unknown };
+  return { field: typeof field === 'string' ? field : undefined, message };
 }

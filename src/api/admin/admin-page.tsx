@@ -14,9 +14,9 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import type { Hooks } from '../../hooks.js';
-import { NotFoundError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Subscription } from '../../store/records.js';
+import { coreErrorStatus } from '../errors.js';
 import { isSameOriginRequest } from './admin-csrf.js';
 import { formProblem, parseActive, parseMetadata, parseSince, subscriptionFormValues, toDateTimeLocal, type FormProblem, type SubscriptionFormValues } from './admin-forms.js';
 import { ProblemPage } from './admin-layout.js';
@@ -139,8 +139,7 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
   page.post('*', bodyLimit({ maxSize: MAX_FORM_BYTES, onError: () => { throw new PageProblem(413, 'Form too large', `A form may be at most ${MAX_FORM_BYTES / 1024} KiB.`); } }));
   page.onError((error, c) => {
     if (error instanceof PageProblem) return problem(c, error);
-    const code = (error as { code?: unknown }).code;
-    if (code === 'not_found') return problem(c, new PageProblem(404, 'Not found', error.message));
+    if (coreErrorStatus(error) === 404) return problem(c, new PageProblem(404, 'Not found', error.message));
     const input = formProblem(error);
     if (input) return problem(c, new PageProblem(400, 'Invalid request', input.message));
     logger.error({ err: { message: error.message, stack: error.stack } }, 'resthooks admin: unexpected error');
@@ -165,7 +164,7 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
   /** `action` on subscription `id`, which looks the subscription up itself: its not_found becomes the page's 404. */
   const onSubscription = <T,>(id: string, action: Promise<T>): Promise<T> =>
     action.catch((error: unknown) => {
-      throw (error as { code?: unknown } | null)?.code === 'not_found' ? noSubscription(id) : error;
+      throw coreErrorStatus(error) === 404 ? noSubscription(id) : error;
     });
   const detail = async (c: Context<AdminEnv>, links: AdminLinks, s: Subscription, rejected: { edit?: { values: SubscriptionFormValues; problems: FormProblem[] }; since?: string; sinceProblem?: string } = {}) => {
     const cursor = c.req.query('cursor') || undefined;
@@ -251,7 +250,7 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
     const current = await requireSubscription(param(c, 'id'));
     // The delivery must belong to the subscription in the path.
     await hooks.deliveries.retry(param(c, 'deliveryId'), { subscriptionId: current.id }).catch((error: unknown) => {
-      throw error instanceof NotFoundError ? new PageProblem(404, 'Not found', `Subscription ${current.id} has no delivery ${param(c, 'deliveryId')}.`) : error;
+      throw coreErrorStatus(error) === 404 ? new PageProblem(404, 'Not found', `Subscription ${current.id} has no delivery ${param(c, 'deliveryId')}.`) : error;
     });
     return c.redirect(links.subscription(current.id, { done: 'retried' }), 303);
   });
