@@ -158,7 +158,7 @@ class ResthooksSubscriber implements EntitySubscriberInterface {
     // which rows changed is unknown, so nothing can be fired truthfully (docs/typeorm.md).
     if (!event.databaseEntity || !event.entity) return;
     const entity = event.entity;
-    const changes = this.#changes ? changedProperties(event) : undefined;
+    const changes = this.#changes ? () => changedProperties(event) : undefined;
     return this.#record(event.queryRunner, event.metadata, 'updated', () => snapshot(entity, event.databaseEntity, undefined), changes);
   }
 
@@ -170,22 +170,27 @@ class ResthooksSubscriber implements EntitySubscriberInterface {
   }
 
   afterSoftRemove(event: SoftRemoveEvent<object>): Promise<void> | void {
-    if (!event.entity && !event.databaseEntity) return;
-    const changes = this.#softDelete || !this.#changes ? undefined : deleteDateProperty(event.metadata);
-    return this.#record(event.queryRunner, event.metadata, this.#softDelete ? 'deleted' : 'updated', () => snapshot(event.entity, event.databaseEntity, event.entityId), changes);
+    return this.#softDeleteEvent(event, 'deleted');
   }
 
   afterRecover(event: RecoverEvent<object>): Promise<void> | void {
-    if (!event.entity && !event.databaseEntity) return;
-    const changes = this.#softDelete || !this.#changes ? undefined : deleteDateProperty(event.metadata);
-    return this.#record(event.queryRunner, event.metadata, this.#softDelete ? 'created' : 'updated', () => snapshot(event.entity, event.databaseEntity, event.entityId), changes);
+    return this.#softDeleteEvent(event, 'created');
   }
 
-  #record(runner: QueryRunner, metadata: EntityMetadata, action: Action, take: () => object, changes?: JsonValue[]): Promise<void> | void {
+  /** A soft delete or recover fires `action` as the app sees it, or with `softDelete: false` an update of the delete-date column. */
+  #softDeleteEvent(event: SoftRemoveEvent<object> | RecoverEvent<object>, action: 'deleted' | 'created'): Promise<void> | void {
+    if (!event.entity && !event.databaseEntity) return;
+    const changes = this.#softDelete || !this.#changes ? undefined : () => deleteDateProperty(event.metadata);
+    return this.#record(event.queryRunner, event.metadata, this.#softDelete ? action : 'updated', () => snapshot(event.entity, event.databaseEntity, event.entityId), changes);
+  }
+
+  // `take` and `changes` are thunks: most writes are of models or actions no event names, and cost nothing.
+  #record(runner: QueryRunner, metadata: EntityMetadata, action: Action, take: () => object, changes?: () => JsonValue[] | undefined): Promise<void> | void {
     const model = metadata.name || metadata.targetName;
     if (!this.#models.get(model)?.has(action)) return;
+    const changed = changes?.();
     // A snapshot now: the data is the entity as this write left it, even if the app changes it before COMMIT.
-    const pending: PendingEvent = { depth: depthOf(runner), model, action, instance: take(), extra: changes && { changes } };
+    const pending: PendingEvent = { depth: depthOf(runner), model, action, instance: take(), extra: changed && { changes: changed } };
     if (!runner.isTransactionActive) return this.#publish([pending]);
     let state = this.#transactions.get(runner);
     if (!state) this.#transactions.set(runner, (state = { events: [], wrote: false, aborted: false }));
