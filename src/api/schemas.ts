@@ -7,11 +7,12 @@
  */
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
+import { MAX_TARGET_LENGTH } from '../subscriptions.js';
 
 const string = (field: string, what: string) =>
   z.string({ error: (issue) => (issue.input === undefined ? `\`${field}\` is required: ${what}.` : `\`${field}\` must be a string: ${what}.`) });
 const eventField = string('event', 'one of the declared event names (GET /events)');
-const targetField = (field: string) => string(field, 'an absolute http(s) URL').meta({ format: 'uri', maxLength: 2048 });
+const targetField = (field: string) => string(field, 'an absolute http(s) URL').meta({ format: 'uri', maxLength: MAX_TARGET_LENGTH });
 const activeField = z.boolean({ error: '`active` must be true or false.' });
 
 // Unknown fields are ignored (z.object strips them), as the contract asks.
