@@ -12,7 +12,7 @@ import { MigrationRequiredError } from '../errors.js';
 import { migrateToLatest } from './migrator.js';
 import type { AttemptTable, DeliveryTable, EventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { StatementResult, StoreDialect } from './store-dialect.js';
-import { livePreviousSecrets, toAttempt, toDelivery, toSubscription, type DeliveryWithAttempts, type PreviousSecret, type StoredEvent, type Subscription } from './records.js';
+import { livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type PreviousSecret, type StoredEvent, type Subscription } from './records.js';
 
 /** A delivery claimed for one attempt, with everything the sender needs, read in one query. */
 export interface ClaimedDelivery {
@@ -445,16 +445,17 @@ export class KyselyStore {
   // ── delivery log ────────────────────────────────────────────────────────────────────────────
 
   async listDeliveries(subscriptionId: string, limit: number, before?: string): Promise<DeliveryWithAttempts[]> {
-    let query = this.db
-      .selectFrom(`${D} as d`)
-      .innerJoin(`${E} as e`, 'e.id', 'd.event_id')
-      .selectAll('d')
-      .select('e.name as event_name')
-      .where('d.subscription_id', '=', subscriptionId)
-      .orderBy('d.id', 'desc')
-      .limit(limit);
+    let query = this.#deliveriesWithEventName().where('d.subscription_id', '=', subscriptionId).orderBy('d.id', 'desc').limit(limit);
     if (before !== undefined) query = query.where('d.id', '<', before);
-    const deliveries = await query.execute();
+    return this.#withAttempts(await query.execute());
+  }
+
+  #deliveriesWithEventName() {
+    return this.db.selectFrom(`${D} as d`).innerJoin(`${E} as e`, 'e.id', 'd.event_id').selectAll('d').select('e.name as event_name');
+  }
+
+  /** The deliveries with their attempt logs, oldest attempt first: one query for all of them. */
+  async #withAttempts(deliveries: ReadonlyArray<DeliveryTable & { event_name: string }>): Promise<DeliveryWithAttempts[]> {
     if (deliveries.length === 0) return [];
     const attempts = await this.db
       .selectFrom(A)
@@ -462,9 +463,13 @@ export class KyselyStore {
       .where('delivery_id', 'in', deliveries.map((d) => d.id))
       .orderBy('number')
       .execute();
-    const byDelivery = new Map<string, AttemptTable[]>();
-    for (const a of attempts) byDelivery.set(a.delivery_id, [...(byDelivery.get(a.delivery_id) ?? []), a]);
-    return deliveries.map((d) => ({ ...toDelivery(d), attemptLog: (byDelivery.get(d.id) ?? []).map(toAttempt) }));
+    const byDelivery = new Map<string, Attempt[]>();
+    for (const a of attempts) {
+      const log = byDelivery.get(a.delivery_id);
+      if (log) log.push(toAttempt(a));
+      else byDelivery.set(a.delivery_id, [toAttempt(a)]);
+    }
+    return deliveries.map((d) => ({ ...toDelivery(d), attemptLog: byDelivery.get(d.id) ?? [] }));
   }
 
   /** Which subscription a delivery belongs to (one primary-key read; no attempts). */
@@ -473,17 +478,10 @@ export class KyselyStore {
   }
 
   async getDelivery(id: string): Promise<DeliveryWithAttempts | undefined> {
-    const row = await this.db
-      .selectFrom(`${D} as d`)
-      .innerJoin(`${E} as e`, 'e.id', 'd.event_id')
-      .selectAll('d')
-      .select('e.name as event_name')
-      .where('d.id', '=', id)
-      .executeTakeFirst();
-    if (!row) return undefined;
-    const attempts = await this.db.selectFrom(A).selectAll().where('delivery_id', '=', id).orderBy('number').execute();
-    return { ...toDelivery(row), attemptLog: attempts.map(toAttempt) };
+    const [delivery] = await this.#withAttempts(await this.#deliveriesWithEventName().where('d.id', '=', id).execute());
+    return delivery;
   }
+
 
   /** Makes a finished (or pending) delivery due now; an in-flight one is left alone. */
   async requeueDelivery(id: string, now: number): Promise<boolean> {
