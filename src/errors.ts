@@ -13,8 +13,7 @@ export type ResthooksErrorCode =
   | 'invalid_field'
   | 'payload_too_large'
   | 'not_found'
-  | 'migration_required'
-  | 'not_started';
+  | 'migration_required';
 
 export class ResthooksError extends Error {
   readonly code: ResthooksErrorCode;

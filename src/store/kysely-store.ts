@@ -98,9 +98,6 @@ export interface SubscriptionFilter {
   before?: string;
 }
 
-type EventRow = EventTable;
-type DeliveryRow = DeliveryTable;
-
 // The status tests that match the partial indexes (resthooks_events_pending, resthooks_deliveries_due)
 // are written as SQL literals: SQLite uses a partial index only when the query's WHERE implies the
 // index's, and a bound parameter implies nothing, so `status = ?` scanned the whole table (and sorted
@@ -192,14 +189,14 @@ export class KyselyStore {
   // ── write path ──────────────────────────────────────────────────────────────────────────────
 
   /** The outbox append as compiled statements, for running inside a host transaction. */
-  compileAppend(event: EventRow, deliveries: readonly DeliveryRow[] = []): CompiledQuery[] {
+  compileAppend(event: EventTable, deliveries: readonly DeliveryTable[] = []): CompiledQuery[] {
     return [
       CompiledQuery.raw(this.#insertEventSql, eventParams(event)),
       ...deliveries.map((d) => CompiledQuery.raw(this.#insertDeliverySql, deliveryParams(d))),
     ];
   }
 
-  async append(event: EventRow, deliveries: readonly DeliveryRow[] = []): Promise<void> {
+  async append(event: EventTable, deliveries: readonly DeliveryTable[] = []): Promise<void> {
     await this.dialect.executeBatch(this.compileAppend(event, deliveries));
   }
 
@@ -267,7 +264,7 @@ export class KyselyStore {
 
   // ── fan-out ─────────────────────────────────────────────────────────────────────────────────
 
-  pendingEvents(limit: number): Promise<EventRow[]> {
+  pendingEvents(limit: number): Promise<EventTable[]> {
     return this.db.selectFrom(E).selectAll().where('status', '=', PENDING).orderBy('id').limit(limit).execute();
   }
 
@@ -275,7 +272,7 @@ export class KyselyStore {
    * Marks events fanned out and inserts their deliveries, atomically. Safe to repeat: a delivery for
    * an (event, subscription) pair that already has one is skipped by the unique index.
    */
-  async commitFanOut(items: ReadonlyArray<{ eventId: string; deliveries: readonly DeliveryRow[] }>): Promise<Set<string>> {
+  async commitFanOut(items: ReadonlyArray<{ eventId: string; deliveries: readonly DeliveryTable[] }>): Promise<Set<string>> {
     const queries: CompiledQuery[] = [];
     const inserts: string[] = [];
     for (const item of items) {
@@ -502,10 +499,10 @@ function describeDuration(ms: number): string {
 }
 
 // Parameter order must match the compiled INSERTs, whose columns follow the key order of the samples.
-function eventParams(e: EventRow): unknown[] {
+function eventParams(e: EventTable): unknown[] {
   return [e.id, e.name, e.model, e.action, e.owner, e.all_owners, e.data, e.body, e.status, e.error, e.created_at];
 }
-function deliveryParams(d: DeliveryRow): unknown[] {
+function deliveryParams(d: DeliveryTable): unknown[] {
   return [d.id, d.event_id, d.subscription_id, d.status, d.attempts, d.due_at, d.body, d.last_status_code, d.last_error, d.created_at, d.updated_at];
 }
 function attemptParams(a: AttemptTable): unknown[] {
@@ -519,9 +516,9 @@ const SAMPLE_ATTEMPT: AttemptTable = {
   id: '', delivery_id: '', number: 0, started_at: 0, duration_ms: 0, status_code: null, response_excerpt: null, error: null, outcome: 'delivered',
 };
 const SAMPLE_DELIVERY_CHANGE = { status: 'delivered', attempts: 0, due_at: 0, last_status_code: null, last_error: null, updated_at: 0 } as const;
-const SAMPLE_EVENT: EventRow = {
+const SAMPLE_EVENT: EventTable = {
   id: '', name: '', model: null, action: null, owner: null, all_owners: 0, data: '', body: null, status: 'pending', error: null, created_at: 0,
 };
-const SAMPLE_DELIVERY: DeliveryRow = {
+const SAMPLE_DELIVERY: DeliveryTable = {
   id: '', event_id: '', subscription_id: '', status: 'pending', attempts: 0, due_at: 0, body: null, last_status_code: null, last_error: null, created_at: 0, updated_at: 0,
 };

@@ -4,13 +4,6 @@
  * @module
  */
 
-export const TABLES = {
-  subscriptions: 'resthooks_subscriptions',
-  events: 'resthooks_events',
-  deliveries: 'resthooks_deliveries',
-  attempts: 'resthooks_attempts',
-} as const;
-
 export type EventStatus = 'pending' | 'done' | 'undeliverable';
 export type DeliveryStatus = 'pending' | 'in_flight' | 'delivered' | 'failed' | 'cancelled';
 export type AttemptOutcomeKind = 'delivered' | 'retry' | 'failed' | 'gone' | 'cancelled';

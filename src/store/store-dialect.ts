@@ -15,10 +15,6 @@ export interface StoreCapabilities {
    * SQLite has one writer at a time, so a plain `UPDATE … RETURNING` is already exclusive there.
    */
   readonly supportsSkipLocked: boolean;
-  /** One writer at a time (SQLite): batching writes matters more than parallelism. */
-  readonly singleWriter: boolean;
-  /** DDL inside a transaction rolls back cleanly (both engines here; not MySQL). */
-  readonly supportsTransactionalDdl: boolean;
 }
 
 /**

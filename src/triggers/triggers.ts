@@ -111,8 +111,8 @@ export class Triggers {
     if (!definition) return IGNORED;
     try {
       const serialized = this.#serializeInstance(name, instance, options.payloadOverride, options.extra);
-      const owner = options.owner === false || definition.allOwners ? null : normalizeOwner(options.owner ?? this.#deps.owner(instance));
       const allOwners = options.owner === false || definition.allOwners;
+      const owner = allOwners ? null : normalizeOwner(options.owner ?? this.#deps.owner(instance));
       return await this.#append(definition.name, definition, owner, allOwners, serialized, options.tx);
     } catch (error) {
       return this.#failed(definition.name, error);

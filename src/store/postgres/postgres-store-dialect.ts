@@ -192,7 +192,7 @@ export function postgresStoreDialect(pool: PgPool, options: PostgresStoreDialect
   const base = new PostgresDialect({ pool: pool as unknown as PostgresPool });
   return {
     name: 'postgres',
-    capabilities: { supportsSkipLocked: true, singleWriter: false, supportsTransactionalDdl: true },
+    capabilities: { supportsSkipLocked: true },
     kysely: {
       createAdapter: () => new ResthooksPostgresAdapter(),
       createDriver: () => base.createDriver(),

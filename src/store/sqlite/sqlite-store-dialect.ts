@@ -224,7 +224,7 @@ export function sqliteStoreDialect(database: SqliteDatabase, options: SqliteStor
   const driver = new SqliteStoreDriver(database, options.busyTimeoutMs ?? 10_000);
   return {
     name: 'sqlite',
-    capabilities: { supportsSkipLocked: false, singleWriter: true, supportsTransactionalDdl: true },
+    capabilities: { supportsSkipLocked: false },
     kysely: {
       createAdapter: () => new TransactionalDdlSqliteAdapter(),
       createDriver: () => driver,
