@@ -32,3 +32,10 @@ export function usageErrors<T>(parse: () => T): T {
     throw error;
   }
 }
+
+/** `--name` as an integer from `min` to `max` (digits only), else a `UsageError` naming the option. */
+export function integer(value: string, name: string, min: number, max: number): number {
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got "${value}".`);
+  return n;
+}

@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { CliError, UsageError, usageErrors, type Command } from './command.js';
+import { CliError, integer, UsageError, usageErrors, type Command } from './command.js';
 import { formatDelivery, formatIgnored, paletteFor, type Palette } from './format-delivery.js';
 import { verifySignature } from './verify-signature.js';
 
@@ -42,12 +42,6 @@ Examples:
   resthooks listen --port 4000 --secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
   resthooks listen --port 0 --status 410 --path /hooks
 `;
-
-function integer(value: string, name: string, min: number, max: number): number {
-  const n = /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got "${value}".`);
-  return n;
-}
 
 function checkSecret(secret: string): string {
   const key = secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret;

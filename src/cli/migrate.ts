@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { MigrationResultSet } from 'kysely';
-import { migrate as migrateStore, postgresStore, sqliteStore } from '../index.js';
+import { migrate as migrateStore, postgresStore, sqliteStore, type StoreDialect } from '../index.js';
 import { CliError, UsageError, usageErrors, type Command } from './command.js';
 
 const help = `Usage: resthooks migrate --db <file | postgres://url>
@@ -72,26 +72,40 @@ export function describeError(error: unknown): string {
   return error.message || inner || (typeof code === 'string' ? code : error.name);
 }
 
-async function runMigrations(target: DatabaseTarget): Promise<MigrationResultSet> {
+/** The database as messages name it: the SQLite file's full path, or the URL without its password. */
+export function describeTarget(target: DatabaseTarget): string {
+  return target.engine === 'sqlite' ? `SQLite ${resolve(target.file)}` : `PostgreSQL ${redact(target.url)}`;
+}
+
+export interface OpenStoreOptions {
+  /** PostgreSQL connections at most (pg's default: 10). */
+  readonly poolSize?: number;
+  /** Create the SQLite file's directory when missing (better-sqlite3 creates only the file). */
+  readonly createDirectory?: boolean;
+}
+
+/** The store on `target`, through its driver (imported only now); `close` ends the driver's connections. */
+export async function openStore(target: DatabaseTarget, options: OpenStoreOptions = {}): Promise<{ store: StoreDialect; close(): Promise<void> }> {
   if (target.engine === 'sqlite') {
     const { default: Database } = await importDriver('better-sqlite3', () => import('better-sqlite3'), 'a SQLite database');
-    // better-sqlite3 creates the file but not its directory (the demo's default is ./.data/…).
-    mkdirSync(dirname(resolve(target.file)), { recursive: true });
+    if (options.createDirectory) mkdirSync(dirname(resolve(target.file)), { recursive: true });
     const database = new Database(target.file);
-    try {
-      return await migrateStore(sqliteStore(database));
-    } finally {
-      database.close();
-    }
+    return { store: sqliteStore(database), close: async () => void database.close() };
   }
   const { default: pg } = await importDriver('pg', () => import('pg'), 'a postgres:// database');
-  const pool = new pg.Pool({ connectionString: target.url, max: 2, connectionTimeoutMillis: 10_000 });
+  const pool = new pg.Pool({ connectionString: target.url, max: options.poolSize, connectionTimeoutMillis: 10_000 });
   // An idle client's error (the server restarting) must not crash the process with an unhandled event.
   pool.on('error', () => {});
+  return { store: postgresStore(pool), close: () => pool.end() };
+}
+
+async function runMigrations(target: DatabaseTarget): Promise<MigrationResultSet> {
+  // The demo's default file is under ./.data/, which may not exist yet.
+  const { store, close } = await openStore(target, { poolSize: 2, createDirectory: true });
   try {
-    return await migrateStore(postgresStore(pool));
+    return await migrateStore(store);
   } finally {
-    await pool.end();
+    await close();
   }
 }
 
@@ -104,7 +118,7 @@ export const migrate: Command = {
     const db = values.db ?? process.env.DATABASE_URL;
     if (!db) throw new UsageError('Missing --db <file | postgres://url> (or set DATABASE_URL).');
     const target = parseDatabaseTarget(db);
-    const where = target.engine === 'sqlite' ? `SQLite ${resolve(target.file)}` : `PostgreSQL ${redact(target.url)}`;
+    const where = describeTarget(target);
     process.stdout.write(`Migrating ${where}\n`);
     let result: MigrationResultSet;
     try {

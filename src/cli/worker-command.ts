@@ -7,9 +7,9 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createHooks, postgresStore, sqliteStore, toMs, type HooksOptions, type Logger, type StoreDialect } from '../index.js';
-import { CliError, UsageError, usageErrors, type Command } from './command.js';
-import { describeError, importDriver, parseDatabaseTarget, redact, type DatabaseTarget } from './migrate.js';
+import { createHooks, toMs, type HooksOptions, type Logger, type StoreDialect } from '../index.js';
+import { CliError, integer, UsageError, usageErrors, type Command } from './command.js';
+import { describeError, describeTarget, importDriver, openStore, parseDatabaseTarget, redact, type DatabaseTarget } from './migrate.js';
 
 const help = `Usage: resthooks worker [options]
 
@@ -71,13 +71,7 @@ export function parseWorkerOptions(args: string[], env: NodeJS.ProcessEnv): Work
   if (!redis) throw new UsageError('Missing --redis <redis://url> (or set REDIS_URL).');
   if (!/^rediss?:\/\//i.test(redis)) throw new UsageError(`--redis must be a redis:// or rediss:// URL, got "${redact(redis)}".`);
   if (values.queue !== undefined && (values.queue === '' || values.queue.includes(':'))) throw new UsageError('--queue must be a non-empty name without ":".');
-  let concurrency: number | undefined;
-  if (values.concurrency !== undefined) {
-    concurrency = /^\d+$/.test(values.concurrency) ? Number(values.concurrency) : NaN;
-    if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 10_000) {
-      throw new UsageError(`--concurrency must be an integer from 1 to 10000, got "${values.concurrency}".`);
-    }
-  }
+  const concurrency = values.concurrency === undefined ? undefined : integer(values.concurrency, 'concurrency', 1, 10_000);
   let shutdownTimeoutMs: number;
   try {
     shutdownTimeoutMs = toMs(values['shutdown-timeout']);
@@ -93,18 +87,6 @@ export function parseWorkerOptions(args: string[], env: NodeJS.ProcessEnv): Work
     allowPrivateTargets: values['allow-private-targets'],
     shutdownTimeoutMs,
   };
-}
-
-async function openStore(target: DatabaseTarget): Promise<StoreDialect> {
-  if (target.engine === 'sqlite') {
-    const { default: Database } = await importDriver('better-sqlite3', () => import('better-sqlite3'), 'a SQLite database');
-    return sqliteStore(new Database(target.file));
-  }
-  const { default: pg } = await importDriver('pg', () => import('pg'), 'a postgres:// database');
-  const pool = new pg.Pool({ connectionString: target.url, connectionTimeoutMillis: 10_000 });
-  // An idle client's error (the server restarting) must not crash the worker with an unhandled event.
-  pool.on('error', () => {});
-  return postgresStore(pool);
 }
 
 type AppOptions = Omit<HooksOptions<string>, 'store' | 'queue'>;
@@ -143,10 +125,11 @@ export const worker: Command = {
     const { bullmqQueue } = await importDriver('bullmq', () => import('../queue/bullmq/index.js'), 'resthooks worker');
     const app = options.config ? await loadConfig(options.config) : { events: {} };
     const logger = app.logger ?? stderrLogger();
-    const where = options.db.engine === 'sqlite' ? `SQLite ${resolve(options.db.file)}` : `PostgreSQL ${redact(options.db.url)}`;
+    const where = describeTarget(options.db);
     let store: StoreDialect;
     try {
-      store = await openStore(options.db);
+      // hooks.close() ends the connections, through the store.
+      ({ store } = await openStore(options.db));
     } catch (error) {
       if (error instanceof CliError) throw error;
       throw new CliError(`Cannot open ${where}: ${describeError(error)}`);
