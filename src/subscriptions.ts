@@ -23,12 +23,8 @@ export interface NewSubscription {
   metadata?: { [key: string]: JsonValue } | null;
 }
 
-export interface SubscriptionPatch {
-  event?: string;
-  target?: string;
-  active?: boolean;
-  metadata?: { [key: string]: JsonValue } | null;
-}
+/** The fields `update` can change: any of a new subscription's, except its owner. */
+export type SubscriptionPatch = Partial<Omit<NewSubscription, 'owner'>>;
 
 /** Limits an operation to one owner's subscriptions: another owner's id behaves as not found. */
 export interface OwnerScope {

@@ -228,8 +228,8 @@ export class KyselyStore {
   }
 
   async updateSubscription(id: string, patch: Partial<SubscriptionTable>): Promise<Subscription | undefined> {
-    await this.db.updateTable(S).set(patch).where('id', '=', id).execute();
-    return this.getSubscription(id);
+    const row = await this.db.updateTable(S).set(patch).where('id', '=', id).returningAll().executeTakeFirst();
+    return row && toSubscription(row);
   }
 
   /** Deletes the subscription and cancels its deliveries that have not been attempted yet. */
