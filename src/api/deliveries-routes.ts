@@ -5,7 +5,7 @@
 import { Hono } from 'hono';
 import type { ApiEnv, RouteDeps } from './api-env.js';
 import { readJsonObject } from './body.js';
-import { announceNextPage, limitParam } from './paging.js';
+import { announceNextPage, limitParam, nextCursorOf } from './paging.js';
 import { deliveryJson } from './responses.js';
 import { parseBody, RecoverBody } from './schemas.js';
 
@@ -15,8 +15,7 @@ export function deliveriesRoutes({ hooks, maxBodyBytes }: RouteDeps): Hono<ApiEn
   app.get('/:id/deliveries', async (c) => {
     const limit = limitParam(c, 50);
     const deliveries = await hooks.deliveries.list(c.req.param('id'), { owner: c.var.owner, limit, cursor: c.req.query('cursor') });
-    // The core returns a plain page; a full one may have more behind it (a last page may then be empty).
-    announceNextPage(c, deliveries.length === limit ? deliveries.at(-1)!.id : null, limit);
+    announceNextPage(c, nextCursorOf(deliveries, limit), limit);
     return c.json(deliveries.map(deliveryJson));
   });
 

@@ -16,6 +16,14 @@ export function limitParam(c: Context, fallback: number, max = 100): number {
 }
 
 /**
+ * The cursor of the page after `items`, a page the core returned for `limit`: a full page may have more
+ * behind it (so the last page may be empty), a shorter one is the end.
+ */
+export function nextCursorOf(items: readonly { id: string }[], limit: number): string | null {
+  return items.length === limit ? items.at(-1)!.id : null;
+}
+
+/**
  * Announces the next page as `X-Next-Cursor` and as an RFC 8288 `Link: <?…>; rel="next"`. The link is
  * a query-only reference (RFC 3986 §5.2), so it resolves against the request URL wherever the API is
  * mounted.

@@ -17,6 +17,7 @@ import type { Hooks } from '../../hooks.js';
 import type { Logger } from '../../logger.js';
 import type { Subscription } from '../../store/records.js';
 import { coreErrorStatus } from '../errors.js';
+import { nextCursorOf } from '../paging.js';
 import { isSameOriginRequest } from './admin-csrf.js';
 import { formProblem, parseActive, parseMetadata, parseSince, subscriptionFormValues, toDateTimeLocal, type FormProblem, type SubscriptionFormValues } from './admin-forms.js';
 import { ProblemPage } from './admin-layout.js';
@@ -169,7 +170,7 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
   const detail = async (c: Context<AdminEnv>, links: AdminLinks, s: Subscription, rejected: { edit?: { values: SubscriptionFormValues; problems: FormProblem[] }; since?: string; sinceProblem?: string } = {}) => {
     const cursor = c.req.query('cursor') || undefined;
     const deliveries = await hooks.deliveries.list(s.id, { limit: DELIVERIES_PER_PAGE, ...(cursor ? { cursor } : {}) });
-    const nextCursor = deliveries.length === DELIVERIES_PER_PAGE ? deliveries.at(-1)!.id : null;
+    const nextCursor = nextCursorOf(deliveries, DELIVERIES_PER_PAGE);
     const edit = rejected.edit ?? { values: editValues(s), problems: [] };
     const recover = { since: rejected.since ?? toDateTimeLocal(new Date(Date.now() - 86_400_000)), problem: rejected.sinceProblem };
     const props = { title, links, events: hooks.events, subscription: s, deliveries, cursor, nextCursor, notice: noticeOf(c), edit, recover };
