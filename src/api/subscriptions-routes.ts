@@ -38,12 +38,7 @@ export function subscriptionsRoutes({ hooks, maxBodyBytes }: RouteDeps): Hono<Ap
 
   app.patch('/:id', async (c) => {
     const body = parseBody(UpdateSubscriptionBody, await readJsonObject(c.req.raw, maxBodyBytes));
-    const target = body.target ?? body.target_url;
-    const patch = {
-      ...(body.event !== undefined ? { event: body.event } : {}),
-      ...(target !== undefined ? { target } : {}),
-      ...(body.active !== undefined ? { active: body.active } : {}),
-    };
+    const patch = { event: body.event, target: body.target ?? body.target_url, active: body.active };
     return c.json(subscriptionJson(await subscriptions.update(c.req.param('id'), patch, { owner: c.var.owner })));
   });
 

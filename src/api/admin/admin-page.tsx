@@ -169,7 +169,7 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
     });
   const detail = async (c: Context<AdminEnv>, links: AdminLinks, s: Subscription, rejected: { edit?: { values: SubscriptionFormValues; problems: FormProblem[] }; since?: string; sinceProblem?: string } = {}) => {
     const cursor = c.req.query('cursor') || undefined;
-    const deliveries = await hooks.deliveries.list(s.id, { limit: DELIVERIES_PER_PAGE, ...(cursor ? { cursor } : {}) });
+    const deliveries = await hooks.deliveries.list(s.id, { limit: DELIVERIES_PER_PAGE, cursor });
     const nextCursor = nextCursorOf(deliveries, DELIVERIES_PER_PAGE);
     const edit = rejected.edit ?? { values: editValues(s), problems: [] };
     const recover = { since: rejected.since ?? toDateTimeLocal(new Date(Date.now() - 86_400_000)), problem: rejected.sinceProblem };
@@ -179,13 +179,8 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
 
   route('get', '/', async (c, links) => {
     const query: ListQuery = { owner: c.req.query('owner')?.trim() || undefined, event: c.req.query('event') || undefined, active: c.req.query('active') || undefined, cursor: c.req.query('cursor') || undefined };
-    const result = await hooks.subscriptions.list({
-      limit: pageSize,
-      ...(query.owner ? { owner: query.owner } : {}),
-      ...(query.event ? { event: query.event } : {}),
-      ...(query.active === 'true' || query.active === 'false' ? { active: query.active === 'true' } : {}),
-      ...(query.cursor ? { cursor: query.cursor } : {}),
-    });
+    const active = query.active === 'true' ? true : query.active === 'false' ? false : undefined;
+    const result = await hooks.subscriptions.list({ limit: pageSize, owner: query.owner, event: query.event, active, cursor: query.cursor });
     return render(c, <SubscriptionsList title={title} links={links} events={hooks.events} page={result} query={query} notice={noticeOf(c)} />);
   });
 
