@@ -11,6 +11,7 @@ import { CompiledQuery, Kysely, sql, type MigrationResultSet } from 'kysely';
 import { MigrationRequiredError } from '../errors.js';
 import { migrateToLatest } from './migrator.js';
 import type { AttemptTable, DeliveryTable, EventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
+import type { CompiledStatement } from './host-executor.js';
 import type { StatementResult, StoreDialect } from './store-dialect.js';
 import { livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type PreviousSecret, type StoredEvent, type Subscription } from './records.js';
 
@@ -189,10 +190,10 @@ export class KyselyStore {
   // ── write path ──────────────────────────────────────────────────────────────────────────────
 
   /** The outbox append as compiled statements, for running inside a host transaction. */
-  compileAppend(event: EventTable, deliveries: readonly DeliveryTable[] = []): CompiledQuery[] {
+  compileAppend(event: EventTable, deliveries: readonly DeliveryTable[] = []): CompiledStatement[] {
     return [
-      CompiledQuery.raw(this.#insertEventSql, eventParams(event)),
-      ...deliveries.map((d) => CompiledQuery.raw(this.#insertDeliverySql, deliveryParams(d))),
+      statement(this.#insertEventSql, eventParams(event)),
+      ...deliveries.map((d) => statement(this.#insertDeliverySql, deliveryParams(d))),
     ];
   }
 
@@ -273,13 +274,13 @@ export class KyselyStore {
    * an (event, subscription) pair that already has one is skipped by the unique index.
    */
   async commitFanOut(items: ReadonlyArray<{ eventId: string; deliveries: readonly DeliveryTable[] }>): Promise<Set<string>> {
-    const queries: CompiledQuery[] = [];
+    const queries: CompiledStatement[] = [];
     const inserts: string[] = [];
     for (const item of items) {
-      queries.push(CompiledQuery.raw(this.#markEventDoneSql, ['done', item.eventId, 'pending']));
+      queries.push(statement(this.#markEventDoneSql, ['done', item.eventId, 'pending']));
       inserts.push('');
       for (const d of item.deliveries) {
-        queries.push(CompiledQuery.raw(this.#insertDeliverySql, deliveryParams(d)));
+        queries.push(statement(this.#insertDeliverySql, deliveryParams(d)));
         inserts.push(d.id);
       }
     }
@@ -385,14 +386,14 @@ export class KyselyStore {
    * for longer than `disableAfterMs`. Returns the subscriptions this batch disabled.
    */
   async recordAttempts(records: readonly AttemptRecord[], now: number, disableAfterMs: number | null = null): Promise<{ disabled: string[] }> {
-    const queries: CompiledQuery[] = [];
+    const queries: CompiledStatement[] = [];
     const disableChecks = new Map<number, string>();
     // A subscription's streak only changes when an attempt's result differs from the one before it in
     // the batch: a receiver that is down fails every attempt, and one statement pair says it all.
     const lastResult = new Map<string, boolean>();
     for (const { attempt, delivery, goneSubscriptionId, streak } of records) {
-      if (attempt) queries.push(CompiledQuery.raw(this.#insertAttemptSql, attemptParams(attempt)));
-      queries.push(CompiledQuery.raw(this.#updateDeliverySql, deliveryChangeParams(delivery, now)));
+      if (attempt) queries.push(statement(this.#insertAttemptSql, attemptParams(attempt)));
+      queries.push(statement(this.#updateDeliverySql, deliveryChangeParams(delivery, now)));
       if (streak && goneSubscriptionId === undefined) {
         if (lastResult.get(streak.subscriptionId) === streak.failed) continue;
         lastResult.set(streak.subscriptionId, streak.failed);
@@ -401,9 +402,9 @@ export class KyselyStore {
         queries.push(this.db.deleteFrom(S).where('id', '=', goneSubscriptionId).compile());
         queries.push(this.#cancelPendingOf(goneSubscriptionId, now, 'subscription gone (410)'));
       } else if (streak && !streak.failed) {
-        queries.push(CompiledQuery.raw(this.#streakClearSql, [null, streak.subscriptionId]));
+        queries.push(statement(this.#streakClearSql, [null, streak.subscriptionId]));
       } else if (streak) {
-        queries.push(CompiledQuery.raw(this.#streakStartSql, [now, streak.subscriptionId]));
+        queries.push(statement(this.#streakStartSql, [now, streak.subscriptionId]));
         if (disableAfterMs !== null) {
           disableChecks.set(queries.length, streak.subscriptionId);
           queries.push(this.#disableIfFailingSince(streak.subscriptionId, now - disableAfterMs, now));
@@ -416,9 +417,9 @@ export class KyselyStore {
     return { disabled: [...disableChecks].filter(([index]) => (results[index]?.changes ?? 0) > 0).map(([, id]) => id) };
   }
 
-  #disableIfFailingSince(subscriptionId: string, cutoff: number, now: number): CompiledQuery {
+  #disableIfFailingSince(subscriptionId: string, cutoff: number, now: number): CompiledStatement {
     const reason = `every delivery failed for ${describeDuration(now - cutoff)}; fix the receiver, then re-enable it`;
-    return CompiledQuery.raw(this.#disableIfFailingSinceSql, [0, now, reason, subscriptionId, 1, cutoff]);
+    return statement(this.#disableIfFailingSinceSql, [0, now, reason, subscriptionId, 1, cutoff]);
   }
 
   /** Makes a subscription's failed or cancelled deliveries created since `since` due again. */
@@ -436,7 +437,7 @@ export class KyselyStore {
   /** Gives claimed deliveries back unattempted, due at the given times (shutdown, rate limit). */
   async releaseClaims(claims: ReadonlyArray<{ id: string; dueAt: number }>, now: number): Promise<void> {
     if (claims.length === 0) return;
-    await this.dialect.executeBatch(claims.map(({ id, dueAt }) => CompiledQuery.raw(this.#releaseClaimSql, ['pending', dueAt, now, id, 'in_flight'])));
+    await this.dialect.executeBatch(claims.map(({ id, dueAt }) => statement(this.#releaseClaimSql, ['pending', dueAt, now, id, 'in_flight'])));
   }
 
   // ── delivery log ────────────────────────────────────────────────────────────────────────────
@@ -505,6 +506,11 @@ function eventParams(e: EventTable): unknown[] {
 function deliveryParams(d: DeliveryTable): unknown[] {
   return [d.id, d.event_id, d.subscription_id, d.status, d.attempts, d.due_at, d.body, d.last_status_code, d.last_error, d.created_at, d.updated_at];
 }
+// The hot statements are compiled once; each use only binds parameters (no Kysely query node).
+function statement(sql: string, parameters: readonly unknown[]): CompiledStatement {
+  return { sql, parameters };
+}
+
 function attemptParams(a: AttemptTable): unknown[] {
   return [a.id, a.delivery_id, a.number, a.started_at, a.duration_ms, a.status_code, a.response_excerpt, a.error, a.outcome];
 }

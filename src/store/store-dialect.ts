@@ -1,4 +1,5 @@
-import type { CompiledQuery, Dialect } from 'kysely';
+import type { Dialect } from 'kysely';
+import type { CompiledStatement } from './host-executor.js';
 
 /** What a compiled statement returns, whatever the engine. */
 export interface StatementResult {
@@ -27,5 +28,5 @@ export interface StoreDialect {
   readonly kysely: Dialect;
   readonly capabilities: StoreCapabilities;
   /** Runs the statements in one transaction, in order; all or nothing. */
-  executeBatch(queries: readonly CompiledQuery[]): Promise<StatementResult[]>;
+  executeBatch(queries: readonly CompiledStatement[]): Promise<StatementResult[]>;
 }

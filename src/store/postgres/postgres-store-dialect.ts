@@ -1,4 +1,5 @@
-import { PostgresAdapter, PostgresDialect, sql, type CompiledQuery, type Kysely, type PostgresPool } from 'kysely';
+import { PostgresAdapter, PostgresDialect, sql, type Kysely, type PostgresPool } from 'kysely';
+import type { CompiledStatement } from '../host-executor.js';
 import type { StatementResult, StoreDialect } from '../store-dialect.js';
 
 /**
@@ -111,7 +112,7 @@ export function inlineParameters(text: string, parameters: readonly unknown[]): 
 }
 
 /** The batch as one `begin; …; commit` script, or undefined when a statement cannot be inlined. */
-export function inlineBatch(queries: readonly CompiledQuery[]): string | undefined {
+export function inlineBatch(queries: readonly CompiledStatement[]): string | undefined {
   const statements: string[] = [];
   for (const query of queries) {
     const statement = inlineParameters(query.sql, query.parameters);
@@ -123,10 +124,10 @@ export function inlineBatch(queries: readonly CompiledQuery[]): string | undefin
 
 // ── executeBatch ────────────────────────────────────────────────────────────────────────────────
 
-async function runBatch(client: PgPoolClient, queries: readonly CompiledQuery[], inline: boolean): Promise<StatementResult[]> {
+async function runBatch(client: PgPoolClient, queries: readonly CompiledStatement[], inline: boolean): Promise<StatementResult[]> {
   if (queries.length === 1) {
     // One statement is atomic on its own (autocommit): no BEGIN/COMMIT round trips.
-    const [query] = queries as [CompiledQuery];
+    const [query] = queries as [CompiledStatement];
     return asList(await client.query(query.sql, query.parameters)).map(toStatementResult);
   }
   // Fastest (measured on loopback: about 4x bound statements, 2x a pg pipeline), so tried first.
@@ -153,7 +154,7 @@ async function runBatch(client: PgPoolClient, queries: readonly CompiledQuery[],
   return results;
 }
 
-async function executeBatch(pool: PgPool, queries: readonly CompiledQuery[], inline: boolean): Promise<StatementResult[]> {
+async function executeBatch(pool: PgPool, queries: readonly CompiledStatement[], inline: boolean): Promise<StatementResult[]> {
   if (queries.length === 0) return [];
   const client = await pool.connect();
   let broken: Error | undefined;

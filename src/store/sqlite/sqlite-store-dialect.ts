@@ -8,6 +8,7 @@ import {
   type Kysely,
   type QueryResult,
 } from 'kysely';
+import type { CompiledStatement } from '../host-executor.js';
 import type { StatementResult, StoreDialect } from '../store-dialect.js';
 
 /**
@@ -104,7 +105,7 @@ class SqliteConnection implements DatabaseConnection {
     return statement;
   }
 
-  runSync(query: CompiledQuery): StatementResult {
+  runSync(query: CompiledStatement): StatementResult {
     const statement = this.statement(query.sql);
     if (statement.reader) return { rows: statement.all(query.parameters) as Record<string, unknown>[], changes: 0 };
     return { rows: [], changes: Number(statement.run(query.parameters).changes) };
@@ -193,7 +194,7 @@ class SqliteStoreDriver implements Driver {
    * open; otherwise a batch never waits behind a dispatcher query that merely holds the mutex
    * across promise turns, and the write path keeps its latency while the dispatcher works.
    */
-  async executeBatch(queries: readonly CompiledQuery[]): Promise<StatementResult[]> {
+  async executeBatch(queries: readonly CompiledStatement[]): Promise<StatementResult[]> {
     const release = this.#openTransactions > 0 ? await this.#mutex.lock() : undefined;
     const connection = this.#connection;
     try {
