@@ -3,12 +3,9 @@
  * @module
  */
 import type { RequestHandler } from 'express';
-import { getRequestListener } from '@hono/node-server';
+import { fetchListener, type FetchApp } from './node-adapter.js';
 
-/** Anything with a web-standard `fetch`, such as the app `createApi()` returns. */
-export interface FetchApp {
-  fetch(request: Request): Response | Promise<Response>;
-}
+export type { FetchApp };
 
 /**
  * Express middleware serving `app` under the path it is mounted at (Express strips the mount path
@@ -22,8 +19,7 @@ export interface FetchApp {
  * server.use('/api', toExpress(createApi(hooks, { authenticate })));
  */
 export function toExpress(app: FetchApp): RequestHandler {
-  // A library must not swap the process's global Request/Response, which node-server does by default.
-  const listener = getRequestListener((request) => app.fetch(request), { overrideGlobalObjects: false });
+  const listener = fetchListener(app);
   return (req, res, next) => {
     // A body parser in front has consumed the stream; node-server reads `rawBody` instead. The parsed
     // value is re-encoded, so the API still applies its own checks (JSON, size, content type).

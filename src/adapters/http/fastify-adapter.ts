@@ -5,11 +5,9 @@
  */
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FetchApp } from './node-adapter.js';
 
-/** Anything with a web-standard `fetch`, such as the app `createApi()` returns. */
-export interface FetchApp {
-  fetch(request: Request): Response | Promise<Response>;
-}
+export type { FetchApp };
 
 /**
  * A Fastify plugin serving `app` under the prefix it is registered with. Inside the plugin's scope

@@ -22,9 +22,14 @@ export interface FetchApp {
  * createServer(toNodeHandler(createApi(hooks, { authenticate }))).listen(3000);
  */
 export function toNodeHandler(app: FetchApp): (req: IncomingMessage, res: ServerResponse) => void {
-  // A library must not swap the process's global Request/Response, which node-server does by default.
-  const listener = getRequestListener((request) => app.fetch(request), { overrideGlobalObjects: false });
+  const listener = fetchListener(app);
   return (req, res) => {
     void listener(req, res);
   };
+}
+
+/** node-server's `(req, res)` listener for `app`; the Express adapter builds on it too. */
+export function fetchListener(app: FetchApp): ReturnType<typeof getRequestListener> {
+  // A library must not swap the process's global Request/Response, which node-server does by default.
+  return getRequestListener((request) => app.fetch(request), { overrideGlobalObjects: false });
 }
