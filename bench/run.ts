@@ -3,7 +3,6 @@
  * against a bare-undici ceiling, written to docs/benchmarks.md. Bounded in time, cleans up after
  * itself (temp dir, child process). Timings are reported, never asserted.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { Pool } from 'undici';
 import { createHooks, sqliteStore, signatureHeaders, generateSecret, type Hooks } from '../src/index.js';
+import { drive, Receiver, type Reached } from './receiver-process.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const DOC = join(HERE, '..', 'docs', 'benchmarks.md');
@@ -50,58 +50,6 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-// ── the receiver: a child process ─────────────────────────────────────────────────────────────
-
-/** When the receiver counted the last request (its clock), and the CPU time it spent since the expectation. */
-interface Reached {
-  readonly at: number;
-  readonly cpuUs: number;
-}
-
-class Receiver {
-  #nextId = 0;
-  readonly #waiting = new Map<number, (reached: Reached) => void>();
-  private constructor(readonly child: ChildProcess, readonly port: number) {
-    child.on('message', (m: { type: string; id: number } & Reached) => {
-      if (m.type === 'reached') {
-        this.#waiting.get(m.id)?.({ at: m.at, cpuUs: m.cpuUs });
-        this.#waiting.delete(m.id);
-      }
-    });
-  }
-
-  static start(): Promise<Receiver> {
-    const child = fork(join(HERE, 'receiver.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
-    return new Promise((resolve, reject) => {
-      child.once('error', reject);
-      child.once('exit', (code) => reject(new Error(`receiver exited early (${code})`)));
-      child.once('message', (m: { type: string; port: number }) => {
-        if (m.type === 'listening') resolve(new Receiver(child, m.port));
-      });
-    });
-  }
-
-  /** Resets the receiver's counter; resolves with the receiver's clock and CPU time when `count` requests have arrived. */
-  async expect(count: number, timeoutMs: number): Promise<() => Promise<Reached>> {
-    const id = ++this.#nextId;
-    const reached = new Promise<Reached>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`receiver got fewer than ${count} requests in ${timeoutMs} ms`)), timeoutMs);
-      this.#waiting.set(id, (result) => {
-        clearTimeout(timer);
-        resolve(result);
-      });
-    });
-    reached.catch(() => undefined);
-    await new Promise<void>((resolve, reject) => this.child.send({ type: 'expect', id, count }, (e) => (e ? reject(e) : resolve())));
-    return () => reached;
-  }
-
-  close(): void {
-    if (this.child.connected) this.child.send({ type: 'exit' });
-    setTimeout(() => this.child.kill('SIGKILL'), 1_000).unref();
-  }
-}
-
 // ── helpers ───────────────────────────────────────────────────────────────────────────────────
 
 function book(i: number) {
@@ -135,6 +83,7 @@ async function newHooks(port: number, k: number): Promise<{ hooks: Hooks; file: 
   return { hooks, file };
 }
 
+const rate = (r: E2eResult) => (r.deliveries / r.ms) * 1000;
 const fmt = (x: number, digits = 0) => x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 // ── hot path ──────────────────────────────────────────────────────────────────────────────────
@@ -231,18 +180,13 @@ async function ceilingEndToEnd(rx: Receiver, total: number, bodyLength: number):
     ...signatureHeaders('dlv_0000000000000000000000000a', Math.floor(Date.now() / 1000), body, [generateSecret()]),
   };
   const reached = await rx.expect(total, 120_000);
-  let next = 0;
   const cpu0 = process.cpuUsage();
   const t0 = now();
-  const worker = async () => {
-    while (next < total) {
-      next++;
-      const response = await pool.request({ method: 'POST', path: '/hook/0', headers, body });
-      await response.body.text();
-      if (response.statusCode !== 200) throw new Error(`ceiling: HTTP ${response.statusCode}`);
-    }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  await drive(CONCURRENCY, total, async () => {
+    const response = await pool.request({ method: 'POST', path: '/hook/0', headers, body });
+    await response.body.text();
+    if (response.statusCode !== 200) throw new Error(`ceiling: HTTP ${response.statusCode}`);
+  });
   const end = await reached();
   const cpuUs = cpuPerDelivery(cpu0, end, total);
   await pool.close();
@@ -284,7 +228,6 @@ async function main(): Promise<void> {
 
   console.log('end to end …');
   const e2e: Array<{ n: number; k: number; ours: E2eResult; ceiling: E2eResult }> = [];
-  const rate = (r: E2eResult) => (r.deliveries / r.ms) * 1000;
   const best = (a: E2eResult | undefined, b: E2eResult) => (a === undefined || b.ms < a.ms ? b : a);
   for (let round = 1; round <= E2E_ROUNDS; round++) {
     for (const [index, { n, k }] of E2E_SCENARIOS.entries()) {
@@ -314,7 +257,6 @@ function writeDoc(
   e2e: ReadonlyArray<{ n: number; k: number; ours: E2eResult; ceiling: E2eResult }>,
   runMs: number,
 ): void {
-  const rate = (r: E2eResult) => (r.deliveries / r.ms) * 1000;
   const hotMet = hot.filter((r) => r.dispatcher === 'stopped').every((r) => r.median <= 50);
   const e2eMet = e2e.every((r) => rate(r.ours) / rate(r.ceiling) >= 0.6);
   const lines = [

@@ -11,17 +11,14 @@
  * Each round runs every variant once, in a rotating order, each on its own fresh pool after a
  * warm-up; the median and the best of the rounds are printed. Timings are reported, never asserted.
  */
-import { fork } from 'node:child_process';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { Sender, type SendRequest } from '../src/delivery/sender.js';
+import { drive, Receiver } from './receiver-process.js';
 
 const N = Number(process.argv[2] ?? 20_000);
 const ROUNDS = Number(process.argv[3] ?? 5);
 const WARMUP = 3_000;
 const IN_FLIGHT = 64;
-const HERE = fileURLToPath(new URL('.', import.meta.url));
 
 // ── the run ───────────────────────────────────────────────────────────────────────────────────
 
@@ -101,24 +98,13 @@ const VARIANTS: Variant[] = [
   senderVariant('Sender (dispatch handler)', () => new Sender({ connectionsPerOrigin: IN_FLIGHT })),
 ];
 
-async function drive(one: () => Promise<number>, total: number): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < total) {
-      next++;
-      await one();
-    }
-  };
-  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
-}
-
 async function measure(variant: Variant, origin: string): Promise<{ cpuUs: number; perSecond: number }> {
   const { one, close } = variant.make(origin);
-  await drive(one, WARMUP);
+  await drive(IN_FLIGHT, WARMUP, one);
   globalThis.gc?.();
   const cpu = process.cpuUsage();
   const t0 = performance.now();
-  await drive(one, N);
+  await drive(IN_FLIGHT, N, one);
   const ms = performance.now() - t0;
   const used = process.cpuUsage(cpu);
   await close();
@@ -126,15 +112,10 @@ async function measure(variant: Variant, origin: string): Promise<{ cpuUs: numbe
 }
 
 async function main(): Promise<void> {
-  const child = fork(join(HERE, 'receiver.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+  const receiver = await Receiver.start();
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('exit', (code) => reject(new Error(`receiver exited early (${code})`)));
-      child.on('message', (m: { type: string; port: number }) => m.type === 'listening' && resolve(m.port));
-    });
-    const origin = `http://127.0.0.1:${port}`;
-    console.log(`N=${N} requests per run, ${IN_FLIGHT} in flight, ${ROUNDS} rounds, receiver pid ${child.pid}, Node ${process.version}`);
+    const origin = `http://127.0.0.1:${receiver.port}`;
+    console.log(`N=${N} requests per run, ${IN_FLIGHT} in flight, ${ROUNDS} rounds, receiver pid ${receiver.child.pid}, Node ${process.version}`);
     const results = new Map<string, Array<{ cpuUs: number; perSecond: number }>>(VARIANTS.map((v) => [v.name, []]));
     for (let round = 0; round < ROUNDS; round++) {
       const order = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]!);
@@ -153,8 +134,7 @@ async function main(): Promise<void> {
       console.log(`| ${name} | ${cpu[mid]!.toFixed(1)} | ${cpu[0]!.toFixed(1)} | ${Math.round(rate[mid]!).toLocaleString('en-US')} |`);
     }
   } finally {
-    if (child.connected) child.send({ type: 'exit' });
-    setTimeout(() => child.kill('SIGKILL'), 1_000).unref();
+    receiver.close();
   }
 }
 
