@@ -12,6 +12,9 @@ export interface Logger {
 const noop = (): void => {};
 export const silentLogger: Logger = Object.freeze({ debug: noop, info: noop, warn: noop, error: noop });
 
+/** Errors to `console.error`, message first: the default of the API and the admin page, whose 500s must leave a trace. */
+export const consoleLogger: Pick<Logger, 'error'> = { error: (obj, msg) => console.error(msg, obj) };
+
 /** Turns an unknown thrown value into a log-safe object (no request bodies, no secrets). */
 export function errorInfo(error: unknown): { message: string; code?: string } {
   if (error instanceof Error) {

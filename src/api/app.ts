@@ -5,7 +5,7 @@
  */
 import { Hono } from 'hono';
 import type { Hooks } from '../hooks.js';
-import type { Logger } from '../logger.js';
+import { consoleLogger, type Logger } from '../logger.js';
 import type { JsonValue } from '../store/records.js';
 import type { ApiEnv, RouteDeps } from './api-env.js';
 import { catalogRoutes } from './catalog-routes.js';
@@ -32,7 +32,6 @@ export interface ApiOptions {
 /** The Hono app `createApi` returns: call `.fetch(request)`, or mount it with `app.route('/api', api)`. */
 export type ResthooksApi = Hono<ApiEnv>;
 
-const consoleLogger: Pick<Logger, 'error'> = { error: (obj, msg) => console.error(msg, obj) };
 
 /**
  * The subscriptions REST API over `hooks`: `/hooks` (CRUD, rotate-secret, test, deliveries, retry),

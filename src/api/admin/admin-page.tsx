@@ -14,7 +14,7 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import type { Hooks } from '../../hooks.js';
-import type { Logger } from '../../logger.js';
+import { consoleLogger, type Logger } from '../../logger.js';
 import type { Subscription } from '../../store/records.js';
 import { coreErrorStatus } from '../errors.js';
 import { nextCursorOf } from '../paging.js';
@@ -66,7 +66,6 @@ export type AdminPage = Hono<AdminEnv>;
 
 const DELIVERIES_PER_PAGE = 20;
 const MAX_FORM_BYTES = 64 * 1024;
-const consoleLogger: Pick<Logger, 'error'> = { error: (obj, msg) => console.error(msg, obj) };
 
 /** A whole-page answer other than 200 (a 404, a bad form encoding, …), thrown from a route. */
 class PageProblem extends Error {

@@ -25,7 +25,7 @@ export const EventsCatalog: FC<{ title: string; links: AdminLinks; events: reado
                 {e.model === null ? (
                   <><span class="badge">raw</span> <span class="muted">hooks.raw('{e.name}', payload)</span></>
                 ) : (
-                  <span class="mono">{`${e.model}.${e.action}${e.allOwners ? '+' : ''}`}</span>
+                  <span class="mono">{firedBy(e)}</span>
                 )}
               </td>
               <td>{e.allOwners ? <><span class="badge warn">+</span> every owner's subscriptions</> : "the owner's subscriptions"}</td>
@@ -38,3 +38,8 @@ export const EventsCatalog: FC<{ title: string; links: AdminLinks; events: reado
     </section>
   </Layout>
 );
+
+/** What fires `e`: `Model.action`, with `+` when it reaches every owner's subscriptions, or `raw`. */
+export function firedBy(e: EventDefinition): string {
+  return e.model === null ? 'raw' : `${e.model}.${e.action}${e.allOwners ? '+' : ''}`;
+}

@@ -10,6 +10,7 @@ import type { EventDefinition } from '../../config/events-map.js';
 import type { FormProblem, SubscriptionFormValues } from './admin-forms.js';
 import { Layout } from './admin-layout.js';
 import type { AdminLinks } from './admin-links.js';
+import { firedBy } from './events-catalog.js';
 
 export interface SubscriptionFormProps {
   mode: 'create' | 'edit';
@@ -37,7 +38,7 @@ export const SubscriptionForm: FC<SubscriptionFormProps> = ({ mode, action, even
         <select id="event" name="event" required {...invalid('event', problemOf('event'))}>
           {mode === 'create' && <option value="" selected={values.event === ''}>Choose an event…</option>}
           {events.map((e) => (
-            <option value={e.name} selected={e.name === values.event}>{`${e.name} — ${e.model === null ? 'raw' : `${e.model}.${e.action}${e.allOwners ? '+' : ''}`}`}</option>
+            <option value={e.name} selected={e.name === values.event}>{`${e.name} — ${firedBy(e)}`}</option>
           ))}
         </select>
       </Field>
