@@ -73,7 +73,7 @@ function parseJson(body: string): { json: unknown } | undefined {
   }
 }
 
-export function formatSignature(signature: SignatureStatus, c: Palette): string {
+function formatSignature(signature: SignatureStatus, c: Palette): string {
   if (signature === 'unchecked') return c.yellow('unsigned check: pass --secret');
   if (signature.ok) return c.green('✓ signature');
   return c.red(`✗ signature: ${signature.reason}`);

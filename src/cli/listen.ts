@@ -21,7 +21,7 @@ export interface ListenOptions {
 }
 
 /** Bodies above this are refused with 413 (resthooks' own payload limit is far lower). */
-export const MAX_BODY_BYTES = 5 * 1024 * 1024;
+const MAX_BODY_BYTES = 5 * 1024 * 1024;
 
 const help = `Usage: resthooks listen [options]
 
@@ -129,7 +129,7 @@ export interface Listener {
 }
 
 /** Starts the receiver; every line goes through `write`. */
-export async function startListener(options: ListenOptions, write: (text: string) => void, c: Palette): Promise<Listener> {
+async function startListener(options: ListenOptions, write: (text: string) => void, c: Palette): Promise<Listener> {
   const attempts = new AttemptCounter();
   const header = (request: IncomingMessage, name: string) => {
     const value = request.headers[name];

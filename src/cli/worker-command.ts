@@ -49,7 +49,7 @@ export interface WorkerOptions {
 }
 
 /** The command line and environment → options, validated. Pure; throws `UsageError`. */
-export function parseWorkerOptions(args: string[], env: NodeJS.ProcessEnv): WorkerOptions {
+function parseWorkerOptions(args: string[], env: NodeJS.ProcessEnv): WorkerOptions {
   const { values } = usageErrors(() =>
     parseArgs({
       args,
