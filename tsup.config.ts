@@ -18,6 +18,6 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'node20',
+  // Dependencies and peer dependencies (the drivers and frameworks) stay external without a list.
   splitting: true,
-  external: ['better-sqlite3', 'pg', 'express', 'fastify', 'typeorm', 'bullmq', 'ioredis', '@hono/node-server'],
 });
