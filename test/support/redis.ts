@@ -13,7 +13,6 @@ import { ensureDebianPackages, freePort, tail } from './system.js';
 export interface RedisServer {
   /** `redis://127.0.0.1:<port>` */
   readonly url: string;
-  readonly port: number;
   stop(): Promise<void>;
 }
 
@@ -82,7 +81,7 @@ export async function startRedis(): Promise<RedisServer> {
         }
         rmSync(dir, { recursive: true, force: true });
       };
-      return { url: `redis://127.0.0.1:${port}`, port, stop };
+      return { url: `redis://127.0.0.1:${port}`, stop };
     }
     if (!exited) child.kill('SIGKILL');
     await exit;
