@@ -15,22 +15,16 @@ import { bullmqQueue, type BullmqQueueOptions } from '../src/queue/bullmq/index.
 import { startCli } from './cli/cli-process.js';
 import { eventually, loopbackResolver, tempDir } from './support/hooks.js';
 import { createTestDatabase } from './support/postgres.js';
-import { startRedis, type RedisServer } from './support/redis.js';
 import { startReceiver, type Received, type Receiver } from './support/receiver.js';
 
 const EVENTS = { 'book.added': 'Book.created' } as const;
 
-let redis: RedisServer;
+const redisUrl = inject('redisUrl');
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 const later = <T>(cleanup: () => Promise<unknown> | unknown, value: T): T => (cleanups.unshift(cleanup), value);
 
-beforeAll(async () => {
-  redis = await startRedis();
-}, 15 * 60_000); // a fresh machine installs redis-server first
-
 afterAll(async () => {
   for (const cleanup of cleanups) await cleanup();
-  await redis?.stop();
 });
 
 let queues = 0;
@@ -71,7 +65,7 @@ function bullHooks(store: StoreDialect, queue: BullmqQueueOptions | QueueFactory
 }
 
 function inspector(name: string): Queue {
-  const queue = new Queue(name, { connection: { url: redis.url } });
+  const queue = new Queue(name, { connection: { url: redisUrl } });
   return later(() => queue.close(), queue);
 }
 
@@ -114,7 +108,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe('bullmqQueue: one process relays and works', () => {
   let hooks: Hooks<'book.added'>;
   beforeAll(async () => {
-    hooks = bullHooks((await sharedStore('sqlite'))(), { connection: redis.url, queueName: queueName(), worker: true });
+    hooks = bullHooks((await sharedStore('sqlite'))(), { connection: redisUrl, queueName: queueName(), worker: true });
     await hooks.start();
   });
 
@@ -170,7 +164,7 @@ describe.each(['postgres', 'sqlite'] as const)('bullmqQueue: an app that only re
     const receiver = await receiverFor((_request, _index, response) => (setTimeout(() => response.writeHead(200).end(), 5), 'handled'));
     const sentBy = { app: 0, w1: 0, w2: 0 };
     const make = (role: keyof typeof sentBy, worker: boolean) =>
-      bullHooks(store(), { connection: redis.url, queueName: name, worker, workerConcurrency: 4 }, { onSent: () => void sentBy[role]++ });
+      bullHooks(store(), { connection: redisUrl, queueName: name, worker, workerConcurrency: 4 }, { onSent: () => void sentBy[role]++ });
     const app = make('app', false);
     const workers = [make('w1', true), make('w2', true)];
     await app.start(); // migrates; the workers' start() finds the tables there
@@ -212,7 +206,7 @@ describe('bullmqQueue: the relay is idempotent', () => {
       return Object.values(counts).reduce((a, b) => a + b, 0);
     };
 
-    const spy = spyQueue({ connection: redis.url, queueName: name, worker: false }, 100);
+    const spy = spyQueue({ connection: redisUrl, queueName: name, worker: false }, 100);
     const relay = bullHooks(store(), spy.factory);
     const { relayed } = spy;
     await relay.start();
@@ -232,7 +226,7 @@ describe('bullmqQueue: the relay is idempotent', () => {
     await relay.stop();
     expect(await waitingJobs()).toBe(1);
 
-    const worker = bullHooks(store(), { connection: redis.url, queueName: name, worker: true });
+    const worker = bullHooks(store(), { connection: redisUrl, queueName: name, worker: true });
     await worker.start();
     const [request] = await receiver.waitFor(1);
     await worker.idle();
@@ -250,7 +244,7 @@ describe('bullmqQueue: failures', () => {
     const name = queueName();
     const store = await sharedStore('sqlite');
     const receiver = await receiverFor((_request, index) => (index === 0 ? 'hang' : 200));
-    const first = bullHooks(store(), { connection: redis.url, queueName: name, worker: true }, { delivery: { timeout: '10s' } });
+    const first = bullHooks(store(), { connection: redisUrl, queueName: name, worker: true }, { delivery: { timeout: '10s' } });
     await first.start();
     const subscription = await first.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
     await first.model('Book', 'created', { id: 1, ownerId: 'alice' });
@@ -260,7 +254,7 @@ describe('bullmqQueue: failures', () => {
     await first.stop({ timeout: 200 });
     expect(Date.now() - stopping).toBeLessThan(3000);
 
-    const second = bullHooks(store(), { connection: redis.url, queueName: name, worker: true });
+    const second = bullHooks(store(), { connection: redisUrl, queueName: name, worker: true });
     await second.start();
     const [hung, retried] = await receiver.waitFor(2);
     expect(retried!.headers['webhook-id']).toBe(hung!.headers['webhook-id']);
@@ -274,7 +268,7 @@ describe('bullmqQueue: failures', () => {
     const store = await sharedStore('sqlite');
     const receiver = await receiverFor();
     const inspect = inspector(name);
-    const spy = spyQueue({ connection: redis.url, queueName: name, worker: false }, 300);
+    const spy = spyQueue({ connection: redisUrl, queueName: name, worker: false }, 300);
     const relay = bullHooks(store(), spy.factory);
     await relay.start();
     const subscription = await relay.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
@@ -288,7 +282,7 @@ describe('bullmqQueue: failures', () => {
     expect(await inspect.getWaitingCount()).toBe(1);
     await relay.stop();
 
-    const worker = bullHooks(store(), { connection: redis.url, queueName: name, worker: true });
+    const worker = bullHooks(store(), { connection: redisUrl, queueName: name, worker: true });
     await worker.start();
     await receiver.waitFor(1);
     await worker.idle();
@@ -304,9 +298,9 @@ describe('resthooks worker (the CLI, a separate process)', () => {
     cleanups.unshift(() => dir.cleanup());
     const file = join(dir.path, 'hooks.db');
     const receiver = await receiverFor();
-    const app = bullHooks(sqliteStore(new Database(file)), { connection: redis.url, queueName: name, worker: false });
+    const app = bullHooks(sqliteStore(new Database(file)), { connection: redisUrl, queueName: name, worker: false });
     await app.start(); // the tables exist before the worker opens the file
-    const cli = startCli(['worker', '--db', file, '--redis', redis.url, '--queue', name, '--allow-private-targets', '--shutdown-timeout', '1s']);
+    const cli = startCli(['worker', '--db', file, '--redis', redisUrl, '--queue', name, '--allow-private-targets', '--shutdown-timeout', '1s']);
     cleanups.unshift(() => cli.kill());
     await cli.waitFor(/Delivering jobs from redis:\/\/127\.0\.0\.1:\d+ \(queue resthooks-test-/);
 
@@ -330,7 +324,7 @@ describe('bullmqQueue: the port, with a stand-in processor', () => {
     const inFlight = new Map<string, number>(); // delivery id → attempt in flight
     const started: Array<{ id: string; attempt: number; finish(): void }> = [];
     const claim = (id: string, attempt: number) => ({ id, attempt }) as ClaimedDelivery;
-    const queue = bullmqQueue({ connection: redis.url, queueName: name, worker: true })({
+    const queue = bullmqQueue({ connection: redisUrl, queueName: name, worker: true })({
       concurrency: 4,
       timeoutMs: 1000,
       logger: silentLogger,
@@ -373,10 +367,10 @@ describe('bullmqQueue: the port, with a stand-in processor', () => {
 
   it('refuses bad options at start-up with ConfigError', async () => {
     expect(() => bullmqQueue({} as BullmqQueueOptions)).toThrow(/needs `connection`/);
-    expect(() => bullmqQueue({ connection: redis.url, leaseMs: 0 })).toThrow(/`leaseMs` must be a positive integer/);
-    expect(() => bullmqQueue({ connection: redis.url, queueName: 'a:b' })).toThrow(/without ":"/);
+    expect(() => bullmqQueue({ connection: redisUrl, leaseMs: 0 })).toThrow(/`leaseMs` must be a positive integer/);
+    expect(() => bullmqQueue({ connection: redisUrl, queueName: 'a:b' })).toThrow(/without ":"/);
     const { Redis } = await import('ioredis');
-    const shared = new Redis(redis.url, { lazyConnect: true });
+    const shared = new Redis(redisUrl, { lazyConnect: true });
     expect(() => bullmqQueue({ connection: shared })).toThrow(/maxRetriesPerRequest: null/);
     expect(() => bullmqQueue({ connection: shared, worker: false })).not.toThrow();
     shared.disconnect();

@@ -12,7 +12,6 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { toNodeHandler } from '../src/adapters/http/node-adapter.js';
 import { createBookstore, EVENTS, type Bookstore } from '../examples/bookstore/bookstore.js';
 import { bullmqQueue } from '../src/queue/bullmq/index.js';
-import { startRedis } from './support/redis.js';
 import { readConfig } from '../examples/bookstore/config.js';
 import { eventually, loopbackResolver, tempDir, testHooks } from './support/hooks.js';
 import { createTestDatabase } from './support/postgres.js';
@@ -182,13 +181,13 @@ describe.each(engines)('the bookstore demo on %s', (_, makeEngine) => {
 
 describe('REDIS_URL: delivery through BullMQ', () => {
   it('with the embedded worker, and with RESTHOOKS_EMBEDDED_WORKER=0 only once a worker runs', async () => {
-    const redis = await startRedis();
+    const redisUrl = inject('redisUrl');
     const dir = tempDir();
     const receiver = await startReceiver();
     const db = join(dir.path, 'bookstore.db');
     try {
       for (const [embedded, path] of [['1', '/embedded'], ['0', '/relay-only']] as const) {
-        const demo = await runDemo({ RESTHOOKS_DB: db, REDIS_URL: redis.url, RESTHOOKS_EMBEDDED_WORKER: embedded });
+        const demo = await runDemo({ RESTHOOKS_DB: db, REDIS_URL: redisUrl, RESTHOOKS_EMBEDDED_WORKER: embedded });
         let worker: Awaited<ReturnType<typeof testHooks>> | undefined;
         try {
           expect((await demo.call('POST', '/api/hooks', { body: { event: 'book.added', target: receiver.url + path } })).status).toBe(201);
@@ -196,7 +195,7 @@ describe('REDIS_URL: delivery through BullMQ', () => {
           if (embedded === '0') {
             await new Promise((resolve) => setTimeout(resolve, 500));
             expect(receiver.received.filter((r) => r.path === path)).toHaveLength(0); // relayed to Redis, nobody delivers
-            worker = await testHooks({ events: EVENTS, file: db, queue: bullmqQueue({ connection: redis.url, worker: true }) });
+            worker = await testHooks({ events: EVENTS, file: db, queue: bullmqQueue({ connection: redisUrl, worker: true }) });
           }
           await eventually(() => expect(receiver.received.filter((r) => r.path === path)).toHaveLength(1), 15_000);
           expect(receiver.received.find((r) => r.path === path)!.json.data.title).toBe(path);
@@ -207,7 +206,6 @@ describe('REDIS_URL: delivery through BullMQ', () => {
       }
     } finally {
       await receiver.close();
-      await redis.stop();
       dir.cleanup();
     }
   }, 60_000);
