@@ -6,15 +6,14 @@
 import Database from 'better-sqlite3';
 import { Queue } from 'bullmq';
 import { join } from 'node:path';
-import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createHooks, postgresStore, sqliteStore, type ClaimedDelivery, type DeliveryQueue, type Hooks, type HooksOptions, type QueueFactory, type StoreDialect } from '../src/index.js';
+import { createHooks, sqliteStore, type ClaimedDelivery, type DeliveryQueue, type Hooks, type HooksOptions, type QueueFactory, type StoreDialect } from '../src/index.js';
 import { silentLogger } from '../src/logger.js';
 import { bullmqQueue, type BullmqQueueOptions } from '../src/queue/bullmq/index.js';
 import { startCli } from './cli/cli-process.js';
 import { eventually, loopbackResolver, tempDir } from './support/hooks.js';
-import { createTestDatabase } from './support/postgres.js';
+import { TestDatabase, type Engine } from './support/database.js';
 import { startReceiver, type Received, type Receiver } from './support/receiver.js';
 
 const EVENTS = { 'book.added': 'Book.created' } as const;
@@ -31,24 +30,11 @@ let queues = 0;
 const queueName = () => `resthooks-test-${process.pid}-${++queues}`;
 
 /** A database any number of `createHooks` can share: a temp SQLite file, or a fresh PostgreSQL database. */
-async function sharedStore(engine: 'sqlite' | 'postgres'): Promise<() => StoreDialect> {
-  if (engine === 'sqlite') {
-    const dir = tempDir();
-    cleanups.unshift(() => dir.cleanup());
-    const file = join(dir.path, 'hooks.db');
-    return () => {
-      const db = new Database(file);
-      cleanups.unshift(() => db.open && db.close());
-      return sqliteStore(db);
-    };
-  }
-  const database = await createTestDatabase(inject('postgresUrl'));
-  cleanups.push(() => database.drop()); // after every pool has ended
-  return () => {
-    const pool = new pg.Pool({ connectionString: database.url, max: 4 });
-    cleanups.unshift(() => !pool.ended && pool.end());
-    return postgresStore(pool);
-  };
+async function sharedStore(engine: Engine): Promise<() => StoreDialect> {
+  const db = new TestDatabase(engine);
+  await db.init();
+  cleanups.push(() => db.close()); // after every hooks instance has closed
+  return () => db.dialect();
 }
 
 function bullHooks(store: StoreDialect, queue: BullmqQueueOptions | QueueFactory, options: Partial<HooksOptions<keyof typeof EVENTS>> = {}): Hooks<keyof typeof EVENTS> {

@@ -2,87 +2,26 @@
  * One store suite, every engine (STYLE.md habit 11): KyselyStore's transitions on a real SQLite file
  * and on a real PostgreSQL server, each test on a fresh database; then an end-to-end delivery per engine.
  */
-import Database from 'better-sqlite3';
-import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { Webhook } from 'standardwebhooks';
 import { CompiledQuery, Migrator } from 'kysely';
-import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { createHooks, postgresStore, sqliteStore, type PgPool, type StoreDialect } from '../src/index.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createHooks, type PgPool, type StoreDialect } from '../src/index.js';
 import { newId } from '../src/ids.js';
 import { KyselyStore, type AttemptRecord } from '../src/store/kysely-store.js';
 import { inlineBatch, inlineParameters, type PostgresStoreDialectOptions } from '../src/store/postgres/postgres-store-dialect.js';
 import { initial } from '../src/store/migrations/0001-initial.js';
 import { newDeliveryRow } from '../src/store/rows.js';
 import type { EventTable, SubscriptionTable } from '../src/store/schema.js';
-import { tempDir } from './support/hooks.js';
-import { createTestDatabase } from './support/postgres.js';
+import { TestDatabase, type Engine } from './support/database.js';
 import { startReceiver, type Received } from './support/receiver.js';
 
-type Engine = 'sqlite' | 'postgres';
 const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
 
 // Times past 2^32 ms, so a column that silently truncates to 32 bits would show.
 const T0 = 1_700_000_000_000;
 const E = 'resthooks_events';
 const D = 'resthooks_deliveries';
-
-/** A fresh database per test: a temp SQLite file or a new PostgreSQL database; any number of connections to it. */
-class TestDatabase {
-  readonly #closers: Array<() => Promise<void> | void> = [];
-  #location = '';
-
-  constructor(readonly engine: Engine) {}
-
-  async init(): Promise<void> {
-    if (this.engine === 'sqlite') {
-      const dir = tempDir();
-      this.#location = join(dir.path, 'store.db');
-      this.#closers.push(() => dir.cleanup());
-    } else {
-      const database = await createTestDatabase(inject('postgresUrl'));
-      this.#location = database.url;
-      this.#closers.push(() => database.drop());
-    }
-  }
-
-  get url(): string {
-    return this.#location;
-  }
-
-  pool(config: pg.PoolConfig = {}): pg.Pool {
-    const pool = new pg.Pool({ connectionString: this.#location, max: 4, ...config });
-    this.#closers.unshift(async () => {
-      if (!pool.ended) await pool.end();
-    });
-    return pool;
-  }
-
-  /** A new connection (SQLite) or pool (PostgreSQL) to the same database. */
-  dialect(options: PostgresStoreDialectOptions = {}, poolConfig: pg.PoolConfig = {}): StoreDialect {
-    if (this.engine === 'postgres') return postgresStore(this.pool(poolConfig), options);
-    const db = new Database(this.#location);
-    this.#closers.unshift(() => {
-      if (db.open) db.close();
-    });
-    return sqliteStore(db);
-  }
-
-  store(): KyselyStore {
-    return new KyselyStore(this.dialect());
-  }
-
-  async migrated(dialect: StoreDialect = this.dialect()): Promise<KyselyStore> {
-    const store = new KyselyStore(dialect);
-    const { error } = await store.migrate();
-    if (error) throw error;
-    return store;
-  }
-
-  async close(): Promise<void> {
-    for (const close of this.#closers) await close();
-  }
-}
 
 function subscriptionRow(over: Partial<SubscriptionTable> = {}): SubscriptionTable {
   return {

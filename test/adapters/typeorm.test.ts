@@ -7,14 +7,13 @@
  */
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import pg from 'pg';
 import { DataSource, EntitySchema, type EntitySubscriberInterface, type EntityManager } from 'typeorm';
-import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { attachTypeorm, type TypeormHooks, type TypeormHooksOptions } from '../../src/adapters/orm/typeorm-adapter.js';
-import { createHooks, postgresStore, sqliteStore, type Hooks } from '../../src/index.js';
+import { createHooks, sqliteStore, type Hooks } from '../../src/index.js';
 import { BOOK_EVENTS, ormAdapterSuite, type Book, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
 import { eventually, loopbackResolver, tempDir } from '../support/hooks.js';
-import { createTestDatabase } from '../support/postgres.js';
+import { TestDatabase } from '../support/database.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 
 const BookEntity = new EntitySchema<Book>({
@@ -78,28 +77,20 @@ async function makeEnv(setup: Setup): Promise<Env> {
     for (const closer of closers.splice(0).reverse()) await closer();
   };
   try {
+    const database = new TestDatabase(setup.app);
+    await database.init();
+    closers.push(() => database.close()); // last: the data source and the store's pool end first
     const dir = tempDir();
     closers.push(() => dir.cleanup());
-    let dataSource: DataSource;
-    let pgUrl = '';
     const entities = [BookEntity, NoteEntity, ShelfEntity];
-    if (setup.app === 'sqlite') {
-      dataSource = new DataSource({ type: 'better-sqlite3', database: join(dir.path, 'app.db'), entities, synchronize: true });
-    } else {
-      const database = await createTestDatabase(inject('postgresUrl'));
-      closers.push(() => database.drop());
-      pgUrl = database.url;
-      dataSource = new DataSource({ type: 'postgres', url: pgUrl, entities, synchronize: true, poolSize: 5 });
-    }
+    const dataSource =
+      setup.app === 'sqlite'
+        ? new DataSource({ type: 'better-sqlite3', database: database.url, entities, synchronize: true })
+        : new DataSource({ type: 'postgres', url: database.url, entities, synchronize: true, poolSize: 5 });
     await dataSource.initialize();
     closers.push(() => dataSource.destroy());
 
-    const store =
-      setup.store === 'separate'
-        ? sqliteStore(new Database(join(dir.path, 'store.db')))
-        : setup.app === 'sqlite'
-          ? sqliteStore(new Database(join(dir.path, 'app.db')))
-          : postgresStore(new pg.Pool({ connectionString: pgUrl, max: 5 }));
+    const store = setup.store === 'separate' ? sqliteStore(new Database(join(dir.path, 'store.db'))) : database.dialect({}, { max: 5 });
     const hooks = createHooks({
       events: EVENTS,
       store,
