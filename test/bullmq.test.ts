@@ -8,11 +8,11 @@ import { Queue } from 'bullmq';
 import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createHooks, sqliteStore, type ClaimedDelivery, type DeliveryQueue, type Hooks, type HooksOptions, type QueueFactory, type StoreDialect } from '../src/index.js';
+import { sqliteStore, type ClaimedDelivery, type DeliveryQueue, type Hooks, type HooksOptions, type QueueFactory, type StoreDialect } from '../src/index.js';
 import { silentLogger } from '../src/logger.js';
 import { bullmqQueue, type BullmqQueueOptions } from '../src/queue/bullmq/index.js';
 import { startCli } from './cli/cli-process.js';
-import { eventually, loopbackResolver, tempDir } from './support/hooks.js';
+import { eventually, tempDir, testHooks } from './support/hooks.js';
 import { TestDatabase, type Engine } from './support/database.js';
 import { startReceiver, type Received, type Receiver } from './support/receiver.js';
 
@@ -37,17 +37,9 @@ async function sharedStore(engine: Engine): Promise<() => StoreDialect> {
   return () => db.dialect();
 }
 
-function bullHooks(store: StoreDialect, queue: BullmqQueueOptions | QueueFactory, options: Partial<HooksOptions<keyof typeof EVENTS>> = {}): Hooks<keyof typeof EVENTS> {
-  const hooks = createHooks({
-    events: EVENTS,
-    store,
-    allowPrivateTargets: true,
-    resolver: loopbackResolver,
-    ...options,
-    delivery: { retry: { schedule: [0, 20, 40], jitter: 0 }, timeout: '2s', pollInterval: 50, ...options.delivery },
-    queue: typeof queue === 'function' ? queue : bullmqQueue(queue),
-  });
-  return later(() => hooks.close({ timeout: 1000 }), hooks);
+async function bullHooks(store: StoreDialect, queue: BullmqQueueOptions | QueueFactory, options: Partial<HooksOptions<keyof typeof EVENTS>> = {}): Promise<Hooks<keyof typeof EVENTS>> {
+  const { hooks, close } = await testHooks({ events: EVENTS, store, ...options, queue: typeof queue === 'function' ? queue : bullmqQueue(queue) }, { start: false });
+  return later(close, hooks);
 }
 
 function inspector(name: string): Queue {
@@ -94,7 +86,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe('bullmqQueue: one process relays and works', () => {
   let hooks: Hooks<'book.added'>;
   beforeAll(async () => {
-    hooks = bullHooks((await sharedStore('sqlite'))(), { connection: redisUrl, queueName: queueName(), worker: true });
+    hooks = await bullHooks((await sharedStore('sqlite'))(), { connection: redisUrl, queueName: queueName(), worker: true });
     await hooks.start();
   });
 
@@ -151,8 +143,8 @@ describe.each(['postgres', 'sqlite'] as const)('bullmqQueue: an app that only re
     const sentBy = { app: 0, w1: 0, w2: 0 };
     const make = (role: keyof typeof sentBy, worker: boolean) =>
       bullHooks(store(), { connection: redisUrl, queueName: name, worker, workerConcurrency: 4 }, { onSent: () => void sentBy[role]++ });
-    const app = make('app', false);
-    const workers = [make('w1', true), make('w2', true)];
+    const app = await make('app', false);
+    const workers = [await make('w1', true), await make('w2', true)];
     await app.start(); // migrates; the workers' start() finds the tables there
     await Promise.all(workers.map((w) => w.start()));
     const inspect = inspector(name);
@@ -193,7 +185,7 @@ describe('bullmqQueue: the relay is idempotent', () => {
     };
 
     const spy = spyQueue({ connection: redisUrl, queueName: name, worker: false }, 100);
-    const relay = bullHooks(store(), spy.factory);
+    const relay = await bullHooks(store(), spy.factory);
     const { relayed } = spy;
     await relay.start();
     const subscription = await relay.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
@@ -212,7 +204,7 @@ describe('bullmqQueue: the relay is idempotent', () => {
     await relay.stop();
     expect(await waitingJobs()).toBe(1);
 
-    const worker = bullHooks(store(), { connection: redisUrl, queueName: name, worker: true });
+    const worker = await bullHooks(store(), { connection: redisUrl, queueName: name, worker: true });
     await worker.start();
     const [request] = await receiver.waitFor(1);
     await worker.idle();
@@ -230,7 +222,7 @@ describe('bullmqQueue: failures', () => {
     const name = queueName();
     const store = await sharedStore('sqlite');
     const receiver = await receiverFor((_request, index) => (index === 0 ? 'hang' : 200));
-    const first = bullHooks(store(), { connection: redisUrl, queueName: name, worker: true }, { delivery: { timeout: '10s' } });
+    const first = await bullHooks(store(), { connection: redisUrl, queueName: name, worker: true }, { delivery: { timeout: '10s' } });
     await first.start();
     const subscription = await first.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
     await first.model('Book', 'created', { id: 1, ownerId: 'alice' });
@@ -240,7 +232,7 @@ describe('bullmqQueue: failures', () => {
     await first.stop({ timeout: 200 });
     expect(Date.now() - stopping).toBeLessThan(3000);
 
-    const second = bullHooks(store(), { connection: redisUrl, queueName: name, worker: true });
+    const second = await bullHooks(store(), { connection: redisUrl, queueName: name, worker: true });
     await second.start();
     const [hung, retried] = await receiver.waitFor(2);
     expect(retried!.headers['webhook-id']).toBe(hung!.headers['webhook-id']);
@@ -255,7 +247,7 @@ describe('bullmqQueue: failures', () => {
     const receiver = await receiverFor();
     const inspect = inspector(name);
     const spy = spyQueue({ connection: redisUrl, queueName: name, worker: false }, 300);
-    const relay = bullHooks(store(), spy.factory);
+    const relay = await bullHooks(store(), spy.factory);
     await relay.start();
     const subscription = await relay.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
     await relay.model('Book', 'created', { id: 7, ownerId: 'alice' });
@@ -268,7 +260,7 @@ describe('bullmqQueue: failures', () => {
     expect(await inspect.getWaitingCount()).toBe(1);
     await relay.stop();
 
-    const worker = bullHooks(store(), { connection: redisUrl, queueName: name, worker: true });
+    const worker = await bullHooks(store(), { connection: redisUrl, queueName: name, worker: true });
     await worker.start();
     await receiver.waitFor(1);
     await worker.idle();
@@ -284,7 +276,7 @@ describe('resthooks worker (the CLI, a separate process)', () => {
     cleanups.unshift(() => dir.cleanup());
     const file = join(dir.path, 'hooks.db');
     const receiver = await receiverFor();
-    const app = bullHooks(sqliteStore(new Database(file)), { connection: redisUrl, queueName: name, worker: false });
+    const app = await bullHooks(sqliteStore(new Database(file)), { connection: redisUrl, queueName: name, worker: false });
     await app.start(); // the tables exist before the worker opens the file
     const cli = startCli(['worker', '--db', file, '--redis', redisUrl, '--queue', name, '--allow-private-targets', '--shutdown-timeout', '1s']);
     cleanups.unshift(() => cli.kill());

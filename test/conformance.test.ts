@@ -248,16 +248,10 @@ describe('configuration', () => {
   });
 
   it('runs on an in-memory SQLite database too', async () => {
-    const memory = createHooks({
-      events: EVENTS,
-      store: sqliteStore(new Database(':memory:')),
-      allowPrivateTargets: true,
-      delivery: { retry: { schedule: [0], jitter: 0 } },
-    });
+    const memory = await testHooks({ events: EVENTS, store: sqliteStore(new Database(':memory:')), delivery: { retry: { schedule: [0], jitter: 0 } } });
     closers.push(() => memory.close());
-    await memory.start();
-    await memory.subscriptions.create({ owner: 'bob', event: 'comment.added', target: receiver.url + '/memory' });
-    await memory.model('Comment', 'created', new Comment(1, 'in memory', 'bob'));
+    await memory.hooks.subscriptions.create({ owner: 'bob', event: 'comment.added', target: receiver.url + '/memory' });
+    await memory.hooks.model('Comment', 'created', new Comment(1, 'in memory', 'bob'));
     expect((await receiver.waitFor(1))[0]!.json.data.comment).toBe('in memory');
   });
 

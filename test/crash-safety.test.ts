@@ -10,17 +10,16 @@
  * the second child's clock forward past the lease (the child's `advance` message), which is what a
  * restart a minute later would see.
  */
-import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, expect, it } from 'vitest';
-import { createHooks, sqliteStore, type Delivery, type Hooks } from '../src/index.js';
+import type { Delivery, Hooks } from '../src/index.js';
 import { CLAIMS_PER_SLOT } from '../src/queue/in-process-queue.js';
 import { CHILD_DELIVERY, CHILD_EVENTS } from './support/crash-child.js';
-import { eventually, tempDir } from './support/hooks.js';
+import { eventually, testHooks } from './support/hooks.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CHILD = fileURLToPath(new URL('./support/crash-child.ts', import.meta.url));
@@ -132,12 +131,9 @@ async function allDeliveries(hooks: Hooks, subscriptionId: string): Promise<Deli
 }
 
 it('kill -9 with deliveries pending and in flight: after a restart every event arrives, repeats are only the in-flight ones, same webhook-id and body', async () => {
-  const dir = tempDir();
-  cleanups.push(() => dir.cleanup());
-  const file = `${dir.path}/crash.db`;
   // The writer: never started, so it only appends to the outbox (the app's side of the process split).
-  const writer = createHooks({ events: CHILD_EVENTS, store: sqliteStore(new Database(file)), allowPrivateTargets: true });
-  cleanups.push(() => writer.close());
+  const { hooks: writer, file, close } = await testHooks({ events: CHILD_EVENTS }, { start: false });
+  cleanups.push(close);
   let secret = '';
   const receiver = await slowReceiver(() => secret);
   const subscription = await writer.subscriptions.create({ owner: 'alice', event: 'thing.happened', target: receiver.url });

@@ -5,15 +5,13 @@
  * savepoints, soft deletes, and what bulk writes do and do not fire. Entities are `EntitySchema`s:
  * vitest emits no decorator metadata.
  */
-import Database from 'better-sqlite3';
-import { join } from 'node:path';
 import { DataSource, EntitySchema, type EntitySubscriberInterface, type EntityManager } from 'typeorm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { attachTypeorm, type TypeormHooks, type TypeormHooksOptions } from '../../src/adapters/orm/typeorm-adapter.js';
-import { createHooks, sqliteStore, type Hooks } from '../../src/index.js';
+import type { Hooks } from '../../src/index.js';
 import { BOOK_EVENTS, ormAdapterSuite, type Book, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
-import { eventually, loopbackResolver, tempDir } from '../support/hooks.js';
-import { TestDatabase } from '../support/database.js';
+import { eventually, testHooks } from '../support/hooks.js';
+import { TestDatabase, type Engine } from '../support/database.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 
 const BookEntity = new EntitySchema<Book>({
@@ -55,7 +53,6 @@ const ShelfEntity = new EntitySchema<{ id: number; name: string }>({
 const EVENTS = { ...BOOK_EVENTS, 'note.added': 'Note.created', 'note.removed': 'Note.deleted', 'note.changed': 'Note.updated' } as const;
 type EventName = keyof typeof EVENTS;
 
-type Engine = 'sqlite' | 'postgres';
 interface Setup {
   app: Engine;
   /** 'app': the resthooks tables live in the app's database; 'separate': in another SQLite file. */
@@ -80,8 +77,6 @@ async function makeEnv(setup: Setup): Promise<Env> {
     const database = new TestDatabase(setup.app);
     await database.init();
     closers.push(() => database.close()); // last: the data source and the store's pool end first
-    const dir = tempDir();
-    closers.push(() => dir.cleanup());
     const entities = [BookEntity, NoteEntity, ShelfEntity];
     const dataSource =
       setup.app === 'sqlite'
@@ -90,16 +85,10 @@ async function makeEnv(setup: Setup): Promise<Env> {
     await dataSource.initialize();
     closers.push(() => dataSource.destroy());
 
-    const store = setup.store === 'separate' ? sqliteStore(new Database(join(dir.path, 'store.db'))) : database.dialect({}, { max: 5 });
-    const hooks = createHooks({
-      events: EVENTS,
-      store,
-      allowPrivateTargets: true,
-      resolver: loopbackResolver,
-      delivery: { retry: { schedule: [0, 20, 40], jitter: 0 }, timeout: '2s', pollInterval: 50 },
-    });
-    await hooks.start();
-    closers.push(() => hooks.close({ timeout: 1000 }));
+    // A separate store is testHooks' own temp SQLite file.
+    const store = setup.store === 'app' ? database.dialect({}, { max: 5 }) : undefined;
+    const { hooks, close: closeHooks } = await testHooks({ events: EVENTS, store });
+    closers.push(closeHooks);
     const typeorm = await attachTypeorm(dataSource, hooks, setup.options);
     closers.push(() => typeorm.detach());
     const receiver = await startReceiver();

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHooks, sqliteStore, type Hooks, type HooksOptions } from '../../src/index.js';
+import { createHooks, sqliteStore, type Hooks, type HooksOptions, type StoreDialect } from '../../src/index.js';
 
 /**
  * Tests never query a real DNS server (no traffic leaves 127.0.0.1): every host name resolves to
@@ -18,23 +18,27 @@ export function tempDir(): { path: string; cleanup(): void } {
 
 export interface TestHooks<E extends string> {
   hooks: Hooks<E>;
+  /** The SQLite file under the hooks; '' when they were given a `store`. */
   file: string;
   close(): Promise<void>;
 }
 
-/** Hooks on a real SQLite file, delivering to loopback with a millisecond retry schedule. */
+/**
+ * Hooks delivering to loopback with a millisecond retry schedule, on a real SQLite file (a temp one,
+ * or `file`) unless given a `store` (another engine, or a database other hooks share).
+ */
 export async function testHooks<const E extends string>(
-  options: Omit<HooksOptions<E>, 'store'> & { file?: string },
+  options: Omit<HooksOptions<E>, 'store'> & { file?: string; store?: StoreDialect },
   { start = true }: { start?: boolean } = {},
 ): Promise<TestHooks<E>> {
-  const dir = options.file ? undefined : tempDir();
-  const file = options.file ?? join(dir!.path, 'hooks.db');
+  const dir = options.file || options.store ? undefined : tempDir();
+  const file = options.store ? '' : (options.file ?? join(dir!.path, 'hooks.db'));
   const hooks = createHooks<E>({
     allowPrivateTargets: true,
     resolver: loopbackResolver,
     ...options,
     delivery: { retry: { schedule: [0, 20, 40], jitter: 0 }, timeout: '2s', pollInterval: 50, ...options.delivery },
-    store: sqliteStore(new Database(file)),
+    store: options.store ?? sqliteStore(new Database(file)),
   });
   if (start) await hooks.start();
   return {
