@@ -6,7 +6,6 @@
 import Database from 'better-sqlite3';
 import { Queue } from 'bullmq';
 import { join } from 'node:path';
-import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sqliteStore, type ClaimedDelivery, type DeliveryQueue, type Hooks, type HooksOptions, type QueueFactory, type StoreDialect } from '../src/index.js';
 import { silentLogger } from '../src/logger.js';
@@ -14,7 +13,7 @@ import { bullmqQueue, type BullmqQueueOptions } from '../src/queue/bullmq/index.
 import { startCli } from './cli/cli-process.js';
 import { eventually, tempDir, testHooks } from './support/hooks.js';
 import { TestDatabase, type Engine } from './support/database.js';
-import { startReceiver, type Received, type Receiver } from './support/receiver.js';
+import { startReceiver, verify, type Receiver } from './support/receiver.js';
 
 const EVENTS = { 'book.added': 'Book.created' } as const;
 
@@ -80,7 +79,6 @@ const receiverFor = async (respond?: Parameters<typeof startReceiver>[0]): Promi
   return later(() => receiver.close(), receiver);
 };
 
-const verify = (secret: string, request: Received) => new Webhook(secret).verify(request.body, request.headers as Record<string, string>);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('bullmqQueue: one process relays and works', () => {

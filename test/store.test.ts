@@ -3,7 +3,6 @@
  * and on a real PostgreSQL server, each test on a fresh database; then an end-to-end delivery per engine.
  */
 import type pg from 'pg';
-import { Webhook } from 'standardwebhooks';
 import { CompiledQuery, Migrator } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHooks, type PgPool, type StoreDialect } from '../src/index.js';
@@ -14,7 +13,7 @@ import { initial } from '../src/store/migrations/0001-initial.js';
 import { newDeliveryRow } from '../src/store/rows.js';
 import type { EventTable, SubscriptionTable } from '../src/store/schema.js';
 import { TestDatabase, type Engine } from './support/database.js';
-import { startReceiver, type Received } from './support/receiver.js';
+import { startReceiver, verify } from './support/receiver.js';
 
 const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
 
@@ -495,7 +494,6 @@ const makeHooks = (store: StoreDialect) =>
     delivery: { retry: { schedule: [0, 20], jitter: 0 }, pollInterval: 50 },
   });
 
-const verify = (secret: string, request: Received) => new Webhook(secret).verify(request.body, request.headers as Record<string, string>);
 
 describe.each(ENGINES)('createHooks on %s, end to end', (engine) => {
   let db: TestDatabase;

@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Webhook } from 'standardwebhooks';
 
 export interface Received {
   readonly path: string;
@@ -21,6 +22,9 @@ export interface Receiver {
   waitFor(count: number, timeoutMs?: number): Promise<Received[]>;
   close(): Promise<void>;
 }
+
+/** The request's payload if its Standard Webhooks signature verifies with `secret` (the reference package); throws otherwise. */
+export const verify = (secret: string, request: Received) => new Webhook(secret).verify(request.body, request.headers as Record<string, string>);
 
 export async function startReceiver(respond: Responder = () => 200): Promise<Receiver> {
   const received: Received[] = [];
