@@ -11,15 +11,14 @@
  * restart a minute later would see.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { Webhook } from 'standardwebhooks';
 import { afterEach, expect, it } from 'vitest';
 import type { Delivery, Hooks } from '../src/index.js';
 import { CLAIMS_PER_SLOT } from '../src/queue/in-process-queue.js';
 import { CHILD_DELIVERY, CHILD_EVENTS } from './support/crash-child.js';
 import { eventually, testHooks } from './support/hooks.js';
+import { startReceiver, verify } from './support/receiver.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CHILD = fileURLToPath(new URL('./support/crash-child.ts', import.meta.url));
@@ -49,34 +48,23 @@ async function slowReceiver(secret: () => string) {
   const seen: Seen[] = [];
   const open = new Map<ServerResponse, string>(); // received, not yet answered → webhook-id
   const state = { phase: 1, frozen: false, onRequest: (): void => {} };
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      const headers = req.headers as Record<string, string>;
-      // Every attempt, first or repeated, from either process, is correctly signed.
-      const payload = new Webhook(secret()).verify(body, headers) as { data: { n: number } };
-      seen.push({ id: headers['webhook-id']!, body, n: payload.data.n, phase: state.phase });
-      open.set(res, headers['webhook-id']!);
-      res.on('error', () => {});
-      setTimeout(() => {
-        if (state.frozen || res.destroyed) return; // the kill happened: its sender is gone
-        open.delete(res);
-        res.writeHead(200).end('ok');
-      }, 30 + Math.random() * 50);
-      state.onRequest();
-    });
+  const receiver = await startReceiver((request, _index, res) => {
+    const id = request.headers['webhook-id'] as string;
+    // Every attempt, first or repeated, from either process, is correctly signed.
+    const payload = verify(secret(), request) as { data: { n: number } };
+    seen.push({ id, body: request.body, n: payload.data.n, phase: state.phase });
+    open.set(res, id);
+    res.on('error', () => {});
+    setTimeout(() => {
+      if (state.frozen || res.destroyed) return; // the kill happened: its sender is gone
+      open.delete(res);
+      res.writeHead(200).end('ok');
+    }, 30 + Math.random() * 50);
+    state.onRequest();
+    return 'handled';
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, seen, open, state };
+  cleanups.push(() => receiver.close());
+  return { url: `${receiver.url}/hook`, seen, open, state };
 }
 
 interface Child {

@@ -4,8 +4,7 @@
  * plus `npm start` itself (the tour and a clean Ctrl-C).
  */
 import { spawn } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { toNodeHandler } from '../src/adapters/http/node-adapter.js';
@@ -14,7 +13,7 @@ import { bullmqQueue } from '../src/queue/bullmq/index.js';
 import { readConfig } from '../examples/bookstore/config.js';
 import { eventually, loopbackResolver, tempDir, testHooks } from './support/hooks.js';
 import { createTestDatabase } from './support/postgres.js';
-import { startReceiver, verify, type Receiver } from './support/receiver.js';
+import { listen, startReceiver, verify, type Receiver } from './support/receiver.js';
 
 interface Running {
   bookstore: Bookstore;
@@ -26,9 +25,8 @@ interface Running {
 async function runDemo(env: Record<string, string>): Promise<Running> {
   const config = readConfig({ RESTHOOKS_RETRY_SCHEDULE: '0,30ms,60ms', RESTHOOKS_TIMEOUT: '2s', ...env }, ['--no-tour']);
   const bookstore = await createBookstore(config, { resolver: loopbackResolver });
-  const server: Server = createServer(toNodeHandler(bookstore.app));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const server = createServer(toNodeHandler(bookstore.app));
+  const url = await listen(server);
   return {
     bookstore,
     url,

@@ -4,11 +4,11 @@
  * attempt waits for a connection, the excerpt's cut inside a character, informational responses.
  */
 import { getEventListeners } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startReceiver, type Received } from '../../test/support/receiver.js';
 import { completeUtf8, Sender, type SenderOptions, type SendRequest } from './sender.js';
 
 const closers: Array<() => Promise<void>> = [];
@@ -16,29 +16,17 @@ afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
 });
 
-type Handler = (request: IncomingMessage, response: ServerResponse, index: number) => void;
+type Handler = (request: Received, response: ServerResponse, index: number) => void;
 
-/** An HTTP server that reads each request body, then hands the request to `handle`. */
-async function server(handle: Handler): Promise<{ url: string; requests: Array<{ headers: IncomingMessage['headers']; body: string }> }> {
-  const requests: Array<{ headers: IncomingMessage['headers']; body: string }> = [];
-  const srv: Server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
+/** A receiver that hands each request, body read, to `handle`, which answers it (or never does). */
+async function server(handle: Handler): Promise<{ url: string; requests: Received[] }> {
+  const receiver = await startReceiver((request, index, response) => {
     response.on('error', () => {});
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      requests.push({ headers: request.headers, body: Buffer.concat(chunks).toString() });
-      handle(request, response, requests.length - 1);
-    });
+    handle(request, response, index);
+    return 'handled';
   });
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  closers.push(
-    () =>
-      new Promise<void>((resolve) => {
-        srv.closeAllConnections();
-        srv.close(() => resolve());
-      }),
-  );
-  return { url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}/hook`, requests };
+  closers.push(() => receiver.close());
+  return { url: `${receiver.url}/hook`, requests: receiver.received };
 }
 
 function sender(options: SenderOptions = {}): Sender {

@@ -4,7 +4,6 @@
  * list, send a test to a real receiver, see it delivered, disable it, delete it.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Hono } from 'hono';
@@ -13,7 +12,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { toNodeHandler } from '../../src/adapters/http/node-adapter.js';
 import { createAdminPage } from '../../src/api/admin/admin-page.js';
 import { testHooks, type TestHooks } from '../support/hooks.js';
-import { startReceiver, type Receiver } from '../support/receiver.js';
+import { listen, startReceiver, type Receiver } from '../support/receiver.js';
 import { ensureDebianPackages } from '../support/system.js';
 import { ADMIN_KEY, basicAuthorize, CHALLENGE, EVENTS } from './admin-support.js';
 
@@ -38,8 +37,7 @@ beforeAll(async () => {
   const host = new Hono();
   host.route('/admin', createAdminPage(t.hooks, { authorize: basicAuthorize, challenge: CHALLENGE, title: 'Bookstore hooks' }));
   server = createServer(toNodeHandler(host));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = await listen(server);
 }, 660_000);
 
 afterAll(async () => {

@@ -4,7 +4,6 @@
  * Every link and redirect must carry the mount path.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -13,6 +12,7 @@ import { toFastify } from '../../src/adapters/http/fastify-adapter.js';
 import { toNodeHandler } from '../../src/adapters/http/node-adapter.js';
 import { createAdminPage } from '../../src/api/admin/admin-page.js';
 import { testHooks, type TestHooks } from '../support/hooks.js';
+import { closeServer, listen } from '../support/receiver.js';
 import { BASIC, basicAuthorize, EVENTS, mainOf } from './admin-support.js';
 
 let t: TestHooks<keyof typeof EVENTS>;
@@ -25,10 +25,9 @@ afterAll(async () => {
   await t.close();
 });
 
-async function listen(server: Server): Promise<string> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  closers.push(() => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+async function serve(server: Server): Promise<string> {
+  closers.push(() => closeServer(server));
+  return listen(server);
 }
 
 const page = () => createAdminPage(t.hooks, { authorize: basicAuthorize, basePath: '/admin' });
@@ -37,19 +36,19 @@ const mounts: Array<[string, () => Promise<string>]> = [
     const server = express();
     server.use('/admin', toExpress(page()));
     server.get('/other', (_req, res) => void res.send('other route'));
-    return listen(createServer(server));
+    return serve(createServer(server));
   }],
   ['fastify: register(toFastify(page), { prefix: \'/admin\' })', async () => {
     const server = Fastify();
     await server.register(toFastify(page()), { prefix: '/admin' });
     server.get('/other', async () => 'other route');
-    await server.listen({ port: 0, host: '127.0.0.1' });
+    const origin = await server.listen({ port: 0, host: '127.0.0.1' });
     closers.push(() => server.close());
-    return `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`;
+    return origin;
   }],
   ['node:http, the page\'s own server', async () => {
     const handler = toNodeHandler(page());
-    return listen(createServer((req, res) => (req.url?.startsWith('/other') ? res.end('other route') : handler(req, res))));
+    return serve(createServer((req, res) => (req.url?.startsWith('/other') ? res.end('other route') : handler(req, res))));
   }],
 ];
 

@@ -1,11 +1,11 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { toExpress } from '../../src/adapters/http/express-adapter.js';
 import { toFastify } from '../../src/adapters/http/fastify-adapter.js';
 import { toNodeHandler } from '../../src/adapters/http/node-adapter.js';
+import { closeServer, listen } from '../support/receiver.js';
 import { apiHarness, KEYS, TARGET, type ApiHarness } from './api-support.js';
 
 // The same API behind each adapter, on a real server on 127.0.0.1, called over real HTTP.
@@ -19,31 +19,30 @@ afterAll(async () => {
   await h.close();
 });
 
-async function listen(server: Server): Promise<string> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  servers.push(() => new Promise((resolve) => server.close(() => resolve())));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+async function serve(server: Server): Promise<string> {
+  servers.push(() => closeServer(server));
+  return listen(server);
 }
 
 const mounts: Array<[string, () => Promise<string>]> = [
-  ['node:http', async () => listen(createServer(toNodeHandler(h.api)))],
+  ['node:http', async () => serve(createServer(toNodeHandler(h.api)))],
   ['express', async () => {
     const app = express();
     app.use('/api', toExpress(h.api));
-    return `${await listen(createServer(app))}/api`;
+    return `${await serve(createServer(app))}/api`;
   }],
   ['express behind express.json()', async () => {
     const app = express();
     app.use(express.json());
     app.use('/api', toExpress(h.api));
-    return `${await listen(createServer(app))}/api`;
+    return `${await serve(createServer(app))}/api`;
   }],
   ['fastify', async () => {
     const app = Fastify();
     await app.register(toFastify(h.api), { prefix: '/api' });
-    await app.listen({ port: 0, host: '127.0.0.1' });
+    const origin = await app.listen({ port: 0, host: '127.0.0.1' });
     servers.push(() => app.close());
-    return `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/api`;
+    return `${origin}/api`;
   }],
 ];
 
@@ -97,7 +96,7 @@ test('the adapters leave the global Request and Response alone, and other routes
   const expressApp = express();
   expressApp.use('/api', toExpress(h.api));
   expressApp.get('/other', (_req, res) => { res.send('other route'); });
-  const base = await listen(createServer(expressApp));
+  const base = await serve(createServer(expressApp));
   expect(await (await fetch(`${base}/other`)).text()).toBe('other route');
   expect((await fetch(`${base}/api/events`, { headers: { authorization: `Bearer ${KEYS.bob}` } })).status).toBe(200);
   expect(globalThis.Request).toBe(NativeRequest);
@@ -105,9 +104,8 @@ test('the adapters leave the global Request and Response alone, and other routes
   const fastify = Fastify();
   await fastify.register(toFastify(h.api), { prefix: '/api' });
   fastify.post('/other', async (request) => ({ parsed: request.body }));
-  await fastify.listen({ port: 0, host: '127.0.0.1' });
+  const fastifyBase = await fastify.listen({ port: 0, host: '127.0.0.1' });
   servers.push(() => fastify.close());
-  const fastifyBase = `http://127.0.0.1:${(fastify.server.address() as AddressInfo).port}`;
   // The plugin's raw-body parser stays inside its scope: the host's own routes still get parsed JSON.
   const other = await fetch(`${fastifyBase}/other`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
   expect(await other.json()).toEqual({ parsed: { a: 1 } });

@@ -51,12 +51,10 @@ export async function startReceiver(respond: Responder = () => 200): Promise<Rec
         check();
       });
     },
-    close: () =>
-      new Promise((resolve) => {
-        for (const response of hanging) response.destroy();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close() {
+      for (const response of hanging) response.destroy();
+      return closeServer(server);
+    },
   };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -81,7 +79,20 @@ export async function startReceiver(respond: Responder = () => 200): Promise<Rec
       for (const waiter of waiters.slice()) waiter();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  (receiver as { url: string }).url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  (receiver as { url: string }).url = await listen(server);
   return receiver;
+}
+
+/** Listens on a free port on 127.0.0.1; resolves to the server's origin. */
+export async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** Closes a server without waiting for its clients: a kept-alive connection would hold close() up. */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  });
 }
