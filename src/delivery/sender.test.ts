@@ -3,11 +3,13 @@
  * (it drives the Sender through the whole dispatcher): the shared shutdown signal, timeouts while an
  * attempt waits for a connection, the excerpt's cut inside a character, informational responses.
  */
+import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '../../test/support/hooks.js';
 import { startReceiver, type Received } from '../../test/support/receiver.js';
 import { completeUtf8, Sender, type SenderOptions, type SendRequest } from './sender.js';
 
@@ -37,15 +39,6 @@ function sender(options: SenderOptions = {}): Sender {
 
 const request = (url: string, extra: Partial<SendRequest> = {}): SendRequest => ({ url, headers: { 'webhook-id': 'msg_1' }, body: '{"n":1}', timeoutMs: 2000, ...extra });
 const listeners = (signal: AbortSignal) => getEventListeners(signal, 'abort').length;
-
-/** Polls `condition` every 5 ms until it holds (fails the test after `timeoutMs`). */
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 describe('Sender', () => {
   it('POSTs the body with content-type, user-agent and the given headers; reports status, excerpt and Retry-After', async () => {
@@ -113,7 +106,7 @@ describe('Sender', () => {
       const r = await server((_, response, index) => (index === 0 ? held.push(response) : response.writeHead(200).end('ok')));
       const s = sender({ connectionsPerOrigin: 1 });
       const first = s.send(request(r.url, { timeoutMs: 1000 }));
-      await until(() => held.length === 1); // the first holds the only connection
+      await eventually(() => assert.equal(held.length, 1)); // the first holds the only connection
       const started = performance.now();
       const second = await s.send(request(r.url, { timeoutMs: 200 }));
       expect(performance.now() - started).toBeLessThan(600);
@@ -137,7 +130,7 @@ describe('Sender', () => {
       process.on('warning', onWarning);
       closers.push(async () => void process.off('warning', onWarning));
       const attempts = Array.from({ length: 40 }, () => s.send(request(r.url, { timeoutMs: 10_000, signal: shutdown.signal })));
-      await until(() => r.requests.length === 8);
+      await eventually(() => assert.equal(r.requests.length, 8));
       await new Promise((resolve) => setTimeout(resolve, 20));
       expect(r.requests).toHaveLength(8);
       expect(listeners(shutdown.signal)).toBe(1);

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, expect, test } from 'vitest';
+import { eventually } from '../support/hooks.js';
 import { startReceiver, verify, type Receiver } from '../support/receiver.js';
 import { apiHarness, type ApiHarness } from './api-support.js';
 
@@ -29,14 +30,13 @@ async function deliveriesOf(id: string): Promise<DeliveryJson[]> {
   return (await response.json()) as DeliveryJson[];
 }
 
-/** The delivery log is written just after the receiver answers, so poll it briefly. */
-async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
-  for (let i = 0; ; i++) {
-    const value = await read();
-    if (ok(value) || i > 200) return value;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+/** The delivery log is written just after the receiver answers, so poll it until `ok` holds. */
+const deliveriesWhen = (id: string, ok: (deliveries: DeliveryJson[]) => boolean) =>
+  eventually(async () => {
+    const deliveries = await deliveriesOf(id);
+    if (!ok(deliveries)) throw new Error(`deliveries not there yet: ${JSON.stringify(deliveries)}`);
+    return deliveries;
+  });
 
 test('create via the API → model change → signed delivery → log → retry with the same webhook-id', async () => {
   const sub = await subscribe();
@@ -48,7 +48,7 @@ test('create via the API → model change → signed delivery → log → retry 
     data: { id: 1, title: 'Dune', ownerId: 'alice' },
   });
 
-  const delivered = await eventually(() => deliveriesOf(sub.id), (d) => d[0]?.status === 'delivered');
+  const delivered = await deliveriesWhen(sub.id, (d) => d[0]?.status === 'delivered');
   expect(delivered).toHaveLength(1);
   expect(delivered[0]).toMatchObject({ id: first!.headers['webhook-id'], event: 'book.added', status: 'delivered' });
   expect(delivered[0]!.attempts).toEqual([expect.objectContaining({ number: 1, statusCode: 200, outcome: 'delivered' })]);
@@ -60,7 +60,7 @@ test('create via the API → model change → signed delivery → log → retry 
   expect(second!.headers['webhook-id']).toBe(first!.headers['webhook-id']);
   expect(second!.body).toBe(first!.body);
   verify(sub.secret, second!);
-  const again = await eventually(() => deliveriesOf(sub.id), (d) => d[0]?.attempts.length === 2 && d[0].status === 'delivered');
+  const again = await deliveriesWhen(sub.id, (d) => d[0]?.attempts.length === 2 && d[0].status === 'delivered');
   expect(again[0]!.attempts.map((a) => a.outcome)).toEqual(['delivered', 'delivered']);
 });
 
@@ -97,7 +97,7 @@ test('POST /hooks/:id/recover {since} re-queues failed deliveries, which then ar
   receiver.respond = () => 503;
   const since = new Date().toISOString();
   await h.hooks.model('Book', 'created', { id: 7, title: 'Dune', ownerId: 'alice' });
-  const failed = await eventually(() => deliveriesOf(sub.id), (list) => list[0]?.status === 'failed');
+  const failed = await deliveriesWhen(sub.id, (list) => list[0]?.status === 'failed');
   expect(failed[0]!.status).toBe('failed');
   const firstId = receiver.received[0]!.headers['webhook-id'];
 
@@ -109,7 +109,7 @@ test('POST /hooks/:id/recover {since} re-queues failed deliveries, which then ar
   const recovered = await h.call('POST', `/hooks/${sub.id}/recover`, { body: { since } });
   expect(recovered.status).toBe(202);
   expect(await recovered.json()).toEqual({ requeued: 1 });
-  const delivered = await eventually(() => deliveriesOf(sub.id), (list) => list[0]?.status === 'delivered');
+  const delivered = await deliveriesWhen(sub.id, (list) => list[0]?.status === 'delivered');
   expect(delivered[0]!.status).toBe('delivered');
   expect(receiver.received.at(-1)!.headers['webhook-id']).toBe(firstId);
 });
