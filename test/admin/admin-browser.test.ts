@@ -6,15 +6,12 @@
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Hono } from 'hono';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { toNodeHandler } from '../../src/adapters/http/node-adapter.js';
-import { createAdminPage } from '../../src/api/admin/admin-page.js';
-import { testHooks, type TestHooks } from '../support/hooks.js';
-import { listen, startReceiver, type Receiver } from '../support/receiver.js';
+import { closeServer, listen, startReceiver, type Receiver } from '../support/receiver.js';
 import { ensureDebianPackages } from '../support/system.js';
-import { ADMIN_KEY, basicAuthorize, CHALLENGE, EVENTS } from './admin-support.js';
+import { ADMIN_KEY, adminHarness, type AdminHarness } from './admin-support.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 /** The one browser global used in `evaluate` (the project's `lib` has no DOM). */
@@ -22,7 +19,7 @@ type BrowserWindow = { getComputedStyle(element: unknown): { backgroundColor: st
 // shared/SERVICES.md: no sandbox as root, and no background traffic on this closed network.
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-let t: TestHooks<keyof typeof EVENTS>;
+let admin: AdminHarness;
 let receiver: Receiver;
 let server: Server;
 let browser: Browser;
@@ -32,20 +29,17 @@ beforeAll(async () => {
   // A fresh machine has no browser: install Debian's (SERVICES.md). Any failure fails the suite loudly.
   await ensureDebianPackages(['chromium']);
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-  t = await testHooks({ events: EVENTS });
+  admin = await adminHarness({ title: 'Bookstore hooks' });
   receiver = await startReceiver();
-  const host = new Hono();
-  host.route('/admin', createAdminPage(t.hooks, { authorize: basicAuthorize, challenge: CHALLENGE, title: 'Bookstore hooks' }));
-  server = createServer(toNodeHandler(host));
+  server = createServer(toNodeHandler(admin.host));
   url = await listen(server);
 }, 660_000);
 
 afterAll(async () => {
   await browser?.close();
-  server?.closeAllConnections();
-  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+  if (server) await closeServer(server);
   await receiver?.close();
-  await t?.close();
+  await admin?.close();
 });
 
 /** Reloads until `check` passes (the page has no script to refresh itself). */
@@ -86,7 +80,7 @@ test('create, list, open, send test, see it delivered, disable, delete — in Ch
   await page.waitForURL(/\/admin\/subscriptions\/sub_[^/?]+\?done=created$/);
   expect(await page.getByRole('status').textContent()).toBe('Subscription created.');
   const id = /subscriptions\/(sub_[^/?]+)/.exec(page.url())![1]!;
-  expect(await t.hooks.subscriptions.get(id)).toMatchObject({ owner: 'alice', event: 'book.added', target, active: true });
+  expect(await admin.hooks.subscriptions.get(id)).toMatchObject({ owner: 'alice', event: 'book.added', target, active: true });
 
   // Listed with every column; open it from the list.
   await page.getByRole('link', { name: 'Subscriptions' }).first().click();
@@ -96,7 +90,7 @@ test('create, list, open, send test, see it delivered, disable, delete — in Ch
   await page.waitForURL(`${url}/admin/subscriptions/${id}`);
 
   // The secret is masked until its <details> is opened.
-  const secret = (await t.hooks.subscriptions.get(id))!.secret;
+  const secret = (await admin.hooks.subscriptions.get(id))!.secret;
   expect(await page.getByText(secret).isVisible()).toBe(false);
   await page.locator('summary', { hasText: 'reveal' }).click();
   expect(await page.getByText(secret).isVisible()).toBe(true);
@@ -118,17 +112,17 @@ test('create, list, open, send test, see it delivered, disable, delete — in Ch
   await page.getByRole('button', { name: 'Save changes' }).click();
   await page.waitForURL(`${url}/admin/subscriptions/${id}?done=updated`);
   expect(await page.locator('h1 .badge').textContent()).toBe('disabled');
-  expect((await t.hooks.subscriptions.get(id))!.active).toBe(false);
+  expect((await admin.hooks.subscriptions.get(id))!.active).toBe(false);
 
   // Delete it through the confirm step.
   await page.getByRole('link', { name: 'Delete…' }).click();
   await page.waitForURL(`${url}/admin/subscriptions/${id}/delete`);
-  expect(await t.hooks.subscriptions.get(id)).toBeDefined();
+  expect(await admin.hooks.subscriptions.get(id)).toBeDefined();
   await page.getByRole('button', { name: 'Delete subscription' }).click();
   await page.waitForURL(`${url}/admin?done=deleted`);
   expect(await page.getByRole('status').textContent()).toContain('Subscription deleted');
   expect(await page.locator(`a[href="/admin/subscriptions/${id}"]`).count()).toBe(0);
-  expect(await t.hooks.subscriptions.get(id)).toBeUndefined();
+  expect(await admin.hooks.subscriptions.get(id)).toBeUndefined();
 
   expect(problems).toEqual([]);
   await context.close();
