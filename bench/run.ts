@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { Pool } from 'undici';
 import { createHooks, sqliteStore, signatureHeaders, generateSecret, type Hooks } from '../src/index.js';
+import { durableFloorEndToEnd } from './durable-floor.js';
 import { drive, Receiver, type Reached } from './receiver-process.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -21,7 +22,7 @@ const HOT_CALLS = 20_000;
 // With the dispatcher running, every call also makes K deliveries that the loop lets it send between
 // calls: fewer calls (and a wall-clock cap), and the backlog is not drained.
 const HOT_RUNNING = { warmup: 500, calls: { 1: 5_000, 100: 1_000 } as Record<number, number>, capMs: 10_000 };
-const E2E_ROUNDS = 3; // each scenario's resthooks and ceiling runs alternate; the best of each is reported
+const E2E_ROUNDS = 3; // each scenario's resthooks, floor and ceiling runs rotate; the best of each is reported
 const E2E_SCENARIOS = [
   { n: 1_000, k: 1 },
   { n: 100, k: 100 },
@@ -127,6 +128,14 @@ async function hotPath(port: number, k: number, dispatcher: HotRow['dispatcher']
 
 // ── end to end ────────────────────────────────────────────────────────────────────────────────
 
+interface E2eRow {
+  n: number;
+  k: number;
+  ours: E2eResult;
+  ceiling: E2eResult;
+  floor: E2eResult;
+}
+
 interface E2eResult {
   deliveries: number;
   ms: number;
@@ -193,6 +202,12 @@ async function ceilingEndToEnd(rx: Receiver, total: number, bodyLength: number):
   return { deliveries: total, ms: end.at - t0, cpuUs };
 }
 
+/** The durable floor (bench/durable-floor.ts): the same scenario by hand, on a fresh SQLite file. */
+function floorEndToEnd(rx: Receiver, n: number, k: number): Promise<E2eResult> {
+  const data = (i: number) => JSON.stringify(book(i));
+  return durableFloorEndToEnd(rx, { file: join(tmp, `floor-${++dbCount}.db`), events: n, subscriptionsPerEvent: k, inFlight: CONCURRENCY, now, data });
+}
+
 // ── the run ───────────────────────────────────────────────────────────────────────────────────
 
 function machine() {
@@ -215,6 +230,7 @@ async function main(): Promise<void> {
   console.log('warm-up (JIT, sockets) …');
   await resthooksEndToEnd(rx, 2_000, 1);
   await ceilingEndToEnd(rx, 2_000, bodyLength);
+  await floorEndToEnd(rx, 2_000, 1);
 
   console.log('hot path …');
   const hot: HotRow[] = [];
@@ -227,22 +243,25 @@ async function main(): Promise<void> {
   }
 
   console.log('end to end …');
-  const e2e: Array<{ n: number; k: number; ours: E2eResult; ceiling: E2eResult }> = [];
+  const e2e: E2eRow[] = [];
   const best = (a: E2eResult | undefined, b: E2eResult) => (a === undefined || b.ms < a.ms ? b : a);
   for (let round = 1; round <= E2E_ROUNDS; round++) {
     for (const [index, { n, k }] of E2E_SCENARIOS.entries()) {
-      // Alternate which goes first, so neither always runs on a warmer (or busier) machine.
-      const ceilingFirst = round % 2 === 1;
-      const ceiling = ceilingFirst ? await ceilingEndToEnd(rx, n * k, bodyLength) : undefined;
-      const ours = await resthooksEndToEnd(rx, n, k);
-      const ceilingResult = ceiling ?? (await ceilingEndToEnd(rx, n * k, bodyLength));
-      const row = (e2e[index] ??= { n, k, ours, ceiling: ceilingResult });
+      // Rotate which goes first, so none always runs on a warmer (or busier) machine.
+      const runs = { ceiling: () => ceilingEndToEnd(rx, n * k, bodyLength), ours: () => resthooksEndToEnd(rx, n, k), floor: () => floorEndToEnd(rx, n, k) };
+      const order = (['ceiling', 'ours', 'floor'] as const).map((_, i, all) => all[(i + round) % all.length]!);
+      const result = {} as Record<keyof typeof runs, E2eResult>;
+      for (const which of order) result[which] = await runs[which]();
+      const { ours, floor } = result;
+      const ceilingResult = result.ceiling;
+      const row = (e2e[index] ??= { n, k, ours, ceiling: ceilingResult, floor });
       row.ours = best(row.ours, ours);
       row.ceiling = best(row.ceiling, ceilingResult);
+      row.floor = best(row.floor, floor);
       console.log(
         `  [${((Date.now() - started) / 1000).toFixed(1)} s] round ${round} N=${n}×K=${k}: resthooks ${fmt(rate(ours))}/s (triggers ${fmt(ours.triggerMs!)} ms of ${fmt(ours.ms)} ms), ` +
-          `ceiling ${fmt(rate(ceilingResult))}/s, ratio ${((rate(ours) / rate(ceilingResult)) * 100).toFixed(0)}%; ` +
-          `CPU µs per delivery: resthooks ${ours.cpuUs.client.toFixed(1)} (receiver ${ours.cpuUs.receiver.toFixed(1)}), ceiling ${ceilingResult.cpuUs.client.toFixed(1)} (receiver ${ceilingResult.cpuUs.receiver.toFixed(1)})`,
+          `floor ${fmt(rate(floor))}/s, ceiling ${fmt(rate(ceilingResult))}/s, ratio ${((rate(ours) / rate(ceilingResult)) * 100).toFixed(0)}% (floor ${((rate(floor) / rate(ceilingResult)) * 100).toFixed(0)}%); ` +
+          `CPU µs per delivery: resthooks ${ours.cpuUs.client.toFixed(1)} (receiver ${ours.cpuUs.receiver.toFixed(1)}), floor ${floor.cpuUs.client.toFixed(1)}, ceiling ${ceilingResult.cpuUs.client.toFixed(1)} (receiver ${ceilingResult.cpuUs.receiver.toFixed(1)})`,
       );
     }
   }
@@ -254,7 +273,7 @@ async function main(): Promise<void> {
 function writeDoc(
   m: ReturnType<typeof machine> & { load: [number, number] },
   hot: readonly HotRow[],
-  e2e: ReadonlyArray<{ n: number; k: number; ours: E2eResult; ceiling: E2eResult }>,
+  e2e: readonly E2eRow[],
   runMs: number,
 ): void {
   const hotMet = hot.filter((r) => r.dispatcher === 'stopped').every((r) => r.median <= 50);
@@ -300,23 +319,42 @@ function writeDoc(
     `to be \`delivered\` after exactly one attempt. resthooks: concurrency ${CONCURRENCY}, ${CONCURRENCY} connections per origin,`,
     `signed (Standard Webhooks), SSRF-guarded connector. Ceiling: a bare undici \`Pool\` (${CONCURRENCY} connections) with ${CONCURRENCY}`,
     'requests in flight, POSTing a body of the same size with the same headers (precomputed) to the same receiver.',
-    `Each scenario runs ${E2E_ROUNDS} times, alternating which of the two goes first; the best of each is shown. Fresh SQLite file per run.`,
+    'Durable floor (`bench/durable-floor.ts`): the same scenario written by hand on better-sqlite3 and undici, on one thread, with',
+    'only what durable delivery needs: one autocommit INSERT per event in the same awaited loop, delivery rows with a due index',
+    'created in fan-out transactions as large as the engine\'s queue, a signed POST, an attempt row and a status update per delivery',
+    'in batched transactions, the same WAL settings. It has none of the rest (string ids and the indexes behind the API, the',
+    '(event, subscription) key that makes a repeated fan-out harmless, per-subscription history, retries, 410 handling, SSRF checks,',
+    'timeouts, excerpts, callbacks): a sketch of how fast an embedded durable outbox could go here at best, not a design to ship.',
+    `Each scenario runs ${E2E_ROUNDS} times, rotating which of the three goes first; the best of each is shown. Fresh SQLite file per run.`,
     '',
-    '| scenario | deliveries | resthooks /s | (of which triggers, ms) | ceiling /s | resthooks / ceiling | target ≥ 60% |',
-    '|---|---:|---:|---:|---:|---:|---|',
+    '| scenario | deliveries | resthooks /s | (of which triggers, ms) | durable floor /s | ceiling /s | resthooks / ceiling | floor / ceiling | resthooks / floor | target ≥ 60% of ceiling |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
     ...e2e.map((r) => {
       const ratio = rate(r.ours) / rate(r.ceiling);
-      return `| N=${fmt(r.n)} × K=${r.k} | ${fmt(r.ours.deliveries)} | ${fmt(rate(r.ours))} | ${fmt(r.ours.triggerMs!)} of ${fmt(r.ours.ms)} | ${fmt(rate(r.ceiling))} | ${(ratio * 100).toFixed(0)}% | ${ratio >= 0.6 ? 'met' : 'missed'} |`;
+      const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+      return `| N=${fmt(r.n)} × K=${r.k} | ${fmt(r.ours.deliveries)} | ${fmt(rate(r.ours))} | ${fmt(r.ours.triggerMs!)} of ${fmt(r.ours.ms)} | ${fmt(rate(r.floor))} | ${fmt(rate(r.ceiling))} | ${pct(ratio)} | ${pct(rate(r.floor) / rate(r.ceiling))} | ${pct(rate(r.ours) / rate(r.floor))} | ${ratio >= 0.6 ? 'met' : 'missed'} |`;
     }),
     '',
-    'CPU time of each process over the same runs (user + system, per delivery): the client is this process (resthooks, or the',
-    'bare Pool), the receiver is the other process. The client is the one that saturates its core; the receiver has room to spare.',
+    'The same runs counted from the end of the trigger loop, i.e. the outbox drained by fan-out, dispatch, signed send and record',
+    '(the ceiling has no trigger loop; its rate is unchanged):',
     '',
-    '| scenario | resthooks client µs | ceiling client µs | resthooks / ceiling client CPU | receiver µs (resthooks run) | receiver µs (ceiling run) |',
-    '|---|---:|---:|---:|---:|---:|',
+    '| scenario | resthooks /s | durable floor /s | ceiling /s | resthooks / ceiling | floor / ceiling | resthooks / floor |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...e2e.map((r) => {
+      const drained = (x: E2eResult) => (x.deliveries / (x.ms - (x.triggerMs ?? 0))) * 1000;
+      const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+      const [ours, floor, ceiling] = [drained(r.ours), drained(r.floor), rate(r.ceiling)];
+      return `| N=${fmt(r.n)} × K=${r.k} | ${fmt(ours)} | ${fmt(floor)} | ${fmt(ceiling)} | ${pct(ours / ceiling)} | ${pct(floor / ceiling)} | ${pct(ours / floor)} |`;
+    }),
+    '',
+    'CPU time of each process over the same runs (user + system, per delivery): the client is this process (resthooks, the floor,',
+    'or the bare Pool), the receiver is the other process. The client is the one that saturates its core; the receiver has room to spare.',
+    '',
+    '| scenario | resthooks client µs | floor client µs | ceiling client µs | resthooks / ceiling client CPU | receiver µs (resthooks run) | receiver µs (ceiling run) |',
+    '|---|---:|---:|---:|---:|---:|---:|',
     ...e2e.map(
       (r) =>
-        `| N=${fmt(r.n)} × K=${r.k} | ${r.ours.cpuUs.client.toFixed(1)} | ${r.ceiling.cpuUs.client.toFixed(1)} | ${(r.ours.cpuUs.client / r.ceiling.cpuUs.client).toFixed(1)}× | ${r.ours.cpuUs.receiver.toFixed(1)} | ${r.ceiling.cpuUs.receiver.toFixed(1)} |`,
+        `| N=${fmt(r.n)} × K=${r.k} | ${r.ours.cpuUs.client.toFixed(1)} | ${r.floor.cpuUs.client.toFixed(1)} | ${r.ceiling.cpuUs.client.toFixed(1)} | ${(r.ours.cpuUs.client / r.ceiling.cpuUs.client).toFixed(1)}× | ${r.ours.cpuUs.receiver.toFixed(1)} | ${r.ceiling.cpuUs.receiver.toFixed(1)} |`,
     ),
     '',
     `Targets: hot path ${hotMet ? 'met' : 'missed'}; end to end ${e2eMet ? 'met' : 'missed'}.`,
@@ -330,22 +368,30 @@ function writeDoc(
 }
 
 // Written from profiles of this bench (node --cpu-prof, statement timers, and isolated Sender/undici and
-// better-sqlite3 micro-runs on this machine); update when the profile changes.
+// better-sqlite3 micro-runs on this machine) and from the durable floor; update when the profile changes.
 const BOUNDS = [
-  'Each `hooks.model()` call is one INSERT in autocommit on the WAL file: the commit appends the row and its three outbox index',
-  'entries, 4–5 pages, to the WAL (a bare better-sqlite3 insert into the same table takes ~20 µs median, ~40 µs mean here), so',
-  'it does not depend on K. Its p99 is mostly the WAL checkpoint paid by whichever commit crosses the threshold (10,000 pages).',
-  'End to end, the client process is the one that saturates its core (CPU table above); the receiver spends 20–30 µs per',
-  'request of the other core and leaves the rest idle. The HTTP attempt itself (`Sender.send` on undici `dispatch`) costs the same',
-  'CPU as the ceiling\'s bare `pool.request` (bench/sender-bench.ts). What the ceiling does not pay, per delivery: its durable',
-  'record, ~15 µs of SQLite (statement timers, N=100 × K=100: the fan-out insert with its index entries ~7 µs; the attempt insert',
-  'and the delivery update ~8 µs, half of what they cost before attempts were keyed by delivery), signing ~2 µs, the envelope,',
-  'the claim objects and GC. For K=1 each delivery also pays for its own event: the trigger\'s commit (~40 µs mean inside the',
-  'loop, which holds the thread, so the dispatcher only starts once it returns) and marking the event fanned out.',
-  'So 60% of the ceiling means at most ~1.7× the ceiling client\'s CPU per delivery. For K=1 the trigger commit alone uses most of',
-  'that on the one thread that also sends; for K=100 it leaves ~10 µs for every durable write.',
-  'Run-to-run noise on this shared 2-core machine is large: the ceiling itself moves between ~15k and ~40k requests/s within one',
-  'run, and so does the receiver\'s CPU per request, which does the same work every time.',
+  'A durable outbox pays for work the ceiling never does, and on this machine that work alone keeps the K=1 scenarios below 60%:',
+  'the durable floor, which does nothing else, stays near half the ceiling for N=20,000 × K=1 (44–56% over the runs so far).',
+  'Each event is one autocommit INSERT inside the awaited trigger loop: ~14 µs for the floor\'s bare row, ~35 µs for resthooks\' row',
+  'with its string id and the indexes the fan-out and the API read (primary key, pending events, events by name for',
+  '`GET /events/:name/sample`). The same INSERT on bare better-sqlite3 costs the same, so this is SQLite writing pages to the WAL,',
+  'not the code around it. The HTTP attempt costs what the ceiling\'s whole request costs (`Sender.send` on undici `dispatch`',
+  'measures the same CPU as a bare `pool.request`, bench/sender-bench.ts). 60% of the ceiling leaves ~1.7× the ceiling client\'s',
+  'CPU per delivery on one thread. For K=1 the send uses 1×; the floor\'s bare event commit (~0.6×) with its fan-out, signature',
+  'and record already exceed the other 0.7× (floor client CPU ~50 µs per delivery against the ceiling\'s ~25 µs).',
+  'Counted from the end of the trigger loop (second table), the floor does reach 60% for K=1: the durable delivery itself is',
+  'within reach there, and resthooks\' distance to the floor is what is left to cut.',
+  'The second core is not idle: the receiver runs there (20–30 µs per request). Sending from a worker thread was tried (attempts',
+  'posted in batches to a thread with its own undici pools): with three busy threads on two cores it was ~30% slower.',
+  'With K=100 one event commit serves 100 deliveries and the floor reaches 63–79% of the ceiling. resthooks spends ~15–25 µs more',
+  'client CPU per delivery than the floor (35–45 µs, of which the send and the signature take ~28), most of it in SQLite:',
+  'statement timers put it at ~21 µs per delivery: commits ~8 (a WAL checkpoint every 10,000 pages included), the delivery insert',
+  '~5 (five B-trees: the row, its id, (event, subscription) for a harmless repeated fan-out, due deliveries, per-subscription',
+  'history), the attempt insert and the delivery update ~2.6 each, the subscription read ~1.',
+  'Tried, and no faster within the noise: recording attempts in larger batches (up to 3 ms apart, queue slots freed at once), no',
+  'WAL checkpoint on the delivering thread, WITHOUT ROWID deliveries, HMAC from copied pre-keyed hashes.',
+  'Run-to-run noise on this shared 2-core machine is large: the ceiling moves between ~15k and ~45k requests/s within one run, and',
+  'so does the receiver\'s CPU per request, which does the same work every time; the N=1,000 runs last 30–120 ms and move most.',
 ];
 
 try {
