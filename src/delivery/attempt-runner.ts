@@ -45,7 +45,7 @@ export class AttemptRunner {
     const { options } = this.#deps;
     const subscription = claim.subscription;
     const startedAt = Date.now();
-    // Shutting down: a delivery that waited for a slot goes back unattempted.
+    // Shutting down, or its lease too short for an attempt: a delivery that waited for a slot goes back unattempted.
     if (signal.aborted) return { release: { id: claim.id, dueAt: startedAt } };
     if (!subscription || !subscription.active) {
       return { record: endedWithoutAttempt(claim, subscription ? 'subscription inactive' : 'subscription deleted') };

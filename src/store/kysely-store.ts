@@ -22,6 +22,8 @@ export interface ClaimedDelivery {
   readonly subscriptionId: string;
   /** The number of the attempt about to be made (1 for the first). */
   readonly attempt: number;
+  /** When the claim's lease lapses (ms since the epoch): from then on another claimer may take the delivery. */
+  readonly leaseUntil: number;
   /** The per-subscription payload made at trigger time, when there is one. */
   readonly body: string | null;
   /** The stored event as the sender needs it: data still serialized, times in ms. */
@@ -46,7 +48,7 @@ export interface ClaimedDelivery {
  * joined columns it read back.
  */
 export function claimOf(
-  delivery: Pick<DeliveryTable, 'id' | 'event_id' | 'subscription_id' | 'attempts' | 'body'>,
+  delivery: Pick<DeliveryTable, 'id' | 'event_id' | 'subscription_id' | 'attempts' | 'body' | 'due_at'>,
   event: Pick<EventTable, 'name' | 'model' | 'action' | 'owner' | 'all_owners' | 'data' | 'body' | 'created_at'>,
   subscription: Pick<SubscriptionTable, 'id' | 'owner' | 'event' | 'target' | 'active' | 'secret' | 'previous_secrets' | 'failing_since'> | null,
 ): ClaimedDelivery {
@@ -55,6 +57,7 @@ export function claimOf(
     eventId: delivery.event_id,
     subscriptionId: delivery.subscription_id,
     attempt: Number(delivery.attempts) + 1,
+    leaseUntil: Number(delivery.due_at),
     body: delivery.body,
     event: {
       name: event.name,
@@ -334,7 +337,7 @@ export class KyselyStore {
       .innerJoin(`${E} as e`, 'e.id', 'd.event_id')
       .leftJoin(`${S} as s`, 's.id', 'd.subscription_id')
       .select([
-        'd.id', 'd.event_id', 'd.subscription_id', 'd.attempts', 'd.body',
+        'd.id', 'd.event_id', 'd.subscription_id', 'd.attempts', 'd.body', 'd.due_at',
         'e.name', 'e.model', 'e.action', 'e.owner as event_owner', 'e.all_owners', 'e.data', 'e.body as event_body', 'e.created_at',
         's.id as s_id', 's.owner', 's.event', 's.target', 's.active', 's.secret', 's.previous_secrets', 's.failing_since',
       ])
