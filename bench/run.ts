@@ -383,7 +383,7 @@ const BOUNDS = [
   'draining the outbox is within reach of the target, and resthooks\' distance to the floor is what is left to cut there.',
   'The second core is not idle: the receiver runs there (20–30 µs per request). Sending from a worker thread was tried (attempts',
   'posted in batches to a thread with its own undici pools): with three busy threads on two cores it was ~30% slower.',
-  'With K=100 one event commit serves 100 deliveries and the floor reaches 63–79% of the ceiling. resthooks spends ~15–25 µs more',
+  'With K=100 one event commit serves 100 deliveries and the floor reaches 63–79% of the ceiling. resthooks spends ~10–25 µs more',
   'client CPU per delivery than the floor (35–45 µs, of which the send and the signature take ~28), most of it in SQLite:',
   'statement timers put it at ~21 µs per delivery: commits ~8 (a WAL checkpoint every 10,000 pages included), the delivery insert',
   '~5 (five B-trees: the row, its id, (event, subscription) for a harmless repeated fan-out, due deliveries, per-subscription',
