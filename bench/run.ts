@@ -85,6 +85,7 @@ async function newHooks(port: number, k: number): Promise<{ hooks: Hooks; file: 
 }
 
 const rate = (r: E2eResult) => (r.deliveries / r.ms) * 1000;
+const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 const fmt = (x: number, digits = 0) => x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 // ── hot path ──────────────────────────────────────────────────────────────────────────────────
@@ -252,15 +253,14 @@ async function main(): Promise<void> {
       const order = (['ceiling', 'ours', 'floor'] as const).map((_, i, all) => all[(i + round) % all.length]!);
       const result = {} as Record<keyof typeof runs, E2eResult>;
       for (const which of order) result[which] = await runs[which]();
-      const { ours, floor } = result;
-      const ceilingResult = result.ceiling;
+      const { ours, floor, ceiling: ceilingResult } = result;
       const row = (e2e[index] ??= { n, k, ours, ceiling: ceilingResult, floor });
       row.ours = best(row.ours, ours);
       row.ceiling = best(row.ceiling, ceilingResult);
       row.floor = best(row.floor, floor);
       console.log(
         `  [${((Date.now() - started) / 1000).toFixed(1)} s] round ${round} N=${n}×K=${k}: resthooks ${fmt(rate(ours))}/s (triggers ${fmt(ours.triggerMs!)} ms of ${fmt(ours.ms)} ms), ` +
-          `floor ${fmt(rate(floor))}/s, ceiling ${fmt(rate(ceilingResult))}/s, ratio ${((rate(ours) / rate(ceilingResult)) * 100).toFixed(0)}% (floor ${((rate(floor) / rate(ceilingResult)) * 100).toFixed(0)}%); ` +
+          `floor ${fmt(rate(floor))}/s, ceiling ${fmt(rate(ceilingResult))}/s, ratio ${pct(rate(ours) / rate(ceilingResult))} (floor ${pct(rate(floor) / rate(ceilingResult))}); ` +
           `CPU µs per delivery: resthooks ${ours.cpuUs.client.toFixed(1)} (receiver ${ours.cpuUs.receiver.toFixed(1)}), floor ${floor.cpuUs.client.toFixed(1)}, ceiling ${ceilingResult.cpuUs.client.toFixed(1)} (receiver ${ceilingResult.cpuUs.receiver.toFixed(1)})`,
       );
     }
@@ -331,7 +331,6 @@ function writeDoc(
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
     ...e2e.map((r) => {
       const ratio = rate(r.ours) / rate(r.ceiling);
-      const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
       return `| N=${fmt(r.n)} × K=${r.k} | ${fmt(r.ours.deliveries)} | ${fmt(rate(r.ours))} | ${fmt(r.ours.triggerMs!)} of ${fmt(r.ours.ms)} | ${fmt(rate(r.floor))} | ${fmt(rate(r.ceiling))} | ${pct(ratio)} | ${pct(rate(r.floor) / rate(r.ceiling))} | ${pct(rate(r.ours) / rate(r.floor))} | ${ratio >= 0.6 ? 'met' : 'missed'} |`;
     }),
     '',
@@ -342,7 +341,6 @@ function writeDoc(
     '|---|---:|---:|---:|---:|---:|---:|',
     ...e2e.map((r) => {
       const drained = (x: E2eResult) => (x.deliveries / (x.ms - (x.triggerMs ?? 0))) * 1000;
-      const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
       const [ours, floor, ceiling] = [drained(r.ours), drained(r.floor), rate(r.ceiling)];
       return `| N=${fmt(r.n)} × K=${r.k} | ${fmt(ours)} | ${fmt(floor)} | ${fmt(ceiling)} | ${pct(ours / ceiling)} | ${pct(floor / ceiling)} | ${pct(ours / floor)} |`;
     }),
