@@ -20,14 +20,7 @@ import { createHmac } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { Pool } from 'undici';
 import { CLAIMS_PER_SLOT } from '../src/queue/in-process-queue.js';
-import type { Receiver } from './receiver-process.js';
-
-export interface FloorResult {
-  readonly deliveries: number;
-  readonly ms: number;
-  readonly triggerMs: number;
-  readonly cpuUs: { readonly client: number; readonly receiver: number };
-}
+import { cpuPerDelivery, type Receiver, type RunResult } from './receiver-process.js';
 
 export interface FloorRun {
   readonly file: string;
@@ -65,7 +58,7 @@ interface Pending {
   readonly data: string;
 }
 
-export async function durableFloorEndToEnd(rx: Receiver, run: FloorRun): Promise<FloorResult> {
+export async function durableFloorEndToEnd(rx: Receiver, run: FloorRun): Promise<RunResult> {
   const db = new Database(run.file);
   db.pragma('journal_mode = wal');
   db.pragma('synchronous = normal');
@@ -153,12 +146,12 @@ export async function durableFloorEndToEnd(rx: Receiver, run: FloorRun): Promise
   await Promise.all(Array.from({ length: run.inFlight }, send));
   record(finished);
   const end = await reached();
-  const cpu = process.cpuUsage(cpu0);
+  const cpuUs = cpuPerDelivery(cpu0, end, total);
   await pool.close();
 
   const delivered = (db.prepare('select count(*) as n from deliveries where status = ? and attempts = 1').get(DELIVERED) as { n: number }).n;
   const attempts = (db.prepare('select count(*) as n from attempts where status_code = 200').get() as { n: number }).n;
   db.close();
   if (delivered !== total || attempts !== total) throw new Error(`durable floor: ${delivered} delivered and ${attempts} attempts recorded of ${total}`);
-  return { deliveries: total, ms: end.at - t0, triggerMs: triggered - t0, cpuUs: { client: (cpu.user + cpu.system) / total, receiver: end.cpuUs / total } };
+  return { deliveries: total, ms: end.at - t0, triggerMs: triggered - t0, cpuUs };
 }

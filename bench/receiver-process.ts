@@ -14,6 +14,23 @@ export interface Reached {
   readonly cpuUs: number;
 }
 
+/** What one end-to-end run against the receiver measured. */
+export interface RunResult {
+  readonly deliveries: number;
+  /** From the first trigger (or request) to the receiver's receipt of the last delivery. */
+  readonly ms: number;
+  /** How long the trigger loop took, for runs that have one. */
+  readonly triggerMs?: number;
+  /** CPU time (user + system) of this process and of the receiver, per delivery, over the run. */
+  readonly cpuUs: { readonly client: number; readonly receiver: number };
+}
+
+/** CPU per delivery since `clientStart` (this process) and as the receiver reported it. */
+export function cpuPerDelivery(clientStart: NodeJS.CpuUsage, reached: Reached, deliveries: number): RunResult['cpuUs'] {
+  const client = process.cpuUsage(clientStart);
+  return { client: (client.user + client.system) / deliveries, receiver: reached.cpuUs / deliveries };
+}
+
 export class Receiver {
   #nextId = 0;
   readonly #waiting = new Map<number, (reached: Reached) => void>();

@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import { Pool } from 'undici';
 import { createHooks, sqliteStore, signatureHeaders, generateSecret, type Hooks } from '../src/index.js';
 import { durableFloorEndToEnd } from './durable-floor.js';
-import { drive, Receiver, type Reached } from './receiver-process.js';
+import { cpuPerDelivery, drive, Receiver, type RunResult as E2eResult } from './receiver-process.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const DOC = join(HERE, '..', 'docs', 'benchmarks.md');
@@ -136,19 +136,6 @@ interface E2eRow {
   ceiling: E2eResult;
   floor: E2eResult;
 }
-
-interface E2eResult {
-  deliveries: number;
-  ms: number;
-  triggerMs?: number;
-  /** CPU time (user + system) of this process and of the receiver, per delivery, over the run. */
-  cpuUs: { client: number; receiver: number };
-}
-
-const cpuPerDelivery = (clientStart: NodeJS.CpuUsage, reached: Reached, deliveries: number) => {
-  const client = process.cpuUsage(clientStart);
-  return { client: (client.user + client.system) / deliveries, receiver: reached.cpuUs / deliveries };
-};
 
 async function resthooksEndToEnd(rx: Receiver, n: number, k: number): Promise<E2eResult> {
   const { hooks, file } = await newHooks(rx.port, k);
