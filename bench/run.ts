@@ -356,7 +356,7 @@ function writeDoc(
 // better-sqlite3 micro-runs on this machine) and from the durable floor; update when the profile changes.
 const BOUNDS = [
   'A durable outbox pays for work the ceiling never does, and on this machine that work alone keeps the K=1 scenarios below 60%:',
-  'the durable floor, which does nothing else, stays near half the ceiling for N=20,000 × K=1 (44–56% over the runs so far).',
+  'the durable floor, which does nothing else, stays near half the ceiling for N=20,000 × K=1 (43–56% over the runs so far).',
   'Each event is one autocommit INSERT inside the awaited trigger loop: ~14 µs for the floor\'s bare row, ~35 µs for resthooks\' row',
   'with its string id and the indexes the fan-out and the API read (primary key, pending events, events by name for',
   '`GET /events/:name/sample`). The same INSERT on bare better-sqlite3 costs the same, so this is SQLite writing pages to the WAL,',
