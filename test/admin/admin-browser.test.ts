@@ -24,6 +24,8 @@ let receiver: Receiver;
 let server: Server;
 let browser: Browser;
 let url: string;
+/** Every response the server sent, as `status path`: what the browser asked for, whatever it reports. */
+const served: string[] = [];
 
 beforeAll(async () => {
   // A fresh machine has no browser: install Debian's (SERVICES.md). Any failure fails the suite loudly.
@@ -31,7 +33,11 @@ beforeAll(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
   admin = await adminHarness({ title: 'Bookstore hooks' });
   receiver = await startReceiver();
-  server = createServer(toNodeHandler(admin.host));
+  const handle = toNodeHandler(admin.host);
+  server = createServer((request, response) => {
+    response.on('finish', () => served.push(`${response.statusCode} ${request.url}`));
+    handle(request, response);
+  });
   url = await listen(server);
 }, 660_000);
 
@@ -56,7 +62,7 @@ test('create, list, open, send test, see it delivered, disable, delete — in Ch
   const context = await browser.newContext({ javaScriptEnabled: false, httpCredentials: { username: 'admin', password: ADMIN_KEY }, viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   const problems: string[] = [];
-  page.on('console', (message) => message.type() === 'error' && problems.push(message.text())); // e.g. a CSP violation
+  page.on('console', (message) => message.type() === 'error' && problems.push(`${message.text()} (${message.location().url})`)); // e.g. a CSP violation
   page.on('pageerror', (error) => problems.push(error.message));
 
   // A stranger with the wrong password gets the 401 page, not the list.
@@ -125,5 +131,7 @@ test('create, list, open, send test, see it delivered, disable, delete — in Ch
   expect(await admin.hooks.subscriptions.get(id)).toBeUndefined();
 
   expect(problems).toEqual([]);
+  // Every request the browser made stayed under the mount (no /favicon.ico probe, for one) and found its page.
+  expect(served.filter((line) => !/^(200|303|401) \/admin/.test(line))).toEqual([]);
   await context.close();
 }, 60_000);

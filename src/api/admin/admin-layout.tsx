@@ -25,6 +25,8 @@ export const Layout: FC<PropsWithChildren<LayoutProps>> = ({ title, page, links,
       <meta charset="utf-8" />
       <meta name="viewport" content="width=device-width, initial-scale=1" />
       <meta name="robots" content="noindex" />
+      {/* An empty icon: otherwise the browser asks for /favicon.ico, outside the admin's mount. */}
+      <link rel="icon" href="data:," />
       <title>{`${page} · ${title}`}</title>
       <style dangerouslySetInnerHTML={{ __html: ADMIN_CSS }} />
     </head>
