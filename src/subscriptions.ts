@@ -151,11 +151,16 @@ export class Subscriptions {
 
   /** A new secret; the old one keeps signing alongside it for the grace period. */
   async rotateSecret(id: string, options: RotateSecretOptions = {}): Promise<Subscription> {
-    const current = await this.#require(id, options);
+    await this.#ready();
     const now = Date.now();
-    const kept = await this.#store.previousSecrets(current.id, now);
-    const previous = [{ secret: current.secret, expiresAt: now + toMs(options.gracePeriod ?? '24h') }, ...kept].slice(0, MAX_PREVIOUS_SECRETS);
-    return (await this.#store.updateSubscription(current.id, { secret: generateSecret(), previous_secrets: JSON.stringify(previous), updated_at: now })) ?? notFound(id);
+    const rotated = await this.#store.rotateSecret(id, {
+      next: generateSecret(),
+      expiresAt: now + toMs(options.gracePeriod ?? '24h'),
+      keep: MAX_PREVIOUS_SECRETS,
+      now,
+      ...(options.owner !== undefined ? { owner: normalizeOwner(options.owner) ?? '' } : {}),
+    });
+    return rotated ?? notFound(id);
   }
 
   async #require(id: string, scope: OwnerScope): Promise<Subscription> {

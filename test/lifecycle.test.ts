@@ -223,4 +223,17 @@ describe('secret rotation', () => {
     expect(String(bobs!.headers['webhook-signature']).split(' ')).toHaveLength(1);
     verify(rotated.secret, bobs!);
   });
+
+  it('two rotations at once both count: every secret handed out still verifies', async () => {
+    const { receiver, hooks } = await setup({});
+    const hook = await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    const rotated = await Promise.all([hooks.subscriptions.rotateSecret(hook.id), hooks.subscriptions.rotateSecret(hook.id)]);
+    const current = (await hooks.subscriptions.get(hook.id))!.secret;
+    expect(rotated.map((s) => s.secret)).toContain(current);
+    await hooks.model('Book', 'created', { id: 1, ownerId: 'alice' });
+    const [request] = await receiver.waitFor(1);
+    // The receiver may have been set up with either answer, or still hold the original.
+    for (const secret of [hook.secret, ...rotated.map((s) => s.secret)]) verify(secret, request!);
+    expect(String(request!.headers['webhook-signature']).split(' ')).toHaveLength(3);
+  });
 });

@@ -375,6 +375,25 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
     expect(rows.get(deliveries[0]!.id)).toBe('cancelled');
     expect(rows.get(deliveries[1]!.id)).toBe('pending');
   });
+
+  it('rotateSecret: rotations at once each keep the secret they replaced; the owner scope and `keep` hold', async () => {
+    const store = await db.migrated();
+    const subscription = subscriptionRow({ owner: 'alice' });
+    await store.insertSubscription(subscription);
+    const rotate = (next: string, owner?: string) => store.rotateSecret(subscription.id, { next, expiresAt: T0 + 1000, keep: 3, now: T0, ...(owner !== undefined ? { owner } : {}) });
+    expect(await rotate('whsec_other', 'bob')).toBeUndefined();
+    const rotated = await Promise.all(['whsec_a', 'whsec_b', 'whsec_c'].map((next) => rotate(next, 'alice')));
+    const row = await store.db.selectFrom('resthooks_subscriptions').selectAll().where('id', '=', subscription.id).executeTakeFirstOrThrow();
+    const previous = (JSON.parse(row.previous_secrets!) as Array<{ secret: string }>).map((p) => p.secret);
+    // Whichever went last holds the secret; the other two and the original are kept, newest first.
+    expect([row.secret, ...previous].sort()).toEqual([subscription.secret, 'whsec_a', 'whsec_b', 'whsec_c'].sort());
+    expect(rotated.map((s) => s?.secret)).toContain(row.secret);
+    expect(previous.at(-1)).toBe(subscription.secret);
+    // A fourth keeps three: the original falls out.
+    await rotate('whsec_d');
+    const after = await store.db.selectFrom('resthooks_subscriptions').select('previous_secrets').where('id', '=', subscription.id).executeTakeFirstOrThrow();
+    expect((JSON.parse(after.previous_secrets!) as Array<{ secret: string }>).map((p) => p.secret)).toEqual([row.secret, ...previous.slice(0, 2)]);
+  });
 });
 
 // ── PostgreSQL only ─────────────────────────────────────────────────────────────────────────────

@@ -13,7 +13,7 @@ import { migrateToLatest } from './migrator.js';
 import type { AttemptTable, DeliveryTable, EventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { CompiledStatement } from './host-executor.js';
 import type { StatementResult, StoreDialect } from './store-dialect.js';
-import { livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type PreviousSecret, type StoredEvent, type Subscription } from './records.js';
+import { livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type StoredEvent, type Subscription } from './records.js';
 
 /** A delivery claimed for one attempt, with everything the sender needs, read in one query. */
 export interface ClaimedDelivery {
@@ -225,10 +225,27 @@ export class KyselyStore {
     return (await query.execute()).map(toSubscription);
   }
 
-  /** The old secrets still signing at `now` after rotations, never exposed by `Subscription`. */
-  async previousSecrets(id: string, now: number): Promise<PreviousSecret[]> {
-    const row = await this.db.selectFrom(S).select('previous_secrets').where('id', '=', id).executeTakeFirst();
-    return livePreviousSecrets(row?.previous_secrets ?? null, now);
+  /**
+   * Replaces the secret; the one it replaces keeps signing until `expiresAt`, beside the newest
+   * `keep - 1` older ones still live. Two rotations at once both count: the write applies only over
+   * the secret it read, and is read again otherwise (each miss means another rotation went through).
+   */
+  async rotateSecret(id: string, rotation: { next: string; expiresAt: number; keep: number; now: number; owner?: string }): Promise<Subscription | undefined> {
+    for (;;) {
+      let query = this.db.selectFrom(S).select(['secret', 'previous_secrets']).where('id', '=', id);
+      if (rotation.owner !== undefined) query = query.where('owner', '=', rotation.owner);
+      const current = await query.executeTakeFirst();
+      if (!current) return undefined;
+      const previous = [{ secret: current.secret, expiresAt: rotation.expiresAt }, ...livePreviousSecrets(current.previous_secrets, rotation.now)].slice(0, rotation.keep);
+      const row = await this.db
+        .updateTable(S)
+        .set({ secret: rotation.next, previous_secrets: JSON.stringify(previous), updated_at: rotation.now })
+        .where('id', '=', id)
+        .where('secret', '=', current.secret)
+        .returningAll()
+        .executeTakeFirst();
+      if (row) return toSubscription(row);
+    }
   }
 
   async updateSubscription(id: string, patch: Partial<SubscriptionTable>): Promise<Subscription | undefined> {
