@@ -150,7 +150,7 @@ describe('upstream django-rest-hooks tests', () => {
     expect(sent[0]).toMatchObject({
       hook: { id: hook.id, event: 'comment.added', target: receiver.url },
       payload: { hook: { id: hook.id }, data: { comment: 'Hello world!' } },
-      event: { name: 'comment.added', model: 'Comment', action: 'created', owner: 'bob', data: { id: 1, comment: 'Hello world!', userId: 'bob' } },
+      event: { id: expect.stringMatching(/^evt_/), name: 'comment.added', model: 'Comment', action: 'created', owner: 'bob', allOwners: false, data: { id: 1, comment: 'Hello world!', userId: 'bob' }, createdAt: expect.any(Date) },
       outcome: 'delivered',
       statusCode: 200,
       attempt: 1,

@@ -6,8 +6,8 @@
 import type { Deliverer, ResolvedDeliveryOptions, SentInfo } from '../config/options.js';
 import { newId } from '../ids.js';
 import { errorInfo, type Logger } from '../logger.js';
-import type { AttemptRecord, ClaimedDelivery } from '../store/kysely-store.js';
-import { livePreviousSecrets, toStoredEvent, type HookInfo, type JsonValue } from '../store/records.js';
+import { storedEventOf, type AttemptRecord, type ClaimedDelivery } from '../store/kysely-store.js';
+import { livePreviousSecrets, type HookInfo, type JsonValue } from '../store/records.js';
 import { eventBody } from './envelope.js';
 import { classifyAttempt, type AttemptOutcome } from './outcome.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -69,7 +69,7 @@ export class AttemptRunner {
     const sent = (): SentInfo => ({
       hook,
       payload: JSON.parse(body) as JsonValue,
-      event: toStoredEvent({ id: claim.eventId, ...claim.event, all_owners: claim.event.allOwners ? 1 : 0, created_at: claim.event.createdAt }),
+      event: storedEventOf(claim),
       deliveryId: claim.id,
       attempt: claim.attempt,
       outcome: outcome.kind,

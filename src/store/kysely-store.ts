@@ -13,7 +13,7 @@ import { migrateToLatest } from './migrator.js';
 import type { AttemptTable, DeliveryTable, EventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { CompiledStatement } from './host-executor.js';
 import type { StatementResult, StoreDialect } from './store-dialect.js';
-import { livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type StoredEvent, type Subscription } from './records.js';
+import { livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type JsonValue, type StoredEvent, type Subscription } from './records.js';
 
 /** A delivery claimed for one attempt, with everything the sender needs, read in one query. */
 export interface ClaimedDelivery {
@@ -80,6 +80,12 @@ export function claimOf(
       failingSince: subscription.failing_since === null ? null : Number(subscription.failing_since),
     },
   };
+}
+
+/** The claim's event as the app sees it (`onSent`, a custom finder): data parsed, time a Date. */
+export function storedEventOf(claim: Pick<ClaimedDelivery, 'eventId' | 'event'>): StoredEvent {
+  const { name, model, action, owner, allOwners, data, createdAt } = claim.event;
+  return { id: claim.eventId, name, model, action, owner, allOwners, data: JSON.parse(data) as JsonValue, createdAt: new Date(createdAt) };
 }
 
 /** The result of one attempt, as the dispatcher hands it to `recordAttempts`. */
