@@ -137,7 +137,8 @@ describe('Sender', () => {
       const started = performance.now();
       shutdown.abort(new Error('shutdown deadline'));
       const results = await Promise.all(attempts);
-      expect(performance.now() - started).toBeLessThan(100);
+      // At once, not at the 10 s timeout (the bound leaves room for a loaded machine).
+      expect(performance.now() - started).toBeLessThan(1000);
       for (const result of results) expect(result).toMatchObject({ aborted: true, error: 'aborted by shutdown', excerpt: null });
       expect(listeners(shutdown.signal)).toBe(0);
       await new Promise((resolve) => setTimeout(resolve, 10));
