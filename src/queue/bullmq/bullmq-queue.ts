@@ -10,6 +10,7 @@ import { ConfigError } from '../../errors.js';
 import { errorInfo, silentLogger, type Logger } from '../../logger.js';
 import type { ClaimedDelivery } from '../../store/kysely-store.js';
 import type { DeliveryQueue, QueueContext, QueueFactory } from '../queue.js';
+import { ClaimReader } from './claim-reader.js';
 
 export interface BullmqQueueOptions {
   /**
@@ -122,6 +123,7 @@ interface Opened {
 class BullmqQueue implements DeliveryQueue {
   readonly leaseMs: number;
   readonly #context: QueueContext;
+  readonly #claims: ClaimReader;
   readonly #settings: Settings;
   #opened: Opened | undefined;
   /** Jobs waiting in Redis, as last counted, plus those added since. */
@@ -133,6 +135,7 @@ class BullmqQueue implements DeliveryQueue {
 
   constructor(context: QueueContext, settings: Settings) {
     this.#context = context;
+    this.#claims = new ClaimReader((ids) => context.loadClaims(ids));
     this.#settings = settings;
     this.leaseMs = settings.leaseMs;
   }
@@ -275,7 +278,7 @@ class BullmqQueue implements DeliveryQueue {
   async #process(job: Job<DeliveryJobData>, signal: AbortSignal): Promise<void> {
     this.#active++;
     try {
-      const [claim] = await this.#context.loadClaims([job.data.id]);
+      const claim = await this.#claims.read(job.data.id);
       // No claim: recorded meanwhile (a duplicate job). Another attempt number: that attempt has its own job.
       if (!claim || claim.attempt !== job.data.attempt) return;
       await this.#context.processor(claim, signal);

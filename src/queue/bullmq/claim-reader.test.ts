@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import type { ClaimedDelivery } from '../../store/kysely-store.js';
+import { ClaimReader } from './claim-reader.js';
+
+const claim = (id: string) => ({ id }) as ClaimedDelivery;
+
+describe('ClaimReader', () => {
+  it('reads the claims asked for in one turn with one query; each gets its own, or undefined when gone', async () => {
+    const queries: string[][] = [];
+    const reader = new ClaimReader(async (ids) => {
+      queries.push([...ids]);
+      return ids.filter((id) => id !== 'dlv_gone').map(claim);
+    });
+    const [a, b, gone, again] = await Promise.all(['dlv_a', 'dlv_b', 'dlv_gone', 'dlv_a'].map((id) => reader.read(id)));
+    expect(queries).toEqual([['dlv_a', 'dlv_b', 'dlv_gone']]);
+    expect([a?.id, b?.id, gone, again?.id]).toEqual(['dlv_a', 'dlv_b', undefined, 'dlv_a']);
+
+    // A later turn is a new query.
+    expect((await reader.read('dlv_c'))?.id).toBe('dlv_c');
+    expect(queries).toEqual([['dlv_a', 'dlv_b', 'dlv_gone'], ['dlv_c']]);
+  });
+
+  it('a failed query fails every read that shared it, and the next turn tries again', async () => {
+    let fail = true;
+    const reader = new ClaimReader(async (ids) => {
+      if (fail) throw new Error('store unreachable');
+      return ids.map(claim);
+    });
+    const results = await Promise.allSettled([reader.read('dlv_a'), reader.read('dlv_b')]);
+    expect(results.map((r) => r.status === 'rejected' && (r.reason as Error).message)).toEqual(['store unreachable', 'store unreachable']);
+    fail = false;
+    expect((await reader.read('dlv_a'))?.id).toBe('dlv_a');
+  });
+});
