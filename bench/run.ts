@@ -356,7 +356,7 @@ function writeDoc(
 // better-sqlite3 micro-runs on this machine) and from the durable floor; update when the profile changes.
 const BOUNDS = [
   'A durable outbox pays for work the ceiling never does, and on this machine that work alone keeps the K=1 scenarios below 60%:',
-  'the durable floor, which does nothing else, stays near half the ceiling for N=20,000 × K=1 (43–58% over the runs so far).',
+  'the durable floor, which does nothing else, stays near half the ceiling for N=20,000 × K=1 (40–58% over the runs so far).',
   'Each event is one autocommit INSERT inside the awaited trigger loop: ~14 µs for the floor\'s bare row, ~35 µs for resthooks\' row',
   'with its string id and the indexes the fan-out and the API read (primary key, pending events, events by name for',
   '`GET /events/:name/sample`). The same INSERT on bare better-sqlite3 costs the same, so this is SQLite writing pages to the WAL,',
@@ -376,8 +376,8 @@ const BOUNDS = [
   'receiver) would allow ~70%, again only split perfectly over both cores.',
   'The receiver is the lightest possible (node:http, no body parsing, no signature check), so the ceiling is as high as this',
   'machine allows and the ratio measures the client alone; a receiver doing real work would slow both sides and lift every ratio.',
-  'With K=100 one event commit serves 100 deliveries and the floor reaches 63–85% of the ceiling. resthooks spends ~10–25 µs more',
-  'client CPU per delivery than the floor (35–45 µs, of which the send and the signature take ~28), most of it in SQLite:',
+  'With K=100 one event commit serves 100 deliveries and the floor reaches 63–85% of the ceiling. resthooks spends ~10–30 µs more',
+  'client CPU per delivery than the floor (35–70 µs over the runs, of which the send and the signature take ~28), most of it in SQLite:',
   'statement timers put it at ~21 µs per delivery: commits ~8 (a WAL checkpoint every 10,000 pages included), the delivery insert',
   '~5 (five B-trees: the row, its id, (event, subscription) for a harmless repeated fan-out, due deliveries, per-subscription',
   'history), the attempt insert and the delivery update ~2.6 each, the subscription read ~1.',
