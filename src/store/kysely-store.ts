@@ -82,7 +82,7 @@ export function claimOf(
   };
 }
 
-/** The claim's event as the app sees it (`onSent`, a custom finder): data parsed, time a Date. */
+/** The claim's event as `onSent` shows it to the app: data parsed, time a Date. */
 export function storedEventOf(claim: Pick<ClaimedDelivery, 'eventId' | 'event'>): StoredEvent {
   const { name, model, action, owner, allOwners, data, createdAt } = claim.event;
   return { id: claim.eventId, name, model, action, owner, allOwners, data: JSON.parse(data) as JsonValue, createdAt: new Date(createdAt) };
