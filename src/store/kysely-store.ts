@@ -12,7 +12,7 @@ import { MigrationRequiredError } from '../errors.js';
 import { migrateToLatest } from './migrator.js';
 import type { AttemptTable, DeliveryTable, EventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { CompiledStatement } from './host-executor.js';
-import type { StatementResult, StoreDialect } from './store-dialect.js';
+import type { StoreDialect } from './store-dialect.js';
 import { livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type JsonValue, type StoredEvent, type Subscription } from './records.js';
 
 /** A delivery claimed for one attempt, with everything the sender needs, read in one query. */
