@@ -158,6 +158,7 @@ export function createHooks<const EventName extends string>(options: HooksOption
     // The signal (aborted at the shutdown deadline) also ends the retries of the attempt's record.
     processor: async (claim, signal) => recorder.record(await runner.run(claim, signal), signal),
     loadClaims: (ids) => store.loadClaims(ids),
+    inFlightAttempts: (limit, after) => store.inFlightAttempts(limit, after),
     concurrency: delivery.concurrency,
     timeoutMs: delivery.timeoutMs,
     logger,

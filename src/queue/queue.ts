@@ -31,6 +31,12 @@ export interface QueueContext {
   readonly processor: DeliveryProcessor;
   /** Reads claimed deliveries by id (a worker that received only ids from elsewhere). */
   loadClaims(ids: readonly string[]): Promise<ClaimedDelivery[]>;
+  /**
+   * The deliveries in flight in the store (any process's claims), `limit` at a time in id order after
+   * `after`: a queue that lost its jobs (Redis restarted empty) hands them out again without waiting
+   * for their leases.
+   */
+  inFlightAttempts(limit: number, after?: string): Promise<Array<{ readonly id: string; readonly attempt: number }>>;
   /** `delivery.concurrency`: attempts in flight at once in this process. */
   readonly concurrency: number;
   /** `delivery.timeout` in ms: a claim must outlive one attempt. */
