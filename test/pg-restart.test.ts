@@ -5,8 +5,10 @@
  * left alone): once with the in-process engine, once with two `resthooks worker` processes on Redis.
  */
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { postgresStore, type Hooks, type Logger } from '../src/index.js';
+import { bullmqQueue } from '../src/queue/bullmq/index.js';
+import { startCli } from './cli/cli-process.js';
 import { eventually, testHooks } from './support/hooks.js';
 import { createTestDatabase, startPostgres, type PostgresServer } from './support/postgres.js';
 import { startReceiver, type Receiver } from './support/receiver.js';
@@ -120,4 +122,39 @@ describe('a PostgreSQL restart mid-run', () => {
     await hooks.idle({ timeout: '30s' });
     expect(receiver.received).toHaveLength(1);
   }, 120_000);
+
+  it('two `resthooks worker` processes and an app on PostgreSQL + Redis: the workers live, everything is delivered', async () => {
+    const { pool, url } = await appPool();
+    const logger = recordingLogger();
+    const receiver = await startReceiver();
+    cleanups.push(() => receiver.close());
+    const queueName = `resthooks-pg-restart-${process.pid}`;
+    const { hooks: app, close } = await testHooks({
+      events: EVENTS,
+      store: postgresStore(pool),
+      logger,
+      queue: bullmqQueue({ connection: inject('redisUrl'), queueName, worker: false }),
+      delivery: { pollInterval: 100 },
+    });
+    cleanups.push(close);
+    const workers = [1, 2].map(() => startCli(['worker', '--db', url, '--redis', inject('redisUrl'), '--queue', queueName, '--concurrency', '8', '--allow-private-targets']));
+    cleanups.push(() => workers.forEach((worker) => worker.kill()));
+    await Promise.all(workers.map((worker) => worker.waitFor(/Delivering jobs from/)));
+    await app.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+
+    const writing = writeEvents(app, 300, 10);
+    await eventually(() => expect(receiver.received.length).toBeGreaterThan(50), 20_000);
+    await server.restart(DOWN_MS);
+    const written = await writing;
+
+    await eventually(() => expect(distinctIds(receiver).size).toBe(written.length), 90_000);
+    await app.idle({ timeout: '120s' });
+    expect([...distinctIds(receiver)].sort((a, b) => a - b)).toEqual(written);
+    for (const worker of workers) {
+      expect({ exitCode: worker.child.exitCode, signal: worker.child.signalCode, stderr: worker.stderr() }).toMatchObject({ exitCode: null, signal: null });
+      expect(worker.stderr()).not.toMatch(/Unhandled|Connection terminated unexpectedly\n\s+at /);
+    }
+    // They saw the outage and said so.
+    expect(workers.some((worker) => /error/.test(worker.stderr()))).toBe(true);
+  }, 240_000);
 });
