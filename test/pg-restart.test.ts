@@ -157,4 +157,30 @@ describe('a PostgreSQL restart mid-run', () => {
     // They saw the outage and said so.
     expect(workers.some((worker) => /error/.test(worker.stderr()))).toBe(true);
   }, 240_000);
+
+  it('stop() while the database is down still ends at its deadline: the unwritten record is given up, its lease brings it back', async () => {
+    const { pool } = await appPool();
+    const logger = recordingLogger();
+    const down = { done: Promise.resolve() };
+    const receiver = await startReceiver((_request, index, response) => {
+      if (index > 0) return 200;
+      down.done = server.kill().then(() => void response.writeHead(200).end());
+      return 'handled';
+    });
+    cleanups.push(() => receiver.close());
+    const { hooks } = await testHooks({ events: EVENTS, store: postgresStore(pool), logger, delivery: { pollInterval: 100 } });
+    try {
+      await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+      await hooks.model('Book', 'created', { id: 1, ownerId: 'alice' });
+      await receiver.waitFor(1, 20_000);
+      await down.done;
+      await eventually(() => expect(logger.lines.some((line) => line.msg.includes('could not record attempts; retrying'))).toBe(true), 20_000);
+      const stopping = Date.now();
+      await hooks.stop({ timeout: 500 });
+      expect(Date.now() - stopping).toBeLessThan(10_000);
+      expect(logger.lines.some((line) => line.msg.includes('could not record attempts at shutdown'))).toBe(true);
+    } finally {
+      await server.start(); // the other tests' databases are dropped after this one
+    }
+  }, 120_000);
 });
