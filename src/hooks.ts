@@ -159,6 +159,7 @@ export function createHooks<const EventName extends string>(options: HooksOption
     processor: async (claim, signal) => recorder.record(await runner.run(claim, signal), signal),
     loadClaims: (ids) => store.loadClaims(ids),
     inFlightAttempts: (limit, after) => store.inFlightAttempts(limit, after),
+    extendLease: (claim, leaseUntil) => store.extendLease(claim, leaseUntil, Date.now()),
     concurrency: delivery.concurrency,
     timeoutMs: delivery.timeoutMs,
     logger,

@@ -197,4 +197,40 @@ describe.each(['postgres', 'sqlite'] as const)('stranded claims (%s)', (engine) 
     const deliveries = await app.deliveries.list(subscription.id);
     expect(deliveries.every((d) => d.status === 'delivered' && d.attempts === 1)).toBe(true);
   }, 120_000);
+
+  it('a job that waited in Redis past its lease extends the lease before its attempt, so no relay claims it meanwhile', async () => {
+    const name = queueName();
+    const db = await database(engine);
+    let attemptStarted = 0;
+    const release: Array<() => void> = [];
+    const receiver = await receiverFor((_request, _index, response) => {
+      attemptStarted = Date.now();
+      release.push(() => response.writeHead(200).end());
+      return 'handled';
+    });
+    // The app's claims lapse while their job waits (no worker yet); it claims them again and again.
+    const app = await bullHooks(db.dialect(), { connection: redisUrl, queueName: name, worker: false, leaseMs: 300 });
+    await app.start();
+    const subscription = await app.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    await app.model('Book', 'created', { id: 1, ownerId: 'alice' });
+    const inspect = inspector(name, redisUrl);
+    await eventually(async () => expect(await inspect.getWaitingCount()).toBe(1), 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+
+    const workerHooks = await bullHooks(db.dialect(), { connection: redisUrl, queueName: name, worker: true });
+    await workerHooks.start();
+    await receiver.waitFor(1, 20_000);
+    // testHooks' attempt timeout is 2 s: the lease must now outlast the attempt plus 5 s to record it.
+    const store = db.store();
+    cleanups.unshift(() => store.destroy());
+    const row = await store.db.selectFrom('resthooks_deliveries').select(['status', 'due_at']).executeTakeFirstOrThrow();
+    expect(row.status).toBe('in_flight');
+    expect(Number(row.due_at) - attemptStarted).toBeGreaterThan(5000);
+    // Meanwhile the app keeps relaying: it must not take the delivery away from the running attempt.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    release.forEach((answer) => answer());
+    await app.idle({ timeout: '20s' });
+    expect(receiver.received).toHaveLength(1);
+    expect((await app.deliveries.list(subscription.id))[0]).toMatchObject({ status: 'delivered', attempts: 1 });
+  }, 60_000);
 });

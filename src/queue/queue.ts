@@ -37,6 +37,11 @@ export interface QueueContext {
    * for their leases.
    */
   inFlightAttempts(limit: number, after?: string): Promise<Array<{ readonly id: string; readonly attempt: number }>>;
+  /**
+   * Extends a claim's lease to `leaseUntil` if it is still that claim; false when another claimer took
+   * the delivery or it was recorded. For a queue whose claims can wait long before their attempt starts.
+   */
+  extendLease(claim: ClaimedDelivery, leaseUntil: number): Promise<boolean>;
   /** `delivery.concurrency`: attempts in flight at once in this process. */
   readonly concurrency: number;
   /** `delivery.timeout` in ms: a claim must outlive one attempt. */

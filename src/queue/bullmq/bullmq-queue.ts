@@ -383,16 +383,32 @@ class BullmqQueue implements DeliveryQueue {
     if (added > 0) this.#settings.logger.warn({ count: added }, 'resthooks: jobs may have been lost from Redis; the deliveries in flight were added again');
   }
 
-  /** The claim a job is for, waiting out a store that cannot be read (a database restart) until `signal` aborts. */
-  async #readClaim(id: string, signal: AbortSignal): Promise<ClaimedDelivery | undefined> {
+  /**
+   * The claim a job is for, its lease covering the attempt: a job that waited in Redis longer than its
+   * claim's lease would otherwise let a relay claim the delivery again while it is being attempted.
+   * Undefined when the job has nothing to do (recorded meanwhile, another attempt, another claimer).
+   */
+  async #claimFor(job: Job<DeliveryJobData>, signal: AbortSignal): Promise<ClaimedDelivery | undefined> {
+    const claim = await this.#untilStoreAnswers(() => this.#claims.read(job.data.id), signal);
+    // No claim: recorded meanwhile (a duplicate job). Another attempt number: that attempt has its own job.
+    if (!claim || claim.attempt !== job.data.attempt) return undefined;
+    const needed = this.#context.timeoutMs + RECORD_MARGIN_MS;
+    if (claim.leaseUntil - Date.now() >= needed) return claim;
+    const leaseUntil = Date.now() + needed;
+    const extended = await this.#untilStoreAnswers(() => this.#context.extendLease(claim, leaseUntil), signal);
+    return extended ? { ...claim, leaseUntil } : undefined;
+  }
+
+  /** Runs a store operation, waiting out a store that cannot be reached (a database restart) until `signal` aborts. */
+  async #untilStoreAnswers<T>(operation: () => Promise<T>, signal: AbortSignal): Promise<T> {
     for (let failures = 0; ; failures++) {
       try {
-        const claim = await this.#claims.read(id);
+        const result = await operation();
         if (this.#storeUnreachable) {
           this.#storeUnreachable = false;
           this.#settings.logger.warn({}, 'resthooks: the store answers again; jobs resume');
         }
-        return claim;
+        return result;
       } catch (error) {
         if (signal.aborted) throw error;
         if (!this.#storeUnreachable) {
@@ -407,9 +423,8 @@ class BullmqQueue implements DeliveryQueue {
   async #process(job: Job<DeliveryJobData>, signal: AbortSignal): Promise<void> {
     this.#active++;
     try {
-      const claim = await this.#readClaim(job.data.id, signal);
-      // No claim: recorded meanwhile (a duplicate job). Another attempt number: that attempt has its own job.
-      if (!claim || claim.attempt !== job.data.attempt) return;
+      const claim = await this.#claimFor(job, signal);
+      if (!claim) return;
       await this.#context.processor(claim, signal);
     } finally {
       this.#active--;
