@@ -94,6 +94,7 @@ describe('resthooks worker: lease and lock options', () => {
   // The claim's time and its lease's end are read from the clock a moment apart.
   const expectLease = (leaseMs: number, expected: number) => expect(expected - leaseMs).toSatisfy((gap: number) => gap >= 0 && gap < 100);
 
+  // Leases above the attempt timeout (15 s) + 5 s: a shorter one is extended when the job starts.
   // A real worker process claims the delivery itself (the app here never starts), so the lease on the row is the worker's.
   async function claimedByWorker(args: (file: string, name: string) => string[]) {
     const name = queueName();
@@ -121,9 +122,9 @@ describe('resthooks worker: lease and lock options', () => {
   }
 
   it('--lease and --lock-duration reach the queue of a real worker process', async () => {
-    const seen = await claimedByWorker((file, name) => ['--db', file, '--redis', redisUrl, '--queue', name, '--lease', '7s', '--lock-duration', '4s']);
+    const seen = await claimedByWorker((file, name) => ['--db', file, '--redis', redisUrl, '--queue', name, '--lease', '25s', '--lock-duration', '4s']);
     expect(seen.status).toBe('in_flight');
-    expectLease(seen.leaseMs, 7000);
+    expectLease(seen.leaseMs, 25_000);
     expect(seen.lockTtl).toBeGreaterThan(0);
     expect(seen.lockTtl).toBeLessThanOrEqual(4000); // BullMQ's default lock: 30 s
   });
@@ -132,9 +133,9 @@ describe('resthooks worker: lease and lock options', () => {
     const dir = tempDir();
     cleanups.unshift(() => dir.cleanup());
     const config = join(dir.path, 'hooks.config.mjs');
-    writeFileSync(config, `export default { events: ${JSON.stringify(EVENTS)}, bullmq: { leaseMs: 6000, lockDuration: 3000 } };\n`);
+    writeFileSync(config, `export default { events: ${JSON.stringify(EVENTS)}, bullmq: { leaseMs: 30_000, lockDuration: 3000 } };\n`);
     const seen = await claimedByWorker((file, name) => ['--db', file, '--redis', redisUrl, '--queue', name, '--config', config]);
-    expectLease(seen.leaseMs, 6000);
+    expectLease(seen.leaseMs, 30_000);
     expect(seen.lockTtl).toBeGreaterThan(0);
     expect(seen.lockTtl).toBeLessThanOrEqual(3000);
   });
