@@ -188,6 +188,8 @@ class ResthooksSubscriber implements EntitySubscriberInterface {
   #record(runner: QueryRunner, metadata: EntityMetadata, action: Action, take: () => object, changes?: () => JsonValue[] | undefined): Promise<void> | void {
     const model = metadata.name || metadata.targetName;
     if (!this.#models.get(model)?.has(action)) return;
+    // On a runner left stale by a failed COMMIT, this write has just autocommitted: publish it at once.
+    this.#resync(runner, false);
     const changed = changes?.();
     // A snapshot now: the data is the entity as this write left it, even if the app changes it before COMMIT.
     const pending: PendingEvent = { depth: depthOf(runner), model, action, instance: take(), extra: changed && { changes: changed } };
@@ -199,6 +201,12 @@ class ResthooksSubscriber implements EntitySubscriberInterface {
 
   // ── transaction events: write before commit, publish after, drop on rollback ──────────────────
 
+  beforeTransactionStart(event: TransactionStartEvent): void {
+    // TypeORM picks BEGIN or SAVEPOINT from its depth only after this event: resynced first, a runner
+    // left stale by a failed COMMIT opens a real transaction again instead of a savepoint of a dead one.
+    this.#resync(event.queryRunner, true);
+  }
+
   afterTransactionStart(event: TransactionStartEvent): void {
     // A new outermost transaction: whatever is left from one that ended without a commit or rollback
     // event (a failed COMMIT the app did not roll back) must not leak into it.
@@ -207,6 +215,9 @@ class ResthooksSubscriber implements EntitySubscriberInterface {
 
   async beforeTransactionCommit(event: TransactionCommitEvent): Promise<void> {
     const runner = event.queryRunner;
+    // A COMMIT on a stale runner fails ("no transaction is active"): the events held for the
+    // transaction SQLite already rolled back must not be written now, outside of any transaction.
+    this.#resync(runner, false);
     const state = this.#transactions.get(runner);
     // Only the outermost COMMIT; releasing a savepoint commits nothing yet.
     if (this.mode !== 'transaction' || !state || state.events.length === 0 || depthOf(runner) !== 1) return;
@@ -264,6 +275,9 @@ class ResthooksSubscriber implements EntitySubscriberInterface {
   }
 
   beforeTransactionRollback(event: TransactionRollbackEvent): void {
+    // After a COMMIT that SQLite answered by rolling back itself, TypeORM's ROLLBACK is about to fail and
+    // no afterTransactionRollback will follow: resynced now, the runner and our state end clean anyway.
+    if (this.#resync(event.queryRunner, false)) return;
     const state = this.#transactions.get(event.queryRunner);
     if (state && depthOf(event.queryRunner) === 1) state.aborted = true;
   }
@@ -276,6 +290,30 @@ class ResthooksSubscriber implements EntitySubscriberInterface {
     if (depth === 0) this.#transactions.delete(runner);
     // Rolled back to a savepoint: only the writes made inside it are gone.
     else state.events = state.events.filter((pending) => pending.depth <= depth);
+  }
+
+  /**
+   * Brings a runner that TypeORM still believes to be inside a transaction, though the database has
+   * none open, back to no transaction, and drops the events held for it: they were rolled back.
+   *
+   * TypeORM's SQLite runners set `isTransactionActive` and `transactionDepth` back only once COMMIT or
+   * ROLLBACK succeeds. A COMMIT refused with SQLITE_FULL (disk full) or SQLITE_IOERR makes SQLite roll
+   * the whole transaction back by itself, and the ROLLBACK that follows then fails ("no transaction is
+   * active"): the data source's one shared runner would believe, for good, that it is inside a
+   * transaction. Every later write would autocommit with no commit event, so its event would wait for
+   * one forever, and every later `transaction()` would become a savepoint. Only drivers that tell
+   * (better-sqlite3's `inTransaction`) can be checked; `starting`: called from inside
+   * `startTransaction()`, which has already set `isTransactionActive` for the transaction it opens.
+   * Returns whether the runner was stale.
+   */
+  #resync(runner: QueryRunner, starting: boolean): boolean {
+    if (!runner.isTransactionActive || depthOf(runner) === 0 || databaseInTransaction(runner) !== false) return false;
+    const typeorm = runner as unknown as { isTransactionActive: boolean; transactionDepth: number };
+    typeorm.transactionDepth = 0;
+    if (!starting) typeorm.isTransactionActive = false;
+    this.#transactions.delete(runner);
+    this.#logger?.warn({}, 'resthooks/typeorm: the query runner still counted a transaction that the database had already rolled back (a failed COMMIT, e.g. disk full); its events were dropped with it and the runner is reset');
+    return true;
   }
 
   /** After a commit, or at once for a write outside a transaction: through the store. Never throws. */
@@ -316,6 +354,14 @@ async function probeSameDatabase(dataSource: Pick<DataSource, 'query'>, hooks: H
   }
   if (!seen) logger?.warn({}, "resthooks/typeorm: the app's database has resthooks tables, but the store uses another database; appending after commit");
   return seen ? 'transaction' : 'after-commit';
+}
+
+/** Whether the database has a transaction open on the runner's connection; undefined when the driver cannot tell. */
+function databaseInTransaction(runner: QueryRunner): boolean | undefined {
+  // better-sqlite3: the SQLite drivers' one connection, a `Database` with an `inTransaction` getter.
+  const connection: unknown = (runner.dataSource?.driver as { databaseConnection?: unknown } | undefined)?.databaseConnection;
+  const open = typeof connection === 'object' && connection !== null ? (connection as { inTransaction?: unknown }).inTransaction : undefined;
+  return typeof open === 'boolean' ? open : undefined;
 }
 
 /** `transactionDepth` is protected in TypeORM's types but public at run time on every SQL query runner. */
