@@ -2,8 +2,9 @@
  * resthooks/typeorm on real databases: the ORM conformance suite on SQLite (better-sqlite3) and on
  * PostgreSQL, each with the store in the app's database (outbox written in the app's transaction) and
  * in another one (appended after commit); then what is TypeORM-specific: `changes`, both outbox modes,
- * savepoints, soft deletes, and what bulk writes do and do not fire. Entities are `EntitySchema`s:
- * vitest emits no decorator metadata.
+ * an outbox write that fails (it refuses the app's COMMIT), savepoints, soft deletes, and what bulk
+ * writes do and do not fire. Entities are `EntitySchema`s: vitest emits no decorator metadata.
+ * (A full disk: typeorm-disk-full.test.ts.)
  */
 import { DataSource, EntitySchema, type EntitySubscriberInterface, type EntityManager } from 'typeorm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
