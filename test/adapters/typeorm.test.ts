@@ -231,6 +231,25 @@ for (const app of ENGINES) {
       });
     }
 
+    it('a COMMIT the database refuses (a deferred constraint) keeps no row and fires nothing; the next transaction fires', async () => {
+      await subscribe(env, 'book.added');
+      await env.dataSource.query('create table parents (id integer primary key)');
+      await env.dataSource.query('create table children (id integer primary key, parent integer references parents (id) deferrable initially deferred)');
+      const refused = env.dataSource.transaction(async (m) => {
+        await m.save(BookEntity, { title: 'Orphaned child', pages: 1, ownerId: 'alice' });
+        await m.query('insert into children (id, parent) values (1, 999)'); // checked only at COMMIT
+      });
+      await expect(refused).rejects.toThrow(/foreign key/i);
+      await env.dataSource.transaction((m) => m.save(BookEntity, { title: 'Next', pages: 2, ownerId: 'alice' }));
+      const [request] = await env.receiver.waitFor(1);
+      expect(request!.json.data.title).toBe('Next');
+      await env.hooks.idle();
+      await sleep(100);
+      expect(env.receiver.received).toHaveLength(1);
+      expect(await outboxNames(env)).toEqual(['book.added']);
+      expect((await env.dataSource.getRepository(BookEntity).find()).map((b) => b.title)).toEqual(['Next']);
+    });
+
     it("a forced 'transaction' outbox whose tables are not in the app's database refuses the commit instead of losing the event", async () => {
       const forced = await open({ store: 'separate', options: { outbox: 'transaction' } });
       expect(forced.typeorm.mode).toBe('transaction');
