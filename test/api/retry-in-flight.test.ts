@@ -61,6 +61,11 @@ describe.each<Engine>(['sqlite', 'postgres'])('on %s', (engine) => {
     expect(second!.headers['webhook-id']).toBe(deliveryId);
   });
 
+  test('the OpenAPI document lists the 409', async () => {
+    const doc = (await (await h.call('GET', '/openapi.json')).json()) as { paths: Record<string, { post: { responses: Record<string, unknown> } }> };
+    expect(Object.keys(doc.paths['/hooks/{id}/deliveries/{deliveryId}/retry']!.post.responses)).toContain('409');
+  });
+
   test('a missing delivery is still 404, not 409', async () => {
     const sub = (await (await h.call('POST', '/hooks', { body: { event: 'book.added', target: `${receiver.url}/in` } })).json()) as { id: string };
     const response = await h.call('POST', `/hooks/${sub.id}/deliveries/dlv_missing/retry`);
