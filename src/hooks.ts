@@ -227,7 +227,7 @@ export function createHooks<const EventName extends string>(options: HooksOption
         if (!owned) throw new NotFoundError(`No delivery ${deliveryId}${scope.subscriptionId ? ` for subscription ${scope.subscriptionId}` : ''}.`);
         const requeued = await store.requeueDelivery(deliveryId, Date.now());
         if (requeued === 'in_flight') {
-          throw new ConflictError(`Delivery ${deliveryId} is being attempted right now, so it was not queued again; wait for this attempt's outcome in the delivery log, then retry if it failed.`);
+          throw new ConflictError(`Delivery ${deliveryId} is in flight (an attempt of it is queued or running right now), so it was not queued again; wait for that attempt's outcome in the delivery log, then retry if it failed.`);
         }
         if (requeued === 'missing') throw new NotFoundError(`No delivery ${deliveryId}.`);
         dispatcher.nudge(false);

@@ -11,7 +11,7 @@ import { DataSource, type DataSourceOptions } from 'typeorm';
 import { z } from 'zod';
 import { createApi } from '../../src/api/index.js';
 import { basicAuthorization, createAdminPage } from '../../src/api/admin/admin-page.js';
-import { readJsonObject } from '../../src/api/body.js';
+import { DEFAULT_MAX_BODY_BYTES, readJsonObject } from '../../src/api/body.js';
 import { errorResponse } from '../../src/api/errors.js';
 import { consoleLogger } from '../../src/logger.js';
 import { unstorableTextProblem } from '../../src/storable-text.js';
@@ -41,9 +41,6 @@ type Variables = { user: User };
 const storableTitle = z.string().trim().min(1).max(200).refine((title) => unstorableTextProblem(title) === undefined, 'must be valid Unicode text without NUL characters');
 const bookInput = z.object({ title: storableTitle, pages: z.number().int().min(0).max(100_000), fiction: z.boolean() });
 const usernameInput = z.object({ username: z.string().regex(/^[a-z0-9_-]{2,32}$/, 'username: 2–32 lower-case letters, digits, "_" or "-"') });
-
-/** The subscriptions API's own default body limit: the demo's routes read no more than it does. */
-const MAX_BODY_BYTES = 64 * 1024;
 
 const newApiKey = () => `bk_${randomBytes(18).toString('base64url')}`;
 
@@ -87,8 +84,8 @@ export async function createBookstore(config: BookstoreConfig, extra: Partial<Ho
   app.onError((error) => errorResponse(error, extra.logger ?? consoleLogger));
   const fail = (c: Context, status: 400 | 401 | 404 | 409, code: string, message: string) => c.json({ error: { code, message } }, status);
   const body = async <T>(c: Context, schema: z.ZodType<T>): Promise<T | Response> => {
-    // Bounded like the API's bodies: a huge or endless upload is cut off at the limit, never buffered.
-    const json = await readJsonObject(c.req.raw, MAX_BODY_BYTES);
+    // The API's own limit: a huge or endless upload is cut off there, never buffered.
+    const json = await readJsonObject(c.req.raw, DEFAULT_MAX_BODY_BYTES);
     const parsed = schema.safeParse(json);
     return parsed.success ? parsed.data : fail(c, 400, 'invalid_field', parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
   };

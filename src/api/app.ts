@@ -8,6 +8,7 @@ import type { Hooks } from '../hooks.js';
 import { consoleLogger, type Logger } from '../logger.js';
 import type { JsonValue } from '../store/records.js';
 import type { ApiEnv, RouteDeps } from './api-env.js';
+import { DEFAULT_MAX_BODY_BYTES } from './body.js';
 import { catalogRoutes } from './catalog-routes.js';
 import { deliveriesRoutes } from './deliveries-routes.js';
 import { ApiError, errorResponse } from './errors.js';
@@ -50,7 +51,7 @@ export type ResthooksApi = Hono<ApiEnv>;
 export function createApi(hooks: Hooks, options: ApiOptions): ResthooksApi {
   if (typeof options?.authenticate !== 'function') throw new TypeError('createApi(hooks, { authenticate }): `authenticate(request)` must return the caller\'s owner id, or null.');
   const logger = options.logger ?? consoleLogger;
-  const deps: RouteDeps = { hooks, maxBodyBytes: options.maxBodyBytes ?? 64 * 1024, examples: options.examples ?? {} };
+  const deps: RouteDeps = { hooks, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, examples: options.examples ?? {} };
   let openapi: object | undefined;
 
   const app = new Hono<ApiEnv>();

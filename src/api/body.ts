@@ -5,6 +5,9 @@
  */
 import { ApiError } from './errors.js';
 
+/** The API's default `maxBodyBytes`: 64 KiB. */
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+
 // application/json and any structured +json type (RFC 6839 §3.1), parameters ignored.
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 

@@ -144,7 +144,7 @@ describe.each<Engine>(['sqlite', 'postgres'])('on %s', (engine) => {
     expect(response.status).toBe(409);
     expect(response.headers.get('location')).toBeNull();
     const page = mainOf(await response.text());
-    expect(page).toMatch(new RegExp(`<p class="card problem" role="alert">Delivery ${deliveryId} is being attempted right now, so it was not queued again`));
+    expect(page).toMatch(new RegExp(`<p class="card problem" role="alert">Delivery ${deliveryId} is in flight \\(an attempt of it is queued or running right now\\), so it was not queued again`));
     expect(page).not.toContain('Delivery queued for another attempt');
     expect(page).toContain(`data-delivery-id="${deliveryId}" data-status="in_flight"`);
     expect(await h.hooks.deliveries.get(deliveryId)).toMatchObject({ status: 'in_flight', attempts: 0 });

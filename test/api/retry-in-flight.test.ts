@@ -45,11 +45,11 @@ describe.each<Engine>(['sqlite', 'postgres'])('on %s', (engine) => {
     expect(response.status).toBe(409);
     expect(response.headers.get('content-type')).toMatch(/^application\/json/);
     expect(await response.json()).toEqual({
-      error: { code: 'conflict', message: expect.stringMatching(new RegExp(`^Delivery ${deliveryId} is being attempted right now, so it was not queued again`)) },
+      error: { code: 'conflict', message: expect.stringMatching(new RegExp(`^Delivery ${deliveryId} is in flight \\(an attempt of it is queued or running right now\\), so it was not queued again`)) },
     });
     const error = await h.hooks.deliveries.retry(deliveryId).then(() => undefined, (e: unknown) => e);
     expect(error).toBeInstanceOf(ConflictError);
-    expect(error).toMatchObject({ code: 'conflict', message: expect.stringContaining('being attempted right now') });
+    expect(error).toMatchObject({ code: 'conflict', message: expect.stringContaining('is in flight') });
     // Still the one attempt in flight: the refused retries changed nothing.
     expect(await h.hooks.deliveries.get(deliveryId)).toMatchObject({ status: 'in_flight', attempts: 0 });
 
