@@ -80,6 +80,26 @@ describe('a chunked form post (no Content-Length) is read like any other', () =>
   });
 });
 
+test('mounted with app.route(), an unknown path under the mount is the page\'s own 404, not the host\'s plain text', async () => {
+  const h = await adminHarness();
+  try {
+    for (const path of ['/admin/nowhere', '/admin/subscriptions/x/y/z']) {
+      for (const response of [await h.get(path), await h.post(path)]) {
+        expect(response.status, path).toBe(404);
+        expect(response.headers.get('content-type')).toMatch(/^text\/html/);
+        expect(response.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
+        expect(mainOf(await response.text())).toContain(`There is no admin page at ${path}.`);
+      }
+    }
+    // A trailing slash still redirects to the page without it.
+    const slash = await h.get('/admin/events/');
+    expect(slash.status).toBe(308);
+    expect(slash.headers.get('location')).toBe('/admin/events');
+  } finally {
+    await h.close();
+  }
+});
+
 describe.each<Engine>(['sqlite', 'postgres'])('on %s', (engine) => {
   let db: TestDatabase;
   let h: AdminHarness;

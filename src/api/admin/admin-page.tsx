@@ -146,7 +146,8 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
     logger.error({ err: { message: error.message, stack: error.stack } }, 'resthooks admin: unexpected error');
     return problem(c, new PageProblem(500, 'Something went wrong', 'The server could not complete this request; the error is in its log.'));
   });
-  page.notFound((c) => problem(c, new PageProblem(404, 'Not found', `There is no admin page at ${new URL(c.req.url).pathname}.`)));
+  const noPage = (c: Context<AdminEnv>) => problem(c, new PageProblem(404, 'Not found', `There is no admin page at ${new URL(c.req.url).pathname}.`));
+  page.notFound(noPage);
 
   /** Registers a route whose handler gets the links of the page's mount point. */
   type Handler = (c: Context<AdminEnv>, links: AdminLinks) => Promise<Response>;
@@ -273,6 +274,9 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
 
   route('get', '/events', async (c, links) => render(c, <EventsCatalog title={title} links={links} events={hooks.events} />));
 
+  // Mounted with a host's `app.route()`, the host's not-found handler answers, not `noPage`: this last
+  // route keeps unknown paths under the mount point on the page's own 404.
+  page.all('*', noPage);
   return page;
 }
 
