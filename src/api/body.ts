@@ -1,6 +1,6 @@
 /**
  * Reads a request body within a byte limit, without trusting Content-Length and without buffering
- * more than the limit: as one JSON object (the API), or as bytes (the admin page's forms, the demo).
+ * more than the limit: as one JSON object (the API, the demo's routes), or as bytes (the admin page's forms).
  * @module
  */
 import { ApiError } from './errors.js';

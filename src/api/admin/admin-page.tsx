@@ -300,8 +300,8 @@ async function readForm(c: Context): Promise<URLSearchParams> {
   if (!/^(application\/x-www-form-urlencoded|multipart\/form-data)\b/i.test(type)) {
     throw new PageProblem(415, 'Unsupported form encoding', 'Send the form as application/x-www-form-urlencoded or multipart/form-data.');
   }
-  // Read through the bounded reader, never re-wrapped in a new Request: node-server's request objects
-  // cannot be copied that way, which made chunked (length-less) posts fail.
+  // The bounded reader, not Hono's bodyLimit: for a body without Content-Length (chunked) that copies
+  // the request with `new Request(request, …)`, which node-server's request objects do not support.
   const bytes = await readBodyBytes(c.req.raw, MAX_FORM_BYTES, () => new PageProblem(413, 'Form too large', `A form may be at most ${MAX_FORM_BYTES / 1024} KiB.`));
   let form: FormData;
   try {
