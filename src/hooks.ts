@@ -17,11 +17,12 @@ import { subscriptionFinder } from './delivery/fanout.js';
 import { toMs, type Duration } from './delivery/retry.js';
 import { Sender } from './delivery/sender.js';
 import { guardedConnector } from './delivery/ssrf.js';
-import { NotFoundError, ValidationError } from './errors.js';
+import { ConflictError, NotFoundError, ValidationError } from './errors.js';
 import { newId } from './ids.js';
 import { KyselyStore } from './store/kysely-store.js';
 import { errorInfo, silentLogger } from './logger.js';
 import { recentEvents } from './store/recent-events.js';
+import { checkStorableText } from './storable-text.js';
 import type { DeliveryWithAttempts, StoredEvent } from './store/records.js';
 import { newDeliveryRow } from './store/rows.js';
 import { Subscriptions, type OwnerScope } from './subscriptions.js';
@@ -71,7 +72,8 @@ export interface Hooks<EventName extends string = string> {
     get(deliveryId: string): Promise<DeliveryWithAttempts | undefined>;
     /**
      * Attempts a finished delivery again, now (with the same `webhook-id`). With `subscriptionId`,
-     * a delivery of another subscription is not found.
+     * a delivery of another subscription is not found. Throws `ConflictError` (code `conflict`) while
+     * the delivery is in flight: its current attempt decides what happens next.
      */
     retry(deliveryId: string, scope?: OwnerScope & { subscriptionId?: string }): Promise<void>;
     /**
@@ -205,21 +207,29 @@ export function createHooks<const EventName extends string>(options: HooksOption
     subscriptions,
     deliveries: {
       async list(subscriptionId, listOptions = {}) {
+        checkStorableText(listOptions.cursor, 'cursor');
         const subscription = await subscriptions.get(subscriptionId, listOptions);
         if (!subscription) throw new NotFoundError(`No subscription ${subscriptionId}.`);
         const limit = Math.min(Math.max(listOptions.limit ?? 50, 1), 100);
         return store.listDeliveries(subscription.id, limit, listOptions.cursor);
       },
       async get(deliveryId) {
+        checkStorableText(deliveryId, 'deliveryId');
         await ready();
         return store.getDelivery(deliveryId);
       },
       async retry(deliveryId, scope = {}) {
+        checkStorableText(deliveryId, 'deliveryId');
+        checkStorableText(scope.subscriptionId, 'subscriptionId');
         await ready();
         const subscriptionId = await store.subscriptionOfDelivery(deliveryId);
         const owned = subscriptionId !== undefined && (scope.subscriptionId ?? subscriptionId) === subscriptionId && (await subscriptions.get(subscriptionId, scope));
         if (!owned) throw new NotFoundError(`No delivery ${deliveryId}${scope.subscriptionId ? ` for subscription ${scope.subscriptionId}` : ''}.`);
-        await store.requeueDelivery(deliveryId, Date.now());
+        const requeued = await store.requeueDelivery(deliveryId, Date.now());
+        if (requeued === 'in_flight') {
+          throw new ConflictError(`Delivery ${deliveryId} is in flight (an attempt of it is queued or running right now), so it was not queued again; wait for that attempt's outcome in the delivery log, then retry if it failed.`);
+        }
+        if (requeued === 'missing') throw new NotFoundError(`No delivery ${deliveryId}.`);
         dispatcher.nudge(false);
       },
       async recover(subscriptionId, recoverOptions) {
@@ -235,6 +245,8 @@ export function createHooks<const EventName extends string>(options: HooksOption
     async recentEvents(event, { owner, limit = 10 }) {
       const normalized = normalizeOwner(owner);
       if (normalized === null) return [];
+      checkStorableText(event, 'event');
+      checkStorableText(normalized, 'owner');
       await ready();
       return recentEvents(store, event, normalized, Math.min(Math.max(Math.trunc(limit) || 1, 1), 100));
     },

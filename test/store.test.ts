@@ -318,9 +318,9 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
     const { deliveries } = await seed(store, 2, T0);
     const [claimA, claimB] = await store.claimDue(10, T0, T0 + 60_000);
     await store.recordAttempts([{ attempt: undefined, delivery: { id: claimA!.id, status: 'failed', attempts: 1, due_at: T0, last_status_code: 500, last_error: 'HTTP 500' } }], T0 + 1);
-    expect(await store.requeueDelivery(claimA!.id, T0 + 9)).toBe(true);
-    expect(await store.requeueDelivery(claimB!.id, T0 + 9)).toBe(false);
-    expect(await store.requeueDelivery('dlv_missing', T0 + 9)).toBe(false);
+    expect(await store.requeueDelivery(claimA!.id, T0 + 9)).toBe('requeued');
+    expect(await store.requeueDelivery(claimB!.id, T0 + 9)).toBe('in_flight');
+    expect(await store.requeueDelivery('dlv_missing', T0 + 9)).toBe('missing');
     const again = await store.claimDue(10, T0 + 9, T0 + 60_000);
     expect(again.map((c) => [c.id, c.attempt])).toEqual([[claimA!.id, 2]]);
     expect(deliveries).toHaveLength(2);

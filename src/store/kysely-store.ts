@@ -507,15 +507,20 @@ export class KyselyStore {
   }
 
 
-  /** Makes a finished (or pending) delivery due now; an in-flight one is left alone. */
-  async requeueDelivery(id: string, now: number): Promise<boolean> {
+  /**
+   * Makes a finished (or pending) delivery due now. An in-flight one is left alone (its attempt's
+   * record decides what comes next), and says so: `'in_flight'`; `'missing'` when there is none.
+   */
+  async requeueDelivery(id: string, now: number): Promise<'requeued' | 'in_flight' | 'missing'> {
     const result = await this.db
       .updateTable(D)
       .set({ status: 'pending', due_at: now, updated_at: now })
       .where('id', '=', id)
       .where('status', '!=', 'in_flight')
       .executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
+    if (Number(result.numUpdatedRows) > 0) return 'requeued';
+    // The UPDATE left an existing row alone only because it was in flight.
+    return (await this.db.selectFrom(D).select('id').where('id', '=', id).executeTakeFirst()) ? 'in_flight' : 'missing';
   }
 }
 
