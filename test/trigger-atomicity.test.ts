@@ -1,12 +1,13 @@
 /**
- * `{ tx }` triggers: the app's row and its outbox row(s) commit together or not at all. Each recipe of the
- * docs (README "In your transaction", docs/delivery.md) runs here as written, against real databases: the
+ * `{ tx }` triggers: the app's row and its outbox row(s) commit together or not at all. Each recipe of
+ * docs/delivery.md (better-sqlite3, pg, Kysely, TypeORM) runs here as written, against real databases: the
  * outbox write failing (no resthooks tables in the app's database) must abort the app's transaction, on
  * SQLite and on PostgreSQL; the normal path commits both and the event is delivered.
  */
 import Database from 'better-sqlite3';
 import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
 import pg from 'pg';
+import { DataSource, EntitySchema } from 'typeorm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OutboxWriteError, type HookInfo, type Hooks, type HostExecutor } from '../src/index.js';
 import { TestDatabase, type Engine } from './support/database.js';
@@ -68,6 +69,20 @@ async function addBookKysely(db: Kysely<AppDatabase>, hooks: AppHooks, book: Boo
   });
 }
 
+const BookEntity = new EntitySchema<Book>({
+  name: 'Book',
+  tableName: 'books',
+  columns: { id: { type: 'integer', primary: true }, title: { type: 'varchar' }, ownerId: { type: 'varchar', name: 'owner_id' } },
+});
+
+/** TypeORM (without resthooks/typeorm, which does this by itself): the transaction's manager runs the statements. */
+async function addBookTypeorm(dataSource: DataSource, hooks: AppHooks, book: Book) {
+  await dataSource.transaction(async (manager) => {
+    await manager.insert(BookEntity, { id: book.id, title: book.title, ownerId: book.ownerId });
+    await hooks.model('Book', 'created', book, { tx: (sql, params) => manager.query(sql, [...params]) });
+  });
+}
+
 // ── an app's database on either engine ─────────────────────────────────────────────────────────────
 
 type AddBook = (hooks: AppHooks, book: Book) => Promise<void>;
@@ -87,6 +102,16 @@ afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
 });
 
+async function typeormOn(db: TestDatabase): Promise<DataSource> {
+  const dataSource =
+    db.engine === 'sqlite'
+      ? new DataSource({ type: 'better-sqlite3', database: db.url, entities: [BookEntity], prepareDatabase: (raw: Database.Database) => void raw.pragma('busy_timeout = 10000') })
+      : new DataSource({ type: 'postgres', url: db.url, entities: [BookEntity], poolSize: 2 });
+  await dataSource.initialize();
+  closers.push(() => dataSource.destroy());
+  return dataSource;
+}
+
 async function appSide(db: TestDatabase): Promise<AppSide> {
   if (db.engine === 'sqlite') {
     const raw = new Database(db.url);
@@ -96,6 +121,7 @@ async function appSide(db: TestDatabase): Promise<AppSide> {
     const count = (table: string) => (raw.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n;
     const exec = async (sql: string) => void raw.exec(sql);
     await exec('create table if not exists books (id integer primary key, title text not null, owner_id text not null)');
+    const typeorm = await typeormOn(db);
     return {
       books: async () => count('books'),
       events: async () => (raw.prepare("select 1 from sqlite_master where name = 'resthooks_events'").get() ? count('resthooks_events') : 0),
@@ -103,6 +129,7 @@ async function appSide(db: TestDatabase): Promise<AppSide> {
       recipes: {
         'better-sqlite3': (hooks, book) => addBookBetterSqlite(raw, hooks, book),
         kysely: (hooks, book) => addBookKysely(kysely, hooks, book),
+        typeorm: (hooks, book) => addBookTypeorm(typeorm, hooks, book),
       },
     };
   }
@@ -112,6 +139,7 @@ async function appSide(db: TestDatabase): Promise<AppSide> {
   const count = async (table: string) => Number((await pool.query<{ n: string }>(`select count(*) as n from ${table}`)).rows[0]!.n);
   const exec = async (sql: string) => void (await pool.query(sql));
   await exec('create table if not exists books (id integer primary key, title text not null, owner_id text not null)');
+  const typeorm = await typeormOn(db);
   return {
     books: () => count('books'),
     events: async () => ((await pool.query("select to_regclass('resthooks_events') as t")).rows[0].t ? count('resthooks_events') : 0),
@@ -119,6 +147,7 @@ async function appSide(db: TestDatabase): Promise<AppSide> {
     recipes: {
       pg: (hooks, book) => addBookPg(pool, hooks, book),
       kysely: (hooks, book) => addBookKysely(kysely, hooks, book),
+      typeorm: (hooks, book) => addBookTypeorm(typeorm, hooks, book),
     },
   };
 }
