@@ -5,7 +5,7 @@
  * SQLite and on PostgreSQL; the normal path commits both and the event is delivered.
  */
 import Database from 'better-sqlite3';
-import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { DataSource, EntitySchema } from 'typeorm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -60,12 +60,10 @@ interface AppDatabase {
 }
 
 /** Kysely: the transaction callback rolls back on any throw. */
-const kyselyTx = (trx: Transaction<AppDatabase>): HostExecutor => ({ execute: (q) => trx.executeQuery(CompiledQuery.raw(q.sql, [...q.parameters])) });
-
 async function addBookKysely(db: Kysely<AppDatabase>, hooks: AppHooks, book: Book) {
   await db.transaction().execute(async (trx) => {
     await trx.insertInto('books').values({ id: book.id, title: book.title, owner_id: book.ownerId }).execute();
-    await hooks.model('Book', 'created', book, { tx: kyselyTx(trx) });
+    await hooks.model('Book', 'created', book, { tx: { execute: (q) => trx.executeQuery(CompiledQuery.raw(q.sql, [...q.parameters])) } });
   });
 }
 
@@ -78,7 +76,7 @@ const BookEntity = new EntitySchema<Book>({
 /** TypeORM (without resthooks/typeorm, which does this by itself): the transaction's manager runs the statements. */
 async function addBookTypeorm(dataSource: DataSource, hooks: AppHooks, book: Book) {
   await dataSource.transaction(async (manager) => {
-    await manager.insert(BookEntity, { id: book.id, title: book.title, ownerId: book.ownerId });
+    await manager.insert(BookEntity, book);
     await hooks.model('Book', 'created', book, { tx: (sql, params) => manager.query(sql, [...params]) });
   });
 }
