@@ -121,13 +121,15 @@ export class Triggers {
     if (name === undefined) return this.#refused(String(action), options.tx, unnamedModel(action));
     const definition = this.#deps.routes.route(name, action);
     if (!definition) return IGNORED;
-    return this.#settle(definition.name, options.tx, async () => {
+    try {
       if (!isObject(instance)) throw new ValidationError('invalid_field', `The instance of ${name}.${action} must be an object, got ${typeName(instance)}.`, 'instance');
       const serialized = this.#serializeInstance(definition.name, name, instance, options.payloadOverride, options.extra);
       const allOwners = options.owner === false || definition.allOwners;
       const owner = allOwners ? null : normalizeOwner(options.owner ?? this.#ownerOf(definition.name, instance));
-      return this.#append(definition.name, definition, owner, allOwners, serialized, options.tx);
-    });
+      return await this.#append(definition.name, definition, owner, allOwners, serialized, options.tx);
+    } catch (error) {
+      return this.#refused(definition.name, options.tx, error);
+    }
   }
 
   async action(instance: object, action: string, options: ActionTriggerOptions = {}): Promise<TriggerResult> {
@@ -156,28 +158,22 @@ export class Triggers {
         return { status: 'dropped', reason };
       }
     }
-    return this.#settle(event, options.tx, async () => {
-      const data = serialize(`the payload of ${event}`, () => payload);
+    try {
+      const data = serialize(payload, 'payload', event);
       const serialized: Serialized = { data, body: options.envelope === false ? data : null };
       this.#checkSize(event, serialized);
       const allOwners = options.owner === false || (options.owner === undefined && definition?.allOwners === true);
       const owner = allOwners ? null : normalizeOwner(options.owner ?? (instance ? this.#ownerOf(event, instance) : undefined));
-      return this.#append(event, definition, owner, allOwners, serialized, options.tx);
-    });
-  }
-
-  /**
-   * Runs the recording of one event. Without `tx` an error becomes a logged `failed` result; with `tx` it
-   * is thrown as `OutboxWriteError`, so the caller's transaction aborts instead of committing without it.
-   */
-  async #settle(name: string, tx: HostExecutor | undefined, record: () => Promise<TriggerResult>): Promise<TriggerResult> {
-    try {
-      return await record();
+      return await this.#append(event, definition, owner, allOwners, serialized, options.tx);
     } catch (error) {
-      return this.#refused(name, tx, error);
+      return this.#refused(event, options.tx, error);
     }
   }
 
+  /**
+   * An event that could not be recorded. Without `tx`: a logged `failed` result. With `tx`: thrown as
+   * `OutboxWriteError`, so the caller's transaction aborts instead of committing without its event.
+   */
   #refused(name: string, tx: HostExecutor | undefined, error: unknown): TriggerResult {
     if (tx) {
       // The caller gets the error and decides (an ORM adapter may fall back to appending after commit):
@@ -199,18 +195,23 @@ export class Triggers {
 
   #serializeInstance(event: string, model: string, instance: object, override: PayloadOverride | undefined, extra?: ModelTriggerOptions['extra']): Serialized {
     const serializer = this.#deps.serializers[model];
-    const data = serialize(`the ${model} of ${event}`, () => (serializer ? serializer(instance) : instance));
+    let data: string;
+    try {
+      data = toJsonText(serializer ? serializer(instance) : instance);
+    } catch (error) {
+      throw serializationFailed(`the ${model}`, event, error);
+    }
     let serialized: Serialized;
     if (typeof override === 'function') {
-      serialized = { data, body: null, perHook: (hook) => serialize(`the payloadOverride of ${event}`, () => override(hook, instance)) };
+      serialized = { data, body: null, perHook: (hook) => serializeMade(() => override(hook, instance), 'payloadOverride', event) };
     } else if (override !== undefined) {
-      serialized = { data, body: serialize(`the payloadOverride of ${event}`, () => override) };
+      serialized = { data, body: serialize(override, 'payloadOverride', event) };
     } else {
       const own = (instance as { serializeHook?: unknown }).serializeHook;
       // The seed's per-instance serializer returns the whole payload and may depend on the hook.
       serialized =
         typeof own === 'function'
-          ? { data, body: null, perHook: (hook) => serialize(`the serializeHook of ${event}`, () => own.call(instance, hook)) }
+          ? { data, body: null, perHook: (hook) => serializeMade(() => own.call(instance, hook), 'serializeHook', event) }
           : { data, body: extraMembers(event, extra) };
     }
     this.#checkSize(event, serialized);
@@ -273,7 +274,7 @@ export class Triggers {
       event.status = 'done';
     }
     // Everything that can fail before the write has run: the event and its deliveries are written together,
-    // and in `tx` a failing statement is thrown (#settle), so the caller rolls back any row written before it.
+    // and in `tx` a failing statement is thrown (#refused), so the caller rolls back any row written before it.
     const statements = this.#deps.store.compileAppend(event, deliveries);
     if (tx) await runOnHost(tx, statements);
     else {
@@ -299,13 +300,26 @@ export class Triggers {
   }
 }
 
-/** JSON text of what `make` returns; any throw (a serializer, `toJSON`, circular data) as `serialization_failed`. */
-function serialize(what: string, make: () => unknown): string {
+/** JSON text of `value`; a throw (`toJSON`, circular data) as `serialization_failed`. */
+function serialize(value: unknown, what: string, event: string): string {
+  try {
+    return toJsonText(value);
+  } catch (error) {
+    throw serializationFailed(`the ${what}`, event, error);
+  }
+}
+
+/** JSON text of what the user's `make` returns; its throw counts as the serialization's. */
+function serializeMade(make: () => unknown, what: string, event: string): string {
   try {
     return toJsonText(make());
   } catch (error) {
-    throw new ResthooksError('serialization_failed', `Could not serialize ${what}: ${errorInfo(error).message}`, { cause: error });
+    throw serializationFailed(`the ${what}`, event, error);
   }
+}
+
+function serializationFailed(what: string, event: string, error: unknown): ResthooksError {
+  return new ResthooksError('serialization_failed', `Could not serialize ${what} of ${event}: ${errorInfo(error).message}`, { cause: error });
 }
 
 // Extra envelope members are stored in the event's `body` as `,"changes":[…]`: no JSON text starts with a
@@ -314,7 +328,7 @@ function extraMembers(event: string, extra: ModelTriggerOptions['extra']): strin
   let members = '';
   for (const [key, value] of Object.entries(extra ?? {})) {
     if (key === 'hook' || key === 'data') throw new ValidationError('invalid_field', `extra.${key} would replace the envelope's own "${key}"; pick another name.`, 'extra');
-    members += `,${JSON.stringify(key)}:${serialize(`extra.${key} of ${event}`, () => value)}`;
+    members += `,${JSON.stringify(key)}:${serialize(value, `extra.${key}`, event)}`;
   }
   return members === '' ? null : members;
 }
