@@ -49,7 +49,9 @@ export interface Hooks<EventName extends string = string> {
 
   /**
    * A model instance was created, updated or deleted (or a custom action happened): route it and
-   * append one outbox row. Never throws; problems are logged and reported in the result.
+   * append one outbox row. Without `tx` it never throws: problems are logged and reported in the result
+   * (`failed`, with a coded `ResthooksError`). With `tx` an event that cannot be recorded in that
+   * transaction throws `OutboxWriteError`, so the transaction rolls back instead of committing without it.
    * @example await hooks.model('Book', 'created', book)
    */
   model(model: ModelRef, action: string, instance: object, options?: ModelTriggerOptions): Promise<TriggerResult>;
@@ -60,7 +62,8 @@ export interface Hooks<EventName extends string = string> {
   action(instance: object, action: string, options?: ActionTriggerOptions): Promise<TriggerResult>;
   /**
    * A raw event with an arbitrary payload (the seed's `raw_hook_event`). Throws `ValidationError`
-   * for an event that is not declared (unless `trust`) or a payload over the size limit.
+   * for an event that is not declared (unless `trust`); anything else as `model()` (a payload over the
+   * size limit is a `failed` result, or `OutboxWriteError` with `tx`).
    * @example await hooks.raw('user.logged_in', { username }, { owner: user.id })
    */
   raw(event: EventName | (string & {}), payload: unknown, options?: RawTriggerOptions): Promise<TriggerResult>;

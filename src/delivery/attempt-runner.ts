@@ -53,7 +53,8 @@ export class AttemptRunner {
     const wait = this.#rateLimiter?.take(subscription.id, startedAt) ?? 0;
     if (wait > 0) return { release: { id: claim.id, dueAt: startedAt + wait } };
 
-    const hook: HookInfo = { id: subscription.id, event: subscription.event, target: subscription.target };
+    // The event the delivery was made for: editing the subscription's event later must not relabel it.
+    const hook: HookInfo = { id: subscription.id, event: claim.event.name, target: subscription.target };
     const body = claim.body ?? eventBody(hook, claim.event.data, claim.event.body);
     const headers = signatureHeaders(claim.id, Math.floor(startedAt / 1000), body, secretsOf(subscription.secret, subscription.previousSecrets, startedAt));
     if (options.legacySignatureHeader) headers['x-hook-signature'] = legacySignature(subscription.secret, body);
