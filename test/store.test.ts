@@ -125,16 +125,19 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
     await expect(store.db.insertInto('resthooks_attempts').values(attempt(second.id, 1, 200)).execute()).rejects.toThrow();
   });
 
-  it('recordAttempts: an attempt number already recorded (a lapsed lease) keeps the first; the rest of the batch is written', async () => {
+  it('recordAttempts: an attempt recorded twice under one claim keeps the first (the second is stale); the rest of the batch is written', async () => {
     const store = await db.migrated();
     const { deliveries } = await seed(store, 2, T0);
     const [first, second] = deliveries as [typeof deliveries[0], typeof deliveries[0]];
+    expect(await store.claimDue(10, T0, T0 + 60_000)).toHaveLength(2);
     const record = (deliveryId: string, statusCode: number): AttemptRecord => ({
+      claim: { attempt: 1, leaseUntil: T0 + 60_000 },
       attempt: { id: newId('att'), delivery_id: deliveryId, number: 1, started_at: T0, duration_ms: 5, status_code: statusCode, response_excerpt: null, error: null, outcome: 'delivered' },
       delivery: { id: deliveryId, status: 'delivered', attempts: 1, due_at: 0, last_status_code: statusCode, last_error: null },
     });
-    await store.recordAttempts([record(first.id, 200)], T0 + 1);
-    await store.recordAttempts([record(first.id, 201), record(second.id, 202)], T0 + 2);
+    expect((await store.recordAttempts([record(first.id, 200)], T0 + 1)).stale).toEqual([]);
+    const again = record(first.id, 201);
+    expect((await store.recordAttempts([again, record(second.id, 202)], T0 + 2)).stale).toEqual([again]);
     expect((await store.getDelivery(first.id))?.attemptLog.map((a) => a.statusCode)).toEqual([200]);
     expect((await store.getDelivery(second.id))?.attemptLog.map((a) => a.statusCode)).toEqual([202]);
   });
@@ -250,10 +253,11 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
     const attempt = (deliveryId: string, outcome: 'delivered' | 'retry' | 'gone', statusCode: number) => ({
       id: newId('att'), delivery_id: deliveryId, number: 1, started_at: T0 + 1, duration_ms: 12, status_code: statusCode, response_excerpt: `HTTP ${statusCode}`, error: null, outcome,
     });
+    const claim = { attempt: 1, leaseUntil: T0 + 60_000 };
     const records: AttemptRecord[] = [
-      { attempt: attempt(ok.id, 'delivered', 200), delivery: { id: ok.id, status: 'delivered', attempts: 1, due_at: T0 + 1, last_status_code: 200, last_error: null } },
-      { attempt: attempt(retry.id, 'retry', 503), delivery: { id: retry.id, status: 'pending', attempts: 1, due_at: T0 + 5_000, last_status_code: 503, last_error: 'HTTP 503' } },
-      { attempt: attempt(gone.id, 'gone', 410), delivery: { id: gone.id, status: 'failed', attempts: 1, due_at: T0 + 1, last_status_code: 410, last_error: 'HTTP 410' }, goneSubscriptionId: goneSubscription.id },
+      { claim, attempt: attempt(ok.id, 'delivered', 200), delivery: { id: ok.id, status: 'delivered', attempts: 1, due_at: T0 + 1, last_status_code: 200, last_error: null } },
+      { claim, attempt: attempt(retry.id, 'retry', 503), delivery: { id: retry.id, status: 'pending', attempts: 1, due_at: T0 + 5_000, last_status_code: 503, last_error: 'HTTP 503' } },
+      { claim, attempt: attempt(gone.id, 'gone', 410), delivery: { id: gone.id, status: 'failed', attempts: 1, due_at: T0 + 1, last_status_code: 410, last_error: 'HTTP 410' }, goneSubscriptionId: goneSubscription.id },
     ];
     await store.recordAttempts(records, T0 + 2);
 
@@ -277,12 +281,14 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
     const { deliveries } = await seed(store, 2, T0);
     const claimed = await store.claimDue(1, T0, T0 + 60_000);
     const unclaimed = deliveries.find((d) => d.id !== claimed[0]!.id)!;
-    await store.releaseClaims([{ id: claimed[0]!.id, dueAt: T0 + 7 }, { id: unclaimed.id, dueAt: T0 + 7 }], T0 + 7);
+    const claim = { attempt: 1, leaseUntil: T0 + 60_000 };
+    const { stale } = await store.releaseClaims([{ id: claimed[0]!.id, claim, dueAt: T0 + 7 }, { id: unclaimed.id, claim, dueAt: T0 + 7 }], T0 + 7);
+    expect(stale).toEqual([unclaimed.id]);
     const rows = new Map((await deliveryRows(store)).map((r) => [r.id, r]));
     expect([rows.get(claimed[0]!.id)?.status, Number(rows.get(claimed[0]!.id)?.due_at)]).toEqual(['pending', T0 + 7]);
     expect(Number(rows.get(unclaimed.id)?.due_at)).toBe(T0); // was pending, not in flight: untouched
     expect(ids(await store.claimDue(10, T0 + 7, T0 + 60_000))).toEqual(ids(deliveries));
-    await store.releaseClaims([], T0); // nothing to do, no statement
+    expect(await store.releaseClaims([], T0)).toEqual({ stale: [] }); // nothing to do, no statement
   });
 
   it('listDeliveries: newest first, each with its attempts in order, paged by `before`', async () => {
@@ -297,6 +303,7 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
       await store.claimDue(10, T0 + number * 1_000, T0 + 60_000);
       await store.recordAttempts(
         deliveries.map((d) => ({
+          claim: { attempt: number, leaseUntil: T0 + 60_000 },
           attempt: { id: newId('att'), delivery_id: d.id, number, started_at: T0 + number * 1_000, duration_ms: 5, status_code: 500, response_excerpt: null, error: null, outcome: 'retry' },
           delivery: { id: d.id, status: 'pending', attempts: number, due_at: T0 + number * 1_000 + 1, last_status_code: 500, last_error: 'HTTP 500' },
         })),
@@ -317,7 +324,7 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
     const store = await db.migrated();
     const { deliveries } = await seed(store, 2, T0);
     const [claimA, claimB] = await store.claimDue(10, T0, T0 + 60_000);
-    await store.recordAttempts([{ attempt: undefined, delivery: { id: claimA!.id, status: 'failed', attempts: 1, due_at: T0, last_status_code: 500, last_error: 'HTTP 500' } }], T0 + 1);
+    await store.recordAttempts([{ claim: claimA!, attempt: undefined, delivery: { id: claimA!.id, status: 'failed', attempts: 1, due_at: T0, last_status_code: 500, last_error: 'HTTP 500' } }], T0 + 1);
     expect(await store.requeueDelivery(claimA!.id, T0 + 9)).toBe(true);
     expect(await store.requeueDelivery(claimB!.id, T0 + 9)).toBe(false);
     expect(await store.requeueDelivery('dlv_missing', T0 + 9)).toBe(false);
