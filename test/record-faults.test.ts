@@ -175,6 +175,21 @@ describe.each(ENGINES)('answers a text column cannot hold as they are (%s)', (en
   });
 });
 
+describe.each(ENGINES)('a custom deliverer\'s answer (%s)', (engine) => {
+  it('its body is kept to `responseExcerptBytes` UTF-8 bytes, cut between characters, stored without NUL', async () => {
+    const db = await database(engine);
+    const hooks = await hooksOn(db, { deliverer: async () => ({ statusCode: 200, body: '\0😀😀😀😀😀😀😀😀' }), delivery: { responseExcerptBytes: 10 } });
+    await hooks.start();
+    const subscription = await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: 'https://example.com/hook' });
+    await hooks.model('Book', 'created', { id: 1, ownerId: 'alice' });
+    await hooks.idle({ timeout: '15s' });
+    const [delivery] = await hooks.deliveries.list(subscription.id);
+    expect(delivery).toMatchObject({ status: 'delivered', attempts: 1 });
+    // U+FFFD is 3 bytes, each 😀 4: 3 + 4 fits in 10, one more would not.
+    expect(delivery!.attemptLog[0]!.responseExcerpt).toBe('\uFFFD😀');
+  });
+});
+
 /** Makes the database refuse what `when` (SQL over `new`) matches, by a trigger on `table`. */
 async function refuse(db: TestDatabase, table: 'resthooks_attempts' | 'resthooks_deliveries', when: string): Promise<void> {
   const store = new KyselyStore(db.dialect());

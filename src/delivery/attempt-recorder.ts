@@ -60,6 +60,11 @@ export class AttemptRecorder {
       this.#report(recorded, notReleased);
       // `onSent` tells of recorded attempts: a stale one's result was discarded, a released one is made again.
       const unrecorded = new Set([...recorded.stale, ...recorded.released]);
+      for (const f of batch) {
+        if (f.record?.goneSubscriptionId !== undefined && !unrecorded.has(f.record)) {
+          this.#deps.logger.info({ subscriptionId: f.record.goneSubscriptionId }, 'resthooks: receiver answered 410 Gone; subscription deleted');
+        }
+      }
       for (const f of batch) if (f.sent && !(f.record && unrecorded.has(f.record))) await this.#tell('onSent', () => this.#deps.onSent!(f.sent!()));
       for (const id of recorded.disabled) await this.#tell('onSubscriptionDisabled', () => this.#disabled(id));
     }

@@ -64,7 +64,6 @@ export class AttemptRunner {
     if (result.aborted) return { release: giveBack(claim, Date.now()) };
 
     const outcome = classifyAttempt(result, claim.attempt, options, Date.now(), Math.random());
-    if (outcome.kind === 'gone') this.#deps.logger.info({ subscriptionId: hook.id }, 'resthooks: receiver answered 410 Gone; subscription deleted');
     const record = attemptRecord(claim, startedAt, result, outcome, options.responseExcerptBytes);
     if (!this.#deps.wantsSentInfo) return { record };
     const sent = (): SentInfo => ({
