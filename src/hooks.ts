@@ -26,7 +26,7 @@ import type { DeliveryWithAttempts, StoredEvent } from './store/records.js';
 import { newDeliveryRow } from './store/rows.js';
 import { Subscriptions, type OwnerScope } from './subscriptions.js';
 import { toJsonText } from './triggers/serialize.js';
-import { purgeBefore, type PurgeResult } from './store/retention.js';
+import { purgeBefore, RETENTION_INTERVAL_MS, type PurgeResult } from './store/retention.js';
 import { normalizeOwner, type OwnerValue } from './triggers/owner.js';
 import { Triggers, type ActionTriggerOptions, type ModelRef, type ModelTriggerOptions, type RawTriggerOptions, type TriggerResult } from './triggers/triggers.js';
 
@@ -259,7 +259,7 @@ export function createHooks<const EventName extends string>(options: HooksOption
       dispatcher.start();
       if (retentionMs !== null && retentionTimer === undefined) {
         const run = () => purge({ olderThan: retentionMs }).catch((error) => logger.error({ err: errorInfo(error) }, 'resthooks: retention purge failed'));
-        retentionTimer = setInterval(run, 3_600_000).unref();
+        retentionTimer = setInterval(run, RETENTION_INTERVAL_MS).unref();
         void run();
       }
     },
