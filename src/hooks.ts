@@ -103,8 +103,9 @@ export interface Hooks<EventName extends string = string> {
    */
   idle(options?: { timeout?: Duration }): Promise<void>;
   /**
-   * Deletes finished deliveries, their attempts, and handled events made before `olderThan` ago,
-   * in batches. Runs hourly by itself while started (see `retention`).
+   * Deletes finished deliveries idle (no attempt, retry or recovery) for longer than `olderThan`, with
+   * their attempts, and handled events made before then that no delivery is left of, in batches.
+   * Runs hourly by itself while started (see `retention`).
    */
   purge(options: { olderThan: Duration }): Promise<PurgeResult>;
   /** Runs the store's migrations now. */
