@@ -56,7 +56,7 @@ function loadAll(format, names) {
   catch (error) { console.log(JSON.stringify({ name, error: String(error && error.stack || error).split('\\n').slice(0, 3).join(' | ') })); }
 }`;
   const file = join(app, format === 'esm' ? 'probe.mjs' : 'probe.cjs');
-  writeFileSync(file, format === 'esm' ? probe : `(async () => { ${probe} })();`);
+  writeFileSync(file, probe);
   const run = spawnSync(process.execPath, [file], { cwd: app, encoding: 'utf8' });
   const results = new Map(
     run.stdout
