@@ -35,7 +35,8 @@ let packageDir: string;
 beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'resthooks-packaging-'));
   packageDir = join(scratch, 'package');
-  const build = await run(process.execPath, [join(ROOT, 'node_modules', 'tsup', 'dist', 'cli-default.js'), '--no-dts', '--out-dir', join(packageDir, 'dist')]);
+  const tsup = JSON.parse(readFileSync(join(ROOT, 'node_modules', 'tsup', 'package.json'), 'utf8')) as { bin: Record<string, string> };
+  const build = await run(process.execPath, [join(ROOT, 'node_modules', 'tsup', tsup.bin.tsup!), '--no-dts', '--out-dir', join(packageDir, 'dist')]);
   expect(build.code, build.output).toBe(0);
   copyFileSync(join(ROOT, 'package.json'), join(packageDir, 'package.json'));
   for (const file of pkg.files.filter((file) => file !== 'dist')) copyFileSync(join(ROOT, file), join(packageDir, file));
