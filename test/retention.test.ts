@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { idFloor, newId } from '../src/ids.js';
-import type { KyselyStore } from '../src/store/kysely-store.js';
+import { KyselyStore } from '../src/store/kysely-store.js';
 import { purgeBefore, RETENTION_INTERVAL_MS } from '../src/store/retention.js';
 import type { AttemptTable, DeliveryStatus, EventStatus } from '../src/store/schema.js';
 import { TestDatabase, type Engine } from './support/database.js';
@@ -139,6 +139,27 @@ describe.each(ENGINES)('retention on %s', (engine) => {
     expect(await purgeBefore(store, now - 30 * DAY, 2)).toEqual({ deliveries: purged.length, events: purged.length });
     expect(await deliveryIds(store)).toEqual(kept.sort());
     expect(Object.keys(await attemptCounts(store)).sort()).toEqual(kept.sort());
+  });
+
+  it('keeps a delivery retried between the purge finding it and deleting it, with its attempts', async () => {
+    const { db, store } = await database(engine);
+    const now = Date.now();
+    const eventId = await insertEvent(store, now - 40 * DAY);
+    const retried = await insertDelivery(store, { eventId, createdAt: now - 40 * DAY, updatedAt: now - 31 * DAY, status: 'failed', attempts: 3 });
+    await insertDelivery(store, { eventId, createdAt: now - 40 * DAY, updatedAt: now - 31 * DAY, status: 'delivered', attempts: 1 }); // idle: purged
+    // The retry lands through another connection just before the purge's delete runs.
+    const dialect = db.dialect();
+    const racing = new KyselyStore({
+      ...dialect,
+      executeBatch: async (queries) => {
+        expect(await store.requeueDelivery(retried, Date.now())).toBe(true);
+        return dialect.executeBatch(queries);
+      },
+    });
+    expect(await purgeBefore(racing, now - 30 * DAY)).toEqual({ deliveries: 1, events: 0 });
+    expect(await deliveryIds(store)).toEqual([retried]);
+    expect(await attemptCounts(store)).toEqual({ [retried]: 3 });
+    expect(await eventIds(store)).toEqual([eventId]);
   });
 
   it('keeps a delivery created 31 days ago and recovered today, through the public API, until it has been idle for the retention', async () => {
