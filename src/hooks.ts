@@ -27,7 +27,7 @@ import type { DeliveryWithAttempts, StoredEvent } from './store/records.js';
 import { newDeliveryRow } from './store/rows.js';
 import { Subscriptions, type OwnerScope } from './subscriptions.js';
 import { toJsonText } from './triggers/serialize.js';
-import { purgeBefore, type PurgeResult } from './store/retention.js';
+import { purgeBefore, RETENTION_INTERVAL_MS, type PurgeResult } from './store/retention.js';
 import { normalizeOwner, type OwnerValue } from './triggers/owner.js';
 import { Triggers, type ActionTriggerOptions, type ModelRef, type ModelTriggerOptions, type RawTriggerOptions, type TriggerResult } from './triggers/triggers.js';
 
@@ -108,8 +108,9 @@ export interface Hooks<EventName extends string = string> {
    */
   idle(options?: { timeout?: Duration }): Promise<void>;
   /**
-   * Deletes finished deliveries, their attempts, and handled events made before `olderThan` ago,
-   * in batches. Runs hourly by itself while started (see `retention`).
+   * Deletes finished deliveries idle (no attempt, retry or recovery) for longer than `olderThan`, with
+   * their attempts, and handled events made before then that no delivery is left of, in batches.
+   * Runs hourly by itself while started (see `retention`).
    */
   purge(options: { olderThan: Duration }): Promise<PurgeResult>;
   /** Runs the store's migrations now. */
@@ -274,7 +275,7 @@ export function createHooks<const EventName extends string>(options: HooksOption
       dispatcher.start();
       if (retentionMs !== null && retentionTimer === undefined) {
         const run = () => purge({ olderThan: retentionMs }).catch((error) => logger.error({ err: errorInfo(error) }, 'resthooks: retention purge failed'));
-        retentionTimer = setInterval(run, 3_600_000).unref();
+        retentionTimer = setInterval(run, RETENTION_INTERVAL_MS).unref();
         void run();
       }
     },
