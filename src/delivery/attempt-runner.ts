@@ -6,6 +6,7 @@
 import type { Deliverer, ResolvedDeliveryOptions, SentInfo } from '../config/options.js';
 import { newId } from '../ids.js';
 import { errorInfo, type Logger } from '../logger.js';
+import { giveBackDelayMs } from '../queue/queue.js';
 import { storedEventOf, type AttemptRecord, type ClaimedDelivery } from '../store/kysely-store.js';
 import { livePreviousSecrets, type HookInfo, type JsonValue } from '../store/records.js';
 import { eventBody } from './envelope.js';
@@ -45,8 +46,8 @@ export class AttemptRunner {
     const { options } = this.#deps;
     const subscription = claim.subscription;
     const startedAt = Date.now();
-    // Shutting down, or its lease too short for an attempt: a delivery that waited for a slot goes back unattempted.
-    if (signal.aborted) return { release: { id: claim.id, dueAt: startedAt } };
+    // Shutting down, its lease too short for an attempt, or its owner's or receiver's slots all stuck: it goes back unattempted.
+    if (signal.aborted) return { release: { id: claim.id, dueAt: startedAt + giveBackDelayMs(signal.reason) } };
     if (!subscription || !subscription.active) {
       return { record: endedWithoutAttempt(claim, subscription ? 'subscription inactive' : 'subscription deleted') };
     }
