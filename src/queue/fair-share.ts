@@ -39,6 +39,8 @@ export class FairShare {
   readonly #lines = new Map<string, OwnerLine>();
   /** Owners with claims waiting, in turn order. */
   #turns: OwnerLine[] = [];
+  /** Owners that had nothing waiting, in arrival order: they go first, the others have had their turns meanwhile. */
+  #newcomers: OwnerLine[] = [];
   readonly #originInFlight = new Map<string, number>();
   readonly #subscriptionInFlight = new Map<string, number>();
   readonly #origins = new Map<string, string>();
@@ -62,7 +64,7 @@ export class FairShare {
     this.#waiting++;
     if (!line.queued) {
       line.queued = true;
-      this.#turns.push(line);
+      this.#newcomers.push(line);
     }
   }
 
@@ -71,6 +73,10 @@ export class FairShare {
    * for its owner's share, its origin or its subscription. The caller keeps to `concurrency`.
    */
   next(): WaitingClaim | undefined {
+    if (this.#newcomers.length > 0) {
+      this.#turns = this.#newcomers.concat(this.#turns);
+      this.#newcomers = [];
+    }
     const turns = this.#turns;
     for (let looked = 0; looked < turns.length; looked++) {
       const line = turns.shift()!;
@@ -169,6 +175,7 @@ export class FairShare {
     if (line.claims.length > 0 || !line.queued) return;
     line.queued = false;
     this.#turns = this.#turns.filter((queued) => queued !== line);
+    this.#newcomers = this.#newcomers.filter((queued) => queued !== line);
     if (line.inFlight === 0) this.#lines.delete(line.owner);
   }
 
