@@ -85,5 +85,15 @@ describe.each(['sqlite', 'postgres'] as const)('fairness between owners (%s)', (
     // is fanned out and sent. Bounded by seconds, not by the hanging receivers' 20 s timeout.
     for (const latency of latencies) expect(latency).toBeLessThan(8_000);
     expect(hanging.received.length).toBe(4);
+    // The given-back deliveries: pending, no attempt recorded, due again about one timeout after they went back.
+    const now = Date.now();
+    const mallorys = (await hooks.subscriptions.list({ owner: 'mallory', limit: 100 })).items.map((subscription) => subscription.id);
+    const deliveries = (await Promise.all(mallorys.map((id) => hooks.deliveries.list(id)))).flat();
+    const givenBack = deliveries.filter((d) => d.status === 'pending' && d.attempts === 0 && d.nextAttemptAt!.getTime() > now + TIMEOUT_MS / 2);
+    expect(givenBack.length).toBeGreaterThan(0);
+    for (const delivery of givenBack) {
+      expect(delivery.attemptLog).toEqual([]);
+      expect(delivery.nextAttemptAt!.getTime()).toBeLessThanOrEqual(now + TIMEOUT_MS);
+    }
   });
 });
