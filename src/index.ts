@@ -22,7 +22,7 @@ export type { Subscription, HookInfo, StoredEvent, Delivery, DeliveryWithAttempt
 export type { DeliveryStatus, AttemptOutcomeKind } from './store/schema.js';
 export type { HostExecutor, CompiledStatement } from './store/host-executor.js';
 export type { PurgeResult } from './store/retention.js';
-export type { DeliveryQueue, DeliveryProcessor, QueueContext, QueueFactory } from './queue/queue.js';
+export { GiveBack, type DeliveryQueue, type DeliveryProcessor, type FairnessLimits, type QueueContext, type QueueFactory } from './queue/queue.js';
 export type { ClaimedDelivery } from './store/kysely-store.js';
 export type { StoreDialect, StoreCapabilities } from './store/store-dialect.js';
 export { sqliteStoreDialect as sqliteStore, type SqliteDatabase, type SqliteStoreDialectOptions } from './store/sqlite/sqlite-store-dialect.js';
@@ -31,7 +31,7 @@ export type { Logger } from './logger.js';
 export { DEFAULT_SCHEDULE, parseSchedule, toMs, type Duration, type RetryPolicy } from './delivery/retry.js';
 export { generateSecret, sign, signatureHeaders } from './delivery/signing.js';
 export { checkTarget, refusedRange, type TargetPolicy, type Resolver } from './delivery/ssrf.js';
-export { ResthooksError, ConfigError, ValidationError, NotFoundError, MigrationRequiredError, type ResthooksErrorCode } from './errors.js';
+export { ResthooksError, ConfigError, ValidationError, NotFoundError, ConflictError, MigrationRequiredError, OutboxWriteError, type ResthooksErrorCode } from './errors.js';
 
 import type { StoreDialect } from './store/store-dialect.js';
 import { KyselyStore } from './store/kysely-store.js';
