@@ -13,6 +13,7 @@ export type ResthooksErrorCode =
   | 'invalid_field'
   | 'payload_too_large'
   | 'not_found'
+  | 'conflict'
   | 'migration_required';
 
 export class ResthooksError extends Error {
@@ -47,6 +48,14 @@ export class NotFoundError extends ResthooksError {
   constructor(message: string) {
     super('not_found', message);
     this.name = 'NotFoundError';
+  }
+}
+
+/** The request is valid but the thing it acts on is busy right now (e.g. a retry of a delivery in flight); try again later. */
+export class ConflictError extends ResthooksError {
+  constructor(message: string) {
+    super('conflict', message);
+    this.name = 'ConflictError';
   }
 }
 

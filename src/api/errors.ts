@@ -31,6 +31,7 @@ const STATUS_OF_CORE_CODE: Readonly<Partial<Record<ResthooksErrorCode, number>>>
   invalid_field: 400,
   payload_too_large: 413,
   not_found: 404,
+  conflict: 409,
 };
 
 /** The JSON error body, as every route and the docs show it. */
@@ -43,7 +44,7 @@ function errorBody(code: string, message: string): ErrorBody {
 }
 
 /**
- * The status of a core error a caller can cause (400, 404, 413), or undefined for anything else.
+ * The status of a core error a caller can cause (400, 404, 409, 413), or undefined for anything else.
  * Recognised by its stable `code` rather than `instanceof`, so it still matches when the core and the
  * API are loaded from separate bundles.
  */
