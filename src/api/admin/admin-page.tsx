@@ -18,6 +18,7 @@ import { consoleLogger, type Logger } from '../../logger.js';
 import type { Subscription } from '../../store/records.js';
 import { coreErrorStatus } from '../errors.js';
 import { nextCursorOf } from '../paging.js';
+import type { OutboxStatus } from '../../store/outbox.js';
 import { isSameOriginRequest } from './admin-csrf.js';
 import { formProblem, parseActive, parseMetadata, parseSince, subscriptionFormValues, toDateTimeLocal, type FormProblem, type SubscriptionFormValues } from './admin-forms.js';
 import { ProblemPage } from './admin-layout.js';
@@ -25,6 +26,7 @@ import { AdminLinks, mountBase, routeDepth, type ListQuery } from './admin-links
 import { ADMIN_CSS } from './admin-styles.js';
 import { EventsCatalog } from './events-catalog.js';
 import { DeleteConfirm, editValues, SubscriptionDetail } from './subscription-detail.js';
+import { OutboxList } from './outbox-list.js';
 import { NewSubscriptionPage } from './subscription-form.js';
 import { SubscriptionsList } from './subscriptions-list.js';
 
@@ -69,15 +71,16 @@ const MAX_FORM_BYTES = 64 * 1024;
 
 /** A whole-page answer other than 200 (a 404, a bad form encoding, …), thrown from a route. */
 class PageProblem extends Error {
-  constructor(readonly status: 400 | 401 | 403 | 404 | 413 | 415 | 500, readonly heading: string, message: string) {
+  constructor(readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 500, readonly heading: string, message: string) {
     super(message);
   }
 }
 
 /**
  * The admin web page over `hooks`: subscriptions of every owner (list, filters, detail, create, edit,
- * delete, rotate secret, send test), their deliveries with every attempt (retry, recover), and the
- * event catalog. Every page and action is behind `authorize`.
+ * delete, rotate secret, send test), their deliveries with every attempt (retry, recover), the
+ * event catalog, and the outbox's events that were not fanned out (retry). Every page and action is
+ * behind `authorize`.
  * @example
  * import { createAdminPage } from 'resthooks/api';
  *
@@ -110,7 +113,7 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
     const dispatch = page.fetch;
     page.fetch = (request, ...rest) => dispatch(withBasePath(request, basePath), ...rest);
   }
-  const render = async (c: Context, node: HtmlEscapedString | Promise<HtmlEscapedString>, status: 200 | 400 | 401 | 403 | 404 | 413 | 415 | 500 = 200) =>
+  const render = async (c: Context, node: HtmlEscapedString | Promise<HtmlEscapedString>, status: 200 | 400 | 401 | 403 | 404 | 409 | 413 | 415 | 500 = 200) =>
     c.html(`<!doctype html>${(await node).toString()}`, status);
   const problem = async (c: Context<AdminEnv>, p: PageProblem) => {
     // No navigation for someone who may not see the page.
@@ -266,6 +269,25 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
 
   route('get', '/events', async (c, links) => render(c, <EventsCatalog title={title} links={links} events={hooks.events} />));
 
+  route('get', '/outbox', async (c, links) => {
+    const status: OutboxStatus = c.req.query('status') === 'pending' ? 'pending' : 'undeliverable';
+    const cursor = c.req.query('cursor') || undefined;
+    const events = await hooks.outbox.list({ status, limit: pageSize, cursor });
+    const props = { title, links, status, events, cursor, nextCursor: nextCursorOf(events, pageSize), notice: noticeOf(c) };
+    return render(c, <OutboxList {...props} />);
+  });
+
+  route('post', '/outbox/:eventId/retry', async (c, links) => {
+    const eventId = param(c, 'eventId');
+    await hooks.outbox.retry(eventId).catch((error: unknown) => {
+      const status = coreErrorStatus(error);
+      if (status === 404) throw new PageProblem(404, 'Not found', `There is no event ${eventId}; it may have been purged.`);
+      if (status === 409) throw new PageProblem(409, 'Nothing to retry', (error as Error).message);
+      throw error;
+    });
+    return c.redirect(links.outbox({ done: 'refanned' }), 303);
+  });
+
   return page;
 }
 
@@ -310,6 +332,7 @@ const NOTICES: Record<string, string> = {
   tested: 'Test delivery queued. Reload to see its outcome below.',
   retried: 'Delivery queued for another attempt. Reload to see its outcome.',
   deleted: 'Subscription deleted; its undelivered deliveries were cancelled.',
+  refanned: 'Event queued for fan-out again. Reload to see it leave this list; its deliveries appear on its subscriptions.',
 };
 
 function noticeOf(c: Context): string | undefined {
