@@ -12,7 +12,6 @@ import type { ApiEnv, RouteDeps } from './api-env.js';
 import { announceNextPage, limitParam, nextCursorOf } from './paging.js';
 
 const isoDate = z.string().describe('ISO 8601 time (UTC).');
-const jsonValue = z.json();
 
 export const OutboxEventSchema = z.object({
   id: z.string(),
@@ -26,7 +25,7 @@ export const OutboxEventSchema = z.object({
   fanOutAttempts: z.number().int().describe('Failed subscription lookups so far.'),
   nextFanOutAt: isoDate.nullable().describe('When a pending event is tried next.'),
   retryable: z.boolean().describe('Whether `POST /outbox/{eventId}/retry` applies.'),
-  data: jsonValue,
+  data: z.unknown().describe('The event data, as subscribers receive it.'),
   createdAt: isoDate,
 });
 
