@@ -77,25 +77,34 @@ describe.each(ENGINES)('fan-out faults on %s', (engine) => {
     return found;
   };
 
-  /** Makes the store's subscription read fail for real until the returned function is called. */
-  async function breakSubscriptionReads(): Promise<() => Promise<void>> {
+  /**
+   * Makes the store's reads of `table` fail for real until the returned function is called (which
+   * the test's teardown also does, first, should the test fail before it).
+   */
+  async function breakReads(table = 'resthooks_subscriptions'): Promise<() => Promise<void>> {
+    let undo: () => Promise<void>;
     if (engine === 'sqlite') {
       // Another connection to the same file takes the table away: the store's read fails with "no such table".
       const other = new Database(db.url);
-      other.exec('ALTER TABLE resthooks_subscriptions RENAME TO resthooks_subscriptions_away');
-      return async () => {
-        other.exec('ALTER TABLE resthooks_subscriptions_away RENAME TO resthooks_subscriptions');
+      other.exec(`ALTER TABLE ${table} RENAME TO ${table}_away`);
+      undo = async () => {
+        other.exec(`ALTER TABLE ${table}_away RENAME TO ${table}`);
         other.close();
       };
+    } else {
+      // Another session holds the strongest lock: the store's read waits out lock_timeout and fails.
+      const client = await db.pool({ max: 1 }).connect();
+      await client.query('BEGIN');
+      await client.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
+      undo = async () => {
+        await client.query('COMMIT');
+        client.release();
+      };
     }
-    // Another session holds the strongest lock: the store's read waits out lock_timeout and fails.
-    const client = await db.pool({ max: 1 }).connect();
-    await client.query('BEGIN');
-    await client.query('LOCK TABLE resthooks_subscriptions IN ACCESS EXCLUSIVE MODE');
-    return async () => {
-      await client.query('COMMIT');
-      client.release();
-    };
+    let restored: Promise<void> | undefined;
+    const restore = () => (restored ??= undo());
+    closers.push(restore);
+    return restore;
   }
 
   it('a custom finder that throws twice, then works: the event is delivered, after three tries', async () => {
@@ -153,7 +162,7 @@ describe.each(ENGINES)('fan-out faults on %s', (engine) => {
     const t = await hooksWith({ finderRetry: { attempts: 1, delay: 10, maxDelay: 40 } });
     await subscribe(t, 'alice');
     await subscribe(t, 'bob');
-    const restore = await breakSubscriptionReads();
+    const restore = await breakReads();
     const ids = [await post(t, 1), await post(t, 2), await post(t, 3, 'bob')];
     await eventually(async () => {
       for (const id of ids) expect((await event(t, id)).fanOutAttempts).toBeGreaterThanOrEqual(3);
@@ -180,7 +189,7 @@ describe.each(ENGINES)('fan-out faults on %s', (engine) => {
     };
     const t = await hooksWith({ finder, finderRetry: { attempts: 1, delay: 10, maxDelay: 40 } });
     await subscribe(t);
-    const restore = await breakSubscriptionReads();
+    const restore = await breakReads();
     const id = await post(t, 1);
     await eventually(async () => expect((await event(t, id)).fanOutAttempts).toBeGreaterThanOrEqual(3), 20_000);
     expect((await event(t, id)).status).toBe('pending');
@@ -210,6 +219,24 @@ describe.each(ENGINES)('fan-out faults on %s', (engine) => {
       expect(await event(t, second)).toMatchObject({ status: 'done', fanOutAttempts: 0, error: null });
     });
     expect(t.log.filter((l) => l.level === 'warn').map((l) => l.obj.eventId)).toEqual([first]);
+  });
+
+  it('a dispatcher pass that fails (the outbox unreadable) is tried again with a growing pause, and resumes by itself', async () => {
+    const t = await hooksWith({}, false);
+    await t.hooks.migrate();
+    await subscribe(t);
+    const id = await post(t, 1);
+    const restore = await breakReads('resthooks_events');
+    await t.hooks.start();
+    const failures = () => t.log.filter((l) => l.level === 'error' && /dispatcher pass failed/.test(l.msg));
+    await eventually(() => expect(failures().length).toBeGreaterThanOrEqual(4), 20_000);
+    const pauses = failures().map((l) => l.obj.retryInMs as number);
+    expect(pauses.slice(0, 4)).toEqual([50, 100, 200, 400]); // the poll interval, doubled after each failure in a row
+    expect(Math.max(...pauses)).toBeLessThanOrEqual(10_000);
+    expect(receiver.received).toHaveLength(0);
+    await restore();
+    await receiver.waitFor(1, 15_000);
+    await eventually(async () => expect((await event(t, id)).status).toBe('done'));
   });
 
   it('the REST API lists the owner\'s undeliverable events and fans one out again; another owner sees none of it', async () => {
