@@ -34,7 +34,8 @@ function recordingLogger(): Logger & { lines: LogLine[] } {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe.each(ENGINES)('fan-out faults on %s', (engine) => {
+// Real faults on a shared, loaded machine: generous bounds; a passing run takes a second or two per test.
+describe.each(ENGINES)('fan-out faults on %s', { timeout: 60_000 }, (engine) => {
   let db: TestDatabase;
   let receiver: Receiver;
   const closers: Array<() => Promise<void>> = [];
