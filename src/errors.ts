@@ -14,7 +14,10 @@ export type ResthooksErrorCode =
   | 'payload_too_large'
   | 'not_found'
   | 'conflict'
-  | 'migration_required';
+  | 'migration_required'
+  | 'serialization_failed'
+  | 'owner_failed'
+  | 'outbox_write_failed';
 
 export class ResthooksError extends Error {
   readonly code: ResthooksErrorCode;
@@ -63,5 +66,27 @@ export class MigrationRequiredError extends ResthooksError {
   constructor(message = 'The resthooks tables do not exist yet. Run `resthooks migrate`, call `migrate(store)`, or leave `migrate` on (the default) so `hooks.start()` creates them.') {
     super('migration_required', message);
     this.name = 'MigrationRequiredError';
+  }
+}
+
+/**
+ * Thrown by a trigger given `{ tx }` when its event cannot be recorded in that transaction (the outbox
+ * write failed, or the event could not be made: serialization, size, owner, per-hook fan-out). Some of the
+ * event's rows may already be written through `tx`, and on PostgreSQL the transaction is aborted: the
+ * caller must roll back (letting this error leave the transaction callback does it), so that the app's
+ * write and its event commit together or not at all. `cause` is the original error.
+ */
+export class OutboxWriteError extends ResthooksError {
+  /** The event that was not recorded. */
+  readonly event: string;
+  constructor(event: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(
+      'outbox_write_failed',
+      `Could not record "${event}" in the caller's transaction (${reason}). Roll the transaction back: committing it would keep the write without its event.`,
+      { cause },
+    );
+    this.name = 'OutboxWriteError';
+    this.event = event;
   }
 }

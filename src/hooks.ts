@@ -23,11 +23,12 @@ import { KyselyStore } from './store/kysely-store.js';
 import { errorInfo, silentLogger } from './logger.js';
 import { recentEvents } from './store/recent-events.js';
 import { getOutboxEvent, listOutbox, OUTBOX_STATUSES, type OutboxEvent, type OutboxStatus } from './store/outbox.js';
+import { checkStorableText } from './storable-text.js';
 import type { DeliveryWithAttempts, StoredEvent } from './store/records.js';
 import { newDeliveryRow } from './store/rows.js';
 import { Subscriptions, type OwnerScope } from './subscriptions.js';
 import { toJsonText } from './triggers/serialize.js';
-import { purgeBefore, type PurgeResult } from './store/retention.js';
+import { purgeBefore, RETENTION_INTERVAL_MS, type PurgeResult } from './store/retention.js';
 import { normalizeOwner, type OwnerValue } from './triggers/owner.js';
 import { Triggers, type ActionTriggerOptions, type ModelRef, type ModelTriggerOptions, type RawTriggerOptions, type TriggerResult } from './triggers/triggers.js';
 
@@ -58,7 +59,9 @@ export interface Hooks<EventName extends string = string> {
 
   /**
    * A model instance was created, updated or deleted (or a custom action happened): route it and
-   * append one outbox row. Never throws; problems are logged and reported in the result.
+   * append one outbox row. Without `tx` it never throws: problems are logged and reported in the result
+   * (`failed`, with a coded `ResthooksError`). With `tx` an event that cannot be recorded in that
+   * transaction throws `OutboxWriteError`, so the transaction rolls back instead of committing without it.
    * @example await hooks.model('Book', 'created', book)
    */
   model(model: ModelRef, action: string, instance: object, options?: ModelTriggerOptions): Promise<TriggerResult>;
@@ -69,7 +72,8 @@ export interface Hooks<EventName extends string = string> {
   action(instance: object, action: string, options?: ActionTriggerOptions): Promise<TriggerResult>;
   /**
    * A raw event with an arbitrary payload (the seed's `raw_hook_event`). Throws `ValidationError`
-   * for an event that is not declared (unless `trust`) or a payload over the size limit.
+   * for an event that is not declared (unless `trust`); anything else as `model()` (a payload over the
+   * size limit is a `failed` result, or `OutboxWriteError` with `tx`).
    * @example await hooks.raw('user.logged_in', { username }, { owner: user.id })
    */
   raw(event: EventName | (string & {}), payload: unknown, options?: RawTriggerOptions): Promise<TriggerResult>;
@@ -81,7 +85,8 @@ export interface Hooks<EventName extends string = string> {
     get(deliveryId: string): Promise<DeliveryWithAttempts | undefined>;
     /**
      * Attempts a finished delivery again, now (with the same `webhook-id`). With `subscriptionId`,
-     * a delivery of another subscription is not found.
+     * a delivery of another subscription is not found. Throws `ConflictError` (code `conflict`) while
+     * the delivery is in flight: its current attempt decides what happens next.
      */
     retry(deliveryId: string, scope?: OwnerScope & { subscriptionId?: string }): Promise<void>;
     /**
@@ -129,8 +134,9 @@ export interface Hooks<EventName extends string = string> {
    */
   idle(options?: { timeout?: Duration }): Promise<void>;
   /**
-   * Deletes finished deliveries, their attempts, and handled events made before `olderThan` ago,
-   * in batches. Runs hourly by itself while started (see `retention`).
+   * Deletes finished deliveries idle (no attempt, retry or recovery) for longer than `olderThan`, with
+   * their attempts, and handled events made before then that no delivery is left of, in batches.
+   * Runs hourly by itself while started (see `retention`).
    */
   purge(options: { olderThan: Duration }): Promise<PurgeResult>;
   /** Runs the store's migrations now. */
@@ -139,7 +145,9 @@ export interface Hooks<EventName extends string = string> {
 
 /** The owner an `OwnerScope` limits to, as stored; one that names no one matches no event. */
 function scopedOwner(scope: OwnerScope): string | undefined {
-  return scope.owner === undefined ? undefined : (normalizeOwner(scope.owner) ?? '');
+  const owner = scope.owner === undefined ? undefined : (normalizeOwner(scope.owner) ?? '');
+  checkStorableText(owner, 'owner');
+  return owner;
 }
 
 /**
@@ -243,21 +251,29 @@ export function createHooks<const EventName extends string>(options: HooksOption
     subscriptions,
     deliveries: {
       async list(subscriptionId, listOptions = {}) {
+        checkStorableText(listOptions.cursor, 'cursor');
         const subscription = await subscriptions.get(subscriptionId, listOptions);
         if (!subscription) throw new NotFoundError(`No subscription ${subscriptionId}.`);
         const limit = Math.min(Math.max(listOptions.limit ?? 50, 1), 100);
         return store.listDeliveries(subscription.id, limit, listOptions.cursor);
       },
       async get(deliveryId) {
+        checkStorableText(deliveryId, 'deliveryId');
         await ready();
         return store.getDelivery(deliveryId);
       },
       async retry(deliveryId, scope = {}) {
+        checkStorableText(deliveryId, 'deliveryId');
+        checkStorableText(scope.subscriptionId, 'subscriptionId');
         await ready();
         const subscriptionId = await store.subscriptionOfDelivery(deliveryId);
         const owned = subscriptionId !== undefined && (scope.subscriptionId ?? subscriptionId) === subscriptionId && (await subscriptions.get(subscriptionId, scope));
         if (!owned) throw new NotFoundError(`No delivery ${deliveryId}${scope.subscriptionId ? ` for subscription ${scope.subscriptionId}` : ''}.`);
-        await store.requeueDelivery(deliveryId, Date.now());
+        const requeued = await store.requeueDelivery(deliveryId, Date.now());
+        if (requeued === 'in_flight') {
+          throw new ConflictError(`Delivery ${deliveryId} is in flight (an attempt of it is queued or running right now), so it was not queued again; wait for that attempt's outcome in the delivery log, then retry if it failed.`);
+        }
+        if (requeued === 'missing') throw new NotFoundError(`No delivery ${deliveryId}.`);
         dispatcher.nudge(false);
       },
       async recover(subscriptionId, recoverOptions) {
@@ -276,17 +292,22 @@ export function createHooks<const EventName extends string>(options: HooksOption
         if (!OUTBOX_STATUSES.includes(status)) throw new ValidationError('invalid_field', '`status` must be "undeliverable" or "pending".', 'status');
         const limit = listOptions.limit ?? 50;
         if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new ValidationError('invalid_field', '`limit` must be an integer from 1 to 100.', 'limit');
+        checkStorableText(listOptions.cursor, 'cursor');
         const owner = scopedOwner(listOptions);
         await ready();
         return listOutbox(store, { status, limit, ...(owner !== undefined ? { owner } : {}), ...(listOptions.cursor ? { before: listOptions.cursor } : {}) });
       },
       async get(eventId, scope = {}) {
+        checkStorableText(eventId, 'eventId');
+        const owner = scopedOwner(scope);
         await ready();
-        return getOutboxEvent(store, eventId, scopedOwner(scope));
+        return getOutboxEvent(store, eventId, owner);
       },
       async retry(eventId, scope = {}) {
+        checkStorableText(eventId, 'eventId');
+        const owner = scopedOwner(scope);
         await ready();
-        const event = await getOutboxEvent(store, eventId, scopedOwner(scope));
+        const event = await getOutboxEvent(store, eventId, owner);
         if (!event) throw new NotFoundError(`No event ${eventId}.`);
         if (!event.retryable) {
           throw new ConflictError(
@@ -303,6 +324,8 @@ export function createHooks<const EventName extends string>(options: HooksOption
     async recentEvents(event, { owner, limit = 10 }) {
       const normalized = normalizeOwner(owner);
       if (normalized === null) return [];
+      checkStorableText(event, 'event');
+      checkStorableText(normalized, 'owner');
       await ready();
       return recentEvents(store, event, normalized, Math.min(Math.max(Math.trunc(limit) || 1, 1), 100));
     },
@@ -327,7 +350,7 @@ export function createHooks<const EventName extends string>(options: HooksOption
       dispatcher.start();
       if (retentionMs !== null && retentionTimer === undefined) {
         const run = () => purge({ olderThan: retentionMs }).catch((error) => logger.error({ err: errorInfo(error) }, 'resthooks: retention purge failed'));
-        retentionTimer = setInterval(run, 3_600_000).unref();
+        retentionTimer = setInterval(run, RETENTION_INTERVAL_MS).unref();
         void run();
       }
     },

@@ -9,6 +9,7 @@ import { generateSecret } from './delivery/signing.js';
 import { toMs, type Duration } from './delivery/retry.js';
 import { NotFoundError, ValidationError } from './errors.js';
 import { newId } from './ids.js';
+import { checkStorableText } from './storable-text.js';
 import type { KyselyStore } from './store/kysely-store.js';
 import type { JsonValue, Subscription } from './store/records.js';
 import type { SubscriptionTable } from './store/schema.js';
@@ -52,6 +53,8 @@ export interface RotateSecretOptions extends OwnerScope {
 }
 
 export const MAX_TARGET_LENGTH = 2048;
+/** The owner column's width (characters). */
+export const MAX_OWNER_LENGTH = 255;
 // A rotation keeps at most this many old secrets signing: each adds a signature to every delivery.
 const MAX_PREVIOUS_SECRETS = 3;
 
@@ -77,6 +80,8 @@ export class Subscriptions {
   async create(input: NewSubscription): Promise<Subscription> {
     const owner = normalizeOwner(input?.owner);
     if (owner === null) throw new ValidationError('invalid_field', 'A subscription needs an owner (a non-empty string or number).', 'owner');
+    checkStorableText(owner, 'owner');
+    if (owner.length > MAX_OWNER_LENGTH) throw new ValidationError('invalid_field', `\`owner\` is ${owner.length} characters long; the limit is ${MAX_OWNER_LENGTH}.`, 'owner');
     this.#checkEvent(input.event);
     await this.#checkTarget(input.target);
     if (input.active !== undefined && typeof input.active !== 'boolean') throw new ValidationError('invalid_field', '`active` must be true or false.', 'active');
@@ -100,6 +105,7 @@ export class Subscriptions {
   }
 
   async get(id: string, scope: OwnerScope = {}): Promise<Subscription | undefined> {
+    checkStorableText(id, 'id');
     await this.#ready();
     const subscription = await this.#store.getSubscription(id);
     return subscription && inScope(subscription, scope) ? subscription : undefined;
@@ -109,8 +115,11 @@ export class Subscriptions {
   async list(options: ListSubscriptionsOptions = {}): Promise<Page<Subscription>> {
     const limit = options.limit ?? 50;
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new ValidationError('invalid_field', '`limit` must be an integer from 1 to 100.', 'limit');
-    await this.#ready();
     const owner = options.owner === undefined ? undefined : (normalizeOwner(options.owner) ?? '');
+    checkStorableText(owner, 'owner');
+    checkStorableText(options.event, 'event');
+    checkStorableText(options.cursor, 'cursor');
+    await this.#ready();
     const rows = await this.#store.listSubscriptions({
       limit: limit + 1,
       ...(owner !== undefined ? { owner } : {}),
@@ -151,6 +160,9 @@ export class Subscriptions {
 
   /** A new secret; the old one keeps signing alongside it for the grace period. */
   async rotateSecret(id: string, options: RotateSecretOptions = {}): Promise<Subscription> {
+    checkStorableText(id, 'id');
+    const owner = options.owner === undefined ? undefined : (normalizeOwner(options.owner) ?? '');
+    checkStorableText(owner, 'owner');
     await this.#ready();
     const now = Date.now();
     const rotated = await this.#store.rotateSecret(id, {
@@ -158,7 +170,7 @@ export class Subscriptions {
       expiresAt: now + toMs(options.gracePeriod ?? '24h'),
       keep: MAX_PREVIOUS_SECRETS,
       now,
-      ...(options.owner !== undefined ? { owner: normalizeOwner(options.owner) ?? '' } : {}),
+      ...(owner !== undefined ? { owner } : {}),
     });
     return rotated ?? notFound(id);
   }
@@ -175,6 +187,8 @@ export class Subscriptions {
   async #checkTarget(target: unknown): Promise<void> {
     if (typeof target !== 'string' || target === '') throw new ValidationError('invalid_field', '`target` is required: an absolute http(s) URL.', 'target');
     if (target.length > MAX_TARGET_LENGTH) throw new ValidationError('invalid_target', `\`target\` is ${target.length} characters long; the limit is ${MAX_TARGET_LENGTH}.`, 'target');
+    // Checked before the URL parser, which would percent-encode these and hide them from the check.
+    checkStorableText(target, 'target', 'invalid_target');
     const check = await checkTarget(target, this.#policy, this.#resolver);
     if (!check.ok) throw new ValidationError(check.code, check.reason, 'target');
   }

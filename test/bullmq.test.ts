@@ -5,6 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { Queue } from 'bullmq';
+import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sqliteStore, type ClaimedDelivery, type DeliveryQueue, type Hooks, type HooksOptions, type QueueFactory, type StoreDialect } from '../src/index.js';
@@ -264,6 +265,57 @@ describe('bullmqQueue: failures', () => {
     await worker.idle();
     expect((await worker.deliveries.list(subscription.id))[0]).toMatchObject({ status: 'delivered', attempts: 1 });
     expect(receiver.received).toHaveLength(1);
+  });
+});
+
+describe.each(['postgres', 'sqlite'] as const)('bullmqQueue: a worker whose lease lapsed mid-attempt (%s)', (engine) => {
+  it('its late result, after another worker delivered the delivery, changes nothing: delivered once, never flipped back', async () => {
+    const store = await sharedStore(engine);
+    let held: ServerResponse | undefined;
+    const receiver = await receiverFor((_request, index, response) => (index === 0 ? ((held = response), 'handled') : 200));
+    // The stalled side: a relay and worker whose claims are leased for 500 ms, and that claims only once.
+    let claimed = false;
+    let stalledQueue: DeliveryQueue | undefined;
+    const claimOnce: QueueFactory = (context) => {
+      const queue = bullmqQueue({ connection: redisUrl, queueName: queueName(), worker: true, leaseMs: 500 })(context);
+      stalledQueue = queue;
+      return {
+        leaseMs: queue.leaseMs,
+        capacity: () => {
+          const room = queue.capacity(); // opens the queue and its worker
+          return claimed ? 0 : room;
+        },
+        enqueue: (claims) => ((claimed ||= claims.length > 0), queue.enqueue(claims)),
+        onCapacity: (listener) => queue.onCapacity(listener),
+        settled: () => queue.settled(),
+        close: (timeoutMs) => queue.close(timeoutMs),
+      };
+    };
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (_obj: object, msg?: string) => void warnings.push(msg ?? '') };
+    const stalled = await bullHooks(store(), claimOnce, { logger, delivery: { timeout: '60s' } });
+    await stalled.start();
+    const subscription = await stalled.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    await stalled.model('Book', 'created', { id: 1, ownerId: 'alice' });
+    await receiver.waitFor(1);
+
+    // Another relay and worker (their own BullMQ queue, the same store) take the delivery over once the lease lapses.
+    const other = await bullHooks(store(), { connection: redisUrl, queueName: queueName(), worker: true });
+    await other.start();
+    const [first, second] = await receiver.waitFor(2, 20_000);
+    expect(second!.headers['webhook-id']).toBe(first!.headers['webhook-id']);
+    await eventually(async () => expect(await other.deliveries.list(subscription.id)).toMatchObject([{ status: 'delivered', attempts: 1 }]), 20_000);
+
+    held!.writeHead(503).end(); // the stalled attempt ends at last, and its worker records it
+    await stalledQueue!.settled();
+    await other.idle({ timeout: '20s' });
+    await sleep(300); // a re-send would be due 20 ms after a wrongly applied retry
+
+    const [delivery] = await other.deliveries.list(subscription.id);
+    expect(delivery).toMatchObject({ status: 'delivered', attempts: 1, lastStatusCode: 200 });
+    expect(delivery!.attemptLog.map((a) => [a.number, a.statusCode])).toEqual([[1, 200]]);
+    expect(receiver.received).toHaveLength(2);
+    expect(warnings).toContainEqual(expect.stringMatching(/claims lapsed/));
   });
 });
 

@@ -314,11 +314,11 @@ describe('payloads', () => {
   });
 
   it('a payload over the size limit is refused at the trigger with a clear error', async () => {
-    const own = await testHooks({ events: EVENTS, delivery: { maxPayloadBytes: 1024 } });
+    const own = await testHooks({ events: EVENTS, delivery: { maxPayloadBytes: 16 * 1024 } });
     closers.push(() => own.close());
-    await expect(own.hooks.raw('special.thing', { blob: 'x'.repeat(2000) }, { owner: 'bob' })).rejects.toThrow(/over the 1024-byte limit/);
-    const result = await own.hooks.model('Comment', 'created', new Comment(1, 'x'.repeat(2000), 'bob'));
-    expect(result.status).toBe('failed');
+    const tooLarge = { status: 'failed', error: { code: 'payload_too_large', message: expect.stringMatching(/over the 16384-byte limit/) } };
+    expect(await own.hooks.raw('special.thing', { blob: 'x'.repeat(17_000) }, { owner: 'bob' })).toMatchObject(tooLarge);
+    expect(await own.hooks.model('Comment', 'created', new Comment(1, 'x'.repeat(17_000), 'bob'))).toMatchObject(tooLarge);
   });
 
   it('a custom deliverer replaces the HTTP POST and still gets signed headers and retries', async () => {

@@ -4,7 +4,7 @@
  * plus `npm start` itself (the tour and a clean Ctrl-C).
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { toNodeHandler } from '../src/adapters/http/node-adapter.js';
@@ -146,6 +146,77 @@ describe.each(engines)('the bookstore demo on %s', (_, makeEngine) => {
     expect(arrivals('/alice/book.removed')[0]!.json.data).toMatchObject({ id, title: 'The Two Towers: Deluxe Edition' });
     expect(arrivals('/alice/user.logged_in')[0]!.json.data).toMatchObject({ username: 'alice' });
     expect(bobAdded.id).toMatch(/^sub_/);
+  });
+
+  it('request bodies are read up to the API\'s limit (64 KiB): a huge one is 413 and is cut off, not buffered', async () => {
+    // A 64 MiB body produced on demand: what the server pulls is what it read.
+    const hugeBody = () => {
+      let pulled = 0;
+      const chunk = new Uint8Array(64 * 1024).fill(0x20);
+      const stream = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (pulled >= 64 * 1024 * 1024) return controller.close();
+          pulled += chunk.byteLength;
+          controller.enqueue(chunk);
+        },
+      }, { highWaterMark: 0 });
+      return { stream, pulled: () => pulled };
+    };
+    const { keys } = demo.bookstore;
+    const id = (await demo.call('POST', '/api/books', { body: { title: 'Limits', pages: 1, fiction: false } })).json.id;
+    for (const [method, path, key] of [['POST', '/api/signup', null], ['POST', '/api/books', keys.alice], ['PATCH', `/api/books/${id}`, keys.alice]] as const) {
+      const body = hugeBody();
+      const response = await demo.bookstore.app.request(path, {
+        method,
+        headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+        body: body.stream,
+        duplex: 'half',
+      } as RequestInit);
+      expect(response.status, `${method} ${path}`).toBe(413);
+      expect(await response.json()).toEqual({ error: { code: 'payload_too_large', message: 'The body is larger than the limit of 65536 bytes.' } });
+      expect(body.pulled(), `${method} ${path} read`).toBeLessThanOrEqual(3 * 64 * 1024);
+    }
+    // Over real HTTP: a declared length over the limit, and a chunked upload with none.
+    const declared = await demo.call('POST', '/api/books', { raw: JSON.stringify({ title: 'x'.repeat(70_000), pages: 1, fiction: true }) });
+    expect(declared.status).toBe(413);
+    const chunked = await new Promise<number>((resolve, reject) => {
+      const request = httpRequest(`${demo.url}/api/books`, { method: 'POST', headers: { authorization: `Bearer ${keys.alice}`, 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+        request.destroy();
+      });
+      request.on('error', (error) => (request.destroyed ? undefined : reject(error)));
+      const piece = 'x'.repeat(64 * 1024);
+      let sent = 0;
+      const write = () => {
+        while (!request.destroyed && sent < 32 * 1024 * 1024) {
+          sent += piece.length;
+          if (!request.write(piece)) return void request.once('drain', write);
+        }
+        if (!request.destroyed) request.end();
+      };
+      request.write('{"title":"');
+      write();
+    });
+    expect(chunked).toBe(413);
+    expect((await demo.call('GET', `/api/books/${id}`)).json.title).toBe('Limits');
+  });
+
+  it('a title no database can store as given (NUL, unpaired surrogate) is 400, not 500 or a changed title', async () => {
+    for (const title of ['a\u0000b', 'lone \ud800 half']) {
+      const created = await demo.call('POST', '/api/books', { body: { title, pages: 1, fiction: false } });
+      expect(created.status, JSON.stringify(title)).toBe(400);
+      expect(created.json.error).toEqual({ code: 'invalid_field', message: 'title: must be valid Unicode text without NUL characters' });
+    }
+    const id = (await demo.call('POST', '/api/books', { body: { title: 'Clean \u{1F4DA}', pages: 1, fiction: false } })).json.id;
+    expect((await demo.call('PATCH', `/api/books/${id}`, { body: { title: 'x\u0000' } })).status).toBe(400);
+    expect((await demo.call('GET', `/api/books/${id}`)).json.title).toBe('Clean \u{1F4DA}');
+  });
+
+  it('an unknown path under /api is the API\'s JSON not_found', async () => {
+    const response = await demo.call('GET', '/api/nothing/here');
+    expect(response.status).toBe(404);
+    expect(response.json).toEqual({ error: { code: 'not_found', message: 'No route GET /api/nothing/here.' } });
   });
 
   it('the subscriptions API of CONTRACT §2 is mounted at /api and scoped to the caller', async () => {

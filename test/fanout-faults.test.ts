@@ -266,6 +266,10 @@ describe.each(ENGINES)('fan-out faults on %s', { timeout: 60_000 }, (engine) => 
     expect((await call('GET', `/outbox/${id}`, 'bob')).status).toBe(404);
     expect((await call('POST', `/outbox/${id}/retry`, 'bob')).status).toBe(404);
     expect((await call('GET', '/outbox?status=done')).status).toBe(400);
+    // Text no store can hold is refused up front, as everywhere (PostgreSQL would fail the query on a NUL).
+    expect((await call('POST', '/outbox/evt_%00/retry')).status).toBe(400);
+    await expect(t.hooks.outbox.retry('evt_\u0000')).rejects.toMatchObject({ code: 'invalid_field' });
+    await expect(t.hooks.outbox.list({ owner: 'ali\u0000ce' })).rejects.toMatchObject({ code: 'invalid_field' });
     expect('eventId' in orphan && (await call('GET', `/outbox/${orphan.eventId}`)).status).toBe(404);
 
     broken = false;

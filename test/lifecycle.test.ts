@@ -96,6 +96,38 @@ describe('failure lifecycle', () => {
   });
 });
 
+describe('subscription edits and pending deliveries', () => {
+  it('a retry after the subscription\'s event was edited is sent with the event it was made for; a target edit moves it', async () => {
+    const receiver = await startReceiver();
+    const moved = await startReceiver();
+    const t = await testHooks({ events: { 'book.added': 'Book.created', 'book.changed': 'Book.updated' }, delivery: { retry: { schedule: [0, 20, 20], jitter: 0 } } });
+    closers.push(() => t.close(), () => receiver.close(), () => moved.close());
+    const hook = await t.hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: `${receiver.url}/old` });
+    // The edit is made while the first attempt waits for its answer, so the retry is claimed after it.
+    receiver.respond = (_request, index, response) => {
+      if (index > 0) return 200;
+      void t.hooks.subscriptions.update(hook.id, { event: 'book.changed' }).then(() => response.writeHead(500).end());
+      return 'handled';
+    };
+    await t.hooks.model('Book', 'created', { id: 1, title: 'Dune', ownerId: 'alice' });
+    const [first, retry] = await receiver.waitFor(2);
+    expect(retry!.headers['webhook-id']).toBe(first!.headers['webhook-id']);
+    expect(verify(hook.secret, retry!)).toEqual({ hook: { id: hook.id, event: 'book.added', target: `${receiver.url}/old` }, data: { id: 1, title: 'Dune', ownerId: 'alice' } });
+
+    // A target edit still moves a pending delivery: it is sent to the new target, named in its envelope.
+    await t.hooks.subscriptions.update(hook.id, { event: 'book.added' });
+    receiver.respond = (_request, _index, response) => {
+      void t.hooks.subscriptions.update(hook.id, { target: `${moved.url}/new`, event: 'book.changed' }).then(() => response.writeHead(500).end());
+      return 'handled';
+    };
+    await t.hooks.model('Book', 'created', { id: 2, title: 'Emma', ownerId: 'alice' });
+    const [arrived] = await moved.waitFor(1);
+    expect(receiver.received).toHaveLength(3);
+    expect(verify(hook.secret, arrived!)).toMatchObject({ hook: { event: 'book.added', target: `${moved.url}/new` }, data: { id: 2 } });
+    await t.hooks.idle();
+  });
+});
+
 describe('limits and legacy receivers', () => {
   it('maxPerSecondPerSubscription spaces deliveries to one subscription, not to others', async () => {
     const { receiver, hooks } = await setup({ maxPerSecondPerSubscription: 10 });

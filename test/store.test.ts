@@ -126,16 +126,19 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
     await expect(store.db.insertInto('resthooks_attempts').values(attempt(second.id, 1, 200)).execute()).rejects.toThrow();
   });
 
-  it('recordAttempts: an attempt number already recorded (a lapsed lease) keeps the first; the rest of the batch is written', async () => {
+  it('recordAttempts: an attempt recorded twice under one claim keeps the first (the second is stale); the rest of the batch is written', async () => {
     const store = await db.migrated();
     const { deliveries } = await seed(store, 2, T0);
     const [first, second] = deliveries as [typeof deliveries[0], typeof deliveries[0]];
+    expect(await store.claimDue(10, T0, T0 + 60_000)).toHaveLength(2);
     const record = (deliveryId: string, statusCode: number): AttemptRecord => ({
+      claim: { attempt: 1, leaseUntil: T0 + 60_000 },
       attempt: { id: newId('att'), delivery_id: deliveryId, number: 1, started_at: T0, duration_ms: 5, status_code: statusCode, response_excerpt: null, error: null, outcome: 'delivered' },
       delivery: { id: deliveryId, status: 'delivered', attempts: 1, due_at: 0, last_status_code: statusCode, last_error: null },
     });
-    await store.recordAttempts([record(first.id, 200)], T0 + 1);
-    await store.recordAttempts([record(first.id, 201), record(second.id, 202)], T0 + 2);
+    expect((await store.recordAttempts([record(first.id, 200)], T0 + 1)).stale).toEqual([]);
+    const again = record(first.id, 201);
+    expect((await store.recordAttempts([again, record(second.id, 202)], T0 + 2)).stale).toEqual([again]);
     expect((await store.getDelivery(first.id))?.attemptLog.map((a) => a.statusCode)).toEqual([200]);
     expect((await store.getDelivery(second.id))?.attemptLog.map((a) => a.statusCode)).toEqual([202]);
   });
@@ -251,10 +254,11 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
     const attempt = (deliveryId: string, outcome: 'delivered' | 'retry' | 'gone', statusCode: number) => ({
       id: newId('att'), delivery_id: deliveryId, number: 1, started_at: T0 + 1, duration_ms: 12, status_code: statusCode, response_excerpt: `HTTP ${statusCode}`, error: null, outcome,
     });
+    const claim = { attempt: 1, leaseUntil: T0 + 60_000 };
     const records: AttemptRecord[] = [
-      { attempt: attempt(ok.id, 'delivered', 200), delivery: { id: ok.id, status: 'delivered', attempts: 1, due_at: T0 + 1, last_status_code: 200, last_error: null } },
-      { attempt: attempt(retry.id, 'retry', 503), delivery: { id: retry.id, status: 'pending', attempts: 1, due_at: T0 + 5_000, last_status_code: 503, last_error: 'HTTP 503' } },
-      { attempt: attempt(gone.id, 'gone', 410), delivery: { id: gone.id, status: 'failed', attempts: 1, due_at: T0 + 1, last_status_code: 410, last_error: 'HTTP 410' }, goneSubscriptionId: goneSubscription.id },
+      { claim, attempt: attempt(ok.id, 'delivered', 200), delivery: { id: ok.id, status: 'delivered', attempts: 1, due_at: T0 + 1, last_status_code: 200, last_error: null } },
+      { claim, attempt: attempt(retry.id, 'retry', 503), delivery: { id: retry.id, status: 'pending', attempts: 1, due_at: T0 + 5_000, last_status_code: 503, last_error: 'HTTP 503' } },
+      { claim, attempt: attempt(gone.id, 'gone', 410), delivery: { id: gone.id, status: 'failed', attempts: 1, due_at: T0 + 1, last_status_code: 410, last_error: 'HTTP 410' }, goneSubscriptionId: goneSubscription.id },
     ];
     await store.recordAttempts(records, T0 + 2);
 
@@ -278,12 +282,14 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
     const { deliveries } = await seed(store, 2, T0);
     const claimed = await store.claimDue(1, T0, T0 + 60_000);
     const unclaimed = deliveries.find((d) => d.id !== claimed[0]!.id)!;
-    await store.releaseClaims([{ id: claimed[0]!.id, dueAt: T0 + 7 }, { id: unclaimed.id, dueAt: T0 + 7 }], T0 + 7);
+    const claim = { attempt: 1, leaseUntil: T0 + 60_000 };
+    const { stale } = await store.releaseClaims([{ id: claimed[0]!.id, claim, dueAt: T0 + 7 }, { id: unclaimed.id, claim, dueAt: T0 + 7 }], T0 + 7);
+    expect(stale).toEqual([unclaimed.id]);
     const rows = new Map((await deliveryRows(store)).map((r) => [r.id, r]));
     expect([rows.get(claimed[0]!.id)?.status, Number(rows.get(claimed[0]!.id)?.due_at)]).toEqual(['pending', T0 + 7]);
     expect(Number(rows.get(unclaimed.id)?.due_at)).toBe(T0); // was pending, not in flight: untouched
     expect(ids(await store.claimDue(10, T0 + 7, T0 + 60_000))).toEqual(ids(deliveries));
-    await store.releaseClaims([], T0); // nothing to do, no statement
+    expect(await store.releaseClaims([], T0)).toEqual({ stale: [] }); // nothing to do, no statement
   });
 
   it('listDeliveries: newest first, each with its attempts in order, paged by `before`', async () => {
@@ -298,6 +304,7 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
       await store.claimDue(10, T0 + number * 1_000, T0 + 60_000);
       await store.recordAttempts(
         deliveries.map((d) => ({
+          claim: { attempt: number, leaseUntil: T0 + 60_000 },
           attempt: { id: newId('att'), delivery_id: d.id, number, started_at: T0 + number * 1_000, duration_ms: 5, status_code: 500, response_excerpt: null, error: null, outcome: 'retry' },
           delivery: { id: d.id, status: 'pending', attempts: number, due_at: T0 + number * 1_000 + 1, last_status_code: 500, last_error: 'HTTP 500' },
         })),
@@ -318,10 +325,10 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
     const store = await db.migrated();
     const { deliveries } = await seed(store, 2, T0);
     const [claimA, claimB] = await store.claimDue(10, T0, T0 + 60_000);
-    await store.recordAttempts([{ attempt: undefined, delivery: { id: claimA!.id, status: 'failed', attempts: 1, due_at: T0, last_status_code: 500, last_error: 'HTTP 500' } }], T0 + 1);
-    expect(await store.requeueDelivery(claimA!.id, T0 + 9)).toBe(true);
-    expect(await store.requeueDelivery(claimB!.id, T0 + 9)).toBe(false);
-    expect(await store.requeueDelivery('dlv_missing', T0 + 9)).toBe(false);
+    await store.recordAttempts([{ claim: claimA!, attempt: undefined, delivery: { id: claimA!.id, status: 'failed', attempts: 1, due_at: T0, last_status_code: 500, last_error: 'HTTP 500' } }], T0 + 1);
+    expect(await store.requeueDelivery(claimA!.id, T0 + 9)).toBe('requeued');
+    expect(await store.requeueDelivery(claimB!.id, T0 + 9)).toBe('in_flight');
+    expect(await store.requeueDelivery('dlv_missing', T0 + 9)).toBe('missing');
     const again = await store.claimDue(10, T0 + 9, T0 + 60_000);
     expect(again.map((c) => [c.id, c.attempt])).toEqual([[claimA!.id, 2]]);
     expect(deliveries).toHaveLength(2);
@@ -580,5 +587,183 @@ describe('createHooks on postgres, host transactions', () => {
       await hooks.close({ timeout: 1000 });
       await receiver.close();
     }
+  });
+});
+
+// ── claims: a record or a release applies only while its claim holds the delivery ───────────────
+
+describe.each(ENGINES)('KyselyStore claims and records on %s', (engine) => {
+  let db: TestDatabase;
+  beforeEach(async () => {
+    db = new TestDatabase(engine);
+    await db.init();
+  });
+  afterEach(() => db.close());
+
+  type Claim = Awaited<ReturnType<KyselyStore['claimDue']>>[number];
+  /** The record of attempt `claim.attempt` under `claim`: 200 delivered, 5xx retry, 410 gone, 4xx failed. */
+  function recordOf(claim: Claim, statusCode: number, texts: { excerpt?: string | null; error?: string | null } = {}): AttemptRecord {
+    const outcome = statusCode < 300 ? 'delivered' : statusCode === 410 ? 'gone' : statusCode >= 500 ? 'retry' : 'failed';
+    const status = outcome === 'delivered' ? 'delivered' : outcome === 'retry' ? 'pending' : outcome === 'gone' ? 'cancelled' : 'failed';
+    return {
+      claim: { attempt: claim.attempt, leaseUntil: claim.leaseUntil },
+      attempt: {
+        id: newId('att'), delivery_id: claim.id, number: claim.attempt, started_at: T0, duration_ms: 5, status_code: statusCode,
+        response_excerpt: texts.excerpt ?? `HTTP ${statusCode}`, error: texts.error ?? null, outcome,
+      },
+      delivery: { id: claim.id, status, attempts: claim.attempt, due_at: outcome === 'retry' ? T0 + 5_000 : 0, last_status_code: statusCode, last_error: texts.error ?? null },
+      ...(outcome === 'gone' ? { goneSubscriptionId: claim.subscriptionId } : { streak: { subscriptionId: claim.subscriptionId, failed: outcome !== 'delivered' } }),
+    };
+  }
+  const deliveryRow = (store: KyselyStore, id: string) => store.db.selectFrom(D).selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+  const failingSince = async (store: KyselyStore, id: string) =>
+    (await store.db.selectFrom('resthooks_subscriptions').select('failing_since').where('id', '=', id).executeTakeFirstOrThrow()).failing_since;
+
+  it('a claim that takes over a lapsed lease always gets a later lease, even when asked for an earlier one', async () => {
+    const store = await db.migrated();
+    await seed(store, 1, T0);
+    const [first] = await store.claimDue(10, T0, T0 + 100);
+    const [second] = await store.claimDue(10, T0 + 100, T0 + 100); // a lease of 0 ms asked for
+    expect(first!.leaseUntil).toBe(T0 + 100);
+    expect(second!.leaseUntil).toBe(T0 + 101);
+    expect(Number((await deliveryRow(store, second!.id)).due_at)).toBe(T0 + 101);
+  });
+
+  for (const late of [503, 422, 410] as const) {
+    it(`a late ${late} from a lapsed claim changes nothing once the claimer that took over has delivered (stale, reported)`, async () => {
+      const store = await db.migrated();
+      const { subscriptions } = await seed(store, 1, T0);
+      const [stalled] = await store.claimDue(10, T0, T0 + 100);
+      const [takeover] = await store.claimDue(10, T0 + 100, T0 + 1_000);
+      expect([takeover!.id, takeover!.attempt]).toEqual([stalled!.id, stalled!.attempt]);
+      const recorded = await store.recordAttempts([recordOf(takeover!, 200)], T0 + 200, 0);
+
+      const stale = recordOf(stalled!, late);
+      // disableAfterMs 0: a failed attempt that applied would disable the subscription at once.
+      const staleRecorded = await store.recordAttempts([stale], T0 + 300, 0);
+      const staleReleased = await store.releaseClaims([{ id: stalled!.id, claim: stalled!, dueAt: T0 + 300 }], T0 + 300);
+
+      expect(await store.getDelivery(stalled!.id)).toMatchObject({ status: 'delivered', attempts: 1, lastStatusCode: 200, lastError: null });
+      expect((await store.getDelivery(stalled!.id))!.attemptLog.map((a) => [a.number, a.statusCode])).toEqual([[1, 200]]);
+      expect(await store.getSubscription(subscriptions[0]!.id)).toMatchObject({ active: true });
+      expect(await failingSince(store, subscriptions[0]!.id)).toBeNull();
+      expect(await store.claimDue(10, T0 + 10_000, T0 + 20_000)).toEqual([]);
+      expect(recorded).toMatchObject({ stale: [], released: [] });
+      expect(staleRecorded).toEqual({ disabled: [], stale: [stale], withoutTexts: [], released: [] });
+      expect(staleReleased).toEqual({ stale: [stalled!.id] });
+    });
+  }
+
+  it('a lapsed claim recording before the one that took over: stale, and the takeover still records its attempt', async () => {
+    const store = await db.migrated();
+    await seed(store, 1, T0);
+    const [stalled] = await store.claimDue(10, T0, T0 + 100);
+    const [takeover] = await store.claimDue(10, T0 + 100, T0 + 1_000);
+    const stale = recordOf(stalled!, 503);
+    expect((await store.recordAttempts([stale], T0 + 150)).stale).toEqual([stale]);
+    expect((await deliveryRow(store, stalled!.id)).status).toBe('in_flight');
+    expect((await store.recordAttempts([recordOf(takeover!, 200)], T0 + 200)).stale).toEqual([]);
+    const delivery = await store.getDelivery(stalled!.id);
+    expect(delivery).toMatchObject({ status: 'delivered', attempts: 1 });
+    expect(delivery!.attemptLog.map((a) => [a.number, a.statusCode])).toEqual([[1, 200]]);
+  });
+
+  it('a release by a lapsed claim leaves the claim that took over in flight; its holder can still record', async () => {
+    const store = await db.migrated();
+    await seed(store, 1, T0);
+    const [stalled] = await store.claimDue(10, T0, T0 + 100);
+    const [takeover] = await store.claimDue(10, T0 + 100, T0 + 1_000);
+    expect(await store.releaseClaims([{ id: stalled!.id, claim: stalled!, dueAt: T0 + 150 }], T0 + 150)).toEqual({ stale: [stalled!.id] });
+    expect(Number((await deliveryRow(store, stalled!.id)).due_at)).toBe(T0 + 1_000);
+    expect(await store.claimDue(10, T0 + 999, T0 + 2_000)).toEqual([]);
+    expect((await store.recordAttempts([recordOf(takeover!, 200)], T0 + 200)).stale).toEqual([]);
+  });
+
+  it('streaks and disabling in one batch follow only the records that apply', async () => {
+    const store = await db.migrated();
+    const subscription = subscriptionRow();
+    await store.insertSubscription(subscription);
+    const events = [eventRow({ status: 'done' }), eventRow({ status: 'done' }), eventRow({ status: 'done' })];
+    for (const event of events) await store.append(event, [newDeliveryRow(event.id, subscription.id, T0)]);
+    // All three claimed with a short lease; two lapse and are taken over, one (the middle) stays held.
+    const stalled = await store.claimDue(10, T0, T0 + 100);
+    const held = stalled[1]!;
+    await store.releaseClaims([{ id: held.id, claim: held, dueAt: T0 + 50 }], T0 + 50);
+    const [renewed] = await store.claimDue(1, T0 + 50, T0 + 10_000);
+    const takenOver = await store.claimDue(10, T0 + 100, T0 + 1_000);
+    expect(ids(takenOver)).toEqual(ids([stalled[0]!, stalled[2]!]));
+    // A run of failures for one subscription: two stale, one live. The live one starts the streak.
+    const batch = [recordOf(stalled[0]!, 503), recordOf(renewed!, 503), recordOf(stalled[2]!, 503)];
+    const result = await store.recordAttempts(batch, T0 + 200, null);
+    expect(result.stale).toEqual([batch[0], batch[2]]);
+    expect(Number(await failingSince(store, subscription.id))).toBe(T0 + 200);
+    // A run of only stale failures, with disabling on at 0 ms: neither disables nor moves anything.
+    const staleOnly = [recordOf(stalled[0]!, 503), recordOf(stalled[2]!, 503)];
+    expect(await store.recordAttempts(staleOnly, T0 + 300, 0)).toMatchObject({ disabled: [], stale: staleOnly });
+    expect(await store.getSubscription(subscription.id)).toMatchObject({ active: true });
+    // The takeovers succeed: the streak ends, and both count as recorded.
+    expect((await store.recordAttempts(takenOver.map((c) => recordOf(c, 200)), T0 + 400)).stale).toEqual([]);
+    expect(await failingSince(store, subscription.id)).toBeNull();
+  });
+
+  it('NUL, invalid UTF-8 (already U+FFFD) and lone surrogates in excerpts and errors are stored as valid text', async () => {
+    const store = await db.migrated();
+    await seed(store, 2, T0);
+    const [a, b] = await store.claimDue(10, T0, T0 + 60_000);
+    const records = [
+      recordOf(a!, 500, { excerpt: 'bin\0ary \uFFFD\uFFFD body\0', error: 'reset\0 by peer' }),
+      recordOf(b!, 200, { excerpt: 'half a pair \uD83D, a low \uDE00 alone, whole 😀' }),
+    ];
+    const result = await store.recordAttempts(records, T0 + 1);
+    const first = await store.getDelivery(a!.id);
+    expect(first).toMatchObject({ status: 'pending', lastError: 'reset\uFFFD by peer' });
+    expect(first!.attemptLog.map((x) => [x.responseExcerpt, x.error])).toEqual([['bin\uFFFDary \uFFFD\uFFFD body\uFFFD', 'reset\uFFFD by peer']]);
+    expect((await store.getDelivery(b!.id))!.attemptLog[0]!.responseExcerpt).toBe('half a pair \uFFFD, a low \uFFFD alone, whole 😀');
+    expect(result).toMatchObject({ stale: [], withoutTexts: [], released: [] });
+  });
+
+  /** A real refusal by the database: a trigger that raises on attempt rows matching `condition`. */
+  async function refuseAttempts(store: KyselyStore, condition: string): Promise<void> {
+    const statements =
+      engine === 'sqlite'
+        ? [`create trigger refuse_attempt before insert on resthooks_attempts when ${condition} begin select raise(abort, 'attempt row refused'); end`]
+        : [
+            `create function refuse_attempt() returns trigger language plpgsql as $$ begin if ${condition} then raise exception 'attempt row refused'; end if; return new; end $$`,
+            'create trigger refuse_attempt before insert on resthooks_attempts for each row execute function refuse_attempt()',
+          ];
+    for (const text of statements) await store.db.executeQuery(CompiledQuery.raw(text));
+  }
+
+  it('one record the database refuses holds back no other: the batch is written record by record, the refused one without its texts', async () => {
+    const store = await db.migrated();
+    await seed(store, 3, T0);
+    await refuseAttempts(store, `new.response_excerpt like '%poison%'`);
+    const claims = await store.claimDue(10, T0, T0 + 60_000);
+    const records = claims.map((c, index) => recordOf(c, 200, { excerpt: index === 1 ? 'a poison answer' : 'ok' }));
+    const result = await store.recordAttempts(records, T0 + 1);
+    expect(result).toMatchObject({ stale: [], withoutTexts: [records[1]], released: [] });
+    expect(String(result.batchError)).toMatch(/attempt row refused/);
+    for (const [index, claim] of claims.entries()) {
+      const delivery = await store.getDelivery(claim.id);
+      expect(delivery).toMatchObject({ status: 'delivered', attempts: 1 });
+      expect(delivery!.attemptLog.map((a) => [a.statusCode, a.responseExcerpt])).toEqual([[200, index === 1 ? null : 'ok']]);
+    }
+  });
+
+  it('a record refused even without its texts: its claim is given back, due again soon, never left in flight', async () => {
+    const store = await db.migrated();
+    await seed(store, 2, T0);
+    const [a, b] = await store.claimDue(10, T0, T0 + 60_000);
+    await refuseAttempts(store, `new.delivery_id = '${a!.id}'`);
+    const records = [recordOf(a!, 200), recordOf(b!, 200)];
+    const result = await store.recordAttempts(records, T0 + 1);
+    expect(result).toMatchObject({ stale: [], withoutTexts: [], released: [records[0]] });
+    const released = await deliveryRow(store, a!.id);
+    expect([released.status, Number(released.attempts)]).toEqual(['pending', 0]);
+    expect(Number(released.due_at)).toBeGreaterThan(T0 + 1);
+    expect(Number(released.due_at)).toBeLessThanOrEqual(T0 + 60_000);
+    expect(await store.getDelivery(b!.id)).toMatchObject({ status: 'delivered', attempts: 1 });
+    // Made again once due: the same attempt number.
+    expect((await store.claimDue(10, Number(released.due_at), T0 + 120_000)).map((c) => [c.id, c.attempt])).toEqual([[a!.id, 1]]);
   });
 });

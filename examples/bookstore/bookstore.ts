@@ -11,6 +11,10 @@ import { DataSource, type DataSourceOptions } from 'typeorm';
 import { z } from 'zod';
 import { createApi } from '../../src/api/index.js';
 import { basicAuthorization, createAdminPage } from '../../src/api/admin/admin-page.js';
+import { DEFAULT_MAX_BODY_BYTES, readJsonObject } from '../../src/api/body.js';
+import { errorResponse } from '../../src/api/errors.js';
+import { consoleLogger } from '../../src/logger.js';
+import { unstorableTextProblem } from '../../src/storable-text.js';
 import { attachTypeorm } from '../../src/adapters/orm/typeorm-adapter.js';
 import { createHooks, postgresStore, sqliteStore, type Hooks, type HooksOptions, type Logger, type StoreDialect } from '../../src/index.js';
 import type { BookstoreConfig } from './config.js';
@@ -33,7 +37,9 @@ export interface Bookstore {
 
 type Variables = { user: User };
 
-const bookInput = z.object({ title: z.string().trim().min(1).max(200), pages: z.number().int().min(0).max(100_000), fiction: z.boolean() });
+// PostgreSQL cannot store NUL, and an unpaired surrogate would come back as U+FFFD: both refused (400).
+const storableTitle = z.string().trim().min(1).max(200).refine((title) => unstorableTextProblem(title) === undefined, 'must be valid Unicode text without NUL characters');
+const bookInput = z.object({ title: storableTitle, pages: z.number().int().min(0).max(100_000), fiction: z.boolean() });
 const usernameInput = z.object({ username: z.string().regex(/^[a-z0-9_-]{2,32}$/, 'username: 2–32 lower-case letters, digits, "_" or "-"') });
 
 const newApiKey = () => `bk_${randomBytes(18).toString('base64url')}`;
@@ -74,14 +80,12 @@ export async function createBookstore(config: BookstoreConfig, extra: Partial<Ho
   };
 
   const app = new Hono<{ Variables: Variables }>();
+  // The demo's routes answer errors as the API does: {"error":{"code","message"}}, 413 over the limit, never a stack.
+  app.onError((error) => errorResponse(error, extra.logger ?? consoleLogger));
   const fail = (c: Context, status: 400 | 401 | 404 | 409, code: string, message: string) => c.json({ error: { code, message } }, status);
   const body = async <T>(c: Context, schema: z.ZodType<T>): Promise<T | Response> => {
-    let json: unknown;
-    try {
-      json = await c.req.json();
-    } catch {
-      return fail(c, 400, 'invalid_json', 'The body must be JSON.');
-    }
+    // The API's own limit: a huge or endless upload is cut off there, never buffered.
+    const json = await readJsonObject(c.req.raw, DEFAULT_MAX_BODY_BYTES);
     const parsed = schema.safeParse(json);
     return parsed.success ? parsed.data : fail(c, 400, 'invalid_field', parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
   };

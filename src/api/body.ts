@@ -1,8 +1,12 @@
 /**
- * Reads a request body as one JSON object, within a byte limit, without trusting Content-Length.
+ * Reads a request body within a byte limit, without trusting Content-Length and without buffering
+ * more than the limit: as one JSON object (the API, the demo's routes), or as bytes (the admin page's forms).
  * @module
  */
 import { ApiError } from './errors.js';
+
+/** The API's default `maxBodyBytes`: 64 KiB. */
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
 
 // application/json and any structured +json type (RFC 6839 §3.1), parameters ignored.
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
@@ -17,7 +21,8 @@ export async function readJsonObject(request: Request, maxBytes: number): Promis
   if (type !== null && !JSON_TYPE.test(type)) {
     throw new ApiError(415, 'unsupported_media_type', `The body must be JSON (content-type: application/json), not ${type.split(';')[0]}.`);
   }
-  const text = await readText(request, maxBytes);
+  const tooLarge = () => new ApiError(413, 'payload_too_large', `The body is larger than the limit of ${maxBytes} bytes.`);
+  const text = new TextDecoder('utf-8', { fatal: false }).decode(await readBodyBytes(request, maxBytes, tooLarge));
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -30,11 +35,15 @@ export async function readJsonObject(request: Request, maxBytes: number): Promis
   return value as Record<string, unknown>;
 }
 
-async function readText(request: Request, maxBytes: number): Promise<string> {
-  const tooLarge = () => new ApiError(413, 'payload_too_large', `The body is larger than the limit of ${maxBytes} bytes.`);
+/**
+ * The whole body (empty when there is none). Throws `tooLarge()` as soon as the declared length or
+ * the bytes read so far pass `maxBytes`, and stops reading there, whether the client declared its
+ * length or streamed it chunked.
+ */
+export async function readBodyBytes(request: Request, maxBytes: number, tooLarge: () => Error): Promise<Uint8Array> {
   const declared = Number(request.headers.get('content-length') ?? Number.NaN);
   if (declared > maxBytes) throw tooLarge();
-  if (request.body === null) return '';
+  if (request.body === null) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -48,7 +57,7 @@ async function readText(request: Request, maxBytes: number): Promise<string> {
     }
     chunks.push(value);
   }
-  return new TextDecoder('utf-8', { fatal: false }).decode(concat(chunks, size));
+  return concat(chunks, size);
 }
 
 function concat(chunks: Uint8Array[], size: number): Uint8Array {

@@ -95,7 +95,7 @@ export function openApiDocument(events: readonly EventDefinition[], info: OpenAp
       },
       '/hooks/{id}/deliveries/{deliveryId}/retry': {
         parameters: [id, { name: 'deliveryId', in: 'path', required: true, schema: { type: 'string' } }],
-        post: { summary: 'Attempt a delivery again now, with the same webhook-id', responses: { '202': json(ref('Accepted'), 'Queued.'), '404': error('Not found.'), ...common } },
+        post: { summary: 'Attempt a delivery again now, with the same webhook-id', responses: { '202': json(ref('Accepted'), 'Queued.'), '404': error('Not found.'), '409': error('An attempt of this delivery is in flight; retry once it has an outcome.'), ...common } },
       },
       '/hooks/{id}/recover': {
         parameters: [id],

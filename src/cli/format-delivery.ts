@@ -56,13 +56,21 @@ export function eventOf(json: unknown): string | undefined {
 }
 
 /**
- * Received text is untrusted and goes to a terminal: control characters (ESC sequences could
- * rewrite the screen or the title) are shown escaped. Newlines and tabs are kept only in bodies.
+ * What a terminal must not receive raw from a request: C0 controls (ESC starts sequences that move
+ * the cursor, recolor, set the window title or write the clipboard; CR returns to the line start, so
+ * text could overwrite a ✓), DEL, C1 controls (U+009B is CSI on terminals that take 8-bit controls),
+ * and the bidirectional formatting characters, which reorder how the rest of a line reads.
+ */
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE_KEEPING_LINES = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Received text is untrusted and goes to a terminal: every unsafe character is shown as a `\u001b`
+ * style escape. Newlines and tabs are kept only in bodies (`keepNewlines`), which are printed
+ * indented, so a body line can never pass for a headline.
  */
 export function printable(text: string, keepNewlines = false): string {
-  return text.replace(keepNewlines ? /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g : /[\u0000-\u001f\u007f-\u009f]/g, (ch) =>
-    `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  return text.replace(keepNewlines ? UNSAFE_KEEPING_LINES : UNSAFE, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function parseJson(body: string): { json: unknown } | undefined {
@@ -76,7 +84,8 @@ function parseJson(body: string): { json: unknown } | undefined {
 function formatSignature(signature: SignatureStatus, c: Palette): string {
   if (signature === 'unchecked') return c.yellow('unsigned check: pass --secret');
   if (signature.ok) return c.green('✓ signature');
-  return c.red(`✗ signature: ${signature.reason}`);
+  // The reason can quote request headers (an unparsable webhook-timestamp, for one).
+  return c.red(`✗ signature: ${printable(signature.reason)}`);
 }
 
 function statusColor(status: number, c: Palette): (text: string) => string {

@@ -207,6 +207,8 @@ export function resolveDeliveryOptions(options: DeliveryOptions = {}): ResolvedD
 export function resolveFinderRetry(options: FinderRetryOptions = {}): LookupRetryPolicy {
   const delayMs = toMs(options.delay ?? '5s');
   const maxDelayMs = toMs(options.maxDelay ?? '5m');
+  // A zero wait would have a lookup that keeps failing (the database's, forever) tried on every pass.
+  if (delayMs < 1) throw new ConfigError('finderRetry.delay must be at least 1 ms.');
   if (maxDelayMs < delayMs) throw new ConfigError(`finderRetry.maxDelay (${maxDelayMs} ms) must not be shorter than finderRetry.delay (${delayMs} ms).`);
   return Object.freeze({ attempts: positiveInteger('finderRetry.attempts', options.attempts, 8), delayMs, maxDelayMs });
 }

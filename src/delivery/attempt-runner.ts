@@ -6,8 +6,9 @@
 import type { Deliverer, ResolvedDeliveryOptions, SentInfo } from '../config/options.js';
 import { newId } from '../ids.js';
 import { errorInfo, type Logger } from '../logger.js';
-import { storedEventOf, type AttemptRecord, type ClaimedDelivery } from '../store/kysely-store.js';
+import { storedEventOf, type AttemptRecord, type ClaimedDelivery, type ClaimRelease } from '../store/kysely-store.js';
 import { livePreviousSecrets, type HookInfo, type JsonValue } from '../store/records.js';
+import { storableText } from '../store/storable-text.js';
 import { eventBody } from './envelope.js';
 import { classifyAttempt, type AttemptOutcome } from './outcome.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -18,7 +19,7 @@ import { legacySignature, signatureHeaders } from './signing.js';
 export interface FinishedAttempt {
   readonly record?: AttemptRecord;
   /** Given back unattempted (shutdown, rate limit), due again at `dueAt`. */
-  readonly release?: { readonly id: string; readonly dueAt: number };
+  readonly release?: ClaimRelease;
   /** Builds the `onSent` argument, only when someone listens. */
   readonly sent?: () => SentInfo;
 }
@@ -46,25 +47,25 @@ export class AttemptRunner {
     const subscription = claim.subscription;
     const startedAt = Date.now();
     // Shutting down, or its lease too short for an attempt: a delivery that waited for a slot goes back unattempted.
-    if (signal.aborted) return { release: { id: claim.id, dueAt: startedAt } };
+    if (signal.aborted) return { release: giveBack(claim, startedAt) };
     if (!subscription || !subscription.active) {
       return { record: endedWithoutAttempt(claim, subscription ? 'subscription inactive' : 'subscription deleted') };
     }
     const wait = this.#rateLimiter?.take(subscription.id, startedAt) ?? 0;
-    if (wait > 0) return { release: { id: claim.id, dueAt: startedAt + wait } };
+    if (wait > 0) return { release: giveBack(claim, startedAt + wait) };
 
-    const hook: HookInfo = { id: subscription.id, event: subscription.event, target: subscription.target };
+    // The event the delivery was made for: editing the subscription's event later must not relabel it.
+    const hook: HookInfo = { id: subscription.id, event: claim.event.name, target: subscription.target };
     const body = claim.body ?? eventBody(hook, claim.event.data, claim.event.body);
     const headers = signatureHeaders(claim.id, Math.floor(startedAt / 1000), body, secretsOf(subscription.secret, subscription.previousSecrets, startedAt));
     if (options.legacySignatureHeader) headers['x-hook-signature'] = legacySignature(subscription.secret, body);
     const result = this.#deps.deliverer
       ? await this.#deliverCustom(hook, body, headers, claim, signal)
       : await this.#deps.sender.send({ url: hook.target, headers, body, timeoutMs: options.timeoutMs, signal });
-    if (result.aborted) return { release: { id: claim.id, dueAt: Date.now() } };
+    if (result.aborted) return { release: giveBack(claim, Date.now()) };
 
     const outcome = classifyAttempt(result, claim.attempt, options, Date.now(), Math.random());
-    if (outcome.kind === 'gone') this.#deps.logger.info({ subscriptionId: hook.id }, 'resthooks: receiver answered 410 Gone; subscription deleted');
-    const record = attemptRecord(claim, startedAt, result, outcome);
+    const record = attemptRecord(claim, startedAt, result, outcome, options.responseExcerptBytes);
     if (!this.#deps.wantsSentInfo) return { record };
     const sent = (): SentInfo => ({
       hook,
@@ -105,18 +106,24 @@ function secretsOf(secret: string, previous: string | null, now: number): string
   return previous === null ? [secret] : [secret, ...livePreviousSecrets(previous, now).map((p) => p.secret)];
 }
 
+function giveBack(claim: ClaimedDelivery, dueAt: number): ClaimRelease {
+  return { id: claim.id, claim: { attempt: claim.attempt, leaseUntil: claim.leaseUntil }, dueAt };
+}
+
 function endedWithoutAttempt(claim: ClaimedDelivery, reason: string): AttemptRecord {
   return {
+    claim: { attempt: claim.attempt, leaseUntil: claim.leaseUntil },
     attempt: undefined,
     delivery: { id: claim.id, status: 'cancelled', attempts: claim.attempt - 1, due_at: 0, last_status_code: null, last_error: reason },
   };
 }
 
-function attemptRecord(claim: ClaimedDelivery, startedAt: number, result: SendResult, outcome: AttemptOutcome): AttemptRecord {
+function attemptRecord(claim: ClaimedDelivery, startedAt: number, result: SendResult, outcome: AttemptOutcome, excerptBytes: number): AttemptRecord {
   const status = outcome.kind === 'delivered' ? 'delivered' : outcome.kind === 'retry' ? 'pending' : outcome.kind === 'gone' ? 'cancelled' : 'failed';
   const lastError =
     outcome.kind === 'failed' ? `${result.error ?? `HTTP ${result.statusCode}`}; ${outcome.reason}` : outcome.kind === 'gone' ? 'subscription gone (410)' : (result.error ?? null);
   return {
+    claim: { attempt: claim.attempt, leaseUntil: claim.leaseUntil },
     attempt: {
       id: newId('att'),
       delivery_id: claim.id,
@@ -124,7 +131,8 @@ function attemptRecord(claim: ClaimedDelivery, startedAt: number, result: SendRe
       started_at: startedAt,
       duration_ms: result.durationMs,
       status_code: result.statusCode ?? null,
-      response_excerpt: result.excerpt,
+      // A custom deliverer's body is cut in UTF-16 units: the limit is in bytes, and never splits a character.
+      response_excerpt: result.excerpt === null ? null : storableText(result.excerpt, excerptBytes),
       error: result.error ?? null,
       outcome: outcome.kind,
     },

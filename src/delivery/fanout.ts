@@ -10,11 +10,15 @@
  */
 import type { Finder } from '../config/options.js';
 import { newDeliveryRow } from '../store/rows.js';
+import { storableText } from '../store/storable-text.js';
 import { errorInfo, type Logger } from '../logger.js';
 import { claimOf, type ClaimedDelivery, type FanOutSetback, type KyselyStore } from '../store/kysely-store.js';
 import { toStoredEvent, type Subscription } from '../store/records.js';
 import type { DeliveryTable, EventRow, EventTable, SubscriptionTable } from '../store/schema.js';
 import type { FindSubscriptions } from '../triggers/triggers.js';
+
+// An event's `error` is for the operator to read: the start of a long message says what went wrong.
+const MAX_ERROR_BYTES = 2000;
 
 /** How a failed subscription lookup is tried again (`finderRetry` resolved). */
 export interface LookupRetryPolicy {
@@ -200,7 +204,7 @@ function setbackOf(event: EventRow, error: unknown, now: number, policy: LookupR
   if (error instanceof StoreLookupError) {
     const delay = lookupRetryDelay(policy, tries, true);
     if (!logged) logger.warn({ ...ids, attempt: tries, retryInMs: delay, err: errorInfo(error.cause) }, 'resthooks: subscription lookup failed (database); the event stays pending and is tried again');
-    const text = storableText(`${error.message} (try ${tries})`);
+    const text = storableText(`${error.message} (try ${tries})`, MAX_ERROR_BYTES);
     return { eventId: event.id, attempts: tries, finderFailures: Number(event.finder_failures), error: text, retryAt: now + delay };
   }
   const failures = Number(event.finder_failures) + 1;
@@ -210,22 +214,11 @@ function setbackOf(event: EventRow, error: unknown, now: number, policy: LookupR
       { ...ids, attempts: tries, finderFailures: failures, err: error instanceof Error ? error : errorInfo(error) },
       'resthooks: the finder kept failing; event marked undeliverable (fan it out again with hooks.outbox.retry once the finder works)',
     );
-    const text = storableText(`finder failed ${failures} times; last error: ${message}`);
+    const text = storableText(`finder failed ${failures} times; last error: ${message}`, MAX_ERROR_BYTES);
     return { eventId: event.id, attempts: tries, finderFailures: failures, error: text, retryAt: null };
   }
   const delay = lookupRetryDelay(policy, tries, false);
   logger.warn({ ...ids, attempt: failures, of: policy.attempts, retryInMs: delay, err: errorInfo(error) }, 'resthooks: finder failed; the event stays pending and is tried again');
-  const text = storableText(`finder failed (try ${failures} of ${policy.attempts}): ${message}`);
+  const text = storableText(`finder failed (try ${failures} of ${policy.attempts}): ${message}`, MAX_ERROR_BYTES);
   return { eventId: event.id, attempts: tries, finderFailures: failures, error: text, retryAt: now + delay };
-}
-
-const MAX_ERROR_CHARS = 1000;
-
-/**
- * An error message as every store can keep it: PostgreSQL refuses NUL in text and a lone surrogate is
- * not UTF-8; either would fail the whole fan-out batch, again on every pass.
- */
-function storableText(text: string): string {
-  const clean = text.replace(/\u0000/g, '\uFFFD').replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
-  return clean.length > MAX_ERROR_CHARS ? `${clean.slice(0, MAX_ERROR_CHARS - 1)}…` : clean;
 }

@@ -13,9 +13,10 @@ export interface CompiledStatement {
 
 /**
  * Runs statements inside the caller's transaction, so the outbox row commits or rolls back with
- * the app's own write. Either an object with `execute`, or a plain function.
+ * the app's own write. Either an object with `execute`, or a plain function. When it throws (or
+ * rejects), the trigger throws `OutboxWriteError`: the caller rolls the transaction back.
  * @example
- * // better-sqlite3, inside db.exec('BEGIN') … db.exec('COMMIT'):
+ * // better-sqlite3, inside db.exec('BEGIN IMMEDIATE') … db.exec('COMMIT'):
  * const tx: HostExecutor = (sql, params) => appDb.prepare(sql).run(...params);
  * // Kysely: { execute: (q) => trx.executeQuery(CompiledQuery.raw(q.sql, [...q.parameters])) }
  */

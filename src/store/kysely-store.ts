@@ -7,9 +7,10 @@
  * and lets the hot statements be compiled once.
  * @module
  */
-import { CompiledQuery, Kysely, sql, type MigrationResultSet } from 'kysely';
+import { CompiledQuery, Kysely, sql, type MigrationResultSet, type RawBuilder, type SqlBool } from 'kysely';
 import { MigrationRequiredError } from '../errors.js';
 import { migrateToLatest } from './migrator.js';
+import { storableText } from './storable-text.js';
 import type { AttemptTable, DeliveryTable, EventRow, EventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { CompiledStatement } from './host-executor.js';
 import type { StoreDialect } from './store-dialect.js';
@@ -88,8 +89,17 @@ export function storedEventOf(claim: Pick<ClaimedDelivery, 'eventId' | 'event'>)
   return { id: claim.eventId, name, model, action, owner, allOwners, data: JSON.parse(data) as JsonValue, createdAt: new Date(createdAt) };
 }
 
+/**
+ * Which claim a record or a release is made under. A claim's lease expiry is its token: the claimer
+ * that takes over a lapsed lease sets a later one (`claimDue` guarantees it), so only the process
+ * that still holds the claim matches the delivery's `in_flight` row (attempts + 1, due_at).
+ */
+export type ClaimToken = Pick<ClaimedDelivery, 'attempt' | 'leaseUntil'>;
+
 /** The result of one attempt, as the dispatcher hands it to `recordAttempts`. */
 export interface AttemptRecord {
+  /** The claim the attempt was made under: the record applies only while the delivery is still held by it. */
+  readonly claim: ClaimToken;
   /** Undefined when the delivery ends without an attempt (its subscription was deleted or deactivated). */
   readonly attempt: AttemptTable | undefined;
   readonly delivery: Pick<DeliveryTable, 'id' | 'status' | 'attempts' | 'due_at' | 'last_status_code' | 'last_error'>;
@@ -114,6 +124,30 @@ export interface FanOutSetback {
   readonly retryAt: number | null;
 }
 
+/** A claim given back unattempted by its holder, due again at `dueAt`. */
+export interface ClaimRelease {
+  readonly id: string;
+  readonly claim: ClaimToken;
+  readonly dueAt: number;
+}
+
+/** What `recordAttempts` did with a batch: the records it could not write as given, and why. */
+export interface RecordedAttempts {
+  /** Ids of the subscriptions this batch disabled. */
+  readonly disabled: string[];
+  /**
+   * Records made under a claim no longer held (its lease lapsed and another claimer took the
+   * delivery over, or the delivery moved on): nothing of them was written.
+   */
+  readonly stale: AttemptRecord[];
+  /** Records written without their response excerpt and error texts, which the database refused. */
+  readonly withoutTexts: AttemptRecord[];
+  /** Records that could not be written at all: their claims were given back, so the attempt is made again. */
+  readonly released: AttemptRecord[];
+  /** Why the batch was written record by record, when it was. */
+  readonly batchError?: unknown;
+}
+
 export interface SubscriptionFilter {
   owner?: string;
   event?: string;
@@ -129,12 +163,28 @@ export interface SubscriptionFilter {
 // it for the claim) on every pass.
 const PENDING = sql.lit<'pending'>('pending');
 const UNDELIVERABLE = sql.lit<'undeliverable'>('undeliverable');
-const DUE_STATUSES = [PENDING, sql.lit<'in_flight'>('in_flight')];
+const IN_FLIGHT = sql.lit<'in_flight'>('in_flight');
+const DUE_STATUSES = [PENDING, IN_FLIGHT];
 
 const S = 'resthooks_subscriptions' as const;
 const E = 'resthooks_events' as const;
 const D = 'resthooks_deliveries' as const;
 const A = 'resthooks_attempts' as const;
+
+/**
+ * True while one of `holders` claims still holds its delivery: `(id, attempts, due_at)` as the claim
+ * left them, status `in_flight`. Three parameters per holder, in that order (`heldParams`).
+ */
+function heldBy(holders: number): RawBuilder<SqlBool> {
+  const each = Array.from({ length: holders }, () => sql`(held.id = ${''} and held.attempts = ${0} and held.due_at = ${0})`);
+  return sql<SqlBool>`exists (select 1 from ${sql.table(D)} as held where held.status = ${IN_FLIGHT} and (${sql.join(each, sql` or `)}))`;
+}
+function heldParams(deliveryId: string, claim: ClaimToken): unknown[] {
+  return [deliveryId, claim.attempt - 1, claim.leaseUntil];
+}
+// When a record cannot be written even without its texts, its claim is given back due this much later:
+// the attempt is made again, but a row the database keeps refusing does not make a receiver spin.
+const UNWRITABLE_RETRY_MS = 5_000;
 
 export class KyselyStore {
   readonly db: Kysely<ResthooksDatabase>;
@@ -146,13 +196,14 @@ export class KyselyStore {
   // So are the statements written once per delivery by the fan-out and per attempt by the recorder:
   // building and compiling them with Kysely cost more than running them (~40 µs per delivery).
   readonly #markEventDoneSql: string;
+  // Each applies only while the record's claim still holds its delivery (see `recordAttempts`).
   readonly #insertAttemptSql: string;
   readonly #updateDeliverySql: string;
-  readonly #streakClearSql: string;
-  readonly #streakStartSql: string;
-  // Written on every failed attempt (while `disableAfter` is set) and every claim given back.
-  readonly #disableIfFailingSinceSql: string;
+  readonly #deleteGoneSql: string;
+  readonly #cancelGoneSql: string;
   readonly #releaseClaimSql: string;
+  // The streak and disable statements cover a run of attempts of one subscription: compiled per run length.
+  readonly #runSql = new Map<string, string>();
 
   constructor(dialect: StoreDialect) {
     this.dialect = dialect;
@@ -164,29 +215,55 @@ export class KyselyStore {
       .onConflict((oc) => oc.columns(['event_id', 'subscription_id']).doNothing())
       .compile().sql;
     this.#markEventDoneSql = this.db.updateTable(E).set({ status: 'done' }).where('id', '=', '').where('status', '=', 'pending').compile().sql;
-    // A stalled process whose lease lapsed may record the same attempt number as the worker that took
-    // over: the first record stands, and the rest of the batch is still written.
-    this.#insertAttemptSql = this.db
-      .insertInto(A)
-      .values(SAMPLE_ATTEMPT)
-      .onConflict((oc) => oc.columns(['delivery_id', 'number']).doNothing())
-      .compile().sql;
-    this.#updateDeliverySql = this.db.updateTable(D).set(SAMPLE_DELIVERY_CHANGE).where('id', '=', '').compile().sql;
-    this.#streakClearSql = this.db.updateTable(S).set({ failing_since: null }).where('id', '=', '').where('failing_since', 'is not', null).compile().sql;
-    this.#streakStartSql = this.db.updateTable(S).set({ failing_since: 0 }).where('id', '=', '').where('failing_since', 'is', null).compile().sql;
-    this.#disableIfFailingSinceSql = this.db
-      .updateTable(S)
-      .set({ active: 0, updated_at: 0, disabled_reason: '' })
+    // INSERT … SELECT so that the row is written only while the claim holds; the casts give the
+    // selected parameters the column types (PostgreSQL would otherwise read them as text).
+    const text = sql`cast(${''} as text)`;
+    const integer = sql`cast(${0} as bigint)`;
+    this.#insertAttemptSql = sql`insert into ${sql.table(A)} (${sql.join(ATTEMPT_COLUMNS.map((c) => sql.ref(c)))})
+      select ${sql.join(ATTEMPT_COLUMNS.map((c) => (ATTEMPT_INTEGER_COLUMNS.has(c) ? integer : text)))}
+      where ${heldBy(1)}
+      on conflict (delivery_id, number) do nothing`.compile(this.db).sql;
+    this.#updateDeliverySql = this.db
+      .updateTable(D)
+      .set(SAMPLE_DELIVERY_CHANGE)
       .where('id', '=', '')
-      .where('active', '=', 1)
-      .where('failing_since', '<=', 0)
+      .where('status', '=', IN_FLIGHT)
+      .where('attempts', '=', 0)
+      .where('due_at', '=', 0)
+      .compile().sql;
+    this.#deleteGoneSql = this.db.deleteFrom(S).where('id', '=', '').where(heldBy(1)).compile().sql;
+    this.#cancelGoneSql = this.db
+      .updateTable(D)
+      .set({ status: 'cancelled', last_error: '', updated_at: 0 })
+      .where('subscription_id', '=', '')
+      .where('status', '=', PENDING)
+      .where(heldBy(1))
       .compile().sql;
     this.#releaseClaimSql = this.db
       .updateTable(D)
       .set({ status: 'pending', due_at: 0, updated_at: 0 })
       .where('id', '=', '')
-      .where('status', '=', 'in_flight')
+      .where('status', '=', IN_FLIGHT)
+      .where('attempts', '=', 0)
+      .where('due_at', '=', 0)
       .compile().sql;
+  }
+
+  /** The SQL of a streak or disable statement guarded by `holders` claims (compiled once per length). */
+  #runStatementSql(kind: 'clear' | 'start' | 'disable', holders: number): string {
+    const key = `${kind}:${holders}`;
+    let text = this.#runSql.get(key);
+    if (text === undefined) {
+      const query =
+        kind === 'clear'
+          ? this.db.updateTable(S).set({ failing_since: null }).where('id', '=', '').where('failing_since', 'is not', null)
+          : kind === 'start'
+            ? this.db.updateTable(S).set({ failing_since: 0 }).where('id', '=', '').where('failing_since', 'is', null)
+            : this.db.updateTable(S).set({ active: 0, updated_at: 0, disabled_reason: '' }).where('id', '=', '').where('active', '=', 1).where('failing_since', '<=', 0);
+      text = query.where(heldBy(holders)).compile().sql;
+      this.#runSql.set(key, text);
+    }
+    return text;
   }
 
   migrate(): Promise<MigrationResultSet> {
@@ -388,8 +465,11 @@ export class KyselyStore {
   /**
    * Claims up to `limit` due deliveries for one attempt each. A claim is a lease: a delivery whose
    * process died mid-attempt becomes due again when `leaseUntil` passes, so nothing is lost to a crash.
+   * The lease ends after `now`, and only deliveries due by `now` are claimed, so a claim that takes
+   * over a lapsed one always ends later than it: no two claims of a delivery share a `leaseUntil`.
    */
-  async claimDue(limit: number, now: number, leaseUntil: number): Promise<ClaimedDelivery[]> {
+  async claimDue(limit: number, now: number, requestedLeaseUntil: number): Promise<ClaimedDelivery[]> {
+    const leaseUntil = Math.max(requestedLeaseUntil, now + 1);
     const due = this.db
       .selectFrom(D)
       .select('id')
@@ -473,43 +553,117 @@ export class KyselyStore {
   /**
    * Records a batch of finished attempts in one transaction: insert the attempt, move the delivery
    * on, track each subscription's failure streak, and disable subscriptions failing continuously
-   * for longer than `disableAfterMs`. Returns the subscriptions this batch disabled.
+   * for longer than `disableAfterMs`.
+   *
+   * A record applies only while its claim still holds the delivery (`in_flight`, the claim's attempt,
+   * its lease expiry). A process that stalled past its lease while another claimer took the delivery
+   * over and recorded it must not turn `delivered` back into `pending` or `failed`, delete the
+   * subscription on a late 410, or move its streak: such a record is stale, and none of it is written
+   * (its attempt number belongs to the attempt that took over). It is reported in `stale`.
+   *
+   * When the batch fails, each record is written alone, so one the database refuses holds back no
+   * other; a refused record is written again without its texts, and failing that, its claim is given
+   * back. Throws only when even that fails (the database is unreachable): the leases then lapse.
    */
-  async recordAttempts(records: readonly AttemptRecord[], now: number, disableAfterMs: number | null = null): Promise<{ disabled: string[] }> {
-    const queries: CompiledStatement[] = [];
-    const disableChecks = new Map<number, string>();
-    // A subscription's streak only changes when an attempt's result differs from the one before it in
-    // the batch: a receiver that is down fails every attempt, and one statement pair says it all.
-    const lastResult = new Map<string, boolean>();
-    for (const { attempt, delivery, goneSubscriptionId, streak } of records) {
-      if (attempt) queries.push(statement(this.#insertAttemptSql, attemptParams(attempt)));
-      queries.push(statement(this.#updateDeliverySql, deliveryChangeParams(delivery, now)));
-      if (streak && goneSubscriptionId === undefined) {
-        if (lastResult.get(streak.subscriptionId) === streak.failed) continue;
-        lastResult.set(streak.subscriptionId, streak.failed);
+  async recordAttempts(records: readonly AttemptRecord[], now: number, disableAfterMs: number | null = null): Promise<RecordedAttempts> {
+    if (records.length === 0) return { disabled: [], stale: [], withoutTexts: [], released: [] };
+    let batchError: unknown;
+    try {
+      return { ...(await this.#writeRecords(records, now, disableAfterMs)), withoutTexts: [], released: [] };
+    } catch (error) {
+      batchError = error;
+    }
+    const result: RecordedAttempts = { disabled: [], stale: [], withoutTexts: [], released: [], batchError };
+    for (const record of records) {
+      const alone = await this.#writeAlone(record, now, disableAfterMs, records.length === 1 ? batchError : undefined);
+      result.disabled.push(...alone.disabled);
+      result.stale.push(...alone.stale);
+      result.withoutTexts.push(...alone.withoutTexts);
+      result.released.push(...alone.released);
+    }
+    return result;
+  }
+
+  /** One record on its own: as it is, then without its texts, then at least its claim given back. */
+  async #writeAlone(record: AttemptRecord, now: number, disableAfterMs: number | null, failedAsIs: unknown): Promise<RecordedAttempts> {
+    if (failedAsIs === undefined) {
+      try {
+        return { ...(await this.#writeRecords([record], now, disableAfterMs)), withoutTexts: [], released: [] };
+      } catch {
+        // Refused: try again without the texts below.
       }
+    }
+    try {
+      const written = await this.#writeRecords([withoutTexts(record)], now, disableAfterMs);
+      return { ...written, stale: written.stale.length > 0 ? [record] : [], withoutTexts: written.stale.length > 0 ? [] : [record], released: [] };
+    } catch {
+      // Refused even so: give the claim back, so that the attempt is made again rather than left in flight.
+    }
+    const { stale } = await this.releaseClaims([{ id: record.delivery.id, claim: record.claim, dueAt: now + UNWRITABLE_RETRY_MS }], now);
+    return { disabled: [], stale: stale.length > 0 ? [record] : [], withoutTexts: [], released: stale.length > 0 ? [] : [record] };
+  }
+
+  /**
+   * The batch as one transaction: on PostgreSQL the deliveries are locked first, so that no claimer
+   * can take one over between the statements below; then every statement that depends on a record's
+   * claim (guarded by it), then the delivery updates (guarded the same way), whose row counts say
+   * which records were stale. SQLite runs the whole batch under its write lock.
+   */
+  async #writeRecords(records: readonly AttemptRecord[], now: number, disableAfterMs: number | null): Promise<Pick<RecordedAttempts, 'disabled' | 'stale'>> {
+    const effects: Array<CompiledStatement | StreakRun> = [];
+    const updates: CompiledStatement[] = [];
+    // A subscription's streak only changes when an attempt's result differs from the one before it in
+    // the batch: a receiver that is down fails every attempt, and one statement pair (guarded by all
+    // of that run's claims) says it all.
+    const openRuns = new Map<string, StreakRun>();
+    for (const { claim, attempt, delivery, goneSubscriptionId, streak } of records) {
+      const held = heldParams(delivery.id, claim);
+      if (attempt) effects.push(statement(this.#insertAttemptSql, [...attemptParams(attempt), ...held]));
+      updates.push(statement(this.#updateDeliverySql, [...deliveryChangeParams(delivery, now), ...held]));
       if (goneSubscriptionId !== undefined) {
-        queries.push(this.db.deleteFrom(S).where('id', '=', goneSubscriptionId).compile());
-        queries.push(this.#cancelPendingOf(goneSubscriptionId, now, 'subscription gone (410)'));
-      } else if (streak && !streak.failed) {
-        queries.push(statement(this.#streakClearSql, [null, streak.subscriptionId]));
+        effects.push(statement(this.#deleteGoneSql, [goneSubscriptionId, ...held]));
+        effects.push(statement(this.#cancelGoneSql, ['cancelled', 'subscription gone (410)', now, goneSubscriptionId, ...held]));
       } else if (streak) {
-        queries.push(statement(this.#streakStartSql, [now, streak.subscriptionId]));
-        if (disableAfterMs !== null) {
-          disableChecks.set(queries.length, streak.subscriptionId);
-          queries.push(this.#disableIfFailingSince(streak.subscriptionId, now - disableAfterMs, now));
+        const run = openRuns.get(streak.subscriptionId);
+        if (run && run.failed === streak.failed) run.held.push(...held);
+        else {
+          const next: StreakRun = { subscriptionId: streak.subscriptionId, failed: streak.failed, held: [...held] };
+          openRuns.set(streak.subscriptionId, next);
+          effects.push(next);
         }
       }
     }
-    if (queries.length === 0) return { disabled: [] };
+    const queries: CompiledStatement[] = [];
+    if (this.dialect.capabilities.supportsSkipLocked) {
+      const ids = [...new Set(records.map((r) => r.delivery.id))];
+      queries.push(this.db.selectFrom(D).select('id').where('id', 'in', ids).orderBy('id').forUpdate().compile());
+    }
+    const disableChecks = new Map<number, string>();
+    for (const effect of effects) {
+      if (!('held' in effect)) {
+        queries.push(effect);
+        continue;
+      }
+      const holders = effect.held.length / 3;
+      if (!effect.failed) {
+        queries.push(statement(this.#runStatementSql('clear', holders), [null, effect.subscriptionId, ...effect.held]));
+        continue;
+      }
+      queries.push(statement(this.#runStatementSql('start', holders), [now, effect.subscriptionId, ...effect.held]));
+      if (disableAfterMs !== null) {
+        disableChecks.set(queries.length, effect.subscriptionId);
+        const reason = `every delivery failed for ${describeDuration(disableAfterMs)}; fix the receiver, then re-enable it`;
+        queries.push(statement(this.#runStatementSql('disable', holders), [0, now, reason, effect.subscriptionId, 1, now - disableAfterMs, ...effect.held]));
+      }
+    }
+    const firstUpdate = queries.length;
+    queries.push(...updates);
     const results = await this.dialect.executeBatch(queries);
-    // Each subscription is disabled at most once: the check only matches an active one.
-    return { disabled: [...disableChecks].filter(([index]) => (results[index]?.changes ?? 0) > 0).map(([, id]) => id) };
-  }
-
-  #disableIfFailingSince(subscriptionId: string, cutoff: number, now: number): CompiledStatement {
-    const reason = `every delivery failed for ${describeDuration(now - cutoff)}; fix the receiver, then re-enable it`;
-    return statement(this.#disableIfFailingSinceSql, [0, now, reason, subscriptionId, 1, cutoff]);
+    return {
+      // Each subscription is disabled at most once: the check only matches an active one.
+      disabled: [...disableChecks].filter(([index]) => (results[index]?.changes ?? 0) > 0).map(([, id]) => id),
+      stale: records.filter((_, index) => (results[firstUpdate + index]?.changes ?? 0) === 0),
+    };
   }
 
   /** Makes a subscription's failed or cancelled deliveries created since `since` due again. */
@@ -524,10 +678,17 @@ export class KyselyStore {
     return Number(result.numUpdatedRows);
   }
 
-  /** Gives claimed deliveries back unattempted, due at the given times (shutdown, rate limit). */
-  async releaseClaims(claims: ReadonlyArray<{ id: string; dueAt: number }>, now: number): Promise<void> {
-    if (claims.length === 0) return;
-    await this.dialect.executeBatch(claims.map(({ id, dueAt }) => statement(this.#releaseClaimSql, ['pending', dueAt, now, id, 'in_flight'])));
+  /**
+   * Gives claimed deliveries back unattempted, due at the given times (shutdown, rate limit). Only
+   * the claim's holder can: a claim whose lease lapsed and was taken over is left alone and listed
+   * in `stale`.
+   */
+  async releaseClaims(releases: readonly ClaimRelease[], now: number): Promise<{ stale: string[] }> {
+    if (releases.length === 0) return { stale: [] };
+    const results = await this.dialect.executeBatch(
+      releases.map(({ id, claim, dueAt }) => statement(this.#releaseClaimSql, ['pending', dueAt, now, ...heldParams(id, claim)])),
+    );
+    return { stale: releases.filter((_, index) => (results[index]?.changes ?? 0) === 0).map((r) => r.id) };
   }
 
   // ── delivery log ────────────────────────────────────────────────────────────────────────────
@@ -571,15 +732,20 @@ export class KyselyStore {
   }
 
 
-  /** Makes a finished (or pending) delivery due now; an in-flight one is left alone. */
-  async requeueDelivery(id: string, now: number): Promise<boolean> {
+  /**
+   * Makes a finished (or pending) delivery due now. An in-flight one is left alone (its attempt's
+   * record decides what comes next), and says so: `'in_flight'`; `'missing'` when there is none.
+   */
+  async requeueDelivery(id: string, now: number): Promise<'requeued' | 'in_flight' | 'missing'> {
     const result = await this.db
       .updateTable(D)
       .set({ status: 'pending', due_at: now, updated_at: now })
       .where('id', '=', id)
       .where('status', '!=', 'in_flight')
       .executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
+    if (Number(result.numUpdatedRows) > 0) return 'requeued';
+    // The UPDATE left an existing row alone only because it was in flight.
+    return (await this.db.selectFrom(D).select('id').where('id', '=', id).executeTakeFirst()) ? 'in_flight' : 'missing';
   }
 }
 
@@ -601,16 +767,32 @@ function statement(sql: string, parameters: readonly unknown[]): CompiledStateme
   return { sql, parameters };
 }
 
+/** A run of attempts of one subscription with the same result, and the claims they were made under. */
+interface StreakRun {
+  readonly subscriptionId: string;
+  readonly failed: boolean;
+  /** `heldParams` of each claim, flattened. */
+  readonly held: unknown[];
+}
+
+// In ATTEMPT_COLUMNS order. Texts from receivers are made storable here, whatever made them.
 function attemptParams(a: AttemptTable): unknown[] {
-  return [a.id, a.delivery_id, a.number, a.started_at, a.duration_ms, a.status_code, a.response_excerpt, a.error, a.outcome];
+  return [a.id, a.delivery_id, a.number, a.started_at, a.duration_ms, a.status_code, storableText(a.response_excerpt), storableText(a.error), a.outcome];
 }
-// The SET columns of SAMPLE_DELIVERY_CHANGE, then the id of the WHERE.
+// The SET columns of SAMPLE_DELIVERY_CHANGE; `heldParams` follow for the WHERE.
 function deliveryChangeParams(d: AttemptRecord['delivery'], now: number): unknown[] {
-  return [d.status, d.attempts, d.due_at, d.last_status_code, d.last_error, now, d.id];
+  return [d.status, d.attempts, d.due_at, d.last_status_code, storableText(d.last_error), now];
 }
-const SAMPLE_ATTEMPT: AttemptTable = {
-  id: '', delivery_id: '', number: 0, started_at: 0, duration_ms: 0, status_code: null, response_excerpt: null, error: null, outcome: 'delivered',
-};
+/** The record with no free text: what is left to write when the database refuses a text. */
+function withoutTexts(record: AttemptRecord): AttemptRecord {
+  return {
+    ...record,
+    attempt: record.attempt && { ...record.attempt, response_excerpt: null, error: null },
+    delivery: { ...record.delivery, last_error: null },
+  };
+}
+const ATTEMPT_COLUMNS = ['id', 'delivery_id', 'number', 'started_at', 'duration_ms', 'status_code', 'response_excerpt', 'error', 'outcome'] as const satisfies ReadonlyArray<keyof AttemptTable>;
+const ATTEMPT_INTEGER_COLUMNS: ReadonlySet<string> = new Set(['number', 'started_at', 'duration_ms', 'status_code']);
 const SAMPLE_DELIVERY_CHANGE = { status: 'delivered', attempts: 0, due_at: 0, last_status_code: null, last_error: null, updated_at: 0 } as const;
 const SAMPLE_EVENT: EventTable = {
   id: '', name: '', model: null, action: null, owner: null, all_owners: 0, data: '', body: null, status: 'pending', error: null, created_at: 0,

@@ -1,53 +1,87 @@
 /**
- * Retention: deletes finished deliveries (with their attempts) and handled events older than a
- * cutoff, a batch at a time, so the delivery log does not grow forever and dispatch never waits on
- * one long delete. Pending work is never touched.
+ * Retention: deletes what has been idle since a cutoff, a batch at a time, so the delivery log does
+ * not grow forever and dispatch never waits on one long delete. Idle means by last activity, not by
+ * age: a finished delivery goes once its `updated_at` (last attempt, retry or recovery) is before the
+ * cutoff, with its attempts; an event goes once it is handled, was made before the cutoff, and no
+ * delivery of it is left. Pending and in-flight work is never touched.
  * @module
  */
 import { idFloor } from '../ids.js';
 import type { KyselyStore } from './kysely-store.js';
+import type { DeliveryStatus } from './schema.js';
 
 export interface PurgeResult {
   readonly deliveries: number;
   readonly events: number;
 }
 
+/** How often a started hooks instance purges by itself (`retention`). */
+export const RETENTION_INTERVAL_MS = 3_600_000;
+
+const FINISHED: readonly DeliveryStatus[] = ['delivered', 'failed', 'cancelled'];
+
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-// Ids sort by creation time, so "made before the cutoff" is a primary-key range scan.
+/**
+ * Purges deliveries idle since `cutoff` (ms) and the events they leave behind.
+ *
+ * No index on `updated_at` is needed: a delivery is never active before it exists, so one idle since
+ * the cutoff was made before it, and ids sort by creation time. The scan is a primary-key range below
+ * the cutoff's id, walked once with a cursor; what it keeps there (pending work, old deliveries that
+ * were retried or recovered lately) is passed over once per purge, not once per batch.
+ */
 export async function purgeBefore(store: KyselyStore, cutoff: number, batchSize = 500): Promise<PurgeResult> {
   const { db } = store;
   let deliveries = 0;
   let events = 0;
-  for (;;) {
+  for (let after = ''; ; ) {
     const batch = await db
       .selectFrom('resthooks_deliveries')
       .select('id')
+      .where('id', '>', after)
       .where('id', '<', idFloor('dlv', cutoff))
-      .where('status', 'in', ['delivered', 'failed', 'cancelled'])
+      .where('status', 'in', FINISHED)
+      .where('updated_at', '<', cutoff)
+      .orderBy('id')
       .limit(batchSize)
       .execute();
     if (batch.length === 0) break;
     const ids = batch.map((row) => row.id);
-    await store.dialect.executeBatch([
-      db.deleteFrom('resthooks_attempts').where('delivery_id', 'in', ids).compile(),
-      db.deleteFrom('resthooks_deliveries').where('id', 'in', ids).compile(),
+    after = ids.at(-1)!;
+    // The conditions again in the DELETE: a delivery retried or recovered since the SELECT is active
+    // now and stays, and so do its attempts (only attempts whose delivery is gone are deleted).
+    const [deleted] = await store.dialect.executeBatch([
+      db.deleteFrom('resthooks_deliveries').where('id', 'in', ids).where('status', 'in', FINISHED).where('updated_at', '<', cutoff).compile(),
+      db
+        .deleteFrom('resthooks_attempts')
+        .where('delivery_id', 'in', ids)
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('resthooks_deliveries as d').select('d.id').whereRef('d.id', '=', 'resthooks_attempts.delivery_id'))))
+        .compile(),
     ]);
-    deliveries += ids.length;
+    deliveries += deleted?.changes ?? 0;
     await yieldToEventLoop();
   }
-  for (;;) {
+  for (let after = ''; ; ) {
     const batch = await db
       .selectFrom('resthooks_events as e')
       .select('e.id')
+      .where('e.id', '>', after)
       .where('e.id', '<', idFloor('evt', cutoff))
       .where('e.status', '!=', 'pending')
       .where((eb) => eb.not(eb.exists(eb.selectFrom('resthooks_deliveries as d').select('d.id').whereRef('d.event_id', '=', 'e.id'))))
+      .orderBy('e.id')
       .limit(batchSize)
       .execute();
     if (batch.length === 0) break;
-    await db.deleteFrom('resthooks_events').where('id', 'in', batch.map((row) => row.id)).execute();
-    events += batch.length;
+    const ids = batch.map((row) => row.id);
+    after = ids.at(-1)!;
+    const result = await db
+      .deleteFrom('resthooks_events')
+      .where('id', 'in', ids)
+      .where('status', '!=', 'pending')
+      .where((eb) => eb.not(eb.exists(eb.selectFrom('resthooks_deliveries as d').select('d.id').whereRef('d.event_id', '=', 'resthooks_events.id'))))
+      .executeTakeFirst();
+    events += Number(result.numDeletedRows);
     await yieldToEventLoop();
   }
   return { deliveries, events };

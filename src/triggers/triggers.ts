@@ -1,13 +1,15 @@
 /**
  * The write path: `model()`, `action()` and `raw()` route an event, serialize its data once and
- * append one outbox row. The cost does not grow with the number of subscribers, and a model
- * trigger never throws into the caller's write.
+ * append one outbox row. The cost does not grow with the number of subscribers. Without `tx` a trigger
+ * reports every problem in its result and never throws into the caller's write; with `tx` a problem
+ * that leaves the event unrecorded is thrown, so the caller's transaction cannot commit without it.
  * @module
  */
 import type { EventDefinition } from '../config/events-map.js';
 import type { EventRoutes } from '../config/event-routes.js';
 import type { Serializer } from '../config/options.js';
-import { ValidationError } from '../errors.js';
+import { envelopeOverheadBytes } from '../delivery/envelope.js';
+import { OutboxWriteError, ResthooksError, ValidationError } from '../errors.js';
 import { newId } from '../ids.js';
 import { errorInfo, type Logger } from '../logger.js';
 import type { KyselyStore } from '../store/kysely-store.js';
@@ -21,24 +23,33 @@ import { toJsonText } from './serialize.js';
 /** A model: its name, or anything with a `name` (a class, an entity schema). */
 export type ModelRef = string | { readonly name: string };
 
-/** What a trigger did. Model triggers report problems here instead of throwing. */
+/** What a trigger did. Without `tx`, problems are reported here instead of thrown. */
 export type TriggerResult =
   /** Appended to the outbox; deliveries follow asynchronously. */
   | { readonly status: 'queued'; readonly eventId: string }
   /** No event is mapped to this (model, action): nothing was written. */
   | { readonly status: 'ignored' }
-  /** Recorded, but it can reach no subscription (e.g. no owner for a non-`+` event). */
+  /** Recorded (in `tx` when given), but it can reach no subscription (e.g. no owner for a non-`+` event). */
   | { readonly status: 'undeliverable'; readonly eventId: string; readonly reason: string }
   /** Not recorded: a raw event whose instance is of another model than the event's mapping. */
   | { readonly status: 'dropped'; readonly reason: string }
-  /** Not recorded because of an error (serialization, payload size, store); it was logged. */
+  /**
+   * Not recorded because of an error; it was logged. A `ResthooksError` whose `code` names the cause:
+   * `invalid_field` (no model, an instance that is not an object, a bad `extra`), `serialization_failed`
+   * (a serializer, `toJSON`, `serializeHook` or `payloadOverride` threw, or the data is circular),
+   * `owner_failed` (the owner resolver threw), `payload_too_large`; otherwise the store's or finder's own
+   * error. Never returned when `tx` is given: then it is thrown as an `OutboxWriteError`.
+   */
   | { readonly status: 'failed'; readonly error: Error };
 
 /** The seed's `payload_override`: a whole payload for every subscription, or one per subscription. */
 export type PayloadOverride = JsonValue | { make(hook: HookInfo, instance: object | undefined): unknown }['make'];
 
 export interface ModelTriggerOptions {
-  /** Write the outbox row in the caller's transaction (rolled back → never delivered). */
+  /**
+   * Write the outbox row(s) in the caller's transaction: they commit or roll back with the app's write.
+   * If the event cannot be recorded in it, the trigger throws `OutboxWriteError`: roll the transaction back.
+   */
   tx?: HostExecutor;
   /** Deliver to this owner's subscriptions instead of the instance's owner; `false`: every owner's. */
   owner?: OwnerValue | false;
@@ -56,6 +67,7 @@ export interface ActionTriggerOptions extends ModelTriggerOptions {
 }
 
 export interface RawTriggerOptions {
+  /** As for `model()`: written in the caller's transaction; `OutboxWriteError` thrown if it cannot be. */
   tx?: HostExecutor;
   /** Whose subscriptions receive it; `false` for every owner's. Without it the event has no owner. */
   owner?: OwnerValue | false;
@@ -85,10 +97,6 @@ export interface TriggerDeps {
 
 const IGNORED: TriggerResult = Object.freeze({ status: 'ignored' });
 
-export function modelName(model: ModelRef): string {
-  return typeof model === 'string' ? model : model.name;
-}
-
 interface Serialized {
   readonly data: string;
   readonly body: string | null;
@@ -100,29 +108,37 @@ export class Triggers {
   readonly #deps: TriggerDeps;
   // store.ready() is memoized, but awaiting even a settled promise costs a microtask turn on every save.
   #ready = false;
+  /** The envelope's largest overhead per declared event (an undeclared, trusted raw event computes its own). */
+  readonly #overheads: ReadonlyMap<string, number>;
 
   constructor(deps: TriggerDeps) {
     this.#deps = deps;
+    this.#overheads = new Map(deps.routes.all().map((definition) => [definition.name, envelopeOverheadBytes(definition.name)]));
   }
 
   async model(model: ModelRef, action: string, instance: object, options: ModelTriggerOptions = {}): Promise<TriggerResult> {
     const name = modelName(model);
+    if (name === undefined) return this.#refused(String(action), options.tx, unnamedModel(action));
     const definition = this.#deps.routes.route(name, action);
     if (!definition) return IGNORED;
     try {
-      const serialized = this.#serializeInstance(name, instance, options.payloadOverride, options.extra);
+      if (!isObject(instance)) throw new ValidationError('invalid_field', `The instance of ${name}.${action} must be an object, got ${typeName(instance)}.`, 'instance');
+      const serialized = this.#serializeInstance(definition.name, name, instance, options.payloadOverride, options.extra);
       const allOwners = options.owner === false || definition.allOwners;
-      const owner = allOwners ? null : normalizeOwner(options.owner ?? this.#deps.owner(instance));
+      const owner = allOwners ? null : normalizeOwner(options.owner ?? this.#ownerOf(definition.name, instance));
       return await this.#append(definition.name, definition, owner, allOwners, serialized, options.tx);
     } catch (error) {
-      return this.#failed(definition.name, error);
+      return this.#refused(definition.name, options.tx, error);
     }
   }
 
-  action(instance: object, action: string, options: ActionTriggerOptions = {}): Promise<TriggerResult> {
-    const model = options.model ?? instanceModel(instance);
+  async action(instance: object, action: string, options: ActionTriggerOptions = {}): Promise<TriggerResult> {
+    const model = options.model ?? (isObject(instance) ? instanceModel(instance) : undefined);
     if (model === undefined) {
-      return Promise.resolve(this.#failed(action, new ValidationError('invalid_field', `Cannot tell the model of a plain object for action "${action}"; pass { model: 'Book' }.`, 'model')));
+      const error = isObject(instance)
+        ? new ValidationError('invalid_field', `Cannot tell the model of a plain object for action "${action}"; pass { model: 'Book' }.`, 'model')
+        : new ValidationError('invalid_field', `The instance of action "${action}" must be an object, got ${typeName(instance)}.`, 'instance');
+      return this.#refused(action, options.tx, error);
     }
     return this.model(model, action, instance, options);
   }
@@ -132,43 +148,97 @@ export class Triggers {
     if (!definition && !options.trust) {
       throw new ValidationError('unknown_event', `Unexpected event "${event}": it is not in the events map (pass { trust: true } to send it anyway).`, 'event');
     }
-    if (definition?.model && options.instance && !options.trust) {
-      const model = instanceModel(options.instance);
-      if (model !== undefined && modelName(model) !== definition.model) {
-        const reason = `event "${event}" maps to ${definition.model}, not ${modelName(model)}`;
+    if (typeof event !== 'string' || event === '') throw new ValidationError('invalid_field', 'A raw event needs a name.', 'event');
+    const instance = isObject(options.instance) ? options.instance : undefined;
+    if (definition?.model && instance && !options.trust) {
+      const model = instanceModel(instance);
+      if (model !== undefined && model !== definition.model) {
+        const reason = `event "${event}" maps to ${definition.model}, not ${model}`;
         this.#deps.logger.debug({ event }, `resthooks: raw event dropped: ${reason}`);
         return { status: 'dropped', reason };
       }
     }
-    const data = toJsonText(payload);
-    this.#checkSize(event, data);
-    const allOwners = options.owner === false || (options.owner === undefined && definition?.allOwners === true);
-    const owner = allOwners ? null : normalizeOwner(options.owner ?? (options.instance ? this.#deps.owner(options.instance) : undefined));
-    const serialized: Serialized = { data, body: options.envelope === false ? data : null };
     try {
+      const data = serialize(payload, 'payload', event);
+      const serialized: Serialized = { data, body: options.envelope === false ? data : null };
+      this.#checkSize(event, serialized);
+      const allOwners = options.owner === false || (options.owner === undefined && definition?.allOwners === true);
+      const owner = allOwners ? null : normalizeOwner(options.owner ?? (instance ? this.#ownerOf(event, instance) : undefined));
       return await this.#append(event, definition, owner, allOwners, serialized, options.tx);
     } catch (error) {
-      return this.#failed(event, error);
+      return this.#refused(event, options.tx, error);
     }
   }
 
-  #serializeInstance(model: string, instance: object, override: PayloadOverride | undefined, extra?: ModelTriggerOptions['extra']): Serialized {
+  /**
+   * An event that could not be recorded. Without `tx`: a logged `failed` result. With `tx`: thrown as
+   * `OutboxWriteError`, so the caller's transaction aborts instead of committing without its event.
+   */
+  #refused(name: string, tx: HostExecutor | undefined, error: unknown): TriggerResult {
+    if (tx) {
+      // The caller gets the error and decides (an ORM adapter may fall back to appending after commit):
+      // an error-level line here would report a loss that may never happen.
+      this.#deps.logger.debug({ event: name, err: errorInfo(error) }, `resthooks: could not record ${name} in the caller's transaction`);
+      throw new OutboxWriteError(name, error);
+    }
+    this.#deps.logger.error({ event: name, err: errorInfo(error) }, `resthooks: could not record ${name}`);
+    return { status: 'failed', error: error instanceof Error ? error : new Error(String(error)) };
+  }
+
+  #ownerOf(event: string, instance: object): OwnerValue | null | undefined {
+    try {
+      return this.#deps.owner(instance);
+    } catch (error) {
+      throw new ResthooksError('owner_failed', `The owner resolver threw for ${event}: ${errorInfo(error).message}`, { cause: error });
+    }
+  }
+
+  #serializeInstance(event: string, model: string, instance: object, override: PayloadOverride | undefined, extra?: ModelTriggerOptions['extra']): Serialized {
     const serializer = this.#deps.serializers[model];
-    const data = toJsonText(serializer ? serializer(instance) : instance);
-    this.#checkSize(model, data);
-    if (typeof override === 'function') return { data, body: null, perHook: (hook) => toJsonText(override(hook, instance)) };
-    if (override !== undefined) return { data, body: toJsonText(override) };
-    const own = (instance as { serializeHook?: unknown }).serializeHook;
-    // The seed's per-instance serializer returns the whole payload and may depend on the hook.
-    if (typeof own === 'function') return { data, body: null, perHook: (hook) => toJsonText(own.call(instance, hook)) };
-    return { data, body: extraMembers(extra) };
+    let data: string;
+    try {
+      data = toJsonText(serializer ? serializer(instance) : instance);
+    } catch (error) {
+      throw serializationFailed(`the ${model}`, event, error);
+    }
+    let serialized: Serialized;
+    if (typeof override === 'function') {
+      serialized = { data, body: null, perHook: (hook) => serializeMade(() => override(hook, instance), 'payloadOverride', event) };
+    } else if (override !== undefined) {
+      serialized = { data, body: serialize(override, 'payloadOverride', event) };
+    } else {
+      const own = (instance as { serializeHook?: unknown }).serializeHook;
+      // The seed's per-instance serializer returns the whole payload and may depend on the hook.
+      serialized =
+        typeof own === 'function'
+          ? { data, body: null, perHook: (hook) => serializeMade(() => own.call(instance, hook), 'serializeHook', event) }
+          : { data, body: extraMembers(event, extra) };
+    }
+    this.#checkSize(event, serialized);
+    return serialized;
   }
 
-  #checkSize(what: string, data: string): void {
-    // UTF-16 length is a lower bound of the UTF-8 size: only count bytes when it might matter.
-    if (data.length * 3 > this.#deps.maxPayloadBytes && Buffer.byteLength(data) > this.#deps.maxPayloadBytes) {
-      throw new ValidationError('payload_too_large', `The payload of ${what} is ${Buffer.byteLength(data)} bytes, over the ${this.#deps.maxPayloadBytes}-byte limit (delivery.maxPayloadBytes).`);
-    }
+  /**
+   * The limit applies to what is sent: a whole body as is, an envelope with its `hook` member counted at
+   * its largest (see envelopeOverheadBytes). The data is stored with the event, so it is bounded too.
+   * Per-hook bodies are checked as they are made (#fanOutNow).
+   */
+  #checkSize(event: string, serialized: Serialized): void {
+    const { data, body } = serialized;
+    this.#checkBytes(event, 'data', data, 0);
+    if (serialized.perHook) return;
+    if (body !== null && !body.startsWith(',')) this.#checkBytes(event, 'payload', body, 0);
+    else this.#checkBytes(event, 'payload', body === null ? data : data + body, this.#overheads.get(event) ?? envelopeOverheadBytes(event));
+  }
+
+  #checkBytes(event: string, what: string, text: string, overhead: number): void {
+    const max = this.#deps.maxPayloadBytes;
+    // UTF-16 length × 3 bounds the UTF-8 size: only count bytes when it might matter.
+    if (text.length * 3 + overhead <= max) return;
+    const bytes = Buffer.byteLength(text) + overhead;
+    if (bytes <= max) return;
+    const counted = overhead > 0 ? ` (with the envelope's "hook" member counted at its largest, ${overhead} bytes)` : '';
+    throw new ValidationError('payload_too_large', `The ${what} of ${event} is ${bytes} bytes${counted}, over the ${max}-byte limit (delivery.maxPayloadBytes).`);
   }
 
   async #append(
@@ -203,6 +273,8 @@ export class Triggers {
       deliveries = await this.#fanOutNow(event, serialized.perHook, now);
       event.status = 'done';
     }
+    // Everything that can fail before the write has run: the event and its deliveries are written together,
+    // and in `tx` a failing statement is thrown (#refused), so the caller rolls back any row written before it.
     const statements = this.#deps.store.compileAppend(event, deliveries);
     if (tx) await runOnHost(tx, statements);
     else {
@@ -219,24 +291,63 @@ export class Triggers {
   // A payload that depends on the subscription needs the subscriptions now, while the instance is alive.
   async #fanOutNow(event: EventTable, perHook: (hook: HookInfo) => string, now: number): Promise<DeliveryTable[]> {
     const subscriptions = await this.#deps.findSubscriptions(event);
-    return subscriptions.map((s) => newDeliveryRow(event.id, s.id, now, perHook({ id: s.id, event: s.event, target: s.target })));
+    return subscriptions.map((s) => {
+      // The event's own name, as the dispatcher sends it for envelope bodies (a custom finder may return others' subscriptions).
+      const body = perHook({ id: s.id, event: event.name, target: s.target });
+      this.#checkBytes(event.name, `payload for subscription ${s.id}`, body, 0);
+      return newDeliveryRow(event.id, s.id, now, body);
+    });
   }
+}
 
-  #failed(name: string, error: unknown): TriggerResult {
-    this.#deps.logger.error({ event: name, err: errorInfo(error) }, `resthooks: could not record ${name}`);
-    return { status: 'failed', error: error instanceof Error ? error : new Error(String(error)) };
+/** JSON text of `value`; a throw (`toJSON`, circular data) as `serialization_failed`. */
+function serialize(value: unknown, what: string, event: string): string {
+  try {
+    return toJsonText(value);
+  } catch (error) {
+    throw serializationFailed(`the ${what}`, event, error);
   }
+}
+
+/** JSON text of what the user's `make` returns; its throw counts as the serialization's. */
+function serializeMade(make: () => unknown, what: string, event: string): string {
+  try {
+    return toJsonText(make());
+  } catch (error) {
+    throw serializationFailed(`the ${what}`, event, error);
+  }
+}
+
+function serializationFailed(what: string, event: string, error: unknown): ResthooksError {
+  return new ResthooksError('serialization_failed', `Could not serialize ${what} of ${event}: ${errorInfo(error).message}`, { cause: error });
 }
 
 // Extra envelope members are stored in the event's `body` as `,"changes":[…]`: no JSON text starts with a
 // comma, so the dispatcher tells them from a whole payload (delivery/envelope.ts) without a new column.
-function extraMembers(extra: ModelTriggerOptions['extra']): string | null {
+function extraMembers(event: string, extra: ModelTriggerOptions['extra']): string | null {
   let members = '';
   for (const [key, value] of Object.entries(extra ?? {})) {
     if (key === 'hook' || key === 'data') throw new ValidationError('invalid_field', `extra.${key} would replace the envelope's own "${key}"; pick another name.`, 'extra');
-    members += `,${JSON.stringify(key)}:${toJsonText(value)}`;
+    members += `,${JSON.stringify(key)}:${serialize(value, `extra.${key}`, event)}`;
   }
   return members === '' ? null : members;
+}
+
+function modelName(model: unknown): string | undefined {
+  const name = isObject(model) ? (model as { name?: unknown }).name : model;
+  return typeof name === 'string' && name !== '' ? name : undefined;
+}
+
+function unnamedModel(action: unknown): ValidationError {
+  return new ValidationError('invalid_field', `The model of action "${String(action)}" must be a model name or have a \`name\` (a class, an entity schema).`, 'model');
+}
+
+function isObject(value: unknown): value is object {
+  return (typeof value === 'object' && value !== null) || typeof value === 'function';
+}
+
+function typeName(value: unknown): string {
+  return value === null ? 'null' : typeof value;
 }
 
 function instanceModel(instance: object): string | undefined {
@@ -244,4 +355,3 @@ function instanceModel(instance: object): string | undefined {
   const name = constructor?.name;
   return typeof name === 'string' && name !== '' && name !== 'Object' ? name : undefined;
 }
-

@@ -2,8 +2,9 @@
  * resthooks/typeorm on real databases: the ORM conformance suite on SQLite (better-sqlite3) and on
  * PostgreSQL, each with the store in the app's database (outbox written in the app's transaction) and
  * in another one (appended after commit); then what is TypeORM-specific: `changes`, both outbox modes,
- * savepoints, soft deletes, and what bulk writes do and do not fire. Entities are `EntitySchema`s:
- * vitest emits no decorator metadata.
+ * an outbox write that fails (it refuses the app's COMMIT), savepoints, soft deletes, and what bulk
+ * writes do and do not fire. Entities are `EntitySchema`s: vitest emits no decorator metadata.
+ * (A full disk: typeorm-disk-full.test.ts.)
  */
 import { DataSource, EntitySchema, type EntitySubscriberInterface, type EntityManager } from 'typeorm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -164,6 +165,16 @@ for (const app of ENGINES) {
     afterEach(async () => {
       for (const made of envs.splice(0)) await made.close();
     });
+    /** A trigger in the app's database that refuses outbox rows whose data contains `marker`. */
+    const refuseOutboxRows = async (e: Env, marker: string) => {
+      if (app === 'sqlite') {
+        await e.dataSource.query(`create trigger refuse_outbox before insert on resthooks_events when new.data like '%${marker}%' begin select raise(abort, 'outbox refused'); end`);
+      } else {
+        await e.dataSource.query(`create function refuse_outbox() returns trigger language plpgsql as $$ begin if new.data like '%${marker}%' then raise exception 'outbox refused'; end if; return new; end $$`);
+        await e.dataSource.query('create trigger refuse_outbox before insert on resthooks_events for each row execute function refuse_outbox()');
+      }
+    };
+    const allowOutboxRows = (e: Env) => e.dataSource.query('drop trigger refuse_outbox' + (app === 'postgres' ? ' on resthooks_events' : ''));
     const subscribe = (e: Env, event: EventName, owner = 'alice') => e.hooks.subscriptions.create({ owner, event, target: `${e.receiver.url}/${owner}` });
     const outboxNames = async (e: Env, manager: EntityManager = e.dataSource.manager) =>
       ((await manager.query('select name from resthooks_events order by id')) as Array<{ name: string }>).map((r) => r.name);
@@ -220,15 +231,86 @@ for (const app of ENGINES) {
       });
     }
 
-    it("a forced 'transaction' outbox that cannot be written (store elsewhere) keeps the app's write and appends after commit", async () => {
-      // On PostgreSQL the failed insert would abort the app's transaction without the adapter's savepoint.
+    it('a COMMIT the database refuses (a deferred constraint) keeps no row and fires nothing; the next transaction fires', async () => {
+      await subscribe(env, 'book.added');
+      await env.dataSource.query('create table parents (id integer primary key)');
+      await env.dataSource.query('create table children (id integer primary key, parent integer references parents (id) deferrable initially deferred)');
+      const refused = env.dataSource.transaction(async (m) => {
+        await m.save(BookEntity, { title: 'Orphaned child', pages: 1, ownerId: 'alice' });
+        await m.query('insert into children (id, parent) values (1, 999)'); // checked only at COMMIT
+      });
+      await expect(refused).rejects.toThrow(/foreign key/i);
+      await env.dataSource.transaction((m) => m.save(BookEntity, { title: 'Next', pages: 2, ownerId: 'alice' }));
+      const [request] = await env.receiver.waitFor(1);
+      expect(request!.json.data.title).toBe('Next');
+      await env.hooks.idle();
+      await sleep(100);
+      expect(env.receiver.received).toHaveLength(1);
+      expect(await outboxNames(env)).toEqual(['book.added']);
+      expect((await env.dataSource.getRepository(BookEntity).find()).map((b) => b.title)).toEqual(['Next']);
+    });
+
+    it("a forced 'transaction' outbox whose tables are not in the app's database refuses the commit instead of losing the event", async () => {
       const forced = await open({ store: 'separate', options: { outbox: 'transaction' } });
       expect(forced.typeorm.mode).toBe('transaction');
       await subscribe(forced, 'book.added');
-      const book = await forced.dataSource.transaction((m) => m.save(BookEntity, { title: 'Kept', pages: 1, ownerId: 'alice' }));
-      expect(await forced.dataSource.getRepository(BookEntity).findOneBy({ id: book.id })).toMatchObject({ title: 'Kept' });
-      const [request] = await forced.receiver.waitFor(1);
-      expect(request!.json.data).toEqual({ id: book.id, title: 'Kept', pages: 1, ownerId: 'alice' });
+      const saving = forced.dataSource.transaction((m) => m.save(BookEntity, { title: 'Refused', pages: 1, ownerId: 'alice' }));
+      await expect(saving).rejects.toMatchObject({ code: 'outbox_write_failed', message: expect.stringContaining('book.added') });
+      expect(await forced.dataSource.getRepository(BookEntity).count()).toBe(0);
+      // Entities no event names still write as usual.
+      await forced.dataSource.transaction((m) => m.save(ShelfEntity, { name: 'Sci-fi' }));
+      expect(await forced.dataSource.getRepository(ShelfEntity).count()).toBe(1);
+      await forced.hooks.idle();
+      await sleep(100);
+      expect(forced.receiver.received).toHaveLength(0);
+    });
+
+    it("'transaction': an outbox insert that fails refuses the app's COMMIT (row not kept, nothing sent); once fixed, writes fire again", async () => {
+      await subscribe(env, 'book.added');
+      await refuseOutboxRows(env, 'Poison');
+      const books = env.dataSource.getRepository(BookEntity);
+      // Two writes, the second one's event refused: neither row nor event commits.
+      const transaction = env.dataSource.transaction(async (m) => {
+        await m.save(BookEntity, { title: 'Fine', pages: 1, ownerId: 'alice' });
+        await m.save(BookEntity, { title: 'Poison', pages: 2, ownerId: 'alice' });
+      });
+      await expect(transaction).rejects.toMatchObject({ code: 'outbox_write_failed', message: expect.stringContaining('outbox refused') });
+      // A plain save runs in TypeORM's own transaction: refused the same way.
+      await expect(books.save({ title: 'Poison, saved alone', pages: 3, ownerId: 'alice' })).rejects.toMatchObject({ code: 'outbox_write_failed' });
+      expect(await books.count()).toBe(0);
+      expect(await outboxNames(env)).toEqual([]);
+
+      await allowOutboxRows(env);
+      await env.dataSource.transaction((m) => m.save(BookEntity, { title: 'Poison, once allowed', pages: 4, ownerId: 'alice' }));
+      const [request] = await env.receiver.waitFor(1);
+      expect(request!.json.data.title).toBe('Poison, once allowed');
+      await env.hooks.idle();
+      await sleep(100);
+      expect(env.receiver.received).toHaveLength(1);
+      expect((await books.find()).map((b) => b.title)).toEqual(['Poison, once allowed']);
+    });
+
+    it("'transaction': an event that cannot be made (payload over the limit) refuses the COMMIT too", async () => {
+      await subscribe(env, 'book.added');
+      const huge = 'x'.repeat(300 * 1024);
+      const saving = env.dataSource.transaction((m) => m.save(BookEntity, { title: huge, pages: 1, ownerId: 'alice' }));
+      await expect(saving).rejects.toMatchObject({ code: 'outbox_write_failed', message: expect.stringContaining('limit') });
+      expect(await env.dataSource.getRepository(BookEntity).count()).toBe(0);
+      await env.dataSource.transaction((m) => m.save(BookEntity, { title: 'Small', pages: 1, ownerId: 'alice' }));
+      const [request] = await env.receiver.waitFor(1);
+      expect(request!.json.data.title).toBe('Small');
+    });
+
+    it("'after-commit' is not atomic: an append that fails after COMMIT keeps the write, and the event is lost", async () => {
+      const afterCommit = await open({ store: 'app', options: { outbox: 'after-commit' } });
+      await subscribe(afterCommit, 'book.added');
+      await refuseOutboxRows(afterCommit, 'Poison');
+      await afterCommit.dataSource.transaction((m) => m.save(BookEntity, { title: 'Poison', pages: 1, ownerId: 'alice' }));
+      expect(await afterCommit.dataSource.getRepository(BookEntity).count()).toBe(1);
+      await afterCommit.hooks.idle();
+      await sleep(100);
+      expect(await outboxNames(afterCommit)).toEqual([]);
+      expect(afterCommit.receiver.received).toHaveLength(0);
     });
 
     it('updated payloads carry the changed properties beside data; created ones do not', async () => {

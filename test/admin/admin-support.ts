@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { basicAuthorization, createAdminPage, type AdminPageOptions } from '../../src/api/admin/admin-page.js';
-import type { Hooks } from '../../src/index.js';
+import type { Hooks, HooksOptions } from '../../src/index.js';
 import { testHooks, type TestHooks } from '../support/hooks.js';
 
 export const EVENTS = {
@@ -29,7 +29,10 @@ export interface AdminHarness {
   close(): Promise<void>;
 }
 
-export async function adminHarness(options: Partial<AdminPageOptions> = {}, hooksOptions: { allowPrivateTargets?: boolean } = {}): Promise<AdminHarness> {
+/** Options of the hooks under the page: another engine's `store`, delivery settings, the private-target policy. */
+export type AdminHooksOptions = Partial<Pick<HooksOptions<keyof typeof EVENTS>, 'allowPrivateTargets' | 'store' | 'delivery'>>;
+
+export async function adminHarness(options: Partial<AdminPageOptions> = {}, hooksOptions: AdminHooksOptions = {}): Promise<AdminHarness> {
   const t: TestHooks<keyof typeof EVENTS> = await testHooks({ events: EVENTS, ...hooksOptions });
   const host = new Hono();
   host.route('/admin', createAdminPage(t.hooks, { authorize: basicAuthorize, challenge: CHALLENGE, ...options }));

@@ -75,6 +75,15 @@ describe.each(mounts)('%s', (_name, mount) => {
     expect((await call('GET', `/hooks/${sub.id}`)).status).toBe(404);
   });
 
+  test('an unknown path under the mount is the JSON not_found', async () => {
+    for (const path of ['/nothing', '/hooks/sub_1/nothing/else']) {
+      const response = await call('GET', path);
+      expect(response.status, path).toBe(404);
+      expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(await response.json()).toEqual({ error: { code: 'not_found', message: expect.stringMatching(/^No route GET \//) } });
+    }
+  });
+
   test('errors keep their shape: 400, 401, 404, 413', async () => {
     const bad = await call('POST', '/hooks', { event: 'book.burned', target: TARGET });
     expect(bad.status).toBe(400);

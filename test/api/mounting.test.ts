@@ -20,6 +20,28 @@ test('mounted in a Hono app with app.route(), errors keep their shape', async ()
   expect(await (await host.request('/')).text()).toBe('home');
 });
 
+test('mounted with app.route(), unknown paths under the mount answer the JSON not_found, not the host\'s text 404', async () => {
+  h = await apiHarness();
+  const host = new Hono();
+  host.get('/api/status', (c) => c.text('host route under /api'));
+  host.route('/api', h.api);
+  host.get('/after', (c) => c.text('host route after the mount'));
+  for (const [method, path] of [['GET', '/api/nothing'], ['GET', '/api/hooks/sub_1/nothing'], ['PUT', '/api/hooks'], ['POST', '/api/events']] as const) {
+    const response = await host.request(path, { method, headers: auth });
+    expect(response.status, `${method} ${path}`).toBe(404);
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await response.json()).toEqual({ error: { code: 'not_found', message: `No route ${method} ${path}.` } });
+  }
+  // Still authenticated first: a stranger learns nothing about which paths exist.
+  expect((await host.request('/api/nothing')).status).toBe(401);
+  // The host's own routes and its 404 outside the mount are untouched.
+  expect(await (await host.request('/api/status')).text()).toBe('host route under /api');
+  expect(await (await host.request('/after')).text()).toBe('host route after the mount');
+  const outside = await host.request('/elsewhere');
+  expect(outside.status).toBe(404);
+  expect(await outside.text()).toBe('404 Not Found');
+});
+
 test('with basePath, as Next.js route handlers see full URLs', async () => {
   h = await apiHarness({ basePath: '/api/webhooks' });
   // app/api/webhooks/[...path]/route.ts

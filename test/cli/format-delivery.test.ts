@@ -11,7 +11,11 @@ import {
   printable,
   type ReceivedDelivery,
 } from '../../src/cli/format-delivery.js';
+import { verifySignature } from '../../src/cli/verify-signature.js';
 
+/** Anything a terminal acts on, other than newline and tab. */
+const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const AT = new Date('2025-01-02T03:04:05.678Z');
 const BODY = '{"hook":{"id":"sub_1","event":"book.added","target":"http://127.0.0.1:4000/"},"data":{"id":1,"title":"The Two Towers"}}';
 
@@ -80,6 +84,26 @@ describe('formatDelivery', () => {
     expect(out).toContain('x\\u001b]0;pwned\\u0007');
     expect(formatBody('raw \u001b[2J\ttab\r\nnext', PLAIN)).toBe('  (not JSON)\n  raw \\u001b[2J\ttab\\u000d\n  next');
     expect(printable('a\nb')).toBe('a\\u000ab');
+  });
+
+  it('escapes request headers quoted in a failed signature check (a C1 CSI in webhook-timestamp)', () => {
+    const signature = verifySignature({ id: 'dlv_1', timestamp: '12\u009b2J\u001b[31m', signature: 'v1,x', body: BODY }, [SECRET], 12);
+    expect(signature).toMatchObject({ ok: false });
+    const headline = formatDelivery(delivery({ signature }), PLAIN).split('\n')[0]!;
+    expect(headline).not.toMatch(UNSAFE);
+    expect(headline).toContain('✗ signature: webhook-timestamp "12\\u009b2J\\u001b[31m" is not Unix seconds');
+  });
+
+  it('escapes every C0 and C1 control and the bidi controls, keeping only newline and tab in bodies', () => {
+    const controls = [...Array.from({ length: 0x20 }, (_, i) => i), ...Array.from({ length: 0x21 }, (_, i) => 0x7f + i)];
+    const bidi = [0x061c, 0x200e, 0x200f, 0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2066, 0x2067, 0x2068, 0x2069];
+    for (const code of [...controls, ...bidi]) {
+      const ch = String.fromCharCode(code);
+      const escaped = `\\u${code.toString(16).padStart(4, '0')}`;
+      expect(printable(`a${ch}b`)).toBe(`a${escaped}b`);
+      expect(printable(`a${ch}b`, true)).toBe(code === 0x09 || code === 0x0a ? `a${ch}b` : `a${escaped}b`);
+    }
+    expect(printable('plain ✓ ünïcode 😀 text')).toBe('plain ✓ ünïcode 😀 text');
   });
 
   it('prints requests that are not deliveries as one line', () => {

@@ -2,6 +2,7 @@
  * `resthooks listen` as a real process: signed POSTs from fetch, then real deliveries from
  * `createHooks` to it, checked in what it prints.
  */
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSecret, signatureHeaders } from '../../src/index.js';
 import { eventually, testHooks, type TestHooks } from '../support/hooks.js';
@@ -26,6 +27,17 @@ async function listen(...args: string[]): Promise<{ cli: CliProcess; url: string
 
 const now = () => Math.floor(Date.now() / 1000);
 const envelope = (event: string, data: unknown) => JSON.stringify({ hook: { id: 'sub_1', event, target: 'http://127.0.0.1/' }, data });
+
+/** Sends `bytes` as they are over one TCP connection and resolves with the whole response. */
+function rawRequest(url: URL, bytes: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = connect(Number(url.port), url.hostname, () => socket.end(bytes));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    socket.on('error', reject);
+  });
+}
 
 async function post(url: string, body: string, headers: Record<string, string>): Promise<Response> {
   const response = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
@@ -92,6 +104,34 @@ describe('resthooks listen', () => {
     const body = envelope('book.added', { id: 6 });
     await post(receiver.url, body, signatureHeaders('dlv_rotated', now(), body, [generateSecret(), secret]));
     expect((await printed(receiver.cli, 'dlv_rotated')).split('\n')[0]).toContain('✓ signature');
+  });
+
+  it('prints control characters from bodies and headers escaped, never raw, to the terminal', async () => {
+    // Raw HTTP, so the header bytes are exactly these: 0x9b is CSI on terminals that take 8-bit controls.
+    const json = '{"hook":{"event":"book.added\\u001b]0;pwned\\u0007"},"data":{"title":"\u009b2J\\u001b[31mred\u202egnp.exe"}}';
+    const raw = 'not json \u001b[2J\u001b]52;c;Y2xpcA==\u0007\rfake ✓ signature\u0000';
+    for (const [id, body] of [['dlv_esc\u009b31m', json], ['dlv_raw\u009b31m', raw]] as const) {
+      const bytes = Buffer.from(body);
+      const head = [
+        'POST / HTTP/1.1',
+        'host: 127.0.0.1',
+        `webhook-id: ${id}`,
+        `webhook-timestamp: ${now()}\u009b2J`,
+        'webhook-signature: v1,AAAA',
+        'content-type: application/json',
+        `content-length: ${bytes.length}`,
+        'connection: close',
+      ].join('\r\n');
+      expect(await rawRequest(new URL(receiver.url), Buffer.concat([Buffer.from(`${head}\r\n\r\n`, 'latin1'), bytes]))).toMatch(/^HTTP\/1\.1 200 /);
+    }
+    const escaped = await printed(receiver.cli, 'dlv_esc\\u009b31m');
+    expect(escaped.split('\n')[0]).toContain('book.added\\u001b]0;pwned\\u0007  attempt 1  ✗ signature: webhook-timestamp "');
+    expect(escaped.split('\n')[0]).toMatch(/\d\\u009b2J" is not Unix seconds/);
+    expect(escaped).toContain('"title": "\\u009b2J\\u001b[31mred\\u202egnp.exe"');
+    const rawBlock = await printed(receiver.cli, 'dlv_raw\\u009b31m');
+    expect(rawBlock).toContain('  (not JSON)\n  not json \\u001b[2J\\u001b]52;c;Y2xpcA==\\u0007\\u000dfake ✓ signature\\u0000');
+    // Nothing a terminal would act on reached stdout (not a TTY here, so resthooks itself adds no colors).
+    expect(receiver.cli.stdout()).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/);
   });
 
   it('answers requests that are not deliveries without printing them as deliveries', async () => {

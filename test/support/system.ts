@@ -12,12 +12,18 @@ const PACKAGES: Record<string, string> = {
   postgresql: '/usr/lib/postgresql/15/bin/initdb',
   'redis-server': '/usr/bin/redis-server',
   chromium: '/usr/bin/chromium',
+  // Only test/verifier-snippets.test.ts runs these; it installs them itself.
+  python3: '/usr/bin/python3',
+  'golang-go': '/usr/bin/go',
 };
+
+/** What most of the suite needs, installed once by the global setup. */
+const SUITE_PACKAGES = ['postgresql', 'redis-server', 'chromium'];
 
 export const tail = (text: string, lines = 30) => text.trimEnd().split('\n').slice(-lines).join('\n');
 
 /** Installs the named packages that are missing, in one apt-get run; throws with its output tail on failure. */
-export async function ensureDebianPackages(names: readonly string[] = Object.keys(PACKAGES)): Promise<void> {
+export async function ensureDebianPackages(names: readonly string[] = SUITE_PACKAGES): Promise<void> {
   const missing = names.filter((name) => !existsSync(PACKAGES[name] ?? `/nonexistent/${name}`));
   if (missing.length === 0) return;
   // The lock timeout lets two test processes on a fresh machine install one after the other.

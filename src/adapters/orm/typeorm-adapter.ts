@@ -20,15 +20,18 @@ import type {
   TransactionStartEvent,
   UpdateEvent,
 } from 'typeorm';
+import { ResthooksError } from '../../errors.js';
 import type { Hooks, HostExecutor, JsonValue, Logger } from '../../index.js';
 
 /**
  * Where the outbox row of a TypeORM write goes.
  * - `'transaction'`: into the app's transaction, just before it commits (through its query runner), so
  *   the row commits or rolls back with the write; the dispatcher is woken after the commit. Needs the
- *   resthooks store in the same database as the app.
+ *   resthooks store in the same database as the app. An event that cannot be written refuses the
+ *   COMMIT: the transaction rolls back and the app's `save()` / `transaction()` rejects.
  * - `'after-commit'`: appended through the store once the transaction has committed. Works with any
- *   store, but a crash between the commit and the append loses that event.
+ *   store, but not atomically: a crash between the commit and the append, or an append that fails,
+ *   loses that event (the write is kept; a failed append is logged).
  */
 export type TypeormOutboxMode = 'transaction' | 'after-commit';
 
@@ -36,7 +39,8 @@ export interface TypeormHooksOptions {
   /**
    * `'auto'` (default): `'transaction'` when a probe at attach time proves that the app's database
    * and the resthooks store are the same database, else `'after-commit'`. Forcing `'transaction'`
-   * skips the probe; an outbox insert that fails then falls back to after-commit for that transaction.
+   * skips the probe; if the outbox is not in fact in the app's database, every transaction that writes
+   * a watched entity is then refused (see {@link TypeormOutboxMode}).
    */
   outbox?: TypeormOutboxMode | 'auto';
   /**
@@ -46,12 +50,12 @@ export interface TypeormHooksOptions {
   softDelete?: boolean;
   /** Add `changes` (the changed properties) beside `data` in `updated` payloads. Default true. */
   changes?: boolean;
-  /** Where the adapter reports its outbox mode and fallbacks (pino's call shape). Default: silent. */
+  /** Where the adapter reports its outbox mode and runner resets (pino's call shape). Default: silent. */
   logger?: Logger;
 }
 
 export interface TypeormHooks {
-  /** The outbox mode chosen at attach time. A transaction whose outbox insert fails still falls back to after-commit. */
+  /** The outbox mode chosen at attach time. */
   readonly mode: TypeormOutboxMode;
   /** Removes the subscriber from the data source. Events still buffered in open transactions are dropped. */
   detach(): void;
@@ -75,6 +79,9 @@ interface TransactionState {
   /** The transaction is being rolled back: no statement of ours may follow its ROLLBACK (it would autocommit). */
   aborted: boolean;
 }
+
+/** The code of a failed outbox write, as the core's own error for one carries it. */
+const OUTBOX_WRITE_FAILED = 'outbox_write_failed';
 
 /** The event the probe writes (and deletes at once); never declared, never fanned out. */
 const PROBE_EVENT = 'resthooks.typeorm-probe';
@@ -188,6 +195,8 @@ class ResthooksSubscriber implements EntitySubscriberInterface {
   #record(runner: QueryRunner, metadata: EntityMetadata, action: Action, take: () => object, changes?: () => JsonValue[] | undefined): Promise<void> | void {
     const model = metadata.name || metadata.targetName;
     if (!this.#models.get(model)?.has(action)) return;
+    // On a runner left stale by a failed COMMIT, this write has just autocommitted: publish it at once.
+    this.#resync(runner, false);
     const changed = changes?.();
     // A snapshot now: the data is the entity as this write left it, even if the app changes it before COMMIT.
     const pending: PendingEvent = { depth: depthOf(runner), model, action, instance: take(), extra: changed && { changes: changed } };
@@ -199,6 +208,12 @@ class ResthooksSubscriber implements EntitySubscriberInterface {
 
   // ── transaction events: write before commit, publish after, drop on rollback ──────────────────
 
+  beforeTransactionStart(event: TransactionStartEvent): void {
+    // TypeORM picks BEGIN or SAVEPOINT from its depth only after this event: resynced first, a runner
+    // left stale by a failed COMMIT opens a real transaction again instead of a savepoint of a dead one.
+    this.#resync(event.queryRunner, true);
+  }
+
   afterTransactionStart(event: TransactionStartEvent): void {
     // A new outermost transaction: whatever is left from one that ended without a commit or rollback
     // event (a failed COMMIT the app did not roll back) must not leak into it.
@@ -207,6 +222,9 @@ class ResthooksSubscriber implements EntitySubscriberInterface {
 
   async beforeTransactionCommit(event: TransactionCommitEvent): Promise<void> {
     const runner = event.queryRunner;
+    // A COMMIT on a stale runner fails ("no transaction is active"): the events held for the
+    // transaction SQLite already rolled back must not be written now, outside of any transaction.
+    this.#resync(runner, false);
     const state = this.#transactions.get(runner);
     // Only the outermost COMMIT; releasing a savepoint commits nothing yet.
     if (this.mode !== 'transaction' || !state || state.events.length === 0 || depthOf(runner) !== 1) return;
@@ -216,36 +234,31 @@ class ResthooksSubscriber implements EntitySubscriberInterface {
     // TypeORM starts every subscriber's beforeTransactionCommit at once and rolls back as soon as one
     // fails, without waiting for the others: once the rollback has begun, a statement of ours would run
     // after ROLLBACK, outside any transaction, and commit on its own. So each one checks first.
-    const query = async (sql: string, parameters: readonly unknown[] = []) => {
-      if (state.aborted) throw new Error('the transaction is being rolled back');
-      await runner.query(sql, [...parameters]);
-    };
     const tx: HostExecutor = async (sql, parameters) => {
+      if (state.aborted) throw new Error('the transaction is being rolled back');
       try {
-        await query(sql, parameters);
+        await runner.query(sql, [...parameters]);
       } catch (error) {
         sqlError ??= error;
         throw error;
       }
     };
-    try {
-      // A savepoint, so a failing outbox insert cannot abort the app's transaction (on PostgreSQL an
-      // error would, and COMMIT would then silently roll the app's write back).
-      await query('SAVEPOINT resthooks_outbox');
-      for (const pending of batch) {
-        await this.#hooks.model(pending.model, pending.action, pending.instance, pending.extra ? { tx, extra: pending.extra } : { tx });
-        if (sqlError) break;
+    for (const pending of batch) {
+      let failure: unknown;
+      try {
+        const result = await this.#hooks.model(pending.model, pending.action, pending.instance, pending.extra ? { tx, extra: pending.extra } : { tx });
+        if (result.status === 'failed') failure = result.error;
+      } catch (error) {
+        failure = error;
       }
-      if (sqlError) await query('ROLLBACK TO SAVEPOINT resthooks_outbox');
-      await query('RELEASE SAVEPOINT resthooks_outbox');
-    } catch (error) {
-      sqlError ??= error;
+      if (state.aborted) return; // rolled back by someone else: the events go with it
+      failure ??= sqlError;
+      if (failure !== undefined) {
+        // Committing now would keep the app's write without its event: the write is refused instead.
+        throw outboxWriteFailure(this.#hooks.eventActions()[pending.model]?.[pending.action]?.[0] ?? `${pending.model}.${pending.action}`, failure);
+      }
     }
-    if (state.aborted) return; // rolled back: the events go with it
-    if (sqlError) {
-      this.#logger?.error({ err: errorMessage(sqlError) }, "resthooks/typeorm: could not write the outbox in the app's transaction; appending after commit instead");
-      state.events = batch.concat(state.events);
-    } else state.wrote = true;
+    state.wrote = true;
   }
 
   async afterTransactionCommit(event: TransactionCommitEvent): Promise<void> {
@@ -264,6 +277,9 @@ class ResthooksSubscriber implements EntitySubscriberInterface {
   }
 
   beforeTransactionRollback(event: TransactionRollbackEvent): void {
+    // After a COMMIT that SQLite answered by rolling back itself, TypeORM's ROLLBACK is about to fail and
+    // no afterTransactionRollback will follow: resynced now, the runner and our state end clean anyway.
+    if (this.#resync(event.queryRunner, false)) return;
     const state = this.#transactions.get(event.queryRunner);
     if (state && depthOf(event.queryRunner) === 1) state.aborted = true;
   }
@@ -276,6 +292,30 @@ class ResthooksSubscriber implements EntitySubscriberInterface {
     if (depth === 0) this.#transactions.delete(runner);
     // Rolled back to a savepoint: only the writes made inside it are gone.
     else state.events = state.events.filter((pending) => pending.depth <= depth);
+  }
+
+  /**
+   * Brings a runner that TypeORM still believes to be inside a transaction, though the database has
+   * none open, back to no transaction, and drops the events held for it: they were rolled back.
+   *
+   * TypeORM's SQLite runners set `isTransactionActive` and `transactionDepth` back only once COMMIT or
+   * ROLLBACK succeeds. A COMMIT refused with SQLITE_FULL (disk full) or SQLITE_IOERR makes SQLite roll
+   * the whole transaction back by itself, and the ROLLBACK that follows then fails ("no transaction is
+   * active"): the data source's one shared runner would believe, for good, that it is inside a
+   * transaction. Every later write would autocommit with no commit event, so its event would wait for
+   * one forever, and every later `transaction()` would become a savepoint. Only drivers that tell
+   * (better-sqlite3's `inTransaction`) can be checked; `starting`: called from inside
+   * `startTransaction()`, which has already set `isTransactionActive` for the transaction it opens.
+   * Returns whether the runner was stale.
+   */
+  #resync(runner: QueryRunner, starting: boolean): boolean {
+    if (!runner.isTransactionActive || depthOf(runner) === 0 || databaseInTransaction(runner) !== false) return false;
+    const typeorm = runner as unknown as { isTransactionActive: boolean; transactionDepth: number };
+    typeorm.transactionDepth = 0;
+    if (!starting) typeorm.isTransactionActive = false;
+    this.#transactions.delete(runner);
+    this.#logger?.warn({}, 'resthooks/typeorm: the query runner still counted a transaction that the database had already rolled back (a failed COMMIT, e.g. disk full); its events were dropped with it and the runner is reset');
+    return true;
   }
 
   /** After a commit, or at once for a write outside a transaction: through the store. Never throws. */
@@ -316,6 +356,24 @@ async function probeSameDatabase(dataSource: Pick<DataSource, 'query'>, hooks: H
   }
   if (!seen) logger?.warn({}, "resthooks/typeorm: the app's database has resthooks tables, but the store uses another database; appending after commit");
   return seen ? 'transaction' : 'after-commit';
+}
+
+/** Whether the database has a transaction open on the runner's connection; undefined when the driver cannot tell. */
+function databaseInTransaction(runner: QueryRunner): boolean | undefined {
+  // better-sqlite3: the SQLite drivers' one connection, a `Database` with an `inTransaction` getter.
+  const connection: unknown = (runner.dataSource?.driver as { databaseConnection?: unknown } | undefined)?.databaseConnection;
+  const open = typeof connection === 'object' && connection !== null ? (connection as { inTransaction?: unknown }).inTransaction : undefined;
+  return typeof open === 'boolean' ? open : undefined;
+}
+
+/**
+ * The error that refuses the app's COMMIT when an event cannot be written in its transaction. The core's
+ * own error for a failed write through `tx` (code `outbox_write_failed`) is passed on as it is.
+ */
+function outboxWriteFailure(event: string, failure: unknown): Error {
+  if (failure instanceof ResthooksError && (failure.code as string) === OUTBOX_WRITE_FAILED) return failure;
+  const message = `resthooks/typeorm: could not record "${event}" in the app's transaction (${errorMessage(failure)}), so the transaction is rolled back: a write and its event commit together or not at all`;
+  return Object.assign(new Error(message, { cause: failure }), { code: OUTBOX_WRITE_FAILED });
 }
 
 /** `transactionDepth` is protected in TypeORM's types but public at run time on every SQL query runner. */

@@ -11,13 +11,14 @@
  * @module
  */
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import type { Hooks } from '../../hooks.js';
 import { consoleLogger, type Logger } from '../../logger.js';
 import type { Subscription } from '../../store/records.js';
+import { readBodyBytes } from '../body.js';
 import { coreErrorStatus } from '../errors.js';
 import { nextCursorOf } from '../paging.js';
+import { checkUrlText } from '../url-text.js';
 import type { OutboxStatus } from '../../store/outbox.js';
 import { isSameOriginRequest } from './admin-csrf.js';
 import { formProblem, parseActive, parseMetadata, parseSince, subscriptionFormValues, toDateTimeLocal, type FormProblem, type SubscriptionFormValues } from './admin-forms.js';
@@ -137,9 +138,9 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
     if (c.req.method === 'POST' && !isSameOriginRequest(c.req.raw, options.trustedOrigins)) {
       return problem(c, new PageProblem(403, 'Request refused', 'This form was not sent from the admin page itself (its Origin or Referer names another site), so nothing was changed.'));
     }
+    checkUrlText(c.req.url);
     await next();
   });
-  page.post('*', bodyLimit({ maxSize: MAX_FORM_BYTES, onError: () => { throw new PageProblem(413, 'Form too large', `A form may be at most ${MAX_FORM_BYTES / 1024} KiB.`); } }));
   page.onError((error, c) => {
     if (error instanceof PageProblem) return problem(c, error);
     if (coreErrorStatus(error) === 404) return problem(c, new PageProblem(404, 'Not found', error.message));
@@ -148,7 +149,8 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
     logger.error({ err: { message: error.message, stack: error.stack } }, 'resthooks admin: unexpected error');
     return problem(c, new PageProblem(500, 'Something went wrong', 'The server could not complete this request; the error is in its log.'));
   });
-  page.notFound((c) => problem(c, new PageProblem(404, 'Not found', `There is no admin page at ${new URL(c.req.url).pathname}.`)));
+  const noPage = (c: Context<AdminEnv>) => problem(c, new PageProblem(404, 'Not found', `There is no admin page at ${new URL(c.req.url).pathname}.`));
+  page.notFound(noPage);
 
   /** Registers a route whose handler gets the links of the page's mount point. */
   type Handler = (c: Context<AdminEnv>, links: AdminLinks) => Promise<Response>;
@@ -169,14 +171,15 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
     action.catch((error: unknown) => {
       throw coreErrorStatus(error) === 404 ? noSubscription(id) : error;
     });
-  const detail = async (c: Context<AdminEnv>, links: AdminLinks, s: Subscription, rejected: { edit?: { values: SubscriptionFormValues; problems: FormProblem[] }; since?: string; sinceProblem?: string } = {}) => {
+  type Rejected = { edit?: { values: SubscriptionFormValues; problems: FormProblem[] }; since?: string; sinceProblem?: string; conflict?: string };
+  const detail = async (c: Context<AdminEnv>, links: AdminLinks, s: Subscription, rejected: Rejected = {}) => {
     const cursor = c.req.query('cursor') || undefined;
     const deliveries = await hooks.deliveries.list(s.id, { limit: DELIVERIES_PER_PAGE, cursor });
     const nextCursor = nextCursorOf(deliveries, DELIVERIES_PER_PAGE);
     const edit = rejected.edit ?? { values: editValues(s), problems: [] };
     const recover = { since: rejected.since ?? toDateTimeLocal(new Date(Date.now() - 86_400_000)), problem: rejected.sinceProblem };
-    const props = { title, links, events: hooks.events, subscription: s, deliveries, cursor, nextCursor, notice: noticeOf(c), edit, recover };
-    return render(c, <SubscriptionDetail {...props} />, rejected.edit || rejected.sinceProblem ? 400 : 200);
+    const props = { title, links, events: hooks.events, subscription: s, deliveries, cursor, nextCursor, notice: noticeOf(c), alert: rejected.conflict, edit, recover };
+    return render(c, <SubscriptionDetail {...props} />, rejected.conflict ? 409 : rejected.edit || rejected.sinceProblem ? 400 : 200);
   };
 
   route('get', '/', async (c, links) => {
@@ -246,10 +249,15 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
 
   route('post', '/subscriptions/:id/deliveries/:deliveryId/retry', async (c, links) => {
     const current = await requireSubscription(param(c, 'id'));
-    // The delivery must belong to the subscription in the path.
-    await hooks.deliveries.retry(param(c, 'deliveryId'), { subscriptionId: current.id }).catch((error: unknown) => {
-      throw coreErrorStatus(error) === 404 ? new PageProblem(404, 'Not found', `Subscription ${current.id} has no delivery ${param(c, 'deliveryId')}.`) : error;
-    });
+    try {
+      // The delivery must belong to the subscription in the path.
+      await hooks.deliveries.retry(param(c, 'deliveryId'), { subscriptionId: current.id });
+    } catch (error) {
+      if (coreErrorStatus(error) === 404) throw new PageProblem(404, 'Not found', `Subscription ${current.id} has no delivery ${param(c, 'deliveryId')}.`);
+      // In flight: the page says so beside the delivery log, instead of claiming it was queued.
+      if (coreErrorStatus(error) === 409) return detail(c, links, current, { conflict: (error as Error).message });
+      throw error;
+    }
     return c.redirect(links.subscription(current.id, { done: 'retried' }), 303);
   });
 
@@ -288,6 +296,10 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
     return c.redirect(links.outbox({ done: 'refanned' }), 303);
   });
 
+  // Mounted with a host's `app.route()`, the host's not-found handler answers, not `noPage`: this last
+  // route keeps unknown paths under the mount point on the page's own 404.
+  page.all('*', noPage);
+
   return page;
 }
 
@@ -311,9 +323,12 @@ async function readForm(c: Context): Promise<URLSearchParams> {
   if (!/^(application\/x-www-form-urlencoded|multipart\/form-data)\b/i.test(type)) {
     throw new PageProblem(415, 'Unsupported form encoding', 'Send the form as application/x-www-form-urlencoded or multipart/form-data.');
   }
+  // The bounded reader, not Hono's bodyLimit: for a body without Content-Length (chunked) that copies
+  // the request with `new Request(request, …)`, which node-server's request objects do not support.
+  const bytes = await readBodyBytes(c.req.raw, MAX_FORM_BYTES, () => new PageProblem(413, 'Form too large', `A form may be at most ${MAX_FORM_BYTES / 1024} KiB.`));
   let form: FormData;
   try {
-    form = await c.req.formData();
+    form = await new Response(bytes, { headers: { 'content-type': type } }).formData();
   } catch {
     throw new PageProblem(400, 'Malformed form', 'The form data could not be read; send it again from the page.');
   }

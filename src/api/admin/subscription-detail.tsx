@@ -23,6 +23,8 @@ export interface SubscriptionDetailProps {
   cursor: string | undefined;
   nextCursor: string | null;
   notice: string | undefined;
+  /** Why the last action was refused (e.g. a retry of a delivery in flight), shown above everything. */
+  alert?: string | undefined;
   /** The edit form: the values as entered and its problems, after a rejected edit. */
   edit: { values: SubscriptionFormValues; problems: readonly FormProblem[] };
   /** The recover form's date (`datetime-local`, UTC) and its problem, after a rejected recover. */
@@ -34,6 +36,7 @@ export const SubscriptionDetail: FC<SubscriptionDetailProps> = (props) => {
   return (
     <Layout title={title} page={s.id} links={links} section="none">
       {notice && <Notice message={notice} />}
+      {props.alert && <p class="card problem" role="alert">{props.alert}</p>}
       <p class="muted"><a href={links.list()}>Subscriptions</a> / <span class="mono">{s.id}</span></p>
       <div class="spread">
         <h1>Subscription <span class="mono">{s.id}</span> <Badge status={s.active ? 'active' : 'disabled'} /></h1>
