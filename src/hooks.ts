@@ -198,6 +198,7 @@ export function createHooks<const EventName extends string>(options: HooksOption
     loadClaims: (ids) => store.loadClaims(ids),
     concurrency: delivery.concurrency,
     timeoutMs: delivery.timeoutMs,
+    fairness: { perOrigin: delivery.connectionsPerOrigin, perSubscription: delivery.concurrencyPerSubscription, ownerShare: delivery.ownerShare },
     logger,
   };
   const queue = (options.queue ?? inProcessQueue)(queueContext);

@@ -24,7 +24,7 @@ export type { DeliveryStatus, AttemptOutcomeKind } from './store/schema.js';
 export type { HostExecutor, CompiledStatement } from './store/host-executor.js';
 export type { PurgeResult } from './store/retention.js';
 export type { OutboxEvent, OutboxStatus } from './store/outbox.js';
-export type { DeliveryQueue, DeliveryProcessor, QueueContext, QueueFactory } from './queue/queue.js';
+export { GiveBack, type DeliveryQueue, type DeliveryProcessor, type FairnessLimits, type QueueContext, type QueueFactory } from './queue/queue.js';
 export type { ClaimedDelivery } from './store/kysely-store.js';
 export type { StoreDialect, StoreCapabilities } from './store/store-dialect.js';
 export { sqliteStoreDialect as sqliteStore, type SqliteDatabase, type SqliteStoreDialectOptions } from './store/sqlite/sqlite-store-dialect.js';

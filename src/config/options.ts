@@ -79,8 +79,20 @@ export interface SentInfo {
 export interface DeliveryOptions {
   /** Attempts in flight at once, over all receivers. Default 64. */
   concurrency?: number;
-  /** Keep-alive connections per receiver origin. Default 16. */
+  /**
+   * Keep-alive connections per receiver origin, and so attempts in flight at once to one origin
+   * (scheme, host and port): more wait in the queue, leaving the slots to other receivers. Default 16.
+   */
   connectionsPerOrigin?: number;
+  /** Attempts in flight at once to one subscription. Default: `connectionsPerOrigin`. */
+  concurrencyPerSubscription?: number;
+  /**
+   * The fraction of the slots (`concurrency`) that one owner's attempts may hold, counted among the
+   * slots other owners are not using: with the default 0.5, an owner alone holds at most half of them,
+   * a second one half of the rest, and so on, so one owner's hanging receivers never hold every slot
+   * and another owner's deliveries start at once. 1 lets one owner take every slot. Default 0.5.
+   */
+  ownerShare?: number;
   /** Per-attempt timeout, from connect to the end of the response. Default 15 s. */
   timeout?: Duration;
   /** Retry schedule and jitter. */
@@ -160,6 +172,8 @@ export interface HooksOptions<EventName extends string = string> {
 export interface ResolvedDeliveryOptions {
   readonly concurrency: number;
   readonly connectionsPerOrigin: number;
+  readonly concurrencyPerSubscription: number;
+  readonly ownerShare: number;
   readonly timeoutMs: number;
   readonly retry: ResolvedRetryPolicy;
   readonly retryOn: (statusCode: number) => boolean;
@@ -185,10 +199,19 @@ function positiveRate(value: number | undefined): number | null {
   return value;
 }
 
+function share(value: number | undefined): number {
+  if (value === undefined) return 0.5;
+  if (!(value > 0 && value <= 1)) throw new ConfigError(`delivery.ownerShare must be a number above 0 and at most 1, got ${value}.`);
+  return value;
+}
+
 export function resolveDeliveryOptions(options: DeliveryOptions = {}): ResolvedDeliveryOptions {
+  const connectionsPerOrigin = positiveInteger('delivery.connectionsPerOrigin', options.connectionsPerOrigin, 16);
   return Object.freeze({
     concurrency: positiveInteger('delivery.concurrency', options.concurrency, 64),
-    connectionsPerOrigin: positiveInteger('delivery.connectionsPerOrigin', options.connectionsPerOrigin, 16),
+    connectionsPerOrigin,
+    concurrencyPerSubscription: positiveInteger('delivery.concurrencyPerSubscription', options.concurrencyPerSubscription, connectionsPerOrigin),
+    ownerShare: share(options.ownerShare),
     timeoutMs: toMs(options.timeout ?? '15s'),
     retry: resolveRetryPolicy(options.retry),
     retryOn: options.retryOn ?? (() => true),

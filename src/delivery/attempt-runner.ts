@@ -6,6 +6,7 @@
 import type { Deliverer, ResolvedDeliveryOptions, SentInfo } from '../config/options.js';
 import { newId } from '../ids.js';
 import { errorInfo, type Logger } from '../logger.js';
+import { giveBackDelayMs } from '../queue/queue.js';
 import { storedEventOf, type AttemptRecord, type ClaimedDelivery, type ClaimRelease } from '../store/kysely-store.js';
 import { livePreviousSecrets, type HookInfo, type JsonValue } from '../store/records.js';
 import { storableText } from '../store/storable-text.js';
@@ -46,8 +47,8 @@ export class AttemptRunner {
     const { options } = this.#deps;
     const subscription = claim.subscription;
     const startedAt = Date.now();
-    // Shutting down, or its lease too short for an attempt: a delivery that waited for a slot goes back unattempted.
-    if (signal.aborted) return { release: giveBack(claim, startedAt) };
+    // Shutting down, its lease too short for an attempt, or its owner's or receiver's slots all stuck: it goes back unattempted.
+    if (signal.aborted) return { release: giveBack(claim, startedAt + giveBackDelayMs(signal.reason)) };
     if (!subscription || !subscription.active) {
       return { record: endedWithoutAttempt(claim, subscription ? 'subscription inactive' : 'subscription deleted') };
     }

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
 import type { ServerResponse } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -30,6 +31,41 @@ async function server(handle: Handler): Promise<{ url: string; requests: Receive
   closers.push(() => receiver.close());
   return { url: `${receiver.url}/hook`, requests: receiver.received };
 }
+
+/**
+ * A raw TCP server on 127.0.0.1: `answer` gets the socket once a whole request (head and body) has
+ * arrived, and writes whatever bytes the case needs, or nothing.
+ */
+async function rawServer(answer: (socket: Socket, index: number) => void): Promise<{ url: string; requests: () => number }> {
+  let requests = 0;
+  const sockets = new Set<Socket>();
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    let buffer = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      const end = buffer.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(buffer.subarray(0, end).toString('latin1'))?.[1] ?? 0);
+      if (buffer.length < end + 4 + length) return;
+      buffer = buffer.subarray(end + 4 + length);
+      answer(socket, requests++);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  closers.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, requests: () => requests };
+}
+
+const OK = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
 
 function sender(options: SenderOptions = {}): Sender {
   const s = new Sender(options);
@@ -65,7 +101,68 @@ describe('Sender', () => {
     const result = await sender().send(request('not a url'));
     expect(result).toMatchObject({ excerpt: null });
     expect(result.statusCode).toBeUndefined();
-    expect(result.error).toMatch(/Invalid URL/);
+    expect(result.error).toBe('invalid target URL');
+  });
+
+  describe('an unsolicited 100 Continue before the answer', () => {
+    it('is skipped: the final status is the one reported, on a fresh and on a kept-alive connection', async () => {
+      const r = await rawServer((socket) => socket.write(`HTTP/1.1 100 Continue\r\n\r\n${OK}`));
+      const s = sender();
+      expect(await s.send(request(r.url))).toMatchObject({ statusCode: 200, excerpt: 'ok' });
+      expect(await s.send(request(r.url))).toMatchObject({ statusCode: 200, excerpt: 'ok' });
+      expect(r.requests()).toBe(2);
+    });
+
+    it('split across packets, several of them, a bare "100", headers in it', async () => {
+      const r = await rawServer((socket) => {
+        const parts = ['HTTP/1.1 10', '0 Continue\r\n', '\r\nHTTP/1.0 100\r\n\r\nHTTP/1.1 100 Continue\r\nx-a: b\r\n\r\n', OK.slice(0, 5), OK.slice(5)];
+        const next = () => {
+          const part = parts.shift();
+          if (part !== undefined) socket.write(part, () => setTimeout(next, 15));
+        };
+        next();
+      });
+      expect(await sender().send(request(r.url))).toMatchObject({ statusCode: 200, excerpt: 'ok' });
+    });
+
+    it('a 100 followed by a failure status: that status counts', async () => {
+      const r = await rawServer((socket) => socket.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Busy\r\nretry-after: 9\r\ncontent-length: 4\r\n\r\nbusy'));
+      expect(await sender().send(request(r.url))).toMatchObject({ statusCode: 503, retryAfter: '9', excerpt: 'busy' });
+    });
+  });
+
+  describe('errors: short, stable names for what happened on the wire', () => {
+    it.each([
+      { case: 'the connection is reset', answer: (socket: Socket) => socket.resetAndDestroy(), error: 'connection reset' },
+      { case: 'the connection is closed before any answer', answer: (socket: Socket) => socket.end(), error: 'connection closed by the receiver' },
+      {
+        case: 'the connection is closed inside a 200 body',
+        answer: (socket: Socket) => socket.write('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nab', () => setTimeout(() => socket.end(), 20)),
+        error: 'connection closed by the receiver',
+      },
+      { case: 'the answer is not HTTP', answer: (socket: Socket) => socket.write('garbage\r\n\r\n'), error: 'invalid HTTP response' },
+      { case: 'a header line is malformed', answer: (socket: Socket) => socket.write('HTTP/1.1 200 OK\r\nno colon here\r\n\r\n'), error: 'invalid HTTP response' },
+      { case: 'an upgrade nobody asked for', answer: (socket: Socket) => socket.write('HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: x\r\n\r\n'), error: 'invalid HTTP response' },
+      { case: 'the headers never end', answer: (socket: Socket) => socket.write(`HTTP/1.1 200 OK\r\nx-big: ${'a'.repeat(70_000)}\r\n\r\n`), error: 'invalid HTTP response (headers too large)' },
+      { case: 'nothing is ever answered', answer: () => {}, error: 'timed out after 300 ms' },
+    ])('$case: "$error"', async ({ answer, error }) => {
+      const r = await rawServer(answer);
+      const result = await sender().send(request(r.url, { timeoutMs: 300 }));
+      expect(result).toMatchObject({ error, excerpt: null });
+      expect(result.statusCode).toBeUndefined();
+    });
+
+    it('nothing listening: "connection refused"; TLS to a plain HTTP server: "TLS error (…)"', async () => {
+      const plain = createNetServer((socket) => socket.on('error', () => {}).once('data', () => socket.end(OK)));
+      await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+      closers.push(() => new Promise<void>((resolve) => plain.close(() => resolve())));
+      const refused = await rawServer(() => {});
+      const refusedUrl = refused.url;
+      await closers.pop()!();
+      const s = sender();
+      expect(await s.send(request(refusedUrl))).toMatchObject({ error: 'connection refused', excerpt: null });
+      expect(await s.send(request(`https://127.0.0.1:${(plain.address() as AddressInfo).port}/hook`))).toMatchObject({ error: 'TLS error (ERR_SSL_WRONG_VERSION_NUMBER)', excerpt: null });
+    });
   });
 
   describe('the excerpt', () => {

@@ -1,17 +1,24 @@
 /**
  * One HTTP attempt, and nothing else: POST the signed body, never follow a redirect, stop at the
- * timeout, keep at most an excerpt of the answer. One keep-alive undici Pool per origin.
+ * timeout, keep at most an excerpt of the answer. One undici `Agent`: a keep-alive pool per origin,
+ * which the Agent drops once all of its connections have closed (idle connections close after
+ * `IDLE_CONNECTION_MS`), so memory follows the receivers in use, not every receiver ever called.
  *
- * Built on `pool.dispatch()` with one handler object per attempt (undici's `DispatchHandler`:
- * `onRequestStart` … `onResponseEnd` / `onResponseError`) rather than `pool.request()`: no
+ * Built on `dispatch()` with one handler object per attempt (undici's `DispatchHandler`:
+ * `onRequestStart` … `onResponseEnd` / `onResponseError`) rather than `request()`: no
  * AbortController, no response stream and no async iteration per attempt, which together cost as
  * much CPU as the HTTP request itself. The handler settles the attempt from undici's callbacks; the
  * timeout is one timer, and an abort signal gets one listener however many attempts share it.
  * @module
  */
-import { Pool } from 'undici';
-import type { buildConnector, Dispatcher } from 'undici';
+import { Agent, buildConnector } from 'undici';
+import type { Dispatcher } from 'undici';
+import { AttemptTimeoutError, attemptErrorMessage } from './attempt-error.js';
+import { skippingInterimContinue } from './interim-continue.js';
 import type { AttemptResult } from './outcome.js';
+
+/** How long an unused keep-alive connection stays open; an origin without connections is forgotten. */
+const IDLE_CONNECTION_MS = 10_000;
 
 export interface SendRequest {
   readonly url: string;
@@ -41,31 +48,21 @@ export interface SenderOptions {
 }
 
 export class Sender {
-  readonly #pools = new Map<string, Pool>();
-  readonly #options: Required<Omit<SenderOptions, 'connect'>> & { connect?: buildConnector.connector };
+  readonly #agent: Agent;
+  readonly #options: Required<Omit<SenderOptions, 'connect' | 'connectionsPerOrigin'>>;
   /** The attempts in flight under each abort signal (see `Watch`). */
   readonly #watches = new Map<AbortSignal, Watch>();
 
   constructor(options: SenderOptions = {}) {
     this.#options = {
-      connectionsPerOrigin: options.connectionsPerOrigin ?? 16,
       excerptBytes: options.excerptBytes ?? 64 * 1024,
       userAgent: options.userAgent ?? 'resthooks',
-      ...(options.connect ? { connect: options.connect } : {}),
     };
-  }
-
-  #pool(origin: string): Pool {
-    let pool = this.#pools.get(origin);
-    if (!pool) {
-      pool = new Pool(origin, {
-        connections: this.#options.connectionsPerOrigin,
-        keepAliveTimeout: 10_000,
-        ...(this.#options.connect ? { connect: this.#options.connect } : {}),
-      });
-      this.#pools.set(origin, pool);
-    }
-    return pool;
+    this.#agent = new Agent({
+      connections: options.connectionsPerOrigin ?? 16,
+      keepAliveTimeout: IDLE_CONNECTION_MS,
+      connect: skippingInterimContinue(options.connect ?? buildConnector({})),
+    });
   }
 
   /** Never rejects: every failure is a result with an `error`. */
@@ -80,8 +77,9 @@ export class Sender {
     const attempt = new Attempt(request.timeoutMs, this.#options.excerptBytes, watch);
     try {
       const url = new URL(request.url);
-      this.#pool(url.origin).dispatch(
+      this.#agent.dispatch(
         {
+          origin: url.origin,
           method: 'POST',
           path: url.pathname + url.search,
           headers: { 'content-type': 'application/json', 'user-agent': this.#options.userAgent, ...request.headers },
@@ -101,9 +99,8 @@ export class Sender {
   }
 
   async close(): Promise<void> {
-    const pools = [...this.#pools.values()];
-    this.#pools.clear();
-    await Promise.all(pools.map((pool) => pool.close().catch(() => pool.destroy())));
+    if (this.#agent.closed) return;
+    await this.#agent.close().catch(() => this.#agent.destroy());
   }
 }
 
@@ -209,12 +206,12 @@ class Attempt implements Dispatcher.DispatchHandler {
   /** Also called before any response (refused, reset, closed pool): `controller` may be null. */
   onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
     // After the status line too: a 2xx whose body the peer cut off is a failed attempt.
-    if (!this.#settled) this.#settle({ error: describe(error), durationMs: this.#elapsed(), excerpt: null });
+    if (!this.#settled) this.#settle({ error: attemptErrorMessage(error), durationMs: this.#elapsed(), excerpt: null });
   }
 
   timeout(): void {
     if (this.#settled) return;
-    const error = new TimeoutError(this.#timeoutMs);
+    const error = new AttemptTimeoutError(this.#timeoutMs);
     this.#settle({ error: error.message, durationMs: this.#elapsed(), excerpt: null });
     this.#cancel(error);
   }
@@ -263,13 +260,6 @@ function onTimeout(attempt: Attempt): void {
   attempt.timeout();
 }
 
-class TimeoutError extends Error {
-  constructor(ms: number) {
-    super(`timed out after ${ms} ms`);
-    this.name = 'TimeoutError';
-  }
-}
-
 /**
  * How many of the first `end` bytes of `bytes` to decode so that an incomplete multi-byte UTF-8
  * character at the cut is dropped rather than kept as U+FFFD (3 bytes, which could take the excerpt
@@ -284,12 +274,4 @@ export function completeUtf8(bytes: Uint8Array, end: number): number {
     return needs > have ? i : end;
   }
   return end;
-}
-
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const code = (error as { code?: unknown }).code;
-  const cause = (error as { cause?: { code?: unknown } }).cause;
-  const detail = typeof code === 'string' ? code : typeof cause?.code === 'string' ? cause.code : undefined;
-  return detail && !error.message.includes(detail) ? `${error.message} (${detail})` : error.message;
 }

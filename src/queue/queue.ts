@@ -7,8 +7,37 @@
 import type { Logger } from '../logger.js';
 import type { ClaimedDelivery } from '../store/kysely-store.js';
 
-/** Makes one attempt of a claimed delivery and records it. All a queue needs from delivery. */
+/**
+ * Makes one attempt of a claimed delivery and records it. All a queue needs from delivery. With an
+ * aborted signal it makes no attempt and gives the claim back: due again at once, or after the
+ * `delayMs` of a `GiveBack` reason.
+ */
 export type DeliveryProcessor = (delivery: ClaimedDelivery, signal: AbortSignal) => Promise<void>;
+
+/** The abort reason of a claim handed back unattempted that should not be claimed again for `delayMs`. */
+export class GiveBack extends Error {
+  readonly delayMs: number;
+  constructor(message: string, delayMs: number) {
+    super(message);
+    this.name = 'GiveBack';
+    this.delayMs = delayMs;
+  }
+}
+
+/** How long a claim given back for `reason` (an aborted signal's) waits before it is due again. */
+export function giveBackDelayMs(reason: unknown): number {
+  return reason instanceof GiveBack ? reason.delayMs : 0;
+}
+
+/** How the slots are shared out, so that one owner's slow receivers cannot hold them all. */
+export interface FairnessLimits {
+  /** Attempts in flight at once to one origin (scheme, host and port). */
+  readonly perOrigin: number;
+  /** Attempts in flight at once to one subscription. */
+  readonly perSubscription: number;
+  /** The fraction (0–1] of the slots not used by other owners that one owner may hold. */
+  readonly ownerShare: number;
+}
 
 export interface DeliveryQueue {
   /** How long a claim handed to this queue is leased; past it, another claimer may take the delivery. */
@@ -35,6 +64,8 @@ export interface QueueContext {
   readonly concurrency: number;
   /** `delivery.timeout` in ms: a claim must outlive one attempt. */
   readonly timeoutMs: number;
+  /** `delivery.connectionsPerOrigin`, `delivery.concurrencyPerSubscription` and `delivery.ownerShare` (none: no caps). */
+  readonly fairness?: FairnessLimits;
   /** The hooks' logger, for the queue's own troubles. */
   readonly logger: Logger;
 }

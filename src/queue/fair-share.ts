@@ -1,0 +1,202 @@
+/**
+ * Which waiting claim the in-process queue starts next, so that one owner's slow or hanging receivers
+ * cannot hold every slot: owners take turns (round-robin), an owner holds at most `ownerShare` of the
+ * slots other owners leave free, and an origin or a subscription at its cap waits while others go.
+ * @module
+ */
+import type { ClaimedDelivery } from '../store/kysely-store.js';
+import type { FairnessLimits } from './queue.js';
+
+/** A claim waiting for a slot. */
+export interface WaitingClaim {
+  readonly claim: ClaimedDelivery;
+  readonly line: OwnerLine;
+  /** Its receiver's origin; '' when it has none (a deleted subscription: nothing will be sent). */
+  readonly origin: string;
+  /** When it began to wait (ms). */
+  readonly since: number;
+}
+
+/** One owner's waiting claims, oldest first, and how many of its attempts are in flight. */
+interface OwnerLine {
+  readonly owner: string;
+  readonly claims: WaitingClaim[];
+  inFlight: number;
+  /** Whether it is in the round-robin (it has claims waiting). */
+  queued: boolean;
+}
+
+/**
+ * How deep into one owner's line a claim is looked for when the first ones wait for their origin or
+ * subscription: bounded, so a long line of blocked claims costs little per slot freed.
+ */
+const SCAN_DEPTH = 32;
+const ORIGIN_CACHE_LIMIT = 10_000;
+
+export class FairShare {
+  readonly #limits: FairnessLimits;
+  readonly #concurrency: number;
+  readonly #lines = new Map<string, OwnerLine>();
+  /** Owners with claims waiting, in turn order. */
+  #turns: OwnerLine[] = [];
+  /** Owners that had nothing waiting, in arrival order: they go first, the others have had their turns meanwhile. */
+  #newcomers: OwnerLine[] = [];
+  readonly #originInFlight = new Map<string, number>();
+  readonly #subscriptionInFlight = new Map<string, number>();
+  readonly #origins = new Map<string, string>();
+  #inFlight = 0;
+  #waiting = 0;
+
+  constructor(concurrency: number, limits: FairnessLimits) {
+    this.#concurrency = concurrency;
+    this.#limits = limits;
+  }
+
+  get waiting(): number {
+    return this.#waiting;
+  }
+
+  add(claim: ClaimedDelivery, now: number): void {
+    const owner = claim.subscription?.owner ?? '';
+    let line = this.#lines.get(owner);
+    if (!line) this.#lines.set(owner, (line = { owner, claims: [], inFlight: 0, queued: false }));
+    line.claims.push({ claim, line, origin: claim.subscription ? this.#originOf(claim.subscription.target) : '', since: now });
+    this.#waiting++;
+    if (!line.queued) {
+      line.queued = true;
+      this.#newcomers.push(line);
+    }
+  }
+
+  /**
+   * Takes the next claim to start, by turns over owners, or undefined when every waiting claim waits
+   * for its owner's share, its origin or its subscription. The caller keeps to `concurrency`.
+   */
+  next(): WaitingClaim | undefined {
+    if (this.#newcomers.length > 0) {
+      this.#turns = this.#newcomers.concat(this.#turns);
+      this.#newcomers = [];
+    }
+    const turns = this.#turns;
+    for (let looked = 0; looked < turns.length; looked++) {
+      const line = turns.shift()!;
+      const index = this.#startableIndex(line);
+      if (index < 0) {
+        turns.push(line);
+        continue;
+      }
+      const entry = index === 0 ? line.claims.shift()! : line.claims.splice(index, 1)[0]!;
+      this.#waiting--;
+      if (line.claims.length > 0) turns.push(line);
+      else line.queued = false;
+      return entry;
+    }
+    return undefined;
+  }
+
+  started(entry: WaitingClaim): void {
+    this.#inFlight++;
+    entry.line.inFlight++;
+    if (entry.origin !== '') this.#originInFlight.set(entry.origin, (this.#originInFlight.get(entry.origin) ?? 0) + 1);
+    const subscription = entry.claim.subscriptionId;
+    this.#subscriptionInFlight.set(subscription, (this.#subscriptionInFlight.get(subscription) ?? 0) + 1);
+  }
+
+  finished(entry: WaitingClaim): void {
+    this.#inFlight--;
+    const line = entry.line;
+    if (--line.inFlight === 0 && line.claims.length === 0) this.#lines.delete(line.owner);
+    if (entry.origin !== '') decrement(this.#originInFlight, entry.origin);
+    decrement(this.#subscriptionInFlight, entry.claim.subscriptionId);
+  }
+
+  /**
+   * Takes out claims that have waited since `before` or longer and still cannot start because of their own
+   * owner, origin or subscription (not merely for want of a free slot), fullest owners first and newest
+   * claims first, until `count` are taken.
+   */
+  takeStuck(before: number, count: number): WaitingClaim[] {
+    const taken: WaitingClaim[] = [];
+    const lines = [...this.#lines.values()].filter((line) => line.claims.length > 0).sort((a, b) => b.claims.length - a.claims.length);
+    for (const line of lines) {
+      for (let i = line.claims.length - 1; i >= 0 && taken.length < count; i--) {
+        const entry = line.claims[i]!;
+        if (entry.since <= before && this.#blocked(entry)) {
+          line.claims.splice(i, 1);
+          taken.push(entry);
+        }
+      }
+      this.#afterRemoval(line);
+      if (taken.length >= count) break;
+    }
+    this.#waiting -= taken.length;
+    return taken;
+  }
+
+  /** Takes out every waiting claim (shutdown). */
+  takeAll(): WaitingClaim[] {
+    const taken: WaitingClaim[] = [];
+    for (const line of this.#lines.values()) {
+      taken.push(...line.claims.splice(0));
+      this.#afterRemoval(line);
+    }
+    this.#waiting = 0;
+    return taken;
+  }
+
+  /** The most attempts `line`'s owner may have in flight now. */
+  #ownerLimit(line: OwnerLine): number {
+    const share = this.#limits.ownerShare;
+    if (share >= 1) return this.#concurrency;
+    return Math.max(1, Math.floor(share * (this.#concurrency - (this.#inFlight - line.inFlight))));
+  }
+
+  #startableIndex(line: OwnerLine): number {
+    if (line.inFlight >= this.#ownerLimit(line)) return -1;
+    const depth = Math.min(line.claims.length, SCAN_DEPTH);
+    for (let i = 0; i < depth; i++) {
+      if (this.#laneFree(line.claims[i]!)) return i;
+    }
+    return -1;
+  }
+
+  #laneFree(entry: WaitingClaim): boolean {
+    return (
+      (entry.origin === '' || (this.#originInFlight.get(entry.origin) ?? 0) < this.#limits.perOrigin) &&
+      (this.#subscriptionInFlight.get(entry.claim.subscriptionId) ?? 0) < this.#limits.perSubscription
+    );
+  }
+
+  #blocked(entry: WaitingClaim): boolean {
+    return entry.line.inFlight >= this.#ownerLimit(entry.line) || !this.#laneFree(entry);
+  }
+
+  #afterRemoval(line: OwnerLine): void {
+    if (line.claims.length > 0 || !line.queued) return;
+    line.queued = false;
+    this.#turns = this.#turns.filter((queued) => queued !== line);
+    this.#newcomers = this.#newcomers.filter((queued) => queued !== line);
+    if (line.inFlight === 0) this.#lines.delete(line.owner);
+  }
+
+  // Targets are stored as written; their origin is what a connection pool (and so a cap) is keyed by.
+  #originOf(target: string): string {
+    let origin = this.#origins.get(target);
+    if (origin === undefined) {
+      try {
+        origin = new URL(target).origin;
+      } catch {
+        origin = '';
+      }
+      if (this.#origins.size >= ORIGIN_CACHE_LIMIT) this.#origins.clear();
+      this.#origins.set(target, origin);
+    }
+    return origin;
+  }
+}
+
+function decrement(counts: Map<string, number>, key: string): void {
+  const count = counts.get(key)! - 1;
+  if (count === 0) counts.delete(key);
+  else counts.set(key, count);
+}
