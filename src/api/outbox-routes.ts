@@ -7,7 +7,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../errors.js';
-import type { OutboxEvent, OutboxStatus } from '../store/outbox.js';
+import { OUTBOX_STATUSES, type OutboxEvent, type OutboxStatus } from '../store/outbox.js';
 import type { ApiEnv, RouteDeps } from './api-env.js';
 import { announceNextPage, limitParam, nextCursorOf } from './paging.js';
 
@@ -51,14 +51,12 @@ export function outboxEventJson(e: OutboxEvent): OutboxEventJson {
   };
 }
 
-const STATUSES: readonly OutboxStatus[] = ['undeliverable', 'pending'];
-
 export function outboxRoutes({ hooks }: RouteDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
 
   app.get('/', async (c) => {
     const status = c.req.query('status') ?? 'undeliverable';
-    if (!STATUSES.includes(status as OutboxStatus)) throw new ValidationError('invalid_field', '`status` must be "undeliverable" (the default) or "pending".', 'status');
+    if (!OUTBOX_STATUSES.includes(status as OutboxStatus)) throw new ValidationError('invalid_field', '`status` must be "undeliverable" (the default) or "pending".', 'status');
     const limit = limitParam(c, 50);
     const events = await hooks.outbox.list({ status: status as OutboxStatus, owner: c.var.owner, limit, cursor: c.req.query('cursor') });
     announceNextPage(c, nextCursorOf(events, limit), limit);

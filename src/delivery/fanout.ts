@@ -37,7 +37,7 @@ export const STORE_LOOKUP_MAX_DELAY_MS = 30_000;
 
 /** The wait before the next try after `tries` failed ones. */
 export function lookupRetryDelay(policy: LookupRetryPolicy, tries: number, storeLookup: boolean): number {
-  // The exponent is capped so that a lookup failing for days neither overflows nor turns 0 × ∞ into NaN.
+  // A lookup may fail for days: past 2^30 the doubling means nothing (maxDelay has long applied).
   const delay = Math.min(policy.delayMs * 2 ** Math.min(tries - 1, 30), policy.maxDelayMs);
   return storeLookup ? Math.min(delay, STORE_LOOKUP_MAX_DELAY_MS) : delay;
 }
