@@ -5,7 +5,7 @@
 import type { MigrationResultSet } from 'kysely';
 import { EventRoutes } from './config/event-routes.js';
 import { parseEventsMap, type EventDefinition } from './config/events-map.js';
-import { checkHooksOptions, resolveDeliveryOptions, type HooksOptions } from './config/options.js';
+import { checkHooksOptions, resolveDeliveryOptions, resolveFinderRetry, type HooksOptions } from './config/options.js';
 import { defaultOwner } from './triggers/owner.js';
 import { AttemptRecorder } from './delivery/attempt-recorder.js';
 import { AttemptRunner } from './delivery/attempt-runner.js';
@@ -22,6 +22,7 @@ import { newId } from './ids.js';
 import { KyselyStore } from './store/kysely-store.js';
 import { errorInfo, silentLogger } from './logger.js';
 import { recentEvents } from './store/recent-events.js';
+import { getOutboxEvent, listOutbox, OUTBOX_STATUSES, type OutboxEvent, type OutboxStatus } from './store/outbox.js';
 import { checkStorableText } from './storable-text.js';
 import type { DeliveryWithAttempts, StoredEvent } from './store/records.js';
 import { newDeliveryRow } from './store/rows.js';
@@ -38,6 +39,15 @@ export interface ListDeliveriesOptions {
   /** 1–100, default 50. */
   limit?: number;
   /** A delivery id: return older ones (newest-first paging). */
+  cursor?: string;
+}
+
+export interface ListOutboxOptions extends OwnerScope {
+  /** `undeliverable` (default): events given up on; `pending`: events waiting for fan-out, e.g. for another lookup try. */
+  status?: OutboxStatus;
+  /** 1–100, default 50. */
+  limit?: number;
+  /** An event id: return older ones (newest-first paging). */
   cursor?: string;
 }
 
@@ -86,6 +96,22 @@ export interface Hooks<EventName extends string = string> {
     recover(subscriptionId: string, options: { since: Date | number } & OwnerScope): Promise<number>;
   };
   /**
+   * Events not fanned out: given up on (`undeliverable`) or waiting (`pending`), with why. With an
+   * `owner`, only events addressed to that owner or to every owner are seen.
+   */
+  readonly outbox: {
+    /** Newest first. */
+    list(options?: ListOutboxOptions): Promise<OutboxEvent[]>;
+    get(eventId: string, scope?: OwnerScope): Promise<OutboxEvent | undefined>;
+    /**
+     * Fans an event out again, now, with a fresh count of tries: one marked undeliverable because its
+     * finder kept failing (fix the finder first), or one pending a later try. Throws `NotFoundError`
+     * for an unknown event (or another owner's), and `ConflictError` (`conflict`) for one already
+     * fanned out or one with no owner, which can reach no subscription.
+     */
+    retry(eventId: string, scope?: OwnerScope): Promise<void>;
+  };
+  /**
    * The latest events of one name that reached `owner` (addressed to them, or to every owner), newest
    * first; `limit` 1–100, default 10. What the REST API shows as samples.
    */
@@ -115,6 +141,13 @@ export interface Hooks<EventName extends string = string> {
   purge(options: { olderThan: Duration }): Promise<PurgeResult>;
   /** Runs the store's migrations now. */
   migrate(): Promise<MigrationResultSet>;
+}
+
+/** The owner an `OwnerScope` limits to, as stored; one that names no one matches no event. */
+function scopedOwner(scope: OwnerScope): string | undefined {
+  const owner = scope.owner === undefined ? undefined : (normalizeOwner(scope.owner) ?? '');
+  checkStorableText(owner, 'owner');
+  return owner;
 }
 
 /**
@@ -172,7 +205,14 @@ export function createHooks<const EventName extends string>(options: HooksOption
     logger,
   };
   const queue = (options.queue ?? inProcessQueue)(queueContext);
-  const dispatcher = new Dispatcher({ store, queue, customFind: options.finder ? findSubscriptions : undefined, pollIntervalMs: delivery.pollIntervalMs, logger });
+  const dispatcher = new Dispatcher({
+    store,
+    queue,
+    customFind: options.finder ? findSubscriptions : undefined,
+    lookupRetry: resolveFinderRetry(options.finderRetry),
+    pollIntervalMs: delivery.pollIntervalMs,
+    logger,
+  });
   const settled = async () => {
     await queue.settled();
     await recorder.settled();
@@ -248,6 +288,41 @@ export function createHooks<const EventName extends string>(options: HooksOption
         const count = await store.requeueFinished(subscription.id, since, Date.now());
         dispatcher.nudge(false);
         return count;
+      },
+    },
+    outbox: {
+      async list(listOptions = {}) {
+        const status = listOptions.status ?? 'undeliverable';
+        if (!OUTBOX_STATUSES.includes(status)) throw new ValidationError('invalid_field', '`status` must be "undeliverable" or "pending".', 'status');
+        const limit = listOptions.limit ?? 50;
+        if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new ValidationError('invalid_field', '`limit` must be an integer from 1 to 100.', 'limit');
+        checkStorableText(listOptions.cursor, 'cursor');
+        const owner = scopedOwner(listOptions);
+        await ready();
+        return listOutbox(store, { status, limit, ...(owner !== undefined ? { owner } : {}), ...(listOptions.cursor ? { before: listOptions.cursor } : {}) });
+      },
+      async get(eventId, scope = {}) {
+        checkStorableText(eventId, 'eventId');
+        const owner = scopedOwner(scope);
+        await ready();
+        return getOutboxEvent(store, eventId, owner);
+      },
+      async retry(eventId, scope = {}) {
+        checkStorableText(eventId, 'eventId');
+        const owner = scopedOwner(scope);
+        await ready();
+        const event = await getOutboxEvent(store, eventId, owner);
+        if (!event) throw new NotFoundError(`No event ${eventId}.`);
+        if (!event.retryable) {
+          throw new ConflictError(
+            event.status === 'done'
+              ? `Event ${eventId} was fanned out already; retry its deliveries instead.`
+              : `Event ${eventId} has no owner, so it can reach no subscription; fire it again with an owner (or as an all-owners event).`,
+          );
+        }
+        // Lost only to a concurrent fan-out of the same event, which then did what was asked.
+        await store.refanEvent(event.id, Date.now());
+        dispatcher.nudge();
       },
     },
     async recentEvents(event, { owner, limit = 10 }) {

@@ -3,7 +3,7 @@
  * every create/update/delete or custom event is delivered to them, durably, signed and safely.
  * @module
  */
-export { createHooks, TEST_EVENT, type Hooks, type ListDeliveriesOptions } from './hooks.js';
+export { createHooks, TEST_EVENT, type Hooks, type ListDeliveriesOptions, type ListOutboxOptions } from './hooks.js';
 export type { EventsMap, EventTarget, EventDefinition } from './config/events-map.js';
 export type {
   HooksOptions,
@@ -11,6 +11,7 @@ export type {
   Serializer,
   Finder,
   FinderContext,
+  FinderRetryOptions,
   Deliverer,
   DelivererContext,
   SentInfo,
@@ -22,6 +23,7 @@ export type { Subscription, HookInfo, StoredEvent, Delivery, DeliveryWithAttempt
 export type { DeliveryStatus, AttemptOutcomeKind } from './store/schema.js';
 export type { HostExecutor, CompiledStatement } from './store/host-executor.js';
 export type { PurgeResult } from './store/retention.js';
+export type { OutboxEvent, OutboxStatus } from './store/outbox.js';
 export { GiveBack, type DeliveryQueue, type DeliveryProcessor, type FairnessLimits, type QueueContext, type QueueFactory } from './queue/queue.js';
 export type { ClaimedDelivery } from './store/kysely-store.js';
 export type { StoreDialect, StoreCapabilities } from './store/store-dialect.js';

@@ -152,7 +152,7 @@ describe.each(ENGINES)('retention on %s', (engine) => {
     const racing = new KyselyStore({
       ...dialect,
       executeBatch: async (queries) => {
-        expect(await store.requeueDelivery(retried, Date.now())).toBe(true);
+        expect(await store.requeueDelivery(retried, Date.now())).toBe('requeued');
         return dialect.executeBatch(queries);
       },
     });

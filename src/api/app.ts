@@ -13,6 +13,7 @@ import { catalogRoutes } from './catalog-routes.js';
 import { deliveriesRoutes } from './deliveries-routes.js';
 import { ApiError, errorResponse } from './errors.js';
 import { openApiDocument, type OpenApiInfo } from './openapi.js';
+import { outboxRoutes } from './outbox-routes.js';
 import { subscriptionsRoutes } from './subscriptions-routes.js';
 import { checkUrlText } from './url-text.js';
 
@@ -37,7 +38,8 @@ export type ResthooksApi = Hono<ApiEnv>;
 
 /**
  * The subscriptions REST API over `hooks`: `/hooks` (CRUD, rotate-secret, test, deliveries, retry),
- * `/events` (catalog and samples) and `/openapi.json`. Every route is authenticated and scoped to the
+ * `/events` (catalog and samples), `/outbox` (events not fanned out, and fanning one out again) and
+ * `/openapi.json`. Every route is authenticated and scoped to the
  * owner `authenticate` returns. Errors are always `{"error":{"code","message"}}`.
  * @example
  * import { createApi } from 'resthooks/api';
@@ -71,6 +73,7 @@ export function createApi(hooks: Hooks, options: ApiOptions): ResthooksApi {
   api.route('/hooks', subscriptionsRoutes(deps));
   api.route('/hooks', deliveriesRoutes(deps));
   api.route('/events', catalogRoutes(deps));
+  api.route('/outbox', outboxRoutes(deps));
   api.get('/openapi.json', (c) => c.json((openapi ??= openApiDocument(hooks.events, options.openapi, options.basePath))));
   // Mounted with a host's `app.route()`, the host's not-found handler answers, not `noRoute`: this
   // last route keeps unknown paths under the mount point on the documented JSON 404.

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import type { EventDefinition } from '../config/events-map.js';
 import * as s from './schemas.js';
+import { EventAcceptedSchema, OutboxEventSchema } from './outbox-routes.js';
 
 export interface OpenApiInfo {
   title?: string;
@@ -18,6 +19,7 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: JsonObject, description: string) => ({ description, content: { 'application/json': { schema } } });
 const error = (description: string) => json(ref('Error'), description);
 const id = { name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: 'A subscription id.' };
+const eventId = { name: 'eventId', in: 'path', required: true, schema: { type: 'string' }, description: 'An event id.' };
 const paging = [
   { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 50 } },
   { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'The `X-Next-Cursor` of the previous page.' },
@@ -31,6 +33,7 @@ function components(events: readonly EventDefinition[]): JsonObject {
   const input = z.registry<{ id: string }>();
   input.add(s.CreateSubscriptionBody, { id: 'CreateSubscription' }).add(s.UpdateSubscriptionBody, { id: 'UpdateSubscription' }).add(s.RecoverBody, { id: 'Recover' });
   const output = z.registry<{ id: string }>();
+  output.add(OutboxEventSchema, { id: 'OutboxEvent' }).add(EventAcceptedSchema, { id: 'EventAccepted' });
   for (const [name, schema] of Object.entries({ Subscription: s.SubscriptionSchema, Secret: s.SecretSchema, Recovered: s.RecoveredSchema, Accepted: s.AcceptedSchema, Delivery: s.DeliverySchema, Attempt: s.AttemptSchema, Event: s.EventSchema, Sample: s.SampleSchema, Error: s.ErrorSchema })) {
     output.add(schema, { id: name });
   }
@@ -104,6 +107,24 @@ export function openApiDocument(events: readonly EventDefinition[], info: OpenAp
           summary: 'Sample payloads (Zapier performList): recent real data, newest first, or one example',
           parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }, { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 25, default: 3 } }],
           responses: { '200': list('Sample', 'Shaped like the `data` a subscriber receives, each with an `id`.'), '404': error('No such event.'), ...common },
+        },
+      },
+      '/outbox': {
+        get: {
+          summary: "The caller's events not fanned out, newest first: given up on (undeliverable) or waiting for another try (pending)",
+          parameters: [{ name: 'status', in: 'query', schema: { type: 'string', enum: ['undeliverable', 'pending'], default: 'undeliverable' } }, ...paging],
+          responses: { '200': list('OutboxEvent', 'A page.'), '400': error('Bad `status` or `limit`.'), ...common },
+        },
+      },
+      '/outbox/{eventId}': {
+        parameters: [eventId],
+        get: { summary: 'One event and its fan-out state', responses: { '200': json(ref('OutboxEvent'), 'Found.'), '404': error('No such event for the caller.'), ...common } },
+      },
+      '/outbox/{eventId}/retry': {
+        parameters: [eventId],
+        post: {
+          summary: 'Fan an undeliverable (or pending) event out again now, with a fresh count of tries',
+          responses: { '202': json(ref('EventAccepted'), 'Queued for fan-out.'), '404': error('No such event for the caller.'), '409': error('Already fanned out, or no owner.'), ...common },
         },
       },
     },

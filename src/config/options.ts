@@ -9,6 +9,7 @@ import type { StoreDialect } from '../store/store-dialect.js';
 import type { AttemptOutcomeKind } from '../store/schema.js';
 import { resolveRetryPolicy, toMs, type Duration, type ResolvedRetryPolicy, type RetryPolicy } from '../delivery/retry.js';
 import type { Resolver } from '../delivery/ssrf.js';
+import type { LookupRetryPolicy } from '../delivery/fanout.js';
 import type { OwnerResolver } from '../triggers/owner.js';
 import type { EventsMap } from './events-map.js';
 import type { QueueFactory } from '../queue/queue.js';
@@ -32,6 +33,15 @@ export interface FinderContext {
  *   (await defaultFind()).filter((s) => s.metadata?.plan === 'pro')
  */
 export type Finder = (eventName: string, event: StoredEvent, context: FinderContext) => Promise<readonly Subscription[]> | readonly Subscription[];
+
+export interface FinderRetryOptions {
+  /** Failures of a custom finder before its event is marked undeliverable. Default 8. */
+  attempts?: number;
+  /** The wait after the first failure; it doubles after each one. Default 5 s. */
+  delay?: Duration;
+  /** The longest wait between two tries. Default 5 min (30 s at most for the store's own read). */
+  maxDelay?: Duration;
+}
 
 export interface DelivererContext {
   readonly hook: HookInfo;
@@ -127,6 +137,12 @@ export interface HooksOptions<EventName extends string = string> {
   /** Per-model data serializers: `{ Book: (book) => ({ id: book.id, title: book.title }) }`. */
   serializers?: Readonly<Record<string, Serializer>>;
   finder?: Finder;
+  /**
+   * How a subscription lookup that throws is tried again. The event stays pending meanwhile. After
+   * `attempts` failures of a custom `finder` the event is marked undeliverable (logged at error level;
+   * `hooks.outbox.retry` fans it out again). A failure of the store's own read is never given up on.
+   */
+  finderRetry?: FinderRetryOptions;
   deliverer?: Deliverer;
   /** Called after each attempt; errors it throws are logged and ignored. */
   onSent?: (info: SentInfo) => void | Promise<void>;
@@ -208,6 +224,16 @@ export function resolveDeliveryOptions(options: DeliveryOptions = {}): ResolvedD
     legacySignatureHeader: options.legacySignatureHeader === true,
     userAgent: options.userAgent ?? 'resthooks',
   });
+}
+
+/** `finderRetry` with its defaults: 8 tries over about 10 minutes (5 s, 10 s, … 5 min between them). */
+export function resolveFinderRetry(options: FinderRetryOptions = {}): LookupRetryPolicy {
+  const delayMs = toMs(options.delay ?? '5s');
+  const maxDelayMs = toMs(options.maxDelay ?? '5m');
+  // A zero wait would have a lookup that keeps failing (the database's, forever) tried on every pass.
+  if (delayMs < 1) throw new ConfigError('finderRetry.delay must be at least 1 ms.');
+  if (maxDelayMs < delayMs) throw new ConfigError(`finderRetry.maxDelay (${maxDelayMs} ms) must not be shorter than finderRetry.delay (${delayMs} ms).`);
+  return Object.freeze({ attempts: positiveInteger('finderRetry.attempts', options.attempts, 8), delayMs, maxDelayMs });
 }
 
 export function checkHooksOptions(options: HooksOptions<string>): void {

@@ -8,19 +8,23 @@ import { errorInfo, type Logger } from '../logger.js';
 import type { DeliveryQueue } from '../queue/queue.js';
 import type { KyselyStore } from '../store/kysely-store.js';
 import type { FindSubscriptions } from '../triggers/triggers.js';
-import { fanOutBatch } from './fanout.js';
+import { fanOutBatch, type LookupRetryPolicy } from './fanout.js';
 
 export interface DispatcherDeps {
   readonly store: KyselyStore;
   readonly queue: DeliveryQueue;
   /** The user's finder wrapped for the store's rows, when there is one. */
   readonly customFind: FindSubscriptions | undefined;
+  /** How events whose subscription lookup failed are tried again. */
+  readonly lookupRetry: LookupRetryPolicy;
   readonly pollIntervalMs: number;
   readonly logger: Logger;
 }
 
 const FAN_OUT_BATCH = 500;
 const CLAIM_BATCH = 256;
+/** Failed passes wait the poll interval, doubled after each failure in a row, up to this (or the poll interval, if longer). */
+const MAX_FAILURE_BACKOFF_MS = 10_000;
 
 export class Dispatcher {
   readonly #deps: DispatcherDeps;
@@ -31,6 +35,10 @@ export class Dispatcher {
   #timer: NodeJS.Timeout | undefined;
   /** Deliveries per event in the last fan-out, so a batch reads about as many events as the queue has room for. */
   #deliveriesPerEvent = 1;
+  /** Some event waits for another lookup try: the pass ends by asking when the first one is due. */
+  #lookupRetriesWaiting = true;
+  /** Passes failed in a row (the database down, most often): each waits twice as long as the one before. */
+  #failedPasses = 0;
 
   constructor(deps: DispatcherDeps) {
     this.#deps = deps;
@@ -80,8 +88,9 @@ export class Dispatcher {
           this.#outboxWanted = false;
           const limit = Math.min(FAN_OUT_BATCH, Math.ceil(room / this.#deliveriesPerEvent));
           const handoff = { capacity: room, leaseUntil: Date.now() + queue.leaseMs };
-          const { taken, more, claimed } = await fanOutBatch(store, this.#deps.customFind, limit, this.#deps.logger, handoff);
+          const { taken, more, claimed, deferred } = await fanOutBatch(this.#deps, limit, handoff);
           if (taken > 0) this.#deliveriesPerEvent = Math.max(1, claimed.length / taken);
+          if (deferred > 0) this.#lookupRetriesWaiting = true;
           if (claimed.length > 0) await queue.enqueue(claimed);
           if (more) {
             this.#outboxWanted = true;
@@ -92,9 +101,19 @@ export class Dispatcher {
       if (queue.capacity() > 0) {
         const next = await store.nextDueAt();
         if (next !== null) wait = Math.max(0, Math.min(wait, next - Date.now()));
+        if (this.#lookupRetriesWaiting) {
+          const retry = await store.nextFanOutAt();
+          this.#lookupRetriesWaiting = retry !== null;
+          if (retry !== null) wait = Math.max(0, Math.min(wait, retry - Date.now()));
+        }
       }
+      this.#failedPasses = 0;
     } catch (error) {
-      this.#deps.logger.error({ err: errorInfo(error) }, 'resthooks: dispatcher pass failed; retrying after the poll interval');
+      this.#failedPasses++;
+      const { pollIntervalMs } = this.#deps;
+      wait = Math.min(pollIntervalMs * 2 ** Math.min(this.#failedPasses - 1, 20), Math.max(pollIntervalMs, MAX_FAILURE_BACKOFF_MS));
+      this.#again = false;
+      this.#deps.logger.error({ err: errorInfo(error), failedPasses: this.#failedPasses, retryInMs: wait }, 'resthooks: dispatcher pass failed; retrying after a pause');
     } finally {
       this.#pumping = false;
     }

@@ -11,7 +11,7 @@ import { CompiledQuery, Kysely, sql, type MigrationResultSet, type RawBuilder, t
 import { MigrationRequiredError } from '../errors.js';
 import { migrateToLatest } from './migrator.js';
 import { storableText } from './storable-text.js';
-import type { AttemptTable, DeliveryTable, EventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
+import type { AttemptTable, DeliveryTable, EventRow, EventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { CompiledStatement } from './host-executor.js';
 import type { StoreDialect } from './store-dialect.js';
 import { livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type JsonValue, type StoredEvent, type Subscription } from './records.js';
@@ -109,6 +109,21 @@ export interface AttemptRecord {
   readonly streak?: { readonly subscriptionId: string; readonly failed: boolean };
 }
 
+/**
+ * A fan-out that failed because its subscription lookup did: the event stays pending until
+ * `retryAt`, or is given up on (`retryAt` null: undeliverable).
+ */
+export interface FanOutSetback {
+  readonly eventId: string;
+  /** The event's failed lookups, this one included. */
+  readonly attempts: number;
+  /** How many of them were the custom finder's own failures. */
+  readonly finderFailures: number;
+  /** Why, as shown to the operator. */
+  readonly error: string;
+  readonly retryAt: number | null;
+}
+
 /** A claim given back unattempted by its holder, due again at `dueAt`. */
 export interface ClaimRelease {
   readonly id: string;
@@ -147,6 +162,7 @@ export interface SubscriptionFilter {
 // index's, and a bound parameter implies nothing, so `status = ?` scanned the whole table (and sorted
 // it for the claim) on every pass.
 const PENDING = sql.lit<'pending'>('pending');
+const UNDELIVERABLE = sql.lit<'undeliverable'>('undeliverable');
 const IN_FLIGHT = sql.lit<'in_flight'>('in_flight');
 const DUE_STATUSES = [PENDING, IN_FLIGHT];
 
@@ -368,15 +384,29 @@ export class KyselyStore {
 
   // ── fan-out ─────────────────────────────────────────────────────────────────────────────────
 
-  pendingEvents(limit: number): Promise<EventTable[]> {
-    return this.db.selectFrom(E).selectAll().where('status', '=', PENDING).orderBy('id').limit(limit).execute();
+  /**
+   * Up to `limit` events due for fan-out: never tried ones first, in order, then those whose lookup
+   * failed, by the time of their next try. Served by the partial index (next_fanout_at, id).
+   */
+  pendingEvents(limit: number, now = Date.now()): Promise<EventRow[]> {
+    return this.db
+      .selectFrom(E)
+      .selectAll()
+      .where('status', '=', PENDING)
+      .where('next_fanout_at', '<=', now)
+      .orderBy('next_fanout_at')
+      .orderBy('id')
+      .limit(limit)
+      .execute();
   }
 
   /**
-   * Marks events fanned out and inserts their deliveries, atomically. Safe to repeat: a delivery for
-   * an (event, subscription) pair that already has one is skipped by the unique index.
+   * Marks events fanned out and inserts their deliveries, and records the lookups that failed, in one
+   * transaction. Safe to repeat: a delivery for an (event, subscription) pair that already has one is
+   * skipped by the unique index, and a setback applies only to an event still pending (another
+   * process may have fanned it out meanwhile).
    */
-  async commitFanOut(items: ReadonlyArray<{ eventId: string; deliveries: readonly DeliveryTable[] }>): Promise<Set<string>> {
+  async commitFanOut(items: ReadonlyArray<{ eventId: string; deliveries: readonly DeliveryTable[] }>, setbacks: readonly FanOutSetback[] = []): Promise<Set<string>> {
     const queries: CompiledStatement[] = [];
     const inserts: string[] = [];
     for (const item of items) {
@@ -387,14 +417,47 @@ export class KyselyStore {
         inserts.push(d.id);
       }
     }
+    for (const setback of setbacks) {
+      queries.push(this.#setbackStatement(setback));
+      inserts.push('');
+    }
     if (queries.length === 0) return new Set();
     const results = await this.dialect.executeBatch(queries);
     // The deliveries this call inserted (another process may have fanned out the same event first).
     return new Set(inserts.filter((id, index) => id !== '' && (results[index]?.changes ?? 0) > 0));
   }
 
-  async markEventFailed(eventId: string, error: string): Promise<void> {
-    await this.db.updateTable(E).set({ status: 'undeliverable', error }).where('id', '=', eventId).execute();
+  #setbackStatement({ eventId, attempts, finderFailures, error, retryAt }: FanOutSetback): CompiledQuery {
+    const tries = { fanout_attempts: attempts, finder_failures: finderFailures, error };
+    const change = retryAt === null ? { ...tries, status: 'undeliverable' as const } : { ...tries, next_fanout_at: retryAt };
+    return this.db.updateTable(E).set(change).where('id', '=', eventId).where('status', '=', PENDING).compile();
+  }
+
+  /** When the earliest event waiting for another fan-out try is due, or null when none waits. */
+  async nextFanOutAt(): Promise<number | null> {
+    const row = await this.db
+      .selectFrom(E)
+      .select((eb) => eb.fn.min('next_fanout_at').as('due'))
+      .where('status', '=', PENDING)
+      .where('next_fanout_at', '>', 0)
+      .executeTakeFirst();
+    return row?.due == null ? null : Number(row.due);
+  }
+
+  /**
+   * Makes an event due for fan-out now, with a fresh try count: one marked undeliverable because its
+   * finder kept failing, or one pending a later try. An event with no owner (and not for every owner)
+   * is left alone: it can reach no subscription. Returns whether the event changed.
+   */
+  async refanEvent(id: string, now: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable(E)
+      .set({ status: 'pending', fanout_attempts: 0, finder_failures: 0, next_fanout_at: now, error: null })
+      .where('id', '=', id)
+      .where('status', 'in', [PENDING, UNDELIVERABLE])
+      .where((eb) => eb.or([eb('owner', 'is not', null), eb('all_owners', '=', 1)]))
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
   }
 
   // ── dispatch ────────────────────────────────────────────────────────────────────────────────
@@ -507,11 +570,12 @@ export class KyselyStore {
       .where((eb) => eb.or([eb('status', '=', 'in_flight'), eb('due_at', '<=', now)]))
       .limit(1)
       .executeTakeFirst();
-    return busy === undefined && !(await this.hasPendingEvents());
+    return busy === undefined && !(await this.hasPendingEvents(now));
   }
 
-  async hasPendingEvents(): Promise<boolean> {
-    const row = await this.db.selectFrom(E).select('id').where('status', '=', PENDING).limit(1).executeTakeFirst();
+  /** Some event is due for fan-out by `now` (one waiting for a later lookup try does not count). */
+  async hasPendingEvents(now = Date.now()): Promise<boolean> {
+    const row = await this.db.selectFrom(E).select('id').where('status', '=', PENDING).where('next_fanout_at', '<=', now).limit(1).executeTakeFirst();
     return row !== undefined;
   }
 

@@ -1,8 +1,13 @@
 import { Migrator, type Kysely, type MigrationResultSet } from 'kysely';
 import { initial } from './migrations/0001-initial.js';
 import { attemptsKeyedByDelivery } from './migrations/0002-attempts-keyed-by-delivery.js';
+import { eventFanOutRetries } from './migrations/0003-event-fanout-retries.js';
 
-const MIGRATIONS = { '0001-initial': initial, '0002-attempts-keyed-by-delivery': attemptsKeyedByDelivery };
+const MIGRATIONS = {
+  '0001-initial': initial,
+  '0002-attempts-keyed-by-delivery': attemptsKeyedByDelivery,
+  '0003-event-fanout-retries': eventFanOutRetries,
+};
 
 /** Brings the resthooks tables up to date. Returns Kysely's `{ error, results }` rather than throwing. */
 export function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {

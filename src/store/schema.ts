@@ -3,6 +3,7 @@
  * 0/1 on every engine, so rows mean the same thing on SQLite and PostgreSQL.
  * @module
  */
+import type { ColumnType } from 'kysely';
 
 export type EventStatus = 'pending' | 'done' | 'undeliverable';
 export type DeliveryStatus = 'pending' | 'in_flight' | 'delivered' | 'failed' | 'cancelled';
@@ -45,6 +46,22 @@ export interface EventTable {
   created_at: number;
 }
 
+/**
+ * The outbox's fan-out bookkeeping (migration 0003). Kept apart from `EventTable` because the write
+ * path never sets it: an event is appended with no try made, and the columns' defaults say so.
+ */
+export interface EventFanOutColumns {
+  /** Failed subscription lookups of the event so far, whichever lookup failed. */
+  fanout_attempts: ColumnType<number, number | undefined, number>;
+  /** How many of them were the custom finder's own failures (not the store's read): only these end an event. */
+  finder_failures: ColumnType<number, number | undefined, number>;
+  /** When a pending event may be fanned out (ms); 0 for one not yet tried. */
+  next_fanout_at: ColumnType<number, number | undefined, number>;
+}
+
+/** An outbox row as read back: the event and its fan-out bookkeeping. */
+export type EventRow = EventTable & { fanout_attempts: number; finder_failures: number; next_fanout_at: number };
+
 export interface DeliveryTable {
   id: string;
   event_id: string;
@@ -75,7 +92,7 @@ export interface AttemptTable {
 
 export interface ResthooksDatabase {
   resthooks_subscriptions: SubscriptionTable;
-  resthooks_events: EventTable;
+  resthooks_events: EventTable & EventFanOutColumns;
   resthooks_deliveries: DeliveryTable;
   resthooks_attempts: AttemptTable;
 }

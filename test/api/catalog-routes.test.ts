@@ -75,7 +75,9 @@ test('GET /openapi.json is an OpenAPI 3.1 document of every route, with the decl
   const operations = Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).filter((k) => k !== 'parameters').map((m) => `${m.toUpperCase()} ${path}`));
   expect(operations.sort()).toEqual([
     'DELETE /hooks/{id}', 'GET /events', 'GET /events/{name}/sample', 'GET /hooks', 'GET /hooks/{id}', 'GET /hooks/{id}/deliveries',
+    'GET /outbox', 'GET /outbox/{eventId}',
     'PATCH /hooks/{id}', 'POST /hooks', 'POST /hooks/{id}/deliveries/{deliveryId}/retry', 'POST /hooks/{id}/recover', 'POST /hooks/{id}/rotate-secret', 'POST /hooks/{id}/test',
+    'POST /outbox/{eventId}/retry',
   ]);
   const schemas = doc.components.schemas;
   expect(schemas.CreateSubscription?.properties?.event?.enum).toEqual(['book.added', 'book.changed', 'book.removed', 'book.read', 'user.logged_in']);

@@ -9,7 +9,7 @@ import type { Child, FC, PropsWithChildren } from 'hono/jsx';
 import type { AdminLinks } from './admin-links.js';
 import { ADMIN_CSS } from './admin-styles.js';
 
-export type Section = 'subscriptions' | 'new' | 'events' | 'none';
+export type Section = 'subscriptions' | 'new' | 'events' | 'outbox' | 'none';
 
 export interface LayoutProps {
   title: string;
@@ -39,6 +39,7 @@ export const Layout: FC<PropsWithChildren<LayoutProps>> = ({ title, page, links,
               <NavLink href={links.list()} current={section === 'subscriptions'}>Subscriptions</NavLink>
               <NavLink href={links.newSubscription()} current={section === 'new'}>New subscription</NavLink>
               <NavLink href={links.events()} current={section === 'events'}>Events</NavLink>
+              <NavLink href={links.outbox()} current={section === 'outbox'}>Outbox</NavLink>
             </nav>
           )}
         </div>
@@ -56,7 +57,7 @@ const NavLink: FC<PropsWithChildren<{ href: string; current: boolean }>> = ({ hr
 export const Time: FC<{ at: Date | null }> = ({ at }) =>
   at ? <time datetime={at.toISOString()}>{`${at.toISOString().slice(0, 19).replace('T', ' ')} UTC`}</time> : <span class="muted">—</span>;
 
-const TONES: Record<string, string> = { active: 'ok', delivered: 'ok', pending: 'warn', in_flight: 'warn', retry: 'warn', disabled: 'bad', failed: 'bad', gone: 'bad', cancelled: '' };
+const TONES: Record<string, string> = { active: 'ok', delivered: 'ok', done: 'ok', pending: 'warn', in_flight: 'warn', retry: 'warn', disabled: 'bad', failed: 'bad', gone: 'bad', undeliverable: 'bad', cancelled: '' };
 
 /** A status word in a coloured pill: subscription status, delivery status or attempt outcome. */
 export const Badge: FC<{ status: string }> = ({ status }) => <span class={`badge ${TONES[status] ?? ''}`.trim()}>{status.replace('_', ' ')}</span>;

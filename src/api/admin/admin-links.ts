@@ -57,6 +57,13 @@ export class AdminLinks {
   events(): string {
     return `${this.base}/events`;
   }
+  /** Events not fanned out; undeliverable ones unless `status` says otherwise. */
+  outbox(query: { status?: string; cursor?: string; done?: string } = {}): string {
+    return withQuery(`${this.base}/outbox`, { ...query, status: query.status === 'undeliverable' ? undefined : query.status });
+  }
+  outboxRetry(eventId: string): string {
+    return `${this.base}/outbox/${encodeURIComponent(eventId)}/retry`;
+  }
 }
 
 function withQuery(path: string, query: Record<string, string | undefined>): string {

@@ -19,6 +19,7 @@ import { readBodyBytes } from '../body.js';
 import { coreErrorStatus } from '../errors.js';
 import { nextCursorOf } from '../paging.js';
 import { checkUrlText } from '../url-text.js';
+import type { OutboxStatus } from '../../store/outbox.js';
 import { isSameOriginRequest } from './admin-csrf.js';
 import { formProblem, parseActive, parseMetadata, parseSince, subscriptionFormValues, toDateTimeLocal, type FormProblem, type SubscriptionFormValues } from './admin-forms.js';
 import { ProblemPage } from './admin-layout.js';
@@ -26,6 +27,7 @@ import { AdminLinks, mountBase, routeDepth, type ListQuery } from './admin-links
 import { ADMIN_CSS } from './admin-styles.js';
 import { EventsCatalog } from './events-catalog.js';
 import { DeleteConfirm, editValues, SubscriptionDetail } from './subscription-detail.js';
+import { OutboxList } from './outbox-list.js';
 import { NewSubscriptionPage } from './subscription-form.js';
 import { SubscriptionsList } from './subscriptions-list.js';
 
@@ -77,8 +79,9 @@ class PageProblem extends Error {
 
 /**
  * The admin web page over `hooks`: subscriptions of every owner (list, filters, detail, create, edit,
- * delete, rotate secret, send test), their deliveries with every attempt (retry, recover), and the
- * event catalog. Every page and action is behind `authorize`.
+ * delete, rotate secret, send test), their deliveries with every attempt (retry, recover), the
+ * event catalog, and the outbox's events that were not fanned out (retry). Every page and action is
+ * behind `authorize`.
  * @example
  * import { createAdminPage } from 'resthooks/api';
  *
@@ -274,9 +277,29 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
 
   route('get', '/events', async (c, links) => render(c, <EventsCatalog title={title} links={links} events={hooks.events} />));
 
+  route('get', '/outbox', async (c, links) => {
+    const status: OutboxStatus = c.req.query('status') === 'pending' ? 'pending' : 'undeliverable';
+    const cursor = c.req.query('cursor') || undefined;
+    const events = await hooks.outbox.list({ status, limit: pageSize, cursor });
+    const props = { title, links, status, events, cursor, nextCursor: nextCursorOf(events, pageSize), notice: noticeOf(c) };
+    return render(c, <OutboxList {...props} />);
+  });
+
+  route('post', '/outbox/:eventId/retry', async (c, links) => {
+    const eventId = param(c, 'eventId');
+    await hooks.outbox.retry(eventId).catch((error: unknown) => {
+      const status = coreErrorStatus(error);
+      if (status === 404) throw new PageProblem(404, 'Not found', `There is no event ${eventId}; it may have been purged.`);
+      if (status === 409) throw new PageProblem(409, 'Nothing to retry', (error as Error).message);
+      throw error;
+    });
+    return c.redirect(links.outbox({ done: 'refanned' }), 303);
+  });
+
   // Mounted with a host's `app.route()`, the host's not-found handler answers, not `noPage`: this last
   // route keeps unknown paths under the mount point on the page's own 404.
   page.all('*', noPage);
+
   return page;
 }
 
@@ -324,6 +347,7 @@ const NOTICES: Record<string, string> = {
   tested: 'Test delivery queued. Reload to see its outcome below.',
   retried: 'Delivery queued for another attempt. Reload to see its outcome.',
   deleted: 'Subscription deleted; its undelivered deliveries were cancelled.',
+  refanned: 'Event queued for fan-out again. Reload to see it leave this list; its deliveries appear on its subscriptions.',
 };
 
 function noticeOf(c: Context): string | undefined {

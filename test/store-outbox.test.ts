@@ -1,0 +1,212 @@
+/**
+ * The store's fan-out bookkeeping on a real SQLite file and a real PostgreSQL server: which events
+ * are due, what a failed lookup writes (a later try, or undeliverable), fanning an event out again,
+ * the owner-scoped outbox list, the 0003 migration over existing data, and the query plan of the
+ * pending read (it must stay on the partial index however many events wait for a later try).
+ */
+import Database from 'better-sqlite3';
+import { Migrator } from 'kysely';
+import type pg from 'pg';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { newId } from '../src/ids.js';
+import { sqliteStore } from '../src/index.js';
+import { initial } from '../src/store/migrations/0001-initial.js';
+import { attemptsKeyedByDelivery } from '../src/store/migrations/0002-attempts-keyed-by-delivery.js';
+import { getOutboxEvent, listOutbox } from '../src/store/outbox.js';
+import { postgresStore } from '../src/index.js';
+import { newDeliveryRow } from '../src/store/rows.js';
+import type { EventTable, SubscriptionTable } from '../src/store/schema.js';
+import { TestDatabase, type Engine } from './support/database.js';
+
+const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
+const T0 = 1_700_000_000_000;
+
+function eventRow(over: Partial<EventTable> = {}): EventTable {
+  return { id: newId('evt'), name: 'book.added', model: 'Book', action: 'created', owner: 'alice', all_owners: 0, data: '{"id":1}', body: null, status: 'pending', error: null, created_at: T0, ...over };
+}
+
+function subscriptionRow(over: Partial<SubscriptionTable> = {}): SubscriptionTable {
+  return {
+    id: newId('sub'), owner: 'alice', event: 'book.added', target: 'https://example.com/hooks', active: 1, secret: 'whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3Q=',
+    previous_secrets: null, metadata: null, disabled_reason: null, failing_since: null, created_at: T0, updated_at: T0, ...over,
+  };
+}
+
+const setback = (eventId: string, attempts: number, retryAt: number | null, finderFailures = attempts) => ({ eventId, attempts, finderFailures, error: `try ${attempts} failed`, retryAt });
+
+describe.each(ENGINES)('fan-out bookkeeping on %s', (engine) => {
+  let db: TestDatabase;
+  beforeEach(async () => {
+    db = new TestDatabase(engine);
+    await db.init();
+  });
+  afterEach(() => db.close());
+
+  it('pendingEvents reads due events only: never tried ones in order, then retries by their time', async () => {
+    const store = await db.migrated();
+    const [a, b, c, d] = [eventRow(), eventRow(), eventRow(), eventRow()];
+    for (const e of [a, b, c, d]) await store.append(e);
+    await store.commitFanOut([], [setback(a.id, 1, T0 + 500), setback(b.id, 2, T0 + 100)]);
+
+    expect((await store.pendingEvents(10, T0)).map((e) => e.id)).toEqual([c.id, d.id]);
+    expect((await store.pendingEvents(10, T0 + 100)).map((e) => e.id)).toEqual([c.id, d.id, b.id]);
+    expect((await store.pendingEvents(10, T0 + 1000)).map((e) => e.id)).toEqual([c.id, d.id, b.id, a.id]);
+    expect((await store.pendingEvents(1, T0 + 1000)).map((e) => e.id)).toEqual([c.id]);
+    const retried = (await store.pendingEvents(10, T0 + 100)).find((r) => r.id === b.id);
+    expect(retried).toMatchObject({ fanout_attempts: 2, finder_failures: 2, error: 'try 2 failed' });
+    expect(Number(retried!.next_fanout_at)).toBe(T0 + 100);
+    expect(await store.nextFanOutAt()).toBe(T0 + 100);
+
+    await store.commitFanOut([{ eventId: c.id, deliveries: [] }, { eventId: d.id, deliveries: [] }]);
+    expect(await store.hasPendingEvents(T0)).toBe(false); // only later tries wait: idle now
+    expect(await store.hasPendingEvents(T0 + 100)).toBe(true);
+    expect(await store.isIdle(T0)).toBe(true);
+  });
+
+  it('commitFanOut: a setback to undeliverable, a later try, and deliveries commit together; a setback of an event fanned out meanwhile is ignored', async () => {
+    const store = await db.migrated();
+    const subscription = subscriptionRow();
+    await store.insertSubscription(subscription);
+    const [ok, later, given, raced] = [eventRow(), eventRow(), eventRow(), eventRow()];
+    for (const e of [ok, later, given, raced]) await store.append(e);
+    await store.commitFanOut([{ eventId: raced.id, deliveries: [] }]); // another process fanned it out first
+    const delivery = newDeliveryRow(ok.id, subscription.id, T0);
+    const inserted = await store.commitFanOut([{ eventId: ok.id, deliveries: [delivery] }], [setback(later.id, 1, T0 + 50), setback(given.id, 8, null), setback(raced.id, 3, null)]);
+
+    expect([...inserted]).toEqual([delivery.id]);
+    const state = async (id: string) => {
+      const e = await getOutboxEvent(store, id);
+      return e && { status: e.status, fanOutAttempts: e.fanOutAttempts, error: e.error, nextFanOutAt: e.nextFanOutAt?.getTime() ?? null, retryable: e.retryable };
+    };
+    expect(await state(ok.id)).toEqual({ status: 'done', fanOutAttempts: 0, error: null, nextFanOutAt: null, retryable: false });
+    expect(await state(later.id)).toEqual({ status: 'pending', fanOutAttempts: 1, error: 'try 1 failed', nextFanOutAt: T0 + 50, retryable: true });
+    expect(await state(given.id)).toEqual({ status: 'undeliverable', fanOutAttempts: 8, error: 'try 8 failed', nextFanOutAt: null, retryable: true });
+    expect(await state(raced.id)).toEqual({ status: 'done', fanOutAttempts: 0, error: null, nextFanOutAt: null, retryable: false });
+  });
+
+  it('refanEvent: an event given up on (or waiting) is due now with a fresh count; one with no owner, or done, is left alone', async () => {
+    const store = await db.migrated();
+    const given = eventRow();
+    const waiting = eventRow();
+    const everyone = eventRow({ owner: null, all_owners: 1 });
+    const orphan = eventRow({ owner: null, status: 'undeliverable', error: 'no owner: the instance has none and no owner was given' });
+    const done = eventRow();
+    for (const e of [given, waiting, everyone, orphan, done]) await store.append(e);
+    await store.commitFanOut([{ eventId: done.id, deliveries: [] }], [setback(given.id, 8, null), setback(waiting.id, 2, T0 + 60_000), setback(everyone.id, 8, null)]);
+
+    expect(await store.refanEvent(given.id, T0 + 5)).toBe(true);
+    expect(await store.refanEvent(waiting.id, T0 + 5)).toBe(true);
+    expect(await store.refanEvent(everyone.id, T0 + 5)).toBe(true);
+    expect(await store.refanEvent(orphan.id, T0 + 5)).toBe(false);
+    expect(await store.refanEvent(done.id, T0 + 5)).toBe(false);
+    expect(await store.refanEvent('evt_missing', T0 + 5)).toBe(false);
+
+    const due = await store.pendingEvents(10, T0 + 5);
+    expect(due.map((e) => e.id).sort()).toEqual([given.id, waiting.id, everyone.id].sort());
+    for (const e of due) expect(e).toMatchObject({ status: 'pending', fanout_attempts: 0, finder_failures: 0, error: null });
+    expect(await getOutboxEvent(store, orphan.id)).toMatchObject({ status: 'undeliverable', retryable: false });
+    expect(await getOutboxEvent(store, done.id)).toMatchObject({ status: 'done', retryable: false });
+  });
+
+  it("listOutbox: by status, newest first, paged; an owner sees their events and every owner's, never another's or an ownerless one", async () => {
+    const store = await db.migrated();
+    const mine = [eventRow(), eventRow()];
+    const everyone = eventRow({ owner: null, all_owners: 1 });
+    const bobs = eventRow({ owner: 'bob' });
+    const orphan = eventRow({ owner: null, status: 'undeliverable', error: 'no owner' });
+    const waiting = eventRow();
+    for (const e of [...mine, everyone, bobs, orphan, waiting]) await store.append(e);
+    await store.commitFanOut([], [...mine, everyone, bobs].map((e) => setback(e.id, 8, null)).concat(setback(waiting.id, 1, T0 + 10)));
+    const ids = (events: ReadonlyArray<{ id: string }>) => events.map((e) => e.id);
+
+    expect(ids(await listOutbox(store, { status: 'undeliverable', limit: 10 }))).toEqual([orphan.id, bobs.id, everyone.id, mine[1]!.id, mine[0]!.id]);
+    expect(ids(await listOutbox(store, { status: 'undeliverable', owner: 'alice', limit: 10 }))).toEqual([everyone.id, mine[1]!.id, mine[0]!.id]);
+    expect(ids(await listOutbox(store, { status: 'undeliverable', owner: 'alice', limit: 2 }))).toEqual([everyone.id, mine[1]!.id]);
+    expect(ids(await listOutbox(store, { status: 'undeliverable', owner: 'alice', limit: 2, before: mine[1]!.id }))).toEqual([mine[0]!.id]);
+    expect(ids(await listOutbox(store, { status: 'undeliverable', owner: 'bob', limit: 10 }))).toEqual([bobs.id, everyone.id]);
+    expect(ids(await listOutbox(store, { status: 'pending', owner: 'alice', limit: 10 }))).toEqual([waiting.id]);
+    expect(ids(await listOutbox(store, { status: 'pending', owner: 'bob', limit: 10 }))).toEqual([]);
+    expect(await getOutboxEvent(store, bobs.id, 'alice')).toBeUndefined();
+    expect(await getOutboxEvent(store, orphan.id, 'alice')).toBeUndefined();
+    expect(await getOutboxEvent(store, everyone.id, 'alice')).toMatchObject({ id: everyone.id, allOwners: true, owner: null, data: { id: 1 } });
+  });
+
+  it('migrating a 0002 database keeps its pending events pending and due, and its history as it was', async () => {
+    const store = db.store();
+    const migrator = new Migrator({
+      db: store.db,
+      provider: { getMigrations: async () => ({ '0001-initial': initial, '0002-attempts-keyed-by-delivery': attemptsKeyedByDelivery }) },
+      migrationTableName: 'resthooks_migration',
+      migrationLockTableName: 'resthooks_migration_lock',
+    });
+    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    const pending = eventRow();
+    const undeliverable = eventRow({ owner: null, status: 'undeliverable', error: 'no owner' });
+    await store.db.insertInto('resthooks_events').values([pending, undeliverable]).execute();
+
+    const { error, results } = await store.migrate();
+    expect(error).toBeUndefined();
+    expect(results?.map((r) => r.migrationName)).toEqual(['0003-event-fanout-retries']);
+    expect((await store.pendingEvents(10, T0)).map((e) => e.id)).toEqual([pending.id]);
+    expect(await getOutboxEvent(store, pending.id)).toMatchObject({ status: 'pending', fanOutAttempts: 0, error: null });
+    expect(await getOutboxEvent(store, undeliverable.id)).toMatchObject({ status: 'undeliverable', error: 'no owner', retryable: false });
+  });
+
+  it('the pending read stays on the partial index, in index order, whatever waits for a later try', async () => {
+    const seen: string[] = [];
+    const store = await db.migrated(engine === 'sqlite' ? recordingSqlite(db.url, seen) : recordingPostgres(db.pool(), seen));
+    await store.pendingEvents(10, T0);
+    const sql = seen.find((text) => /next_fanout_at/.test(text) && /^select/i.test(text));
+    expect(sql).toBeDefined();
+    const plan = engine === 'sqlite' ? sqlitePlan(db.url, sql!) : await postgresPlan(db.pool({ max: 1 }), sql!);
+    expect(plan).toContain('resthooks_events_pending');
+    // No sort step: the index hands the rows over in the order asked for.
+    expect(plan).not.toMatch(/TEMP B-TREE|Sort/i);
+  });
+});
+
+/** A SQLite store whose connection notes the SQL of every statement it prepares. */
+function recordingSqlite(file: string, seen: string[]) {
+  const database = new Database(file);
+  const prepare = database.prepare.bind(database);
+  database.prepare = ((source: string) => {
+    seen.push(source);
+    return prepare(source);
+  }) as typeof database.prepare;
+  return sqliteStore(database);
+}
+
+/** A PostgreSQL store whose clients note the SQL of every query they send. */
+function recordingPostgres(pool: pg.Pool, seen: string[]) {
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      if (typeof args[0] === 'string') seen.push(args[0]);
+      return query(...args);
+    };
+  });
+  return postgresStore(pool);
+}
+
+function sqlitePlan(file: string, sql: string): string {
+  const database = new Database(file, { readonly: true });
+  try {
+    const parameters = (sql.match(/\?/g) ?? []).map(() => 0);
+    return (database.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...parameters) as Array<{ detail: string }>).map((row) => row.detail).join('\n');
+  } finally {
+    database.close();
+  }
+}
+
+/** The plan PostgreSQL picks when a scan of the whole table is not an option (the test table is tiny). */
+async function postgresPlan(pool: pg.Pool, sql: string): Promise<string> {
+  const client = await pool.connect();
+  try {
+    await client.query('SET enable_seqscan = off');
+    const parameters = (sql.match(/\$\d+/g) ?? []).map(() => 0);
+    const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, parameters);
+    return rows.map((row) => row['QUERY PLAN']).join('\n');
+  } finally {
+    client.release();
+  }
+}
