@@ -104,7 +104,7 @@ type Settings = Required<Omit<BullmqQueueOptions, 'connection' | 'prefix' | 'wor
   Pick<BullmqQueueOptions, 'prefix' | 'workerConcurrency' | 'leaseMs' | 'lockDuration' | 'stalledInterval'> & { readonly connection: ConnectionOptions };
 
 /** The default lease (see `leaseMs`): an attempt, its record, and the wait behind `maxWaiting` jobs. */
-export function defaultLeaseMs(timeoutMs: number, maxWaiting: number): number {
+function defaultLeaseMs(timeoutMs: number, maxWaiting: number): number {
   return timeoutMs + RECORD_MARGIN_MS + maxWaiting * WAIT_PER_JOB_MS;
 }
 
@@ -176,7 +176,7 @@ class BullmqQueue implements DeliveryQueue {
     if (this.leaseMs < context.timeoutMs + RECORD_MARGIN_MS) {
       settings.logger.warn(
         { leaseMs: this.leaseMs, timeoutMs: context.timeoutMs },
-        'resthooks: bullmqQueue `leaseMs` is shorter than an attempt (delivery.timeout + 5 s): attempts may lapse and be made again',
+        'resthooks: bullmqQueue `leaseMs` is shorter than an attempt (delivery.timeout + 5 s): waiting jobs will be claimed again and again, and each lease extended when its job starts',
       );
     }
   }
@@ -323,7 +323,7 @@ class BullmqQueue implements DeliveryQueue {
         if (final) this.#resyncWanted = true;
         logger.warn(
           { err: errorInfo(error), deliveryId: job?.data.id },
-          final ? 'resthooks: delivery job failed for good; it is added again' : 'resthooks: delivery job failed; BullMQ retries it',
+          final ? 'resthooks: delivery job failed for good; added again if its delivery is still in flight' : 'resthooks: delivery job failed; BullMQ retries it',
         );
       });
     }
@@ -461,12 +461,7 @@ class BullmqQueue implements DeliveryQueue {
   }
 }
 
-/**
- * One job per attempt of a delivery, whichever relay adds it and however often (a lease that lapsed
- * while the job waited): BullMQ deduplicates on `<delivery id>.<attempt>`. `keepLastIfActive` covers
- * the one case where a duplicate is real work: a claim given back unattempted (shutdown, rate limit)
- * and claimed again while its first job is still finishing; BullMQ then adds the job when that one ends.
- */
+/** Waits `ms`, or less if `signal` aborts first. */
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
@@ -479,6 +474,12 @@ function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * One job per attempt of a delivery, whichever relay adds it and however often (a lease that lapsed
+ * while the job waited): BullMQ deduplicates on `<delivery id>.<attempt>`. `keepLastIfActive` covers
+ * the one case where a duplicate is real work: a claim given back unattempted (shutdown, rate limit)
+ * and claimed again while its first job is still finishing; BullMQ then adds the job when that one ends.
+ */
 function addJobs(queue: Queue<DeliveryJobData>, deliveries: ReadonlyArray<Pick<ClaimedDelivery, 'id' | 'attempt'>>): Promise<unknown> {
   return queue.addBulk(
     deliveries.map((d) => ({
