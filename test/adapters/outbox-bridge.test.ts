@@ -348,6 +348,26 @@ describe('the outbox bridge', () => {
       expect(app.log.filter((sql) => !sql.startsWith('insert'))).toEqual(['BEGIN', 'SAVEPOINT s1', 'ROLLBACK TO s1', 'RELEASE s1', 'SAVEPOINT s1', 'RELEASE s1', 'COMMIT']);
     });
 
+    it('an ORM that runs the callback again after a failure (a retried transaction) records only the attempt that committed', async () => {
+      let attempts = 0;
+      const retrying = async <T>(body: (trx: AppConnection) => Promise<T>): Promise<T> => {
+        for (;;) {
+          try {
+            return await orm(body);
+          } catch (error) {
+            if (++attempts > 1) throw error;
+          }
+        }
+      };
+      await bridge.around(retrying, connection, async (_trx, tx) => {
+        expect(tx.depth()).toBe(1);
+        bridge.write(tx, { model: 'Book', action: 'created', instance: { id: attempts + 1, ...book(`Attempt ${attempts + 1}`) } });
+        if (attempts === 0) throw new Error('serialization failure');
+      });
+      expect(outboxRows()).toEqual(['book.added Attempt 2']);
+      expect(app.log.filter((sql) => !sql.startsWith('insert'))).toEqual(['BEGIN', 'ROLLBACK', 'BEGIN', 'COMMIT']);
+    });
+
     it("'after-commit' mode: appends through the store once the ORM's call has resolved", async () => {
       await bridge.chooseMode('after-commit', () => Promise.resolve());
       await bridge.around(orm, connection, async (_trx, tx) => void bridge.write(tx, { model: 'Book', action: 'created', instance: { id: 1, ...book('Later') } }));
