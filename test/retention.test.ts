@@ -111,10 +111,13 @@ describe.each(ENGINES)('retention on %s', (engine) => {
     const undeliverable = await insertEvent(store, now - 31 * DAY, 'undeliverable');
     const notFannedOut = await insertEvent(store, now - 31 * DAY, 'pending');
     const recentNoSubscribers = await insertEvent(store, now - 29 * DAY);
+    // Made 31 days ago, fanned out again yesterday (hooks.outbox.retry) and reaching nobody: active, so kept.
+    const refannedYesterday = await insertEvent(store, now - 31 * DAY);
+    await store.db.updateTable('resthooks_events').set({ next_fanout_at: now - DAY }).where('id', '=', refannedYesterday).execute();
 
     expect(await purgeBefore(store, cutoff)).toEqual({ deliveries: 2, events: 2 });
     expect(await deliveryIds(store)).toEqual([recovered, recoveredYesterday, pending, inFlight, recent].sort());
-    expect(await eventIds(store)).toEqual([recoveredEvent, pendingEvent, recentEvent, notFannedOut, recentNoSubscribers].sort());
+    expect(await eventIds(store)).toEqual([recoveredEvent, pendingEvent, recentEvent, notFannedOut, recentNoSubscribers, refannedYesterday].sort());
     expect(await attemptCounts(store)).toEqual({ [recovered]: 4, [recoveredYesterday]: 5, [pending]: 1, [inFlight]: 1, [recent]: 1 });
     expect(await deliveryIds(store)).not.toContain(idle);
     expect(await deliveryIds(store)).not.toContain(idleFailed);

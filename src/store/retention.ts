@@ -2,8 +2,8 @@
  * Retention: deletes what has been idle since a cutoff, a batch at a time, so the delivery log does
  * not grow forever and dispatch never waits on one long delete. Idle means by last activity, not by
  * age: a finished delivery goes once its `updated_at` (last attempt, retry or recovery) is before the
- * cutoff, with its attempts; an event goes once it is handled, was made before the cutoff, and no
- * delivery of it is left. Pending and in-flight work is never touched.
+ * cutoff, with its attempts; an event goes once it is handled, was made and last fanned out before the
+ * cutoff, and no delivery of it is left. Pending and in-flight work is never touched.
  * @module
  */
 import { idFloor } from '../ids.js';
@@ -68,6 +68,8 @@ export async function purgeBefore(store: KyselyStore, cutoff: number, batchSize 
       .where('e.id', '>', after)
       .where('e.id', '<', idFloor('evt', cutoff))
       .where('e.status', '!=', 'pending')
+      // Re-fanned lately (hooks.outbox.retry): active, so kept like a recovered delivery.
+      .where('e.next_fanout_at', '<', cutoff)
       .where((eb) => eb.not(eb.exists(eb.selectFrom('resthooks_deliveries as d').select('d.id').whereRef('d.event_id', '=', 'e.id'))))
       .orderBy('e.id')
       .limit(batchSize)
@@ -79,6 +81,7 @@ export async function purgeBefore(store: KyselyStore, cutoff: number, batchSize 
       .deleteFrom('resthooks_events')
       .where('id', 'in', ids)
       .where('status', '!=', 'pending')
+      .where('next_fanout_at', '<', cutoff)
       .where((eb) => eb.not(eb.exists(eb.selectFrom('resthooks_deliveries as d').select('d.id').whereRef('d.event_id', '=', 'resthooks_events.id'))))
       .executeTakeFirst();
     events += Number(result.numDeletedRows);
