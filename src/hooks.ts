@@ -200,8 +200,11 @@ export function createHooks<const EventName extends string>(options: HooksOption
     logger,
   });
   const queueContext: QueueContext = {
-    processor: async (claim, signal) => recorder.record(await runner.run(claim, signal)),
+    // The signal (aborted at the shutdown deadline) also ends the retries of the attempt's record.
+    processor: async (claim, signal) => recorder.record(await runner.run(claim, signal), signal),
     loadClaims: (ids) => store.loadClaims(ids),
+    inFlightAttempts: (limit, after) => store.inFlightAttempts(limit, after),
+    extendLease: (claim, leaseUntil) => store.extendLease(claim, leaseUntil, Date.now()),
     concurrency: delivery.concurrency,
     timeoutMs: delivery.timeoutMs,
     fairness: { perOrigin: delivery.connectionsPerOrigin, perSubscription: delivery.concurrencyPerSubscription, ownerShare: delivery.ownerShare },

@@ -357,6 +357,8 @@ describe('bullmqQueue: the port, with a stand-in processor', () => {
       timeoutMs: 1000,
       logger: silentLogger,
       loadClaims: async (ids) => ids.flatMap((id) => (inFlight.has(id) ? [claim(id, inFlight.get(id)!)] : [])),
+      inFlightAttempts: async () => [],
+      extendLease: async () => true,
       processor: (delivery) => new Promise<void>((finish) => started.push({ id: delivery.id, attempt: delivery.attempt, finish })),
     });
     later(() => queue.close(1000), queue);

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createHooks, toMs, type HooksOptions, type Logger, type StoreDialect } from '../index.js';
+import type { BullmqQueueOptions } from '../queue/bullmq/index.js';
 import { CliError, integer, UsageError, usageErrors, type Command } from './command.js';
 import { describeError, describeTarget, importDriver, openStore, parseDatabaseTarget, redact, type DatabaseTarget } from './migrate.js';
 
@@ -26,8 +27,15 @@ Options:
   --queue <name>             the BullMQ queue name (default resthooks-deliveries)
   --concurrency <n>          attempts in flight at once (default 64)
   --config <file>            a module whose default export is the app's createHooks
-                             options (events, delivery, finder, deliverer, onSent, …);
+                             options (events, delivery, finder, deliverer, onSent, …)
+                             and, under \`bullmq\`, bullmqQueue options (leaseMs, …);
                              its store and queue are ignored
+  --lease <time>             how long a claim is leased before a relay takes it again
+                             (default: delivery timeout + 5s + 20ms per maxWaiting job,
+                             40s with the defaults)
+  --lock-duration <time>     BullMQ's job lock; a killed worker's jobs go to another
+                             worker within lock duration + stalled interval (default 30s)
+  --stalled-interval <time>  how often each worker looks for such jobs (default 30s)
   --allow-private-targets    deliver to loopback and private addresses (development)
   --shutdown-timeout <time>  on SIGTERM/SIGINT, how long attempts in flight may finish
                              (default 10s)
@@ -36,6 +44,7 @@ Options:
 Examples:
   REDIS_URL=redis://127.0.0.1:6379 resthooks worker --db postgres://app@db/app
   resthooks worker --config ./dist/hooks.config.js --concurrency 128
+  resthooks worker --lock-duration 10s --stalled-interval 5s
 `;
 
 export interface WorkerOptions {
@@ -46,10 +55,26 @@ export interface WorkerOptions {
   readonly config: string | undefined;
   readonly allowPrivateTargets: boolean;
   readonly shutdownTimeoutMs: number;
+  /** `--lease`, `--lock-duration`, `--stalled-interval` in ms; undefined when not given. */
+  readonly leaseMs: number | undefined;
+  readonly lockDurationMs: number | undefined;
+  readonly stalledIntervalMs: number | undefined;
+}
+
+/** `--name <duration>` in ms (at least 1), else a `UsageError` naming the option. */
+function duration(value: string, name: string): number {
+  let ms: number;
+  try {
+    ms = toMs(value);
+  } catch {
+    throw new UsageError(`--${name} must be a duration such as 10s or 500ms, got "${value}".`);
+  }
+  if (!Number.isSafeInteger(ms) || ms < 1) throw new UsageError(`--${name} must be at least 1ms, got "${value}".`);
+  return ms;
 }
 
 /** The command line and environment → options, validated. Pure; throws `UsageError`. */
-function parseWorkerOptions(args: string[], env: NodeJS.ProcessEnv): WorkerOptions {
+export function parseWorkerOptions(args: string[], env: NodeJS.ProcessEnv): WorkerOptions {
   const { values } = usageErrors(() =>
     parseArgs({
       args,
@@ -62,6 +87,9 @@ function parseWorkerOptions(args: string[], env: NodeJS.ProcessEnv): WorkerOptio
         config: { type: 'string' },
         'allow-private-targets': { type: 'boolean', default: false },
         'shutdown-timeout': { type: 'string', default: '10s' },
+        lease: { type: 'string' },
+        'lock-duration': { type: 'string' },
+        'stalled-interval': { type: 'string' },
       },
     }),
   );
@@ -86,13 +114,33 @@ function parseWorkerOptions(args: string[], env: NodeJS.ProcessEnv): WorkerOptio
     config: values.config,
     allowPrivateTargets: values['allow-private-targets'],
     shutdownTimeoutMs,
+    leaseMs: values.lease === undefined ? undefined : duration(values.lease, 'lease'),
+    lockDurationMs: values['lock-duration'] === undefined ? undefined : duration(values['lock-duration'], 'lock-duration'),
+    stalledIntervalMs: values['stalled-interval'] === undefined ? undefined : duration(values['stalled-interval'], 'stalled-interval'),
   };
 }
 
-type AppOptions = Omit<HooksOptions<string>, 'store' | 'queue'>;
+/** The `bullmqQueue` options a `--config` module may set; the worker supplies the connection, the role and the logger. */
+export type WorkerQueueOptions = Omit<BullmqQueueOptions, 'connection' | 'worker' | 'logger'>;
+
+/** The `--config` module's default export: `createHooks` options (store and queue ignored), plus `bullmq`. */
+export type WorkerConfig = Omit<HooksOptions<string>, 'store' | 'queue'> & { readonly bullmq?: WorkerQueueOptions };
+
+/** The queue options: the command line first, then the config module's `bullmq`, then bullmqQueue's defaults. */
+export function workerQueueOptions(options: WorkerOptions, config: WorkerQueueOptions = {}): WorkerQueueOptions {
+  const given = <T>(value: T | undefined) => value !== undefined;
+  return {
+    ...config,
+    ...(given(options.queueName) ? { queueName: options.queueName } : {}),
+    ...(given(options.concurrency) ? { workerConcurrency: options.concurrency } : {}),
+    ...(given(options.leaseMs) ? { leaseMs: options.leaseMs } : {}),
+    ...(given(options.lockDurationMs) ? { lockDuration: options.lockDurationMs } : {}),
+    ...(given(options.stalledIntervalMs) ? { stalledInterval: options.stalledIntervalMs } : {}),
+  };
+}
 
 /** The `--config` module's default export: the options object, or a function that returns it. */
-async function loadConfig(file: string): Promise<AppOptions> {
+async function loadConfig(file: string): Promise<WorkerConfig> {
   let loaded: { default?: unknown };
   try {
     loaded = (await import(pathToFileURL(resolve(file)).href)) as { default?: unknown };
@@ -103,7 +151,11 @@ async function loadConfig(file: string): Promise<AppOptions> {
   if (value === null || typeof value !== 'object') {
     throw new CliError(`--config ${file} must default-export the createHooks options (an object, or a function returning one).`);
   }
-  return value as AppOptions;
+  const { bullmq } = value as { bullmq?: unknown };
+  if (bullmq !== undefined && (bullmq === null || typeof bullmq !== 'object')) {
+    throw new CliError(`--config ${file}: \`bullmq\` must be an object of bullmqQueue options (leaseMs, lockDuration, …).`);
+  }
+  return value as WorkerConfig;
 }
 
 /** Warnings and errors to stderr, one line each; the rest is quiet. */
@@ -123,7 +175,8 @@ export const worker: Command = {
       process.once('SIGTERM', done);
     });
     const { bullmqQueue } = await importDriver('bullmq', () => import('../queue/bullmq/index.js'), 'resthooks worker');
-    const app = options.config ? await loadConfig(options.config) : { events: {} };
+    const { bullmq: queueConfig, ...app }: WorkerConfig = options.config ? await loadConfig(options.config) : { events: {} };
+    const queueOptions = workerQueueOptions(options, queueConfig);
     const logger = app.logger ?? stderrLogger();
     const where = describeTarget(options.db);
     let store: StoreDialect;
@@ -140,13 +193,7 @@ export const worker: Command = {
       logger,
       allowPrivateTargets: options.allowPrivateTargets || app.allowPrivateTargets === true,
       store,
-      queue: bullmqQueue({
-        connection: options.redis,
-        worker: true,
-        logger,
-        ...(options.queueName === undefined ? {} : { queueName: options.queueName }),
-        ...(options.concurrency === undefined ? {} : { workerConcurrency: options.concurrency }),
-      }),
+      queue: bullmqQueue({ ...queueOptions, connection: options.redis, worker: true, logger }),
     });
     try {
       await hooks.start();
@@ -155,7 +202,7 @@ export const worker: Command = {
       throw new CliError(`Cannot start on ${where}: ${describeError(error)}`);
     }
     process.stdout.write(
-      `resthooks worker  Delivering jobs from ${redact(options.redis)} (queue ${options.queueName ?? 'resthooks-deliveries'}), recording in ${where}.\n` +
+      `resthooks worker  Delivering jobs from ${redact(options.redis)} (queue ${queueOptions.queueName ?? 'resthooks-deliveries'}), recording in ${where}.\n` +
         `${options.allowPrivateTargets ? 'Private and loopback targets allowed. ' : ''}Ctrl-C or SIGTERM to stop.\n`,
     );
     const signal = await stopped;

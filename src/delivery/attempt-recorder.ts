@@ -17,10 +17,18 @@ export interface AttemptRecorderDeps {
   readonly logger: Logger;
 }
 
+// A batch that could not be written (the database restarting, a lost connection) is written again
+// after these waits, doubling, until it is written or its attempts' signals abort (the shutdown deadline).
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 5000;
+
 export class AttemptRecorder {
   readonly #deps: AttemptRecorderDeps;
   #pending: FinishedAttempt[] = [];
   #flushing: Promise<void> | undefined;
+  /** The signal each attempt ran with: once it aborts (shutdown deadline), its record is no longer retried. */
+  readonly #signals = new WeakMap<FinishedAttempt, AbortSignal>();
+  #failures = 0;
 
   constructor(deps: AttemptRecorderDeps) {
     this.#deps = deps;
@@ -30,7 +38,8 @@ export class AttemptRecorder {
    * Queues the result for the next batch; resolves once that batch is written, so a queue that
    * acknowledges work elsewhere (BullMQ) only does so for recorded attempts.
    */
-  record(finished: FinishedAttempt): Promise<void> {
+  record(finished: FinishedAttempt, signal?: AbortSignal): Promise<void> {
+    if (signal) this.#signals.set(finished, signal);
     this.#pending.push(finished);
     this.#flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#flush());
     return this.#flushing;
@@ -53,10 +62,10 @@ export class AttemptRecorder {
         recorded = await this.#deps.store.recordAttempts(records, now, this.#deps.disableAfterMs);
         ({ stale: notReleased } = await this.#deps.store.releaseClaims(batch.flatMap((f) => (f.release ? [f.release] : [])), now));
       } catch (error) {
-        // The claims' leases will lapse and the deliveries be attempted again: at-least-once holds.
-        this.#deps.logger.error({ err: errorInfo(error), count: batch.length }, 'resthooks: could not record attempts');
+        await this.#retryLater(batch, error);
         continue;
       }
+      this.#failures = 0;
       this.#report(recorded, notReleased);
       // `onSent` tells of recorded attempts: a stale one's result was discarded, a released one is made again.
       const unrecorded = new Set([...recorded.stale, ...recorded.released]);
@@ -69,6 +78,37 @@ export class AttemptRecorder {
       for (const id of recorded.disabled) await this.#tell('onSubscriptionDisabled', () => this.#disabled(id));
     }
     this.#flushing = undefined;
+  }
+
+  /**
+   * Puts a batch that could not be written back in front of what finished since, and waits before
+   * the next write. Dropping it would leave its deliveries in flight until their leases lapse, and
+   * then send them again. Records whose attempt was aborted (the shutdown deadline passed) are given
+   * up: their leases bring the deliveries back.
+   */
+  async #retryLater(batch: FinishedAttempt[], error: unknown): Promise<void> {
+    const kept = batch.filter((f) => this.#signals.get(f)?.aborted !== true);
+    const retryInMs = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** this.#failures++);
+    this.#deps.logger.error(
+      { err: errorInfo(error), count: batch.length, givenUp: batch.length - kept.length, ...(kept.length > 0 ? { retryInMs } : {}) },
+      kept.length > 0 ? 'resthooks: could not record attempts; retrying' : 'resthooks: could not record attempts at shutdown; their leases bring them back',
+    );
+    this.#pending = kept.concat(this.#pending);
+    if (kept.length === 0) return;
+    const signals = kept.flatMap((f) => this.#signals.get(f) ?? []);
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        abort?.removeEventListener('abort', wake);
+        resolve();
+      }, retryInMs);
+      // Shutdown should not wait out the backoff: try once more, then give up.
+      const abort = signals.length === kept.length ? AbortSignal.any(signals) : undefined;
+      abort?.addEventListener('abort', wake, { once: true });
+    });
   }
 
   #report(recorded: RecordedAttempts, notReleased: readonly string[]): void {

@@ -60,6 +60,17 @@ export interface QueueContext {
   readonly processor: DeliveryProcessor;
   /** Reads claimed deliveries by id (a worker that received only ids from elsewhere). */
   loadClaims(ids: readonly string[]): Promise<ClaimedDelivery[]>;
+  /**
+   * The deliveries in flight in the store (any process's claims), `limit` at a time in id order after
+   * `after`: a queue that lost its jobs (Redis restarted empty) hands them out again without waiting
+   * for their leases.
+   */
+  inFlightAttempts(limit: number, after?: string): Promise<Array<{ readonly id: string; readonly attempt: number }>>;
+  /**
+   * Extends a claim's lease to `leaseUntil` if it is still that claim; false when another claimer took
+   * the delivery or it was recorded. For a queue whose claims can wait long before their attempt starts.
+   */
+  extendLease(claim: ClaimedDelivery, leaseUntil: number): Promise<boolean>;
   /** `delivery.concurrency`: attempts in flight at once in this process. */
   readonly concurrency: number;
   /** `delivery.timeout` in ms: a claim must outlive one attempt. */

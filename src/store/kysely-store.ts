@@ -537,6 +537,35 @@ export class KyselyStore {
     );
   }
 
+  /**
+   * The deliveries in flight, with the attempt each is claimed for, `limit` at a time in id order
+   * (`after`: the last id of the previous page). What a queue re-sends after losing its jobs.
+   */
+  async inFlightAttempts(limit: number, after?: string): Promise<Array<{ id: string; attempt: number }>> {
+    // The IN term (literals) lets SQLite read only the partial due index.
+    let query = this.db.selectFrom(D).select(['id', 'attempts']).where('status', 'in', DUE_STATUSES).where('status', '=', sql.lit('in_flight'));
+    if (after !== undefined) query = query.where('id', '>', after);
+    const rows = await query.orderBy('id').limit(limit).execute();
+    return rows.map((row) => ({ id: row.id, attempt: Number(row.attempts) + 1 }));
+  }
+
+  /**
+   * Extends a claim's lease to `leaseUntil`, if the delivery is still in flight for that claim (same
+   * attempt, same lease): a worker about to attempt a delivery whose lease ran short while its job
+   * waited makes the lease cover the attempt. False when another claimer took it, or it was recorded.
+   */
+  async extendLease(claim: Pick<ClaimedDelivery, 'id' | 'attempt' | 'leaseUntil'>, leaseUntil: number, now: number): Promise<boolean> {
+    const result = await this.db
+      .updateTable(D)
+      .set({ due_at: leaseUntil, updated_at: now })
+      .where('id', '=', claim.id)
+      .where('status', '=', 'in_flight')
+      .where('attempts', '=', claim.attempt - 1)
+      .where('due_at', '=', claim.leaseUntil)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
   /** When the earliest pending or leased delivery becomes due, or null when there is none. */
   async nextDueAt(): Promise<number | null> {
     const row = await this.db

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { ensureDebianPackages, freePort, tail } from './system.js';
@@ -15,6 +16,14 @@ const PGBIN = '/usr/lib/postgresql/15/bin';
 export interface PostgresServer {
   /** `postgres://postgres@127.0.0.1:<port>/resthooks_test` */
   readonly url: string;
+  /**
+   * Stops the server at once, as a crash would (`pg_ctl stop -m immediate`: every connection is cut),
+   * leaves it down for `downMs`, then starts the same cluster on the same port.
+   */
+  restart(downMs: number): Promise<void>;
+  /** The two halves of `restart`: stop at once (every connection cut), and start again on the same port. */
+  kill(): Promise<void>;
+  start(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -36,7 +45,32 @@ function asPostgres(binary: string, args: readonly string[], timeoutMs = 60_000)
   return process.getuid?.() === 0 ? run('runuser', ['-u', 'postgres', '--', path, ...args], timeoutMs) : run(path, args, timeoutMs);
 }
 
-export async function startPostgres(): Promise<PostgresServer> {
+export interface StartPostgresOptions {
+  /**
+   * Keep `synchronous_commit` on, so a commit the server acknowledged survives `restart()` (an immediate
+   * stop). Off by default for speed: the shared server is never stopped mid-run. fsync stays off either
+   * way: the kernel keeps what was written when only the server process dies.
+   */
+  readonly durableCommits?: boolean;
+}
+
+/**
+ * A free port below Linux's ephemeral range (32768 and up). A server that `restart()`s must bind its port
+ * again, and while it is down any outgoing connection on this machine may be given that port number.
+ */
+async function freePortBelowEphemeral(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+}
+
+export async function startPostgres({ durableCommits = false }: StartPostgresOptions = {}): Promise<PostgresServer> {
   await ensureInstalled();
   const dir = mkdtempSync(join(tmpdir(), 'resthooks-pg-'));
   const data = join(dir, 'data');
@@ -57,18 +91,39 @@ export async function startPostgres(): Promise<PostgresServer> {
     fail(error);
   }
   let port = 0;
+  const settings = () => `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off${durableCommits ? '' : ' -c synchronous_commit=off'} -c full_page_writes=off -c max_connections=300`;
+  const portTaken = () => existsSync(log) && /could not bind|Address already in use/.test(readFileSync(log, 'utf8'));
   for (let attempt = 1; ; attempt++) {
-    port = await freePort();
-    const settings = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`;
+    port = durableCommits ? await freePortBelowEphemeral() : await freePort();
     try {
-      await asPostgres('pg_ctl', ['-D', data, '-l', log, '-w', '-t', '60', 'start', '-o', settings], 90_000);
+      await asPostgres('pg_ctl', ['-D', data, '-l', log, '-w', '-t', '60', 'start', '-o', settings()], 90_000);
       break;
     } catch (error) {
       // Another process may have taken the port between our probe and the server's bind: try another.
-      const portTaken = existsSync(log) && /could not bind|Address already in use/.test(readFileSync(log, 'utf8'));
-      if (!portTaken || attempt >= 3) fail(error);
+      if (!portTaken() || attempt >= 3) fail(error);
     }
   }
+  const kill = async () => {
+    await asPostgres('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+  };
+  const start = async () => {
+    // The same port: clients reconnect to the address they know. A socket of ours in TIME-WAIT does not
+    // hold a listening port, but another process may bind it meanwhile; then wait and try again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await asPostgres('pg_ctl', ['-D', data, '-l', log, '-w', '-t', '60', 'start', '-o', settings()], 90_000);
+        return;
+      } catch (error) {
+        if (!portTaken() || attempt >= 10) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  };
+  const restart = async (downMs: number) => {
+    await kill();
+    await new Promise((resolve) => setTimeout(resolve, downMs));
+    await start();
+  };
   const stop = async () => {
     await asPostgres('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
@@ -86,7 +141,7 @@ export async function startPostgres(): Promise<PostgresServer> {
     await asPostgres('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
     fail(error);
   }
-  return { url: `${base}/resthooks_test`, stop };
+  return { url: `${base}/resthooks_test`, restart, kill, start, stop };
 }
 
 /**

@@ -13,6 +13,8 @@ import { ensureDebianPackages, freePort, tail } from './system.js';
 export interface RedisServer {
   /** `redis://127.0.0.1:<port>` */
   readonly url: string;
+  /** Kills the server (SIGKILL: no save, every connection cut), leaves it down for `downMs`, starts it again empty on the same port. */
+  restart(downMs: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -46,45 +48,63 @@ export async function startRedis(): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'resthooks-redis-'));
   const log = join(dir, 'redis.log');
   const logTail = () => (existsSync(log) ? `\n--- ${log} ---\n${tail(readFileSync(log, 'utf8'))}` : '');
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
+  /** Starts redis-server on `port`; resolves once it answers PING, or once it has exited (it could not start). */
+  const launch = async (port: number) => {
     // A child, not daemonized: it dies with its stop() and never outlives the run as an orphan daemon.
     const child = spawn(
       binary,
       ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--logfile', log, '--daemonize', 'no'],
       { stdio: 'ignore' },
     );
-    let exited = false;
-    const exit = new Promise<void>((resolve) => {
+    const server = { child, exited: false, up: false, exit: Promise.resolve() };
+    server.exit = new Promise<void>((resolve) => {
       const ended = () => {
-        exited = true;
+        server.exited = true;
         resolve();
       };
       child.once('exit', ended);
       child.once('error', ended); // e.g. the binary cannot be run: reported below with the log
     });
     const deadline = Date.now() + 10_000;
-    while (!exited && Date.now() < deadline && !(await ping(port))) await new Promise((resolve) => setTimeout(resolve, 25));
-    if (!exited && (await ping(port))) {
+    while (!server.exited && Date.now() < deadline && !(await ping(port))) await new Promise((resolve) => setTimeout(resolve, 25));
+    server.up = !server.exited && (await ping(port));
+    if (!server.up && !server.exited) child.kill('SIGKILL');
+    if (!server.up) await server.exit;
+    return server;
+  };
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    let server = await launch(port);
+    if (server.up) {
       // If the test process exits without stop() (a crash, an interrupted run), take the server along.
       const orphanGuard = () => {
-        child.kill('SIGKILL');
+        server.child.kill('SIGKILL');
         rmSync(dir, { recursive: true, force: true });
       };
       process.once('exit', orphanGuard);
       const stop = async () => {
         process.removeListener('exit', orphanGuard);
-        if (!exited) {
-          child.kill('SIGTERM');
-          await Promise.race([exit, new Promise((resolve) => setTimeout(resolve, 3000))]);
-          if (!exited) child.kill('SIGKILL');
+        if (!server.exited) {
+          server.child.kill('SIGTERM');
+          await Promise.race([server.exit, new Promise((resolve) => setTimeout(resolve, 3000))]);
+          if (!server.exited) server.child.kill('SIGKILL');
         }
         rmSync(dir, { recursive: true, force: true });
       };
-      return { url: `redis://127.0.0.1:${port}`, stop };
+      const restart = async (downMs: number) => {
+        server.child.kill('SIGKILL');
+        await server.exit;
+        await new Promise((resolve) => setTimeout(resolve, downMs));
+        // Redis binds with SO_REUSEADDR; another process may still take the port meanwhile (then this throws).
+        for (let tries = 1; ; tries++) {
+          server = await launch(port);
+          if (server.up) return;
+          if (tries >= 10) throw new Error(`Could not restart Redis on 127.0.0.1:${port}.${logTail()}`);
+          await new Promise((resolve) => setTimeout(resolve, 500));
+        }
+      };
+      return { url: `redis://127.0.0.1:${port}`, restart, stop };
     }
-    if (!exited) child.kill('SIGKILL');
-    await exit;
     // Another process may have taken the port between our probe and the server's bind: try another.
     const portTaken = existsSync(log) && /Address already in use|Could not create server TCP/.test(readFileSync(log, 'utf8'));
     if (!portTaken || attempt >= 3) {

@@ -26,9 +26,21 @@ export interface BullmqQueueOptions {
   worker?: boolean;
   /**
    * How long a claim relayed to Redis is leased, in ms: long enough to wait in Redis and be attempted.
-   * Past it, a relay claims the delivery again (a job lost with Redis, or a failed job). Default 5 minutes.
+   * Past it, a relay claims the delivery again (the claimer died before adding its job, or an attempt
+   * was made but not recorded). Default: `delivery.timeout` + 5 s + `maxWaiting` × 20 ms, i.e. the
+   * attempt, time to record it, and the wait behind a full backlog for a fleet that starts at least
+   * 50 jobs a second (40 s with the defaults).
    */
   leaseMs?: number;
+  /**
+   * BullMQ's job lock, in ms: a worker renews it every half of this while an attempt runs. A worker
+   * that died (kill -9) holds its jobs until the lock expires and the next stalled check hands them to
+   * another worker: up to `lockDuration` + `stalledInterval`. Keep it well above event-loop pauses.
+   * Default 30 s (BullMQ's).
+   */
+  lockDuration?: number;
+  /** How often, in ms, each worker looks for jobs whose lock expired (see `lockDuration`). Default 30 s (BullMQ's). */
+  stalledInterval?: number;
   /** Jobs this process runs at once. Default `delivery.concurrency` (64). */
   workerConcurrency?: number;
   /**
@@ -47,9 +59,20 @@ interface DeliveryJobData {
 }
 
 const DEFAULT_QUEUE_NAME = 'resthooks-deliveries';
-const DEFAULT_LEASE_MS = 5 * 60_000;
 const DEFAULT_MAX_WAITING = 1000;
+/** Beyond the attempt's timeout, the time its lease leaves to record it. */
+const RECORD_MARGIN_MS = 5000;
+/** The default lease's allowance per job waiting ahead: a fleet that starts at least 50 jobs a second. */
+const WAIT_PER_JOB_MS = 20;
 const BACKLOG_REFRESH_MS = 200;
+/** How often a relay checks that Redis still holds its jobs (a restart without persistence, a flush, a failover). */
+const REDIS_CHECK_MS = 1000;
+/** Deliveries in flight read (and jobs re-added) per page when Redis lost its jobs. */
+const RESYNC_PAGE = 500;
+// While the store cannot be read, a job waits for it (its lock renewed) rather than failing: these
+// waits double from the first to the last.
+const STORE_RETRY_FIRST_MS = 100;
+const STORE_RETRY_MAX_MS = 5000;
 // After the shutdown deadline aborts the attempts, how long the worker gets to hand its jobs back.
 const FORCE_CLOSE_GRACE_MS = 2000;
 
@@ -77,8 +100,13 @@ export function bullmqQueue(options: BullmqQueueOptions): QueueFactory {
   return (context) => new BullmqQueue(context, options.logger ? settings : { ...settings, logger: context.logger });
 }
 
-type Settings = Required<Omit<BullmqQueueOptions, 'connection' | 'prefix' | 'workerConcurrency'>> &
-  Pick<BullmqQueueOptions, 'prefix' | 'workerConcurrency'> & { readonly connection: ConnectionOptions };
+type Settings = Required<Omit<BullmqQueueOptions, 'connection' | 'prefix' | 'workerConcurrency' | 'leaseMs' | 'lockDuration' | 'stalledInterval'>> &
+  Pick<BullmqQueueOptions, 'prefix' | 'workerConcurrency' | 'leaseMs' | 'lockDuration' | 'stalledInterval'> & { readonly connection: ConnectionOptions };
+
+/** The default lease (see `leaseMs`): an attempt, its record, and the wait behind `maxWaiting` jobs. */
+function defaultLeaseMs(timeoutMs: number, maxWaiting: number): number {
+  return timeoutMs + RECORD_MARGIN_MS + maxWaiting * WAIT_PER_JOB_MS;
+}
 
 function checkOptions(options: BullmqQueueOptions): Settings {
   if (options === null || typeof options !== 'object' || options.connection === undefined || options.connection === null || options.connection === '') {
@@ -105,7 +133,9 @@ function checkOptions(options: BullmqQueueOptions): Settings {
     queueName,
     prefix: options.prefix,
     worker,
-    leaseMs: positive('leaseMs', options.leaseMs, DEFAULT_LEASE_MS),
+    leaseMs: options.leaseMs === undefined ? undefined : positive('leaseMs', options.leaseMs, 1),
+    lockDuration: options.lockDuration === undefined ? undefined : positive('lockDuration', options.lockDuration, 1),
+    stalledInterval: options.stalledInterval === undefined ? undefined : positive('stalledInterval', options.stalledInterval, 1),
     workerConcurrency: options.workerConcurrency === undefined ? undefined : positive('workerConcurrency', options.workerConcurrency, 1),
     maxWaiting: positive('maxWaiting', options.maxWaiting, DEFAULT_MAX_WAITING),
     logger: options.logger ?? silentLogger,
@@ -132,12 +162,23 @@ class BullmqQueue implements DeliveryQueue {
   #active = 0;
   #idle: Array<() => void> = [];
   #listener: () => void = () => {};
+  #redisCheck: NodeJS.Timeout | undefined;
+  /** Set when jobs may be missing from Redis (an add failed, a job failed for good): re-add every claim in flight. */
+  #resyncWanted = false;
+  /** Set while the store cannot be read by this worker's jobs, so the outage is logged once, not per job. */
+  #storeUnreachable = false;
 
   constructor(context: QueueContext, settings: Settings) {
     this.#context = context;
     this.#claims = new ClaimReader((ids) => context.loadClaims(ids));
     this.#settings = settings;
-    this.leaseMs = settings.leaseMs;
+    this.leaseMs = settings.leaseMs ?? defaultLeaseMs(context.timeoutMs, settings.maxWaiting);
+    if (this.leaseMs < context.timeoutMs + RECORD_MARGIN_MS) {
+      settings.logger.warn(
+        { leaseMs: this.leaseMs, timeoutMs: context.timeoutMs },
+        'resthooks: bullmqQueue `leaseMs` is shorter than an attempt (delivery.timeout + 5 s): waiting jobs will be claimed again and again, and each lease extended when its job starts',
+      );
+    }
   }
 
   // Claims are bounded by the backlog in Redis, not by this process's workers: deliveries beyond it
@@ -165,6 +206,10 @@ class BullmqQueue implements DeliveryQueue {
     opened.adding.add(adding);
     try {
       await adding;
+    } catch (error) {
+      // Some of these jobs may be in Redis, some not: once Redis answers, every claim in flight is re-added.
+      this.#resyncWanted = true;
+      throw error;
     } finally {
       opened.adding.delete(adding);
     }
@@ -185,6 +230,8 @@ class BullmqQueue implements DeliveryQueue {
     this.#opened = undefined; // a later `start()` opens afresh
     clearTimeout(this.#refreshTimer);
     this.#refreshTimer = undefined;
+    clearTimeout(this.#redisCheck);
+    this.#redisCheck = undefined;
     if (!opened) return;
     await Promise.allSettled([...opened.adding]);
     if (opened.worker) await this.#closeWorker(opened, timeoutMs);
@@ -257,30 +304,127 @@ class BullmqQueue implements DeliveryQueue {
       const processJob = (job: Job<DeliveryJobData>, _token: string | undefined, signal: AbortSignal | undefined) =>
         this.#process(job, signal ? AbortSignal.any([shutdown.signal, signal]) : shutdown.signal);
       try {
+        const { lockDuration, stalledInterval } = this.#settings;
         worker = new Worker<DeliveryJobData>(queueName, processJob, {
           connection,
           ...(prefix === undefined ? {} : { prefix }),
           concurrency: workerConcurrency ?? this.#context.concurrency,
+          ...(lockDuration === undefined ? {} : { lockDuration }),
+          ...(stalledInterval === undefined ? {} : { stalledInterval }),
         });
       } catch (error) {
         void queue.close();
         throw error;
       }
       worker.on('error', (error) => logger.error({ err: errorInfo(error) }, 'resthooks: BullMQ worker error'));
-      worker.on('failed', (job, error) =>
-        logger.warn({ err: errorInfo(error), deliveryId: job?.data.id }, 'resthooks: delivery job failed; BullMQ retries it, and the lease brings it back after that'),
-      );
+      worker.on('failed', (job, error) => {
+        const final = job === undefined || job.attemptsMade >= (job.opts.attempts ?? 1);
+        // A job gone for good while its delivery is still in flight: re-add it rather than wait for the lease.
+        if (final) this.#resyncWanted = true;
+        logger.warn(
+          { err: errorInfo(error), deliveryId: job?.data.id },
+          final ? 'resthooks: delivery job failed for good; added again if its delivery is still in flight' : 'resthooks: delivery job failed; BullMQ retries it',
+        );
+      });
     }
     this.#opened = { queue, worker, shutdown, adding: new Set() };
     this.#scheduleRefresh();
+    this.#scheduleRedisCheck(0);
+  }
+
+  #scheduleRedisCheck(delayMs: number): void {
+    this.#redisCheck = setTimeout(() => void this.#checkRedis(), delayMs);
+    this.#redisCheck.unref();
+  }
+
+  /**
+   * Notices that Redis lost its jobs (restarted without persistence, flushed, failed over) by a key
+   * each relay keeps there, and then re-adds a job for every delivery in flight in the store. BullMQ's
+   * deduplication makes that safe to repeat: a job still in Redis is not added twice, and the worker
+   * skips a job whose delivery was recorded meanwhile. Without this, those deliveries would wait for
+   * their leases.
+   */
+  async #checkRedis(): Promise<void> {
+    const opened = this.#opened;
+    if (!opened) return;
+    try {
+      const client = await opened.queue.backend.client;
+      const key = `${this.#settings.prefix ?? 'bull'}:${this.#settings.queueName}:resthooks-relay`;
+      if ((await client.get(key)) === null) {
+        // Also on a first start against an empty Redis: another relay's claims may have lost their jobs.
+        await client.set(key, String(Date.now()));
+        this.#resyncWanted = true;
+      }
+      if (this.#resyncWanted && this.#opened === opened) {
+        this.#resyncWanted = false;
+        try {
+          await this.#resync(opened.queue);
+        } catch (error) {
+          this.#resyncWanted = true;
+          throw error;
+        }
+      }
+    } catch (error) {
+      this.#settings.logger.warn({ err: errorInfo(error) }, 'resthooks: could not check the BullMQ jobs in Redis; trying again');
+    } finally {
+      if (this.#opened === opened) this.#scheduleRedisCheck(REDIS_CHECK_MS);
+    }
+  }
+
+  async #resync(queue: Queue<DeliveryJobData>): Promise<void> {
+    let added = 0;
+    for (let after: string | undefined; ; ) {
+      const page = await this.#context.inFlightAttempts(RESYNC_PAGE, after);
+      if (page.length === 0) break;
+      await addJobs(queue, page);
+      added += page.length;
+      after = page[page.length - 1]!.id;
+    }
+    if (added > 0) this.#settings.logger.warn({ count: added }, 'resthooks: jobs may have been lost from Redis; the deliveries in flight were added again');
+  }
+
+  /**
+   * The claim a job is for, its lease covering the attempt: a job that waited in Redis longer than its
+   * claim's lease would otherwise let a relay claim the delivery again while it is being attempted.
+   * Undefined when the job has nothing to do (recorded meanwhile, another attempt, another claimer).
+   */
+  async #claimFor(job: Job<DeliveryJobData>, signal: AbortSignal): Promise<ClaimedDelivery | undefined> {
+    const claim = await this.#untilStoreAnswers(() => this.#claims.read(job.data.id), signal);
+    // No claim: recorded meanwhile (a duplicate job). Another attempt number: that attempt has its own job.
+    if (!claim || claim.attempt !== job.data.attempt) return undefined;
+    const needed = this.#context.timeoutMs + RECORD_MARGIN_MS;
+    if (claim.leaseUntil - Date.now() >= needed) return claim;
+    const leaseUntil = Date.now() + needed;
+    const extended = await this.#untilStoreAnswers(() => this.#context.extendLease(claim, leaseUntil), signal);
+    return extended ? { ...claim, leaseUntil } : undefined;
+  }
+
+  /** Runs a store operation, waiting out a store that cannot be reached (a database restart) until `signal` aborts. */
+  async #untilStoreAnswers<T>(operation: () => Promise<T>, signal: AbortSignal): Promise<T> {
+    for (let failures = 0; ; failures++) {
+      try {
+        const result = await operation();
+        if (this.#storeUnreachable) {
+          this.#storeUnreachable = false;
+          this.#settings.logger.warn({}, 'resthooks: the store answers again; jobs resume');
+        }
+        return result;
+      } catch (error) {
+        if (signal.aborted) throw error;
+        if (!this.#storeUnreachable) {
+          this.#storeUnreachable = true;
+          this.#settings.logger.error({ err: errorInfo(error) }, 'resthooks: cannot read deliveries from the store; jobs wait for it');
+        }
+        await abortableSleep(Math.min(STORE_RETRY_MAX_MS, STORE_RETRY_FIRST_MS * 2 ** failures), signal);
+      }
+    }
   }
 
   async #process(job: Job<DeliveryJobData>, signal: AbortSignal): Promise<void> {
     this.#active++;
     try {
-      const claim = await this.#claims.read(job.data.id);
-      // No claim: recorded meanwhile (a duplicate job). Another attempt number: that attempt has its own job.
-      if (!claim || claim.attempt !== job.data.attempt) return;
+      const claim = await this.#claimFor(job, signal);
+      if (!claim) return;
       await this.#context.processor(claim, signal);
     } finally {
       this.#active--;
@@ -317,13 +461,26 @@ class BullmqQueue implements DeliveryQueue {
   }
 }
 
+/** Waits `ms`, or less if `signal` aborts first. */
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
 /**
  * One job per attempt of a delivery, whichever relay adds it and however often (a lease that lapsed
  * while the job waited): BullMQ deduplicates on `<delivery id>.<attempt>`. `keepLastIfActive` covers
  * the one case where a duplicate is real work: a claim given back unattempted (shutdown, rate limit)
  * and claimed again while its first job is still finishing; BullMQ then adds the job when that one ends.
  */
-function addJobs(queue: Queue<DeliveryJobData>, deliveries: readonly ClaimedDelivery[]): Promise<unknown> {
+function addJobs(queue: Queue<DeliveryJobData>, deliveries: ReadonlyArray<Pick<ClaimedDelivery, 'id' | 'attempt'>>): Promise<unknown> {
   return queue.addBulk(
     deliveries.map((d) => ({
       name: 'deliver',
@@ -332,7 +489,8 @@ function addJobs(queue: Queue<DeliveryJobData>, deliveries: readonly ClaimedDeli
         deduplication: { id: `${d.id}.${d.attempt}`, keepLastIfActive: true },
         removeOnComplete: true,
         removeOnFail: true,
-        // A job fails only when the store could not be read: try again soon rather than at lease lapse.
+        // A job waits for an unreachable store rather than fail; it fails on a shutdown deadline (another
+        // worker takes it) or an unexpected error. One that fails for good is added again by a relay.
         attempts: 3,
         backoff: { type: 'exponential', delay: 1000 },
       },

@@ -9,6 +9,8 @@ import type { StatementResult, StoreDialect } from '../store-dialect.js';
 export interface PgPool {
   connect(): Promise<PgPoolClient>;
   end(): Promise<void>;
+  /** pg's Pool emits 'error' when an idle connection is lost (the server restarted); see `guardPool`. */
+  on?(event: 'error', listener: (error: Error) => void): unknown;
 }
 export interface PgPoolClient {
   /** With parameters: one statement (extended protocol). Without: a script, one result per statement. */
@@ -17,6 +19,9 @@ export interface PgPoolClient {
   release(error?: Error | boolean): void;
   /** True when the pool was made with `new Pool({ pipeline: true })` (pg ≥ 8.20). */
   readonly pipeline?: boolean;
+  /** pg's Client emits 'error' when its connection is lost; unheard, Node ends the process. */
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  removeListener(event: 'error', listener: (error: Error) => void): unknown;
 }
 export interface PgQueryResult {
   readonly rows: unknown[];
@@ -122,6 +127,45 @@ export function inlineBatch(queries: readonly CompiledStatement[]): string | und
   return `begin;\n${statements.join(';\n')};\ncommit`;
 }
 
+// ── connections that survive a server restart ──────────────────────────────────────────────────
+
+/**
+ * The pool as the store uses it: every client it hands out has an 'error' listener for as long as
+ * the store holds it. pg-pool listens only to idle clients and removes its listener at checkout, so a
+ * connection lost mid-query (a PostgreSQL restart, a failover, a killed backend) emits 'error' with no
+ * listener, and Node ends the process. Here the lost connection only fails the operation that was
+ * using it (its query rejects); the client is released with that error so the pool discards it, and
+ * the next operation connects afresh. Kysely's driver and `executeBatch` both connect through this.
+ */
+export function guardPool(pool: PgPool): PgPool {
+  // An idle client lost with the server is the pool's to discard (it does); an 'error' event with no
+  // listener on the pool would end the process instead. The operations that need a connection report
+  // their own failures.
+  pool.on?.('error', ignoreIdleClientError);
+  return {
+    async connect() {
+      const client = await pool.connect();
+      let lost: Error | undefined;
+      const onError = (error: Error) => {
+        lost ??= error;
+      };
+      client.on('error', onError);
+      // pg-pool gives each checkout its own `release`; wrapping it per checkout keeps the client's identity
+      // (Kysely keys its connections by client object).
+      const release = client.release;
+      client.release = (error?: Error | boolean) => {
+        client.removeListener('error', onError);
+        client.release = release;
+        release.call(client, error === undefined || error === false ? lost : error);
+      };
+      return client;
+    },
+    end: () => pool.end(),
+  };
+}
+
+function ignoreIdleClientError(): void {}
+
 // ── executeBatch ────────────────────────────────────────────────────────────────────────────────
 
 async function runBatch(client: PgPoolClient, queries: readonly CompiledStatement[], inline: boolean): Promise<StatementResult[]> {
@@ -188,6 +232,7 @@ async function executeBatch(pool: PgPool, queries: readonly CompiledStatement[],
  */
 export function postgresStoreDialect(pool: PgPool, options: PostgresStoreDialectOptions = {}): StoreDialect {
   const inline = options.inlineBatches !== false;
+  pool = guardPool(pool);
   // Kysely's driver only calls `query(sql, parameters)` and `release()` (cursors are never used here),
   // which PgPool declares; its type also lists the cursor overload, hence the cast.
   const base = new PostgresDialect({ pool: pool as unknown as PostgresPool });
