@@ -578,6 +578,9 @@ export class KyselyStore {
 
   /** No event waits for fan-out, no delivery is in flight, and none is due by `now`. */
   async isIdle(now: number): Promise<boolean> {
+    // Events first: a fan-out marks its event done and writes its deliveries in one transaction, so an
+    // event read as done has its deliveries visible to the read after. The other order could miss both.
+    if (await this.hasPendingEvents(now)) return false;
     const busy = await this.db
       .selectFrom(D)
       .select('id')
@@ -586,7 +589,7 @@ export class KyselyStore {
       .where((eb) => eb.or([eb('status', '=', 'in_flight'), eb('due_at', '<=', now)]))
       .limit(1)
       .executeTakeFirst();
-    return busy === undefined && !(await this.hasPendingEvents(now));
+    return busy === undefined;
   }
 
   /** Some event is due for fan-out by `now` (one waiting for a later lookup try does not count). */
