@@ -1,0 +1,274 @@
+/**
+ * resthooks/prisma on real databases (Prisma 7 with its better-sqlite3 and pg driver adapters): the ORM
+ * conformance suite on SQLite and PostgreSQL, with the store in the app's database (outbox written in the
+ * app's transaction) and in another one (appended after commit); then what is Prisma's own: upsert, the
+ * *AndReturn writes, bulk writes (silent by default, opt-in), nested transactions (savepoints), batch
+ * transactions, unmapped models, and an outbox write that fails (the app's write is refused).
+ * Clients are generated at run time (test/support/prisma.ts).
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { withResthooks, type PrismaHooksOptions } from '../../src/adapters/orm/prisma-adapter.js';
+import { OutboxWriteError, type Hooks } from '../../src/index.js';
+import { BOOK_EVENTS, ormAdapterSuite, type Book, type BookEvent, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
+import { TestDatabase, type Engine } from '../support/database.js';
+import { testHooks } from '../support/hooks.js';
+import { generatePrismaClient, PRISMA_TABLES, type PrismaClientFactory, type TestPrismaClient } from '../support/prisma.js';
+import { startReceiver, type Receiver } from '../support/receiver.js';
+
+const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
+const generated = {
+  sqlite: await generatePrismaClient('sqlite'),
+  postgres: await generatePrismaClient('postgresql'),
+};
+afterAll(() => {
+  generated.sqlite.cleanup();
+  generated.postgres.cleanup();
+});
+
+interface Setup {
+  app: Engine;
+  /** 'app': the resthooks tables live in the app's database; 'separate': in another SQLite file. */
+  store: 'app' | 'separate';
+  options?: PrismaHooksOptions;
+}
+
+interface Env {
+  database: TestDatabase;
+  /** The client without resthooks, for looking at the tables. */
+  plain: TestPrismaClient;
+  prisma: TestPrismaClient;
+  hooks: Hooks<BookEvent>;
+  receiver: Receiver;
+  close(): Promise<void>;
+}
+
+async function makeEnv(setup: Setup): Promise<Env> {
+  const closers: Array<() => Promise<void> | void> = [];
+  const close = async () => {
+    for (const closer of closers.splice(0).reverse()) await closer();
+  };
+  try {
+    const database = new TestDatabase(setup.app);
+    await database.init();
+    closers.push(() => database.close());
+    const create: PrismaClientFactory = generated[setup.app].create;
+    const plain = create(database.url);
+    closers.push(() => plain.$disconnect());
+    for (const sql of PRISMA_TABLES[setup.app === 'sqlite' ? 'sqlite' : 'postgresql']) await plain.$executeRawUnsafe(sql);
+    const store = setup.store === 'app' ? database.dialect({}, { max: 4 }) : undefined;
+    const { hooks, close: closeHooks } = await testHooks({ events: BOOK_EVENTS, store });
+    closers.push(closeHooks);
+    const base = create(database.url);
+    closers.push(() => base.$disconnect());
+    const prisma = await withResthooks(base, hooks, setup.options);
+    const receiver = await startReceiver();
+    closers.push(() => receiver.close());
+    return { database, plain, prisma, hooks, receiver, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+function bookWriter(client: TestPrismaClient): BookWriter {
+  return {
+    create: (book) => client.book.create({ data: book }) as Promise<Book>,
+    update: async (id, patch) => void (await client.book.update({ where: { id }, data: patch })),
+    remove: async (id) => void (await client.book.delete({ where: { id } })),
+  };
+}
+
+const ROLLBACK = new Error('roll back');
+async function rolledBack(work: Promise<unknown>): Promise<void> {
+  await work.catch((error: unknown) => {
+    if (error !== ROLLBACK) throw error;
+  });
+}
+
+function harness(setup: Setup) {
+  return async (): Promise<OrmAdapterHarness> => {
+    const env = await makeEnv(setup);
+    return {
+      hooks: env.hooks,
+      receiver: env.receiver,
+      transaction: (work, { rollback = false } = {}) =>
+        rolledBack(
+          env.prisma.$transaction(async (tx) => {
+            await work(bookWriter(tx));
+            if (rollback) throw ROLLBACK;
+          }),
+        ),
+      outside: bookWriter(env.prisma),
+      close: env.close,
+    };
+  };
+}
+
+for (const app of ENGINES) {
+  ormAdapterSuite(`Prisma on ${app}, store in the app's database (outbox in the transaction)`, harness({ app, store: 'app' }));
+  ormAdapterSuite(`Prisma on ${app}, store in a separate SQLite file (after commit)`, harness({ app, store: 'separate' }));
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+for (const app of ENGINES) {
+  describe(`resthooks/prisma on ${app}: Prisma's own writes and transactions`, () => {
+    let env: Env;
+    const open = async (options?: PrismaHooksOptions) => {
+      env = await makeEnv({ app, store: 'app', options });
+      for (const event of Object.keys(BOOK_EVENTS) as BookEvent[]) {
+        await env.hooks.subscriptions.create({ owner: 'alice', event, target: `${env.receiver.url}/alice` });
+      }
+      return env;
+    };
+    afterEach(async () => {
+      await env?.close();
+    });
+    /** What arrived, in a stable order: "event title". */
+    const received = () => env.receiver.received.map((r) => `${r.json.hook.event as string} ${r.json.data.title as string}`).sort();
+    const settle = async () => {
+      await env.hooks.idle();
+      await sleep(50);
+      await env.hooks.idle();
+    };
+    const titles = async () => (await env.plain.book.findMany({ orderBy: { id: 'asc' } })).map((book: Book) => book.title);
+    const book = (title: string) => ({ title, pages: 1, ownerId: 'alice' });
+
+    it('upsert fires created for a new row, and updated with the fields it set for an existing one', async () => {
+      await open();
+      const created = await env.prisma.book.upsert({ where: { id: 1000 }, create: { id: 1000, ...book('New') }, update: { title: 'Unused' } });
+      await env.prisma.$transaction((tx) => tx.book.upsert({ where: { id: created.id }, create: book('Unused'), update: { title: 'Renamed' } }));
+      const requests = await env.receiver.waitFor(2);
+      await settle();
+      expect(received()).toEqual(['book.added New', 'book.changed Renamed']);
+      expect(requests.find((r) => r.json.hook.event === 'book.changed')!.json.changes).toEqual(['title']);
+    });
+
+    it('update sends the fields it set as changes', async () => {
+      await open();
+      const { id } = await env.prisma.book.create({ data: book('Dune') });
+      await env.prisma.book.update({ where: { id }, data: { title: 'Dune Messiah', pages: 256 } });
+      await env.receiver.waitFor(2);
+      const changed = env.receiver.received.find((r) => r.json.hook.event === 'book.changed')!;
+      expect(changed.json).toMatchObject({ data: { id, title: 'Dune Messiah', pages: 256 }, changes: ['title', 'pages'] });
+    });
+
+    it('createManyAndReturn and updateManyAndReturn fire once per row', async () => {
+      await open();
+      await env.prisma.book.createManyAndReturn({ data: [book('A'), book('B')] });
+      await env.prisma.$transaction((tx) => tx.book.updateManyAndReturn({ where: { title: 'A' }, data: { pages: 9 } }));
+      await env.receiver.waitFor(3);
+      await settle();
+      expect(received()).toEqual(['book.added A', 'book.added B', 'book.changed A']);
+    });
+
+    it('createMany, updateMany and deleteMany fire nothing by default (they return no rows)', async () => {
+      await open();
+      expect(await env.prisma.book.createMany({ data: [book('A'), book('B')] })).toEqual({ count: 2 });
+      expect(await env.prisma.book.updateMany({ where: {}, data: { pages: 2 } })).toEqual({ count: 2 });
+      expect(await env.prisma.book.deleteMany({ where: { title: 'A' } })).toEqual({ count: 1 });
+      await settle();
+      expect(await env.hooks.recentEvents('book.added', { owner: 'alice' })).toEqual([]);
+      expect(env.receiver.received).toEqual([]);
+      expect(await titles()).toEqual(['B']);
+    });
+
+    it('with bulk: true, createMany, updateMany and deleteMany fire once per row and return their counts', async () => {
+      await open({ bulk: true });
+      expect(await env.prisma.book.createMany({ data: [book('A'), book('B')] })).toEqual({ count: 2 });
+      expect(await env.prisma.$transaction((tx) => tx.book.updateMany({ where: { title: 'B' }, data: { title: 'B2' } }))).toEqual({ count: 1 });
+      expect(await env.prisma.book.deleteMany({ where: { title: 'A' } })).toEqual({ count: 1 });
+      await env.receiver.waitFor(4);
+      await settle();
+      expect(received()).toEqual(['book.added A', 'book.added B', 'book.changed B2', 'book.removed A']);
+      expect(await titles()).toEqual(['B2']);
+    });
+
+    it("a nested transaction's rollback (a savepoint) drops only its own events", async () => {
+      await open();
+      await env.prisma.$transaction(async (tx) => {
+        await tx.book.create({ data: book('Outer') });
+        await rolledBack(
+          tx.$transaction(async (inner) => {
+            await inner.book.create({ data: book('Inner, rolled back') });
+            throw ROLLBACK;
+          }),
+        );
+        await tx.$transaction((inner) => inner.book.create({ data: book('Inner, kept') }));
+      });
+      await env.receiver.waitFor(2);
+      await settle();
+      expect(received()).toEqual(['book.added Inner, kept', 'book.added Outer']);
+      expect(await titles()).toEqual(['Outer', 'Inner, kept']);
+      // The whole transaction rolled back: its released savepoint's events go too.
+      await rolledBack(
+        env.prisma.$transaction(async (tx) => {
+          await tx.$transaction((inner) => inner.book.create({ data: book('Released, then rolled back') }));
+          throw ROLLBACK;
+        }),
+      );
+      await settle();
+      expect(env.receiver.received).toHaveLength(2);
+    });
+
+    it('a batch $transaction([...]) fires once it has committed, and nothing when it fails', async () => {
+      await open();
+      await env.prisma.$transaction([env.prisma.book.create({ data: book('A') }), env.prisma.book.create({ data: book('B') })]);
+      const failing = env.prisma.$transaction([env.prisma.book.create({ data: book('Never') }), env.prisma.shelf.create({ data: { name: 'x' } }), env.prisma.shelf.create({ data: { name: 'x' } })]);
+      await expect(failing).rejects.toThrow();
+      await env.receiver.waitFor(2);
+      await settle();
+      expect(received()).toEqual(['book.added A', 'book.added B']);
+      expect(await titles()).toEqual(['A', 'B']);
+    });
+
+    it('a model in no event fires nothing and writes no outbox row', async () => {
+      await open();
+      await env.prisma.shelf.create({ data: { name: 'Fiction' } });
+      await env.prisma.$transaction((tx) => tx.shelf.update({ where: { name: 'Fiction' }, data: { name: 'Sci-fi' } }));
+      const [{ count }] = (await env.plain.$queryRawUnsafe('select count(*) as count from resthooks_events')) as [{ count: unknown }];
+      expect(Number(count)).toBe(0);
+    });
+
+    describe('an outbox write that fails', () => {
+      /** The store refuses every `book.added` row (a database trigger), as a full disk or a broken schema would. */
+      const refuseBookAdded = async () => {
+        if (app === 'sqlite') {
+          await env.plain.$executeRawUnsafe(
+            "create trigger refuse_book_added before insert on resthooks_events when new.name = 'book.added' begin select raise(abort, 'outbox refused'); end",
+          );
+        } else {
+          await env.plain.$executeRawUnsafe(
+            "create function refuse_book_added() returns trigger language plpgsql as $$ begin if new.name = 'book.added' then raise exception 'outbox refused'; end if; return new; end $$",
+          );
+          await env.plain.$executeRawUnsafe('create trigger refuse_book_added before insert on resthooks_events for each row execute function refuse_book_added()');
+        }
+      };
+
+      it('refuses a write outside a transaction: the row is not kept and the caller gets OutboxWriteError', async () => {
+        await open();
+        await refuseBookAdded();
+        const error: unknown = await env.prisma.book.create({ data: book('Unrecorded') }).catch((caught: unknown) => caught);
+        expect(error).toBeInstanceOf(OutboxWriteError);
+        expect((error as OutboxWriteError).code).toBe('outbox_write_failed');
+        expect(await titles()).toEqual([]);
+      });
+
+      it('rolls back the whole interactive transaction, and later writes work', async () => {
+        await open();
+        const { id } = await env.prisma.book.create({ data: book('Before') });
+        await refuseBookAdded();
+        const failing = env.prisma.$transaction(async (tx) => {
+          await tx.book.update({ where: { id }, data: { title: 'Renamed' } });
+          await tx.book.create({ data: book('Unrecorded') });
+        });
+        await expect(failing).rejects.toBeInstanceOf(OutboxWriteError);
+        expect(await titles()).toEqual(['Before']);
+        await env.prisma.book.update({ where: { id }, data: { title: 'After' } });
+        await env.receiver.waitFor(2);
+        await settle();
+        expect(received()).toEqual(['book.added Before', 'book.changed After']);
+      });
+    });
+  });
+}
