@@ -230,6 +230,19 @@ for (const app of ENGINES) {
       expect(Number(count)).toBe(0);
     });
 
+    it("standalone: 'after-write' lets a write outside a transaction run once through every query extension, then appends its event", async () => {
+      await open({ standalone: 'after-write' });
+      let calls = 0;
+      const counting = (env.prisma.$extends as (extension: object) => TestPrismaClient)({
+        query: { book: { create: ({ args, query }: { args: object; query: (args: object) => Promise<unknown> }) => (calls++, query(args)) } },
+      });
+      const created = await counting.book.create({ data: book('Once') });
+      const [stored] = await env.hooks.recentEvents('book.added', { owner: 'alice', limit: 1 });
+      expect(stored?.data).toMatchObject({ id: created.id, title: 'Once' });
+      expect(calls).toBe(1);
+      await env.receiver.waitFor(1);
+    });
+
     describe('an outbox write that fails', () => {
       /** The store refuses every `book.added` row (a database trigger), as a full disk or a broken schema would. */
       const refuseBookAdded = async () => {
@@ -252,6 +265,15 @@ for (const app of ENGINES) {
         expect(error).toBeInstanceOf(OutboxWriteError);
         expect((error as OutboxWriteError).code).toBe('outbox_write_failed');
         expect(await titles()).toEqual([]);
+      });
+
+      it("with standalone: 'after-write', keeps a write outside a transaction and loses only its event", async () => {
+        await open({ standalone: 'after-write' });
+        await refuseBookAdded();
+        await env.prisma.book.create({ data: book('Kept') });
+        expect(await titles()).toEqual(['Kept']);
+        await settle();
+        expect(env.receiver.received).toEqual([]);
       });
 
       it('rolls back the whole interactive transaction, and later writes work', async () => {

@@ -26,6 +26,14 @@ export interface PrismaHooksOptions {
    * all in the write's transaction (default false; SQLite, PostgreSQL and CockroachDB only).
    */
   bulk?: boolean;
+  /**
+   * A watched write outside `$transaction`: `'transaction'` (default) runs it again, in a transaction of its
+   * own with its outbox row, on the client `withResthooks` was given (so query extensions applied to that
+   * client see it twice, and ones applied to the result of `withResthooks` not at all); `'after-write'`
+   * lets it run as the app called it and appends its event right after (not atomic: a crash in between
+   * loses the event). In `'after-commit'` outbox mode writes are always `'after-write'`.
+   */
+  standalone?: 'transaction' | 'after-write';
   /** Add `changes` (the fields an update set) beside `data` in `updated` payloads. Default true. */
   changes?: boolean;
   /** Where the adapter reports its outbox mode (pino's call shape). Default: silent. */
@@ -60,7 +68,7 @@ export async function withResthooks<Client extends PrismaClientLike>(prisma: Cli
   }
   const bridge = outboxBridge(hooks, { adapter: 'resthooks/prisma', logger: options.logger });
   await bridge.chooseMode(options.outbox ?? 'auto', (statement) => Promise.resolve(client.$executeRawUnsafe(statement.sql, ...statement.parameters)));
-  const adapter = new PrismaAdapter(bridge, client, options.bulk === true, options.changes !== false, options.logger);
+  const adapter = new PrismaAdapter(bridge, client, options.bulk === true, options.standalone ?? 'transaction', options.changes !== false, options.logger);
   return client.$extends(adapter.extension()) as Client;
 }
 
@@ -104,6 +112,7 @@ class PrismaAdapter {
     /** The client before this extension: its `$transaction` is the one ours wraps. */
     private readonly base: PrismaClient,
     private readonly bulk: boolean,
+    private readonly standalone: 'transaction' | 'after-write',
     private readonly changes: boolean,
     private readonly logger: Logger | undefined,
   ) {}
@@ -153,7 +162,8 @@ class PrismaAdapter {
     if (!model || !actions || !actions.some((action) => this.bridge.watches(model, action)) || scope?.kind === 'own-read') return query(args);
     if (scope?.kind === 'interactive') return this.#perform(scope.trx, scope.tx, model, operation, args, () => query(args));
     if (scope?.kind === 'batch') return this.#inBatch(scope.writes, model, operation, args, () => query(args));
-    // Alone: in a transaction of its own on the client before this extension, with its outbox row.
+    if (this.standalone === 'after-write' || this.bridge.mode === 'after-commit') return this.#perform(this.base, undefined, model, operation, args, () => query(args));
+    // Alone: run again in a transaction of its own on the client before this extension, with its outbox row.
     return this.bridge.around(
       (body) => this.base.$transaction(body),
       (trx: PrismaClient) => connection({}, trx),
@@ -161,13 +171,23 @@ class PrismaAdapter {
     );
   }
 
-  async #perform(trx: PrismaClient, tx: HostTransaction, model: string, operation: string, args: Args, write: () => PromiseLike<unknown>): Promise<unknown> {
-    const fire = (action: ModelAction, row: unknown, changed?: unknown) => {
+  /**
+   * Runs one write (`write`, plus the reads it needs through `trx`) and hands its events to the bridge:
+   * buffered in `tx`, or with no `tx` appended before this returns.
+   */
+  async #perform(trx: PrismaClient, tx: HostTransaction | undefined, model: string, operation: string, args: Args, write: () => PromiseLike<unknown>): Promise<unknown> {
+    const writes: PendingWrite[] = [];
+    const result = await this.#write(trx, model, operation, args, write, (action, row, changed) => {
       if (row === null || typeof row !== 'object') return;
       const changes = this.changes && action === 'updated' && isArgs(changed) ? Object.keys(changed) : undefined;
-      void this.bridge.write(tx, changes ? { model, action, instance: row, changes } : { model, action, instance: row });
-    };
-    // The reads and writes resthooks adds run in the same transaction, and fire nothing themselves.
+      writes.push(changes ? { model, action, instance: row, changes } : { model, action, instance: row });
+    });
+    for (const pending of writes) await this.bridge.write(tx, pending);
+    return result;
+  }
+
+  async #write(trx: PrismaClient, model: string, operation: string, args: Args, write: () => PromiseLike<unknown>, fire: (action: ModelAction, row: unknown, changed?: unknown) => void): Promise<unknown> {
+    // The reads and writes resthooks adds run through `trx` (in the write's transaction, if any), and fire nothing themselves.
     const own = (name: string, ownArgs: Args) => this.#scope.run({ kind: 'own-read' }, async () => await delegate(trx, model, name)(ownArgs));
     switch (operation) {
       case 'upsert': {
