@@ -14,6 +14,7 @@ const expected = {
   './express': ['toExpress'],
   './fastify': ['toFastify'],
   './typeorm': ['attachTypeorm'],
+  './prisma': ['withResthooks'],
   './bullmq': ['bullmqQueue'],
 };
 let failures = 0;
