@@ -222,6 +222,44 @@ for (const app of ENGINES) {
       expect(await titles()).toEqual(['A', 'B']);
     });
 
+    it('concurrent transactions keep their own events: one rolls back, the other commits', async () => {
+      await open();
+      await Promise.all([
+        env.prisma.$transaction(async (tx) => {
+          await tx.book.create({ data: book('Committed') });
+          await sleep(30);
+        }),
+        rolledBack(
+          env.prisma.$transaction(async (tx) => {
+            await tx.book.create({ data: book('Rolled back') });
+            await sleep(30);
+            throw ROLLBACK;
+          }),
+        ),
+      ]);
+      await env.receiver.waitFor(1);
+      await settle();
+      expect(received()).toEqual(['book.added Committed']);
+      expect(await titles()).toEqual(['Committed']);
+    });
+
+    it('a batch inside an interactive transaction is part of it: its events (upsert too) go with its commit or rollback', async () => {
+      await open();
+      await rolledBack(
+        env.prisma.$transaction(async (tx) => {
+          await tx.$transaction([tx.book.create({ data: book('In batch') })]);
+          throw ROLLBACK;
+        }),
+      );
+      await env.prisma.$transaction(async (tx) => {
+        await tx.$transaction([tx.book.create({ data: book('Batch, committed') }), tx.book.upsert({ where: { id: 999 }, create: { id: 999, ...book('Batch upsert') }, update: {} })]);
+      });
+      await env.receiver.waitFor(2);
+      await settle();
+      expect(received()).toEqual(['book.added Batch upsert', 'book.added Batch, committed']);
+      expect(await titles()).toEqual(['Batch, committed', 'Batch upsert']);
+    });
+
     it('a model in no event fires nothing and writes no outbox row', async () => {
       await open();
       await env.prisma.shelf.create({ data: { name: 'Fiction' } });

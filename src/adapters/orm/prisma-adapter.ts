@@ -127,6 +127,8 @@ class PrismaAdapter {
         $transaction(this: PrismaClient, input: unknown, options?: unknown): Promise<unknown> {
           const begin = (body: unknown) => original.call(this, body, options);
           if (typeof input === 'function') return adapter.#interactive(this, begin, input as (trx: PrismaClient) => Promise<unknown>);
+          // A batch on an interactive transaction's client is part of that transaction: its writes are too.
+          if (adapter.#transactionOf(this)) return begin(input);
           return adapter.#batch(begin, input);
         },
       },
@@ -138,10 +140,15 @@ class PrismaAdapter {
     };
   }
 
+  /** The interactive transaction whose client `caller` is, if any (a call on the root client inside one is not in it). */
+  #transactionOf(caller: PrismaClient): HostTransaction | undefined {
+    const scope = this.#scope.getStore();
+    return scope?.kind === 'interactive' && scope.trx === caller ? scope.tx : undefined;
+  }
+
   #interactive(caller: PrismaClient, begin: (body: unknown) => Promise<unknown>, work: (trx: PrismaClient) => Promise<unknown>): Promise<unknown> {
-    const outer = this.#scope.getStore();
     // Called on the enclosing transaction's client, Prisma opens a savepoint in it; called on the root client, a new transaction.
-    const key = outer?.kind === 'interactive' && outer.trx === caller ? outer.tx.key : {};
+    const key = this.#transactionOf(caller)?.key ?? {};
     // Awaited inside the scope: a callback may return a query unawaited (`(tx) => tx.book.create(…)`), and
     // Prisma runs a query only when it is awaited, in the async context of that await.
     const inScope = (trx: PrismaClient, tx: HostTransaction) => this.#scope.run({ kind: 'interactive', trx, tx }, async () => await work(trx));
