@@ -260,6 +260,22 @@ for (const app of ENGINES) {
       expect(await titles()).toEqual(['Batch, committed', 'Batch upsert']);
     });
 
+    // PostgreSQL only: SQLite has one connection, so a second transaction opened inside the first would wait for it to end.
+    if (app === 'postgres') it('a transaction opened on the root client inside another is its own: it commits with its events while the other rolls back', async () => {
+      await open();
+      await rolledBack(
+        env.prisma.$transaction(async (tx) => {
+          await tx.book.create({ data: book('Outer, rolled back') });
+          await env.prisma.$transaction((other) => other.book.create({ data: book('Independent') }));
+          throw ROLLBACK;
+        }),
+      );
+      await env.receiver.waitFor(1);
+      await settle();
+      expect(received()).toEqual(['book.added Independent']);
+      expect(await titles()).toEqual(['Independent']);
+    });
+
     it('a model in no event fires nothing and writes no outbox row', async () => {
       await open();
       await env.prisma.shelf.create({ data: { name: 'Fiction' } });
