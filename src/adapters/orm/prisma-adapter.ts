@@ -184,16 +184,18 @@ class PrismaAdapter {
    */
   async #perform(trx: PrismaClient, tx: HostTransaction | undefined, model: string, operation: string, args: Args, write: () => PromiseLike<unknown>): Promise<unknown> {
     const writes: PendingWrite[] = [];
-    const result = await this.#write(trx, model, operation, args, write, (action, row, changed) => {
-      if (row === null || typeof row !== 'object') return;
-      const changes = this.changes && action === 'updated' && isArgs(changed) ? Object.keys(changed) : undefined;
-      writes.push(changes ? { model, action, instance: row, changes } : { model, action, instance: row });
-    });
+    const result = await this.#write(trx, model, operation, args, write, (action, row, set) => void writes.push(this.#pending(model, action, row, set)));
     for (const pending of writes) await this.bridge.write(tx, pending);
     return result;
   }
 
-  async #write(trx: PrismaClient, model: string, operation: string, args: Args, write: () => PromiseLike<unknown>, fire: (action: ModelAction, row: unknown, changed?: unknown) => void): Promise<unknown> {
+  /** `set`: the update's `data`, whose field names are the event's `changes`. */
+  #pending(model: string, action: ModelAction, row: object, set?: unknown): PendingWrite {
+    const changes = this.changes && action === 'updated' && isArgs(set) ? Object.keys(set) : undefined;
+    return changes ? { model, action, instance: row, changes } : { model, action, instance: row };
+  }
+
+  async #write(trx: PrismaClient, model: string, operation: string, args: Args, write: () => PromiseLike<unknown>, fire: (action: ModelAction, row: object, set?: unknown) => void): Promise<unknown> {
     // The reads and writes resthooks adds run through `trx` (in the write's transaction, if any), and fire nothing themselves.
     const own = (name: string, ownArgs: Args) => this.#scope.run({ kind: 'own-read' }, async () => await delegate(trx, model, name)(ownArgs));
     switch (operation) {
@@ -201,7 +203,7 @@ class PrismaAdapter {
         // Whether the row existed decides the action; read in the write's transaction, just before it.
         const existed = (await own('findUnique', { where: args.where })) !== null;
         const row = await write();
-        fire(existed ? 'updated' : 'created', row, existed ? args.update : undefined);
+        for (const written of asRows([row])) fire(existed ? 'updated' : 'created', written, existed ? args.update : undefined);
         return row;
       }
       case 'createMany':
@@ -219,7 +221,7 @@ class PrismaAdapter {
       default: {
         const result = await write();
         const action = FIRING[operation]![0]!;
-        for (const row of Array.isArray(result) ? result : [result]) fire(action, row, args.data);
+        for (const row of asRows(Array.isArray(result) ? result : [result])) fire(action, row, args.data);
         return result;
       }
     }
@@ -234,10 +236,7 @@ class PrismaAdapter {
       this.#warnedBatch = true;
       return result;
     }
-    for (const row of asRows(Array.isArray(result) ? result : [result])) {
-      const changes = this.changes && action === 'updated' && isArgs(args.data) ? Object.keys(args.data) : undefined;
-      writes.push(changes ? { model, action, instance: row, changes } : { model, action, instance: row });
-    }
+    for (const row of asRows(Array.isArray(result) ? result : [result])) writes.push(this.#pending(model, action, row, args.data));
     return result;
   }
 }
