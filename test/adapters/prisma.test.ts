@@ -7,7 +7,7 @@
  * Clients are generated at run time (test/support/prisma.ts).
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { withResthooks, type PrismaHooksOptions } from '../../src/adapters/orm/prisma-adapter.js';
+import { withResthooks, type PrismaHooksOptions, type ResthooksPrismaClient } from '../../src/adapters/orm/prisma-adapter.js';
 import { OutboxWriteError, type Hooks } from '../../src/index.js';
 import { BOOK_EVENTS, ormAdapterSuite, type Book, type BookEvent, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
 import { TestDatabase, type Engine } from '../support/database.js';
@@ -36,7 +36,7 @@ interface Env {
   database: TestDatabase;
   /** The client without resthooks, for looking at the tables. */
   plain: TestPrismaClient;
-  prisma: TestPrismaClient;
+  prisma: TestPrismaClient & ResthooksPrismaClient;
   hooks: Hooks<BookEvent>;
   receiver: Receiver;
   close(): Promise<void>;
@@ -70,12 +70,17 @@ async function makeEnv(setup: Setup): Promise<Env> {
   }
 }
 
+/** The client each writer writes through, so that a savepoint can be opened on a transaction's client. */
+const writerClients = new WeakMap<BookWriter, TestPrismaClient>();
+
 function bookWriter(client: TestPrismaClient): BookWriter {
-  return {
+  const writer: BookWriter = {
     create: (book) => client.book.create({ data: book }) as Promise<Book>,
     update: async (id, patch) => void (await client.book.update({ where: { id }, data: patch })),
     remove: async (id) => void (await client.book.delete({ where: { id } })),
   };
+  writerClients.set(writer, client);
+  return writer;
 }
 
 const ROLLBACK = new Error('roll back');
@@ -88,25 +93,51 @@ async function rolledBack(work: Promise<unknown>): Promise<void> {
 function harness(setup: Setup) {
   return async (): Promise<OrmAdapterHarness> => {
     const env = await makeEnv(setup);
+    const inTransaction = (client: TestPrismaClient, work: (books: BookWriter) => Promise<void>, rollback = false) =>
+      rolledBack(
+        client.$transaction(async (tx) => {
+          await work(bookWriter(tx));
+          if (rollback) throw ROLLBACK;
+        }),
+      );
+    let shelves = 0;
     return {
       hooks: env.hooks,
       receiver: env.receiver,
-      transaction: (work, { rollback = false } = {}) =>
-        rolledBack(
-          env.prisma.$transaction(async (tx) => {
-            await work(bookWriter(tx));
-            if (rollback) throw ROLLBACK;
-          }),
-        ),
+      engine: setup.app,
+      mode: env.prisma.$resthooks.mode,
+      transaction: (work, { rollback = false } = {}) => inTransaction(env.prisma, work, rollback),
+      // A nested $transaction on a transaction's client is a savepoint in Prisma 7.
+      savepoint: (outer, work, { rollback = false } = {}) => inTransaction(writerClients.get(outer)!, work, rollback),
       outside: bookWriter(env.prisma),
+      async query(sql) {
+        // SQLite's driver refuses to read rows from a statement that returns none (DDL).
+        if (/^\s*select\b/i.test(sql)) return env.plain.$queryRawUnsafe(sql);
+        await env.plain.$executeRawUnsafe(sql);
+        return [];
+      },
+      async writeUnmapped({ transaction }) {
+        const data = { name: `Shelf ${++shelves}` };
+        if (transaction) await env.prisma.$transaction((tx) => tx.shelf.create({ data }));
+        else await env.prisma.shelf.create({ data });
+      },
       close: env.close,
     };
   };
 }
 
 for (const app of ENGINES) {
-  ormAdapterSuite(`Prisma on ${app}, store in the app's database (outbox in the transaction)`, harness({ app, store: 'app' }));
-  ormAdapterSuite(`Prisma on ${app}, store in a separate SQLite file (after commit)`, harness({ app, store: 'separate' }));
+  // No commit race: resthooks writes inside the app's transaction callback, so Prisma commits only after that write.
+  ormAdapterSuite(`Prisma on ${app}, store in the app's database (outbox in the transaction)`, harness({ app, store: 'app' }), {
+    mode: 'transaction',
+    savepoints: true,
+    commitRace: false,
+  });
+  ormAdapterSuite(`Prisma on ${app}, store in a separate SQLite file (after commit)`, harness({ app, store: 'separate' }), {
+    mode: 'after-commit',
+    savepoints: true,
+    commitRace: false,
+  });
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

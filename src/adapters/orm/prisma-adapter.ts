@@ -40,6 +40,12 @@ export interface PrismaHooksOptions {
   logger?: Logger;
 }
 
+/** What `withResthooks` adds to the client (and to its transactions' clients). */
+export interface ResthooksPrismaClient {
+  /** `mode`: where outbox rows go, as chosen at attach time. */
+  readonly $resthooks: { readonly mode: OutboxMode };
+}
+
 /** What `withResthooks` needs of a Prisma Client (any generated client, extended or not). */
 export interface PrismaClientLike {
   $executeRawUnsafe(query: string, ...values: never[]): PromiseLike<unknown>;
@@ -61,7 +67,7 @@ export interface PrismaClientLike {
  * const prisma = await withResthooks(new PrismaClient({ adapter }), hooks);
  * await prisma.$transaction(async (tx) => tx.book.create({ data: { title: 'Dune', ownerId: 'alice' } })); // after COMMIT
  */
-export async function withResthooks<Client extends PrismaClientLike>(prisma: Client, hooks: Hooks, options: PrismaHooksOptions = {}): Promise<Client> {
+export async function withResthooks<Client extends PrismaClientLike>(prisma: Client, hooks: Hooks, options: PrismaHooksOptions = {}): Promise<Client & ResthooksPrismaClient> {
   const client = prisma as unknown as PrismaClient;
   if (typeof client.$transaction !== 'function' || typeof client.$extends !== 'function') {
     throw new TypeError('resthooks/prisma: withResthooks() needs a Prisma Client (one with $transaction and $extends)');
@@ -69,7 +75,7 @@ export async function withResthooks<Client extends PrismaClientLike>(prisma: Cli
   const bridge = outboxBridge(hooks, { adapter: 'resthooks/prisma', logger: options.logger });
   await bridge.chooseMode(options.outbox ?? 'auto', (statement) => Promise.resolve(client.$executeRawUnsafe(statement.sql, ...statement.parameters)));
   const adapter = new PrismaAdapter(bridge, client, options.bulk === true, options.standalone ?? 'transaction', options.changes !== false, options.logger);
-  return client.$extends(adapter.extension()) as Client;
+  return client.$extends(adapter.extension()) as Client & ResthooksPrismaClient;
 }
 
 type Args = Record<string, unknown>;
@@ -123,6 +129,7 @@ class PrismaAdapter {
     return {
       name: 'resthooks',
       client: {
+        $resthooks: { mode: this.bridge.mode },
         // `this` is the client the app called: the extended client, or a transaction's client (nesting).
         $transaction(this: PrismaClient, input: unknown, options?: unknown): Promise<unknown> {
           const begin = (body: unknown) => original.call(this, body, options);
