@@ -97,10 +97,12 @@ export async function generatePrismaClient(provider: PrismaProvider): Promise<{ 
     timeout: 120_000,
   });
   const generated = (await import(pathToFileURL(join(output, 'client.ts')).href)) as { PrismaClient: new (options: object) => TestPrismaClient };
+  // Prisma's defaults (2 s to start a transaction, 5 s to run it) are too tight for a loaded test machine.
+  const transactionOptions = { maxWait: 30_000, timeout: 30_000 };
   if (provider === 'sqlite') {
     const { PrismaBetterSqlite3 } = await import('@prisma/adapter-better-sqlite3');
-    return { create: (url) => new generated.PrismaClient({ adapter: new PrismaBetterSqlite3({ url: `file:${url}` }) }), cleanup: dir.cleanup };
+    return { create: (url) => new generated.PrismaClient({ adapter: new PrismaBetterSqlite3({ url: `file:${url}` }), transactionOptions }), cleanup: dir.cleanup };
   }
   const { PrismaPg } = await import('@prisma/adapter-pg');
-  return { create: (url) => new generated.PrismaClient({ adapter: new PrismaPg({ connectionString: url, max: 4 }) }), cleanup: dir.cleanup };
+  return { create: (url) => new generated.PrismaClient({ adapter: new PrismaPg({ connectionString: url, max: 4 }), transactionOptions }), cleanup: dir.cleanup };
 }
