@@ -9,7 +9,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { withResthooks, type PrismaHooksOptions, type ResthooksPrismaClient } from '../../src/adapters/orm/prisma-adapter.js';
 import { OutboxWriteError, type Hooks } from '../../src/index.js';
-import { BOOK_EVENTS, ormAdapterSuite, type Book, type BookEvent, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
+import { BOOK_EVENTS, ormAdapterSuite, type Book, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
 import { TestDatabase, type Engine } from '../support/database.js';
 import { testHooks } from '../support/hooks.js';
 import { generatePrismaClient, PRISMA_TABLES, type PrismaClientFactory, type TestPrismaClient } from '../support/prisma.js';
@@ -25,6 +25,10 @@ afterAll(() => {
   generated.postgres.cleanup();
 });
 
+/** The suite's events, plus a custom action. */
+const EVENTS = { ...BOOK_EVENTS, 'book.read': 'Book.read' } as const;
+type EventName = keyof typeof EVENTS;
+
 interface Setup {
   app: Engine;
   /** 'app': the resthooks tables live in the app's database; 'separate': in another SQLite file. */
@@ -37,7 +41,7 @@ interface Env {
   /** The client without resthooks, for looking at the tables. */
   plain: TestPrismaClient;
   prisma: TestPrismaClient & ResthooksPrismaClient;
-  hooks: Hooks<BookEvent>;
+  hooks: Hooks<EventName>;
   receiver: Receiver;
   close(): Promise<void>;
 }
@@ -56,7 +60,7 @@ async function makeEnv(setup: Setup): Promise<Env> {
     closers.push(() => plain.$disconnect());
     for (const sql of PRISMA_TABLES[setup.app === 'sqlite' ? 'sqlite' : 'postgresql']) await plain.$executeRawUnsafe(sql);
     const store = setup.store === 'app' ? database.dialect({}, { max: 4 }) : undefined;
-    const { hooks, close: closeHooks } = await testHooks({ events: BOOK_EVENTS, store });
+    const { hooks, close: closeHooks } = await testHooks({ events: EVENTS, store });
     closers.push(closeHooks);
     const base = create(database.url);
     closers.push(() => base.$disconnect());
@@ -147,7 +151,7 @@ for (const app of ENGINES) {
     let env: Env;
     const open = async (options?: PrismaHooksOptions) => {
       env = await makeEnv({ app, store: 'app', options });
-      for (const event of Object.keys(BOOK_EVENTS) as BookEvent[]) {
+      for (const event of Object.keys(EVENTS) as EventName[]) {
         await env.hooks.subscriptions.create({ owner: 'alice', event, target: `${env.receiver.url}/alice` });
       }
       return env;
@@ -305,6 +309,26 @@ for (const app of ENGINES) {
       await settle();
       expect(received()).toEqual(['book.added Independent']);
       expect(await titles()).toEqual(['Independent']);
+    });
+
+    it("a custom action: hooks.action() with the model's name and the transaction's client as tx", async () => {
+      await open();
+      const { id } = await env.prisma.book.create({ data: book('Read me') });
+      await rolledBack(
+        env.prisma.$transaction(async (tx) => {
+          const row = await tx.book.findUnique({ where: { id } });
+          await env.hooks.action(row, 'read', { model: 'Book', tx: (sql, parameters) => tx.$executeRawUnsafe(sql, ...parameters) });
+          throw ROLLBACK;
+        }),
+      );
+      await env.prisma.$transaction(async (tx) => {
+        const row = await tx.book.findUnique({ where: { id } });
+        await env.hooks.action(row, 'read', { model: 'Book', tx: (sql, parameters) => tx.$executeRawUnsafe(sql, ...parameters) });
+      });
+      env.hooks.notify();
+      await env.receiver.waitFor(2);
+      await settle();
+      expect(received()).toEqual(['book.added Read me', 'book.read Read me']);
     });
 
     it('a model in no event fires nothing and writes no outbox row', async () => {
