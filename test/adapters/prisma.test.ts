@@ -179,6 +179,16 @@ for (const app of ENGINES) {
       expect(requests.find((r) => r.json.hook.event === 'book.changed')!.json.changes).toEqual(['title']);
     });
 
+    it('the data is the row as the write returned it, even if the app changes that object before COMMIT', async () => {
+      await open();
+      await env.prisma.$transaction(async (tx) => {
+        const created = await tx.book.create({ data: book('As written') });
+        created.title = 'Changed in memory';
+      });
+      const [request] = await env.receiver.waitFor(1);
+      expect(request!.json.data.title).toBe('As written');
+    });
+
     it('update sends the fields it set as changes', async () => {
       await open();
       const { id } = await env.prisma.book.create({ data: book('Dune') });

@@ -196,10 +196,14 @@ class PrismaAdapter {
     return result;
   }
 
-  /** `set`: the update's `data`, whose field names are the event's `changes`. */
+  /**
+   * `set`: the update's `data`, whose field names are the event's `changes`. The row is copied: it is the
+   * object the app gets back, and what the app does to it before COMMIT is not this write's data.
+   */
   #pending(model: string, action: ModelAction, row: object, set?: unknown): PendingWrite {
+    const instance = { ...row };
     const changes = this.changes && action === 'updated' && isArgs(set) ? Object.keys(set) : undefined;
-    return changes ? { model, action, instance: row, changes } : { model, action, instance: row };
+    return changes ? { model, action, instance, changes } : { model, action, instance };
   }
 
   async #write(trx: PrismaClient, model: string, operation: string, args: Args, write: () => PromiseLike<unknown>, fire: (action: ModelAction, row: object, set?: unknown) => void): Promise<unknown> {
