@@ -6,6 +6,13 @@
  * transactions, unmapped models, and an outbox write that fails (the app's write is refused).
  * Clients are generated at run time (test/support/prisma.ts).
  */
+import Database from 'better-sqlite3';
+import { build } from 'esbuild';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { withResthooks, type PrismaHooksOptions, type ResthooksPrismaClient } from '../../src/adapters/orm/prisma-adapter.js';
 import { OutboxWriteError, type Hooks } from '../../src/index.js';
@@ -413,3 +420,40 @@ for (const app of ENGINES) {
     });
   });
 }
+
+describe('resthooks/prisma in a minified bundle', () => {
+  it('fires: model names come from the generated client, not from class names', async () => {
+    // A Next.js server build or esbuild --minify renames every class; the app, its generated client, resthooks' core
+    // and the adapter are bundled and minified together here, the packages left to node_modules.
+    const dir = generated.sqlite.dir;
+    const project = fileURLToPath(new URL('../../', import.meta.url));
+    const app = join(dir, 'minified-app.ts');
+    writeFileSync(
+      app,
+      `import Database from 'better-sqlite3';
+import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
+import { PrismaClient } from './generated/client.ts';
+import { createHooks, sqliteStore } from ${JSON.stringify(join(project, 'src/index.ts'))};
+import { withResthooks } from ${JSON.stringify(join(project, 'src/adapters/orm/prisma-adapter.ts'))};
+const file = process.argv[2];
+const hooks = createHooks({ events: { 'book.added': 'Book.created' }, store: sqliteStore(new Database(file)) });
+await hooks.migrate();
+const prisma = await withResthooks(new PrismaClient({ adapter: new PrismaBetterSqlite3({ url: 'file:' + file }) }), hooks);
+await prisma.$transaction((tx) => tx.book.create({ data: { title: 'Minified', pages: 1, ownerId: 'alice' } }));
+const events = await hooks.recentEvents('book.added', { owner: 'alice' });
+console.log(JSON.stringify({ mode: prisma.$resthooks.mode, titles: events.map((event) => event.data.title) }));
+await prisma.$disconnect();
+await hooks.close();
+`,
+    );
+    const bundle = join(dir, 'minified-app.mjs');
+    await build({ entryPoints: [app], outfile: bundle, bundle: true, minify: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'error' });
+    expect(readFileSync(bundle, 'utf8')).not.toContain('PrismaAdapter'); // the adapter's own class was renamed too
+    const database = join(dir, 'minified.db');
+    const setup = new Database(database);
+    for (const sql of PRISMA_TABLES.sqlite) setup.exec(sql);
+    setup.close();
+    const { stdout } = await promisify(execFile)(process.execPath, [bundle, database], { cwd: dir, timeout: 60_000 });
+    expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toEqual({ mode: 'transaction', titles: ['Minified'] });
+  });
+});

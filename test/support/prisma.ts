@@ -77,10 +77,10 @@ export const PRISMA_TABLES: Record<PrismaProvider, string[]> = {
 const projectModules = fileURLToPath(new URL('../../node_modules', import.meta.url));
 
 /**
- * Generates a client for `provider` and returns a factory of clients on a database URL (a SQLite file
+ * Generates a client for `provider` (in `dir`/generated, beside a `node_modules` link) and returns a factory of clients on a database URL (a SQLite file
  * path, or a PostgreSQL URL), through Prisma's driver adapters. About a second.
  */
-export async function generatePrismaClient(provider: PrismaProvider): Promise<{ create: PrismaClientFactory; cleanup(): void }> {
+export async function generatePrismaClient(provider: PrismaProvider): Promise<{ create: PrismaClientFactory; dir: string; cleanup(): void }> {
   const dir = tempDir();
   symlinkSync(projectModules, join(dir.path, 'node_modules'), 'dir');
   const schema = join(dir.path, 'schema.prisma');
@@ -101,8 +101,8 @@ export async function generatePrismaClient(provider: PrismaProvider): Promise<{ 
   const transactionOptions = { maxWait: 30_000, timeout: 30_000 };
   if (provider === 'sqlite') {
     const { PrismaBetterSqlite3 } = await import('@prisma/adapter-better-sqlite3');
-    return { create: (url) => new generated.PrismaClient({ adapter: new PrismaBetterSqlite3({ url: `file:${url}` }), transactionOptions }), cleanup: dir.cleanup };
+    return { create: (url) => new generated.PrismaClient({ adapter: new PrismaBetterSqlite3({ url: `file:${url}` }), transactionOptions }), dir: dir.path, cleanup: dir.cleanup };
   }
   const { PrismaPg } = await import('@prisma/adapter-pg');
-  return { create: (url) => new generated.PrismaClient({ adapter: new PrismaPg({ connectionString: url, max: 4 }), transactionOptions }), cleanup: dir.cleanup };
+  return { create: (url) => new generated.PrismaClient({ adapter: new PrismaPg({ connectionString: url, max: 4 }), transactionOptions }), dir: dir.path, cleanup: dir.cleanup };
 }
