@@ -205,6 +205,16 @@ for (const app of ENGINES) {
       expect(changed.json).toMatchObject({ data: { id, title: 'Dune Messiah', pages: 256 }, changes: ['title', 'pages'] });
     });
 
+    it('with changes: false, updated payloads carry no changes', async () => {
+      await open({ changes: false });
+      const { id } = await env.prisma.book.create({ data: book('Dune') });
+      await env.prisma.book.update({ where: { id }, data: { title: 'Dune Messiah' } });
+      await env.receiver.waitFor(2);
+      const changed = env.receiver.received.find((r) => r.json.hook.event === 'book.changed')!;
+      expect(changed.json).not.toHaveProperty('changes');
+      expect(changed.json.data.title).toBe('Dune Messiah');
+    });
+
     it('createManyAndReturn and updateManyAndReturn fire once per row', async () => {
       await open();
       await env.prisma.book.createManyAndReturn({ data: [book('A'), book('B')] });
