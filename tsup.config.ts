@@ -8,6 +8,7 @@ const libraryEntries = {
   express: 'src/adapters/http/express-adapter.ts',
   fastify: 'src/adapters/http/fastify-adapter.ts',
   typeorm: 'src/adapters/orm/typeorm-adapter.ts',
+  prisma: 'src/adapters/orm/prisma-adapter.ts',
   bullmq: 'src/queue/bullmq/index.ts',
 };
 

@@ -28,6 +28,7 @@ const expected = {
   './express': ['toExpress'],
   './fastify': ['toFastify'],
   './typeorm': ['attachTypeorm'],
+  './prisma': ['withResthooks'],
   './bullmq': ['bullmqQueue'],
 };
 const OPTIONAL = ['hono', 'zod', 'typeorm', 'express', 'fastify', 'bullmq', 'ioredis', 'better-sqlite3', 'pg'];

@@ -1,0 +1,274 @@
+/**
+ * `resthooks/prisma`: a Prisma Client extension that fires `created` / `updated` / `deleted` for the
+ * writes that return their rows (create, update, upsert, delete, createManyAndReturn,
+ * updateManyAndReturn), after the transaction commits, and nothing when it rolls back. Where the
+ * resthooks store lives in the app's own database, the outbox row is written in the app's transaction.
+ *
+ * Public Prisma API only: a client extension's `$transaction` follows each interactive transaction
+ * (AsyncLocalStorage), and a query extension sees each write. Imports Prisma for nothing at run time.
+ * @module
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Hooks } from '../../hooks.js';
+import type { Logger } from '../../logger.js';
+import type { HostConnection, HostTransaction, ModelAction, OutboxMode, PendingWrite } from './orm-adapter.js';
+import { outboxBridge, type OutboxBridge } from './outbox-bridge.js';
+
+export interface PrismaHooksOptions {
+  /**
+   * `'auto'` (default): `'transaction'` when a probe at attach time proves that the app's database and
+   * the resthooks store are one database, else `'after-commit'` (see `OutboxMode`).
+   */
+  outbox?: OutboxMode | 'auto';
+  /**
+   * Also fire for `createMany`, `updateMany` and `deleteMany`, which return no rows: they are run as
+   * `createManyAndReturn` / `updateManyAndReturn`, and `deleteMany` reads the rows it matches first,
+   * all in the write's transaction (default false; SQLite, PostgreSQL and CockroachDB only).
+   */
+  bulk?: boolean;
+  /**
+   * A watched write outside `$transaction`: `'transaction'` (default) runs it again, in a transaction of its
+   * own with its outbox row, on the client `withResthooks` was given (so query extensions applied to that
+   * client see it twice, and ones applied to the result of `withResthooks` not at all); `'after-write'`
+   * lets it run as the app called it and appends its event right after (not atomic: a crash in between
+   * loses the event). In `'after-commit'` outbox mode writes are always `'after-write'`.
+   */
+  standalone?: 'transaction' | 'after-write';
+  /** Add `changes` (the fields an update set) beside `data` in `updated` payloads. Default true. */
+  changes?: boolean;
+  /** Where the adapter reports its outbox mode (pino's call shape). Default: silent. */
+  logger?: Logger;
+}
+
+/** What `withResthooks` adds to the client (and to its transactions' clients). */
+export interface ResthooksPrismaClient {
+  /** `mode`: where outbox rows go, as chosen at attach time. */
+  readonly $resthooks: { readonly mode: OutboxMode };
+}
+
+/** What `withResthooks` needs of a Prisma Client (any generated client, extended or not). */
+export interface PrismaClientLike {
+  $executeRawUnsafe(query: string, ...values: never[]): PromiseLike<unknown>;
+  $transaction: unknown;
+  $extends: unknown;
+}
+
+/**
+ * Returns the client extended with resthooks: every write of a model named in the events map fires its
+ * event once its transaction commits. The model name is the schema's model name (`Book`). Writes
+ * outside `$transaction` run in a transaction of their own with their outbox row. Apply it to the
+ * client before other extensions (see docs/orms.md).
+ * @example
+ * import { PrismaClient } from './generated/prisma/client.js';
+ * import { withResthooks } from 'resthooks/prisma';
+ *
+ * const hooks = createHooks({ events: { 'book.added': 'Book.created' }, store: postgresStore(pool) });
+ * await hooks.start();
+ * const prisma = await withResthooks(new PrismaClient({ adapter }), hooks);
+ * await prisma.$transaction(async (tx) => tx.book.create({ data: { title: 'Dune', ownerId: 'alice' } })); // after COMMIT
+ */
+export async function withResthooks<Client extends PrismaClientLike>(prisma: Client, hooks: Hooks, options: PrismaHooksOptions = {}): Promise<Client & ResthooksPrismaClient> {
+  const client = prisma as unknown as PrismaClient;
+  if (typeof client.$transaction !== 'function' || typeof client.$extends !== 'function') {
+    throw new TypeError('resthooks/prisma: withResthooks() needs a Prisma Client (one with $transaction and $extends)');
+  }
+  const bridge = outboxBridge(hooks, { adapter: 'resthooks/prisma', logger: options.logger });
+  await bridge.chooseMode(options.outbox ?? 'auto', (statement) => Promise.resolve(client.$executeRawUnsafe(statement.sql, ...statement.parameters)));
+  const adapter = new PrismaAdapter(bridge, client, options.bulk === true, options.standalone ?? 'transaction', options.changes !== false, options.logger);
+  return client.$extends(adapter.extension()) as Client & ResthooksPrismaClient;
+}
+
+type Args = Record<string, unknown>;
+type Operation = (args: Args) => PromiseLike<unknown>;
+interface PrismaClient {
+  $executeRawUnsafe(query: string, ...values: unknown[]): PromiseLike<unknown>;
+  $transaction(input: unknown, options?: unknown): Promise<unknown>;
+  $extends(extension: object): unknown;
+}
+interface QueryParams {
+  model?: string;
+  operation: string;
+  args: Args;
+  query(args: Args): PromiseLike<unknown>;
+}
+
+/** Where a write runs: in an interactive transaction (its client), in a batch, or inside one of ours. */
+type Scope =
+  | { readonly kind: 'interactive'; readonly trx: PrismaClient; readonly tx: HostTransaction }
+  | { readonly kind: 'batch'; readonly writes: PendingWrite[] }
+  | { readonly kind: 'own-read' };
+
+/** The operations that fire, and the actions they may fire (upsert: either). */
+const FIRING: Readonly<Record<string, readonly ModelAction[]>> = {
+  create: ['created'],
+  createManyAndReturn: ['created'],
+  update: ['updated'],
+  updateManyAndReturn: ['updated'],
+  upsert: ['created', 'updated'],
+  delete: ['deleted'],
+};
+const BULK: Readonly<Record<string, readonly ModelAction[]>> = { createMany: ['created'], updateMany: ['updated'], deleteMany: ['deleted'] };
+
+class PrismaAdapter {
+  readonly #scope = new AsyncLocalStorage<Scope>();
+  #warnedBatch = false;
+
+  constructor(
+    private readonly bridge: OutboxBridge,
+    /** The client before this extension: its `$transaction` is the one ours wraps. */
+    private readonly base: PrismaClient,
+    private readonly bulk: boolean,
+    private readonly standalone: 'transaction' | 'after-write',
+    private readonly changes: boolean,
+    private readonly logger: Logger | undefined,
+  ) {}
+
+  extension(): object {
+    const adapter = this;
+    const original = this.base.$transaction;
+    return {
+      name: 'resthooks',
+      client: {
+        $resthooks: { mode: this.bridge.mode },
+        // `this` is the client the app called: the extended client, or a transaction's client (nesting).
+        $transaction(this: PrismaClient, input: unknown, options?: unknown): Promise<unknown> {
+          const begin = (body: unknown) => original.call(this, body, options);
+          if (typeof input === 'function') return adapter.#interactive(this, begin, input as (trx: PrismaClient) => Promise<unknown>);
+          // A batch on an interactive transaction's client is part of that transaction: its writes are too.
+          if (adapter.#transactionOf(this)) return begin(input);
+          return adapter.#batch(begin, input);
+        },
+      },
+      query: {
+        $allModels: {
+          $allOperations: (params: QueryParams) => adapter.#onQuery(params),
+        },
+      },
+    };
+  }
+
+  /** The interactive transaction whose client `caller` is, if any (a call on the root client inside one is not in it). */
+  #transactionOf(caller: PrismaClient): HostTransaction | undefined {
+    const scope = this.#scope.getStore();
+    return scope?.kind === 'interactive' && scope.trx === caller ? scope.tx : undefined;
+  }
+
+  #interactive(caller: PrismaClient, begin: (body: unknown) => Promise<unknown>, work: (trx: PrismaClient) => Promise<unknown>): Promise<unknown> {
+    // Called on the enclosing transaction's client, Prisma opens a savepoint in it; called on the root client, a new transaction.
+    const key = this.#transactionOf(caller)?.key ?? {};
+    // Awaited inside the scope: a callback may return a query unawaited (`(tx) => tx.book.create(…)`), and
+    // Prisma runs a query only when it is awaited, in the async context of that await.
+    const inScope = (trx: PrismaClient, tx: HostTransaction) => this.#scope.run({ kind: 'interactive', trx, tx }, async () => await work(trx));
+    return this.bridge.around(begin, (trx: PrismaClient) => connection(key, trx), inScope);
+  }
+
+  /** `$transaction([...])` has no client to write through: its writes are appended once it has committed. */
+  async #batch(begin: (body: unknown) => Promise<unknown>, requests: unknown): Promise<unknown> {
+    const writes: PendingWrite[] = [];
+    const results = await this.#scope.run({ kind: 'batch', writes }, () => begin(requests));
+    for (const write of writes) await this.bridge.write(undefined, write);
+    return results;
+  }
+
+  #onQuery({ model, operation, args, query }: QueryParams): PromiseLike<unknown> {
+    const actions = FIRING[operation] ?? (this.bulk ? BULK[operation] : undefined);
+    const scope = this.#scope.getStore();
+    if (!model || !actions || !actions.some((action) => this.bridge.watches(model, action)) || scope?.kind === 'own-read') return query(args);
+    if (scope?.kind === 'interactive') return this.#perform(scope.trx, scope.tx, model, operation, args, () => query(args));
+    if (scope?.kind === 'batch') return this.#inBatch(scope.writes, model, operation, args, () => query(args));
+    if (this.standalone === 'after-write' || this.bridge.mode === 'after-commit') return this.#perform(this.base, undefined, model, operation, args, () => query(args));
+    // Alone: run again in a transaction of its own on the client before this extension, with its outbox row.
+    return this.bridge.around(
+      (body) => this.base.$transaction(body),
+      (trx: PrismaClient) => connection({}, trx),
+      (trx, tx) => this.#perform(trx, tx, model, operation, args, () => delegate(trx, model, operation)(args)),
+    );
+  }
+
+  /**
+   * Runs one write (`write`, plus the reads it needs through `trx`) and hands its events to the bridge:
+   * buffered in `tx`, or with no `tx` appended before this returns.
+   */
+  async #perform(trx: PrismaClient, tx: HostTransaction | undefined, model: string, operation: string, args: Args, write: () => PromiseLike<unknown>): Promise<unknown> {
+    const writes: PendingWrite[] = [];
+    const result = await this.#write(trx, model, operation, args, write, (action, row, set) => void writes.push(this.#pending(model, action, row, set)));
+    for (const pending of writes) await this.bridge.write(tx, pending);
+    return result;
+  }
+
+  /**
+   * `set`: the update's `data`, whose field names are the event's `changes`. The row is copied: it is the
+   * object the app gets back, and what the app does to it before COMMIT is not this write's data.
+   */
+  #pending(model: string, action: ModelAction, row: object, set?: unknown): PendingWrite {
+    const instance = { ...row };
+    const changes = this.changes && action === 'updated' && isArgs(set) ? Object.keys(set) : undefined;
+    return changes ? { model, action, instance, changes } : { model, action, instance };
+  }
+
+  async #write(trx: PrismaClient, model: string, operation: string, args: Args, write: () => PromiseLike<unknown>, fire: (action: ModelAction, row: object, set?: unknown) => void): Promise<unknown> {
+    // The reads and writes resthooks adds run through `trx` (in the write's transaction, if any), and fire nothing themselves.
+    const own = (name: string, ownArgs: Args) => this.#scope.run({ kind: 'own-read' }, async () => await delegate(trx, model, name)(ownArgs));
+    switch (operation) {
+      case 'upsert': {
+        // Whether the row existed decides the action; read in the write's transaction, just before it.
+        const existed = (await own('findUnique', { where: args.where })) !== null;
+        const row = await write();
+        for (const written of asRows([row])) fire(existed ? 'updated' : 'created', written, existed ? args.update : undefined);
+        return row;
+      }
+      case 'createMany':
+      case 'updateMany': {
+        const rows = await own(`${operation}AndReturn`, args);
+        for (const row of asRows(rows)) fire(operation === 'createMany' ? 'created' : 'updated', row, args.data);
+        return { count: asRows(rows).length };
+      }
+      case 'deleteMany': {
+        const rows = await own('findMany', args.limit === undefined ? { where: args.where } : { where: args.where, take: args.limit });
+        const result = await write();
+        for (const row of asRows(rows)) fire('deleted', row);
+        return result;
+      }
+      default: {
+        const result = await write();
+        const action = FIRING[operation]![0]!;
+        for (const row of asRows(Array.isArray(result) ? result : [result])) fire(action, row, args.data);
+        return result;
+      }
+    }
+  }
+
+  /** In a batch, only the writes whose result tells what happened fire; upsert and bulk writes cannot. */
+  async #inBatch(writes: PendingWrite[], model: string, operation: string, args: Args, write: () => PromiseLike<unknown>): Promise<unknown> {
+    const result = await write();
+    const action = operation === 'upsert' ? undefined : FIRING[operation]?.[0];
+    if (!action) {
+      if (!this.#warnedBatch) this.logger?.warn({ model, operation }, `resthooks/prisma: ${operation} inside $transaction([...]) fires no event (use an interactive $transaction)`);
+      this.#warnedBatch = true;
+      return result;
+    }
+    for (const row of asRows(Array.isArray(result) ? result : [result])) writes.push(this.#pending(model, action, row, args.data));
+    return result;
+  }
+}
+
+function connection(key: object, trx: PrismaClient): HostConnection {
+  return { key, execute: (sql, parameters) => trx.$executeRawUnsafe(sql, ...parameters) };
+}
+
+/** `prisma.book.create`: the client property of a model is its name with a lower-case first letter. */
+function delegate(client: PrismaClient, model: string, operation: string): Operation {
+  const models = client as unknown as Record<string, Record<string, Operation> | undefined>;
+  const found = models[model.charAt(0).toLowerCase() + model.slice(1)];
+  const run = found?.[operation];
+  if (!found || typeof run !== 'function') throw new TypeError(`resthooks/prisma: the client has no ${model}.${operation}()`);
+  return (args) => run.call(found, args);
+}
+
+function asRows(value: unknown): object[] {
+  return Array.isArray(value) ? value.filter((row): row is object => row !== null && typeof row === 'object') : [];
+}
+
+function isArgs(value: unknown): value is Args {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}

@@ -1,0 +1,469 @@
+/**
+ * resthooks/prisma on real databases (Prisma 7 with its better-sqlite3 and pg driver adapters): the ORM
+ * conformance suite on SQLite and PostgreSQL, with the store in the app's database (outbox written in the
+ * app's transaction) and in another one (appended after commit); then what is Prisma's own: upsert, the
+ * *AndReturn writes, bulk writes (silent by default, opt-in), nested transactions (savepoints), batch
+ * transactions, unmapped models, and an outbox write that fails (the app's write is refused).
+ * Clients are generated at run time (test/support/prisma.ts).
+ */
+import Database from 'better-sqlite3';
+import { build } from 'esbuild';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { withResthooks, type PrismaHooksOptions, type ResthooksPrismaClient } from '../../src/adapters/orm/prisma-adapter.js';
+import { OutboxWriteError, type Hooks } from '../../src/index.js';
+import { BOOK_EVENTS, ormAdapterSuite, type Book, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
+import { TestDatabase, type Engine } from '../support/database.js';
+import { testHooks } from '../support/hooks.js';
+import { generatePrismaClient, PRISMA_TABLES, type PrismaClientFactory, type TestPrismaClient } from '../support/prisma.js';
+import { startReceiver, type Receiver } from '../support/receiver.js';
+
+const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
+const generated = {
+  sqlite: await generatePrismaClient('sqlite'),
+  postgres: await generatePrismaClient('postgresql'),
+};
+afterAll(() => {
+  generated.sqlite.cleanup();
+  generated.postgres.cleanup();
+});
+
+/** The suite's events, plus a custom action. */
+const EVENTS = { ...BOOK_EVENTS, 'book.read': 'Book.read' } as const;
+type EventName = keyof typeof EVENTS;
+
+interface Setup {
+  app: Engine;
+  /** 'app': the resthooks tables live in the app's database; 'separate': in another SQLite file. */
+  store: 'app' | 'separate';
+  options?: PrismaHooksOptions;
+}
+
+interface Env {
+  database: TestDatabase;
+  /** The client without resthooks, for looking at the tables. */
+  plain: TestPrismaClient;
+  prisma: TestPrismaClient & ResthooksPrismaClient;
+  hooks: Hooks<EventName>;
+  receiver: Receiver;
+  close(): Promise<void>;
+}
+
+async function makeEnv(setup: Setup): Promise<Env> {
+  const closers: Array<() => Promise<void> | void> = [];
+  const close = async () => {
+    for (const closer of closers.splice(0).reverse()) await closer();
+  };
+  try {
+    const database = new TestDatabase(setup.app);
+    await database.init();
+    closers.push(() => database.close());
+    const create: PrismaClientFactory = generated[setup.app].create;
+    const plain = create(database.url);
+    closers.push(() => plain.$disconnect());
+    for (const sql of PRISMA_TABLES[setup.app === 'sqlite' ? 'sqlite' : 'postgresql']) await plain.$executeRawUnsafe(sql);
+    const store = setup.store === 'app' ? database.dialect({}, { max: 4 }) : undefined;
+    const { hooks, close: closeHooks } = await testHooks({ events: EVENTS, store });
+    closers.push(closeHooks);
+    const base = create(database.url);
+    closers.push(() => base.$disconnect());
+    const prisma = await withResthooks(base, hooks, setup.options);
+    const receiver = await startReceiver();
+    closers.push(() => receiver.close());
+    return { database, plain, prisma, hooks, receiver, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** The client each writer writes through, so that a savepoint can be opened on a transaction's client. */
+const writerClients = new WeakMap<BookWriter, TestPrismaClient>();
+
+function bookWriter(client: TestPrismaClient): BookWriter {
+  const writer: BookWriter = {
+    create: (book) => client.book.create({ data: book }) as Promise<Book>,
+    update: async (id, patch) => void (await client.book.update({ where: { id }, data: patch })),
+    remove: async (id) => void (await client.book.delete({ where: { id } })),
+  };
+  writerClients.set(writer, client);
+  return writer;
+}
+
+const ROLLBACK = new Error('roll back');
+async function rolledBack(work: Promise<unknown>): Promise<void> {
+  await work.catch((error: unknown) => {
+    if (error !== ROLLBACK) throw error;
+  });
+}
+
+function harness(setup: Setup) {
+  return async (): Promise<OrmAdapterHarness> => {
+    const env = await makeEnv(setup);
+    const inTransaction = (client: TestPrismaClient, work: (books: BookWriter) => Promise<void>, rollback = false) =>
+      rolledBack(
+        client.$transaction(async (tx) => {
+          await work(bookWriter(tx));
+          if (rollback) throw ROLLBACK;
+        }),
+      );
+    let shelves = 0;
+    return {
+      hooks: env.hooks,
+      receiver: env.receiver,
+      engine: setup.app,
+      mode: env.prisma.$resthooks.mode,
+      transaction: (work, { rollback = false } = {}) => inTransaction(env.prisma, work, rollback),
+      // A nested $transaction on a transaction's client is a savepoint in Prisma 7.
+      savepoint: (outer, work, { rollback = false } = {}) => inTransaction(writerClients.get(outer)!, work, rollback),
+      outside: bookWriter(env.prisma),
+      async query(sql) {
+        // SQLite's driver refuses to read rows from a statement that returns none (DDL).
+        if (/^\s*select\b/i.test(sql)) return env.plain.$queryRawUnsafe(sql);
+        await env.plain.$executeRawUnsafe(sql);
+        return [];
+      },
+      async writeUnmapped({ transaction }) {
+        const data = { name: `Shelf ${++shelves}` };
+        if (transaction) await env.prisma.$transaction((tx) => tx.shelf.create({ data }));
+        else await env.prisma.shelf.create({ data });
+      },
+      close: env.close,
+    };
+  };
+}
+
+for (const app of ENGINES) {
+  // No commit race: resthooks writes inside the app's transaction callback, so Prisma commits only after that write.
+  ormAdapterSuite(`Prisma on ${app}, store in the app's database (outbox in the transaction)`, harness({ app, store: 'app' }), {
+    mode: 'transaction',
+    savepoints: true,
+    commitRace: false,
+  });
+  ormAdapterSuite(`Prisma on ${app}, store in a separate SQLite file (after commit)`, harness({ app, store: 'separate' }), {
+    mode: 'after-commit',
+    savepoints: true,
+    commitRace: false,
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+for (const app of ENGINES) {
+  describe(`resthooks/prisma on ${app}: Prisma's own writes and transactions`, () => {
+    let env: Env;
+    const open = async (options?: PrismaHooksOptions) => {
+      env = await makeEnv({ app, store: 'app', options });
+      for (const event of Object.keys(EVENTS) as EventName[]) {
+        await env.hooks.subscriptions.create({ owner: 'alice', event, target: `${env.receiver.url}/alice` });
+      }
+      return env;
+    };
+    afterEach(async () => {
+      await env?.close();
+    });
+    /** What arrived, in a stable order: "event title". */
+    const received = () => env.receiver.received.map((r) => `${r.json.hook.event as string} ${r.json.data.title as string}`).sort();
+    const settle = async () => {
+      await env.hooks.idle();
+      await sleep(50);
+      await env.hooks.idle();
+    };
+    const titles = async () => (await env.plain.book.findMany({ orderBy: { id: 'asc' } })).map((book: Book) => book.title);
+    const book = (title: string) => ({ title, pages: 1, ownerId: 'alice' });
+
+    it('upsert fires created for a new row, and updated with the fields it set for an existing one', async () => {
+      await open();
+      const created = await env.prisma.book.upsert({ where: { id: 1000 }, create: { id: 1000, ...book('New') }, update: { title: 'Unused' } });
+      await env.prisma.$transaction((tx) => tx.book.upsert({ where: { id: created.id }, create: book('Unused'), update: { title: 'Renamed' } }));
+      const requests = await env.receiver.waitFor(2);
+      await settle();
+      expect(received()).toEqual(['book.added New', 'book.changed Renamed']);
+      expect(requests.find((r) => r.json.hook.event === 'book.changed')!.json.changes).toEqual(['title']);
+    });
+
+    it('the data is the row as the write returned it, even if the app changes that object before COMMIT', async () => {
+      await open();
+      await env.prisma.$transaction(async (tx) => {
+        const created = await tx.book.create({ data: book('As written') });
+        created.title = 'Changed in memory';
+      });
+      const [request] = await env.receiver.waitFor(1);
+      expect(request!.json.data.title).toBe('As written');
+    });
+
+    it('update sends the fields it set as changes', async () => {
+      await open();
+      const { id } = await env.prisma.book.create({ data: book('Dune') });
+      await env.prisma.book.update({ where: { id }, data: { title: 'Dune Messiah', pages: 256 } });
+      await env.receiver.waitFor(2);
+      const changed = env.receiver.received.find((r) => r.json.hook.event === 'book.changed')!;
+      expect(changed.json).toMatchObject({ data: { id, title: 'Dune Messiah', pages: 256 }, changes: ['title', 'pages'] });
+    });
+
+    it('with changes: false, updated payloads carry no changes', async () => {
+      await open({ changes: false });
+      const { id } = await env.prisma.book.create({ data: book('Dune') });
+      await env.prisma.book.update({ where: { id }, data: { title: 'Dune Messiah' } });
+      await env.receiver.waitFor(2);
+      const changed = env.receiver.received.find((r) => r.json.hook.event === 'book.changed')!;
+      expect(changed.json).not.toHaveProperty('changes');
+      expect(changed.json.data.title).toBe('Dune Messiah');
+    });
+
+    it('createManyAndReturn and updateManyAndReturn fire once per row', async () => {
+      await open();
+      await env.prisma.book.createManyAndReturn({ data: [book('A'), book('B')] });
+      await env.prisma.$transaction((tx) => tx.book.updateManyAndReturn({ where: { title: 'A' }, data: { pages: 9 } }));
+      await env.receiver.waitFor(3);
+      await settle();
+      expect(received()).toEqual(['book.added A', 'book.added B', 'book.changed A']);
+    });
+
+    it('createMany, updateMany and deleteMany fire nothing by default (they return no rows)', async () => {
+      await open();
+      expect(await env.prisma.book.createMany({ data: [book('A'), book('B')] })).toEqual({ count: 2 });
+      expect(await env.prisma.book.updateMany({ where: {}, data: { pages: 2 } })).toEqual({ count: 2 });
+      expect(await env.prisma.book.deleteMany({ where: { title: 'A' } })).toEqual({ count: 1 });
+      await settle();
+      expect(await env.hooks.recentEvents('book.added', { owner: 'alice' })).toEqual([]);
+      expect(env.receiver.received).toEqual([]);
+      expect(await titles()).toEqual(['B']);
+    });
+
+    it('with bulk: true, createMany, updateMany and deleteMany fire once per row and return their counts', async () => {
+      await open({ bulk: true });
+      expect(await env.prisma.book.createMany({ data: [book('A'), book('B')] })).toEqual({ count: 2 });
+      expect(await env.prisma.$transaction((tx) => tx.book.updateMany({ where: { title: 'B' }, data: { title: 'B2' } }))).toEqual({ count: 1 });
+      expect(await env.prisma.book.deleteMany({ where: { title: 'A' } })).toEqual({ count: 1 });
+      await env.receiver.waitFor(4);
+      await settle();
+      expect(received()).toEqual(['book.added A', 'book.added B', 'book.changed B2', 'book.removed A']);
+      expect(await titles()).toEqual(['B2']);
+    });
+
+    it("a nested transaction's rollback (a savepoint) drops only its own events", async () => {
+      await open();
+      await env.prisma.$transaction(async (tx) => {
+        await tx.book.create({ data: book('Outer') });
+        await rolledBack(
+          tx.$transaction(async (inner) => {
+            await inner.book.create({ data: book('Inner, rolled back') });
+            throw ROLLBACK;
+          }),
+        );
+        await tx.$transaction((inner) => inner.book.create({ data: book('Inner, kept') }));
+      });
+      await env.receiver.waitFor(2);
+      await settle();
+      expect(received()).toEqual(['book.added Inner, kept', 'book.added Outer']);
+      expect(await titles()).toEqual(['Outer', 'Inner, kept']);
+      // The whole transaction rolled back: its released savepoint's events go too.
+      await rolledBack(
+        env.prisma.$transaction(async (tx) => {
+          await tx.$transaction((inner) => inner.book.create({ data: book('Released, then rolled back') }));
+          throw ROLLBACK;
+        }),
+      );
+      await settle();
+      expect(env.receiver.received).toHaveLength(2);
+    });
+
+    it('a batch $transaction([...]) fires once it has committed, and nothing when it fails', async () => {
+      await open();
+      await env.prisma.$transaction([env.prisma.book.create({ data: book('A') }), env.prisma.book.create({ data: book('B') })]);
+      const failing = env.prisma.$transaction([env.prisma.book.create({ data: book('Never') }), env.prisma.shelf.create({ data: { name: 'x' } }), env.prisma.shelf.create({ data: { name: 'x' } })]);
+      await expect(failing).rejects.toThrow();
+      await env.receiver.waitFor(2);
+      await settle();
+      expect(received()).toEqual(['book.added A', 'book.added B']);
+      expect(await titles()).toEqual(['A', 'B']);
+    });
+
+    it('concurrent transactions keep their own events: one rolls back, the other commits', async () => {
+      await open();
+      await Promise.all([
+        env.prisma.$transaction(async (tx) => {
+          await tx.book.create({ data: book('Committed') });
+          await sleep(30);
+        }),
+        rolledBack(
+          env.prisma.$transaction(async (tx) => {
+            await tx.book.create({ data: book('Rolled back') });
+            await sleep(30);
+            throw ROLLBACK;
+          }),
+        ),
+      ]);
+      await env.receiver.waitFor(1);
+      await settle();
+      expect(received()).toEqual(['book.added Committed']);
+      expect(await titles()).toEqual(['Committed']);
+    });
+
+    it('a batch inside an interactive transaction is part of it: its events (upsert too) go with its commit or rollback', async () => {
+      await open();
+      await rolledBack(
+        env.prisma.$transaction(async (tx) => {
+          await tx.$transaction([tx.book.create({ data: book('In batch') })]);
+          throw ROLLBACK;
+        }),
+      );
+      await env.prisma.$transaction(async (tx) => {
+        await tx.$transaction([tx.book.create({ data: book('Batch, committed') }), tx.book.upsert({ where: { id: 999 }, create: { id: 999, ...book('Batch upsert') }, update: {} })]);
+      });
+      await env.receiver.waitFor(2);
+      await settle();
+      expect(received()).toEqual(['book.added Batch upsert', 'book.added Batch, committed']);
+      expect(await titles()).toEqual(['Batch, committed', 'Batch upsert']);
+    });
+
+    // PostgreSQL only: SQLite has one connection, so a second transaction opened inside the first would wait for it to end.
+    if (app === 'postgres') it('a transaction opened on the root client inside another is its own: it commits with its events while the other rolls back', async () => {
+      await open();
+      await rolledBack(
+        env.prisma.$transaction(async (tx) => {
+          await tx.book.create({ data: book('Outer, rolled back') });
+          await env.prisma.$transaction((other) => other.book.create({ data: book('Independent') }));
+          throw ROLLBACK;
+        }),
+      );
+      await env.receiver.waitFor(1);
+      await settle();
+      expect(received()).toEqual(['book.added Independent']);
+      expect(await titles()).toEqual(['Independent']);
+    });
+
+    it("a custom action: hooks.action() with the model's name and the transaction's client as tx", async () => {
+      await open();
+      const { id } = await env.prisma.book.create({ data: book('Read me') });
+      await rolledBack(
+        env.prisma.$transaction(async (tx) => {
+          const row = await tx.book.findUnique({ where: { id } });
+          await env.hooks.action(row, 'read', { model: 'Book', tx: (sql, parameters) => tx.$executeRawUnsafe(sql, ...parameters) });
+          throw ROLLBACK;
+        }),
+      );
+      await env.prisma.$transaction(async (tx) => {
+        const row = await tx.book.findUnique({ where: { id } });
+        await env.hooks.action(row, 'read', { model: 'Book', tx: (sql, parameters) => tx.$executeRawUnsafe(sql, ...parameters) });
+      });
+      env.hooks.notify();
+      await env.receiver.waitFor(2);
+      await settle();
+      expect(received()).toEqual(['book.added Read me', 'book.read Read me']);
+    });
+
+    it('a model in no event fires nothing and writes no outbox row', async () => {
+      await open();
+      await env.prisma.shelf.create({ data: { name: 'Fiction' } });
+      await env.prisma.$transaction((tx) => tx.shelf.update({ where: { name: 'Fiction' }, data: { name: 'Sci-fi' } }));
+      const [{ count }] = (await env.plain.$queryRawUnsafe('select count(*) as count from resthooks_events')) as [{ count: unknown }];
+      expect(Number(count)).toBe(0);
+    });
+
+    it("standalone: 'after-write' lets a write outside a transaction run once through every query extension, then appends its event", async () => {
+      await open({ standalone: 'after-write' });
+      let calls = 0;
+      const counting = (env.prisma.$extends as (extension: object) => TestPrismaClient)({
+        query: { book: { create: ({ args, query }: { args: object; query: (args: object) => Promise<unknown> }) => (calls++, query(args)) } },
+      });
+      const created = await counting.book.create({ data: book('Once') });
+      const [stored] = await env.hooks.recentEvents('book.added', { owner: 'alice', limit: 1 });
+      expect(stored?.data).toMatchObject({ id: created.id, title: 'Once' });
+      expect(calls).toBe(1);
+      await env.receiver.waitFor(1);
+    });
+
+    describe('an outbox write that fails', () => {
+      /** The store refuses every `book.added` row (a database trigger), as a full disk or a broken schema would. */
+      const refuseBookAdded = async () => {
+        if (app === 'sqlite') {
+          await env.plain.$executeRawUnsafe(
+            "create trigger refuse_book_added before insert on resthooks_events when new.name = 'book.added' begin select raise(abort, 'outbox refused'); end",
+          );
+        } else {
+          await env.plain.$executeRawUnsafe(
+            "create function refuse_book_added() returns trigger language plpgsql as $$ begin if new.name = 'book.added' then raise exception 'outbox refused'; end if; return new; end $$",
+          );
+          await env.plain.$executeRawUnsafe('create trigger refuse_book_added before insert on resthooks_events for each row execute function refuse_book_added()');
+        }
+      };
+
+      it('refuses a write outside a transaction: the row is not kept and the caller gets OutboxWriteError', async () => {
+        await open();
+        await refuseBookAdded();
+        const error: unknown = await env.prisma.book.create({ data: book('Unrecorded') }).catch((caught: unknown) => caught);
+        expect(error).toBeInstanceOf(OutboxWriteError);
+        expect((error as OutboxWriteError).code).toBe('outbox_write_failed');
+        expect(await titles()).toEqual([]);
+      });
+
+      it("with standalone: 'after-write', keeps a write outside a transaction and loses only its event", async () => {
+        await open({ standalone: 'after-write' });
+        await refuseBookAdded();
+        await env.prisma.book.create({ data: book('Kept') });
+        expect(await titles()).toEqual(['Kept']);
+        await settle();
+        expect(env.receiver.received).toEqual([]);
+      });
+
+      it('rolls back the whole interactive transaction, and later writes work', async () => {
+        await open();
+        const { id } = await env.prisma.book.create({ data: book('Before') });
+        await refuseBookAdded();
+        const failing = env.prisma.$transaction(async (tx) => {
+          await tx.book.update({ where: { id }, data: { title: 'Renamed' } });
+          await tx.book.create({ data: book('Unrecorded') });
+        });
+        await expect(failing).rejects.toBeInstanceOf(OutboxWriteError);
+        expect(await titles()).toEqual(['Before']);
+        await env.prisma.book.update({ where: { id }, data: { title: 'After' } });
+        await env.receiver.waitFor(2);
+        await settle();
+        expect(received()).toEqual(['book.added Before', 'book.changed After']);
+      });
+    });
+  });
+}
+
+describe('resthooks/prisma in a minified bundle', () => {
+  it('fires: model names come from the generated client, not from class names', async () => {
+    // A Next.js server build or esbuild --minify renames every class; the app, its generated client, resthooks' core
+    // and the adapter are bundled and minified together here, the packages left to node_modules.
+    const dir = generated.sqlite.dir;
+    const project = fileURLToPath(new URL('../../', import.meta.url));
+    const app = join(dir, 'minified-app.ts');
+    writeFileSync(
+      app,
+      `import Database from 'better-sqlite3';
+import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
+import { PrismaClient } from './generated/client.ts';
+import { createHooks, sqliteStore } from ${JSON.stringify(join(project, 'src/index.ts'))};
+import { withResthooks } from ${JSON.stringify(join(project, 'src/adapters/orm/prisma-adapter.ts'))};
+const file = process.argv[2];
+const hooks = createHooks({ events: { 'book.added': 'Book.created' }, store: sqliteStore(new Database(file)) });
+await hooks.migrate();
+const prisma = await withResthooks(new PrismaClient({ adapter: new PrismaBetterSqlite3({ url: 'file:' + file }) }), hooks);
+await prisma.$transaction((tx) => tx.book.create({ data: { title: 'Minified', pages: 1, ownerId: 'alice' } }));
+const events = await hooks.recentEvents('book.added', { owner: 'alice' });
+console.log(JSON.stringify({ mode: prisma.$resthooks.mode, titles: events.map((event) => event.data.title) }));
+await prisma.$disconnect();
+await hooks.close();
+`,
+    );
+    const bundle = join(dir, 'minified-app.mjs');
+    await build({ entryPoints: [app], outfile: bundle, bundle: true, minify: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'error' });
+    expect(readFileSync(bundle, 'utf8')).not.toContain('PrismaAdapter'); // the adapter's own class was renamed too
+    const database = join(dir, 'minified.db');
+    const setup = new Database(database);
+    for (const sql of PRISMA_TABLES.sqlite) setup.exec(sql);
+    setup.close();
+    const { stdout } = await promisify(execFile)(process.execPath, [bundle, database], { cwd: dir, timeout: 60_000 });
+    expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toEqual({ mode: 'transaction', titles: ['Minified'] });
+  });
+});
