@@ -123,6 +123,8 @@ class SequelizeAdapter {
   readonly #watched = new WeakSet<SequelizeTransaction>();
   /** Levels whose commit or rollback has run, even where Sequelize leaves `finished` unset. */
   readonly #ended = new WeakSet<SequelizeTransaction>();
+  /** Transactions whose commit() resthooks refused, and rolled back itself. */
+  readonly #refused = new WeakSet<SequelizeTransaction>();
   readonly #names = new WeakMap<object, string>();
   readonly #models: ReadonlySet<string>;
 
@@ -207,6 +209,8 @@ class SequelizeAdapter {
     const rollback = level.rollback;
     const adapter = this;
     level.rollback = async function rollbackWithResthooks(this: SequelizeTransaction) {
+      // Already rolled back by a refused commit(): the usual `catch { await t.rollback() }` must not hide its error.
+      if (adapter.#refused.has(level)) return;
       adapter.bridge.rollbackStarted(host);
       try {
         await rollback.call(this);
@@ -223,6 +227,7 @@ class SequelizeAdapter {
           // Sequelize's managed transaction() does not roll back when commit() throws: done here, so the
           // write and its refused event both go, and the connection is released.
           await level.rollback().catch(() => undefined);
+          adapter.#refused.add(level);
           throw error;
         }
       }
