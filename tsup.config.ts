@@ -9,6 +9,7 @@ const libraryEntries = {
   fastify: 'src/adapters/http/fastify-adapter.ts',
   typeorm: 'src/adapters/orm/typeorm-adapter.ts',
   prisma: 'src/adapters/orm/prisma-adapter.ts',
+  sequelize: 'src/adapters/orm/sequelize-adapter.ts',
   bullmq: 'src/queue/bullmq/index.ts',
 };
 

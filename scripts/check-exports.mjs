@@ -29,9 +29,10 @@ const expected = {
   './fastify': ['toFastify'],
   './typeorm': ['attachTypeorm'],
   './prisma': ['withResthooks'],
+  './sequelize': ['attachSequelize', 'sequelizeExecutor'],
   './bullmq': ['bullmqQueue'],
 };
-const OPTIONAL = ['hono', 'zod', 'typeorm', 'express', 'fastify', 'bullmq', 'ioredis', 'better-sqlite3', 'pg'];
+const OPTIONAL = ['hono', 'zod', 'typeorm', 'sequelize', 'sqlite3', 'express', 'fastify', 'bullmq', 'ioredis', 'better-sqlite3', 'pg'];
 
 let failures = 0;
 const fail = (message) => {
