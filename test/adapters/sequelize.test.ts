@@ -12,7 +12,7 @@ import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { DataTypes, Model, QueryTypes, Sequelize, Transaction, type ModelStatic } from 'sequelize';
+import { DataTypes, Model, QueryTypes, Sequelize, type ModelStatic, type Transaction } from 'sequelize';
 import { afterEach, describe, expect, it } from 'vitest';
 import { attachSequelize, sequelizeExecutor, type SequelizeHooks, type SequelizeHooksOptions } from '../../src/adapters/orm/sequelize-adapter.js';
 import { ConfigError, OutboxWriteError, type Hooks } from '../../src/index.js';
@@ -75,9 +75,7 @@ interface Env {
 }
 
 function connect(app: Engine, url: string): Sequelize {
-  // IMMEDIATE: a SQLite transaction that reads before it writes (find, then save) must not meet a
-  // write of the store's connection in between (SQLITE_BUSY_SNAPSHOT, which no retry can fix).
-  if (app === 'sqlite') return new Sequelize({ dialect: 'sqlite', storage: url, logging: false, transactionType: Transaction.TYPES.IMMEDIATE });
+  if (app === 'sqlite') return new Sequelize({ dialect: 'sqlite', storage: url, logging: false });
   return new Sequelize(url, { dialect: 'postgres', logging: false, pool: { max: 5 } });
 }
 
@@ -451,7 +449,7 @@ import { DataTypes, Model, Sequelize } from 'sequelize';
 import { createHooks, sqliteStore } from ${JSON.stringify(join(project, 'src/index.ts'))};
 import { attachSequelize } from ${JSON.stringify(join(project, 'src/adapters/orm/sequelize-adapter.ts'))};
 const file = process.argv[2];
-const sequelize = new Sequelize({ dialect: 'sqlite', storage: file, logging: false, transactionType: 'IMMEDIATE' });
+const sequelize = new Sequelize({ dialect: 'sqlite', storage: file, logging: false });
 class Book extends Model {}
 Book.init({ title: DataTypes.STRING, ownerId: DataTypes.STRING }, { sequelize, modelName: 'Book', tableName: 'books', timestamps: false });
 class Author extends Model {}
