@@ -313,6 +313,34 @@ for (const app of ENGINES) {
       expect(await titles()).toEqual(['Silent A', 'Loud A']);
     });
 
+    it('findOrCreate() fires created when it creates; upsert() fires nothing; a paranoid destroy() fires deleted, also for a model defined after attaching', async () => {
+      await open();
+      // A second Hooks instance on the same Sequelize, watching a model not defined yet.
+      const { hooks, close } = await testHooks({ events: { 'paper.removed': 'Paper.deleted' } });
+      const second = await attachSequelize(env.sequelize, hooks);
+      try {
+        const Paper = env.sequelize.define<Model<{ id: number; title: string; ownerId: string }, { title: string; ownerId: string }>>(
+          'Paper',
+          { id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true }, title: DataTypes.STRING, ownerId: DataTypes.STRING },
+          { tableName: 'papers', paranoid: true },
+        );
+        await Paper.sync();
+        const [found] = await env.models.Book.findOrCreate({ where: { title: 'Found or created' }, defaults: book('Found or created') });
+        await env.models.Book.findOrCreate({ where: { title: 'Found or created' }, defaults: book('Found or created') });
+        await env.models.Book.upsert({ id: found.get('id'), ...book('Upserted') } as NewBook);
+        const paper = await Paper.create({ title: 'Soft', ownerId: 'alice' });
+        await paper.destroy();
+        const [stored] = await hooks.recentEvents('paper.removed', { owner: 'alice', limit: 1 });
+        expect(stored?.data).toMatchObject({ title: 'Soft', deletedAt: expect.any(String) });
+        await env.receiver.waitFor(1);
+        await settle();
+        expect(received()).toEqual(['book.added Found or created']);
+      } finally {
+        second.detach();
+        await close();
+      }
+    });
+
     it('an unmanaged transaction: commit() fires, rollback() fires nothing', async () => {
       await open();
       const rolled = await env.sequelize.transaction();

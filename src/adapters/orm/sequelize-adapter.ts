@@ -40,7 +40,8 @@ export interface SequelizeHooks {
 
 type AnyModel = Model<Record<string, unknown>, Record<string, unknown>>;
 type HookName = 'afterCreate' | 'afterUpdate' | 'afterDestroy';
-const HOOK_NAME = 'resthooks';
+/** Hook names are per attach: `detach()` removes its own hooks only, and another Hooks instance's stay. */
+let attached = 0;
 const ACTIONS: Readonly<Record<HookName, ModelAction>> = { afterCreate: 'created', afterUpdate: 'updated', afterDestroy: 'deleted' };
 
 /** What a model hook receives as its options: only these are read. */
@@ -76,13 +77,14 @@ interface SequelizeTransaction {
  */
 export async function attachSequelize(sequelize: Sequelize, hooks: Hooks, options: SequelizeHooksOptions = {}): Promise<SequelizeHooks> {
   const bridge = outboxBridge(hooks, { adapter: 'resthooks/sequelize', logger: options.logger });
+  const hookName = `resthooks:${++attached}`;
   const adapter = new SequelizeAdapter(sequelize, bridge, Object.keys(hooks.eventActions()), options.changes !== false);
   // Added before the first await: no write made while the probe runs is missed (it goes after commit).
   for (const hook of Object.keys(ACTIONS) as HookName[]) {
-    sequelize.addHook(hook, HOOK_NAME, (instance: AnyModel, hookOptions: WriteOptions) => adapter.record(instance, hookOptions, ACTIONS[hook]));
+    sequelize.addHook(hook, hookName, (instance: AnyModel, hookOptions: WriteOptions) => adapter.record(instance, hookOptions, ACTIONS[hook]));
   }
   const detach = () => {
-    for (const hook of Object.keys(ACTIONS) as HookName[]) sequelize.removeHook(hook, HOOK_NAME);
+    for (const hook of Object.keys(ACTIONS) as HookName[]) sequelize.removeHook(hook, hookName);
   };
   const run = (statement: CompiledStatement) => adapter.run(statement.sql, statement.parameters, undefined);
   const wanted = options.outbox ?? 'auto';
