@@ -10,6 +10,8 @@ export default defineConfig({
     express: 'src/adapters/http/express-adapter.ts',
     fastify: 'src/adapters/http/fastify-adapter.ts',
     typeorm: 'src/adapters/orm/typeorm-adapter.ts',
+    drizzle: 'src/adapters/orm/drizzle-adapter.ts',
+    kysely: 'src/adapters/orm/kysely-adapter.ts',
     bullmq: 'src/queue/bullmq/index.ts',
     'cli/main': 'src/cli/main.ts',
   },

@@ -14,6 +14,8 @@ const expected = {
   './express': ['toExpress'],
   './fastify': ['toFastify'],
   './typeorm': ['attachTypeorm'],
+  './drizzle': ['drizzleHooks'],
+  './kysely': ['kyselyHooks'],
   './bullmq': ['bullmqQueue'],
 };
 let failures = 0;
@@ -42,7 +44,7 @@ for (const subpath of Object.keys(pkg.exports)) {
 const before = new Set(Object.keys(require.cache));
 require(pkg.name);
 const loaded = Object.keys(require.cache).filter((path) => !before.has(path));
-for (const heavy of ['hono', 'zod', 'typeorm', 'express', 'fastify', 'bullmq', 'ioredis', 'better-sqlite3', 'pg']) {
+for (const heavy of ['hono', 'zod', 'typeorm', 'drizzle-orm', 'express', 'fastify', 'bullmq', 'ioredis', 'better-sqlite3', 'pg']) {
   if (loaded.some((path) => path.includes(`/node_modules/${heavy}/`))) fail(`"${pkg.name}" loads ${heavy}`);
 }
 
