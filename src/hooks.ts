@@ -22,6 +22,7 @@ import { newId } from './ids.js';
 import { KyselyStore } from './store/kysely-store.js';
 import { errorInfo, silentLogger } from './logger.js';
 import { recentEvents } from './store/recent-events.js';
+import type { OutboxProbe } from './store/outbox-probe.js';
 import { checkStorableText } from './storable-text.js';
 import type { DeliveryWithAttempts, StoredEvent } from './store/records.js';
 import { newDeliveryRow } from './store/rows.js';
@@ -114,6 +115,11 @@ export interface Hooks<EventName extends string = string> {
   close(options?: { timeout?: Duration }): Promise<void>;
   /** Tells the dispatcher that new events were committed (e.g. after a host transaction), instead of waiting for its poll. */
   notify(): void;
+  /**
+   * For ORM adapters: a probe row and its removal, compiled for the store's dialect, to learn whether the
+   * app's database is the store's (and so whether outbox rows can be written in the app's transactions).
+   */
+  outboxProbe(): Promise<OutboxProbe>;
   /**
    * Resolves when the outbox is empty and no delivery is due or in flight in any process sharing the
    * store (retries scheduled for later do not count). After a crash, the dead process's claims count
@@ -298,6 +304,11 @@ export function createHooks<const EventName extends string>(options: HooksOption
       await store.destroy();
     },
     notify: () => dispatcher.nudge(),
+    async outboxProbe() {
+      await ready();
+      const id = newId('evt');
+      return { ...store.compileProbe(id, Date.now()), seen: () => store.hasEvent(id) };
+    },
     async idle(idleOptions = {}) {
       const deadline = Date.now() + toMs(idleOptions.timeout ?? '30s');
       for (;;) {

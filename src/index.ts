@@ -21,6 +21,7 @@ export type { NewSubscription, SubscriptionPatch, OwnerScope, ListSubscriptionsO
 export type { Subscription, HookInfo, StoredEvent, Delivery, DeliveryWithAttempts, Attempt, JsonValue } from './store/records.js';
 export type { DeliveryStatus, AttemptOutcomeKind } from './store/schema.js';
 export type { HostExecutor, CompiledStatement } from './store/host-executor.js';
+export type { OutboxProbe } from './store/outbox-probe.js';
 export type { PurgeResult } from './store/retention.js';
 export type { DeliveryQueue, DeliveryProcessor, QueueContext, QueueFactory } from './queue/queue.js';
 export type { ClaimedDelivery } from './store/kysely-store.js';

@@ -150,6 +150,8 @@ const PENDING = sql.lit<'pending'>('pending');
 const IN_FLIGHT = sql.lit<'in_flight'>('in_flight');
 const DUE_STATUSES = [PENDING, IN_FLIGHT];
 
+/** The name of the probe's event row: never declared, never fanned out (it is stored as done). */
+const PROBE_EVENT = 'resthooks.outbox-probe';
 const S = 'resthooks_subscriptions' as const;
 const E = 'resthooks_events' as const;
 const D = 'resthooks_deliveries' as const;
@@ -295,6 +297,20 @@ export class KyselyStore {
 
   async append(event: EventTable, deliveries: readonly DeliveryTable[] = []): Promise<void> {
     await this.dialect.executeBatch(this.compileAppend(event, deliveries));
+  }
+
+  /**
+   * An event row that no one delivers (stored as done), and its removal, compiled for this store's
+   * dialect: an ORM adapter runs them on the app's connection to learn whether the app's database is
+   * this store's (see {@link OutboxProbe}). Built here so that no caller has to read SQL back.
+   */
+  compileProbe(id: string, now: number): { insert: CompiledStatement; remove: CompiledStatement } {
+    const row: EventTable = { ...SAMPLE_EVENT, id, name: PROBE_EVENT, owner: id, data: '{}', status: 'done', created_at: now };
+    return { insert: this.db.insertInto(E).values(row).compile(), remove: this.db.deleteFrom(E).where('id', '=', id).compile() };
+  }
+
+  async hasEvent(id: string): Promise<boolean> {
+    return (await this.db.selectFrom(E).select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
   }
 
   // ── subscriptions ───────────────────────────────────────────────────────────────────────────

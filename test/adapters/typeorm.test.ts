@@ -101,11 +101,14 @@ async function makeEnv(setup: Setup): Promise<Env> {
   }
 }
 
+const managers = new WeakMap<BookWriter, EntityManager>();
+const managerOf = (books: BookWriter): EntityManager => managers.get(books)!;
+
 function bookWriter(manager: EntityManager, transaction: boolean): BookWriter {
   const books = manager.getRepository(BookEntity);
   // Outside a transaction TypeORM would still wrap each save in its own; `transaction: false` really writes alone.
   const options = { transaction };
-  return {
+  const writer: BookWriter = {
     create: async (book) => ({ ...(await books.save({ ...book }, options)) }),
     async update(id, patch) {
       const book = await books.findOneByOrFail({ id });
@@ -115,9 +118,23 @@ function bookWriter(manager: EntityManager, transaction: boolean): BookWriter {
       await books.remove(await books.findOneByOrFail({ id }), options);
     },
   };
+  managers.set(writer, manager);
+  return writer;
 }
 
 const ROLLBACK = new Error('roll back');
+
+/** Runs `work` in `manager.transaction()` (a savepoint when `manager` is already in one), then rolls it back if asked. */
+async function inTransaction(manager: EntityManager, work: (books: BookWriter) => Promise<void>, rollback: boolean): Promise<void> {
+  await manager
+    .transaction(async (inner) => {
+      await work(bookWriter(inner, true));
+      if (rollback) throw ROLLBACK;
+    })
+    .catch((error: unknown) => {
+      if (error !== ROLLBACK) throw error;
+    });
+}
 
 function harness(setup: Setup) {
   return async (): Promise<OrmAdapterHarness> => {
@@ -125,17 +142,34 @@ function harness(setup: Setup) {
     return {
       hooks: env.hooks,
       receiver: env.receiver,
-      async transaction(work, { rollback = false } = {}) {
-        await env.dataSource
-          .transaction(async (manager) => {
-            await work(bookWriter(manager, true));
-            if (rollback) throw ROLLBACK;
-          })
-          .catch((error: unknown) => {
-            if (error !== ROLLBACK) throw error;
-          });
-      },
+      engine: setup.app,
+      mode: env.typeorm.mode,
+      transaction: (work, { rollback = false } = {}) => inTransaction(env.dataSource.manager, work, rollback),
       outside: bookWriter(env.dataSource.manager, false),
+      query: (sql) => env.dataSource.query(sql),
+      async writeUnmapped({ transaction }) {
+        await env.dataSource.getRepository(ShelfEntity).save({ name: 'Sci-fi' }, { transaction });
+      },
+      savepoint: (outer, work, { rollback = false } = {}) => inTransaction(managerOf(outer), work, rollback),
+      async refuseCommit(work, when) {
+        // TypeORM runs every beforeTransactionCommit concurrently and rolls back on the first failure,
+        // without waiting for the rest.
+        const refusing: EntitySubscriberInterface = {
+          beforeTransactionCommit: async () => {
+            if (when === 'after the outbox write') await sleep(150);
+            throw new Error('commit refused');
+          },
+        };
+        env.dataSource.subscribers.push(refusing);
+        try {
+          await inTransaction(env.dataSource.manager, work, false);
+          return undefined;
+        } catch (error) {
+          return error;
+        } finally {
+          env.dataSource.subscribers.splice(env.dataSource.subscribers.indexOf(refusing), 1);
+        }
+      },
       close: env.close,
     };
   };
@@ -143,12 +177,13 @@ function harness(setup: Setup) {
 
 const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
 
-for (const app of ENGINES) {
-  ormAdapterSuite(`TypeORM on ${app}, store in the app's database (outbox in the transaction)`, harness({ app, store: 'app' }));
-  ormAdapterSuite(`TypeORM on ${app}, store in a separate SQLite file (after commit)`, harness({ app, store: 'separate' }));
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+for (const app of ENGINES) {
+  const typeorm = { savepoints: true, commitRace: true };
+  ormAdapterSuite(`TypeORM on ${app}, store in the app's database (outbox in the transaction)`, harness({ app, store: 'app' }), { mode: 'transaction', ...typeorm });
+  ormAdapterSuite(`TypeORM on ${app}, store in a separate SQLite file (after commit)`, harness({ app, store: 'separate' }), { mode: 'after-commit', ...typeorm });
+}
 
 for (const app of ENGINES) {
   describe(`resthooks/typeorm on ${app}`, () => {

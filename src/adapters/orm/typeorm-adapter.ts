@@ -20,20 +20,12 @@ import type {
   TransactionStartEvent,
   UpdateEvent,
 } from 'typeorm';
-import { ResthooksError } from '../../errors.js';
-import type { Hooks, HostExecutor, JsonValue, Logger } from '../../index.js';
+import type { Hooks, Logger } from '../../index.js';
+import type { HostTransaction, ModelAction, OutboxMode } from './orm-adapter.js';
+import { outboxBridge, type OutboxBridge } from './outbox-bridge.js';
 
-/**
- * Where the outbox row of a TypeORM write goes.
- * - `'transaction'`: into the app's transaction, just before it commits (through its query runner), so
- *   the row commits or rolls back with the write; the dispatcher is woken after the commit. Needs the
- *   resthooks store in the same database as the app. An event that cannot be written refuses the
- *   COMMIT: the transaction rolls back and the app's `save()` / `transaction()` rejects.
- * - `'after-commit'`: appended through the store once the transaction has committed. Works with any
- *   store, but not atomically: a crash between the commit and the append, or an append that fails,
- *   loses that event (the write is kept; a failed append is logged).
- */
-export type TypeormOutboxMode = 'transaction' | 'after-commit';
+/** Where the outbox row of a TypeORM write goes: see {@link OutboxMode}. */
+export type TypeormOutboxMode = OutboxMode;
 
 export interface TypeormHooksOptions {
   /**
@@ -61,35 +53,11 @@ export interface TypeormHooks {
   detach(): void;
 }
 
-type Action = 'created' | 'updated' | 'deleted';
-
-interface PendingEvent {
-  /** The transaction depth (1 = outermost) at which the write happened, so a rolled-back savepoint drops it. */
-  depth: number;
-  readonly model: string;
-  readonly action: Action;
-  readonly instance: object;
-  readonly extra: { changes: JsonValue[] } | undefined;
-}
-
-interface TransactionState {
-  events: PendingEvent[];
-  /** Rows were written through this transaction: wake the dispatcher once it commits. */
-  wrote: boolean;
-  /** The transaction is being rolled back: no statement of ours may follow its ROLLBACK (it would autocommit). */
-  aborted: boolean;
-}
-
-/** The code of a failed outbox write, as the core's own error for one carries it. */
-const OUTBOX_WRITE_FAILED = 'outbox_write_failed';
-
-/** The event the probe writes (and deletes at once); never declared, never fanned out. */
-const PROBE_EVENT = 'resthooks.typeorm-probe';
-
 /**
  * Attaches resthooks to a TypeORM `DataSource`: every `save()` / `insert()` / `remove()` /
  * `softRemove()` of an entity named in the events map fires its event once the transaction commits.
- * The model name is the entity's name (`EntitySchema` `name`, or the class name). Call it after
+ * The model name is the entity's metadata name (`EntitySchema` `name`, or the class name of a decorated
+ * entity: give minified apps an `EntitySchema` or `@Entity({ name })`). Call it after
  * `dataSource.initialize()` and `hooks.start()`, before the app writes.
  * @example
  * import { DataSource } from 'typeorm';
@@ -106,22 +74,14 @@ export async function attachTypeorm(
   hooks: Hooks,
   options: TypeormHooksOptions = {},
 ): Promise<TypeormHooks> {
-  const logger = options.logger;
-  const subscriber = new ResthooksSubscriber(hooks, watchedModels(hooks), options.softDelete !== false, options.changes !== false, logger);
+  const bridge = outboxBridge(hooks, { adapter: 'resthooks/typeorm', logger: options.logger });
+  const subscriber = new ResthooksSubscriber(bridge, options.softDelete !== false, options.changes !== false, options.logger);
   // Pushed before the first await: no write made while the probe runs is missed (it goes after commit).
   dataSource.subscribers.push(subscriber);
-  const wanted = options.outbox ?? 'auto';
-  subscriber.mode =
-    wanted !== 'auto'
-      ? wanted
-      : await probeSameDatabase(dataSource, hooks, logger).catch((error: unknown) => {
-          logger?.warn({ err: errorMessage(error) }, 'resthooks/typeorm: the outbox probe failed; appending after commit');
-          return 'after-commit' as const;
-        });
-  logger?.info({ outbox: subscriber.mode }, `resthooks/typeorm: outbox rows are written ${subscriber.mode === 'transaction' ? "in the app's transactions" : 'after each commit'}`);
+  await bridge.chooseMode(options.outbox ?? 'auto', (statement) => dataSource.query(statement.sql, [...statement.parameters]));
   return {
     get mode() {
-      return subscriber.mode;
+      return bridge.mode;
     },
     detach() {
       const at = dataSource.subscribers.indexOf(subscriber);
@@ -130,31 +90,22 @@ export async function attachTypeorm(
   };
 }
 
-/** `{ Book: Set('created', 'updated') }`: only these entities and actions cost anything on a write. */
-function watchedModels(hooks: Hooks): ReadonlyMap<string, ReadonlySet<string>> {
-  const table = hooks.eventActions();
-  return new Map(Object.entries(table).map(([model, actions]) => [model, new Set(Object.keys(actions))]));
-}
-
 class ResthooksSubscriber implements EntitySubscriberInterface {
-  mode: TypeormOutboxMode = 'after-commit';
-  readonly #hooks: Hooks;
-  readonly #models: ReadonlyMap<string, ReadonlySet<string>>;
+  readonly #bridge: OutboxBridge;
   readonly #softDelete: boolean;
   readonly #changes: boolean;
   readonly #logger: Logger | undefined;
-  // Per query runner, i.e. per transaction (TypeORM's SQLite drivers share one runner, and so one state).
-  readonly #transactions = new WeakMap<QueryRunner, TransactionState>();
+  // One per query runner, i.e. per transaction (TypeORM's SQLite drivers share one runner).
+  readonly #transactions = new WeakMap<QueryRunner, HostTransaction>();
 
-  constructor(hooks: Hooks, models: ReadonlyMap<string, ReadonlySet<string>>, softDelete: boolean, changes: boolean, logger: Logger | undefined) {
-    this.#hooks = hooks;
-    this.#models = models;
+  constructor(bridge: OutboxBridge, softDelete: boolean, changes: boolean, logger: Logger | undefined) {
+    this.#bridge = bridge;
     this.#softDelete = softDelete;
     this.#changes = changes;
     this.#logger = logger;
   }
 
-  // ── entity events: route, snapshot, buffer ────────────────────────────────────────────────────
+  // ── entity events: route, snapshot, hand to the bridge ───────────────────────────────────────
 
   afterInsert(event: InsertEvent<object>): Promise<void> | void {
     return this.#record(event.queryRunner, event.metadata, 'created', () => snapshot(event.entity, undefined, event.entityId));
@@ -192,21 +143,17 @@ class ResthooksSubscriber implements EntitySubscriberInterface {
   }
 
   // `take` and `changes` are thunks: most writes are of models or actions no event names, and cost nothing.
-  #record(runner: QueryRunner, metadata: EntityMetadata, action: Action, take: () => object, changes?: () => JsonValue[] | undefined): Promise<void> | void {
+  #record(runner: QueryRunner, metadata: EntityMetadata, action: ModelAction, take: () => object, changes?: () => string[] | undefined): Promise<void> | void {
     const model = metadata.name || metadata.targetName;
-    if (!this.#models.get(model)?.has(action)) return;
-    // On a runner left stale by a failed COMMIT, this write has just autocommitted: publish it at once.
+    if (!this.#bridge.watches(model, action)) return;
+    // On a runner left stale by a failed COMMIT, this write has just autocommitted: published at once.
     this.#resync(runner, false);
     const changed = changes?.();
     // A snapshot now: the data is the entity as this write left it, even if the app changes it before COMMIT.
-    const pending: PendingEvent = { depth: depthOf(runner), model, action, instance: take(), extra: changed && { changes: changed } };
-    if (!runner.isTransactionActive) return this.#publish([pending]);
-    let state = this.#transactions.get(runner);
-    if (!state) this.#transactions.set(runner, (state = { events: [], wrote: false, aborted: false }));
-    state.events.push(pending);
+    return this.#bridge.write(this.#transaction(runner), { model, action, instance: take(), ...(changed && { changes: changed }) });
   }
 
-  // ── transaction events: write before commit, publish after, drop on rollback ──────────────────
+  // ── transaction events, mapped onto the bridge ────────────────────────────────────────────────
 
   beforeTransactionStart(event: TransactionStartEvent): void {
     // TypeORM picks BEGIN or SAVEPOINT from its depth only after this event: resynced first, a runner
@@ -217,86 +164,44 @@ class ResthooksSubscriber implements EntitySubscriberInterface {
   afterTransactionStart(event: TransactionStartEvent): void {
     // A new outermost transaction: whatever is left from one that ended without a commit or rollback
     // event (a failed COMMIT the app did not roll back) must not leak into it.
-    if (depthOf(event.queryRunner) === 1) this.#transactions.delete(event.queryRunner);
+    if (depthOf(event.queryRunner) === 1) this.#bridge.forget(event.queryRunner);
   }
 
-  async beforeTransactionCommit(event: TransactionCommitEvent): Promise<void> {
-    const runner = event.queryRunner;
-    // A COMMIT on a stale runner fails ("no transaction is active"): the events held for the
+  beforeTransactionCommit(event: TransactionCommitEvent): Promise<void> {
+    // A COMMIT on a stale runner fails ("no transaction is active"): the writes held for the
     // transaction SQLite already rolled back must not be written now, outside of any transaction.
-    this.#resync(runner, false);
-    const state = this.#transactions.get(runner);
-    // Only the outermost COMMIT; releasing a savepoint commits nothing yet.
-    if (this.mode !== 'transaction' || !state || state.events.length === 0 || depthOf(runner) !== 1) return;
-    const batch = state.events;
-    state.events = [];
-    let sqlError: unknown;
-    // TypeORM starts every subscriber's beforeTransactionCommit at once and rolls back as soon as one
-    // fails, without waiting for the others: once the rollback has begun, a statement of ours would run
-    // after ROLLBACK, outside any transaction, and commit on its own. So each one checks first.
-    const tx: HostExecutor = async (sql, parameters) => {
-      if (state.aborted) throw new Error('the transaction is being rolled back');
-      try {
-        await runner.query(sql, [...parameters]);
-      } catch (error) {
-        sqlError ??= error;
-        throw error;
-      }
-    };
-    for (const pending of batch) {
-      let failure: unknown;
-      try {
-        const result = await this.#hooks.model(pending.model, pending.action, pending.instance, pending.extra ? { tx, extra: pending.extra } : { tx });
-        if (result.status === 'failed') failure = result.error;
-      } catch (error) {
-        failure = error;
-      }
-      if (state.aborted) return; // rolled back by someone else: the events go with it
-      failure ??= sqlError;
-      if (failure !== undefined) {
-        // Committing now would keep the app's write without its event: the write is refused instead.
-        throw outboxWriteFailure(this.#hooks.eventActions()[pending.model]?.[pending.action]?.[0] ?? `${pending.model}.${pending.action}`, failure);
-      }
-    }
-    state.wrote = true;
+    this.#resync(event.queryRunner, false);
+    return this.#bridge.beforeCommit(this.#transaction(event.queryRunner));
   }
 
-  async afterTransactionCommit(event: TransactionCommitEvent): Promise<void> {
-    const runner = event.queryRunner;
-    const state = this.#transactions.get(runner);
-    if (!state) return;
-    const depth = depthOf(runner);
-    if (depth > 0) {
-      // A savepoint was released: its events now belong to the enclosing transaction.
-      for (const pending of state.events) pending.depth = Math.min(pending.depth, depth);
-      return;
-    }
-    this.#transactions.delete(runner);
-    if (state.wrote) this.#hooks.notify();
-    if (state.events.length > 0) await this.#publish(state.events);
+  afterTransactionCommit(event: TransactionCommitEvent): Promise<void> {
+    return this.#bridge.afterCommit(this.#transaction(event.queryRunner));
   }
 
   beforeTransactionRollback(event: TransactionRollbackEvent): void {
     // After a COMMIT that SQLite answered by rolling back itself, TypeORM's ROLLBACK is about to fail and
-    // no afterTransactionRollback will follow: resynced now, the runner and our state end clean anyway.
+    // no afterTransactionRollback will follow: resynced now, the runner and the buffer end clean anyway.
     if (this.#resync(event.queryRunner, false)) return;
-    const state = this.#transactions.get(event.queryRunner);
-    if (state && depthOf(event.queryRunner) === 1) state.aborted = true;
+    this.#bridge.rollbackStarted(this.#transaction(event.queryRunner));
   }
 
   afterTransactionRollback(event: TransactionRollbackEvent): void {
-    const runner = event.queryRunner;
-    const state = this.#transactions.get(runner);
-    if (!state) return;
-    const depth = depthOf(runner);
-    if (depth === 0) this.#transactions.delete(runner);
-    // Rolled back to a savepoint: only the writes made inside it are gone.
-    else state.events = state.events.filter((pending) => pending.depth <= depth);
+    this.#bridge.afterRollback(this.#transaction(event.queryRunner));
+  }
+
+  /** The runner as the bridge sees it; its depth is read live, as TypeORM moves it. */
+  #transaction(runner: QueryRunner): HostTransaction {
+    let transaction = this.#transactions.get(runner);
+    if (!transaction) {
+      transaction = { key: runner, depth: () => (runner.isTransactionActive ? depthOf(runner) : 0), execute: (sql, parameters) => runner.query(sql, [...parameters]) };
+      this.#transactions.set(runner, transaction);
+    }
+    return transaction;
   }
 
   /**
    * Brings a runner that TypeORM still believes to be inside a transaction, though the database has
-   * none open, back to no transaction, and drops the events held for it: they were rolled back.
+   * none open, back to no transaction, and drops the writes held for it: they were rolled back.
    *
    * TypeORM's SQLite runners set `isTransactionActive` and `transactionDepth` back only once COMMIT or
    * ROLLBACK succeeds. A COMMIT refused with SQLITE_FULL (disk full) or SQLITE_IOERR makes SQLite roll
@@ -313,49 +218,10 @@ class ResthooksSubscriber implements EntitySubscriberInterface {
     const typeorm = runner as unknown as { isTransactionActive: boolean; transactionDepth: number };
     typeorm.transactionDepth = 0;
     if (!starting) typeorm.isTransactionActive = false;
-    this.#transactions.delete(runner);
+    this.#bridge.forget(runner);
     this.#logger?.warn({}, 'resthooks/typeorm: the query runner still counted a transaction that the database had already rolled back (a failed COMMIT, e.g. disk full); its events were dropped with it and the runner is reset');
     return true;
   }
-
-  /** After a commit, or at once for a write outside a transaction: through the store. Never throws. */
-  async #publish(events: readonly PendingEvent[]): Promise<void> {
-    for (const pending of events) {
-      await this.#hooks.model(pending.model, pending.action, pending.instance, pending.extra ? { extra: pending.extra } : {});
-    }
-  }
-}
-
-/**
- * Proves that the app's database is the store's: an event row is written through the app's connection,
- * then must be visible through the store's (it is deleted again at once). Any failure means no.
- */
-async function probeSameDatabase(dataSource: Pick<DataSource, 'query'>, hooks: Hooks, logger: Logger | undefined): Promise<TypeormOutboxMode> {
-  const owner = `resthooks-probe-${Math.random().toString(36).slice(2)}`;
-  const statements: Array<{ sql: string; parameters: unknown[] }> = [];
-  // The store compiles the row for its own dialect; the capturing executor runs nothing.
-  const result = await hooks.raw(PROBE_EVENT, {}, { trust: true, owner, tx: (sql, parameters) => void statements.push({ sql, parameters: [...parameters] }) });
-  const insert = statements[0];
-  // Stored as 'done', the dispatcher's fan-out never picks the probe up, even in the moment it exists.
-  const status = insert?.parameters.indexOf('pending') ?? -1;
-  if (result.status !== 'queued' || !insert || status < 0) return 'after-commit';
-  const parameters = insert.parameters.with(status, 'done');
-  try {
-    await dataSource.query(insert.sql, parameters);
-  } catch (error) {
-    logger?.debug({ err: errorMessage(error) }, "resthooks/typeorm: the app's database has no resthooks outbox (or another SQL dialect)");
-    return 'after-commit';
-  }
-  let seen = false;
-  try {
-    seen = (await hooks.recentEvents(PROBE_EVENT, { owner, limit: 1 })).some((stored) => stored.id === result.eventId);
-  } finally {
-    const table = /^\s*insert\s+into\s+((?:"[^"]+"\.)?"[^"]+"|\S+)/i.exec(insert.sql)?.[1] ?? 'resthooks_events';
-    const placeholder = insert.sql.includes('$1') ? '$1' : '?';
-    await dataSource.query(`delete from ${table} where id = ${placeholder}`, [result.eventId]).catch(() => undefined);
-  }
-  if (!seen) logger?.warn({}, "resthooks/typeorm: the app's database has resthooks tables, but the store uses another database; appending after commit");
-  return seen ? 'transaction' : 'after-commit';
 }
 
 /** Whether the database has a transaction open on the runner's connection; undefined when the driver cannot tell. */
@@ -364,16 +230,6 @@ function databaseInTransaction(runner: QueryRunner): boolean | undefined {
   const connection: unknown = (runner.dataSource?.driver as { databaseConnection?: unknown } | undefined)?.databaseConnection;
   const open = typeof connection === 'object' && connection !== null ? (connection as { inTransaction?: unknown }).inTransaction : undefined;
   return typeof open === 'boolean' ? open : undefined;
-}
-
-/**
- * The error that refuses the app's COMMIT when an event cannot be written in its transaction. The core's
- * own error for a failed write through `tx` (code `outbox_write_failed`) is passed on as it is.
- */
-function outboxWriteFailure(event: string, failure: unknown): Error {
-  if (failure instanceof ResthooksError && (failure.code as string) === OUTBOX_WRITE_FAILED) return failure;
-  const message = `resthooks/typeorm: could not record "${event}" in the app's transaction (${errorMessage(failure)}), so the transaction is rolled back: a write and its event commit together or not at all`;
-  return Object.assign(new Error(message, { cause: failure }), { code: OUTBOX_WRITE_FAILED });
 }
 
 /** `transactionDepth` is protected in TypeORM's types but public at run time on every SQL query runner. */
@@ -397,16 +253,12 @@ function snapshot(entity: object | undefined, databaseEntity: object | undefined
   return copy;
 }
 
-function changedProperties(event: UpdateEvent<object>): JsonValue[] {
+function changedProperties(event: UpdateEvent<object>): string[] {
   const paths = [...event.updatedColumns.map((column) => column.propertyPath), ...event.updatedRelations.map((relation) => relation.propertyPath)];
   return [...new Set(paths)];
 }
 
-function deleteDateProperty(metadata: EntityMetadata): JsonValue[] | undefined {
+function deleteDateProperty(metadata: EntityMetadata): string[] | undefined {
   const column = metadata.deleteDateColumn;
   return column ? [column.propertyPath] : undefined;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
