@@ -73,7 +73,10 @@ interface Env {
   close(): Promise<void>;
 }
 
-async function makeEnv(engine: Engine, options: DrizzleHooksOptions = {}): Promise<Env> {
+/** 'app': the resthooks tables live in the app's database; 'separate': in another SQLite file. */
+type StorePlace = 'app' | 'separate';
+
+async function makeEnv(engine: Engine, options: DrizzleHooksOptions = {}, place: StorePlace = 'app'): Promise<Env> {
   const closers: Array<() => Promise<void> | void> = [];
   const close = async () => {
     for (const closer of closers.splice(0).reverse()) await closer();
@@ -108,10 +111,12 @@ async function makeEnv(engine: Engine, options: DrizzleHooksOptions = {}): Promi
       };
     }
     for (const statement of SCHEMA[engine]) await query(statement);
-    const { hooks, close: closeHooks } = await testHooks({ events: EVENTS, store: database.dialect({}, { max: 5 }) });
+    // A separate store is testHooks' own temp SQLite file.
+    const store = place === 'app' ? database.dialect({}, { max: 5 }) : undefined;
+    const { hooks, close: closeHooks } = await testHooks({ events: EVENTS, store });
     closers.push(closeHooks);
     const books = engine === 'postgres' ? pgBooks : sqliteBooks;
-    const rh = drizzleHooks(hooks, { models: { Book: books }, ...options });
+    const rh = await drizzleHooks(db, hooks, { models: { Book: books }, ...options });
     const receiver = await startReceiver();
     closers.push(() => receiver.close());
     const shelves = engine === 'postgres' ? pgShelves : sqliteShelves;
@@ -126,9 +131,12 @@ async function makeEnv(engine: Engine, options: DrizzleHooksOptions = {}): Promi
 // The helpers take either dialect's table; the tests write through whichever the engine has.
 type AnyDb = Parameters<DrizzleHooks['insert']>[0];
 
+/** The transaction (or database) each writer writes through, for the harness's savepoints. */
+const writerDb = new WeakMap<BookWriter, AnyDb>();
+
 function bookWriter(env: Env, db: AnyDb): BookWriter {
   const books = env.books as typeof sqliteBooks;
-  return {
+  const writer: BookWriter = {
     async create(book) {
       const [row] = await env.rh.insert(db, books, book);
       return row!;
@@ -140,42 +148,60 @@ function bookWriter(env: Env, db: AnyDb): BookWriter {
       await env.rh.delete(db, books, eq(books.id, id));
     },
   };
+  writerDb.set(writer, db);
+  return writer;
 }
 
 const ROLLBACK = new Error('roll back');
 
-function harness(engine: Engine) {
+/** `work` in `rh.transaction(db)`: a transaction, or a savepoint when `db` is one; rolled back when asked. */
+async function inTransaction(env: Env, db: AnyDb, work: (books: BookWriter) => Promise<void>, rollback: boolean): Promise<void> {
+  await env.rh
+    .transaction(db as SqliteRemoteDatabase, async (tx) => {
+      await work(bookWriter(env, tx));
+      if (rollback) throw ROLLBACK;
+    })
+    .catch((error: unknown) => {
+      if (error !== ROLLBACK) throw error;
+    });
+}
+
+function harness(engine: Engine, place: StorePlace) {
   return async (): Promise<OrmAdapterHarness> => {
-    const env = await makeEnv(engine);
+    const env = await makeEnv(engine, {}, place);
     return {
       hooks: env.hooks,
       receiver: env.receiver,
-      async transaction(work, { rollback = false } = {}) {
-        await env.rh
-          .transaction(env.db as SqliteRemoteDatabase, async (tx) => {
-            await work(bookWriter(env, tx));
-            if (rollback) throw ROLLBACK;
-          })
-          .catch((error: unknown) => {
-            if (error !== ROLLBACK) throw error;
-          });
-      },
+      engine,
+      mode: env.rh.mode,
+      transaction: (work, { rollback = false } = {}) => inTransaction(env, env.db, work, rollback),
       outside: bookWriter(env, env.db),
+      query: env.query,
+      async writeUnmapped({ transaction }) {
+        const shelves = env.shelves as typeof sqliteShelves;
+        if (transaction) await env.rh.transaction(env.db as SqliteRemoteDatabase, (tx) => env.rh.insert(tx, shelves, { name: 'Sci-fi' }));
+        else await env.rh.insert(env.db, shelves, { name: 'Sci-fi' });
+      },
+      savepoint: (outer, work, { rollback = false } = {}) => inTransaction(env, writerDb.get(outer)!, work, rollback),
       close: env.close,
     };
   };
 }
 
 const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
-for (const engine of ENGINES) ormAdapterSuite(`Drizzle on ${engine}`, harness(engine));
+for (const engine of ENGINES) {
+  // Drizzle commits only after the transaction callback returns, and resthooks writes inside it: no commit race.
+  ormAdapterSuite(`Drizzle on ${engine}, store in the app's database`, harness(engine, 'app'), { mode: 'transaction', savepoints: true, commitRace: false });
+  ormAdapterSuite(`Drizzle on ${engine}, store in a separate SQLite file`, harness(engine, 'separate'), { mode: 'after-commit', savepoints: true, commitRace: false });
+}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 for (const engine of ENGINES) {
   describe(`resthooks/drizzle on ${engine}`, () => {
     const envs: Env[] = [];
-    const open = async (options?: DrizzleHooksOptions) => {
-      const env = await makeEnv(engine, options);
+    const open = async (options?: DrizzleHooksOptions, place?: StorePlace) => {
+      const env = await makeEnv(engine, options, place);
       envs.push(env);
       return env;
     };
@@ -191,6 +217,27 @@ for (const engine of ENGINES) {
       await sleep(100);
       await env.hooks.idle();
     };
+
+    it("outbox 'auto' picks 'transaction' when the store is the app's database, 'after-commit' otherwise; the probe leaves no row", async () => {
+      const env = await open();
+      expect(env.rh.mode).toBe('transaction');
+      expect((await open({}, 'separate')).rh.mode).toBe('after-commit');
+      expect((await open({ outbox: 'after-commit' })).rh.mode).toBe('after-commit');
+      expect(await outboxNames(env)).toEqual([]);
+    });
+
+    it("'after-commit': a write in a transaction resthooks did not open is refused before it runs (its commit would go unseen)", async () => {
+      const env = await open({}, 'separate');
+      await subscribe(env, 'book.added');
+      const books = env.books as typeof sqliteBooks;
+      const db = env.db as SqliteRemoteDatabase;
+      await expect(db.transaction((tx) => env.rh.insert(tx, books, { title: 'Unseen', pages: 1, ownerId: 'alice' }))).rejects.toThrow(/open the transaction with its transaction\(\) helper/);
+      expect(await titles(env)).toEqual([]);
+      // Opened through the helper, it fires after the commit.
+      await env.rh.transaction(db, (tx) => env.rh.insert(tx, books, { title: 'Seen', pages: 1, ownerId: 'alice' }));
+      const [request] = await env.receiver.waitFor(1);
+      expect(request!.json.data.title).toBe('Seen');
+    });
 
     it("the outbox row is written in the app's transaction: visible inside it, gone with its rollback", async () => {
       const env = await open();
@@ -352,7 +399,7 @@ describe('resthooks/drizzle on better-sqlite3 (synchronous transactions)', () =>
     await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: `${receiver.url}/alice` });
     await hooks.subscriptions.create({ owner: 'alice', event: 'book.changed', target: `${receiver.url}/alice` });
     await hooks.subscriptions.create({ owner: 'alice', event: 'book.removed', target: `${receiver.url}/alice` });
-    return { db, connection, hooks, rh: drizzleHooks(hooks, { models: { Book: sqliteBooks } }), receiver };
+    return { db, connection, hooks, rh: await drizzleHooks(db, hooks, { models: { Book: sqliteBooks } }), receiver };
   };
   const book = (title: string) => ({ title, pages: 1, ownerId: 'alice' });
   const outbox = (env: SyncEnv) => (env.connection.prepare('select name from resthooks_events order by created_at, id').all() as Array<{ name: string }>).map((r) => r.name);
@@ -406,5 +453,37 @@ describe('resthooks/drizzle on better-sqlite3 (synchronous transactions)', () =>
     await expect(env.rh.insert(env.db, sqliteBooks, book('Awaited'))).rejects.toThrow(/synchronous SQLite database/);
     await expect(env.rh.transaction(env.db, async () => undefined)).rejects.toThrow(/transactionSync/);
     expect(env.connection.prepare('select count(*) as n from books').get()).toEqual({ n: 1 });
+  });
+
+  it("'after-commit' (the store in another file): appended after the outermost commit; a rolled-back nested transactionSync drops its writes", async () => {
+    const dir = tempDir();
+    closers.push(() => dir.cleanup());
+    const connection = new Database(`${dir.path}/app.db`);
+    closers.push(() => void connection.close());
+    for (const statement of SCHEMA.sqlite) connection.exec(statement);
+    const { hooks, close } = await testHooks({ events: EVENTS });
+    closers.push(close);
+    const receiver = await startReceiver();
+    closers.push(() => receiver.close());
+    await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: `${receiver.url}/alice` });
+    const db = drizzleSqlite(connection);
+    const rh = await drizzleHooks(db, hooks, { models: { Book: sqliteBooks } });
+    expect(rh.mode).toBe('after-commit');
+    rh.transactionSync(db, (tx) => {
+      rh.insertSync(tx, sqliteBooks, book('Outer'));
+      expect(() =>
+        rh.transactionSync(tx, (savepoint) => {
+          rh.insertSync(savepoint, sqliteBooks, book('Inner, rolled back'));
+          throw ROLLBACK;
+        }),
+      ).toThrow(ROLLBACK);
+      rh.transactionSync(tx, (savepoint) => void rh.insertSync(savepoint, sqliteBooks, book('Inner, released')));
+    });
+    expect(() => rh.transactionSync(db, (tx) => void (rh.insertSync(tx, sqliteBooks, book('Rolled back')), tx.rollback()))).toThrow(/rollback/i);
+    rh.insertSync(db, sqliteBooks, book('Alone'));
+    await receiver.waitFor(3);
+    await hooks.idle();
+    await sleep(100);
+    expect(receiver.received.map((r) => r.json.data.title).sort()).toEqual(['Alone', 'Inner, released', 'Outer']);
   });
 });

@@ -46,7 +46,10 @@ interface Env {
   close(): Promise<void>;
 }
 
-async function makeEnv(engine: Engine, options: KyselyHooksOptions = {}): Promise<Env> {
+/** 'app': the resthooks tables live in the app's database; 'separate': in another SQLite file. */
+type StorePlace = 'app' | 'separate';
+
+async function makeEnv(engine: Engine, options: KyselyHooksOptions = {}, place: StorePlace = 'app'): Promise<Env> {
   const closers: Array<() => Promise<void> | void> = [];
   const close = async () => {
     for (const closer of closers.splice(0).reverse()) await closer();
@@ -59,9 +62,11 @@ async function makeEnv(engine: Engine, options: KyselyHooksOptions = {}): Promis
     const db = new Kysely<AppDatabase>({ dialect });
     closers.push(() => db.destroy());
     for (const statement of SCHEMA[engine]) await sql.raw(statement).execute(db);
-    const { hooks, close: closeHooks } = await testHooks({ events: EVENTS, store: database.dialect({}, { max: 5 }) });
+    // A separate store is testHooks' own temp SQLite file.
+    const store = place === 'app' ? database.dialect({}, { max: 5 }) : undefined;
+    const { hooks, close: closeHooks } = await testHooks({ events: EVENTS, store });
     closers.push(closeHooks);
-    const kh = kyselyHooks(hooks, { models: { Book: 'books' }, ...options });
+    const kh = await kyselyHooks(db, hooks, { models: { Book: 'books' }, ...options });
     const receiver = await startReceiver();
     closers.push(() => receiver.close());
     return { db, hooks, kh, receiver, close };
@@ -88,12 +93,14 @@ function bookWriter(env: Env, db: Kysely<AppDatabase>): BookWriter {
 
 const ROLLBACK = new Error('roll back');
 
-function harness(engine: Engine) {
+function harness(engine: Engine, place: StorePlace) {
   return async (): Promise<OrmAdapterHarness> => {
-    const env = await makeEnv(engine);
+    const env = await makeEnv(engine, {}, place);
     return {
       hooks: env.hooks,
       receiver: env.receiver,
+      engine,
+      mode: env.kh.mode,
       async transaction(work, { rollback = false } = {}) {
         await env.kh
           .transaction(env.db, async (trx) => {
@@ -105,21 +112,32 @@ function harness(engine: Engine) {
           });
       },
       outside: bookWriter(env, env.db),
+      query: async (text) => (await sql.raw<Record<string, unknown>>(text).execute(env.db)).rows,
+      async writeUnmapped({ transaction }) {
+        const insert = (db: Kysely<AppDatabase>) => env.kh.execute(db, db.insertInto('shelves').values({ name: 'Sci-fi' }).returningAll());
+        if (transaction) await env.kh.transaction(env.db, insert);
+        else await insert(env.db);
+      },
       close: env.close,
     };
   };
 }
 
 const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
-for (const engine of ENGINES) ormAdapterSuite(`Kysely on ${engine}`, harness(engine));
+for (const engine of ENGINES) {
+  // savepoints: Kysely's callback transactions do not nest; its savepoints belong to controlled
+  // transactions, tested below. commitRace: Kysely commits only after the callback, and resthooks writes inside it.
+  ormAdapterSuite(`Kysely on ${engine}, store in the app's database`, harness(engine, 'app'), { mode: 'transaction', savepoints: false, commitRace: false });
+  ormAdapterSuite(`Kysely on ${engine}, store in a separate SQLite file`, harness(engine, 'separate'), { mode: 'after-commit', savepoints: false, commitRace: false });
+}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 for (const engine of ENGINES) {
   describe(`resthooks/kysely on ${engine}`, () => {
     const envs: Env[] = [];
-    const open = async (options?: KyselyHooksOptions) => {
-      const env = await makeEnv(engine, options);
+    const open = async (options?: KyselyHooksOptions, place?: StorePlace) => {
+      const env = await makeEnv(engine, options, place);
       envs.push(env);
       return env;
     };
@@ -135,6 +153,26 @@ for (const engine of ENGINES) {
       await env.hooks.idle();
     };
     const book = (title: string, pages = 1) => ({ title, pages, ownerId: 'alice' });
+
+    it("outbox 'auto' picks 'transaction' when the store is the app's database, 'after-commit' otherwise; the probe leaves no row", async () => {
+      const env = await open();
+      expect(env.kh.mode).toBe('transaction');
+      expect((await open({}, 'separate')).kh.mode).toBe('after-commit');
+      expect((await open({ outbox: 'after-commit' })).kh.mode).toBe('after-commit');
+      expect(await outboxNames(env)).toEqual([]);
+    });
+
+    it("'after-commit': a write in a transaction resthooks did not open (a controlled one) is refused before it runs", async () => {
+      const env = await open({}, 'separate');
+      await subscribe(env, 'book.added');
+      const trx = await env.db.startTransaction().execute();
+      await expect(env.kh.execute(trx, trx.insertInto('books').values(book('Unseen')).returningAll())).rejects.toThrow(/open the transaction with its transaction\(\) helper/);
+      await trx.commit().execute();
+      expect(await titles(env)).toEqual([]);
+      await env.kh.transaction(env.db, (t) => env.kh.execute(t, t.insertInto('books').values(book('Seen')).returningAll()));
+      const [request] = await env.receiver.waitFor(1);
+      expect(request!.json.data.title).toBe('Seen');
+    });
 
     it("the outbox row is written in the app's transaction: visible inside it, gone with its rollback", async () => {
       const env = await open();

@@ -1,27 +1,26 @@
 /**
  * `resthooks/drizzle`: Drizzle has no lifecycle hooks, so its writes fire events through small typed
- * helpers. Each one runs the insert / update / delete with `.returning()` and writes the outbox row in
- * the same transaction, right after the write: the database keeps or drops both together (a rolled-back
- * transaction or savepoint takes its outbox rows with it). The resthooks store must live in the app's
- * database. Asynchronous drivers (node-postgres, postgres.js, libsql, …) use `insert` / `update` /
- * `delete` / `transaction`; better-sqlite3, whose transactions cannot await, uses the `…Sync` helpers.
+ * helpers. Each one runs the insert / update / delete with `.returning()` and records one event per row
+ * returned. With the store in the app's database the outbox row is written right after the write, in the
+ * same transaction: the database keeps or drops both together (a rolled-back transaction or savepoint
+ * takes its outbox rows with it); otherwise the events are appended after the commit (helper-writes.ts).
+ * Asynchronous drivers (node-postgres, postgres.js, libsql, …) use `insert` / `update` / `delete` /
+ * `transaction`; better-sqlite3, whose transactions cannot await, uses the `…Sync` helpers.
  *
  * Imports Drizzle for `sql` and types only (it is an optional peer of this entry).
  * @module
  */
 import { getTableName, sql, type InferInsertModel, type InferSelectModel, type SQL, type Table } from 'drizzle-orm';
-import type { Hooks, JsonValue, Logger } from '../../index.js';
+import type { Hooks } from '../../index.js';
+import { HelperWrites, type HelperWritesOptions } from './helper-writes.js';
+import type { ModelAction, OutboxMode, PendingWrite } from './orm-adapter.js';
 
-export interface DrizzleHooksOptions {
+export interface DrizzleHooksOptions extends HelperWritesOptions {
   /**
    * The events map's model names for Drizzle tables, e.g. `{ Book: books }`. A table not listed here
    * is known by its table name (`getTableName(table)`, `'books'`), so `'books.created'` works too.
    */
   models?: Readonly<Record<string, Table>>;
-  /** Add `changes` (the keys of the update's `set`) beside `data` in `updated` payloads. Default true. */
-  changes?: boolean;
-  /** Where a table that no event names is reported (once per table). Default: silent. */
-  logger?: Logger;
 }
 
 /** The values of an update's `set`: the table's columns, each a value or an SQL expression. */
@@ -43,13 +42,18 @@ export type DrizzleTransactionOf<D> = D extends { transaction(work: (tx: infer X
 type DrizzleConfigOf<D> = D extends { transaction(work: never, config?: infer C): unknown } ? C : never;
 
 export interface DrizzleHooks {
+  /** Where outbox rows go: chosen at start (see `outbox`). */
+  readonly mode: OutboxMode;
   /** Inserts `values` and fires `created` for each row returned. Returns the rows. */
   insert<T extends Table>(db: DrizzleDatabase, table: T, values: InferInsertModel<T> | readonly InferInsertModel<T>[]): Promise<InferSelectModel<T>[]>;
   /** Updates the rows `where` selects and fires `updated` for each (with `changes`: the keys of `set`). Returns the rows. */
   update<T extends Table>(db: DrizzleDatabase, table: T, set: DrizzleUpdateSet<T>, where: SQL | undefined): Promise<InferSelectModel<T>[]>;
   /** Deletes the rows `where` selects and fires `deleted` for each, with the row as it was. Returns the rows. */
   delete<T extends Table>(db: DrizzleDatabase, table: T, where: SQL | undefined): Promise<InferSelectModel<T>[]>;
-  /** `db.transaction(work)`, then wakes the dispatcher once it has committed. */
+  /**
+   * `db.transaction(work)` (a savepoint when `db` is a transaction), then wakes the dispatcher once it has
+   * committed. Writes in a transaction the app opened itself are delivered at the dispatcher's next poll.
+   */
   transaction<D extends DrizzleDatabase, R>(db: D, work: (tx: DrizzleTransactionOf<D>) => Promise<R>, config?: DrizzleConfigOf<D>): Promise<R>;
   /** `insert` for better-sqlite3: runs and writes the outbox row before it returns. */
   insertSync<T extends Table>(db: DrizzleDatabase, table: T, values: InferInsertModel<T> | readonly InferInsertModel<T>[]): InferSelectModel<T>[];
@@ -59,7 +63,6 @@ export interface DrizzleHooks {
   transactionSync<D extends DrizzleDatabase, R>(db: D, work: (tx: DrizzleTransactionOf<D>) => R, config?: DrizzleConfigOf<D>): R;
 }
 
-type Action = 'created' | 'updated' | 'deleted';
 type Row = Record<string, unknown>;
 
 /** A query builder at `.returning()`: awaited (async drivers) or `.all()` (better-sqlite3). */
@@ -75,73 +78,53 @@ interface RawRunner {
 }
 
 /**
- * Makes the helpers that fire the events map's `created` / `updated` / `deleted` events for Drizzle writes.
- * Called with a transaction, a helper writes within it (a failure to record the event throws
- * `OutboxWriteError`: let it leave the callback so the transaction rolls back). Called with the database
- * itself, it opens a transaction around the write and its outbox row. Call it after `hooks.start()`.
+ * Makes the helpers that fire the events map's `created` / `updated` / `deleted` events for Drizzle writes,
+ * after probing whether `db` is the store's database (see `outbox`). Called with a transaction, a helper
+ * writes within it (a failure to record the event throws `OutboxWriteError`: let it leave the callback so
+ * the transaction rolls back). Called with the database itself, it opens a transaction around the write
+ * and its outbox row. Call it after `hooks.start()`.
  * @example
  * import { eq } from 'drizzle-orm';
  * import { drizzleHooks } from 'resthooks/drizzle';
  *
- * const rh = drizzleHooks(hooks, { models: { Book: books } });
+ * const rh = await drizzleHooks(db, hooks, { models: { Book: books } });
  * await rh.transaction(db, async (tx) => {
  *   const [book] = await rh.insert(tx, books, { title: 'Dune', ownerId: 'alice' }); // book.added, after COMMIT
  *   await rh.update(tx, books, { title: 'Dune Messiah' }, eq(books.id, book.id));   // book.changed, changes: ['title']
  * });
  * // better-sqlite3: rh.transactionSync(db, (tx) => { rh.insertSync(tx, books, { … }); });
  */
-export function drizzleHooks(hooks: Hooks, options: DrizzleHooksOptions = {}): DrizzleHooks {
+export async function drizzleHooks(db: DrizzleDatabase, hooks: Hooks, options: DrizzleHooksOptions = {}): Promise<DrizzleHooks> {
+  const core = new HelperWrites(hooks, 'resthooks/drizzle', options);
+  await core.chooseMode((statement) => runRaw(db as RawRunner, statement.sql, statement.parameters));
   const names = new Map<Table, string>(Object.entries(options.models ?? {}).map(([model, table]) => [table, model]));
-  const watched = hooks.eventActions();
-  const warned = new Set<string>();
-  const withChanges = options.changes !== false;
-  /** Counts outbox writes, so a transaction that wrote none does not wake the dispatcher. */
-  let writes = 0;
 
-  const modelOf = (table: Table, action: Action): string | undefined => {
-    const model = names.get(table) ?? getTableName(table);
-    const actions = watched[model];
-    if (!actions && !warned.has(model)) {
-      warned.add(model);
-      options.logger?.warn({ model }, `resthooks/drizzle: table "${getTableName(table)}" is no model of the events map; its writes fire nothing (name it with models: { Book: ${getTableName(table)} })`);
-    }
-    return actions?.[action] ? model : undefined;
+  /** The writes to record for the rows a write returned, or none when no event names them. */
+  const pending = (table: Table, action: ModelAction, rows: readonly Row[], set?: object): PendingWrite[] => {
+    const model = core.modelFor(getTableName(table), names.get(table), action);
+    if (!model) return [];
+    // An undefined value is no change: Drizzle leaves that column out of the SET.
+    const changes = set && action === 'updated' ? core.changes(Object.keys(set).filter((key) => (set as Row)[key] !== undefined)) : undefined;
+    return rows.map((row) => (changes ? { model, action, instance: row, changes } : { model, action, instance: row }));
   };
-  const extraOf = (action: Action, set: object | undefined): { extra?: { changes: JsonValue[] } } =>
-    action === 'updated' && withChanges && set ? { extra: { changes: Object.keys(set).filter((key) => (set as Row)[key] !== undefined) } } : {};
+  const record = (tx: DrizzleDatabase, table: Table, action: ModelAction, rows: readonly Row[], set?: object) =>
+    core.record(tx, pending(table, action, rows, set), (text, parameters) => runRaw(tx as RawRunner, text, parameters));
+  const recordSync = (tx: DrizzleDatabase, table: Table, action: ModelAction, rows: readonly Row[], set?: object) =>
+    core.recordSync(tx, pending(table, action, rows, set), (text, parameters) => runRawSync(tx as RawRunner, text, parameters));
 
-  const record = async (tx: RawRunner, table: Table, action: Action, rows: readonly Row[], set?: object): Promise<void> => {
-    const model = modelOf(table, action);
-    if (!model) return;
-    const executor = (text: string, parameters: readonly unknown[]) => runRaw(tx, text, parameters);
-    for (const row of rows) await hooks.model(model, action, row, { tx: executor, ...extraOf(action, set) });
-    if (rows.length > 0) writes++;
-  };
-  const recordSync = (tx: RawRunner, table: Table, action: Action, rows: readonly Row[], set?: object): void => {
-    const model = modelOf(table, action);
-    if (!model) return;
-    const executor = (text: string, parameters: readonly unknown[]) => {
-      try {
-        return tx.run?.(drizzleStatement(text, parameters));
-      } catch (error) {
-        throw driverError(error);
-      }
-    };
-    for (const row of rows) hooks.modelSync(model, action, row, { tx: executor, ...extraOf(action, set) });
-    if (rows.length > 0) writes++;
-  };
-
-  /** Runs `write` in `db` when it is a transaction, else in a transaction of its own; wakes delivery after a commit. */
+  /** Runs `write` in `db` when it is a transaction, else in a transaction of its own. */
   const inTransaction = async <R>(db: DrizzleDatabase, write: (tx: DrizzleDatabase) => Promise<R>): Promise<R> => {
     // Awaited in better-sqlite3's transaction, a write would run after its COMMIT, alone: refused before it runs.
     if (isSynchronous(db)) throw new TypeError('resthooks/drizzle: this is a synchronous SQLite database (better-sqlite3): use insertSync / updateSync / deleteSync / transactionSync');
-    if (isTransaction(db)) return write(db);
-    return helpers.transaction(db, (tx) => write(tx as DrizzleDatabase));
+    if (!isTransaction(db)) return helpers.transaction(db, (tx) => write(tx as DrizzleDatabase));
+    core.checkTransaction(db);
+    return write(db);
   };
   const inTransactionSync = <R>(db: DrizzleDatabase, write: (tx: DrizzleDatabase) => R): R => {
     if (!isSynchronous(db)) throw new TypeError('resthooks/drizzle: the …Sync helpers need a synchronous SQLite database (better-sqlite3); use insert / update / delete / transaction');
-    if (isTransaction(db)) return write(db);
-    return helpers.transactionSync(db, (tx) => write(tx as DrizzleDatabase));
+    if (!isTransaction(db)) return helpers.transactionSync(db, (tx) => write(tx as DrizzleDatabase));
+    core.checkTransaction(db);
+    return write(db);
   };
 
   // The builders are typed for each driver; these calls go through the structural type above.
@@ -150,55 +133,61 @@ export function drizzleHooks(hooks: Hooks, options: DrizzleHooksOptions = {}): D
   const deleteQuery = (db: DrizzleDatabase, table: Table, where: SQL | undefined) => db.delete(table as never).where(where).returning() as Returning;
 
   const helpers: DrizzleHooks = {
+    get mode() {
+      return core.mode;
+    },
     insert: <T extends Table>(db: DrizzleDatabase, table: T, values: InferInsertModel<T> | readonly InferInsertModel<T>[]) =>
       inTransaction(db, async (tx) => {
         const rows = await insertQuery(tx, table, values);
-        await record(tx as RawRunner, table, 'created', rows);
+        await record(tx, table, 'created', rows);
         return rows as InferSelectModel<T>[];
       }),
     update: <T extends Table>(db: DrizzleDatabase, table: T, set: DrizzleUpdateSet<T>, where: SQL | undefined) =>
       inTransaction(db, async (tx) => {
         const rows = await updateQuery(tx, table, set, where);
-        await record(tx as RawRunner, table, 'updated', rows, set);
+        await record(tx, table, 'updated', rows, set);
         return rows as InferSelectModel<T>[];
       }),
     delete: <T extends Table>(db: DrizzleDatabase, table: T, where: SQL | undefined) =>
       inTransaction(db, async (tx) => {
         const rows = await deleteQuery(tx, table, where);
-        await record(tx as RawRunner, table, 'deleted', rows);
+        await record(tx, table, 'deleted', rows);
         return rows as InferSelectModel<T>[];
       }),
     async transaction<D extends DrizzleDatabase, R>(db: D, work: (tx: DrizzleTransactionOf<D>) => Promise<R>, config?: DrizzleConfigOf<D>) {
       if (isSynchronous(db)) throw new TypeError('resthooks/drizzle: better-sqlite3 transactions cannot await: use transactionSync');
-      const before = writes;
-      const result = (await db.transaction(work as never, config as never)) as R;
-      if (writes !== before) hooks.notify();
-      return result;
+      return core.transaction(
+        db,
+        (body: (tx: DrizzleTransactionOf<D> & object) => Promise<R>) => db.transaction(body as never, config as never) as Promise<R>,
+        (tx) => (text, parameters) => runRaw(tx as RawRunner, text, parameters),
+        work as (tx: DrizzleTransactionOf<D> & object) => Promise<R>,
+      );
     },
     insertSync: <T extends Table>(db: DrizzleDatabase, table: T, values: InferInsertModel<T> | readonly InferInsertModel<T>[]) =>
       inTransactionSync(db, (tx) => {
         const rows = insertQuery(tx, table, values).all();
-        recordSync(tx as RawRunner, table, 'created', rows);
+        recordSync(tx, table, 'created', rows);
         return rows as InferSelectModel<T>[];
       }),
     updateSync: <T extends Table>(db: DrizzleDatabase, table: T, set: DrizzleUpdateSet<T>, where: SQL | undefined) =>
       inTransactionSync(db, (tx) => {
         const rows = updateQuery(tx, table, set, where).all();
-        recordSync(tx as RawRunner, table, 'updated', rows, set);
+        recordSync(tx, table, 'updated', rows, set);
         return rows as InferSelectModel<T>[];
       }),
     deleteSync: <T extends Table>(db: DrizzleDatabase, table: T, where: SQL | undefined) =>
       inTransactionSync(db, (tx) => {
         const rows = deleteQuery(tx, table, where).all();
-        recordSync(tx as RawRunner, table, 'deleted', rows);
+        recordSync(tx, table, 'deleted', rows);
         return rows as InferSelectModel<T>[];
       }),
     transactionSync<D extends DrizzleDatabase, R>(db: D, work: (tx: DrizzleTransactionOf<D>) => R, config?: DrizzleConfigOf<D>) {
       if (!isSynchronous(db)) throw new TypeError('resthooks/drizzle: transactionSync() is for synchronous SQLite databases (better-sqlite3); use transaction()');
-      const before = writes;
-      const result = db.transaction(work as never, config as never);
-      if (writes !== before) hooks.notify();
-      return result as R;
+      return core.transactionSync(
+        db,
+        (body: (tx: DrizzleTransactionOf<D> & object) => R) => db.transaction(body as never, config as never) as R,
+        work as (tx: DrizzleTransactionOf<D> & object) => R,
+      );
     },
   };
   return helpers;
@@ -221,6 +210,15 @@ async function runRaw(tx: RawRunner, text: string, parameters: readonly unknown[
     if (tx.run) await tx.run(statement);
     else if (tx.execute) await tx.execute(statement);
     else throw new Error('resthooks/drizzle: the database has neither run() nor execute()');
+  } catch (error) {
+    throw driverError(error);
+  }
+}
+
+/** `runRaw` for better-sqlite3: the statement has run when it returns. */
+function runRawSync(tx: RawRunner, text: string, parameters: readonly unknown[]): unknown {
+  try {
+    return tx.run?.(drizzleStatement(text, parameters));
   } catch (error) {
     throw driverError(error);
   }

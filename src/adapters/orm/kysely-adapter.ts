@@ -1,10 +1,10 @@
 /**
  * `resthooks/kysely`: fires `created` / `updated` / `deleted` for the app's own Kysely writes. The app
  * builds an insert, update or delete with `.returningAll()` (or `.returning([...])`) and runs it through
- * `execute(trx, query)`: the write runs in `trx`, then one outbox row per returned row is written in the
- * same transaction, before `execute` resolves. The database keeps or drops both together (a rollback,
- * or a rollback to a savepoint, takes the outbox rows with it). The resthooks store must live in the
- * app's database.
+ * `execute(trx, query)`: the write runs in `trx`, and one event per returned row is recorded. With the
+ * store in the app's database the outbox row is written in the same transaction before `execute`
+ * resolves: the database keeps or drops both together (a rollback, or a rollback to a savepoint, takes
+ * the outbox rows with it); otherwise the events are appended after the commit (helper-writes.ts).
  *
  * Why a helper and not a plugin: a plugin sees the rows in `transformResult`, but Kysely 0.28 still holds
  * the transaction's one connection there, so a statement of ours from inside it deadlocks.
@@ -14,18 +14,17 @@
  * @module
  */
 import { CompiledQuery } from 'kysely';
-import type { Hooks, JsonValue, Logger } from '../../index.js';
+import type { Hooks } from '../../index.js';
+import type { HostExecutor } from '../../store/host-executor.js';
+import { HelperWrites, type HelperWritesOptions } from './helper-writes.js';
+import type { ModelAction, OutboxMode } from './orm-adapter.js';
 
-export interface KyselyHooksOptions {
+export interface KyselyHooksOptions extends HelperWritesOptions {
   /**
    * The events map's model names for tables, e.g. `{ Book: 'books' }` (or `'schema.books'`). A table
    * not listed here is known by its table name, so `'books.created'` works too.
    */
   models?: Readonly<Record<string, string>>;
-  /** Add `changes` (the columns the update sets) beside `data` in `updated` payloads. Default true. */
-  changes?: boolean;
-  /** Where a table that no event names is reported (once per table). Default: silent. */
-  logger?: Logger;
 }
 
 /** What `execute` needs from a Kysely instance or transaction (`Kysely`, `Transaction`, `ControlledTransaction`). */
@@ -46,6 +45,8 @@ export interface KyselyReturningQuery<Row> {
 export type KyselyTransactionOf<D> = D extends { transaction(): { execute(work: (trx: infer T) => infer _R): unknown } } ? T : never;
 
 export interface KyselyHooks {
+  /** Where outbox rows go: chosen at start (see `outbox`). */
+  readonly mode: OutboxMode;
   /**
    * Runs an insert / update / delete built with `.returningAll()` in `db`, and fires `created` /
    * `updated` / `deleted` for each row it returns, in the same transaction. Given a transaction, a
@@ -53,11 +54,13 @@ export interface KyselyHooks {
    * Given the Kysely instance itself, it opens a transaction for the write and its outbox rows.
    */
   execute<Row>(db: KyselyExecutor, query: KyselyReturningQuery<Row>): Promise<Row[]>;
-  /** `db.transaction().execute(work)`, then wakes the dispatcher once it has committed. */
+  /**
+   * `db.transaction().execute(work)`, then wakes the dispatcher once it has committed. Writes in a
+   * transaction the app opened itself (a controlled one, with savepoints) are delivered at the next poll,
+   * or at once after `hooks.notify()`.
+   */
   transaction<D extends KyselyExecutor, R>(db: D, work: (trx: KyselyTransactionOf<D>) => Promise<R>): Promise<R>;
 }
-
-type Action = 'created' | 'updated' | 'deleted';
 
 /** The parts of Kysely's operation nodes read here (the same in 0.27 and 0.28). */
 interface QueryNode {
@@ -73,69 +76,67 @@ interface TableNode {
   readonly table?: { readonly schema?: { readonly name: string }; readonly identifier: { readonly name: string } };
 }
 
-const ACTIONS: Readonly<Record<string, Action>> = { InsertQueryNode: 'created', UpdateQueryNode: 'updated', DeleteQueryNode: 'deleted' };
+const ACTIONS: Readonly<Record<string, ModelAction>> = { InsertQueryNode: 'created', UpdateQueryNode: 'updated', DeleteQueryNode: 'deleted' };
 
 /**
  * Makes the helper that fires the events map's `created` / `updated` / `deleted` events for Kysely
- * writes. Call it after `hooks.start()`.
+ * writes, after probing whether `db` is the store's database (see `outbox`). Call it after `hooks.start()`.
  * @example
  * import { kyselyHooks } from 'resthooks/kysely';
  *
- * const kh = kyselyHooks(hooks, { models: { Book: 'books' } });
+ * const kh = await kyselyHooks(db, hooks, { models: { Book: 'books' } });
  * await kh.transaction(db, async (trx) => {
  *   const [book] = await kh.execute(trx, trx.insertInto('books').values({ title: 'Dune', ownerId: 'alice' }).returningAll()); // book.added
  *   await kh.execute(trx, trx.updateTable('books').set({ title: 'Dune Messiah' }).where('id', '=', book.id).returningAll()); // book.changed, changes: ['title']
  * });
  */
-export function kyselyHooks(hooks: Hooks, options: KyselyHooksOptions = {}): KyselyHooks {
+export async function kyselyHooks(db: KyselyExecutor, hooks: Hooks, options: KyselyHooksOptions = {}): Promise<KyselyHooks> {
+  const core = new HelperWrites(hooks, 'resthooks/kysely', options);
+  await core.chooseMode((statement) => db.executeQuery(CompiledQuery.raw(statement.sql, [...statement.parameters]) as never));
   const names = new Map(Object.entries(options.models ?? {}).map(([model, table]) => [table, model]));
-  const watched = hooks.eventActions();
-  const warned = new Set<string>();
-  const withChanges = options.changes !== false;
-  /** Counts outbox writes, so a transaction that wrote none does not wake the dispatcher. */
-  let writes = 0;
 
-  const modelOf = (table: { schema?: string; name: string }, action: Action): string | undefined => {
-    const qualified = table.schema === undefined ? table.name : `${table.schema}.${table.name}`;
-    const model = names.get(qualified) ?? names.get(table.name) ?? table.name;
-    const actions = watched[model];
-    if (!actions && !warned.has(model)) {
-      warned.add(model);
-      options.logger?.warn({ model }, `resthooks/kysely: table "${qualified}" is no model of the events map; its writes fire nothing (name it with models: { Book: '${qualified}' })`);
-    }
-    return actions?.[action] ? model : undefined;
-  };
-
-  const write = async <Row>(trx: KyselyExecutor, query: KyselyReturningQuery<Row>, node: QueryNode, action: Action, model: string | undefined): Promise<Row[]> => {
+  const write = async <Row>(trx: KyselyExecutor, query: KyselyReturningQuery<Row>, node: QueryNode, action: ModelAction, model: string | undefined): Promise<Row[]> => {
     // Run on `trx` whichever instance built the query: the write and its outbox rows share the transaction.
     const { rows } = await trx.executeQuery(query.compile() as never);
-    if (!model || rows.length === 0) return rows as Row[];
-    const tx = { execute: (statement: { sql: string; parameters: readonly unknown[] }) => trx.executeQuery(CompiledQuery.raw(statement.sql, [...statement.parameters]) as never) };
-    const changes: JsonValue[] | undefined = action === 'updated' && withChanges ? (node.updates ?? []).map((update) => update.column.column.name) : undefined;
-    for (const row of rows) await hooks.model(model, action, row as object, changes ? { tx, extra: { changes } } : { tx });
-    writes++;
+    if (!model) return rows as Row[];
+    const changes = action === 'updated' ? core.changes((node.updates ?? []).map((update) => update.column.column.name)) : undefined;
+    const writes = rows.map((row) => (changes ? { model, action, instance: row as object, changes } : { model, action, instance: row as object }));
+    await core.record(trx, writes, executorOf(trx));
     return rows as Row[];
   };
 
   const helpers: KyselyHooks = {
+    get mode() {
+      return core.mode;
+    },
     async execute<Row>(db: KyselyExecutor, query: KyselyReturningQuery<Row>) {
       const node = query.toOperationNode() as QueryNode;
       const action = ACTIONS[node.kind];
       // Checked before anything runs: without rows back there is nothing to fire, and the write would go unnoticed.
       if (!action) throw new TypeError(`resthooks/kysely: execute() takes an insert, update or delete query, not a ${node.kind}`);
       if (!node.returning) throw new TypeError('resthooks/kysely: the query needs .returningAll() (or .returning([...])): the events carry the rows it returns');
-      const model = modelOf(tableOf(node), action);
-      if (db.isTransaction) return write(db, query, node, action, model);
-      return helpers.transaction(db, (trx) => write(trx as KyselyExecutor, query, node, action, model));
+      const table = tableOf(node);
+      const qualified = table.schema === undefined ? table.name : `${table.schema}.${table.name}`;
+      const model = core.modelFor(qualified, names.get(qualified) ?? names.get(table.name), action);
+      if (!db.isTransaction) return helpers.transaction(db, (trx) => write(trx as KyselyExecutor, query, node, action, model));
+      core.checkTransaction(db);
+      return write(db, query, node, action, model);
     },
-    async transaction<D extends KyselyExecutor, R>(db: D, work: (trx: KyselyTransactionOf<D>) => Promise<R>) {
-      const before = writes;
-      const result = (await db.transaction().execute(work as never)) as R;
-      if (writes !== before) hooks.notify();
-      return result;
+    transaction<D extends KyselyExecutor, R>(db: D, work: (trx: KyselyTransactionOf<D>) => Promise<R>) {
+      return core.transaction(
+        db,
+        (body: (trx: KyselyTransactionOf<D> & object) => Promise<R>) => db.transaction().execute(body as never) as Promise<R>,
+        (trx) => executorOf(trx as unknown as KyselyExecutor),
+        work as (trx: KyselyTransactionOf<D> & object) => Promise<R>,
+      );
     },
   };
   return helpers;
+}
+
+/** Runs the store's statements on the app's transaction, as compiled queries. */
+function executorOf(trx: KyselyExecutor): HostExecutor {
+  return { execute: (statement) => trx.executeQuery(CompiledQuery.raw(statement.sql, [...statement.parameters]) as never) };
 }
 
 /** The written table: `into` (insert), `table` (update), the first of `from` (delete); an alias unwrapped. */
