@@ -336,7 +336,10 @@ export function ormAdapterSuite(name: string, makeHarness: () => Promise<OrmAdap
         it(`a rollback racing the commit hook (${when}) sends no statement after ROLLBACK: no row, no event`, async () => {
           await subscribe('book.added', 'alice');
           if (!h.refuseCommit) throw new Error('the harness declares commitRace but has no refuseCommit()');
-          const error = await h.refuseCommit(async (books) => void (await books.create({ title: 'Lost', pages: 1, ownerId: 'alice' })), when);
+          // Several events: once the rollback has begun, the ones not yet written must not be sent.
+          const error = await h.refuseCommit(async (books) => {
+            for (const title of ['Lost 1', 'Lost 2', 'Lost 3']) await books.create({ title, pages: 1, ownerId: 'alice' });
+          }, when);
           expect(error).toBeInstanceOf(Error);
           await sleep(200); // a statement sent after the ROLLBACK would have autocommitted by now
           await h.hooks.idle();

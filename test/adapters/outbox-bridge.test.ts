@@ -3,15 +3,18 @@
  * connection to the app's file plays the ORM (its commit and rollback events call the bridge as an
  * adapter does), and the hooks' store is a second connection to the same file. Its statements go
  * through one queue, as a real connection's do, so a ROLLBACK sent while an outbox write is in flight
- * runs after that write and before any later one.
+ * runs after that write and before any later one. Then `around()` with a real ORM without commit
+ * events (Kysely), on SQLite and PostgreSQL.
  */
 import Database from 'better-sqlite3';
+import { CompiledQuery, Kysely, sql, type Transaction } from 'kysely';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HostConnection, HostTransaction } from '../../src/adapters/orm/orm-adapter.js';
 import { outboxBridge, type OutboxBridge } from '../../src/adapters/orm/outbox-bridge.js';
 import { migrate, OutboxWriteError, sqliteStore, type Hooks, type HostExecutor } from '../../src/index.js';
 import { BOOK_EVENTS, type BookEvent } from '../orm-adapter.suite.js';
+import { TestDatabase } from '../support/database.js';
 import { eventually, tempDir, testHooks } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 
@@ -348,6 +351,26 @@ describe('the outbox bridge', () => {
       expect(app.log.filter((sql) => !sql.startsWith('insert'))).toEqual(['BEGIN', 'SAVEPOINT s1', 'ROLLBACK TO s1', 'RELEASE s1', 'SAVEPOINT s1', 'RELEASE s1', 'COMMIT']);
     });
 
+    it('an ORM that runs the callback again after a failure (a retried transaction) records only the attempt that committed', async () => {
+      let attempts = 0;
+      const retrying = async <T>(body: (trx: AppConnection) => Promise<T>): Promise<T> => {
+        for (;;) {
+          try {
+            return await orm(body);
+          } catch (error) {
+            if (++attempts > 1) throw error;
+          }
+        }
+      };
+      await bridge.around(retrying, connection, async (_trx, tx) => {
+        expect(tx.depth()).toBe(1);
+        bridge.write(tx, { model: 'Book', action: 'created', instance: { id: attempts + 1, ...book(`Attempt ${attempts + 1}`) } });
+        if (attempts === 0) throw new Error('serialization failure');
+      });
+      expect(outboxRows()).toEqual(['book.added Attempt 2']);
+      expect(app.log.filter((sql) => !sql.startsWith('insert'))).toEqual(['BEGIN', 'ROLLBACK', 'BEGIN', 'COMMIT']);
+    });
+
     it("'after-commit' mode: appends through the store once the ORM's call has resolved", async () => {
       await bridge.chooseMode('after-commit', () => Promise.resolve());
       await bridge.around(orm, connection, async (_trx, tx) => void bridge.write(tx, { model: 'Book', action: 'created', instance: { id: 1, ...book('Later') } }));
@@ -356,3 +379,89 @@ describe('the outbox bridge', () => {
     });
   });
 });
+
+/**
+ * `around()` with a real ORM that has no commit events, on both engines: Kysely's
+ * `db.transaction().execute(cb)`, with the store in the app's database.
+ */
+for (const engine of ['sqlite', 'postgres'] as const) {
+  describe(`around() with Kysely on ${engine}`, () => {
+    let database: TestDatabase;
+    let hooks: Hooks<BookEvent>;
+    let closeHooks: () => Promise<void>;
+    let receiver: Receiver;
+    let bridge: OutboxBridge;
+    let db: Kysely<{ books: { id: number; title: string; owner_id: string } }>;
+
+    beforeEach(async () => {
+      database = new TestDatabase(engine);
+      await database.init();
+      ({ hooks, close: closeHooks } = await testHooks({ events: BOOK_EVENTS, store: database.dialect({}, { max: 3 }) }));
+      const appDialect = database.dialect({}, { max: 3 });
+      db = new Kysely({ dialect: appDialect.kysely });
+      await db.schema.createTable('books').addColumn('id', 'integer', (c) => c.primaryKey()).addColumn('title', 'text').addColumn('owner_id', 'text').execute();
+      receiver = await startReceiver();
+      bridge = outboxBridge(hooks, { adapter: 'resthooks/test' });
+      expect(await bridge.chooseMode('auto', (q) => db.executeQuery(CompiledQuery.raw(q.sql, [...q.parameters])))).toBe('transaction');
+      await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: `${receiver.url}/alice` });
+    });
+    afterEach(async () => {
+      await receiver.close();
+      await closeHooks();
+      await db.destroy();
+      await database.close();
+    });
+
+    type Trx = Transaction<{ books: { id: number; title: string; owner_id: string } }>;
+    const begin = <T>(body: (trx: Trx) => Promise<T>) => db.transaction().execute(body);
+    const connection = (trx: Trx): HostConnection => ({ key: trx, execute: { execute: (q) => trx.executeQuery(CompiledQuery.raw(q.sql, [...q.parameters])) } });
+    const addBook = async (trx: Trx, tx: HostTransaction, id: number, title: string) => {
+      await trx.insertInto('books').values({ id, title, owner_id: 'alice' }).execute();
+      bridge.write(tx, { model: 'Book', action: 'created', instance: { id, title, ownerId: 'alice' } });
+    };
+    const titles = async () => (await db.selectFrom('books').select('title').orderBy('id').execute()).map((r) => r.title);
+    const outboxRows = async () => Number((await sql<{ n: number }>`select count(*) as n from resthooks_events`.execute(db)).rows[0]!.n);
+
+    it('commits the row and its outbox row together, and delivers', async () => {
+      await bridge.around(begin, connection, (trx, tx) => addBook(trx, tx, 1, 'Dune'));
+      expect(await titles()).toEqual(['Dune']);
+      expect(await outboxRows()).toBe(1);
+      const [request] = await receiver.waitFor(1);
+      expect(request!.json.data).toEqual({ id: 1, title: 'Dune', ownerId: 'alice' });
+    });
+
+    it("a failing outbox insert rolls the app's row back and rejects with OutboxWriteError", async () => {
+      if (engine === 'sqlite') {
+        await sql`create trigger refuse_outbox before insert on resthooks_events when new.data like '%Poison%' begin select raise(abort, 'outbox refused'); end`.execute(db);
+      } else {
+        await sql`create function refuse_outbox() returns trigger language plpgsql as $$ begin if new.data like '%Poison%' then raise exception 'outbox refused'; end if; return new; end $$`.execute(db);
+        await sql`create trigger refuse_outbox before insert on resthooks_events for each row execute function refuse_outbox()`.execute(db);
+      }
+      const writing = bridge.around(begin, connection, async (trx, tx) => {
+        await addBook(trx, tx, 1, 'Fine');
+        await addBook(trx, tx, 2, 'Poison');
+      });
+      await expect(writing).rejects.toBeInstanceOf(OutboxWriteError);
+      await expect(writing).rejects.toMatchObject({ event: 'book.added', message: expect.stringContaining('outbox refused') });
+      expect(await titles()).toEqual([]);
+      expect(await outboxRows()).toBe(0);
+      // The connection is usable again, and the next transaction fires.
+      await bridge.around(begin, connection, (trx, tx) => addBook(trx, tx, 3, 'Next'));
+      const [request] = await receiver.waitFor(1);
+      expect(request!.json.data.title).toBe('Next');
+    });
+
+    it('a callback that throws keeps neither row and sends nothing', async () => {
+      const failing = bridge.around(begin, connection, async (trx, tx) => {
+        await addBook(trx, tx, 1, 'Never');
+        throw new Error('app failure');
+      });
+      await expect(failing).rejects.toThrow('app failure');
+      await hooks.idle();
+      await sleep(100);
+      expect(await titles()).toEqual([]);
+      expect(await outboxRows()).toBe(0);
+      expect(receiver.received).toHaveLength(0);
+    });
+  });
+}

@@ -207,32 +207,41 @@ class Bridge implements OutboxBridge {
     work: (trx: Trx, tx: HostTransaction) => Promise<T>,
   ): Promise<T> {
     let tx: HostTransaction | undefined;
-    const close = () => {
-      if (tx) this.#levels.set(tx.key, (this.#levels.get(tx.key) ?? 1) - 1);
+    let open = false;
+    // A level ends when its body fails (the ORM rolls it back, and may call the body again) or when `begin` settles.
+    const end = (): HostTransaction | undefined => {
+      if (!tx || !open) return undefined;
+      open = false;
+      this.#levels.set(tx.key, (this.#levels.get(tx.key) ?? 1) - 1);
+      return tx;
+    };
+    const rolledBack = (): void => {
+      const ended = end();
+      if (ended) this.afterRollback(ended);
     };
     let result: T;
     try {
       result = await begin(async (trx) => {
         const { key, execute } = connection(trx);
         this.#levels.set(key, (this.#levels.get(key) ?? 0) + 1);
-        tx = { key, execute, depth: () => this.#levels.get(key) ?? 0 };
-        let value: T;
+        open = true;
+        const current: HostTransaction = (tx = { key, execute, depth: () => this.#levels.get(key) ?? 0 });
         try {
-          value = await work(trx, tx);
+          const value = await work(trx, current);
+          await this.beforeCommit(current);
+          return value;
         } catch (error) {
-          this.rollbackStarted(tx);
+          this.rollbackStarted(current);
+          rolledBack();
           throw error;
         }
-        await this.beforeCommit(tx);
-        return value;
       });
     } catch (error) {
-      close();
-      if (tx) this.afterRollback(tx);
+      rolledBack();
       throw error;
     }
-    close();
-    if (tx) await this.afterCommit(tx);
+    const committed = end();
+    if (committed) await this.afterCommit(committed);
     return result;
   }
 

@@ -200,18 +200,15 @@ class ResthooksSubscriber implements EntitySubscriberInterface {
   }
 
   /**
-   * Brings a runner that TypeORM still believes to be inside a transaction, though the database has
-   * none open, back to no transaction, and drops the writes held for it: they were rolled back.
+   * Resets a runner that TypeORM believes to be in a transaction the database no longer has, and drops
+   * its buffered writes (they were rolled back). Returns whether it was stale.
    *
-   * TypeORM's SQLite runners set `isTransactionActive` and `transactionDepth` back only once COMMIT or
-   * ROLLBACK succeeds. A COMMIT refused with SQLITE_FULL (disk full) or SQLITE_IOERR makes SQLite roll
-   * the whole transaction back by itself, and the ROLLBACK that follows then fails ("no transaction is
-   * active"): the data source's one shared runner would believe, for good, that it is inside a
-   * transaction. Every later write would autocommit with no commit event, so its event would wait for
-   * one forever, and every later `transaction()` would become a savepoint. Only drivers that tell
-   * (better-sqlite3's `inTransaction`) can be checked; `starting`: called from inside
-   * `startTransaction()`, which has already set `isTransactionActive` for the transaction it opens.
-   * Returns whether the runner was stale.
+   * TypeORM's SQLite runners reset `isTransactionActive` and `transactionDepth` only once COMMIT or
+   * ROLLBACK succeeds. A COMMIT refused with SQLITE_FULL or SQLITE_IOERR rolls back by itself and the
+   * ROLLBACK after it fails, so the data source's one runner would stay "in a transaction" for good:
+   * later writes would autocommit with no commit event (their events waiting forever) and every later
+   * `transaction()` would be a savepoint. Only drivers that tell (better-sqlite3's `inTransaction`) are
+   * checked. `starting`: inside `startTransaction()`, which has already set `isTransactionActive`.
    */
   #resync(runner: QueryRunner, starting: boolean): boolean {
     if (!runner.isTransactionActive || depthOf(runner) === 0 || databaseInTransaction(runner) !== false) return false;
