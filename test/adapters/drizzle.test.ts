@@ -455,6 +455,24 @@ describe('resthooks/drizzle on better-sqlite3 (synchronous transactions)', () =>
     expect(env.connection.prepare('select count(*) as n from books').get()).toEqual({ n: 1 });
   });
 
+  it("a transaction of another connection than the helpers' database still gets its outbox rows (rolled back with it, committed with it)", async () => {
+    const env = await open();
+    const other = new Database(env.connection.name);
+    closers.push(() => void other.close());
+    const otherDb = drizzleSqlite(other);
+    expect(() =>
+      env.rh.transactionSync(otherDb, (tx) => {
+        env.rh.insertSync(tx, sqliteBooks, book('Never'));
+        throw ROLLBACK;
+      }),
+    ).toThrow(ROLLBACK);
+    expect(outbox(env)).toEqual([]);
+    env.rh.transactionSync(otherDb, (tx) => void env.rh.insertSync(tx, sqliteBooks, book('Through the other connection')));
+    expect(outbox(env)).toEqual(['book.added']);
+    const [request] = await env.receiver.waitFor(1);
+    expect(request!.json.data.title).toBe('Through the other connection');
+  });
+
   it("'after-commit' (the store in another file): appended after the outermost commit; a rolled-back nested transactionSync drops its writes", async () => {
     const dir = tempDir();
     closers.push(() => dir.cleanup());

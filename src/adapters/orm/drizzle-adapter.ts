@@ -109,8 +109,9 @@ export async function drizzleHooks(db: DrizzleDatabase, hooks: Hooks, options: D
   };
   const record = (tx: DrizzleDatabase, table: Table, action: ModelAction, rows: readonly Row[], set?: object) =>
     core.record(tx, pending(table, action, rows, set), (text, parameters) => runRaw(tx as RawRunner, text, parameters));
+  const runSync = syncRunner(db);
   const recordSync = (tx: DrizzleDatabase, table: Table, action: ModelAction, rows: readonly Row[], set?: object) =>
-    core.recordSync(tx, pending(table, action, rows, set), (text, parameters) => runRawSync(tx as RawRunner, text, parameters));
+    core.recordSync(tx, pending(table, action, rows, set), (text, parameters) => runSync(tx as RawRunner, text, parameters));
 
   /** Runs `write` in `db` when it is a transaction, else in a transaction of its own. */
   const inTransaction = async <R>(db: DrizzleDatabase, write: (tx: DrizzleDatabase) => Promise<R>): Promise<R> => {
@@ -215,13 +216,32 @@ async function runRaw(tx: RawRunner, text: string, parameters: readonly unknown[
   }
 }
 
-/** `runRaw` for better-sqlite3: the statement has run when it returns. */
-function runRawSync(tx: RawRunner, text: string, parameters: readonly unknown[]): unknown {
-  try {
-    return tx.run?.(drizzleStatement(text, parameters));
-  } catch (error) {
-    throw driverError(error);
-  }
+/** What a better-sqlite3 `Database` (a synchronous Drizzle database's public `$client`) offers here. */
+interface SyncSqliteClient {
+  readonly inTransaction: boolean;
+  prepare(sql: string): { run(...parameters: unknown[]): unknown };
+}
+
+/**
+ * `runRaw` for better-sqlite3: the statement has run when it returns. Through Drizzle, every outbox
+ * insert is built and prepared again (about a third of a resthooks insert's cost); the store's SQL text
+ * never changes, so while the connection of the database the helpers were made for is in its
+ * transaction, the statement runs there, prepared once. Another connection's transaction goes through Drizzle.
+ */
+function syncRunner(db: DrizzleDatabase): (tx: RawRunner, text: string, parameters: readonly unknown[]) => unknown {
+  const client = (db as { $client?: unknown }).$client;
+  const direct = typeof client === 'object' && client !== null && typeof (client as SyncSqliteClient).prepare === 'function' ? (client as SyncSqliteClient) : undefined;
+  const prepared = new Map<string, { run(...parameters: unknown[]): unknown }>();
+  return (tx, text, parameters) => {
+    try {
+      if (!direct?.inTransaction) return tx.run?.(drizzleStatement(text, parameters));
+      let statement = prepared.get(text);
+      if (!statement) prepared.set(text, (statement = direct.prepare(text)));
+      return statement.run(...parameters);
+    } catch (error) {
+      throw driverError(error);
+    }
+  };
 }
 
 /**
