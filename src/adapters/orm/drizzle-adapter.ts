@@ -113,80 +113,80 @@ export async function drizzleHooks(db: DrizzleDatabase, hooks: Hooks, options: D
   const recordSync = (tx: DrizzleDatabase, table: Table, action: ModelAction, rows: readonly Row[], set?: object) =>
     core.recordSync(tx, pending(table, action, rows, set), (text, parameters) => runSync(tx as RawRunner, text, parameters));
 
-  /** Runs `write` in `db` when it is a transaction, else in a transaction of its own. */
-  const inTransaction = async <R>(db: DrizzleDatabase, write: (tx: DrizzleDatabase) => Promise<R>): Promise<R> => {
+  /** Runs `write` in `target` when it is a transaction, else in a transaction of its own. */
+  const inTransaction = async <R>(target: DrizzleDatabase, write: (tx: DrizzleDatabase) => Promise<R>): Promise<R> => {
     // Awaited in better-sqlite3's transaction, a write would run after its COMMIT, alone: refused before it runs.
-    if (isSynchronous(db)) throw new TypeError('resthooks/drizzle: this is a synchronous SQLite database (better-sqlite3): use insertSync / updateSync / deleteSync / transactionSync');
-    if (!isTransaction(db)) return helpers.transaction(db, (tx) => write(tx as DrizzleDatabase));
-    core.checkTransaction(db);
-    return write(db);
+    if (isSynchronous(target)) throw new TypeError('resthooks/drizzle: this is a synchronous SQLite database (better-sqlite3): use insertSync / updateSync / deleteSync / transactionSync');
+    if (!isTransaction(target)) return helpers.transaction(target, (tx) => write(tx as DrizzleDatabase));
+    core.checkTransaction(target);
+    return write(target);
   };
-  const inTransactionSync = <R>(db: DrizzleDatabase, write: (tx: DrizzleDatabase) => R): R => {
-    if (!isSynchronous(db)) throw new TypeError('resthooks/drizzle: the …Sync helpers need a synchronous SQLite database (better-sqlite3); use insert / update / delete / transaction');
-    if (!isTransaction(db)) return helpers.transactionSync(db, (tx) => write(tx as DrizzleDatabase));
-    core.checkTransaction(db);
-    return write(db);
+  const inTransactionSync = <R>(target: DrizzleDatabase, write: (tx: DrizzleDatabase) => R): R => {
+    if (!isSynchronous(target)) throw new TypeError('resthooks/drizzle: the …Sync helpers need a synchronous SQLite database (better-sqlite3); use insert / update / delete / transaction');
+    if (!isTransaction(target)) return helpers.transactionSync(target, (tx) => write(tx as DrizzleDatabase));
+    core.checkTransaction(target);
+    return write(target);
   };
 
   // The builders are typed for each driver; these calls go through the structural type above.
-  const insertQuery = (db: DrizzleDatabase, table: Table, values: unknown) => db.insert(table as never).values(values as never).returning() as Returning;
-  const updateQuery = (db: DrizzleDatabase, table: Table, set: object, where: SQL | undefined) => db.update(table as never).set(set as never).where(where).returning() as Returning;
-  const deleteQuery = (db: DrizzleDatabase, table: Table, where: SQL | undefined) => db.delete(table as never).where(where).returning() as Returning;
+  const insertQuery = (target: DrizzleDatabase, table: Table, values: unknown) => target.insert(table as never).values(values as never).returning() as Returning;
+  const updateQuery = (target: DrizzleDatabase, table: Table, set: object, where: SQL | undefined) => target.update(table as never).set(set as never).where(where).returning() as Returning;
+  const deleteQuery = (target: DrizzleDatabase, table: Table, where: SQL | undefined) => target.delete(table as never).where(where).returning() as Returning;
 
   const helpers: DrizzleHooks = {
     get mode() {
       return core.mode;
     },
-    insert: <T extends Table>(db: DrizzleDatabase, table: T, values: InferInsertModel<T> | readonly InferInsertModel<T>[]) =>
-      inTransaction(db, async (tx) => {
+    insert: <T extends Table>(target: DrizzleDatabase, table: T, values: InferInsertModel<T> | readonly InferInsertModel<T>[]) =>
+      inTransaction(target, async (tx) => {
         const rows = await insertQuery(tx, table, values);
         await record(tx, table, 'created', rows);
         return rows as InferSelectModel<T>[];
       }),
-    update: <T extends Table>(db: DrizzleDatabase, table: T, set: DrizzleUpdateSet<T>, where: SQL | undefined) =>
-      inTransaction(db, async (tx) => {
+    update: <T extends Table>(target: DrizzleDatabase, table: T, set: DrizzleUpdateSet<T>, where: SQL | undefined) =>
+      inTransaction(target, async (tx) => {
         const rows = await updateQuery(tx, table, set, where);
         await record(tx, table, 'updated', rows, set);
         return rows as InferSelectModel<T>[];
       }),
-    delete: <T extends Table>(db: DrizzleDatabase, table: T, where: SQL | undefined) =>
-      inTransaction(db, async (tx) => {
+    delete: <T extends Table>(target: DrizzleDatabase, table: T, where: SQL | undefined) =>
+      inTransaction(target, async (tx) => {
         const rows = await deleteQuery(tx, table, where);
         await record(tx, table, 'deleted', rows);
         return rows as InferSelectModel<T>[];
       }),
-    async transaction<D extends DrizzleDatabase, R>(db: D, work: (tx: DrizzleTransactionOf<D>) => Promise<R>, config?: DrizzleConfigOf<D>) {
-      if (isSynchronous(db)) throw new TypeError('resthooks/drizzle: better-sqlite3 transactions cannot await: use transactionSync');
+    async transaction<D extends DrizzleDatabase, R>(target: D, work: (tx: DrizzleTransactionOf<D>) => Promise<R>, config?: DrizzleConfigOf<D>) {
+      if (isSynchronous(target)) throw new TypeError('resthooks/drizzle: better-sqlite3 transactions cannot await: use transactionSync');
       return core.transaction(
-        db,
-        (body: (tx: DrizzleTransactionOf<D> & object) => Promise<R>) => db.transaction(body as never, config as never) as Promise<R>,
+        target,
+        (body: (tx: DrizzleTransactionOf<D> & object) => Promise<R>) => target.transaction(body as never, config as never) as Promise<R>,
         (tx) => (text, parameters) => runRaw(tx as RawRunner, text, parameters),
         work as (tx: DrizzleTransactionOf<D> & object) => Promise<R>,
       );
     },
-    insertSync: <T extends Table>(db: DrizzleDatabase, table: T, values: InferInsertModel<T> | readonly InferInsertModel<T>[]) =>
-      inTransactionSync(db, (tx) => {
+    insertSync: <T extends Table>(target: DrizzleDatabase, table: T, values: InferInsertModel<T> | readonly InferInsertModel<T>[]) =>
+      inTransactionSync(target, (tx) => {
         const rows = insertQuery(tx, table, values).all();
         recordSync(tx, table, 'created', rows);
         return rows as InferSelectModel<T>[];
       }),
-    updateSync: <T extends Table>(db: DrizzleDatabase, table: T, set: DrizzleUpdateSet<T>, where: SQL | undefined) =>
-      inTransactionSync(db, (tx) => {
+    updateSync: <T extends Table>(target: DrizzleDatabase, table: T, set: DrizzleUpdateSet<T>, where: SQL | undefined) =>
+      inTransactionSync(target, (tx) => {
         const rows = updateQuery(tx, table, set, where).all();
         recordSync(tx, table, 'updated', rows, set);
         return rows as InferSelectModel<T>[];
       }),
-    deleteSync: <T extends Table>(db: DrizzleDatabase, table: T, where: SQL | undefined) =>
-      inTransactionSync(db, (tx) => {
+    deleteSync: <T extends Table>(target: DrizzleDatabase, table: T, where: SQL | undefined) =>
+      inTransactionSync(target, (tx) => {
         const rows = deleteQuery(tx, table, where).all();
         recordSync(tx, table, 'deleted', rows);
         return rows as InferSelectModel<T>[];
       }),
-    transactionSync<D extends DrizzleDatabase, R>(db: D, work: (tx: DrizzleTransactionOf<D>) => R, config?: DrizzleConfigOf<D>) {
-      if (!isSynchronous(db)) throw new TypeError('resthooks/drizzle: transactionSync() is for synchronous SQLite databases (better-sqlite3); use transaction()');
+    transactionSync<D extends DrizzleDatabase, R>(target: D, work: (tx: DrizzleTransactionOf<D>) => R, config?: DrizzleConfigOf<D>) {
+      if (!isSynchronous(target)) throw new TypeError('resthooks/drizzle: transactionSync() is for synchronous SQLite databases (better-sqlite3); use transaction()');
       return core.transactionSync(
-        db,
-        (body: (tx: DrizzleTransactionOf<D> & object) => R) => db.transaction(body as never, config as never) as R,
+        target,
+        (body: (tx: DrizzleTransactionOf<D> & object) => R) => target.transaction(body as never, config as never) as R,
         work as (tx: DrizzleTransactionOf<D> & object) => R,
       );
     },

@@ -109,7 +109,7 @@ export async function kyselyHooks(db: KyselyExecutor, hooks: Hooks, options: Kys
     get mode() {
       return core.mode;
     },
-    async execute<Row>(db: KyselyExecutor, query: KyselyReturningQuery<Row>) {
+    async execute<Row>(target: KyselyExecutor, query: KyselyReturningQuery<Row>) {
       const node = query.toOperationNode() as QueryNode;
       const action = ACTIONS[node.kind];
       // Checked before anything runs: without rows back there is nothing to fire, and the write would go unnoticed.
@@ -118,14 +118,14 @@ export async function kyselyHooks(db: KyselyExecutor, hooks: Hooks, options: Kys
       const table = tableOf(node);
       const qualified = table.schema === undefined ? table.name : `${table.schema}.${table.name}`;
       const model = core.modelFor(qualified, names.get(qualified) ?? names.get(table.name), action);
-      if (!db.isTransaction) return helpers.transaction(db, (trx) => write(trx as KyselyExecutor, query, node, action, model));
-      core.checkTransaction(db);
-      return write(db, query, node, action, model);
+      if (!target.isTransaction) return helpers.transaction(target, (trx) => write(trx as KyselyExecutor, query, node, action, model));
+      core.checkTransaction(target);
+      return write(target, query, node, action, model);
     },
-    transaction<D extends KyselyExecutor, R>(db: D, work: (trx: KyselyTransactionOf<D>) => Promise<R>) {
+    transaction<D extends KyselyExecutor, R>(target: D, work: (trx: KyselyTransactionOf<D>) => Promise<R>) {
       return core.transaction(
-        db,
-        (body: (trx: KyselyTransactionOf<D> & object) => Promise<R>) => db.transaction().execute(body as never) as Promise<R>,
+        target,
+        (body: (trx: KyselyTransactionOf<D> & object) => Promise<R>) => target.transaction().execute(body as never) as Promise<R>,
         (trx) => executorOf(trx as unknown as KyselyExecutor),
         work as (trx: KyselyTransactionOf<D> & object) => Promise<R>,
       );
