@@ -29,9 +29,11 @@ const expected = {
   './fastify': ['toFastify'],
   './typeorm': ['attachTypeorm'],
   './prisma': ['withResthooks'],
+  './drizzle': ['drizzleHooks'],
+  './kysely': ['kyselyHooks'],
   './bullmq': ['bullmqQueue'],
 };
-const OPTIONAL = ['hono', 'zod', 'typeorm', 'express', 'fastify', 'bullmq', 'ioredis', 'better-sqlite3', 'pg'];
+const OPTIONAL = ['hono', 'zod', 'typeorm', 'drizzle-orm', '@prisma/client', 'express', 'fastify', 'bullmq', 'ioredis', 'better-sqlite3', 'pg'];
 
 let failures = 0;
 const fail = (message) => {

@@ -192,6 +192,8 @@ export class KyselyStore {
   readonly db: Kysely<ResthooksDatabase>;
   readonly dialect: StoreDialect;
   #ready: Promise<void> | undefined;
+  /** The tables are known to exist: a synchronous trigger may write without waiting for `ready()`. */
+  #isReady = false;
   // The outbox insert runs on every model save, so its SQL is compiled once; only parameters vary.
   readonly #insertEventSql: string;
   readonly #insertDeliverySql: string;
@@ -283,8 +285,16 @@ export class KyselyStore {
       const tables = await this.db.introspection.getTables();
       if (!tables.some((t) => t.name === S)) throw new MigrationRequiredError();
     })();
-    this.#ready.catch(() => (this.#ready = undefined));
+    this.#ready.then(
+      () => (this.#isReady = true),
+      () => (this.#ready = undefined),
+    );
     return this.#ready;
+  }
+
+  /** Whether `ready()` has resolved. */
+  get isReady(): boolean {
+    return this.#isReady;
   }
 
   destroy(): Promise<void> {

@@ -61,6 +61,17 @@ export interface ModelTriggerOptions {
   extra?: Readonly<Record<string, JsonValue>>;
 }
 
+/**
+ * Runs a statement in the caller's synchronous transaction (better-sqlite3, Drizzle's `BetterSQLite3Database`)
+ * and returns once it has run. A returned promise counts as a failure: its statement might run after COMMIT.
+ */
+export type SyncHostExecutor = (sql: string, parameters: readonly unknown[]) => unknown;
+
+export interface SyncModelTriggerOptions extends Omit<ModelTriggerOptions, 'tx'> {
+  /** The transaction to write the outbox row in, before the trigger returns. */
+  tx: SyncHostExecutor;
+}
+
 export interface ActionTriggerOptions extends ModelTriggerOptions {
   /** The model name when it cannot be taken from the instance (plain objects). */
   model?: ModelRef;
@@ -132,6 +143,47 @@ export class Triggers {
     }
   }
 
+  /**
+   * `model()` for a synchronous transaction: the outbox row is written through `tx` before this returns,
+   * so it commits with a transaction that cannot await (better-sqlite3's). What cannot be done without
+   * awaiting is refused with `OutboxWriteError`: a first write before `hooks.start()` has resolved, and a
+   * payload that depends on the subscription (`serializeHook` / a `payloadOverride` function), which
+   * needs the subscriptions looked up first.
+   */
+  modelSync(model: ModelRef, action: string, instance: object, options: SyncModelTriggerOptions): TriggerResult {
+    const { tx } = options;
+    const name = modelName(model);
+    if (name === undefined) return this.#refused(String(action), tx, unnamedModel(action));
+    const definition = this.#deps.routes.route(name, action);
+    if (!definition) return IGNORED;
+    try {
+      if (!isObject(instance)) throw new ValidationError('invalid_field', `The instance of ${name}.${action} must be an object, got ${typeName(instance)}.`, 'instance');
+      if (!this.#ready && !this.#deps.store.isReady) {
+        throw new ResthooksError('migration_required', `${definition.name} was triggered in a synchronous transaction before the store was ready: await hooks.start() first.`);
+      }
+      const serialized = this.#serializeInstance(definition.name, name, instance, options.payloadOverride, options.extra);
+      if (serialized.perHook) {
+        throw new ValidationError(
+          'invalid_field',
+          `${definition.name} has a payload per subscription (serializeHook or a payloadOverride function), which needs the subscriptions looked up, and a synchronous transaction cannot wait for that; use a serializer instead.`,
+        );
+      }
+      const allOwners = options.owner === false || definition.allOwners;
+      const owner = allOwners ? null : normalizeOwner(options.owner ?? this.#ownerOf(definition.name, instance));
+      const event = this.#eventRow(definition.name, definition, owner, allOwners, serialized);
+      for (const statement of this.#deps.store.compileAppend(event)) {
+        const done: unknown = tx(statement.sql, statement.parameters);
+        if (isObject(done) && typeof (done as { then?: unknown }).then === 'function') {
+          (done as PromiseLike<unknown>).then(undefined, () => undefined);
+          throw new ResthooksError('outbox_write_failed', 'The synchronous tx returned a promise: its statement may run after COMMIT. Pass an executor that runs the statement before returning, or use model() with an async tx.');
+        }
+      }
+      return this.#appended(definition.name, event);
+    } catch (error) {
+      return this.#refused(definition.name, tx, error);
+    }
+  }
+
   async action(instance: object, action: string, options: ActionTriggerOptions = {}): Promise<TriggerResult> {
     const model = options.model ?? (isObject(instance) ? instanceModel(instance) : undefined);
     if (model === undefined) {
@@ -174,7 +226,7 @@ export class Triggers {
    * An event that could not be recorded. Without `tx`: a logged `failed` result. With `tx`: thrown as
    * `OutboxWriteError`, so the caller's transaction aborts instead of committing without its event.
    */
-  #refused(name: string, tx: HostExecutor | undefined, error: unknown): TriggerResult {
+  #refused(name: string, tx: HostExecutor | SyncHostExecutor | undefined, error: unknown): TriggerResult {
     if (tx) {
       // The caller gets the error and decides (an ORM adapter may fall back to appending after commit):
       // an error-level line here would report a loss that may never happen.
@@ -253,9 +305,26 @@ export class Triggers {
       await this.#deps.ready();
       this.#ready = true;
     }
-    const now = Date.now();
+    const event = this.#eventRow(name, definition, owner, allOwners, serialized);
+    let deliveries: DeliveryTable[] = [];
+    if (serialized.perHook && event.status === 'pending') {
+      deliveries = await this.#fanOutNow(event, serialized.perHook, event.created_at);
+      event.status = 'done';
+    }
+    // Everything that can fail before the write has run: the event and its deliveries are written together,
+    // and in `tx` a failing statement is thrown (#refused), so the caller rolls back any row written before it.
+    const statements = this.#deps.store.compileAppend(event, deliveries);
+    if (tx) await runOnHost(tx, statements);
+    else {
+      await this.#deps.store.dialect.executeBatch(statements);
+      if (event.status !== 'undeliverable') this.#deps.appended();
+    }
+    return this.#appended(name, event);
+  }
+
+  #eventRow(name: string, definition: EventDefinition | undefined, owner: string | null, allOwners: boolean, serialized: Serialized): EventTable {
     const undeliverable = owner === null && !allOwners;
-    const event: EventTable = {
+    return {
       id: newId('evt'),
       name,
       model: definition?.model ?? null,
@@ -266,22 +335,13 @@ export class Triggers {
       body: serialized.body,
       status: undeliverable ? 'undeliverable' : 'pending',
       error: undeliverable ? 'no owner: the instance has none and no owner was given' : null,
-      created_at: now,
+      created_at: Date.now(),
     };
-    let deliveries: DeliveryTable[] = [];
-    if (serialized.perHook && !undeliverable) {
-      deliveries = await this.#fanOutNow(event, serialized.perHook, now);
-      event.status = 'done';
-    }
-    // Everything that can fail before the write has run: the event and its deliveries are written together,
-    // and in `tx` a failing statement is thrown (#refused), so the caller rolls back any row written before it.
-    const statements = this.#deps.store.compileAppend(event, deliveries);
-    if (tx) await runOnHost(tx, statements);
-    else {
-      await this.#deps.store.dialect.executeBatch(statements);
-      if (!undeliverable) this.#deps.appended();
-    }
-    if (undeliverable) {
+  }
+
+  /** The result of a recorded event (an undeliverable one is logged). */
+  #appended(name: string, event: EventTable): TriggerResult {
+    if (event.status === 'undeliverable') {
       this.#deps.logger.warn({ event: name, eventId: event.id }, `resthooks: ${name} has no owner and is not an all-owners (+) event; recorded as undeliverable`);
       return { status: 'undeliverable', eventId: event.id, reason: event.error! };
     }
