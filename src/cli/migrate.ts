@@ -29,6 +29,8 @@ Options:
   --print-sql          print the schema's SQL to stdout instead of migrating
   --dialect <dialect>  with --print-sql: sqlite or postgres (default: the engine of
                        --db or $DATABASE_URL, when given)
+  --breakpoints        with --print-sql: a "--> statement-breakpoint" line between
+                       statements, for drizzle-kit (and tools that run one at a time)
   -h, --help           show this help
 
 Examples:
@@ -136,10 +138,13 @@ function printDialect(dialect: string | undefined, db: string | undefined): Sche
  * database (its bookkeeping included, so `resthooks migrate` and the start-up check agree with it), one
  * section per migration so that an upgrade can take only the sections the database lacks.
  */
-export async function printSql(dialect: SchemaDialect): Promise<string> {
+export async function printSql(dialect: SchemaDialect, { breakpoints = false }: { breakpoints?: boolean } = {}): Promise<string> {
   const { bookkeeping, migrations } = await schemaScript(dialect);
   const engine = dialect === 'sqlite' ? 'SQLite' : 'PostgreSQL';
-  const statements = (list: readonly string[]) => list.map((statement) => `${statement};\n`).join('');
+  // Drizzle's migrator runs one statement at a time, cut at these markers (a SQL comment to anything else);
+  // none after the last statement, where it would leave an empty one.
+  const separator = breakpoints ? '\n--> statement-breakpoint\n' : '\n';
+  const statements = (list: readonly string[]) => list.map((statement) => `${statement};`).join(separator);
   const header = [
     `-- resthooks schema, version ${MIGRATION_NAMES.at(-1)}, for ${engine}.`,
     `-- Printed by \`resthooks migrate --print-sql --dialect ${dialect}\`: the statements \`resthooks migrate\` runs on an empty database.`,
@@ -149,11 +154,10 @@ export async function printSql(dialect: SchemaDialect): Promise<string> {
     '-- On an upgrade, apply only the sections of the migrations your database lacks.',
   ];
   const sections = [
-    `${header.join('\n')}\n`,
     `-- Bookkeeping: the tables where resthooks records its migrations\n${statements(bookkeeping)}`,
     ...migrations.map((migration) => `-- Migration ${migration.name}\n${statements(migration.statements)}`),
   ];
-  return sections.join('\n');
+  return `${header.join('\n')}\n\n${sections.join(`${breakpoints ? separator : '\n'}\n`)}\n`;
 }
 
 export const migrate: Command = {
@@ -162,13 +166,17 @@ export const migrate: Command = {
   help,
   async run(args) {
     const { values } = usageErrors(() =>
-      parseArgs({ args, strict: true, options: { db: { type: 'string' }, 'print-sql': { type: 'boolean' }, dialect: { type: 'string' } } }),
+      parseArgs({
+        args,
+        strict: true,
+        options: { db: { type: 'string' }, 'print-sql': { type: 'boolean' }, dialect: { type: 'string' }, breakpoints: { type: 'boolean' } },
+      }),
     );
     if (values['print-sql']) {
-      process.stdout.write(await printSql(printDialect(values.dialect, values.db ?? process.env.DATABASE_URL)));
+      process.stdout.write(await printSql(printDialect(values.dialect, values.db ?? process.env.DATABASE_URL), { breakpoints: values.breakpoints }));
       return 0;
     }
-    if (values.dialect !== undefined) throw new UsageError('--dialect goes with --print-sql; to migrate a database, give --db.');
+    if (values.dialect !== undefined || values.breakpoints) throw new UsageError('--dialect and --breakpoints go with --print-sql; to migrate a database, give --db.');
     const db = values.db ?? process.env.DATABASE_URL;
     if (!db) throw new UsageError('Missing --db <file | postgres://url> (or set DATABASE_URL).');
     const target = parseDatabaseTarget(db);

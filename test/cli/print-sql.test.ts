@@ -192,7 +192,7 @@ describe('resthooks migrate --print-sql: usage', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('--dialect: expected sqlite or postgres, got "mysql".');
     expect(alone.code).toBe(2);
-    expect(alone.stderr).toContain('--dialect goes with --print-sql');
+    expect(alone.stderr).toContain('--dialect and --breakpoints go with --print-sql');
     // Prints without connecting (nothing listens on port 1).
     expect(fromDb.code).toBe(0);
     expect(fromDb.stdout).toContain('for PostgreSQL.');
