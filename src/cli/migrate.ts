@@ -162,7 +162,7 @@ export async function printSql(dialect: SchemaDialect, { breakpoints = false }: 
 
 export const migrate: Command = {
   name: 'migrate',
-  summary: 'create or update the resthooks tables (SQLite file or PostgreSQL)',
+  summary: 'create or update the resthooks tables (SQLite file or PostgreSQL), or print their SQL',
   help,
   async run(args) {
     const { values } = usageErrors(() =>
