@@ -9,7 +9,7 @@
  */
 import { CompiledQuery, Kysely, sql, type MigrationResultSet, type RawBuilder, type SqlBool } from 'kysely';
 import { MigrationRequiredError } from '../errors.js';
-import { migrateToLatest } from './migrator.js';
+import { migrateToLatest, missingMigrations, missingMigrationsMessage } from './migrator.js';
 import { storableText } from './storable-text.js';
 import type { AttemptTable, DeliveryTable, EventRow, EventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { CompiledStatement } from './host-executor.js';
@@ -274,7 +274,7 @@ export class KyselyStore {
     return migrateToLatest(this.db);
   }
 
-  /** Resolves once the tables exist: migrates when `autoMigrate`, else checks and explains. Memoized. */
+  /** Resolves once the schema is up to date: migrates when `autoMigrate`, else checks and names what is missing. Memoized. */
   ready(autoMigrate: boolean): Promise<void> {
     this.#ready ??= (async () => {
       if (autoMigrate) {
@@ -282,8 +282,9 @@ export class KyselyStore {
         if (error) throw error;
         return;
       }
-      const tables = await this.db.introspection.getTables();
-      if (!tables.some((t) => t.name === S)) throw new MigrationRequiredError();
+      // The recorded migrations, not the tables: a schema one migration behind has every table and still fails.
+      const missing = await missingMigrations(this.db);
+      if (missing.length > 0) throw new MigrationRequiredError(missingMigrationsMessage(missing, this.dialect.name), missing);
     })();
     this.#ready.then(
       () => (this.#isReady = true),

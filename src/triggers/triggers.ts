@@ -17,10 +17,15 @@ import { runOnHost, type HostExecutor } from '../store/host-executor.js';
 import type { HookInfo, JsonValue, Subscription } from '../store/records.js';
 import type { DeliveryTable, EventTable } from '../store/schema.js';
 import { newDeliveryRow } from '../store/rows.js';
+import { resolveInstanceModel, resolveModelRef, type ResolvedModel } from './model-name.js';
 import { normalizeOwner, type OwnerResolver, type OwnerValue } from './owner.js';
 import { toJsonText } from './serialize.js';
 
-/** A model: its name, or anything with a `name` (a class, an entity schema). */
+/**
+ * A model: its name, or anything with a `name` (a class, an entity schema). A class's declared model name
+ * (`static [resthooksModel] = 'Book'` or `static resthooksModel = 'Book'`) wins over its `name`, which
+ * minifiers change.
+ */
 export type ModelRef = string | { readonly name: string };
 
 /** What a trigger did. Without `tx`, problems are reported here instead of thrown. */
@@ -121,15 +126,25 @@ export class Triggers {
   #ready = false;
   /** The envelope's largest overhead per declared event (an undeclared, trusted raw event computes its own). */
   readonly #overheads: ReadonlyMap<string, number>;
+  readonly #mappedModels: ReadonlySet<string>;
+  /** Classes already warned about: one line per class, however often it is triggered. */
+  readonly #unmatchedClasses = new WeakSet<object>();
 
   constructor(deps: TriggerDeps) {
     this.#deps = deps;
     this.#overheads = new Map(deps.routes.all().map((definition) => [definition.name, envelopeOverheadBytes(definition.name)]));
+    this.#mappedModels = new Set(Object.keys(deps.routes.table()));
   }
 
   async model(model: ModelRef, action: string, instance: object, options: ModelTriggerOptions = {}): Promise<TriggerResult> {
-    const name = modelName(model);
-    if (name === undefined) return this.#refused(String(action), options.tx, unnamedModel(action));
+    const resolved = resolveModelRef(model);
+    if (resolved === undefined) return this.#refused(String(action), options.tx, unnamedModel(action));
+    return this.#modelEvent(resolved, action, instance, options);
+  }
+
+  async #modelEvent(model: ResolvedModel, action: string, instance: object, options: ModelTriggerOptions): Promise<TriggerResult> {
+    const { name } = model;
+    this.#checkClassName(model);
     const definition = this.#deps.routes.route(name, action);
     if (!definition) return IGNORED;
     try {
@@ -152,8 +167,10 @@ export class Triggers {
    */
   modelSync(model: ModelRef, action: string, instance: object, options: SyncModelTriggerOptions): TriggerResult {
     const { tx } = options;
-    const name = modelName(model);
-    if (name === undefined) return this.#refused(String(action), tx, unnamedModel(action));
+    const resolved = resolveModelRef(model);
+    if (resolved === undefined) return this.#refused(String(action), tx, unnamedModel(action));
+    const { name } = resolved;
+    this.#checkClassName(resolved);
     const definition = this.#deps.routes.route(name, action);
     if (!definition) return IGNORED;
     try {
@@ -185,14 +202,15 @@ export class Triggers {
   }
 
   async action(instance: object, action: string, options: ActionTriggerOptions = {}): Promise<TriggerResult> {
-    const model = options.model ?? (isObject(instance) ? instanceModel(instance) : undefined);
+    const model = options.model !== undefined ? resolveModelRef(options.model) : isObject(instance) ? resolveInstanceModel(instance) : undefined;
     if (model === undefined) {
+      if (options.model !== undefined) return this.#refused(String(action), options.tx, unnamedModel(action));
       const error = isObject(instance)
         ? new ValidationError('invalid_field', `Cannot tell the model of a plain object for action "${action}"; pass { model: 'Book' }.`, 'model')
         : new ValidationError('invalid_field', `The instance of action "${action}" must be an object, got ${typeName(instance)}.`, 'instance');
       return this.#refused(action, options.tx, error);
     }
-    return this.model(model, action, instance, options);
+    return this.#modelEvent(model, action, instance, options);
   }
 
   async raw(event: string, payload: unknown, options: RawTriggerOptions = {}): Promise<TriggerResult> {
@@ -203,9 +221,10 @@ export class Triggers {
     if (typeof event !== 'string' || event === '') throw new ValidationError('invalid_field', 'A raw event needs a name.', 'event');
     const instance = isObject(options.instance) ? options.instance : undefined;
     if (definition?.model && instance && !options.trust) {
-      const model = instanceModel(instance);
-      if (model !== undefined && model !== definition.model) {
-        const reason = `event "${event}" maps to ${definition.model}, not ${model}`;
+      const model = resolveInstanceModel(instance);
+      if (model !== undefined) this.#checkClassName(model);
+      if (model !== undefined && model.name !== definition.model) {
+        const reason = `event "${event}" maps to ${definition.model}, not ${model.name}`;
         this.#deps.logger.debug({ event }, `resthooks: raw event dropped: ${reason}`);
         return { status: 'dropped', reason };
       }
@@ -220,6 +239,23 @@ export class Triggers {
     } catch (error) {
       return this.#refused(event, options.tx, error);
     }
+  }
+
+  /**
+   * A model named only by its class name that matches no mapped model is most likely a class a minifier
+   * renamed (`Book` became `o`): its events would be ignored without a word, so say so, once per class.
+   */
+  #checkClassName(model: ResolvedModel): void {
+    if (!model.fromClassName || model.type === undefined || this.#mappedModels.has(model.name) || this.#unmatchedClasses.has(model.type)) return;
+    this.#unmatchedClasses.add(model.type);
+    const mapped = [...this.#mappedModels];
+    const example = mapped[0] ?? 'Book';
+    this.#deps.logger.warn(
+      { model: model.name, mappedModels: mapped },
+      `resthooks: class "${model.name}" matches no mapped model (mapped: ${mapped.length > 0 ? mapped.join(', ') : 'none'}); its events are ignored. ` +
+        `If it is one of them and a minifier renamed it, name its model: pass { model: '${example}' }, or declare static resthooksModel = '${example}' ` +
+        `(or static [resthooksModel] = '${example}') on the class.`,
+    );
   }
 
   /**
@@ -393,11 +429,6 @@ function extraMembers(event: string, extra: ModelTriggerOptions['extra']): strin
   return members === '' ? null : members;
 }
 
-function modelName(model: unknown): string | undefined {
-  const name = isObject(model) ? (model as { name?: unknown }).name : model;
-  return typeof name === 'string' && name !== '' ? name : undefined;
-}
-
 function unnamedModel(action: unknown): ValidationError {
   return new ValidationError('invalid_field', `The model of action "${String(action)}" must be a model name or have a \`name\` (a class, an entity schema).`, 'model');
 }
@@ -408,10 +439,4 @@ function isObject(value: unknown): value is object {
 
 function typeName(value: unknown): string {
   return value === null ? 'null' : typeof value;
-}
-
-function instanceModel(instance: object): string | undefined {
-  const constructor = (instance as { constructor?: { name?: unknown } }).constructor;
-  const name = constructor?.name;
-  return typeof name === 'string' && name !== '' && name !== 'Object' ? name : undefined;
 }
