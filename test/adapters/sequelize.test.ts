@@ -457,7 +457,7 @@ for (const app of ENGINES) {
         await settle();
         expect(env.receiver.received).toEqual([]);
         expect(await titles()).toEqual([]);
-      });
+      }, 30_000); // sqlite3 gives up on the lock after about 5 s
     }
   });
 }
