@@ -11,6 +11,7 @@ const libraryEntries = {
   prisma: 'src/adapters/orm/prisma-adapter.ts',
   drizzle: 'src/adapters/orm/drizzle-adapter.ts',
   kysely: 'src/adapters/orm/kysely-adapter.ts',
+  sequelize: 'src/adapters/orm/sequelize-adapter.ts',
   bullmq: 'src/queue/bullmq/index.ts',
 };
 

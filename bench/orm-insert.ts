@@ -1,7 +1,9 @@
 /**
- * What the Drizzle and Kysely helpers add to a single-row insert on SQLite (a file, WAL, one transaction per
- * insert), as a ratio against the same insert without resthooks, measured in the same run. The store is in
- * the app's file ('transaction' mode: one more row written per insert, in the same transaction).
+ * What the Drizzle, Kysely and Sequelize adapters add to a single-row insert on SQLite (a file, WAL, one
+ * transaction per insert), as a ratio against the same insert without resthooks, measured in the same run.
+ * For Drizzle and Kysely the store is in the app's file ('transaction' mode: one more row written per insert,
+ * in the same transaction). Sequelize (sqlite3) must not share a file with the store (better-sqlite3): its app
+ * has a file of its own, the store another ('after-commit' mode: the row is appended after each COMMIT).
  * Run: npx tsx bench/orm-insert.ts [inserts]
  */
 import Database from 'better-sqlite3';
@@ -11,8 +13,10 @@ import { Kysely, SqliteDialect, type Generated } from 'kysely';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DataTypes, Sequelize } from 'sequelize';
 import { drizzleHooks } from '../src/adapters/orm/drizzle-adapter.js';
 import { kyselyHooks } from '../src/adapters/orm/kysely-adapter.js';
+import { attachSequelize } from '../src/adapters/orm/sequelize-adapter.js';
 import { createHooks, sqliteStore } from '../src/index.js';
 
 const INSERTS = Number(process.argv[2] ?? 3000);
@@ -36,6 +40,15 @@ async function main(): Promise<void> {
     const kysely = new Kysely<AppDatabase>({ dialect: new SqliteDialect({ database: connection }) });
     const kh = await kyselyHooks(kysely, hooks, { models: { Book: 'books' } });
     const row = (i: number) => ({ title: `Book ${i}`, ownerId: 'alice' });
+    const sequelize = new Sequelize({ dialect: 'sqlite', storage: join(dir, 'sequelize-app.db'), logging: false });
+    const SequelizeBook = sequelize.define('Book', { title: DataTypes.STRING, ownerId: DataTypes.STRING }, { tableName: 'books', timestamps: false });
+    await sequelize.sync();
+    await sequelize.query('pragma journal_mode = wal');
+    const sequelizeStore = createHooks({ events: { 'book.added': 'Book.created' }, store: sqliteStore(new Database(join(dir, 'hooks.db'))), delivery: { pollInterval: 3_600_000 } });
+    await sequelizeStore.start();
+    await sequelizeStore.stop();
+    // Resthooks' hooks are on the instance: the plain case runs with hooks off, as Sequelize allows per call.
+    await attachSequelize(sequelize, sequelizeStore);
 
     /** µs per insert over `count` inserts. */
     const time = async (run: (i: number) => unknown, count: number): Promise<number> => {
@@ -53,6 +66,11 @@ async function main(): Promise<void> {
         (i) => kysely.transaction().execute((trx) => trx.insertInto('books').values(row(i)).returningAll().execute()),
         (i) => kh.execute(kysely, kysely.insertInto('books').values(row(i)).returningAll()),
       ],
+      [
+        'sequelize (sqlite3, store in its own file)',
+        (i) => sequelize.transaction((transaction) => SequelizeBook.create(row(i), { transaction, hooks: false })),
+        (i) => sequelize.transaction((transaction) => SequelizeBook.create(row(i), { transaction })),
+      ],
     ];
     for (const [name, plain, withHooks] of cases) {
       await time(plain, 200); // warm-up
@@ -68,6 +86,8 @@ async function main(): Promise<void> {
     }
     await kysely.destroy();
     await hooks.close();
+    await sequelize.close();
+    await sequelizeStore.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -31,9 +31,10 @@ const expected = {
   './prisma': ['withResthooks'],
   './drizzle': ['drizzleHooks'],
   './kysely': ['kyselyHooks'],
+  './sequelize': ['attachSequelize', 'sequelizeExecutor'],
   './bullmq': ['bullmqQueue'],
 };
-const OPTIONAL = ['hono', 'zod', 'typeorm', 'drizzle-orm', '@prisma/client', 'express', 'fastify', 'bullmq', 'ioredis', 'better-sqlite3', 'pg'];
+const OPTIONAL = ['hono', 'zod', 'typeorm', 'drizzle-orm', '@prisma/client', 'sequelize', 'sqlite3', 'express', 'fastify', 'bullmq', 'ioredis', 'better-sqlite3', 'pg'];
 
 let failures = 0;
 const fail = (message) => {
