@@ -158,7 +158,8 @@ describe.each(['postgres', 'sqlite'] as const)('a `resthooks worker` whose lease
       later(() => stalled.child.kill('SIGCONT'), undefined);
       link.unblock();
 
-      // Another worker takes over once the stalled one's BullMQ lock lapses; a relay has claimed the delivery again.
+      // Another worker gets the job once the stalled one's BullMQ lock lapses, and takes the lapsed claim over
+      // (claimed again by a relay, or its lease extended by that worker as its job starts).
       const taker = worker(['--db', db.url, ...settings]);
       await taker.waitFor(WORKER_UP, 30_000);
       await eventually(async () => expect(await deliveryRow()).toMatchObject({ status: 'delivered', last_status_code: 200 }), 60_000);
