@@ -5,7 +5,8 @@
 import type pg from 'pg';
 import { CompiledQuery, Migrator } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createHooks, type PgPool, type StoreDialect } from '../src/index.js';
+import Database from 'better-sqlite3';
+import { createHooks, sqliteStore, type PgPool, type StoreDialect } from '../src/index.js';
 import { newId } from '../src/ids.js';
 import { KyselyStore, type AttemptRecord } from '../src/store/kysely-store.js';
 import { inlineBatch, inlineParameters, type PostgresStoreDialectOptions } from '../src/store/postgres/postgres-store-dialect.js';
@@ -618,6 +619,55 @@ describe.each(ENGINES)('KyselyStore claims and records on %s', (engine) => {
   const deliveryRow = (store: KyselyStore, id: string) => store.db.selectFrom(D).selectAll().where('id', '=', id).executeTakeFirstOrThrow();
   const failingSince = async (store: KyselyStore, id: string) =>
     (await store.db.selectFrom('resthooks_subscriptions').select('failing_since').where('id', '=', id).executeTakeFirstOrThrow()).failing_since;
+
+  it('a record batch the database cannot run (locked, timed out) is thrown back whole, not taken apart and stored without its texts', async () => {
+    const store = await db.migrated();
+    await seed(store, 1, T0);
+    const [claim] = await store.claimDue(10, T0, T0 + 60_000);
+    const record = recordOf(claim!, 200, { excerpt: 'the answer' });
+    // Another connection holds the lock the record needs; this store gives up waiting quickly.
+    let unlock: () => Promise<void>;
+    let dialect: StoreDialect;
+    if (engine === 'sqlite') {
+      const blocker = new Database(db.url);
+      blocker.exec('begin immediate');
+      unlock = async () => {
+        blocker.exec('rollback');
+        blocker.close();
+      };
+      dialect = sqliteStore(new Database(db.url), { busyTimeoutMs: 50 });
+    } else {
+      const blocker = await db.pool().connect();
+      await blocker.query('begin');
+      await blocker.query(`lock table ${D} in access exclusive mode`);
+      unlock = async () => {
+        await blocker.query('rollback');
+        blocker.release();
+      };
+      dialect = db.dialect({}, { statement_timeout: 200 });
+    }
+    // The lock goes away right after the first failure, as a database coming back would.
+    let failures = 0;
+    const recorder = new KyselyStore({
+      ...dialect,
+      executeBatch: async (queries) => {
+        try {
+          return await dialect.executeBatch(queries);
+        } catch (error) {
+          if (failures++ === 0) await unlock();
+          throw error;
+        }
+      },
+    });
+    await expect(recorder.recordAttempts([record], T0 + 10)).rejects.toSatisfy((error: unknown) => dialect.isUnavailable(error));
+    expect(await deliveryRow(store, claim!.id)).toMatchObject({ status: 'in_flight' });
+    // Written again later, whole: its texts are kept.
+    expect(await recorder.recordAttempts([record], T0 + 20)).toMatchObject({ stale: [], withoutTexts: [], released: [] });
+    expect(await deliveryRow(store, claim!.id)).toMatchObject({ status: 'delivered' });
+    const [attempt] = await store.db.selectFrom('resthooks_attempts').selectAll().where('delivery_id', '=', claim!.id).execute();
+    expect(attempt).toMatchObject({ response_excerpt: 'the answer', status_code: 200 });
+    await recorder.destroy().catch(() => undefined);
+  });
 
   it('a claim that takes over a lapsed lease always gets a later lease, even when asked for an earlier one', async () => {
     const store = await db.migrated();

@@ -622,7 +622,8 @@ export class KyselyStore {
    *
    * When the batch fails, each record is written alone, so one the database refuses holds back no
    * other; a refused record is written again without its texts, and failing that, its claim is given
-   * back. Throws only when even that fails (the database is unreachable): the leases then lapse.
+   * back. Throws when the database is unavailable (busy, unreachable, restarting: `isUnavailable`), for
+   * the caller to write the same batch again later, and when even the give-back fails.
    */
   async recordAttempts(records: readonly AttemptRecord[], now: number, disableAfterMs: number | null = null): Promise<RecordedAttempts> {
     if (records.length === 0) return { disabled: [], stale: [], withoutTexts: [], released: [] };
@@ -630,6 +631,9 @@ export class KyselyStore {
     try {
       return { ...(await this.#writeRecords(records, now, disableAfterMs)), withoutTexts: [], released: [] };
     } catch (error) {
+      // Unavailable (busy, unreachable, restarting): the batch is not at fault. Taken apart, it would be
+      // written without its texts, or given back, as soon as the database answered again.
+      if (this.dialect.isUnavailable(error)) throw error;
       batchError = error;
     }
     const result: RecordedAttempts = { disabled: [], stale: [], withoutTexts: [], released: [], batchError };
@@ -648,14 +652,16 @@ export class KyselyStore {
     if (failedAsIs === undefined) {
       try {
         return { ...(await this.#writeRecords([record], now, disableAfterMs)), withoutTexts: [], released: [] };
-      } catch {
+      } catch (error) {
+        if (this.dialect.isUnavailable(error)) throw error;
         // Refused: try again without the texts below.
       }
     }
     try {
       const written = await this.#writeRecords([withoutTexts(record)], now, disableAfterMs);
       return { ...written, stale: written.stale.length > 0 ? [record] : [], withoutTexts: written.stale.length > 0 ? [] : [record], released: [] };
-    } catch {
+    } catch (error) {
+      if (this.dialect.isUnavailable(error)) throw error;
       // Refused even so: give the claim back, so that the attempt is made again rather than left in flight.
     }
     const { stale } = await this.releaseClaims([{ id: record.delivery.id, claim: record.claim, dueAt: now + UNWRITABLE_RETRY_MS }], now);

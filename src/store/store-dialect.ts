@@ -29,4 +29,10 @@ export interface StoreDialect {
   readonly capabilities: StoreCapabilities;
   /** Runs the statements in one transaction, in order; all or nothing. */
   executeBatch(queries: readonly CompiledStatement[]): Promise<StatementResult[]>;
+  /**
+   * The error says the database could not run the statements at all (busy or locked, unreachable,
+   * restarting, out of disk), not that it refused these rows: the same write may succeed as it is
+   * once the database is back, so it is retried whole rather than taken apart.
+   */
+  isUnavailable(error: unknown): boolean;
 }

@@ -166,6 +166,23 @@ export function guardPool(pool: PgPool): PgPool {
 
 function ignoreIdleClientError(): void {}
 
+// ── unavailable or refused ──────────────────────────────────────────────────────────────────────
+
+// SQLSTATE classes and codes for a server that cannot run the statement now (connection lost, shutting
+// down or starting, out of connections, disk or memory; a deadlock, serialization failure or lock
+// timeout, which succeed when run again), as opposed to one that refuses its rows (22xxx, 23xxx, …).
+const UNAVAILABLE_SQLSTATE = /^(08|53|57P|58)|^(40001|40P01|55P03|57014)$/;
+// Socket errors, and pg's own for a connection that died or could not be had (they carry no SQLSTATE).
+const UNAVAILABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const UNAVAILABLE_MESSAGES = /Connection terminated|connection error and is not queryable|timeout exceeded when trying to connect|Client was closed|Cannot use a pool after calling end/i;
+
+export function isPostgresUnavailable(error: unknown): boolean {
+  if (error === null || typeof error !== 'object') return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_NODE_CODES.has(code))) return true;
+  return typeof message === 'string' && UNAVAILABLE_MESSAGES.test(message);
+}
+
 // ── executeBatch ────────────────────────────────────────────────────────────────────────────────
 
 async function runBatch(client: PgPoolClient, queries: readonly CompiledStatement[], inline: boolean): Promise<StatementResult[]> {
@@ -246,5 +263,6 @@ export function postgresStoreDialect(pool: PgPool, options: PostgresStoreDialect
       createQueryCompiler: () => base.createQueryCompiler(),
     },
     executeBatch: (queries) => executeBatch(pool, queries, inline),
+    isUnavailable: isPostgresUnavailable,
   };
 }

@@ -81,6 +81,15 @@ function isBusy(error: unknown): boolean {
   return code === 'SQLITE_BUSY' || code === 'SQLITE_BUSY_SNAPSHOT' || code === 'SQLITE_LOCKED';
 }
 
+// Result codes (and their extended forms, e.g. SQLITE_IOERR_WRITE) for a database that cannot run a
+// statement right now, as opposed to one that refuses its rows (SQLITE_CONSTRAINT, SQLITE_TOOBIG, …).
+const UNAVAILABLE = ['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'SQLITE_READONLY', 'SQLITE_NOMEM', 'SQLITE_PROTOCOL'];
+
+export function isSqliteUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && UNAVAILABLE.some((prefix) => code === prefix || code.startsWith(`${prefix}_`));
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 class SqliteConnection implements DatabaseConnection {
@@ -233,5 +242,6 @@ export function sqliteStoreDialect(database: SqliteDatabase, options: SqliteStor
       createQueryCompiler: () => new SqliteQueryCompiler(),
     },
     executeBatch: (queries) => driver.executeBatch(queries),
+    isUnavailable: isSqliteUnavailable,
   };
 }
