@@ -1,0 +1,316 @@
+/**
+ * resthooks/mikro-orm on real databases: the ORM conformance suite on SQLite (better-sqlite3) and on
+ * PostgreSQL, each with the store in the app's database (outbox written in the app's transaction) and
+ * in another one (appended after commit); then what is MikroORM's own: several flushes in one
+ * `em.transactional()`, a plain `em.flush()`, `nativeUpdate` / `nativeDelete` (no events), and model
+ * names taken from the table name. Entities are `EntitySchema`s with `name` and `tableName`.
+ */
+import { EntitySchema, MikroORM as BaseMikroORM, type EntityManager, type EventSubscriber } from '@mikro-orm/core';
+import { BetterSqliteDriver } from '@mikro-orm/better-sqlite';
+import type { EntityManager as SqlEntityManager } from '@mikro-orm/knex';
+import { PostgreSqlDriver } from '@mikro-orm/postgresql';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { attachMikroOrm, type MikroOrmHooks, type MikroOrmHooksOptions } from '../../src/adapters/orm/mikro-orm-adapter.js';
+import type { Hooks } from '../../src/index.js';
+import { BOOK_EVENTS, ormAdapterSuite, type Book, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
+import { TestDatabase, type Engine } from '../support/database.js';
+import { eventually, testHooks } from '../support/hooks.js';
+import { startReceiver, type Receiver } from '../support/receiver.js';
+
+const BookEntity = new EntitySchema<Book>({
+  name: 'Book',
+  tableName: 'books',
+  properties: {
+    id: { type: 'number', primary: true, autoincrement: true },
+    title: { type: 'text' },
+    pages: { type: 'number' },
+    ownerId: { type: 'string', fieldName: 'owner_id' },
+  },
+});
+
+/** Not in the events map: writing it must cost nothing. */
+const ShelfEntity = new EntitySchema<{ id: number; name: string }>({
+  name: 'Shelf',
+  tableName: 'shelves',
+  properties: { id: { type: 'number', primary: true, autoincrement: true }, name: { type: 'string' } },
+});
+
+/** Named in the events map by its table (`magazines`), as a minified app whose class names are mangled would. */
+interface Magazine {
+  id: number;
+  title: string;
+  ownerId: string;
+}
+const MagazineEntity = new EntitySchema<Magazine>({
+  name: 'MagazineRecord',
+  tableName: 'magazines',
+  properties: {
+    id: { type: 'number', primary: true, autoincrement: true },
+    title: { type: 'string' },
+    ownerId: { type: 'string', fieldName: 'owner_id' },
+  },
+});
+
+const EVENTS = { ...BOOK_EVENTS, 'magazine.added': 'magazines.created' } as const;
+type EventName = keyof typeof EVENTS;
+
+interface Setup {
+  app: Engine;
+  /** 'app': the resthooks tables live in the app's database; 'separate': in another SQLite file. */
+  store: 'app' | 'separate';
+  options?: MikroOrmHooksOptions;
+}
+
+interface Env {
+  orm: BaseMikroORM;
+  hooks: Hooks<EventName>;
+  mikro: MikroOrmHooks;
+  receiver: Receiver;
+  /** Set to make the next COMMITs fail in another subscriber's `beforeTransactionCommit`. */
+  refuse: { when: 'at once' | 'after the outbox write' | undefined };
+  close(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function makeEnv(setup: Setup): Promise<Env> {
+  const closers: Array<() => Promise<void> | void> = [];
+  const close = async () => {
+    for (const closer of closers.splice(0).reverse()) await closer();
+  };
+  try {
+    const database = new TestDatabase(setup.app);
+    await database.init();
+    closers.push(() => database.close()); // last: the ORM and the store's pool end first
+    const entities = [BookEntity, ShelfEntity, MagazineEntity];
+    const orm =
+      setup.app === 'sqlite'
+        ? await BaseMikroORM.init({ driver: BetterSqliteDriver, dbName: database.url, entities, debug: false })
+        : await BaseMikroORM.init({ driver: PostgreSqlDriver, clientUrl: database.url, entities, debug: false, pool: { min: 0, max: 5 } });
+    closers.push(() => orm.close(true));
+    // The app's tables first: the store then adds its own beside them.
+    await orm.schema.createSchema();
+
+    // A separate store is testHooks' own temp SQLite file.
+    const store = setup.store === 'app' ? database.dialect({}, { max: 5 }) : undefined;
+    const { hooks, close: closeHooks } = await testHooks({ events: EVENTS, store });
+    closers.push(closeHooks);
+    const mikro = await attachMikroOrm(orm, hooks, setup.options);
+    closers.push(() => mikro.detach());
+    // Registered after resthooks' subscriber: MikroORM runs them in turn, so this one refuses a COMMIT
+    // once resthooks has written its outbox rows.
+    const refuse: Env['refuse'] = { when: undefined };
+    const refusing: EventSubscriber = {
+      async beforeTransactionCommit() {
+        if (refuse.when === undefined) return;
+        if (refuse.when === 'after the outbox write') await sleep(150);
+        throw new Error('commit refused');
+      },
+    };
+    orm.em.getEventManager().registerSubscriber(refusing);
+    const receiver = await startReceiver();
+    closers.push(() => receiver.close());
+    return { orm, hooks, mikro, receiver, refuse, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+const managers = new WeakMap<BookWriter, EntityManager>();
+const managerOf = (books: BookWriter): EntityManager => managers.get(books)!;
+
+/** Writes through `em`; with `fork`, each write on a fresh fork of it (a plain `em.flush()`, no transaction of the app's). */
+function bookWriter(em: EntityManager, fork: boolean): BookWriter {
+  const on = () => (fork ? em.fork() : em);
+  const writer: BookWriter = {
+    async create(book) {
+      const m = on();
+      const entity = m.create(BookEntity, { ...book });
+      await m.persistAndFlush(entity);
+      return { ...entity };
+    },
+    async update(id, patch) {
+      const m = on();
+      const book = await m.findOneOrFail(BookEntity, { id });
+      m.assign(book, patch);
+      await m.flush();
+    },
+    async remove(id) {
+      const m = on();
+      await m.removeAndFlush(await m.findOneOrFail(BookEntity, { id }));
+    },
+  };
+  managers.set(writer, em);
+  return writer;
+}
+
+const ROLLBACK = new Error('roll back');
+
+/** Runs `work` in `em.transactional()` (a savepoint when `em` is already in a transaction), then rolls it back if asked. */
+async function inTransaction(em: EntityManager, work: (books: BookWriter) => Promise<void>, rollback: boolean): Promise<void> {
+  await em
+    .transactional(async (inner) => {
+      await work(bookWriter(inner, false));
+      if (rollback) throw ROLLBACK;
+    })
+    .catch((error: unknown) => {
+      if (error !== ROLLBACK) throw error;
+    });
+}
+
+async function query(orm: BaseMikroORM, sql: string): Promise<Array<Record<string, unknown>>> {
+  return orm.em.getConnection().execute<Array<Record<string, unknown>>>(sql);
+}
+
+function harness(setup: Setup) {
+  return async (): Promise<OrmAdapterHarness> => {
+    const env = await makeEnv(setup);
+    return {
+      hooks: env.hooks,
+      receiver: env.receiver,
+      engine: setup.app,
+      mode: env.mikro.mode,
+      transaction: (work, { rollback = false } = {}) => inTransaction(env.orm.em.fork(), work, rollback),
+      outside: bookWriter(env.orm.em, true),
+      query: (sql) => query(env.orm, sql),
+      async writeUnmapped({ transaction }) {
+        const em = env.orm.em.fork();
+        if (transaction) await em.transactional((m) => void m.persist(m.create(ShelfEntity, { name: 'Sci-fi' })));
+        else await em.persistAndFlush(em.create(ShelfEntity, { name: 'Sci-fi' }));
+      },
+      savepoint: (outer, work, { rollback = false } = {}) => inTransaction(managerOf(outer), work, rollback),
+      async refuseCommit(work, when) {
+        env.refuse.when = when;
+        try {
+          await inTransaction(env.orm.em.fork(), work, false);
+          return undefined;
+        } catch (error) {
+          return error;
+        } finally {
+          env.refuse.when = undefined;
+        }
+      },
+      close: env.close,
+    };
+  };
+}
+
+const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
+
+for (const app of ENGINES) {
+  const mikro = { savepoints: true, commitRace: true };
+  ormAdapterSuite(`MikroORM on ${app}, store in the app's database (outbox in the transaction)`, harness({ app, store: 'app' }), { mode: 'transaction', ...mikro });
+  ormAdapterSuite(`MikroORM on ${app}, store in a separate SQLite file (after commit)`, harness({ app, store: 'separate' }), { mode: 'after-commit', ...mikro });
+}
+
+for (const app of ENGINES) {
+  for (const store of ['app', 'separate'] as const) {
+    describe(`resthooks/mikro-orm on ${app}, store ${store === 'app' ? "in the app's database" : 'separate'}`, () => {
+      let env: Env;
+      beforeEach(async () => {
+        env = await makeEnv({ app, store });
+      });
+      afterEach(async () => {
+        await env.close();
+      });
+      const subscribe = (event: EventName, owner = 'alice') => env.hooks.subscriptions.create({ owner, event, target: `${env.receiver.url}/${owner}` });
+      const settle = async () => {
+        await env.hooks.idle();
+        await sleep(100);
+        await env.hooks.idle();
+      };
+
+      it('em.transactional() with several flushes: each event carries its flush, all arrive after COMMIT', async () => {
+        for (const event of ['book.added', 'book.changed', 'book.removed'] as const) await subscribe(event);
+        await env.orm.em.fork().transactional(async (em) => {
+          const a = em.create(BookEntity, { title: 'A', pages: 1, ownerId: 'alice' });
+          const b = em.create(BookEntity, { title: 'B', pages: 2, ownerId: 'alice' });
+          await em.persistAndFlush([a, b]);
+          a.title = 'A2';
+          await em.flush();
+          em.remove(b);
+          a.pages = 10;
+          await em.flush();
+          await sleep(150); // flushed, not committed: nothing may be on its way yet
+          expect(env.receiver.received).toHaveLength(0);
+        });
+        await env.receiver.waitFor(5);
+        await settle();
+        const got = env.receiver.received.map((r) => `${r.json.hook.event} ${r.json.data.title} ${r.json.data.pages} ${JSON.stringify(r.json.changes ?? null)}`);
+        expect(got.sort()).toEqual(['book.added A 1 null', 'book.added B 2 null', 'book.changed A2 1 ["title"]', 'book.changed A2 10 ["pages"]', 'book.removed B 2 null']);
+      });
+
+      it('a plain em.flush() (its own implicit transaction) fires once it has committed', async () => {
+        await subscribe('book.added');
+        const em = env.orm.em.fork();
+        const book = em.create(BookEntity, { title: 'Plain', pages: 1, ownerId: 'alice' });
+        await em.persistAndFlush(book);
+        // Recorded by the time the flush returns.
+        const [stored] = await env.hooks.recentEvents('book.added', { owner: 'alice', limit: 1 });
+        expect(stored?.data).toEqual({ id: book.id, title: 'Plain', pages: 1, ownerId: 'alice' });
+        const [request] = await env.receiver.waitFor(1);
+        expect(request!.json.data).toEqual({ id: book.id, title: 'Plain', pages: 1, ownerId: 'alice' });
+      });
+
+      it('nativeUpdate, nativeDelete and the QueryBuilder fire nothing (no entity events); hooks.model() by hand fills the gap', async () => {
+        for (const event of ['book.added', 'book.changed', 'book.removed'] as const) await subscribe(event);
+        const em = env.orm.em.fork();
+        const book = em.create(BookEntity, { title: 'Native', pages: 1, ownerId: 'alice' });
+        await em.persistAndFlush(book);
+        await env.receiver.waitFor(1);
+        await em.nativeUpdate(BookEntity, { id: book.id }, { title: 'Native, renamed' });
+        await (em as SqlEntityManager).createQueryBuilder(BookEntity).update({ pages: 9 }).where({ id: book.id }).execute();
+        await settle();
+        expect(env.receiver.received).toHaveLength(1);
+
+        // The workaround: after a bulk write, fire the event yourself, in the same transaction.
+        await env.orm.em.fork().transactional(async (m) => {
+          await m.nativeUpdate(BookEntity, { id: book.id }, { title: 'Native, announced' });
+          const row = await m.findOneOrFail(BookEntity, { id: book.id });
+          const tx = m.getTransactionContext();
+          await env.hooks.model('Book', 'updated', { ...row }, store === 'app' ? { tx: (sql, parameters) => m.getConnection().execute(app === 'postgres' ? sql.replace(/\$\d+/g, '?') : sql, [...parameters], 'run', tx) } : {});
+        });
+        const [, announced] = await env.receiver.waitFor(2);
+        expect(announced!.json.data).toEqual({ id: book.id, title: 'Native, announced', pages: 9, ownerId: 'alice' });
+
+        await em.nativeDelete(BookEntity, { id: book.id });
+        await settle();
+        expect(env.receiver.received).toHaveLength(2);
+      });
+
+      it("an entity named in the events map by its table name fires; one the map does not name writes nothing", async () => {
+        await subscribe('magazine.added');
+        const em = env.orm.em.fork();
+        await em.transactional((m) => void m.persist(m.create(ShelfEntity, { name: 'Sci-fi' })));
+        await em.transactional((m) => void m.persist(m.create(MagazineEntity, { title: 'Wired', ownerId: 'alice' })));
+        const [request] = await env.receiver.waitFor(1);
+        expect(request!.json).toMatchObject({ hook: { event: 'magazine.added' }, data: { title: 'Wired', ownerId: 'alice' } });
+        await settle();
+        expect(env.receiver.received).toHaveLength(1);
+      });
+
+      it("changes: false leaves 'changes' out of updated payloads", async () => {
+        const plain = await makeEnv({ app, store, options: { changes: false } });
+        try {
+          await plain.hooks.subscriptions.create({ owner: 'alice', event: 'book.changed', target: `${plain.receiver.url}/alice` });
+          const em = plain.orm.em.fork();
+          const book = em.create(BookEntity, { title: 'Plain', pages: 1, ownerId: 'alice' });
+          await em.persistAndFlush(book);
+          book.pages = 2;
+          await em.flush();
+          const [request] = await plain.receiver.waitFor(1);
+          expect(request!.json.data.pages).toBe(2);
+          expect(request!.json).not.toHaveProperty('changes');
+        } finally {
+          await plain.close();
+        }
+      });
+
+      it("outbox 'auto' chose the mode the store's place allows", async () => {
+        expect(env.mikro.mode).toBe(store === 'app' ? 'transaction' : 'after-commit');
+        if (store === 'app') await eventually(async () => expect(await query(env.orm, 'select name from resthooks_events')).toEqual([]));
+      });
+    });
+  }
+}
