@@ -241,6 +241,51 @@ for (const app of ENGINES) {
         expect(got.sort()).toEqual(['book.added A 1 null', 'book.added B 2 null', 'book.changed A2 1 ["title"]', 'book.changed A2 10 ["pages"]', 'book.removed B 2 null']);
       });
 
+      it('savepoints in any order and depth: a released one joins the level around it, a rolled-back one (and all inside it) is dropped', async () => {
+        await subscribe('book.added');
+        const create = (em: EntityManager, title: string) => em.persistAndFlush(em.create(BookEntity, { title, pages: 1, ownerId: 'alice' }));
+        const nested = (em: EntityManager, work: (inner: EntityManager) => Promise<void>, rollback = false) =>
+          em
+            .transactional(async (inner) => {
+              await work(inner);
+              if (rollback) throw ROLLBACK;
+            })
+            .catch((error: unknown) => {
+              if (error !== ROLLBACK) throw error;
+            });
+        await env.orm.em.fork().transactional(async (em) => {
+          // Released, then a sibling at the same level rolled back: the released one stays.
+          await nested(em, (inner) => create(inner, 'Released'));
+          await nested(em, (inner) => create(inner, 'Sibling, rolled back'), true);
+          // A write two levels down, in a savepoint whose own level wrote nothing: released, then its parent rolled back.
+          await nested(em, (middle) => nested(middle, (inner) => create(inner, 'Deep, parent rolled back')), true);
+          // Two levels down, both released.
+          await nested(em, (middle) => nested(middle, (inner) => create(inner, 'Deep, released')));
+          // em.begin() / em.commit() / em.rollback() on a fork: the same savepoints by hand.
+          const manual = em.fork();
+          await manual.begin({ ctx: em.getTransactionContext() });
+          await create(manual, 'Manual, rolled back');
+          await manual.rollback();
+          await create(em, 'Outer');
+        });
+        await env.receiver.waitFor(3);
+        await settle();
+        expect(env.receiver.received.map((r) => r.json.data.title).sort()).toEqual(['Deep, released', 'Outer', 'Released']);
+        expect((await env.orm.em.fork().find(BookEntity, {})).map((b) => b.title).sort()).toEqual(['Deep, released', 'Outer', 'Released']);
+      });
+
+      it("updated payloads name the changed properties (not columns) in 'changes'", async () => {
+        await subscribe('book.changed');
+        await subscribe('book.changed', 'bob');
+        const em = env.orm.em.fork();
+        const book = em.create(BookEntity, { title: 'Moving', pages: 1, ownerId: 'alice' });
+        await em.persistAndFlush(book);
+        book.ownerId = 'bob';
+        await em.flush();
+        const requests = await env.receiver.waitFor(2);
+        expect(requests.map((r) => r.json.changes)).toEqual([['ownerId'], ['ownerId']]);
+      });
+
       it('a plain em.flush() (its own implicit transaction) fires once it has committed', async () => {
         await subscribe('book.added');
         const em = env.orm.em.fork();
