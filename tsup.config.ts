@@ -9,6 +9,7 @@ const libraryEntries = {
   fastify: 'src/adapters/http/fastify-adapter.ts',
   typeorm: 'src/adapters/orm/typeorm-adapter.ts',
   prisma: 'src/adapters/orm/prisma-adapter.ts',
+  'mikro-orm': 'src/adapters/orm/mikro-orm-adapter.ts',
   bullmq: 'src/queue/bullmq/index.ts',
 };
 

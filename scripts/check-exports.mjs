@@ -29,9 +29,10 @@ const expected = {
   './fastify': ['toFastify'],
   './typeorm': ['attachTypeorm'],
   './prisma': ['withResthooks'],
+  './mikro-orm': ['attachMikroOrm'],
   './bullmq': ['bullmqQueue'],
 };
-const OPTIONAL = ['hono', 'zod', 'typeorm', 'express', 'fastify', 'bullmq', 'ioredis', 'better-sqlite3', 'pg'];
+const OPTIONAL = ['hono', 'zod', 'typeorm', '@mikro-orm/core', 'express', 'fastify', 'bullmq', 'ioredis', 'better-sqlite3', 'pg'];
 
 let failures = 0;
 const fail = (message) => {
