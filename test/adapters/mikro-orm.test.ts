@@ -5,6 +5,12 @@
  * `em.transactional()`, a plain `em.flush()`, `nativeUpdate` / `nativeDelete` (no events), and model
  * names taken from the table name. Entities are `EntitySchema`s with `name` and `tableName`.
  */
+import { build } from 'esbuild';
+import { execFile } from 'node:child_process';
+import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { EntitySchema, MikroORM as BaseMikroORM, type EntityManager, type EventSubscriber } from '@mikro-orm/core';
 import { BetterSqliteDriver } from '@mikro-orm/better-sqlite';
 import type { EntityManager as SqlEntityManager } from '@mikro-orm/knex';
@@ -14,7 +20,7 @@ import { attachMikroOrm, type MikroOrmHooks, type MikroOrmHooksOptions } from '.
 import type { Hooks } from '../../src/index.js';
 import { BOOK_EVENTS, ormAdapterSuite, type Book, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
 import { TestDatabase, type Engine } from '../support/database.js';
-import { eventually, testHooks } from '../support/hooks.js';
+import { eventually, tempDir, testHooks } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 
 const BookEntity = new EntitySchema<Book>({
@@ -274,6 +280,27 @@ for (const app of ENGINES) {
         expect((await env.orm.em.fork().find(BookEntity, {})).map((b) => b.title).sort()).toEqual(['Deep, released', 'Outer', 'Released']);
       });
 
+      it('data with quotes, placeholders, backslashes and non-ASCII text arrives unchanged', async () => {
+        await subscribe('book.added');
+        const title = `What? $1 :name \\ 'quoted' "double" \u00fcn\u00efcode \u{1F680} ?? $$ end`;
+        await env.orm.em.fork().transactional((em) => void em.persist(em.create(BookEntity, { title, pages: 1, ownerId: 'alice' })));
+        const [request] = await env.receiver.waitFor(1);
+        expect(request!.json.data.title).toBe(title);
+      });
+
+      it('detach() stops firing, also for a transaction already open', async () => {
+        await subscribe('book.added');
+        await env.orm.em.fork().transactional(async (em) => {
+          await em.persistAndFlush(em.create(BookEntity, { title: 'Buffered, then detached', pages: 1, ownerId: 'alice' }));
+          env.mikro.detach();
+        });
+        const em = env.orm.em.fork();
+        await em.persistAndFlush(em.create(BookEntity, { title: 'After detach', pages: 2, ownerId: 'alice' }));
+        await settle();
+        expect(env.receiver.received).toHaveLength(0);
+        expect(await em.count(BookEntity, {})).toBe(2);
+      });
+
       it("updated payloads name the changed properties (not columns) in 'changes'", async () => {
         await subscribe('book.changed');
         await subscribe('book.changed', 'bob');
@@ -359,3 +386,55 @@ for (const app of ENGINES) {
     });
   }
 }
+
+describe('resthooks/mikro-orm in a minified bundle', () => {
+  it("fires for an EntitySchema named without a class, and by table name for one with a class (whose name MikroORM takes from the mangled class)", async () => {
+    // A Next.js server build or esbuild --minify renames every class: the app, resthooks' core and the
+    // adapter are bundled and minified together here, the packages left to node_modules.
+    const dir = tempDir();
+    try {
+      const project = fileURLToPath(new URL('../../', import.meta.url));
+      symlinkSync(join(project, 'node_modules'), join(dir.path, 'node_modules'), 'dir');
+      const app = join(dir.path, 'minified-app.ts');
+      writeFileSync(
+        app,
+        `import Database from 'better-sqlite3';
+import { EntitySchema, MikroORM } from '@mikro-orm/core';
+import { BetterSqliteDriver } from '@mikro-orm/better-sqlite';
+import { createHooks, sqliteStore } from ${JSON.stringify(join(project, 'src/index.ts'))};
+import { attachMikroOrm } from ${JSON.stringify(join(project, 'src/adapters/orm/mikro-orm-adapter.ts'))};
+class Magazine { id; title; ownerId; }
+const props = { id: { type: 'number', primary: true }, title: { type: 'string' }, ownerId: { type: 'string' } };
+// No class: the schema's name is the model name, untouched by the minifier.
+const BookSchema = new EntitySchema({ name: 'Book', tableName: 'books', properties: props });
+// With a class, MikroORM takes the (mangled) class name and ignores \`name\`: only the table name survives.
+const MagazineSchema = new EntitySchema({ class: Magazine, name: 'Magazine', tableName: 'magazines', properties: props });
+const file = process.argv[2];
+const orm = await MikroORM.init({ driver: BetterSqliteDriver, dbName: file, entities: [BookSchema, MagazineSchema] });
+await orm.schema.createSchema();
+const hooks = createHooks({ events: { 'book.added': 'Book.created', 'magazine.added': 'magazines.created' }, store: sqliteStore(new Database(file)) });
+await hooks.migrate();
+const mikro = await attachMikroOrm(orm, hooks);
+await orm.em.fork().transactional(async (em) => {
+  em.persist(em.create(BookSchema, { title: 'Minified book', ownerId: 'alice' }));
+  em.persist(em.create(Magazine, { title: 'Minified magazine', ownerId: 'alice' }));
+});
+const titles = [];
+for (const event of ['book.added', 'magazine.added']) for (const row of await hooks.recentEvents(event, { owner: 'alice' })) titles.push(row.data.title);
+console.log(JSON.stringify({ mode: mikro.mode, magazineModel: MagazineSchema.meta.className, titles: titles.sort() }));
+await orm.close(true);
+await hooks.close();
+`,
+      );
+      const bundle = join(dir.path, 'minified-app.mjs');
+      await build({ entryPoints: [app], outfile: bundle, bundle: true, minify: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'error' });
+      expect(readFileSync(bundle, 'utf8')).not.toContain('ResthooksSubscriber'); // the adapter's own class was renamed too
+      const { stdout } = await promisify(execFile)(process.execPath, [bundle, join(dir.path, 'app.db')], { cwd: dir.path, timeout: 60_000 });
+      const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { mode: string; magazineModel: string; titles: string[] };
+      expect(result.magazineModel).not.toBe('Magazine');
+      expect(result).toMatchObject({ mode: 'transaction', titles: ['Minified book', 'Minified magazine'] });
+    } finally {
+      dir.cleanup();
+    }
+  });
+});

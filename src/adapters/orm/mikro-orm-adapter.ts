@@ -38,11 +38,11 @@ export type MikroOrmLike = Pick<MikroORM, 'em'>;
 /**
  * Attaches resthooks to a MikroORM instance: every flushed create, update or delete of an entity named
  * in the events map fires its event once the transaction commits. The model name is the entity's
- * metadata name (`EntitySchema` `name`, or the class name of a decorated entity), or else its table
- * name: give minified apps an `EntitySchema` with `name` and `tableName`, or `@Entity({ tableName })`
- * and the table name in the events map. `em.nativeUpdate()`, `em.nativeDelete()`, `em.insert()` and the
- * QueryBuilder fire no entity events, so nothing (docs/orms.md). Call it after `MikroORM.init()` and
- * `hooks.start()`, before the app writes.
+ * metadata name (`meta.className`: an `EntitySchema`'s `name` when it has no `class`, else the class
+ * name), or else its table name (`meta.tableName`). A minifier renames classes, so a minified app names
+ * its entities by table in the events map, or uses class-less `EntitySchema`s. `em.nativeUpdate()`,
+ * `em.nativeDelete()`, `em.insert()` and the QueryBuilder fire no entity events, so nothing
+ * (docs/orms.md). Call it after `MikroORM.init()` and `hooks.start()`, before the app writes.
  * @example
  * import { MikroORM } from '@mikro-orm/postgresql';
  * import { createHooks, postgresStore } from 'resthooks';
@@ -165,7 +165,8 @@ class ResthooksSubscriber implements EventSubscriber {
   }
 
   #outermostOf(transaction: Transaction | undefined): Outermost | undefined {
-    return transaction ? this.#transactions.get(transaction as KnexTransaction) : undefined;
+    // Once detached, what open transactions still hold is never written: it is left to be collected.
+    return transaction && !this.detached ? this.#transactions.get(transaction as KnexTransaction) : undefined;
   }
 
   /**
