@@ -29,7 +29,7 @@ const expected = {
   './fastify': ['toFastify'],
   './typeorm': ['attachTypeorm'],
   './prisma': ['withResthooks'],
-  './mikro-orm': ['attachMikroOrm'],
+  './mikro-orm': ['attachMikroOrm', 'mikroOrmTx'],
   './bullmq': ['bullmqQueue'],
 };
 const OPTIONAL = ['hono', 'zod', 'typeorm', '@mikro-orm/core', 'express', 'fastify', 'bullmq', 'ioredis', 'better-sqlite3', 'pg'];

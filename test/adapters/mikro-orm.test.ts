@@ -16,7 +16,7 @@ import { BetterSqliteDriver } from '@mikro-orm/better-sqlite';
 import type { EntityManager as SqlEntityManager } from '@mikro-orm/knex';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { attachMikroOrm, type MikroOrmHooks, type MikroOrmHooksOptions } from '../../src/adapters/orm/mikro-orm-adapter.js';
+import { attachMikroOrm, mikroOrmTx, type MikroOrmHooks, type MikroOrmHooksOptions } from '../../src/adapters/orm/mikro-orm-adapter.js';
 import type { Hooks } from '../../src/index.js';
 import { BOOK_EVENTS, ormAdapterSuite, type Book, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
 import { TestDatabase, type Engine } from '../support/database.js';
@@ -340,11 +340,20 @@ for (const app of ENGINES) {
         await env.orm.em.fork().transactional(async (m) => {
           await m.nativeUpdate(BookEntity, { id: book.id }, { title: 'Native, announced' });
           const row = await m.findOneOrFail(BookEntity, { id: book.id });
-          const tx = m.getTransactionContext();
-          await env.hooks.model('Book', 'updated', { ...row }, store === 'app' ? { tx: (sql, parameters) => m.getConnection().execute(app === 'postgres' ? sql.replace(/\$\d+/g, '?') : sql, [...parameters], 'run', tx) } : {});
+          await env.hooks.model('Book', 'updated', { ...row }, store === 'app' ? { tx: mikroOrmTx(m) } : {});
         });
         const [, announced] = await env.receiver.waitFor(2);
         expect(announced!.json.data).toEqual({ id: book.id, title: 'Native, announced', pages: 9, ownerId: 'alice' });
+        if (store === 'app') {
+          // The event written by hand is part of the transaction: rolled back with it.
+          const rolledBack = env.orm.em.fork().transactional(async (m) => {
+            await m.nativeUpdate(BookEntity, { id: book.id }, { title: 'Never' });
+            await env.hooks.model('Book', 'updated', { ...(await m.findOneOrFail(BookEntity, { id: book.id })) }, { tx: mikroOrmTx(m) });
+            throw ROLLBACK;
+          });
+          await expect(rolledBack).rejects.toBe(ROLLBACK);
+          expect(await query(env.orm, "select name from resthooks_events where data like '%Never%'")).toEqual([]);
+        }
 
         await em.nativeDelete(BookEntity, { id: book.id });
         await settle();

@@ -7,7 +7,8 @@
  * Imports MikroORM for types only (it is an optional peer): nothing here loads it at run time.
  * @module
  */
-import type { EntityMetadata, EventArgs, EventSubscriber, MikroORM, Transaction, TransactionEventArgs } from '@mikro-orm/core';
+import type { EntityManager, EntityMetadata, EventArgs, EventSubscriber, MikroORM, Transaction, TransactionEventArgs } from '@mikro-orm/core';
+import type { HostExecutor } from '../../store/host-executor.js';
 import type { Hooks } from '../../hooks.js';
 import type { Logger } from '../../logger.js';
 import type { HostTransaction, ModelAction, OutboxMode } from './orm-adapter.js';
@@ -58,7 +59,7 @@ export async function attachMikroOrm(orm: MikroOrmLike, hooks: Hooks, options: M
   const subscriber = new ResthooksSubscriber(bridge, options.changes !== false, orm);
   // Registered before the first await: no write made while the probe runs is missed (it goes after commit).
   orm.em.getEventManager().registerSubscriber(subscriber);
-  await bridge.chooseMode(options.outbox ?? 'auto', (statement) => execute(orm, undefined, statement.sql, statement.parameters));
+  await bridge.chooseMode(options.outbox ?? 'auto', (statement) => execute(orm.em, undefined, statement.sql, statement.parameters));
   return {
     get mode() {
       return bridge.mode;
@@ -67,6 +68,20 @@ export async function attachMikroOrm(orm: MikroOrmLike, hooks: Hooks, options: M
       subscriber.detached = true;
     },
   };
+}
+
+/**
+ * The `tx` for `hooks.model()` / `hooks.action()` by hand inside `em.transactional()`: it runs the outbox
+ * statement in `em`'s transaction (for writes the adapter cannot see, such as `em.nativeUpdate()`).
+ * Outside a transaction it runs the statement on its own.
+ * @example
+ * await orm.em.fork().transactional(async (em) => {
+ *   await em.nativeUpdate(Book, { id }, { title: 'Dune Messiah' });
+ *   await hooks.model('Book', 'updated', await em.findOneOrFail(Book, id), { tx: mikroOrmTx(em) });
+ * });
+ */
+export function mikroOrmTx(em: Pick<EntityManager, 'getConnection' | 'getTransactionContext'>): HostExecutor {
+  return (sql, parameters) => execute(em, em.getTransactionContext<KnexTransaction>(), sql, parameters);
 }
 
 /**
@@ -183,7 +198,7 @@ class ResthooksSubscriber implements EventSubscriber {
       const state: Outermost = {
         level: 0,
         followed: new WeakSet(),
-        host: { key: root, depth: () => state.level, execute: (sql, parameters) => execute(this.#orm, root, sql, parameters) },
+        host: { key: root, depth: () => state.level, execute: (sql, parameters) => execute(this.#orm.em, root, sql, parameters) },
       };
       this.#transactions.set(root, (outermost = state));
     }
@@ -219,7 +234,7 @@ class ResthooksSubscriber implements EventSubscriber {
  * SQL takes `?` placeholders on every engine, so PostgreSQL's `$n` ones are rewritten (in the order
  * they appear, a repeated one repeating its value).
  */
-async function execute(orm: MikroOrmLike, transaction: KnexTransaction | undefined, sql: string, parameters: readonly unknown[]): Promise<unknown> {
+async function execute(em: Pick<EntityManager, 'getConnection'>, transaction: KnexTransaction | undefined, sql: string, parameters: readonly unknown[]): Promise<unknown> {
   const ordered: unknown[] = [];
   const positional = /\$(\d+)/g.test(sql)
     ? sql.replace(/\$(\d+)/g, (_, index: string) => {
@@ -227,7 +242,7 @@ async function execute(orm: MikroOrmLike, transaction: KnexTransaction | undefin
         return '?';
       })
     : (ordered.push(...parameters), sql);
-  return orm.em.getConnection('write').execute(positional, ordered, 'run', transaction as Transaction | undefined);
+  return em.getConnection('write').execute(positional, ordered, 'run', transaction as Transaction | undefined);
 }
 
 /**
