@@ -325,6 +325,21 @@ for (const app of ENGINES) {
         expect(request!.json.data).toEqual({ id: book.id, title: 'Plain', pages: 1, ownerId: 'alice' });
       });
 
+      it("a plain em.flush() whose event cannot be made: refused in 'transaction' mode (no row), kept without its event after commit", async () => {
+        await subscribe('book.added');
+        const em = env.orm.em.fork();
+        const flushing = em.persistAndFlush(em.create(BookEntity, { title: 'x'.repeat(300 * 1024), pages: 1, ownerId: 'alice' }));
+        if (store === 'app') await expect(flushing).rejects.toMatchObject({ code: 'outbox_write_failed' });
+        else await flushing;
+        expect(await env.orm.em.fork().count(BookEntity, {})).toBe(store === 'app' ? 0 : 1);
+        const next = env.orm.em.fork();
+        await next.persistAndFlush(next.create(BookEntity, { title: 'Small', pages: 1, ownerId: 'alice' }));
+        const [request] = await env.receiver.waitFor(1);
+        expect(request!.json.data.title).toBe('Small');
+        await settle();
+        expect(env.receiver.received).toHaveLength(1);
+      });
+
       it('nativeUpdate, nativeDelete and the QueryBuilder fire nothing (no entity events); hooks.model() by hand fills the gap', async () => {
         for (const event of ['book.added', 'book.changed', 'book.removed'] as const) await subscribe(event);
         const em = env.orm.em.fork();
