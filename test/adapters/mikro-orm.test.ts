@@ -65,6 +65,8 @@ interface Setup {
   /** 'app': the resthooks tables live in the app's database; 'separate': in another SQLite file. */
   store: 'app' | 'separate';
   options?: MikroOrmHooksOptions;
+  /** MikroORM's `implicitTransactions` (default true: a plain flush runs in a transaction of its own). */
+  implicitTransactions?: boolean;
 }
 
 interface Env {
@@ -91,8 +93,8 @@ async function makeEnv(setup: Setup): Promise<Env> {
     const entities = [BookEntity, ShelfEntity, MagazineEntity];
     const orm =
       setup.app === 'sqlite'
-        ? await BaseMikroORM.init({ driver: BetterSqliteDriver, dbName: database.url, entities, debug: false })
-        : await BaseMikroORM.init({ driver: PostgreSqlDriver, clientUrl: database.url, entities, debug: false, pool: { min: 0, max: 5 } });
+        ? await BaseMikroORM.init({ driver: BetterSqliteDriver, dbName: database.url, entities, debug: false, implicitTransactions: setup.implicitTransactions })
+        : await BaseMikroORM.init({ driver: PostgreSqlDriver, clientUrl: database.url, entities, debug: false, implicitTransactions: setup.implicitTransactions, pool: { min: 0, max: 5 } });
     closers.push(() => orm.close(true));
     // The app's tables first: the store then adds its own beside them.
     await orm.schema.createSchema();
@@ -325,6 +327,21 @@ for (const app of ENGINES) {
         expect(request!.json.data).toEqual({ id: book.id, title: 'Plain', pages: 1, ownerId: 'alice' });
       });
 
+      it('with implicitTransactions: false a plain flush has no transaction: each event is recorded right after its write', async () => {
+        const plain = await makeEnv({ app, store, implicitTransactions: false });
+        try {
+          await plain.hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: `${plain.receiver.url}/alice` });
+          const em = plain.orm.em.fork();
+          const book = em.create(BookEntity, { title: 'No transaction', pages: 1, ownerId: 'alice' });
+          await em.persistAndFlush(book);
+          const [stored] = await plain.hooks.recentEvents('book.added', { owner: 'alice', limit: 1 });
+          expect(stored?.data).toEqual({ id: book.id, title: 'No transaction', pages: 1, ownerId: 'alice' });
+          await plain.receiver.waitFor(1);
+        } finally {
+          await plain.close();
+        }
+      });
+
       it("a plain em.flush() whose event cannot be made: refused in 'transaction' mode (no row), kept without its event after commit", async () => {
         await subscribe('book.added');
         const em = env.orm.em.fork();
@@ -340,7 +357,7 @@ for (const app of ENGINES) {
         expect(env.receiver.received).toHaveLength(1);
       });
 
-      it('nativeUpdate, nativeDelete and the QueryBuilder fire nothing (no entity events); hooks.model() by hand fills the gap', async () => {
+      it('nativeUpdate, nativeDelete, insert, upsert and the QueryBuilder fire nothing (no entity events); hooks.model() with mikroOrmTx fills the gap', async () => {
         for (const event of ['book.added', 'book.changed', 'book.removed'] as const) await subscribe(event);
         const em = env.orm.em.fork();
         const book = em.create(BookEntity, { title: 'Native', pages: 1, ownerId: 'alice' });
@@ -348,8 +365,11 @@ for (const app of ENGINES) {
         await env.receiver.waitFor(1);
         await em.nativeUpdate(BookEntity, { id: book.id }, { title: 'Native, renamed' });
         await (em as SqlEntityManager).createQueryBuilder(BookEntity).update({ pages: 9 }).where({ id: book.id }).execute();
+        const inserted = await em.insert(BookEntity, { title: 'Inserted natively', pages: 1, ownerId: 'alice' });
+        await em.upsert(BookEntity, { id: inserted as number, title: 'Upserted', pages: 2, ownerId: 'alice' });
         await settle();
         expect(env.receiver.received).toHaveLength(1);
+        await em.nativeDelete(BookEntity, { id: inserted as number });
 
         // The workaround: after a bulk write, fire the event yourself, in the same transaction.
         await env.orm.em.fork().transactional(async (m) => {
