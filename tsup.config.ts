@@ -9,6 +9,8 @@ const libraryEntries = {
   fastify: 'src/adapters/http/fastify-adapter.ts',
   typeorm: 'src/adapters/orm/typeorm-adapter.ts',
   prisma: 'src/adapters/orm/prisma-adapter.ts',
+  drizzle: 'src/adapters/orm/drizzle-adapter.ts',
+  kysely: 'src/adapters/orm/kysely-adapter.ts',
   'mikro-orm': 'src/adapters/orm/mikro-orm-adapter.ts',
   bullmq: 'src/queue/bullmq/index.ts',
 };

@@ -29,10 +29,12 @@ const expected = {
   './fastify': ['toFastify'],
   './typeorm': ['attachTypeorm'],
   './prisma': ['withResthooks'],
+  './drizzle': ['drizzleHooks'],
+  './kysely': ['kyselyHooks'],
   './mikro-orm': ['attachMikroOrm', 'mikroOrmTx'],
   './bullmq': ['bullmqQueue'],
 };
-const OPTIONAL = ['hono', 'zod', 'typeorm', '@mikro-orm/core', 'express', 'fastify', 'bullmq', 'ioredis', 'better-sqlite3', 'pg'];
+const OPTIONAL = ['hono', 'zod', 'typeorm', 'drizzle-orm', '@prisma/client', '@mikro-orm/core', 'express', 'fastify', 'bullmq', 'ioredis', 'better-sqlite3', 'pg'];
 
 let failures = 0;
 const fail = (message) => {

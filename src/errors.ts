@@ -63,9 +63,15 @@ export class ConflictError extends ResthooksError {
 }
 
 export class MigrationRequiredError extends ResthooksError {
-  constructor(message = 'The resthooks tables do not exist yet. Run `resthooks migrate`, call `migrate(store)`, or leave `migrate` on (the default) so `hooks.start()` creates them.') {
+  /** The migrations the database has not recorded as run, in the order they run; empty when unknown. */
+  readonly missing: readonly string[];
+  constructor(
+    message = 'The resthooks tables do not exist yet. Run `resthooks migrate`, call `migrate(store)`, or leave `migrate` on (the default) so `hooks.start()` creates them.',
+    missing: readonly string[] = [],
+  ) {
     super('migration_required', message);
     this.name = 'MigrationRequiredError';
+    this.missing = missing;
   }
 }
 

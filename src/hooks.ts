@@ -31,7 +31,7 @@ import { Subscriptions, type OwnerScope } from './subscriptions.js';
 import { toJsonText } from './triggers/serialize.js';
 import { purgeBefore, RETENTION_INTERVAL_MS, type PurgeResult } from './store/retention.js';
 import { normalizeOwner, type OwnerValue } from './triggers/owner.js';
-import { Triggers, type ActionTriggerOptions, type ModelRef, type ModelTriggerOptions, type RawTriggerOptions, type TriggerResult } from './triggers/triggers.js';
+import { Triggers, type ActionTriggerOptions, type ModelRef, type ModelTriggerOptions, type RawTriggerOptions, type SyncModelTriggerOptions, type TriggerResult } from './triggers/triggers.js';
 
 /** The event sent by `sendTest()`, to one subscription only. Not subscribable. */
 export const TEST_EVENT = 'hook.test';
@@ -66,6 +66,19 @@ export interface Hooks<EventName extends string = string> {
    * @example await hooks.model('Book', 'created', book)
    */
   model(model: ModelRef, action: string, instance: object, options?: ModelTriggerOptions): Promise<TriggerResult>;
+  /**
+   * `model()` inside a synchronous transaction (better-sqlite3's `db.transaction(fn)`, which cannot
+   * await): the outbox row is written through `tx` before this returns, or `OutboxWriteError` is thrown.
+   * Needs `hooks.start()` to have resolved; a model with a per-subscription payload (`serializeHook`, a
+   * `payloadOverride` function) is refused. Call `notify()` after the commit.
+   * @example
+   * db.transaction(() => {
+   *   const book = db.prepare('insert into books (title, ownerId) values (?, ?) returning *').get('Dune', 'alice');
+   *   hooks.modelSync('Book', 'created', book, { tx: (sql, params) => db.prepare(sql).run(...params) });
+   * })();
+   * hooks.notify();
+   */
+  modelSync(model: ModelRef, action: string, instance: object, options: SyncModelTriggerOptions): TriggerResult;
   /**
    * A custom action on an instance (the seed's `hook_event`), the model taken from its class.
    * @example await hooks.action(book, 'read')
@@ -256,6 +269,7 @@ export function createHooks<const EventName extends string>(options: HooksOption
     events: routes.all(),
     eventActions: () => routes.table(),
     model: (model, action, instance, triggerOptions) => triggers.model(model, action, instance, triggerOptions),
+    modelSync: (model, action, instance, triggerOptions) => triggers.modelSync(model, action, instance, triggerOptions),
     action: (instance, action, triggerOptions) => triggers.action(instance, action, triggerOptions),
     raw: (event, payload, triggerOptions) => triggers.raw(event, payload, triggerOptions),
     subscriptions,

@@ -16,7 +16,8 @@ export type {
   DelivererContext,
   SentInfo,
 } from './config/options.js';
-export type { ModelRef, TriggerResult, PayloadOverride, ModelTriggerOptions, ActionTriggerOptions, RawTriggerOptions } from './triggers/triggers.js';
+export type { ModelRef, TriggerResult, PayloadOverride, ModelTriggerOptions, SyncModelTriggerOptions, SyncHostExecutor, ActionTriggerOptions, RawTriggerOptions } from './triggers/triggers.js';
+export { resthooksModel } from './triggers/model-name.js';
 export { defaultOwner, type OwnerResolver, type OwnerValue } from './triggers/owner.js';
 export type { NewSubscription, SubscriptionPatch, OwnerScope, ListSubscriptionsOptions, Page, RotateSecretOptions, Subscriptions } from './subscriptions.js';
 export type { Subscription, HookInfo, StoredEvent, Delivery, DeliveryWithAttempts, Attempt, JsonValue } from './store/records.js';

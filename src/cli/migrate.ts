@@ -9,23 +9,35 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { MigrationResultSet } from 'kysely';
 import { migrate as migrateStore, postgresStore, sqliteStore, type StoreDialect } from '../index.js';
+import { MIGRATION_NAMES, MIGRATION_TABLE, schemaScript, type SchemaDialect } from '../store/migrator.js';
 import { CliError, UsageError, usageErrors, type Command } from './command.js';
 
 const help = `Usage: resthooks migrate --db <file | postgres://url>
+       resthooks migrate --print-sql --dialect <sqlite | postgres>
 
 Creates the resthooks tables, or brings them up to date. Safe to run again:
 migrations already applied are skipped. Needs the driver of the engine:
 better-sqlite3 for a SQLite file, pg for PostgreSQL.
 
+With --print-sql, connects to nothing and prints the SQL instead: every
+statement the migrations run on an empty database, with the rows that record
+them in resthooks_migration, for a schema your own migrations own.
+
 Options:
-  --db <target>  a SQLite file path (created if missing), or a postgres:// URL
-                 (default: $DATABASE_URL)
-  -h, --help     show this help
+  --db <target>        a SQLite file path (created if missing), or a postgres:// URL
+                       (default: $DATABASE_URL)
+  --print-sql          print the schema's SQL to stdout instead of migrating
+  --dialect <dialect>  with --print-sql: sqlite or postgres (default: the engine of
+                       --db or $DATABASE_URL, when given)
+  --breakpoints        with --print-sql: a "--> statement-breakpoint" line between
+                       statements, for drizzle-kit (and tools that run one at a time)
+  -h, --help           show this help
 
 Examples:
   resthooks migrate --db ./.data/hooks.db
   resthooks migrate --db postgres://app:secret@127.0.0.1:5432/app
   DATABASE_URL=postgres://127.0.0.1/app resthooks migrate
+  resthooks migrate --print-sql --dialect postgres > migration.sql
 `;
 
 export type DatabaseTarget = { readonly engine: 'sqlite'; readonly file: string } | { readonly engine: 'postgres'; readonly url: string };
@@ -109,12 +121,62 @@ async function runMigrations(target: DatabaseTarget): Promise<MigrationResultSet
   }
 }
 
+const DIALECTS: readonly SchemaDialect[] = ['sqlite', 'postgres'];
+
+/** `--dialect`, or the engine of the database named, for `--print-sql`. */
+function printDialect(dialect: string | undefined, db: string | undefined): SchemaDialect {
+  if (dialect !== undefined) {
+    if (!(DIALECTS as readonly string[]).includes(dialect)) throw new UsageError(`--dialect: expected sqlite or postgres, got "${dialect}".`);
+    return dialect as SchemaDialect;
+  }
+  if (db) return parseDatabaseTarget(db).engine;
+  throw new UsageError('--print-sql needs --dialect sqlite or --dialect postgres.');
+}
+
+/**
+ * The schema's SQL for `dialect`, as a file a migration tool can run: what the migrator runs on an empty
+ * database (its bookkeeping included, so `resthooks migrate` and the start-up check agree with it), one
+ * section per migration so that an upgrade can take only the sections the database lacks.
+ */
+export async function printSql(dialect: SchemaDialect, { breakpoints = false }: { breakpoints?: boolean } = {}): Promise<string> {
+  const { bookkeeping, migrations } = await schemaScript(dialect);
+  const engine = dialect === 'sqlite' ? 'SQLite' : 'PostgreSQL';
+  // Drizzle's migrator runs one statement at a time, cut at these markers (a SQL comment to anything else);
+  // none after the last statement, where it would leave an empty one.
+  const separator = breakpoints ? '\n--> statement-breakpoint\n' : '\n';
+  const statements = (list: readonly string[]) => list.map((statement) => `${statement};`).join(separator);
+  const header = [
+    `-- resthooks schema, version ${MIGRATION_NAMES.at(-1)}, for ${engine}.`,
+    `-- Printed by \`resthooks migrate --print-sql --dialect ${dialect}\`: the statements \`resthooks migrate\` runs on an empty database.`,
+    `-- Each migration ends with its row in ${MIGRATION_TABLE}: with \`migrate: false\`, resthooks checks at start-up that`,
+    '-- every migration it needs has its row there, and names the ones that do not. Keep the rows: without them',
+    '-- `resthooks migrate` (or `migrate: true`) would run the migrations again on the existing tables.',
+    '-- On an upgrade, apply only the sections of the migrations your database lacks.',
+  ];
+  const sections = [
+    `-- Bookkeeping: the tables where resthooks records its migrations\n${statements(bookkeeping)}`,
+    ...migrations.map((migration) => `-- Migration ${migration.name}\n${statements(migration.statements)}`),
+  ];
+  return `${header.join('\n')}\n\n${sections.join(`${breakpoints ? separator : '\n'}\n`)}\n`;
+}
+
 export const migrate: Command = {
   name: 'migrate',
-  summary: 'create or update the resthooks tables (SQLite file or PostgreSQL)',
+  summary: 'create or update the resthooks tables (SQLite file or PostgreSQL), or print their SQL',
   help,
   async run(args) {
-    const { values } = usageErrors(() => parseArgs({ args, strict: true, options: { db: { type: 'string' } } }));
+    const { values } = usageErrors(() =>
+      parseArgs({
+        args,
+        strict: true,
+        options: { db: { type: 'string' }, 'print-sql': { type: 'boolean' }, dialect: { type: 'string' }, breakpoints: { type: 'boolean' } },
+      }),
+    );
+    if (values['print-sql']) {
+      process.stdout.write(await printSql(printDialect(values.dialect, values.db ?? process.env.DATABASE_URL), { breakpoints: values.breakpoints }));
+      return 0;
+    }
+    if (values.dialect !== undefined || values.breakpoints) throw new UsageError('--dialect and --breakpoints go with --print-sql; to migrate a database, give --db.');
     const db = values.db ?? process.env.DATABASE_URL;
     if (!db) throw new UsageError('Missing --db <file | postgres://url> (or set DATABASE_URL).');
     const target = parseDatabaseTarget(db);

@@ -9,7 +9,7 @@
  */
 import { CompiledQuery, Kysely, sql, type MigrationResultSet, type RawBuilder, type SqlBool } from 'kysely';
 import { MigrationRequiredError } from '../errors.js';
-import { migrateToLatest } from './migrator.js';
+import { migrateToLatest, missingMigrations, missingMigrationsMessage } from './migrator.js';
 import { storableText } from './storable-text.js';
 import type { AttemptTable, DeliveryTable, EventRow, EventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { CompiledStatement } from './host-executor.js';
@@ -192,6 +192,8 @@ export class KyselyStore {
   readonly db: Kysely<ResthooksDatabase>;
   readonly dialect: StoreDialect;
   #ready: Promise<void> | undefined;
+  /** The tables are known to exist: a synchronous trigger may write without waiting for `ready()`. */
+  #isReady = false;
   // The outbox insert runs on every model save, so its SQL is compiled once; only parameters vary.
   readonly #insertEventSql: string;
   readonly #insertDeliverySql: string;
@@ -272,7 +274,7 @@ export class KyselyStore {
     return migrateToLatest(this.db);
   }
 
-  /** Resolves once the tables exist: migrates when `autoMigrate`, else checks and explains. Memoized. */
+  /** Resolves once the schema is up to date: migrates when `autoMigrate`, else checks and names what is missing. Memoized. */
   ready(autoMigrate: boolean): Promise<void> {
     this.#ready ??= (async () => {
       if (autoMigrate) {
@@ -280,11 +282,20 @@ export class KyselyStore {
         if (error) throw error;
         return;
       }
-      const tables = await this.db.introspection.getTables();
-      if (!tables.some((t) => t.name === S)) throw new MigrationRequiredError();
+      // The recorded migrations, not the tables: a schema one migration behind has every table and still fails.
+      const missing = await missingMigrations(this.db);
+      if (missing.length > 0) throw new MigrationRequiredError(missingMigrationsMessage(missing, this.dialect.name), missing);
     })();
-    this.#ready.catch(() => (this.#ready = undefined));
+    this.#ready.then(
+      () => (this.#isReady = true),
+      () => (this.#ready = undefined),
+    );
     return this.#ready;
+  }
+
+  /** Whether `ready()` has resolved. */
+  get isReady(): boolean {
+    return this.#isReady;
   }
 
   destroy(): Promise<void> {

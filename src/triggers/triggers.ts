@@ -17,10 +17,15 @@ import { runOnHost, type HostExecutor } from '../store/host-executor.js';
 import type { HookInfo, JsonValue, Subscription } from '../store/records.js';
 import type { DeliveryTable, EventTable } from '../store/schema.js';
 import { newDeliveryRow } from '../store/rows.js';
+import { resolveInstanceModel, resolveModelRef, type ResolvedModel } from './model-name.js';
 import { normalizeOwner, type OwnerResolver, type OwnerValue } from './owner.js';
 import { toJsonText } from './serialize.js';
 
-/** A model: its name, or anything with a `name` (a class, an entity schema). */
+/**
+ * A model: its name, or anything with a `name` (a class, an entity schema). A class's declared model name
+ * (`static [resthooksModel] = 'Book'` or `static resthooksModel = 'Book'`) wins over its `name`, which
+ * minifiers change.
+ */
 export type ModelRef = string | { readonly name: string };
 
 /** What a trigger did. Without `tx`, problems are reported here instead of thrown. */
@@ -59,6 +64,17 @@ export interface ModelTriggerOptions {
    * Ignored when a `payloadOverride` or `serializeHook` makes the whole payload.
    */
   extra?: Readonly<Record<string, JsonValue>>;
+}
+
+/**
+ * Runs a statement in the caller's synchronous transaction (better-sqlite3, Drizzle's `BetterSQLite3Database`)
+ * and returns once it has run. A returned promise counts as a failure: its statement might run after COMMIT.
+ */
+export type SyncHostExecutor = (sql: string, parameters: readonly unknown[]) => unknown;
+
+export interface SyncModelTriggerOptions extends Omit<ModelTriggerOptions, 'tx'> {
+  /** The transaction to write the outbox row in, before the trigger returns. */
+  tx: SyncHostExecutor;
 }
 
 export interface ActionTriggerOptions extends ModelTriggerOptions {
@@ -110,15 +126,25 @@ export class Triggers {
   #ready = false;
   /** The envelope's largest overhead per declared event (an undeclared, trusted raw event computes its own). */
   readonly #overheads: ReadonlyMap<string, number>;
+  readonly #mappedModels: ReadonlySet<string>;
+  /** Classes already warned about: one line per class, however often it is triggered. */
+  readonly #unmatchedClasses = new WeakSet<object>();
 
   constructor(deps: TriggerDeps) {
     this.#deps = deps;
     this.#overheads = new Map(deps.routes.all().map((definition) => [definition.name, envelopeOverheadBytes(definition.name)]));
+    this.#mappedModels = new Set(Object.keys(deps.routes.table()));
   }
 
   async model(model: ModelRef, action: string, instance: object, options: ModelTriggerOptions = {}): Promise<TriggerResult> {
-    const name = modelName(model);
-    if (name === undefined) return this.#refused(String(action), options.tx, unnamedModel(action));
+    const resolved = resolveModelRef(model);
+    if (resolved === undefined) return this.#refused(String(action), options.tx, unnamedModel(action));
+    return this.#modelEvent(resolved, action, instance, options);
+  }
+
+  async #modelEvent(model: ResolvedModel, action: string, instance: object, options: ModelTriggerOptions): Promise<TriggerResult> {
+    const { name } = model;
+    this.#checkClassName(model);
     const definition = this.#deps.routes.route(name, action);
     if (!definition) return IGNORED;
     try {
@@ -132,15 +158,59 @@ export class Triggers {
     }
   }
 
+  /**
+   * `model()` for a synchronous transaction: the outbox row is written through `tx` before this returns,
+   * so it commits with a transaction that cannot await (better-sqlite3's). What cannot be done without
+   * awaiting is refused with `OutboxWriteError`: a first write before `hooks.start()` has resolved, and a
+   * payload that depends on the subscription (`serializeHook` / a `payloadOverride` function), which
+   * needs the subscriptions looked up first.
+   */
+  modelSync(model: ModelRef, action: string, instance: object, options: SyncModelTriggerOptions): TriggerResult {
+    const { tx } = options;
+    const resolved = resolveModelRef(model);
+    if (resolved === undefined) return this.#refused(String(action), tx, unnamedModel(action));
+    const { name } = resolved;
+    this.#checkClassName(resolved);
+    const definition = this.#deps.routes.route(name, action);
+    if (!definition) return IGNORED;
+    try {
+      if (!isObject(instance)) throw new ValidationError('invalid_field', `The instance of ${name}.${action} must be an object, got ${typeName(instance)}.`, 'instance');
+      if (!this.#ready && !this.#deps.store.isReady) {
+        throw new ResthooksError('migration_required', `${definition.name} was triggered in a synchronous transaction before the store was ready: await hooks.start() first.`);
+      }
+      const serialized = this.#serializeInstance(definition.name, name, instance, options.payloadOverride, options.extra);
+      if (serialized.perHook) {
+        throw new ValidationError(
+          'invalid_field',
+          `${definition.name} has a payload per subscription (serializeHook or a payloadOverride function), which needs the subscriptions looked up, and a synchronous transaction cannot wait for that; use a serializer instead.`,
+        );
+      }
+      const allOwners = options.owner === false || definition.allOwners;
+      const owner = allOwners ? null : normalizeOwner(options.owner ?? this.#ownerOf(definition.name, instance));
+      const event = this.#eventRow(definition.name, definition, owner, allOwners, serialized);
+      for (const statement of this.#deps.store.compileAppend(event)) {
+        const done: unknown = tx(statement.sql, statement.parameters);
+        if (isObject(done) && typeof (done as { then?: unknown }).then === 'function') {
+          (done as PromiseLike<unknown>).then(undefined, () => undefined);
+          throw new ResthooksError('outbox_write_failed', 'The synchronous tx returned a promise: its statement may run after COMMIT. Pass an executor that runs the statement before returning, or use model() with an async tx.');
+        }
+      }
+      return this.#appended(definition.name, event);
+    } catch (error) {
+      return this.#refused(definition.name, tx, error);
+    }
+  }
+
   async action(instance: object, action: string, options: ActionTriggerOptions = {}): Promise<TriggerResult> {
-    const model = options.model ?? (isObject(instance) ? instanceModel(instance) : undefined);
+    const model = options.model !== undefined ? resolveModelRef(options.model) : isObject(instance) ? resolveInstanceModel(instance) : undefined;
     if (model === undefined) {
+      if (options.model !== undefined) return this.#refused(String(action), options.tx, unnamedModel(action));
       const error = isObject(instance)
         ? new ValidationError('invalid_field', `Cannot tell the model of a plain object for action "${action}"; pass { model: 'Book' }.`, 'model')
         : new ValidationError('invalid_field', `The instance of action "${action}" must be an object, got ${typeName(instance)}.`, 'instance');
       return this.#refused(action, options.tx, error);
     }
-    return this.model(model, action, instance, options);
+    return this.#modelEvent(model, action, instance, options);
   }
 
   async raw(event: string, payload: unknown, options: RawTriggerOptions = {}): Promise<TriggerResult> {
@@ -151,9 +221,10 @@ export class Triggers {
     if (typeof event !== 'string' || event === '') throw new ValidationError('invalid_field', 'A raw event needs a name.', 'event');
     const instance = isObject(options.instance) ? options.instance : undefined;
     if (definition?.model && instance && !options.trust) {
-      const model = instanceModel(instance);
-      if (model !== undefined && model !== definition.model) {
-        const reason = `event "${event}" maps to ${definition.model}, not ${model}`;
+      const model = resolveInstanceModel(instance);
+      if (model !== undefined) this.#checkClassName(model);
+      if (model !== undefined && model.name !== definition.model) {
+        const reason = `event "${event}" maps to ${definition.model}, not ${model.name}`;
         this.#deps.logger.debug({ event }, `resthooks: raw event dropped: ${reason}`);
         return { status: 'dropped', reason };
       }
@@ -171,10 +242,27 @@ export class Triggers {
   }
 
   /**
+   * A model named only by its class name that matches no mapped model is most likely a class a minifier
+   * renamed (`Book` became `o`): its events would be ignored without a word, so say so, once per class.
+   */
+  #checkClassName(model: ResolvedModel): void {
+    if (!model.fromClassName || model.type === undefined || this.#mappedModels.has(model.name) || this.#unmatchedClasses.has(model.type)) return;
+    this.#unmatchedClasses.add(model.type);
+    const mapped = [...this.#mappedModels];
+    const example = mapped[0] ?? 'Book';
+    this.#deps.logger.warn(
+      { model: model.name, mappedModels: mapped },
+      `resthooks: class "${model.name}" matches no mapped model (mapped: ${mapped.length > 0 ? mapped.join(', ') : 'none'}); its events are ignored. ` +
+        `If it is one of them and a minifier renamed it, name its model: pass { model: '${example}' }, or declare static resthooksModel = '${example}' ` +
+        `(or static [resthooksModel] = '${example}') on the class.`,
+    );
+  }
+
+  /**
    * An event that could not be recorded. Without `tx`: a logged `failed` result. With `tx`: thrown as
    * `OutboxWriteError`, so the caller's transaction aborts instead of committing without its event.
    */
-  #refused(name: string, tx: HostExecutor | undefined, error: unknown): TriggerResult {
+  #refused(name: string, tx: HostExecutor | SyncHostExecutor | undefined, error: unknown): TriggerResult {
     if (tx) {
       // The caller gets the error and decides (an ORM adapter may fall back to appending after commit):
       // an error-level line here would report a loss that may never happen.
@@ -253,9 +341,26 @@ export class Triggers {
       await this.#deps.ready();
       this.#ready = true;
     }
-    const now = Date.now();
+    const event = this.#eventRow(name, definition, owner, allOwners, serialized);
+    let deliveries: DeliveryTable[] = [];
+    if (serialized.perHook && event.status === 'pending') {
+      deliveries = await this.#fanOutNow(event, serialized.perHook, event.created_at);
+      event.status = 'done';
+    }
+    // Everything that can fail before the write has run: the event and its deliveries are written together,
+    // and in `tx` a failing statement is thrown (#refused), so the caller rolls back any row written before it.
+    const statements = this.#deps.store.compileAppend(event, deliveries);
+    if (tx) await runOnHost(tx, statements);
+    else {
+      await this.#deps.store.dialect.executeBatch(statements);
+      if (event.status !== 'undeliverable') this.#deps.appended();
+    }
+    return this.#appended(name, event);
+  }
+
+  #eventRow(name: string, definition: EventDefinition | undefined, owner: string | null, allOwners: boolean, serialized: Serialized): EventTable {
     const undeliverable = owner === null && !allOwners;
-    const event: EventTable = {
+    return {
       id: newId('evt'),
       name,
       model: definition?.model ?? null,
@@ -266,22 +371,13 @@ export class Triggers {
       body: serialized.body,
       status: undeliverable ? 'undeliverable' : 'pending',
       error: undeliverable ? 'no owner: the instance has none and no owner was given' : null,
-      created_at: now,
+      created_at: Date.now(),
     };
-    let deliveries: DeliveryTable[] = [];
-    if (serialized.perHook && !undeliverable) {
-      deliveries = await this.#fanOutNow(event, serialized.perHook, now);
-      event.status = 'done';
-    }
-    // Everything that can fail before the write has run: the event and its deliveries are written together,
-    // and in `tx` a failing statement is thrown (#refused), so the caller rolls back any row written before it.
-    const statements = this.#deps.store.compileAppend(event, deliveries);
-    if (tx) await runOnHost(tx, statements);
-    else {
-      await this.#deps.store.dialect.executeBatch(statements);
-      if (!undeliverable) this.#deps.appended();
-    }
-    if (undeliverable) {
+  }
+
+  /** The result of a recorded event (an undeliverable one is logged). */
+  #appended(name: string, event: EventTable): TriggerResult {
+    if (event.status === 'undeliverable') {
       this.#deps.logger.warn({ event: name, eventId: event.id }, `resthooks: ${name} has no owner and is not an all-owners (+) event; recorded as undeliverable`);
       return { status: 'undeliverable', eventId: event.id, reason: event.error! };
     }
@@ -333,11 +429,6 @@ function extraMembers(event: string, extra: ModelTriggerOptions['extra']): strin
   return members === '' ? null : members;
 }
 
-function modelName(model: unknown): string | undefined {
-  const name = isObject(model) ? (model as { name?: unknown }).name : model;
-  return typeof name === 'string' && name !== '' ? name : undefined;
-}
-
 function unnamedModel(action: unknown): ValidationError {
   return new ValidationError('invalid_field', `The model of action "${String(action)}" must be a model name or have a \`name\` (a class, an entity schema).`, 'model');
 }
@@ -348,10 +439,4 @@ function isObject(value: unknown): value is object {
 
 function typeName(value: unknown): string {
   return value === null ? 'null' : typeof value;
-}
-
-function instanceModel(instance: object): string | undefined {
-  const constructor = (instance as { constructor?: { name?: unknown } }).constructor;
-  const name = constructor?.name;
-  return typeof name === 'string' && name !== '' && name !== 'Object' ? name : undefined;
 }
