@@ -1,10 +1,12 @@
 /**
- * What the Drizzle and Kysely helpers add to a single-row insert on SQLite (a file, WAL, one transaction per
+ * What the Drizzle and Kysely helpers and the MikroORM subscriber add to a single-row insert on SQLite (a file, WAL, one transaction per
  * insert), as a ratio against the same insert without resthooks, measured in the same run. The store is in
  * the app's file ('transaction' mode: one more row written per insert, in the same transaction).
  * Run: npx tsx bench/orm-insert.ts [inserts]
  */
 import Database from 'better-sqlite3';
+import { BetterSqliteDriver } from '@mikro-orm/better-sqlite';
+import { EntitySchema, MikroORM } from '@mikro-orm/core';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 import { Kysely, SqliteDialect, type Generated } from 'kysely';
@@ -13,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { drizzleHooks } from '../src/adapters/orm/drizzle-adapter.js';
 import { kyselyHooks } from '../src/adapters/orm/kysely-adapter.js';
+import { attachMikroOrm } from '../src/adapters/orm/mikro-orm-adapter.js';
 import { createHooks, sqliteStore } from '../src/index.js';
 
 const INSERTS = Number(process.argv[2] ?? 3000);
@@ -20,6 +23,11 @@ const books = sqliteTable('books', { id: integer('id').primaryKey({ autoIncremen
 interface AppDatabase {
   books: { id: Generated<number>; title: string; ownerId: string };
 }
+const BookSchema = new EntitySchema<{ id: number; title: string; ownerId: string }>({
+  name: 'Book',
+  tableName: 'books',
+  properties: { id: { type: 'number', primary: true, autoincrement: true }, title: { type: 'string' }, ownerId: { type: 'string', fieldName: 'ownerId' } },
+});
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'resthooks-orm-bench-'));
@@ -35,6 +43,14 @@ async function main(): Promise<void> {
     const rh = await drizzleHooks(db, hooks, { models: { Book: books } });
     const kysely = new Kysely<AppDatabase>({ dialect: new SqliteDialect({ database: connection }) });
     const kh = await kyselyHooks(kysely, hooks, { models: { Book: 'books' } });
+    // Two ORMs on the same file, one without resthooks: a MikroORM subscriber cannot be removed.
+    const mikroPlain = await MikroORM.init({ driver: BetterSqliteDriver, dbName: file, entities: [BookSchema], debug: false });
+    const mikroHooked = await MikroORM.init({ driver: BetterSqliteDriver, dbName: file, entities: [BookSchema], debug: false });
+    await attachMikroOrm(mikroHooked, hooks);
+    const mikroInsert = (orm: MikroORM, i: number) => {
+      const em = orm.em.fork();
+      return em.persistAndFlush(em.create(BookSchema, row(i)));
+    };
     const row = (i: number) => ({ title: `Book ${i}`, ownerId: 'alice' });
 
     /** µs per insert over `count` inserts. */
@@ -53,6 +69,7 @@ async function main(): Promise<void> {
         (i) => kysely.transaction().execute((trx) => trx.insertInto('books').values(row(i)).returningAll().execute()),
         (i) => kh.execute(kysely, kysely.insertInto('books').values(row(i)).returningAll()),
       ],
+      ['mikro-orm (better-sqlite, em.flush)', (i) => mikroInsert(mikroPlain, i), (i) => mikroInsert(mikroHooked, i)],
     ];
     for (const [name, plain, withHooks] of cases) {
       await time(plain, 200); // warm-up
@@ -67,6 +84,8 @@ async function main(): Promise<void> {
       console.log(`${name}: ${median(plainUs).toFixed(1)} µs plain, ${median(hooksUs).toFixed(1)} µs with resthooks (medians), ratio ${ratio.toFixed(2)}×`);
     }
     await kysely.destroy();
+    await mikroPlain.close(true);
+    await mikroHooked.close(true);
     await hooks.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
