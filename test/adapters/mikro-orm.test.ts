@@ -315,6 +315,26 @@ for (const app of ENGINES) {
         expect(requests.map((r) => r.json.changes)).toEqual([['ownerId'], ['ownerId']]);
       });
 
+      // PostgreSQL only: on SQLite a COMMIT refused for a deferred constraint leaves SQLite's transaction open, and
+      // MikroORM (Knex) then fails every later transaction on that connection ("Transaction query already
+      // complete"), with or without resthooks (docs/orms.md).
+      if (app === 'postgres') it('a COMMIT the database refuses (a deferred constraint) keeps no row and fires nothing; the next transaction fires', async () => {
+        await subscribe('book.added');
+        await query(env.orm, 'create table parents (id integer primary key)');
+        await query(env.orm, 'create table children (id integer primary key, parent integer references parents (id) deferrable initially deferred)');
+        const refused = env.orm.em.fork().transactional(async (em) => {
+          await em.persistAndFlush(em.create(BookEntity, { title: 'Orphaned child', pages: 1, ownerId: 'alice' }));
+          await em.getConnection().execute('insert into children (id, parent) values (1, 999)', [], 'run', em.getTransactionContext()); // checked only at COMMIT
+        });
+        await expect(refused).rejects.toThrow(/foreign key/i);
+        await env.orm.em.fork().transactional((em) => void em.persist(em.create(BookEntity, { title: 'Next', pages: 2, ownerId: 'alice' })));
+        const [request] = await env.receiver.waitFor(1);
+        expect(request!.json.data.title).toBe('Next');
+        await settle();
+        expect(env.receiver.received).toHaveLength(1);
+        expect((await env.orm.em.fork().find(BookEntity, {})).map((b) => b.title)).toEqual(['Next']);
+      });
+
       it('a plain em.flush() (its own implicit transaction) fires once it has committed', async () => {
         await subscribe('book.added');
         const em = env.orm.em.fork();
