@@ -335,6 +335,24 @@ for (const app of ENGINES) {
         expect((await env.orm.em.fork().find(BookEntity, {})).map((b) => b.title)).toEqual(['Next']);
       });
 
+      if (app === 'sqlite') it('a COMMIT SQLite refuses (a deferred constraint): the write and its outbox row stay together in the transaction MikroORM leaves open; nothing is delivered', async () => {
+        await subscribe('book.added');
+        await query(env.orm, 'create table parents (id integer primary key)');
+        await query(env.orm, 'create table children (id integer primary key, parent integer references parents (id) deferrable initially deferred)');
+        const refused = env.orm.em.fork().transactional(async (em) => {
+          await em.persistAndFlush(em.create(BookEntity, { title: 'Orphaned child', pages: 1, ownerId: 'alice' }));
+          await em.getConnection().execute('insert into children (id, parent) values (1, 999)', [], 'run', em.getTransactionContext());
+        });
+        await expect(refused).rejects.toThrow(/foreign key/i);
+        // MikroORM's one connection is still inside SQLite's transaction: it sees the book, and, in 'transaction' mode, its event.
+        expect(await query(env.orm, 'select title from books')).toEqual([{ title: 'Orphaned child' }]);
+        if (store === 'app') expect(await query(env.orm, 'select name from resthooks_events')).toEqual([{ name: 'book.added' }]);
+        // Not hooks.idle(): the store's own connection waits for SQLite's write lock, which that open transaction holds.
+        await sleep(300);
+        expect(env.receiver.received).toHaveLength(0);
+        await expect(env.orm.em.fork().transactional((em) => void em.persist(em.create(BookEntity, { title: 'Next', pages: 2, ownerId: 'alice' })))).rejects.toThrow(/already complete/);
+      });
+
       it('a plain em.flush() (its own implicit transaction) fires once it has committed', async () => {
         await subscribe('book.added');
         const em = env.orm.em.fork();
