@@ -46,6 +46,8 @@ interface Magazine {
   id: number;
   title: string;
   ownerId: string;
+  /** `hidden`: MikroORM's serialization leaves it out, and so must the payload. */
+  editorNotes?: string;
 }
 const MagazineEntity = new EntitySchema<Magazine>({
   name: 'MagazineRecord',
@@ -54,6 +56,7 @@ const MagazineEntity = new EntitySchema<Magazine>({
     id: { type: 'number', primary: true, autoincrement: true },
     title: { type: 'string' },
     ownerId: { type: 'string', fieldName: 'owner_id' },
+    editorNotes: { type: 'string', nullable: true, hidden: true },
   },
 });
 
@@ -437,9 +440,10 @@ for (const app of ENGINES) {
         await subscribe('magazine.added');
         const em = env.orm.em.fork();
         await em.transactional((m) => void m.persist(m.create(ShelfEntity, { name: 'Sci-fi' })));
-        await em.transactional((m) => void m.persist(m.create(MagazineEntity, { title: 'Wired', ownerId: 'alice' })));
+        await em.transactional((m) => void m.persist(m.create(MagazineEntity, { title: 'Wired', ownerId: 'alice', editorNotes: 'not for subscribers' })));
         const [request] = await env.receiver.waitFor(1);
         expect(request!.json).toMatchObject({ hook: { event: 'magazine.added' }, data: { title: 'Wired', ownerId: 'alice' } });
+        expect(request!.json.data).not.toHaveProperty('editorNotes');
         await settle();
         expect(env.receiver.received).toHaveLength(1);
       });

@@ -246,8 +246,9 @@ async function execute(em: Pick<EntityManager, 'getConnection'>, transaction: Kn
 }
 
 /**
- * A shallow copy (same prototype, so `toJSON` / `serializeHook` still apply) of the entity, with what it
- * lacks filled in from the row as loaded.
+ * A shallow copy of the entity, with what it lacks filled in from the row as loaded. Same prototype, so
+ * a `serializeHook` method and MikroORM's own `toJSON` (which leaves `hidden` properties out) still apply:
+ * the prototype's setters give the copy a MikroORM wrapper of its own, detached from the identity map.
  */
 function snapshot(entity: object, original: object | undefined): object {
   const copy = Object.assign(Object.create(Object.getPrototypeOf(entity) as object | null) as Record<string, unknown>, entity);
