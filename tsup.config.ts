@@ -12,6 +12,7 @@ const libraryEntries = {
   drizzle: 'src/adapters/orm/drizzle-adapter.ts',
   kysely: 'src/adapters/orm/kysely-adapter.ts',
   sequelize: 'src/adapters/orm/sequelize-adapter.ts',
+  'mikro-orm': 'src/adapters/orm/mikro-orm-adapter.ts',
   bullmq: 'src/queue/bullmq/index.ts',
 };
 

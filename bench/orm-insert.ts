@@ -1,12 +1,14 @@
 /**
- * What the Drizzle, Kysely and Sequelize adapters add to a single-row insert on SQLite (a file, WAL, one
- * transaction per insert), as a ratio against the same insert without resthooks, measured in the same run.
- * For Drizzle and Kysely the store is in the app's file ('transaction' mode: one more row written per insert,
- * in the same transaction). Sequelize (sqlite3) must not share a file with the store (better-sqlite3): its app
- * has a file of its own, the store another ('after-commit' mode: the row is appended after each COMMIT).
+ * What the Drizzle, Kysely, MikroORM and Sequelize adapters add to a single-row insert on SQLite (a file, WAL,
+ * one transaction per insert), as a ratio against the same insert without resthooks, measured in the same run.
+ * For Drizzle, Kysely and MikroORM the store is in the app's file ('transaction' mode: one more row written per
+ * insert, in the same transaction). Sequelize (sqlite3) must not share a file with the store (better-sqlite3): its
+ * app has a file of its own, the store another ('after-commit' mode: the row is appended after each COMMIT).
  * Run: npx tsx bench/orm-insert.ts [inserts]
  */
 import Database from 'better-sqlite3';
+import { BetterSqliteDriver } from '@mikro-orm/better-sqlite';
+import { EntitySchema, MikroORM } from '@mikro-orm/core';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 import { Kysely, SqliteDialect, type Generated } from 'kysely';
@@ -17,6 +19,7 @@ import { DataTypes, Sequelize } from 'sequelize';
 import { drizzleHooks } from '../src/adapters/orm/drizzle-adapter.js';
 import { kyselyHooks } from '../src/adapters/orm/kysely-adapter.js';
 import { attachSequelize } from '../src/adapters/orm/sequelize-adapter.js';
+import { attachMikroOrm } from '../src/adapters/orm/mikro-orm-adapter.js';
 import { createHooks, sqliteStore } from '../src/index.js';
 
 const INSERTS = Number(process.argv[2] ?? 3000);
@@ -24,6 +27,11 @@ const books = sqliteTable('books', { id: integer('id').primaryKey({ autoIncremen
 interface AppDatabase {
   books: { id: Generated<number>; title: string; ownerId: string };
 }
+const BookSchema = new EntitySchema<{ id: number; title: string; ownerId: string }>({
+  name: 'Book',
+  tableName: 'books',
+  properties: { id: { type: 'number', primary: true, autoincrement: true }, title: { type: 'string' }, ownerId: { type: 'string', fieldName: 'ownerId' } },
+});
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'resthooks-orm-bench-'));
@@ -39,6 +47,14 @@ async function main(): Promise<void> {
     const rh = await drizzleHooks(db, hooks, { models: { Book: books } });
     const kysely = new Kysely<AppDatabase>({ dialect: new SqliteDialect({ database: connection }) });
     const kh = await kyselyHooks(kysely, hooks, { models: { Book: 'books' } });
+    // Two ORMs on the same file, one without resthooks: a MikroORM subscriber cannot be removed.
+    const mikroPlain = await MikroORM.init({ driver: BetterSqliteDriver, dbName: file, entities: [BookSchema], debug: false });
+    const mikroHooked = await MikroORM.init({ driver: BetterSqliteDriver, dbName: file, entities: [BookSchema], debug: false });
+    await attachMikroOrm(mikroHooked, hooks);
+    const mikroInsert = (orm: MikroORM, i: number) => {
+      const em = orm.em.fork();
+      return em.persistAndFlush(em.create(BookSchema, row(i)));
+    };
     const row = (i: number) => ({ title: `Book ${i}`, ownerId: 'alice' });
     const sequelize = new Sequelize({ dialect: 'sqlite', storage: join(dir, 'sequelize-app.db'), logging: false });
     const SequelizeBook = sequelize.define('Book', { title: DataTypes.STRING, ownerId: DataTypes.STRING }, { tableName: 'books', timestamps: false });
@@ -71,6 +87,7 @@ async function main(): Promise<void> {
         (i) => sequelize.transaction((transaction) => SequelizeBook.create(row(i), { transaction, hooks: false })),
         (i) => sequelize.transaction((transaction) => SequelizeBook.create(row(i), { transaction })),
       ],
+      ['mikro-orm (better-sqlite, em.flush)', (i) => mikroInsert(mikroPlain, i), (i) => mikroInsert(mikroHooked, i)],
     ];
     for (const [name, plain, withHooks] of cases) {
       await time(plain, 200); // warm-up
@@ -85,6 +102,8 @@ async function main(): Promise<void> {
       console.log(`${name}: ${median(plainUs).toFixed(1)} µs plain, ${median(hooksUs).toFixed(1)} µs with resthooks (medians), ratio ${ratio.toFixed(2)}×`);
     }
     await kysely.destroy();
+    await mikroPlain.close(true);
+    await mikroHooked.close(true);
     await hooks.close();
     await sequelize.close();
     await sequelizeStore.close();

@@ -32,9 +32,10 @@ const expected = {
   './drizzle': ['drizzleHooks'],
   './kysely': ['kyselyHooks'],
   './sequelize': ['attachSequelize', 'sequelizeExecutor'],
+  './mikro-orm': ['attachMikroOrm', 'mikroOrmTx'],
   './bullmq': ['bullmqQueue'],
 };
-const OPTIONAL = ['hono', 'zod', 'typeorm', 'drizzle-orm', '@prisma/client', 'sequelize', 'sqlite3', 'express', 'fastify', 'bullmq', 'ioredis', 'better-sqlite3', 'pg'];
+const OPTIONAL = ['hono', 'zod', 'typeorm', 'drizzle-orm', '@prisma/client', 'sequelize', 'sqlite3', '@mikro-orm/core', 'express', 'fastify', 'bullmq', 'ioredis', 'better-sqlite3', 'pg'];
 
 let failures = 0;
 const fail = (message) => {

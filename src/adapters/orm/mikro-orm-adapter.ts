@@ -1,0 +1,257 @@
+/**
+ * `resthooks/mikro-orm`: fires `created` / `updated` / `deleted` from MikroORM's entity events (every
+ * `em.flush()`, inside `em.transactional()` or in the implicit transaction of a plain flush), after the
+ * transaction commits, and nothing when it rolls back. Where the resthooks store lives in the app's own
+ * database, the outbox row is written in the app's transaction (commits with it, atomically).
+ *
+ * Imports MikroORM for types only (it is an optional peer): nothing here loads it at run time.
+ * @module
+ */
+import type { EntityManager, EntityMetadata, EventArgs, EventSubscriber, MikroORM, Transaction, TransactionEventArgs } from '@mikro-orm/core';
+import type { HostExecutor } from '../../store/host-executor.js';
+import type { Hooks } from '../../hooks.js';
+import type { Logger } from '../../logger.js';
+import type { HostTransaction, ModelAction, OutboxMode } from './orm-adapter.js';
+import { outboxBridge, type OutboxBridge } from './outbox-bridge.js';
+
+export interface MikroOrmHooksOptions {
+  /**
+   * `'auto'` (default): `'transaction'` when a probe at attach time proves that the app's database and
+   * the resthooks store are one database, else `'after-commit'` (see `OutboxMode`).
+   */
+  outbox?: OutboxMode | 'auto';
+  /** Add `changes` (the changed properties) beside `data` in `updated` payloads. Default true. */
+  changes?: boolean;
+  /** Where the adapter reports its outbox mode (pino's call shape). Default: silent. */
+  logger?: Logger;
+}
+
+export interface MikroOrmHooks {
+  /** The outbox mode chosen at attach time. */
+  readonly mode: OutboxMode;
+  /** Stops firing (MikroORM has no way to remove a subscriber). Events buffered in open transactions are dropped. */
+  detach(): void;
+}
+
+/** What `attachMikroOrm` needs of a `MikroORM` instance (v6). */
+export type MikroOrmLike = Pick<MikroORM, 'em'>;
+
+/**
+ * Attaches resthooks to a MikroORM instance: every flushed create, update or delete of an entity named
+ * in the events map fires its event once the transaction commits. The model name is the entity's
+ * metadata name (`meta.className`: an `EntitySchema`'s `name` when it has no `class`, else the class
+ * name), or else its table name (`meta.tableName`). A minifier renames classes, so a minified app names
+ * its entities by table in the events map, or uses class-less `EntitySchema`s. `em.nativeUpdate()`,
+ * `em.nativeDelete()`, `em.insert()` and the QueryBuilder fire no entity events, so nothing
+ * (docs/orms.md). Call it after `MikroORM.init()` and `hooks.start()`, before the app writes.
+ * @example
+ * import { MikroORM } from '@mikro-orm/postgresql';
+ * import { createHooks, postgresStore } from 'resthooks';
+ * import { attachMikroOrm } from 'resthooks/mikro-orm';
+ *
+ * const hooks = createHooks({ events: { 'book.added': 'Book.created' }, store: postgresStore(pool) });
+ * await hooks.start();
+ * await attachMikroOrm(orm, hooks);
+ * await orm.em.fork().transactional((em) => em.persist(em.create(Book, { title: 'Dune', ownerId: 'alice' }))); // after COMMIT
+ */
+export async function attachMikroOrm(orm: MikroOrmLike, hooks: Hooks, options: MikroOrmHooksOptions = {}): Promise<MikroOrmHooks> {
+  const bridge = outboxBridge(hooks, { adapter: 'resthooks/mikro-orm', logger: options.logger });
+  const subscriber = new ResthooksSubscriber(bridge, options.changes !== false, orm);
+  // Registered before the first await: no write made while the probe runs is missed (it goes after commit).
+  orm.em.getEventManager().registerSubscriber(subscriber);
+  await bridge.chooseMode(options.outbox ?? 'auto', (statement) => execute(orm.em, undefined, statement.sql, statement.parameters));
+  return {
+    get mode() {
+      return bridge.mode;
+    },
+    detach() {
+      subscriber.detached = true;
+    },
+  };
+}
+
+/**
+ * The `tx` for `hooks.model()` / `hooks.action()` by hand inside `em.transactional()`: it runs the outbox
+ * statement in `em`'s transaction (for writes the adapter cannot see, such as `em.nativeUpdate()`).
+ * Outside a transaction it runs the statement on its own.
+ * @example
+ * await orm.em.fork().transactional(async (em) => {
+ *   await em.nativeUpdate(Book, { id }, { title: 'Dune Messiah' });
+ *   await hooks.model('Book', 'updated', await em.findOneOrFail(Book, id), { tx: mikroOrmTx(em) });
+ * });
+ */
+export function mikroOrmTx(em: Pick<EntityManager, 'getConnection' | 'getTransactionContext'>): HostExecutor {
+  return (sql, parameters) => execute(em, em.getTransactionContext<KnexTransaction>(), sql, parameters);
+}
+
+/**
+ * MikroORM's transaction handle: a Knex transaction. `parentTransaction` (set by Knex) links a savepoint
+ * to the transaction around it; `commit` / `rollback` are its own functions, which MikroORM calls to
+ * release a savepoint or roll back to it.
+ */
+interface KnexTransaction {
+  parentTransaction?: KnexTransaction;
+  commit(value?: unknown): unknown;
+  rollback(error?: unknown): unknown;
+}
+
+/** One outermost transaction: the level is counted here, from what the adapter sees of its savepoints. */
+interface Outermost {
+  readonly host: HostTransaction;
+  level: number;
+  /** Savepoints whose end the adapter already follows. */
+  readonly followed: WeakSet<KnexTransaction>;
+}
+
+class ResthooksSubscriber implements EventSubscriber {
+  detached = false;
+  readonly #bridge: OutboxBridge;
+  readonly #changes: boolean;
+  readonly #orm: MikroOrmLike;
+  readonly #transactions = new WeakMap<KnexTransaction, Outermost>();
+
+  constructor(bridge: OutboxBridge, changes: boolean, orm: MikroOrmLike) {
+    this.#bridge = bridge;
+    this.#changes = changes;
+    this.#orm = orm;
+  }
+
+  // ── entity events: route, snapshot, hand to the bridge ───────────────────────────────────────
+
+  afterCreate(args: EventArgs<object>): Promise<void> | void {
+    return this.#record(args, 'created');
+  }
+
+  afterUpdate(args: EventArgs<object>): Promise<void> | void {
+    return this.#record(args, 'updated');
+  }
+
+  afterDelete(args: EventArgs<object>): Promise<void> | void {
+    return this.#record(args, 'deleted');
+  }
+
+  #record(args: EventArgs<object>, action: ModelAction): Promise<void> | void {
+    if (this.detached) return;
+    const model = this.#modelOf(args.meta, action);
+    if (model === undefined) return;
+    const changeSet = args.changeSet;
+    const changes = action === 'updated' && this.#changes && changeSet ? Object.keys(changeSet.payload) : undefined;
+    // A snapshot now: the data is the entity as this flush left it, even if a later flush changes it.
+    const instance = snapshot(args.entity, changeSet?.originalEntity);
+    const context = args.em.getTransactionContext<KnexTransaction>();
+    const tx = context ? this.#enter(context) : undefined;
+    return this.#bridge.write(tx, { model, action, instance, ...(changes && { changes }) });
+  }
+
+  /** The events map's name for the entity: its metadata name, or else its table name. */
+  #modelOf(meta: EntityMetadata<object>, action: ModelAction): string | undefined {
+    for (const name of [meta.className, meta.tableName]) if (name && this.#bridge.watches(name, action)) return name;
+    return undefined;
+  }
+
+  // ── transaction events (outermost transactions only), mapped onto the bridge ───────────────────
+
+  beforeTransactionCommit(args: TransactionEventArgs): Promise<void> | void {
+    const outermost = this.#outermostOf(args.transaction);
+    if (!outermost) return;
+    outermost.level = 1;
+    return this.#bridge.beforeCommit(outermost.host);
+  }
+
+  afterTransactionCommit(args: TransactionEventArgs): Promise<void> | void {
+    const outermost = this.#outermostOf(args.transaction);
+    if (!outermost) return;
+    outermost.level = 0;
+    return this.#bridge.afterCommit(outermost.host);
+  }
+
+  beforeTransactionRollback(args: TransactionEventArgs): void {
+    const outermost = this.#outermostOf(args.transaction);
+    if (!outermost) return;
+    outermost.level = 1;
+    this.#bridge.rollbackStarted(outermost.host);
+  }
+
+  afterTransactionRollback(args: TransactionEventArgs): void {
+    const outermost = this.#outermostOf(args.transaction);
+    if (!outermost) return;
+    outermost.level = 0;
+    this.#bridge.afterRollback(outermost.host);
+  }
+
+  #outermostOf(transaction: Transaction | undefined): Outermost | undefined {
+    // Once detached, what open transactions still hold is never written: it is left to be collected.
+    return transaction && !this.detached ? this.#transactions.get(transaction as KnexTransaction) : undefined;
+  }
+
+  /**
+   * The outermost transaction of `context`, at the level of `context`. MikroORM sends no event when a
+   * savepoint (a nested `em.transactional()`) is released or rolled back, so the adapter follows the
+   * `commit` / `rollback` calls of each savepoint it has seen a write in, and of the ones around it.
+   */
+  #enter(context: KnexTransaction): HostTransaction {
+    const chain: KnexTransaction[] = [];
+    for (let at: KnexTransaction | undefined = context; at; at = at.parentTransaction) chain.unshift(at);
+    const root = chain[0]!;
+    let outermost = this.#transactions.get(root);
+    if (!outermost) {
+      const state: Outermost = {
+        level: 0,
+        followed: new WeakSet(),
+        host: { key: root, depth: () => state.level, execute: (sql, parameters) => execute(this.#orm.em, root, sql, parameters) },
+      };
+      this.#transactions.set(root, (outermost = state));
+    }
+    chain.forEach((savepoint, index) => {
+      if (index > 0) this.#follow(outermost, savepoint, index + 1);
+    });
+    outermost.level = chain.length;
+    return outermost.host;
+  }
+
+  /** Wraps a savepoint's own `commit` / `rollback`: its writes join the level around it, or are dropped. */
+  #follow(outermost: Outermost, savepoint: KnexTransaction, level: number): void {
+    if (outermost.followed.has(savepoint)) return;
+    outermost.followed.add(savepoint);
+    const release = savepoint.commit.bind(savepoint);
+    const rollback = savepoint.rollback.bind(savepoint);
+    // The bridge is told first, synchronously: MikroORM does not await these calls, only the transaction's promise.
+    savepoint.commit = (value) => {
+      outermost.level = level - 1;
+      void this.#bridge.afterCommit(outermost.host);
+      return release(value);
+    };
+    savepoint.rollback = (error) => {
+      outermost.level = level - 1;
+      this.#bridge.afterRollback(outermost.host);
+      return rollback(error);
+    };
+  }
+}
+
+/**
+ * Runs one store statement through MikroORM's connection, in `transaction` when given. MikroORM's raw
+ * SQL takes `?` placeholders on every engine, so PostgreSQL's `$n` ones are rewritten (in the order
+ * they appear, a repeated one repeating its value).
+ */
+async function execute(em: Pick<EntityManager, 'getConnection'>, transaction: KnexTransaction | undefined, sql: string, parameters: readonly unknown[]): Promise<unknown> {
+  const ordered: unknown[] = [];
+  const positional = /\$(\d+)/g.test(sql)
+    ? sql.replace(/\$(\d+)/g, (_, index: string) => {
+        ordered.push(parameters[Number(index) - 1]);
+        return '?';
+      })
+    : (ordered.push(...parameters), sql);
+  return em.getConnection('write').execute(positional, ordered, 'run', transaction as Transaction | undefined);
+}
+
+/**
+ * A shallow copy of the entity, with what it lacks filled in from the row as loaded. Same prototype, so
+ * a `serializeHook` method and MikroORM's own `toJSON` (which leaves `hidden` properties out) still apply:
+ * the prototype's setters give the copy a MikroORM wrapper of its own, detached from the identity map.
+ */
+function snapshot(entity: object, original: object | undefined): object {
+  const copy = Object.assign(Object.create(Object.getPrototypeOf(entity) as object | null) as Record<string, unknown>, entity);
+  if (original) for (const [key, value] of Object.entries(original)) if (copy[key] === undefined) copy[key] = value;
+  return copy;
+}
