@@ -76,7 +76,8 @@ async function newHooks(port: number, k: number): Promise<{ hooks: Hooks; file: 
     events: { 'book.added': 'Book.created' },
     store: sqliteStore(new Database(file)),
     allowPrivateTargets: true,
-    delivery: { concurrency: CONCURRENCY, connectionsPerOrigin: CONCURRENCY },
+    // One tenant: its owner may use every slot (the default share, 0.5, keeps half free for other owners).
+    delivery: { concurrency: CONCURRENCY, connectionsPerOrigin: CONCURRENCY, ownerShare: 1 },
   });
   for (let i = 0; i < k; i++) {
     await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: `http://127.0.0.1:${port}/hook/${i}` });
@@ -303,7 +304,7 @@ function writeDoc(
     'Triggers are fired as fast as possible, awaited one after the other, with the dispatcher started. Each awaited call',
     'settles without an event-loop turn (better-sqlite3 is synchronous), so the dispatcher only starts once the last trigger has',
     'returned: the time is the trigger loop (shown separately) plus the delivery of the backlog. Every delivery is checked afterwards',
-    `to be \`delivered\` after exactly one attempt. resthooks: concurrency ${CONCURRENCY}, ${CONCURRENCY} connections per origin,`,
+    `to be \`delivered\` after exactly one attempt. resthooks: concurrency ${CONCURRENCY}, ${CONCURRENCY} connections per origin, one owner with \`ownerShare: 1\`,`,
     `signed (Standard Webhooks), SSRF-guarded connector. Ceiling: a bare undici \`Pool\` (${CONCURRENCY} connections) with ${CONCURRENCY}`,
     'requests in flight, POSTing a body of the same size with the same headers (precomputed) to the same receiver.',
     'Durable floor (`bench/durable-floor.ts`): the same scenario written by hand on better-sqlite3 and undici, on one thread, with',
