@@ -20,6 +20,7 @@ import { BOOK_EVENTS, ormAdapterSuite, type BookWriter, type OrmAdapterHarness }
 import { TestDatabase, type Engine } from '../support/database.js';
 import { testHooks, tempDir } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
+import { ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
 
 const pgBooks = pgTable('books', {
   id: serial('id').primaryKey(),
@@ -152,18 +153,14 @@ function bookWriter(env: Env, db: AnyDb): BookWriter {
   return writer;
 }
 
-const ROLLBACK = new Error('roll back');
-
 /** `work` in `rh.transaction(db)`: a transaction, or a savepoint when `db` is one; rolled back when asked. */
 async function inTransaction(env: Env, db: AnyDb, work: (books: BookWriter) => Promise<void>, rollback: boolean): Promise<void> {
-  await env.rh
-    .transaction(db as SqliteRemoteDatabase, async (tx) => {
+  await rolledBack(
+    env.rh.transaction(db as SqliteRemoteDatabase, async (tx) => {
       await work(bookWriter(env, tx));
       if (rollback) throw ROLLBACK;
-    })
-    .catch((error: unknown) => {
-      if (error !== ROLLBACK) throw error;
-    });
+    }),
+  );
 }
 
 function harness(engine: Engine, place: StorePlace) {
@@ -195,8 +192,6 @@ for (const engine of ENGINES) {
   ormAdapterSuite(`Drizzle on ${engine}, store in a separate SQLite file`, harness(engine, 'separate'), { mode: 'after-commit', savepoints: true, commitRace: false });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 for (const engine of ENGINES) {
   describe(`resthooks/drizzle on ${engine}`, () => {
     const envs: Env[] = [];
@@ -212,11 +207,7 @@ for (const engine of ENGINES) {
     const outboxNames = async (env: Env) => (await env.query('select name from resthooks_events order by created_at, id')).map((r) => r.name);
     const titles = async (env: Env) => (await env.query('select title from books order by id')).map((r) => r.title);
     /** Waits until nothing is left to deliver, then a little more for a late, wrong delivery. */
-    const settle = async (env: Env) => {
-      await env.hooks.idle();
-      await sleep(100);
-      await env.hooks.idle();
-    };
+    const settle = (env: Env) => settleDelivery(env.hooks);
 
     it("outbox 'auto' picks 'transaction' when the store is the app's database, 'after-commit' otherwise; the probe leaves no row", async () => {
       const env = await open();

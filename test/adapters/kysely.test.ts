@@ -13,6 +13,7 @@ import { BOOK_EVENTS, ormAdapterSuite, type BookWriter, type OrmAdapterHarness }
 import { TestDatabase, type Engine } from '../support/database.js';
 import { testHooks } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
+import { ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
 
 interface AppDatabase {
   books: { id: Generated<number>; title: string; pages: number; ownerId: string };
@@ -91,8 +92,6 @@ function bookWriter(env: Env, db: Kysely<AppDatabase>): BookWriter {
   };
 }
 
-const ROLLBACK = new Error('roll back');
-
 function harness(engine: Engine, place: StorePlace) {
   return async (): Promise<OrmAdapterHarness> => {
     const env = await makeEnv(engine, {}, place);
@@ -102,14 +101,12 @@ function harness(engine: Engine, place: StorePlace) {
       engine,
       mode: env.kh.mode,
       async transaction(work, { rollback = false } = {}) {
-        await env.kh
-          .transaction(env.db, async (trx) => {
+        await rolledBack(
+          env.kh.transaction(env.db, async (trx) => {
             await work(bookWriter(env, trx));
             if (rollback) throw ROLLBACK;
-          })
-          .catch((error: unknown) => {
-            if (error !== ROLLBACK) throw error;
-          });
+          }),
+        );
       },
       outside: bookWriter(env, env.db),
       query: async (text) => (await sql.raw<Record<string, unknown>>(text).execute(env.db)).rows,
@@ -131,8 +128,6 @@ for (const engine of ENGINES) {
   ormAdapterSuite(`Kysely on ${engine}, store in a separate SQLite file`, harness(engine, 'separate'), { mode: 'after-commit', savepoints: false, commitRace: false });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 for (const engine of ENGINES) {
   describe(`resthooks/kysely on ${engine}`, () => {
     const envs: Env[] = [];
@@ -147,11 +142,7 @@ for (const engine of ENGINES) {
     const subscribe = (env: Env, event: EventName, owner = 'alice') => env.hooks.subscriptions.create({ owner, event, target: `${env.receiver.url}/${owner}` });
     const outboxNames = async (env: Env) => (await env.db.selectFrom('resthooks_events').select('name').execute()).map((r) => r.name);
     const titles = async (env: Env) => (await env.db.selectFrom('books').select('title').orderBy('id').execute()).map((r) => r.title);
-    const settle = async (env: Env) => {
-      await env.hooks.idle();
-      await sleep(100);
-      await env.hooks.idle();
-    };
+    const settle = (env: Env) => settleDelivery(env.hooks);
     const book = (title: string, pages = 1) => ({ title, pages, ownerId: 'alice' });
 
     it("outbox 'auto' picks 'transaction' when the store is the app's database, 'after-commit' otherwise; the probe leaves no row", async () => {

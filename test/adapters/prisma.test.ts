@@ -21,6 +21,7 @@ import { TestDatabase, type Engine } from '../support/database.js';
 import { testHooks } from '../support/hooks.js';
 import { generatePrismaClient, PRISMA_TABLES, type PrismaClientFactory, type TestPrismaClient } from '../support/prisma.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
+import { ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
 
 const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
 const generated = {
@@ -94,13 +95,6 @@ function bookWriter(client: TestPrismaClient): BookWriter {
   return writer;
 }
 
-const ROLLBACK = new Error('roll back');
-async function rolledBack(work: Promise<unknown>): Promise<void> {
-  await work.catch((error: unknown) => {
-    if (error !== ROLLBACK) throw error;
-  });
-}
-
 function harness(setup: Setup) {
   return async (): Promise<OrmAdapterHarness> => {
     const env = await makeEnv(setup);
@@ -151,8 +145,6 @@ for (const app of ENGINES) {
   });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 for (const app of ENGINES) {
   describe(`resthooks/prisma on ${app}: Prisma's own writes and transactions`, () => {
     let env: Env;
@@ -168,11 +160,7 @@ for (const app of ENGINES) {
     });
     /** What arrived, in a stable order: "event title". */
     const received = () => env.receiver.received.map((r) => `${r.json.hook.event as string} ${r.json.data.title as string}`).sort();
-    const settle = async () => {
-      await env.hooks.idle();
-      await sleep(50);
-      await env.hooks.idle();
-    };
+    const settle = () => settleDelivery(env.hooks, 50);
     const titles = async () => (await env.plain.book.findMany({ orderBy: { id: 'asc' } })).map((book: Book) => book.title);
     const book = (title: string) => ({ title, pages: 1, ownerId: 'alice' });
 

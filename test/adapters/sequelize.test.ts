@@ -20,6 +20,7 @@ import { BOOK_EVENTS, ormAdapterSuite, refuseOutboxRows, type Book, type BookWri
 import { TestDatabase, type Engine } from '../support/database.js';
 import { tempDir, testHooks } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
+import { ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
 
 const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
 
@@ -124,13 +125,6 @@ function bookWriter({ Book }: Models, transaction: Transaction | undefined): Boo
   return writer;
 }
 
-const ROLLBACK = new Error('roll back');
-async function rolledBack(work: Promise<unknown>): Promise<void> {
-  await work.catch((error: unknown) => {
-    if (error !== ROLLBACK) throw error;
-  });
-}
-
 /** A managed transaction (a savepoint when `parent` is given), rolled back by throwing when asked. */
 function inTransaction(env: Env, parent: Transaction | undefined, work: (books: BookWriter) => Promise<void>, rollback: boolean): Promise<void> {
   return rolledBack(
@@ -174,8 +168,6 @@ for (const app of ENGINES) {
   ormAdapterSuite(`Sequelize on ${app}, store in a separate SQLite file (after commit)`, harness({ app, store: 'separate' }), { mode: 'after-commit', ...sequelize });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 for (const app of ENGINES) {
   describe(`resthooks/sequelize on ${app}: Sequelize's own writes and transactions`, () => {
     let env: Env;
@@ -196,11 +188,7 @@ for (const app of ENGINES) {
     });
     /** What arrived, in a stable order: "event title". */
     const received = (e: Env = env) => e.receiver.received.map((r) => `${r.json.hook.event as string} ${(r.json.data.title ?? r.json.data.text) as string}`).sort();
-    const settle = async (e: Env = env) => {
-      await e.hooks.idle();
-      await sleep(50);
-      await e.hooks.idle();
-    };
+    const settle = (e: Env = env) => settleDelivery(e.hooks, 50);
     const titles = async () => (await env.models.Book.findAll({ order: [['id', 'ASC']] })).map((book) => book.get('title'));
     const outboxNames = async (e: Env = env) =>
       (await e.sequelize.query<{ name: string }>('select name from resthooks_events order by id', { type: QueryTypes.SELECT })).map((row) => row.name);

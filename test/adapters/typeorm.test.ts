@@ -14,6 +14,7 @@ import { BOOK_EVENTS, ormAdapterSuite, type Book, type BookWriter, type OrmAdapt
 import { eventually, testHooks } from '../support/hooks.js';
 import { TestDatabase, type Engine } from '../support/database.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
+import { ROLLBACK, rolledBack, sleep } from '../support/orm-harness.js';
 
 const BookEntity = new EntitySchema<Book>({
   name: 'Book',
@@ -122,18 +123,14 @@ function bookWriter(manager: EntityManager, transaction: boolean): BookWriter {
   return writer;
 }
 
-const ROLLBACK = new Error('roll back');
-
 /** Runs `work` in `manager.transaction()` (a savepoint when `manager` is already in one), then rolls it back if asked. */
 async function inTransaction(manager: EntityManager, work: (books: BookWriter) => Promise<void>, rollback: boolean): Promise<void> {
-  await manager
-    .transaction(async (inner) => {
+  await rolledBack(
+    manager.transaction(async (inner) => {
       await work(bookWriter(inner, true));
       if (rollback) throw ROLLBACK;
-    })
-    .catch((error: unknown) => {
-      if (error !== ROLLBACK) throw error;
-    });
+    }),
+  );
 }
 
 function harness(setup: Setup) {
@@ -176,8 +173,6 @@ function harness(setup: Setup) {
 }
 
 const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 for (const app of ENGINES) {
   const typeorm = { savepoints: true, commitRace: true };

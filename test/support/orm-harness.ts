@@ -1,0 +1,24 @@
+/**
+ * What the ORM adapter tests share around their own ORM: undoing a transaction on purpose and waiting
+ * until delivery has settled.
+ */
+import type { Hooks } from '../../src/index.js';
+
+/** Thrown at the end of a transaction's callback to roll it back on purpose. */
+export const ROLLBACK = new Error('roll back');
+
+/** Waits for a transaction; its rejection with ROLLBACK is the rollback the test asked for, any other is a failure. */
+export async function rolledBack(transaction: Promise<unknown>): Promise<void> {
+  await transaction.catch((error: unknown) => {
+    if (error !== ROLLBACK) throw error;
+  });
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits until nothing is left to deliver, then `graceMs` more for a late, wrong delivery. */
+export async function settleDelivery(hooks: Pick<Hooks<string>, 'idle'>, graceMs = 100): Promise<void> {
+  await hooks.idle();
+  await sleep(graceMs);
+  await hooks.idle();
+}
