@@ -8,19 +8,13 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MigrationRequiredError } from '../../src/index.js';
 import { MIGRATION_NAMES } from '../../src/store/migrator.js';
-import { TestDatabase, type Engine } from '../support/database.js';
+import type { TestDatabase } from '../support/database.js';
 import { eventually, testHooks } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { runCli } from './cli-process.js';
+import { freshDatabases, printedSql } from './print-sql-support.js';
 
 const LATEST = '0003-event-fanout-retries';
-
-async function printedSql(dialect: Engine): Promise<string> {
-  const { code, stdout, stderr } = await runCli(['migrate', '--print-sql', '--dialect', dialect]);
-  expect(stderr).toBe('');
-  expect(code).toBe(0);
-  return stdout;
-}
 
 /** The printed SQL without the sections of `migrations`: a database that stopped before them. */
 function withoutSections(script: string, migrations: readonly string[]): string {
@@ -91,13 +85,7 @@ async function recordedMigrations(database: TestDatabase): Promise<string[]> {
 describe.each(['sqlite', 'postgres'] as const)('resthooks migrate --print-sql on %s', (engine) => {
   let receiver: Receiver;
   let script: string;
-  const databases: TestDatabase[] = [];
-  async function freshDatabase(): Promise<TestDatabase> {
-    const database = new TestDatabase(engine);
-    databases.push(database);
-    await database.init();
-    return database;
-  }
+  const { fresh: freshDatabase, closeAll: closeDatabases } = freshDatabases(engine);
 
   beforeAll(async () => {
     receiver = await startReceiver();
@@ -105,7 +93,7 @@ describe.each(['sqlite', 'postgres'] as const)('resthooks migrate --print-sql on
   });
   afterAll(async () => {
     await receiver?.close();
-    for (const database of databases) await database.close();
+    await closeDatabases();
   });
 
   it('prints every migration, each followed by its bookkeeping row', () => {
