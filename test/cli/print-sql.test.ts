@@ -82,6 +82,19 @@ async function recordedMigrations(database: TestDatabase): Promise<string[]> {
   }
 }
 
+/** What `start()` of hooks on `database` with `migrate: false` rejects with (undefined when it starts); the hooks are closed again. */
+async function startFailure(database: TestDatabase): Promise<unknown> {
+  const { hooks, close } = await testHooks({ events: { 'book.added': 'Book.created' }, store: database.dialect(), migrate: false }, { start: false });
+  try {
+    return await hooks.start().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+  } finally {
+    await close();
+  }
+}
+
 describe.each(['sqlite', 'postgres'] as const)('resthooks migrate --print-sql on %s', (engine) => {
   let receiver: Receiver;
   let script: string;
@@ -131,20 +144,12 @@ describe.each(['sqlite', 'postgres'] as const)('resthooks migrate --print-sql on
   it('refuses a database that lacks the latest migration, naming it', async () => {
     const database = await freshDatabase();
     await runScript(database, withoutSections(script, [LATEST]));
-    const { hooks, close } = await testHooks({ events: { 'book.added': 'Book.created' }, store: database.dialect(), migrate: false }, { start: false });
-    try {
-      const failure = await hooks.start().then(
-        () => undefined,
-        (error: unknown) => error,
-      );
-      expect(failure).toBeInstanceOf(MigrationRequiredError);
-      expect((failure as MigrationRequiredError).missing).toEqual([LATEST]);
-      expect((failure as MigrationRequiredError).message).toContain(`it lacks migration ${LATEST}`);
-      expect((failure as MigrationRequiredError).message).toContain(`resthooks migrate --print-sql --dialect ${engine}`);
-      expect((failure as MigrationRequiredError).message).toContain(`"${LATEST}"`);
-    } finally {
-      await close();
-    }
+    const failure = await startFailure(database);
+    expect(failure).toBeInstanceOf(MigrationRequiredError);
+    expect((failure as MigrationRequiredError).missing).toEqual([LATEST]);
+    expect((failure as MigrationRequiredError).message).toContain(`it lacks migration ${LATEST}`);
+    expect((failure as MigrationRequiredError).message).toContain(`resthooks migrate --print-sql --dialect ${engine}`);
+    expect((failure as MigrationRequiredError).message).toContain(`"${LATEST}"`);
     // Applying the missing section is enough: start() resolves.
     await runScript(database, script.split('\n\n').find((section) => section.startsWith(`-- Migration ${LATEST}\n`))!);
     await (await testHooks({ events: { 'book.added': 'Book.created' }, store: database.dialect(), migrate: false })).close();
@@ -152,18 +157,10 @@ describe.each(['sqlite', 'postgres'] as const)('resthooks migrate --print-sql on
 
   it('names every migration when none has run', async () => {
     const database = await freshDatabase();
-    const { hooks, close } = await testHooks({ events: { 'book.added': 'Book.created' }, store: database.dialect(), migrate: false }, { start: false });
-    try {
-      const failure = await hooks.start().then(
-        () => undefined,
-        (error: unknown) => error,
-      );
-      expect(failure).toBeInstanceOf(MigrationRequiredError);
-      expect((failure as MigrationRequiredError).missing).toEqual([...MIGRATION_NAMES]);
-      expect((failure as MigrationRequiredError).message).toContain('none of its migrations have run');
-    } finally {
-      await close();
-    }
+    const failure = await startFailure(database);
+    expect(failure).toBeInstanceOf(MigrationRequiredError);
+    expect((failure as MigrationRequiredError).missing).toEqual([...MIGRATION_NAMES]);
+    expect((failure as MigrationRequiredError).message).toContain('none of its migrations have run');
   });
 });
 
