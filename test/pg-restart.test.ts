@@ -69,6 +69,18 @@ async function writeEvents(hooks: Hooks<'book.added'>, count: number, everyMs: n
 
 const distinctIds = (receiver: Receiver) => new Set(receiver.received.map((r) => (r.json as { data: { id: number } }).data.id));
 
+/** Writes events while the server restarts, then checks that each one that was written arrived exactly once in the end. */
+async function writeThroughRestart(hooks: Hooks<'book.added'>, receiver: Receiver, deliveredWithinMs: number): Promise<void> {
+  const writing = writeEvents(hooks, 300, 10);
+  await eventually(() => expect(receiver.received.length).toBeGreaterThan(50), 20_000);
+  await server.restart(DOWN_MS);
+  const written = await writing;
+
+  await eventually(() => expect(distinctIds(receiver).size).toBe(written.length), deliveredWithinMs);
+  await hooks.idle({ timeout: '120s' });
+  expect([...distinctIds(receiver)].sort((a, b) => a - b)).toEqual(written);
+}
+
 describe('a PostgreSQL restart mid-run', () => {
   it('in-process engine: the process lives, every event is delivered, nothing is left pending or in flight', async () => {
     const { pool } = await appPool();
@@ -79,14 +91,7 @@ describe('a PostgreSQL restart mid-run', () => {
     cleanups.push(close);
     await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
 
-    const writing = writeEvents(hooks, 300, 10);
-    await eventually(() => expect(receiver.received.length).toBeGreaterThan(50), 20_000);
-    await server.restart(DOWN_MS);
-    const written = await writing;
-
-    await eventually(() => expect(distinctIds(receiver).size).toBe(written.length), 60_000);
-    await hooks.idle({ timeout: '120s' });
-    expect([...distinctIds(receiver)].sort((a, b) => a - b)).toEqual(written);
+    await writeThroughRestart(hooks, receiver, 60_000);
     // The restart was seen, logged, and got over.
     expect(logger.lines.some((line) => line.level === 'error')).toBe(true);
   }, 240_000);
@@ -142,14 +147,7 @@ describe('a PostgreSQL restart mid-run', () => {
     await Promise.all(workers.map((worker) => worker.waitFor(/Delivering jobs from/)));
     await app.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
 
-    const writing = writeEvents(app, 300, 10);
-    await eventually(() => expect(receiver.received.length).toBeGreaterThan(50), 20_000);
-    await server.restart(DOWN_MS);
-    const written = await writing;
-
-    await eventually(() => expect(distinctIds(receiver).size).toBe(written.length), 90_000);
-    await app.idle({ timeout: '120s' });
-    expect([...distinctIds(receiver)].sort((a, b) => a - b)).toEqual(written);
+    await writeThroughRestart(app, receiver, 90_000);
     for (const worker of workers) {
       expect({ exitCode: worker.child.exitCode, signal: worker.child.signalCode, stderr: worker.stderr() }).toMatchObject({ exitCode: null, signal: null });
       expect(worker.stderr()).not.toMatch(/Unhandled|Connection terminated unexpectedly\n\s+at /);
