@@ -81,6 +81,21 @@ async function writeThroughRestart(hooks: Hooks<'book.added'>, receiver: Receive
   expect([...distinctIds(receiver)].sort((a, b) => a - b)).toEqual(written);
 }
 
+/**
+ * A receiver that takes the database down while it holds the first request, and answers 200 once it
+ * is down (`down.done`): the answer comes back to a process that cannot record it. Later requests get 200.
+ */
+async function receiverThatStopsTheDatabase(): Promise<{ receiver: Receiver; down: { done: Promise<void> } }> {
+  const down = { done: Promise.resolve() };
+  const receiver = await startReceiver((_request, index, response) => {
+    if (index > 0) return 200;
+    down.done = server.kill().then(() => void response.writeHead(200).end());
+    return 'handled';
+  });
+  cleanups.push(() => receiver.close());
+  return { receiver, down };
+}
+
 describe('a PostgreSQL restart mid-run', () => {
   it('in-process engine: the process lives, every event is delivered, nothing is left pending or in flight', async () => {
     const { pool } = await appPool();
@@ -99,14 +114,7 @@ describe('a PostgreSQL restart mid-run', () => {
   it('an attempt that ends while the database is down is recorded once it is back, not sent again after its lease', async () => {
     const { pool } = await appPool();
     const logger = recordingLogger();
-    // The database goes down while the receiver holds the request; its 200 comes back to a process that cannot record it.
-    const down = { done: Promise.resolve() };
-    const receiver = await startReceiver((_request, index, response) => {
-      if (index > 0) return 200;
-      down.done = server.kill().then(() => void response.writeHead(200).end());
-      return 'handled';
-    });
-    cleanups.push(() => receiver.close());
+    const { receiver, down } = await receiverThatStopsTheDatabase();
     const { hooks, close } = await testHooks({ events: EVENTS, store: postgresStore(pool), logger, delivery: { pollInterval: 100, timeout: '10s' } });
     cleanups.push(close);
     const subscription = await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
@@ -159,13 +167,7 @@ describe('a PostgreSQL restart mid-run', () => {
   it('stop() while the database is down still ends at its deadline: the unwritten record is given up, its lease brings it back', async () => {
     const { pool } = await appPool();
     const logger = recordingLogger();
-    const down = { done: Promise.resolve() };
-    const receiver = await startReceiver((_request, index, response) => {
-      if (index > 0) return 200;
-      down.done = server.kill().then(() => void response.writeHead(200).end());
-      return 'handled';
-    });
-    cleanups.push(() => receiver.close());
+    const { receiver, down } = await receiverThatStopsTheDatabase();
     const { hooks } = await testHooks({ events: EVENTS, store: postgresStore(pool), logger, delivery: { pollInterval: 100 } });
     try {
       await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
