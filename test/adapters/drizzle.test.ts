@@ -20,7 +20,7 @@ import { BOOK_EVENTS, ormAdapterSuite, type BookWriter, type OrmAdapterHarness }
 import { TestDatabase, type Engine } from '../support/database.js';
 import { testHooks, tempDir } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
-import { ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
+import { openAll, ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
 
 const pgBooks = pgTable('books', {
   id: serial('id').primaryKey(),
@@ -78,11 +78,7 @@ interface Env {
 type StorePlace = 'app' | 'separate';
 
 async function makeEnv(engine: Engine, options: DrizzleHooksOptions = {}, place: StorePlace = 'app'): Promise<Env> {
-  const closers: Array<() => Promise<void> | void> = [];
-  const close = async () => {
-    for (const closer of closers.splice(0).reverse()) await closer();
-  };
-  try {
+  return openAll(async (closers, close) => {
     const database = new TestDatabase(engine);
     await database.init();
     closers.push(() => database.close());
@@ -123,10 +119,7 @@ async function makeEnv(engine: Engine, options: DrizzleHooksOptions = {}, place:
     const shelves = engine === 'postgres' ? pgShelves : sqliteShelves;
     const notes = engine === 'postgres' ? pgNotes : sqliteNotes;
     return { engine, db, books, shelves, notes, hooks, rh, receiver, query, close };
-  } catch (error) {
-    await close();
-    throw error;
-  }
+  });
 }
 
 // The helpers take either dialect's table; the tests write through whichever the engine has.

@@ -13,7 +13,7 @@ import { BOOK_EVENTS, ormAdapterSuite, type BookWriter, type OrmAdapterHarness }
 import { TestDatabase, type Engine } from '../support/database.js';
 import { testHooks } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
-import { ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
+import { openAll, ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
 
 interface AppDatabase {
   books: { id: Generated<number>; title: string; pages: number; ownerId: string };
@@ -51,11 +51,7 @@ interface Env {
 type StorePlace = 'app' | 'separate';
 
 async function makeEnv(engine: Engine, options: KyselyHooksOptions = {}, place: StorePlace = 'app'): Promise<Env> {
-  const closers: Array<() => Promise<void> | void> = [];
-  const close = async () => {
-    for (const closer of closers.splice(0).reverse()) await closer();
-  };
-  try {
+  return openAll(async (closers, close) => {
     const database = new TestDatabase(engine);
     await database.init();
     closers.push(() => database.close());
@@ -71,10 +67,7 @@ async function makeEnv(engine: Engine, options: KyselyHooksOptions = {}, place: 
     const receiver = await startReceiver();
     closers.push(() => receiver.close());
     return { db, hooks, kh, receiver, close };
-  } catch (error) {
-    await close();
-    throw error;
-  }
+  });
 }
 
 function bookWriter(env: Env, db: Kysely<AppDatabase>): BookWriter {

@@ -21,7 +21,7 @@ import { TestDatabase, type Engine } from '../support/database.js';
 import { testHooks } from '../support/hooks.js';
 import { generatePrismaClient, PRISMA_TABLES, type PrismaClientFactory, type TestPrismaClient } from '../support/prisma.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
-import { ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
+import { openAll, ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
 
 const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
 const generated = {
@@ -55,11 +55,7 @@ interface Env {
 }
 
 async function makeEnv(setup: Setup): Promise<Env> {
-  const closers: Array<() => Promise<void> | void> = [];
-  const close = async () => {
-    for (const closer of closers.splice(0).reverse()) await closer();
-  };
-  try {
+  return openAll(async (closers, close) => {
     const database = new TestDatabase(setup.app);
     await database.init();
     closers.push(() => database.close());
@@ -76,10 +72,7 @@ async function makeEnv(setup: Setup): Promise<Env> {
     const receiver = await startReceiver();
     closers.push(() => receiver.close());
     return { database, plain, prisma, hooks, receiver, close };
-  } catch (error) {
-    await close();
-    throw error;
-  }
+  });
 }
 
 /** The client each writer writes through, so that a savepoint can be opened on a transaction's client. */

@@ -20,7 +20,7 @@ import { BOOK_EVENTS, ormAdapterSuite, refuseOutboxRows, type Book, type BookWri
 import { TestDatabase, type Engine } from '../support/database.js';
 import { tempDir, testHooks } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
-import { ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
+import { openAll, ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
 
 const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
 
@@ -81,11 +81,7 @@ function connect(app: Engine, url: string): Sequelize {
 }
 
 async function makeEnv(setup: Setup): Promise<Env> {
-  const closers: Array<() => Promise<void> | void> = [];
-  const close = async () => {
-    for (const closer of closers.splice(0).reverse()) await closer();
-  };
-  try {
+  return openAll(async (closers, close) => {
     const database = new TestDatabase(setup.app);
     await database.init();
     closers.push(() => database.close());
@@ -101,10 +97,7 @@ async function makeEnv(setup: Setup): Promise<Env> {
     const receiver = await startReceiver();
     closers.push(() => receiver.close());
     return { sequelize, models, hooks, adapter, receiver, close };
-  } catch (error) {
-    await close();
-    throw error;
-  }
+  });
 }
 
 const transactions = new WeakMap<BookWriter, Transaction>();

@@ -14,7 +14,7 @@ import { BOOK_EVENTS, ormAdapterSuite, type Book, type BookWriter, type OrmAdapt
 import { eventually, testHooks } from '../support/hooks.js';
 import { TestDatabase, type Engine } from '../support/database.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
-import { ROLLBACK, rolledBack, sleep } from '../support/orm-harness.js';
+import { openAll, ROLLBACK, rolledBack, sleep } from '../support/orm-harness.js';
 
 const BookEntity = new EntitySchema<Book>({
   name: 'Book',
@@ -71,11 +71,7 @@ interface Env {
 }
 
 async function makeEnv(setup: Setup): Promise<Env> {
-  const closers: Array<() => Promise<void> | void> = [];
-  const close = async () => {
-    for (const closer of closers.splice(0).reverse()) await closer();
-  };
-  try {
+  return openAll(async (closers, close) => {
     const database = new TestDatabase(setup.app);
     await database.init();
     closers.push(() => database.close()); // last: the data source and the store's pool end first
@@ -96,10 +92,7 @@ async function makeEnv(setup: Setup): Promise<Env> {
     const receiver = await startReceiver();
     closers.push(() => receiver.close());
     return { dataSource, hooks, typeorm, receiver, close };
-  } catch (error) {
-    await close();
-    throw error;
-  }
+  });
 }
 
 const managers = new WeakMap<BookWriter, EntityManager>();

@@ -22,3 +22,23 @@ export async function settleDelivery(hooks: Pick<Hooks<string>, 'idle'>, graceMs
   await sleep(graceMs);
   await hooks.idle();
 }
+
+/** Closes one thing a test opened. */
+export type Closer = () => Promise<void> | void;
+
+/**
+ * Runs `open`, which pushes a closer onto `closers` for each thing it opens and may hand out `close`
+ * (all of them, last first). If `open` fails, what it had opened is closed before the error goes on.
+ */
+export async function openAll<T>(open: (closers: Closer[], close: () => Promise<void>) => Promise<T>): Promise<T> {
+  const closers: Closer[] = [];
+  const close = async () => {
+    for (const closer of closers.splice(0).reverse()) await closer();
+  };
+  try {
+    return await open(closers, close);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
