@@ -10,22 +10,12 @@ import { DataSource, EntitySchema, type EntitySubscriberInterface, type EntityMa
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { attachTypeorm, type TypeormHooks, type TypeormHooksOptions } from '../../src/adapters/orm/typeorm-adapter.js';
 import type { Hooks } from '../../src/index.js';
-import { BOOK_EVENTS, ormAdapterSuite, type Book, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
+import { BOOK_EVENTS, ormAdapterSuite, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
 import { eventually, testHooks } from '../support/hooks.js';
 import { TestDatabase, type Engine } from '../support/database.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { openAll, ROLLBACK, rolledBack, sleep } from '../support/orm-harness.js';
-
-const BookEntity = new EntitySchema<Book>({
-  name: 'Book',
-  tableName: 'books',
-  columns: {
-    id: { type: 'integer', primary: true, generated: 'increment' },
-    title: { type: 'varchar' },
-    pages: { type: 'integer' },
-    ownerId: { type: 'varchar' },
-  },
-});
+import { BookEntity } from '../support/typeorm-books.js';
 
 interface Note {
   id: number;
