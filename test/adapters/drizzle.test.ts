@@ -20,7 +20,7 @@ import { BOOK_EVENTS, ormAdapterSuite, type BookWriter, type OrmAdapterHarness }
 import { TestDatabase, type Engine } from '../support/database.js';
 import { testHooks, tempDir } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
-import { openAll, ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
+import { closedAfterEach, openAll, ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
 
 const pgBooks = pgTable('books', {
   id: serial('id').primaryKey(),
@@ -187,15 +187,7 @@ for (const engine of ENGINES) {
 
 for (const engine of ENGINES) {
   describe(`resthooks/drizzle on ${engine}`, () => {
-    const envs: Env[] = [];
-    const open = async (options?: DrizzleHooksOptions, place?: StorePlace) => {
-      const env = await makeEnv(engine, options, place);
-      envs.push(env);
-      return env;
-    };
-    afterEach(async () => {
-      for (const env of envs.splice(0)) await env.close();
-    });
+    const open = closedAfterEach((options?: DrizzleHooksOptions, place?: StorePlace) => makeEnv(engine, options, place));
     const subscribe = (env: Env, event: EventName, owner = 'alice') => env.hooks.subscriptions.create({ owner, event, target: `${env.receiver.url}/${owner}` });
     const outboxNames = async (env: Env) => (await env.query('select name from resthooks_events order by created_at, id')).map((r) => r.name);
     const titles = async (env: Env) => (await env.query('select title from books order by id')).map((r) => r.title);

@@ -6,14 +6,14 @@
  */
 import Database from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type Generated } from 'kysely';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kyselyHooks, type KyselyHooks, type KyselyHooksOptions } from '../../src/adapters/orm/kysely-adapter.js';
 import { OutboxWriteError, type Hooks } from '../../src/index.js';
 import { BOOK_EVENTS, ormAdapterSuite, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
 import { TestDatabase, type Engine } from '../support/database.js';
 import { testHooks } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
-import { openAll, ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
+import { closedAfterEach, openAll, ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
 
 interface AppDatabase {
   books: { id: Generated<number>; title: string; pages: number; ownerId: string };
@@ -123,15 +123,7 @@ for (const engine of ENGINES) {
 
 for (const engine of ENGINES) {
   describe(`resthooks/kysely on ${engine}`, () => {
-    const envs: Env[] = [];
-    const open = async (options?: KyselyHooksOptions, place?: StorePlace) => {
-      const env = await makeEnv(engine, options, place);
-      envs.push(env);
-      return env;
-    };
-    afterEach(async () => {
-      for (const env of envs.splice(0)) await env.close();
-    });
+    const open = closedAfterEach((options?: KyselyHooksOptions, place?: StorePlace) => makeEnv(engine, options, place));
     const subscribe = (env: Env, event: EventName, owner = 'alice') => env.hooks.subscriptions.create({ owner, event, target: `${env.receiver.url}/${owner}` });
     const outboxNames = async (env: Env) => (await env.db.selectFrom('resthooks_events').select('name').execute()).map((r) => r.name);
     const titles = async (env: Env) => (await env.db.selectFrom('books').select('title').orderBy('id').execute()).map((r) => r.title);

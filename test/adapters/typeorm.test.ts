@@ -7,14 +7,14 @@
  * (A full disk: typeorm-disk-full.test.ts.)
  */
 import { DataSource, EntitySchema, type EntitySubscriberInterface, type EntityManager } from 'typeorm';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { attachTypeorm, type TypeormHooks, type TypeormHooksOptions } from '../../src/adapters/orm/typeorm-adapter.js';
 import type { Hooks } from '../../src/index.js';
 import { BOOK_EVENTS, ormAdapterSuite, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
 import { eventually, testHooks } from '../support/hooks.js';
 import { TestDatabase, type Engine } from '../support/database.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
-import { openAll, ROLLBACK, rolledBack, sleep } from '../support/orm-harness.js';
+import { closedAfterEach, openAll, ROLLBACK, rolledBack, sleep } from '../support/orm-harness.js';
 import { BookEntity } from '../support/typeorm-books.js';
 
 interface Note {
@@ -166,17 +166,9 @@ for (const app of ENGINES) {
 for (const app of ENGINES) {
   describe(`resthooks/typeorm on ${app}`, () => {
     let env: Env;
-    const envs: Env[] = [];
-    const open = async (setup: Omit<Setup, 'app'>) => {
-      const made = await makeEnv({ app, ...setup });
-      envs.push(made);
-      return made;
-    };
+    const open = closedAfterEach((setup: Omit<Setup, 'app'>) => makeEnv({ app, ...setup }));
     beforeEach(async () => {
       env = await open({ store: 'app' });
-    });
-    afterEach(async () => {
-      for (const made of envs.splice(0)) await made.close();
     });
     /** A trigger in the app's database that refuses outbox rows whose data contains `marker`. */
     const refuseOutboxRows = async (e: Env, marker: string) => {

@@ -1,7 +1,8 @@
 /**
- * What the ORM adapter tests share around their own ORM: undoing a transaction on purpose and waiting
- * until delivery has settled.
+ * What the ORM adapter tests share around their own ORM: opening and closing what a test uses,
+ * undoing a transaction on purpose, and waiting until delivery has settled.
  */
+import { afterEach } from 'vitest';
 import type { Hooks } from '../../src/index.js';
 
 /** Thrown at the end of a transaction's callback to roll it back on purpose. */
@@ -41,4 +42,17 @@ export async function openAll<T>(open: (closers: Closer[], close: () => Promise<
     await close();
     throw error;
   }
+}
+
+/** `make`, with what it opens during a test closed after that test, in the order it was opened. Call it inside a describe. */
+export function closedAfterEach<A extends unknown[], E extends { close(): Promise<void> }>(make: (...args: A) => Promise<E>): (...args: A) => Promise<E> {
+  const opened: E[] = [];
+  afterEach(async () => {
+    for (const made of opened.splice(0)) await made.close();
+  });
+  return async (...args) => {
+    const made = await make(...args);
+    opened.push(made);
+    return made;
+  };
 }
