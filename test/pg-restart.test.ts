@@ -69,6 +69,33 @@ async function writeEvents(hooks: Hooks<'book.added'>, count: number, everyMs: n
 
 const distinctIds = (receiver: Receiver) => new Set(receiver.received.map((r) => (r.json as { data: { id: number } }).data.id));
 
+/** Writes events while the server restarts, then checks that each one that was written arrived exactly once in the end. */
+async function writeThroughRestart(hooks: Hooks<'book.added'>, receiver: Receiver, deliveredWithinMs: number): Promise<void> {
+  const writing = writeEvents(hooks, 300, 10);
+  await eventually(() => expect(receiver.received.length).toBeGreaterThan(50), 20_000);
+  await server.restart(DOWN_MS);
+  const written = await writing;
+
+  await eventually(() => expect(distinctIds(receiver).size).toBe(written.length), deliveredWithinMs);
+  await hooks.idle({ timeout: '120s' });
+  expect([...distinctIds(receiver)].sort((a, b) => a - b)).toEqual(written);
+}
+
+/**
+ * A receiver that takes the database down while it holds the first request, and answers 200 once it
+ * is down (`down.done`): the answer comes back to a process that cannot record it. Later requests get 200.
+ */
+async function receiverThatStopsTheDatabase(): Promise<{ receiver: Receiver; down: { done: Promise<void> } }> {
+  const down = { done: Promise.resolve() };
+  const receiver = await startReceiver((_request, index, response) => {
+    if (index > 0) return 200;
+    down.done = server.kill().then(() => void response.writeHead(200).end());
+    return 'handled';
+  });
+  cleanups.push(() => receiver.close());
+  return { receiver, down };
+}
+
 describe('a PostgreSQL restart mid-run', () => {
   it('in-process engine: the process lives, every event is delivered, nothing is left pending or in flight', async () => {
     const { pool } = await appPool();
@@ -79,14 +106,7 @@ describe('a PostgreSQL restart mid-run', () => {
     cleanups.push(close);
     await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
 
-    const writing = writeEvents(hooks, 300, 10);
-    await eventually(() => expect(receiver.received.length).toBeGreaterThan(50), 20_000);
-    await server.restart(DOWN_MS);
-    const written = await writing;
-
-    await eventually(() => expect(distinctIds(receiver).size).toBe(written.length), 60_000);
-    await hooks.idle({ timeout: '120s' });
-    expect([...distinctIds(receiver)].sort((a, b) => a - b)).toEqual(written);
+    await writeThroughRestart(hooks, receiver, 60_000);
     // The restart was seen, logged, and got over.
     expect(logger.lines.some((line) => line.level === 'error')).toBe(true);
   }, 240_000);
@@ -94,14 +114,7 @@ describe('a PostgreSQL restart mid-run', () => {
   it('an attempt that ends while the database is down is recorded once it is back, not sent again after its lease', async () => {
     const { pool } = await appPool();
     const logger = recordingLogger();
-    // The database goes down while the receiver holds the request; its 200 comes back to a process that cannot record it.
-    const down = { done: Promise.resolve() };
-    const receiver = await startReceiver((_request, index, response) => {
-      if (index > 0) return 200;
-      down.done = server.kill().then(() => void response.writeHead(200).end());
-      return 'handled';
-    });
-    cleanups.push(() => receiver.close());
+    const { receiver, down } = await receiverThatStopsTheDatabase();
     const { hooks, close } = await testHooks({ events: EVENTS, store: postgresStore(pool), logger, delivery: { pollInterval: 100, timeout: '10s' } });
     cleanups.push(close);
     const subscription = await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
@@ -142,14 +155,7 @@ describe('a PostgreSQL restart mid-run', () => {
     await Promise.all(workers.map((worker) => worker.waitFor(/Delivering jobs from/)));
     await app.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
 
-    const writing = writeEvents(app, 300, 10);
-    await eventually(() => expect(receiver.received.length).toBeGreaterThan(50), 20_000);
-    await server.restart(DOWN_MS);
-    const written = await writing;
-
-    await eventually(() => expect(distinctIds(receiver).size).toBe(written.length), 90_000);
-    await app.idle({ timeout: '120s' });
-    expect([...distinctIds(receiver)].sort((a, b) => a - b)).toEqual(written);
+    await writeThroughRestart(app, receiver, 90_000);
     for (const worker of workers) {
       expect({ exitCode: worker.child.exitCode, signal: worker.child.signalCode, stderr: worker.stderr() }).toMatchObject({ exitCode: null, signal: null });
       expect(worker.stderr()).not.toMatch(/Unhandled|Connection terminated unexpectedly\n\s+at /);
@@ -161,13 +167,7 @@ describe('a PostgreSQL restart mid-run', () => {
   it('stop() while the database is down still ends at its deadline: the unwritten record is given up, its lease brings it back', async () => {
     const { pool } = await appPool();
     const logger = recordingLogger();
-    const down = { done: Promise.resolve() };
-    const receiver = await startReceiver((_request, index, response) => {
-      if (index > 0) return 200;
-      down.done = server.kill().then(() => void response.writeHead(200).end());
-      return 'handled';
-    });
-    cleanups.push(() => receiver.close());
+    const { receiver, down } = await receiverThatStopsTheDatabase();
     const { hooks } = await testHooks({ events: EVENTS, store: postgresStore(pool), logger, delivery: { pollInterval: 100 } });
     try {
       await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });

@@ -144,11 +144,10 @@ export class Triggers {
 
   async #modelEvent(model: ResolvedModel, action: string, instance: object, options: ModelTriggerOptions): Promise<TriggerResult> {
     const { name } = model;
-    this.#checkClassName(model);
-    const definition = this.#deps.routes.route(name, action);
+    const definition = this.#routeModel(model, action);
     if (!definition) return IGNORED;
     try {
-      if (!isObject(instance)) throw new ValidationError('invalid_field', `The instance of ${name}.${action} must be an object, got ${typeName(instance)}.`, 'instance');
+      checkInstance(name, action, instance);
       const serialized = this.#serializeInstance(definition.name, name, instance, options.payloadOverride, options.extra);
       const allOwners = options.owner === false || definition.allOwners;
       const owner = allOwners ? null : normalizeOwner(options.owner ?? this.#ownerOf(definition.name, instance));
@@ -156,6 +155,12 @@ export class Triggers {
     } catch (error) {
       return this.#refused(definition.name, options.tx, error);
     }
+  }
+
+  /** The event a model's action routes to, if any; warns first when the instance's class name matches no mapped model. */
+  #routeModel(model: ResolvedModel, action: string): EventDefinition | undefined {
+    this.#checkClassName(model);
+    return this.#deps.routes.route(model.name, action);
   }
 
   /**
@@ -170,11 +175,10 @@ export class Triggers {
     const resolved = resolveModelRef(model);
     if (resolved === undefined) return this.#refused(String(action), tx, unnamedModel(action));
     const { name } = resolved;
-    this.#checkClassName(resolved);
-    const definition = this.#deps.routes.route(name, action);
+    const definition = this.#routeModel(resolved, action);
     if (!definition) return IGNORED;
     try {
-      if (!isObject(instance)) throw new ValidationError('invalid_field', `The instance of ${name}.${action} must be an object, got ${typeName(instance)}.`, 'instance');
+      checkInstance(name, action, instance);
       if (!this.#ready && !this.#deps.store.isReady) {
         throw new ResthooksError('migration_required', `${definition.name} was triggered in a synchronous transaction before the store was ready: await hooks.start() first.`);
       }
@@ -431,6 +435,11 @@ function extraMembers(event: string, extra: ModelTriggerOptions['extra']): strin
 
 function unnamedModel(action: unknown): ValidationError {
   return new ValidationError('invalid_field', `The model of action "${String(action)}" must be a model name or have a \`name\` (a class, an entity schema).`, 'model');
+}
+
+/** The instance is typed `object`, but plain JavaScript callers can pass anything. */
+function checkInstance(model: string, action: string, instance: unknown): void {
+  if (!isObject(instance)) throw new ValidationError('invalid_field', `The instance of ${model}.${action} must be an object, got ${typeName(instance)}.`, 'instance');
 }
 
 function isObject(value: unknown): value is object {

@@ -20,6 +20,7 @@ import { BOOK_EVENTS, ormAdapterSuite, type BookWriter, type OrmAdapterHarness }
 import { TestDatabase, type Engine } from '../support/database.js';
 import { testHooks, tempDir } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
+import { closedAfterEach, openAll, ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
 
 const pgBooks = pgTable('books', {
   id: serial('id').primaryKey(),
@@ -77,11 +78,7 @@ interface Env {
 type StorePlace = 'app' | 'separate';
 
 async function makeEnv(engine: Engine, options: DrizzleHooksOptions = {}, place: StorePlace = 'app'): Promise<Env> {
-  const closers: Array<() => Promise<void> | void> = [];
-  const close = async () => {
-    for (const closer of closers.splice(0).reverse()) await closer();
-  };
-  try {
+  return openAll(async (closers, close) => {
     const database = new TestDatabase(engine);
     await database.init();
     closers.push(() => database.close());
@@ -122,10 +119,7 @@ async function makeEnv(engine: Engine, options: DrizzleHooksOptions = {}, place:
     const shelves = engine === 'postgres' ? pgShelves : sqliteShelves;
     const notes = engine === 'postgres' ? pgNotes : sqliteNotes;
     return { engine, db, books, shelves, notes, hooks, rh, receiver, query, close };
-  } catch (error) {
-    await close();
-    throw error;
-  }
+  });
 }
 
 // The helpers take either dialect's table; the tests write through whichever the engine has.
@@ -152,18 +146,14 @@ function bookWriter(env: Env, db: AnyDb): BookWriter {
   return writer;
 }
 
-const ROLLBACK = new Error('roll back');
-
 /** `work` in `rh.transaction(db)`: a transaction, or a savepoint when `db` is one; rolled back when asked. */
 async function inTransaction(env: Env, db: AnyDb, work: (books: BookWriter) => Promise<void>, rollback: boolean): Promise<void> {
-  await env.rh
-    .transaction(db as SqliteRemoteDatabase, async (tx) => {
+  await rolledBack(
+    env.rh.transaction(db as SqliteRemoteDatabase, async (tx) => {
       await work(bookWriter(env, tx));
       if (rollback) throw ROLLBACK;
-    })
-    .catch((error: unknown) => {
-      if (error !== ROLLBACK) throw error;
-    });
+    }),
+  );
 }
 
 function harness(engine: Engine, place: StorePlace) {
@@ -195,28 +185,14 @@ for (const engine of ENGINES) {
   ormAdapterSuite(`Drizzle on ${engine}, store in a separate SQLite file`, harness(engine, 'separate'), { mode: 'after-commit', savepoints: true, commitRace: false });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 for (const engine of ENGINES) {
   describe(`resthooks/drizzle on ${engine}`, () => {
-    const envs: Env[] = [];
-    const open = async (options?: DrizzleHooksOptions, place?: StorePlace) => {
-      const env = await makeEnv(engine, options, place);
-      envs.push(env);
-      return env;
-    };
-    afterEach(async () => {
-      for (const env of envs.splice(0)) await env.close();
-    });
+    const open = closedAfterEach((options?: DrizzleHooksOptions, place?: StorePlace) => makeEnv(engine, options, place));
     const subscribe = (env: Env, event: EventName, owner = 'alice') => env.hooks.subscriptions.create({ owner, event, target: `${env.receiver.url}/${owner}` });
     const outboxNames = async (env: Env) => (await env.query('select name from resthooks_events order by created_at, id')).map((r) => r.name);
     const titles = async (env: Env) => (await env.query('select title from books order by id')).map((r) => r.title);
     /** Waits until nothing is left to deliver, then a little more for a late, wrong delivery. */
-    const settle = async (env: Env) => {
-      await env.hooks.idle();
-      await sleep(100);
-      await env.hooks.idle();
-    };
+    const settle = (env: Env) => settleDelivery(env.hooks);
 
     it("outbox 'auto' picks 'transaction' when the store is the app's database, 'after-commit' otherwise; the probe leaves no row", async () => {
       const env = await open();

@@ -6,13 +6,14 @@
  */
 import Database from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type Generated } from 'kysely';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { kyselyHooks, type KyselyHooks, type KyselyHooksOptions } from '../../src/adapters/orm/kysely-adapter.js';
 import { OutboxWriteError, type Hooks } from '../../src/index.js';
 import { BOOK_EVENTS, ormAdapterSuite, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
 import { TestDatabase, type Engine } from '../support/database.js';
 import { testHooks } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
+import { closedAfterEach, openAll, ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
 
 interface AppDatabase {
   books: { id: Generated<number>; title: string; pages: number; ownerId: string };
@@ -50,11 +51,7 @@ interface Env {
 type StorePlace = 'app' | 'separate';
 
 async function makeEnv(engine: Engine, options: KyselyHooksOptions = {}, place: StorePlace = 'app'): Promise<Env> {
-  const closers: Array<() => Promise<void> | void> = [];
-  const close = async () => {
-    for (const closer of closers.splice(0).reverse()) await closer();
-  };
-  try {
+  return openAll(async (closers, close) => {
     const database = new TestDatabase(engine);
     await database.init();
     closers.push(() => database.close());
@@ -70,10 +67,7 @@ async function makeEnv(engine: Engine, options: KyselyHooksOptions = {}, place: 
     const receiver = await startReceiver();
     closers.push(() => receiver.close());
     return { db, hooks, kh, receiver, close };
-  } catch (error) {
-    await close();
-    throw error;
-  }
+  });
 }
 
 function bookWriter(env: Env, db: Kysely<AppDatabase>): BookWriter {
@@ -91,8 +85,6 @@ function bookWriter(env: Env, db: Kysely<AppDatabase>): BookWriter {
   };
 }
 
-const ROLLBACK = new Error('roll back');
-
 function harness(engine: Engine, place: StorePlace) {
   return async (): Promise<OrmAdapterHarness> => {
     const env = await makeEnv(engine, {}, place);
@@ -102,14 +94,12 @@ function harness(engine: Engine, place: StorePlace) {
       engine,
       mode: env.kh.mode,
       async transaction(work, { rollback = false } = {}) {
-        await env.kh
-          .transaction(env.db, async (trx) => {
+        await rolledBack(
+          env.kh.transaction(env.db, async (trx) => {
             await work(bookWriter(env, trx));
             if (rollback) throw ROLLBACK;
-          })
-          .catch((error: unknown) => {
-            if (error !== ROLLBACK) throw error;
-          });
+          }),
+        );
       },
       outside: bookWriter(env, env.db),
       query: async (text) => (await sql.raw<Record<string, unknown>>(text).execute(env.db)).rows,
@@ -131,27 +121,13 @@ for (const engine of ENGINES) {
   ormAdapterSuite(`Kysely on ${engine}, store in a separate SQLite file`, harness(engine, 'separate'), { mode: 'after-commit', savepoints: false, commitRace: false });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 for (const engine of ENGINES) {
   describe(`resthooks/kysely on ${engine}`, () => {
-    const envs: Env[] = [];
-    const open = async (options?: KyselyHooksOptions, place?: StorePlace) => {
-      const env = await makeEnv(engine, options, place);
-      envs.push(env);
-      return env;
-    };
-    afterEach(async () => {
-      for (const env of envs.splice(0)) await env.close();
-    });
+    const open = closedAfterEach((options?: KyselyHooksOptions, place?: StorePlace) => makeEnv(engine, options, place));
     const subscribe = (env: Env, event: EventName, owner = 'alice') => env.hooks.subscriptions.create({ owner, event, target: `${env.receiver.url}/${owner}` });
     const outboxNames = async (env: Env) => (await env.db.selectFrom('resthooks_events').select('name').execute()).map((r) => r.name);
     const titles = async (env: Env) => (await env.db.selectFrom('books').select('title').orderBy('id').execute()).map((r) => r.title);
-    const settle = async (env: Env) => {
-      await env.hooks.idle();
-      await sleep(100);
-      await env.hooks.idle();
-    };
+    const settle = (env: Env) => settleDelivery(env.hooks);
     const book = (title: string, pages = 1) => ({ title, pages, ownerId: 'alice' });
 
     it("outbox 'auto' picks 'transaction' when the store is the app's database, 'after-commit' otherwise; the probe leaves no row", async () => {

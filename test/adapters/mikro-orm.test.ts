@@ -22,6 +22,7 @@ import { BOOK_EVENTS, ormAdapterSuite, type Book, type BookWriter, type OrmAdapt
 import { TestDatabase, type Engine } from '../support/database.js';
 import { eventually, tempDir, testHooks } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
+import { openAll, ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
 
 const BookEntity = new EntitySchema<Book>({
   name: 'Book',
@@ -82,14 +83,8 @@ interface Env {
   close(): Promise<void>;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 async function makeEnv(setup: Setup): Promise<Env> {
-  const closers: Array<() => Promise<void> | void> = [];
-  const close = async () => {
-    for (const closer of closers.splice(0).reverse()) await closer();
-  };
-  try {
+  return openAll(async (closers, close) => {
     const database = new TestDatabase(setup.app);
     await database.init();
     closers.push(() => database.close()); // last: the ORM and the store's pool end first
@@ -122,10 +117,7 @@ async function makeEnv(setup: Setup): Promise<Env> {
     const receiver = await startReceiver();
     closers.push(() => receiver.close());
     return { orm, hooks, mikro, receiver, refuse, close };
-  } catch (error) {
-    await close();
-    throw error;
-  }
+  });
 }
 
 const managers = new WeakMap<BookWriter, EntityManager>();
@@ -156,18 +148,14 @@ function bookWriter(em: EntityManager, fork: boolean): BookWriter {
   return writer;
 }
 
-const ROLLBACK = new Error('roll back');
-
 /** Runs `work` in `em.transactional()` (a savepoint when `em` is already in a transaction), then rolls it back if asked. */
 async function inTransaction(em: EntityManager, work: (books: BookWriter) => Promise<void>, rollback: boolean): Promise<void> {
-  await em
-    .transactional(async (inner) => {
+  await rolledBack(
+    em.transactional(async (inner) => {
       await work(bookWriter(inner, false));
       if (rollback) throw ROLLBACK;
-    })
-    .catch((error: unknown) => {
-      if (error !== ROLLBACK) throw error;
-    });
+    }),
+  );
 }
 
 async function query(orm: BaseMikroORM, sql: string): Promise<Array<Record<string, unknown>>> {
@@ -226,11 +214,7 @@ for (const app of ENGINES) {
         await env.close();
       });
       const subscribe = (event: EventName, owner = 'alice') => env.hooks.subscriptions.create({ owner, event, target: `${env.receiver.url}/${owner}` });
-      const settle = async () => {
-        await env.hooks.idle();
-        await sleep(100);
-        await env.hooks.idle();
-      };
+      const settle = () => settleDelivery(env.hooks);
 
       it('em.transactional() with several flushes: each event carries its flush, all arrive after COMMIT', async () => {
         for (const event of ['book.added', 'book.changed', 'book.removed'] as const) await subscribe(event);
@@ -256,14 +240,12 @@ for (const app of ENGINES) {
         await subscribe('book.added');
         const create = (em: EntityManager, title: string) => em.persistAndFlush(em.create(BookEntity, { title, pages: 1, ownerId: 'alice' }));
         const nested = (em: EntityManager, work: (inner: EntityManager) => Promise<void>, rollback = false) =>
-          em
-            .transactional(async (inner) => {
+          rolledBack(
+            em.transactional(async (inner) => {
               await work(inner);
               if (rollback) throw ROLLBACK;
-            })
-            .catch((error: unknown) => {
-              if (error !== ROLLBACK) throw error;
-            });
+            }),
+          );
         await env.orm.em.fork().transactional(async (em) => {
           // Released, then a sibling at the same level rolled back: the released one stays.
           await nested(em, (inner) => create(inner, 'Released'));

@@ -21,6 +21,7 @@ import { TestDatabase, type Engine } from '../support/database.js';
 import { testHooks } from '../support/hooks.js';
 import { generatePrismaClient, PRISMA_TABLES, type PrismaClientFactory, type TestPrismaClient } from '../support/prisma.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
+import { openAll, ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
 
 const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
 const generated = {
@@ -54,11 +55,7 @@ interface Env {
 }
 
 async function makeEnv(setup: Setup): Promise<Env> {
-  const closers: Array<() => Promise<void> | void> = [];
-  const close = async () => {
-    for (const closer of closers.splice(0).reverse()) await closer();
-  };
-  try {
+  return openAll(async (closers, close) => {
     const database = new TestDatabase(setup.app);
     await database.init();
     closers.push(() => database.close());
@@ -75,10 +72,7 @@ async function makeEnv(setup: Setup): Promise<Env> {
     const receiver = await startReceiver();
     closers.push(() => receiver.close());
     return { database, plain, prisma, hooks, receiver, close };
-  } catch (error) {
-    await close();
-    throw error;
-  }
+  });
 }
 
 /** The client each writer writes through, so that a savepoint can be opened on a transaction's client. */
@@ -92,13 +86,6 @@ function bookWriter(client: TestPrismaClient): BookWriter {
   };
   writerClients.set(writer, client);
   return writer;
-}
-
-const ROLLBACK = new Error('roll back');
-async function rolledBack(work: Promise<unknown>): Promise<void> {
-  await work.catch((error: unknown) => {
-    if (error !== ROLLBACK) throw error;
-  });
 }
 
 function harness(setup: Setup) {
@@ -151,8 +138,6 @@ for (const app of ENGINES) {
   });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 for (const app of ENGINES) {
   describe(`resthooks/prisma on ${app}: Prisma's own writes and transactions`, () => {
     let env: Env;
@@ -168,11 +153,7 @@ for (const app of ENGINES) {
     });
     /** What arrived, in a stable order: "event title". */
     const received = () => env.receiver.received.map((r) => `${r.json.hook.event as string} ${r.json.data.title as string}`).sort();
-    const settle = async () => {
-      await env.hooks.idle();
-      await sleep(50);
-      await env.hooks.idle();
-    };
+    const settle = () => settleDelivery(env.hooks, 50);
     const titles = async () => (await env.plain.book.findMany({ orderBy: { id: 'asc' } })).map((book: Book) => book.title);
     const book = (title: string) => ({ title, pages: 1, ownerId: 'alice' });
 

@@ -20,6 +20,7 @@ import { BOOK_EVENTS, ormAdapterSuite, refuseOutboxRows, type Book, type BookWri
 import { TestDatabase, type Engine } from '../support/database.js';
 import { tempDir, testHooks } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
+import { openAll, ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
 
 const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
 
@@ -80,11 +81,7 @@ function connect(app: Engine, url: string): Sequelize {
 }
 
 async function makeEnv(setup: Setup): Promise<Env> {
-  const closers: Array<() => Promise<void> | void> = [];
-  const close = async () => {
-    for (const closer of closers.splice(0).reverse()) await closer();
-  };
-  try {
+  return openAll(async (closers, close) => {
     const database = new TestDatabase(setup.app);
     await database.init();
     closers.push(() => database.close());
@@ -100,10 +97,7 @@ async function makeEnv(setup: Setup): Promise<Env> {
     const receiver = await startReceiver();
     closers.push(() => receiver.close());
     return { sequelize, models, hooks, adapter, receiver, close };
-  } catch (error) {
-    await close();
-    throw error;
-  }
+  });
 }
 
 const transactions = new WeakMap<BookWriter, Transaction>();
@@ -122,13 +116,6 @@ function bookWriter({ Book }: Models, transaction: Transaction | undefined): Boo
   };
   if (transaction) transactions.set(writer, transaction);
   return writer;
-}
-
-const ROLLBACK = new Error('roll back');
-async function rolledBack(work: Promise<unknown>): Promise<void> {
-  await work.catch((error: unknown) => {
-    if (error !== ROLLBACK) throw error;
-  });
 }
 
 /** A managed transaction (a savepoint when `parent` is given), rolled back by throwing when asked. */
@@ -174,8 +161,6 @@ for (const app of ENGINES) {
   ormAdapterSuite(`Sequelize on ${app}, store in a separate SQLite file (after commit)`, harness({ app, store: 'separate' }), { mode: 'after-commit', ...sequelize });
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 for (const app of ENGINES) {
   describe(`resthooks/sequelize on ${app}: Sequelize's own writes and transactions`, () => {
     let env: Env;
@@ -196,11 +181,7 @@ for (const app of ENGINES) {
     });
     /** What arrived, in a stable order: "event title". */
     const received = (e: Env = env) => e.receiver.received.map((r) => `${r.json.hook.event as string} ${(r.json.data.title ?? r.json.data.text) as string}`).sort();
-    const settle = async (e: Env = env) => {
-      await e.hooks.idle();
-      await sleep(50);
-      await e.hooks.idle();
-    };
+    const settle = (e: Env = env) => settleDelivery(e.hooks, 50);
     const titles = async () => (await env.models.Book.findAll({ order: [['id', 'ASC']] })).map((book) => book.get('title'));
     const outboxNames = async (e: Env = env) =>
       (await e.sequelize.query<{ name: string }>('select name from resthooks_events order by id', { type: QueryTypes.SELECT })).map((row) => row.name);

@@ -15,24 +15,14 @@ import { execFile } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataSource, EntitySchema } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { attachTypeorm, type TypeormOutboxMode } from '../../src/adapters/orm/typeorm-adapter.js';
 import { sqliteStore, type Hooks } from '../../src/index.js';
 import { BOOK_EVENTS, type Book, type BookEvent } from '../orm-adapter.suite.js';
 import { eventually, testHooks } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
-
-const BookEntity = new EntitySchema<Book>({
-  name: 'Book',
-  tableName: 'books',
-  columns: {
-    id: { type: 'integer', primary: true, generated: 'increment' },
-    title: { type: 'varchar' },
-    pages: { type: 'integer' },
-    ownerId: { type: 'varchar' },
-  },
-});
+import { BookEntity } from '../support/typeorm-books.js';
 
 /** Room for the schema and a few rows; a filler file takes the rest. */
 const TMPFS_SIZE = '16m';

@@ -7,24 +7,15 @@
  * (A full disk: typeorm-disk-full.test.ts.)
  */
 import { DataSource, EntitySchema, type EntitySubscriberInterface, type EntityManager } from 'typeorm';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { attachTypeorm, type TypeormHooks, type TypeormHooksOptions } from '../../src/adapters/orm/typeorm-adapter.js';
 import type { Hooks } from '../../src/index.js';
-import { BOOK_EVENTS, ormAdapterSuite, type Book, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
+import { BOOK_EVENTS, ormAdapterSuite, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
 import { eventually, testHooks } from '../support/hooks.js';
 import { TestDatabase, type Engine } from '../support/database.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
-
-const BookEntity = new EntitySchema<Book>({
-  name: 'Book',
-  tableName: 'books',
-  columns: {
-    id: { type: 'integer', primary: true, generated: 'increment' },
-    title: { type: 'varchar' },
-    pages: { type: 'integer' },
-    ownerId: { type: 'varchar' },
-  },
-});
+import { closedAfterEach, openAll, ROLLBACK, rolledBack, sleep } from '../support/orm-harness.js';
+import { BookEntity } from '../support/typeorm-books.js';
 
 interface Note {
   id: number;
@@ -70,11 +61,7 @@ interface Env {
 }
 
 async function makeEnv(setup: Setup): Promise<Env> {
-  const closers: Array<() => Promise<void> | void> = [];
-  const close = async () => {
-    for (const closer of closers.splice(0).reverse()) await closer();
-  };
-  try {
+  return openAll(async (closers, close) => {
     const database = new TestDatabase(setup.app);
     await database.init();
     closers.push(() => database.close()); // last: the data source and the store's pool end first
@@ -95,10 +82,7 @@ async function makeEnv(setup: Setup): Promise<Env> {
     const receiver = await startReceiver();
     closers.push(() => receiver.close());
     return { dataSource, hooks, typeorm, receiver, close };
-  } catch (error) {
-    await close();
-    throw error;
-  }
+  });
 }
 
 const managers = new WeakMap<BookWriter, EntityManager>();
@@ -122,18 +106,14 @@ function bookWriter(manager: EntityManager, transaction: boolean): BookWriter {
   return writer;
 }
 
-const ROLLBACK = new Error('roll back');
-
 /** Runs `work` in `manager.transaction()` (a savepoint when `manager` is already in one), then rolls it back if asked. */
 async function inTransaction(manager: EntityManager, work: (books: BookWriter) => Promise<void>, rollback: boolean): Promise<void> {
-  await manager
-    .transaction(async (inner) => {
+  await rolledBack(
+    manager.transaction(async (inner) => {
       await work(bookWriter(inner, true));
       if (rollback) throw ROLLBACK;
-    })
-    .catch((error: unknown) => {
-      if (error !== ROLLBACK) throw error;
-    });
+    }),
+  );
 }
 
 function harness(setup: Setup) {
@@ -177,8 +157,6 @@ function harness(setup: Setup) {
 
 const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 for (const app of ENGINES) {
   const typeorm = { savepoints: true, commitRace: true };
   ormAdapterSuite(`TypeORM on ${app}, store in the app's database (outbox in the transaction)`, harness({ app, store: 'app' }), { mode: 'transaction', ...typeorm });
@@ -188,17 +166,9 @@ for (const app of ENGINES) {
 for (const app of ENGINES) {
   describe(`resthooks/typeorm on ${app}`, () => {
     let env: Env;
-    const envs: Env[] = [];
-    const open = async (setup: Omit<Setup, 'app'>) => {
-      const made = await makeEnv({ app, ...setup });
-      envs.push(made);
-      return made;
-    };
+    const open = closedAfterEach((setup: Omit<Setup, 'app'>) => makeEnv({ app, ...setup }));
     beforeEach(async () => {
       env = await open({ store: 'app' });
-    });
-    afterEach(async () => {
-      for (const made of envs.splice(0)) await made.close();
     });
     /** A trigger in the app's database that refuses outbox rows whose data contains `marker`. */
     const refuseOutboxRows = async (e: Env, marker: string) => {

@@ -12,37 +12,24 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataSource, type MigrationInterface, type QueryRunner } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestDatabase, type Engine } from '../support/database.js';
+import type { TestDatabase } from '../support/database.js';
 import { eventually, tempDir, testHooks } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
-import { runCli } from './cli-process.js';
-
-async function printedSql(dialect: Engine): Promise<string> {
-  const { code, stdout, stderr } = await runCli(['migrate', '--print-sql', '--dialect', dialect, '--breakpoints']);
-  expect(stderr).toBe('');
-  expect(code).toBe(0);
-  return stdout;
-}
+import { freshDatabases, printedSql } from './print-sql-support.js';
 
 describe.each(['sqlite', 'postgres'] as const)('the printed SQL in other tools’ migrations, on %s', (engine) => {
   let receiver: Receiver;
   let script: string;
   const dir = tempDir();
-  const databases: TestDatabase[] = [];
-  async function freshDatabase(): Promise<TestDatabase> {
-    const database = new TestDatabase(engine);
-    databases.push(database);
-    await database.init();
-    return database;
-  }
+  const { fresh: freshDatabase, closeAll: closeDatabases } = freshDatabases(engine);
 
   beforeAll(async () => {
     receiver = await startReceiver();
-    script = await printedSql(engine);
+    script = await printedSql(engine, '--breakpoints');
   });
   afterAll(async () => {
     await receiver?.close();
-    for (const database of databases) await database.close();
+    await closeDatabases();
     dir.cleanup();
   });
 

@@ -8,19 +8,13 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MigrationRequiredError } from '../../src/index.js';
 import { MIGRATION_NAMES } from '../../src/store/migrator.js';
-import { TestDatabase, type Engine } from '../support/database.js';
+import type { TestDatabase } from '../support/database.js';
 import { eventually, testHooks } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { runCli } from './cli-process.js';
+import { freshDatabases, printedSql } from './print-sql-support.js';
 
 const LATEST = '0003-event-fanout-retries';
-
-async function printedSql(dialect: Engine): Promise<string> {
-  const { code, stdout, stderr } = await runCli(['migrate', '--print-sql', '--dialect', dialect]);
-  expect(stderr).toBe('');
-  expect(code).toBe(0);
-  return stdout;
-}
 
 /** The printed SQL without the sections of `migrations`: a database that stopped before them. */
 function withoutSections(script: string, migrations: readonly string[]): string {
@@ -88,16 +82,23 @@ async function recordedMigrations(database: TestDatabase): Promise<string[]> {
   }
 }
 
+/** What `start()` of hooks on `database` with `migrate: false` rejects with (undefined when it starts); the hooks are closed again. */
+async function startFailure(database: TestDatabase): Promise<unknown> {
+  const { hooks, close } = await testHooks({ events: { 'book.added': 'Book.created' }, store: database.dialect(), migrate: false }, { start: false });
+  try {
+    return await hooks.start().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+  } finally {
+    await close();
+  }
+}
+
 describe.each(['sqlite', 'postgres'] as const)('resthooks migrate --print-sql on %s', (engine) => {
   let receiver: Receiver;
   let script: string;
-  const databases: TestDatabase[] = [];
-  async function freshDatabase(): Promise<TestDatabase> {
-    const database = new TestDatabase(engine);
-    databases.push(database);
-    await database.init();
-    return database;
-  }
+  const { fresh: freshDatabase, closeAll: closeDatabases } = freshDatabases(engine);
 
   beforeAll(async () => {
     receiver = await startReceiver();
@@ -105,7 +106,7 @@ describe.each(['sqlite', 'postgres'] as const)('resthooks migrate --print-sql on
   });
   afterAll(async () => {
     await receiver?.close();
-    for (const database of databases) await database.close();
+    await closeDatabases();
   });
 
   it('prints every migration, each followed by its bookkeeping row', () => {
@@ -143,20 +144,12 @@ describe.each(['sqlite', 'postgres'] as const)('resthooks migrate --print-sql on
   it('refuses a database that lacks the latest migration, naming it', async () => {
     const database = await freshDatabase();
     await runScript(database, withoutSections(script, [LATEST]));
-    const { hooks, close } = await testHooks({ events: { 'book.added': 'Book.created' }, store: database.dialect(), migrate: false }, { start: false });
-    try {
-      const failure = await hooks.start().then(
-        () => undefined,
-        (error: unknown) => error,
-      );
-      expect(failure).toBeInstanceOf(MigrationRequiredError);
-      expect((failure as MigrationRequiredError).missing).toEqual([LATEST]);
-      expect((failure as MigrationRequiredError).message).toContain(`it lacks migration ${LATEST}`);
-      expect((failure as MigrationRequiredError).message).toContain(`resthooks migrate --print-sql --dialect ${engine}`);
-      expect((failure as MigrationRequiredError).message).toContain(`"${LATEST}"`);
-    } finally {
-      await close();
-    }
+    const failure = await startFailure(database);
+    expect(failure).toBeInstanceOf(MigrationRequiredError);
+    expect((failure as MigrationRequiredError).missing).toEqual([LATEST]);
+    expect((failure as MigrationRequiredError).message).toContain(`it lacks migration ${LATEST}`);
+    expect((failure as MigrationRequiredError).message).toContain(`resthooks migrate --print-sql --dialect ${engine}`);
+    expect((failure as MigrationRequiredError).message).toContain(`"${LATEST}"`);
     // Applying the missing section is enough: start() resolves.
     await runScript(database, script.split('\n\n').find((section) => section.startsWith(`-- Migration ${LATEST}\n`))!);
     await (await testHooks({ events: { 'book.added': 'Book.created' }, store: database.dialect(), migrate: false })).close();
@@ -164,18 +157,10 @@ describe.each(['sqlite', 'postgres'] as const)('resthooks migrate --print-sql on
 
   it('names every migration when none has run', async () => {
     const database = await freshDatabase();
-    const { hooks, close } = await testHooks({ events: { 'book.added': 'Book.created' }, store: database.dialect(), migrate: false }, { start: false });
-    try {
-      const failure = await hooks.start().then(
-        () => undefined,
-        (error: unknown) => error,
-      );
-      expect(failure).toBeInstanceOf(MigrationRequiredError);
-      expect((failure as MigrationRequiredError).missing).toEqual([...MIGRATION_NAMES]);
-      expect((failure as MigrationRequiredError).message).toContain('none of its migrations have run');
-    } finally {
-      await close();
-    }
+    const failure = await startFailure(database);
+    expect(failure).toBeInstanceOf(MigrationRequiredError);
+    expect((failure as MigrationRequiredError).missing).toEqual([...MIGRATION_NAMES]);
+    expect((failure as MigrationRequiredError).message).toContain('none of its migrations have run');
   });
 });
 
