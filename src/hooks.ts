@@ -24,7 +24,7 @@ import { errorInfo, silentLogger } from './logger.js';
 import { recentEvents } from './store/recent-events.js';
 import { getOutboxEvent, listOutbox, OUTBOX_STATUSES, type OutboxEvent, type OutboxStatus } from './store/outbox.js';
 import type { OutboxProbe } from './store/outbox-probe.js';
-import { checkStorableText } from './storable-text.js';
+import { checkStorableText } from './store/storable-text.js';
 import type { DeliveryWithAttempts, StoredEvent } from './store/records.js';
 import { newDeliveryRow } from './store/rows.js';
 import { Subscriptions, type OwnerScope } from './subscriptions.js';

@@ -9,7 +9,7 @@ import { generateSecret } from './delivery/signing.js';
 import { toMs, type Duration } from './delivery/retry.js';
 import { NotFoundError, ValidationError } from './errors.js';
 import { newId } from './ids.js';
-import { checkStorableText } from './storable-text.js';
+import { checkStorableText } from './store/storable-text.js';
 import type { KyselyStore } from './store/kysely-store.js';
 import type { JsonValue, Subscription } from './store/records.js';
 import type { SubscriptionTable } from './store/schema.js';

@@ -14,7 +14,7 @@ import { basicAuthorization, createAdminPage } from '../../src/api/admin/admin-p
 import { DEFAULT_MAX_BODY_BYTES, readJsonObject } from '../../src/api/body.js';
 import { errorResponse } from '../../src/api/errors.js';
 import { consoleLogger } from '../../src/logger.js';
-import { unstorableTextProblem } from '../../src/storable-text.js';
+import { unstorableTextProblem } from '../../src/store/storable-text.js';
 import { attachTypeorm } from '../../src/adapters/orm/typeorm-adapter.js';
 import { createHooks, postgresStore, sqliteStore, type Hooks, type HooksOptions, type Logger, type StoreDialect } from '../../src/index.js';
 import type { BookstoreConfig } from './config.js';

@@ -5,7 +5,7 @@
  * @module
  */
 import { ValidationError } from '../errors.js';
-import { checkStorableText, unstorableTextProblem } from '../storable-text.js';
+import { checkStorableText, unstorableTextProblem } from '../store/storable-text.js';
 
 /** Throws `ValidationError` (`invalid_field`) when a decoded path segment or query parameter of `url` cannot be stored. */
 export function checkUrlText(url: string): void {

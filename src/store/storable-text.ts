@@ -1,14 +1,33 @@
 /**
- * Text from outside (a receiver's answer, an error message) made fit for a text column on every
- * engine: PostgreSQL refuses NUL in `text` and would fail the whole transaction that writes it, and
- * a lone UTF-16 surrogate has no UTF-8 form, so each driver would store something other than what
- * it was given. Both become U+FFFD, the mark a decoder leaves for bytes it could not read.
+ * Text every store keeps exactly as given. PostgreSQL refuses NUL (U+0000) in `text` (and fails the
+ * whole transaction that writes it), and a lone UTF-16 surrogate has no UTF-8 form, so each driver
+ * would store something other than what it was given. Text from callers (ids, owners, targets) that
+ * holds either is refused (`checkStorableText`); text from outside (a receiver's answer, an error
+ * message) is repaired (`storableText`), both becoming U+FFFD, the mark a decoder leaves for bytes it
+ * could not read.
  * @module
  */
+import { ValidationError, type ResthooksErrorCode } from '../errors.js';
 
 const REPLACEMENT = '\uFFFD';
-// NUL, a high surrogate not followed by a low one, or a low surrogate not preceded by a high one.
-const UNSTORABLE = /\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+// With the `u` flag a well-formed surrogate pair is one code point (not Cs): only unpaired halves match.
+const UNSTORABLE = /[\u0000\p{Cs}]/u;
+const UNSTORABLE_ALL = new RegExp(UNSTORABLE.source, 'gu');
+
+/** What makes `text` unstorable, in words ("a NUL character (U+0000)"), or undefined when it is fine. */
+export function unstorableTextProblem(text: string): string | undefined {
+  const found = UNSTORABLE.exec(text)?.[0];
+  if (found === undefined) return undefined;
+  if (found === '\u0000') return 'a NUL character (U+0000)';
+  return `an unpaired surrogate (U+${found.charCodeAt(0).toString(16).toUpperCase()}, not valid Unicode)`;
+}
+
+/** Throws `ValidationError` (`code`, default `invalid_field`) when the string `value` cannot be stored as given. */
+export function checkStorableText(value: unknown, field: string, code: ResthooksErrorCode = 'invalid_field'): void {
+  if (typeof value !== 'string') return;
+  const problem = unstorableTextProblem(value);
+  if (problem !== undefined) throw new ValidationError(code, `\`${field}\` contains ${problem}, which cannot be stored.`, field);
+}
 
 /**
  * `text` without NUL and with every lone surrogate replaced by U+FFFD; when `maxUtf8Bytes` is given,
@@ -18,7 +37,7 @@ export function storableText(text: string, maxUtf8Bytes?: number): string;
 export function storableText(text: string | null, maxUtf8Bytes?: number): string | null;
 export function storableText(text: string | null, maxUtf8Bytes?: number): string | null {
   if (text === null) return null;
-  const clean = text.replace(UNSTORABLE, REPLACEMENT);
+  const clean = text.replace(UNSTORABLE_ALL, REPLACEMENT);
   return maxUtf8Bytes === undefined ? clean : truncateUtf8(clean, maxUtf8Bytes);
 }
 
