@@ -30,3 +30,39 @@ export async function runOnHost(executor: HostExecutor, statements: readonly Com
     else await executor.execute(statement);
   }
 }
+
+/**
+ * A compiled statement cut at its placeholders (`$1` on PostgreSQL, `?` on SQLite; quoted text is
+ * passed over): `texts` has one more entry than `values`, and `values[i]` goes between `texts[i]` and
+ * `texts[i + 1]`. For hosts that bind parameters in a style of their own (MikroORM takes `?`
+ * everywhere, Sequelize `$n` everywhere, Drizzle its own parameter objects).
+ */
+export function placeholderParts(statement: CompiledStatement): { texts: string[]; values: unknown[] } {
+  const { sql, parameters } = statement;
+  const texts: string[] = [];
+  const values: unknown[] = [];
+  let start = 0;
+  let next = 0;
+  for (let i = 0; i < sql.length; i++) {
+    const char = sql[i]!;
+    if (char === "'" || char === '"' || char === '`') {
+      const end = sql.indexOf(char, i + 1);
+      i = end < 0 ? sql.length : end;
+      continue;
+    }
+    let index: number;
+    let end = i + 1;
+    if (char === '?') index = next++;
+    else if (char === '$' && /\d/.test(sql[i + 1] ?? '')) {
+      while (end < sql.length && /\d/.test(sql[end]!)) end++;
+      index = Number(sql.slice(i + 1, end)) - 1;
+    } else continue;
+    if (index < 0 || index >= parameters.length) throw new Error(`Placeholder ${sql.slice(i, end)} has no parameter (${parameters.length} given).`);
+    texts.push(sql.slice(start, i));
+    values.push(parameters[index]);
+    start = end;
+    i = end - 1;
+  }
+  texts.push(sql.slice(start));
+  return { texts, values };
+}

@@ -12,6 +12,7 @@
  */
 import { getTableName, sql, type InferInsertModel, type InferSelectModel, type SQL, type Table } from 'drizzle-orm';
 import type { Hooks } from '../../index.js';
+import { placeholderParts } from '../../store/host-executor.js';
 import { HelperWrites, type HelperWritesOptions } from './helper-writes.js';
 import type { ModelAction, OutboxMode, PendingWrite } from './orm-adapter.js';
 
@@ -255,19 +256,11 @@ function driverError(error: unknown): unknown {
 
 /**
  * The store's compiled statement as Drizzle SQL, its parameters bound as Drizzle parameters: Drizzle
- * runs only its own SQL objects, and numbers the parameters again for the app's driver. The store
- * compiles `$1`-style (PostgreSQL) or `?`-style (SQLite) placeholders, each parameter once.
+ * runs only its own SQL objects, and numbers the parameters again for the app's driver.
  */
 function drizzleStatement(text: string, parameters: readonly unknown[]): SQL {
-  const chunks: SQL[] = [];
-  let last = 0;
-  let next = 0;
-  for (const match of text.matchAll(/\$(\d+)|\?/g)) {
-    const at = match[1] === undefined ? next++ : Number(match[1]) - 1;
-    if (at < 0 || at >= parameters.length) throw new Error(`resthooks/drizzle: placeholder ${match[0]} has no parameter`);
-    chunks.push(sql.raw(text.slice(last, match.index)), sql`${parameters[at]}`);
-    last = match.index + match[0].length;
-  }
-  chunks.push(sql.raw(text.slice(last)));
+  const { texts, values } = placeholderParts({ sql: text, parameters });
+  const chunks: SQL[] = [sql.raw(texts[0]!)];
+  values.forEach((value, i) => chunks.push(sql`${value}`, sql.raw(texts[i + 1]!)));
   return sql.join(chunks);
 }

@@ -8,7 +8,7 @@
  * @module
  */
 import type { EntityManager, EntityMetadata, EventArgs, EventSubscriber, MikroORM, Transaction, TransactionEventArgs } from '@mikro-orm/core';
-import type { HostExecutor } from '../../store/host-executor.js';
+import { placeholderParts, type HostExecutor } from '../../store/host-executor.js';
 import type { Hooks } from '../../hooks.js';
 import type { Logger } from '../../logger.js';
 import type { HostTransaction, ModelAction, OutboxMode } from './orm-adapter.js';
@@ -231,18 +231,11 @@ class ResthooksSubscriber implements EventSubscriber {
 
 /**
  * Runs one store statement through MikroORM's connection, in `transaction` when given. MikroORM's raw
- * SQL takes `?` placeholders on every engine, so PostgreSQL's `$n` ones are rewritten (in the order
- * they appear, a repeated one repeating its value).
+ * SQL takes `?` placeholders on every engine, so PostgreSQL's `$n` ones are rewritten.
  */
 async function execute(em: Pick<EntityManager, 'getConnection'>, transaction: KnexTransaction | undefined, sql: string, parameters: readonly unknown[]): Promise<unknown> {
-  const ordered: unknown[] = [];
-  const positional = /\$(\d+)/g.test(sql)
-    ? sql.replace(/\$(\d+)/g, (_, index: string) => {
-        ordered.push(parameters[Number(index) - 1]);
-        return '?';
-      })
-    : (ordered.push(...parameters), sql);
-  return em.getConnection('write').execute(positional, ordered, 'run', transaction as Transaction | undefined);
+  const { texts, values } = placeholderParts({ sql, parameters });
+  return em.getConnection('write').execute(texts.join('?'), values, 'run', transaction as Transaction | undefined);
 }
 
 /**

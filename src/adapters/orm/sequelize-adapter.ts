@@ -15,7 +15,7 @@ import type { Model, ModelStatic, Sequelize, Transaction } from 'sequelize';
 import type { Hooks } from '../../hooks.js';
 import type { Logger } from '../../logger.js';
 import { ConfigError } from '../../errors.js';
-import type { CompiledStatement, HostExecutor } from '../../store/host-executor.js';
+import { placeholderParts, type CompiledStatement, type HostExecutor } from '../../store/host-executor.js';
 import type { HostTransaction, ModelAction, OutboxMode } from './orm-adapter.js';
 import { outboxBridge, type OutboxBridge } from './outbox-bridge.js';
 
@@ -264,9 +264,10 @@ export function sequelizeExecutor(sequelize: Sequelize, transaction: Transaction
 /** One statement of the store's dialect (`?` on SQLite, `$1` on PostgreSQL) through Sequelize. */
 async function runStatement(sequelize: Sequelize, sql: string, parameters: readonly unknown[], transaction: Transaction | null): Promise<unknown> {
   // Sequelize binds an array as $1, $2, … on every dialect: SQLite's positional `?` are renumbered.
-  const text = sequelize.getDialect() === 'sqlite' ? numberPlaceholders(sql) : sql;
+  const { texts, values } = placeholderParts({ sql, parameters });
+  const text = texts.reduce((out, part, i) => `${out}$${i}${part}`);
   try {
-    return await sequelize.query(text, { bind: [...parameters], transaction });
+    return await sequelize.query(text, { bind: values, transaction });
   } catch (error) {
     // Sequelize renames constraint failures ("Validation error"); the driver's error says what refused the row.
     const original: unknown = (error as { original?: unknown } | null)?.original;
@@ -302,24 +303,6 @@ function changedAttributes(instance: AnyModel, fields: readonly string[] | undef
   const names = Array.isArray(changed) ? changed.map(String) : [];
   const written = fields ? names.filter((name) => fields.includes(name)) : names;
   return written.length > 0 ? written : fields ? [...fields] : undefined;
-}
-
-/** `?` → `$1`, `$2`, … outside quoted strings and identifiers. */
-function numberPlaceholders(sql: string): string {
-  let n = 0;
-  let out = '';
-  let quote: string | undefined;
-  for (const char of sql) {
-    if (quote) {
-      if (char === quote) quote = undefined;
-    } else if (char === "'" || char === '"' || char === '`') quote = char;
-    else if (char === '?') {
-      out += `$${++n}`;
-      continue;
-    }
-    out += char;
-  }
-  return out;
 }
 
 /**
