@@ -10,7 +10,7 @@ import pg from 'pg';
 import { DataSource, EntitySchema } from 'typeorm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OutboxWriteError, type HookInfo, type Hooks, type HostExecutor } from '../src/index.js';
-import { TestDatabase, type Engine } from './support/database.js';
+import { ENGINES, TestDatabase } from './support/database.js';
 import { testHooks } from './support/hooks.js';
 import { startReceiver, verify, type Receiver } from './support/receiver.js';
 
@@ -149,8 +149,6 @@ async function appSide(db: TestDatabase): Promise<AppSide> {
     },
   };
 }
-
-const ENGINES: Engine[] = ['sqlite', 'postgres'];
 
 describe.each(ENGINES)('{ tx } recipes on %s', (engine) => {
   let storeDb: TestDatabase;

@@ -6,13 +6,13 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ValidationError } from '../../src/index.js';
-import { TestDatabase, type Engine } from '../support/database.js';
+import { ENGINES, TestDatabase } from '../support/database.js';
 import { apiHarness, TARGET, type ApiHarness } from './api-support.js';
 
 const NUL = '\u0000';
 const LONE = '\ud800';
 
-describe.each<Engine>(['sqlite', 'postgres'])('on %s', (engine) => {
+describe.each(ENGINES)('on %s', (engine) => {
   let db: TestDatabase;
   let h: ApiHarness;
   let sub: { id: string };
