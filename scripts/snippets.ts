@@ -7,6 +7,7 @@
  *
  *   <!-- snippet: prelude=NAME[,NAME…] -->  a fragment: type-checked after the declarations in
  *                                           scripts/snippet-preludes/NAME.ts, not run
+ *   <!-- snippet: sigterm-after=WORD -->    a server: run it, send it SIGTERM once its output has WORD; it must exit 0
  *   <!-- snippet: typecheck-only: REASON --> complete, type-checked, not run, for the reason given
  *   <!-- snippet: skip: REASON -->         neither compiled nor run, for the reason given (say why it cannot be)
  *   <!-- verifier: NAME -->                  run by test/verifier-snippets.test.ts; type-checked here
@@ -28,7 +29,7 @@ const PRELUDES = join(ROOT, 'scripts', 'snippet-preludes');
 const CHECKED_LANGUAGES: Record<string, '.ts' | '.tsx' | '.mjs'> = { ts: '.ts', typescript: '.ts', tsx: '.tsx', js: '.mjs', javascript: '.mjs' };
 
 export type SnippetMode =
-  | { kind: 'run' }
+  | { kind: 'run'; sigtermAfter?: string }
   | { kind: 'prelude'; preludes: readonly string[] }
   | { kind: 'typecheck-only'; reason: string }
   | { kind: 'skip'; reason: string };
@@ -73,6 +74,8 @@ function parseMarker(comment: string, doc: string, line: number): SnippetMode | 
     if (missing.length > 0) return { doc, line, message: `unknown prelude ${missing.join(', ')} (scripts/snippet-preludes/ has no such file)` };
     return { kind: 'prelude', preludes };
   }
+  const sigterm = /^sigterm-after=(\S+)$/.exec(body);
+  if (sigterm) return { kind: 'run', sigtermAfter: sigterm[1]! };
   const typecheckOnly = /^typecheck-only:\s*(\S.*)$/.exec(body);
   if (typecheckOnly) return { kind: 'typecheck-only', reason: typecheckOnly[1]! };
   const skip = /^skip:\s*(\S.*)$/.exec(body);
@@ -85,7 +88,7 @@ export function extractSnippets(docs = documentedFiles(), root = ROOT): { snippe
   const snippets: Snippet[] = [];
   const problems: SnippetProblem[] = [];
   for (const doc of docs) {
-    const lines = readFileSync(join(root, doc), 'utf8').split('\n');
+    const lines = readFileSync(resolve(root, doc), 'utf8').split('\n');
     for (let i = 0; i < lines.length; i++) {
       const open = /^(\s*)(`{3,})(\S*)(.*)$/.exec(lines[i]!);
       if (!open) continue;
@@ -208,9 +211,22 @@ export function typecheck(workspace: Workspace, root = ROOT): SnippetProblem[] {
 export interface RunResult {
   readonly code: number | null;
   readonly output: string;
+  /** Whether a server snippet was sent its SIGTERM. */
+  readonly signalled: boolean;
 }
 
-/** Runs one snippet's file with node through tsx, in `cwd`, with `env` added; kills it after `timeoutMs`. */
+/** Why a run failed, or undefined when it did what its marker says. */
+export function runFailure(snippet: Snippet, result: RunResult): string | undefined {
+  const sigtermAfter = snippet.mode.kind === 'run' ? snippet.mode.sigtermAfter : undefined;
+  if (sigtermAfter && !result.signalled) return `never printed "${sigtermAfter}", so it was never sent SIGTERM:\n${result.output}`;
+  if (result.code !== 0) return `exited ${result.code}${result.signalled ? ' after SIGTERM' : ''}:\n${result.output}`;
+  return undefined;
+}
+
+/**
+ * Runs one snippet's file with node through tsx, in `cwd`, with `env` added; kills it after `timeoutMs`. A server
+ * snippet (`sigterm-after`) gets SIGTERM once its output shows the word it waits for.
+ */
 export function runSnippet(workspace: Workspace, snippet: Snippet, options: { cwd: string; env: Record<string, string>; timeoutMs: number }, root = ROOT): Promise<RunResult> {
   const file = workspace.files.get(snippet);
   if (!file) throw new Error(`${snippet.doc}:${snippet.line} is not in this workspace`);
@@ -222,7 +238,14 @@ export function runSnippet(workspace: Workspace, snippet: Snippet, options: { cw
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    let signalled = false;
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (snippet.mode.kind === 'run' && snippet.mode.sigtermAfter && !signalled && output.includes(snippet.mode.sigtermAfter)) {
+        signalled = true;
+        child.kill('SIGTERM');
+      }
+    });
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const timer = setTimeout(() => {
       output += `\n[killed: still running after ${options.timeoutMs} ms]`;
@@ -230,7 +253,7 @@ export function runSnippet(workspace: Workspace, snippet: Snippet, options: { cw
     }, options.timeoutMs);
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolveRun({ code, output });
+      resolveRun({ code, output, signalled });
     });
   });
 }
@@ -239,7 +262,7 @@ export function describeMode(mode: SnippetMode): string {
   if (mode.kind === 'prelude') return `fragment (prelude ${mode.preludes.join(', ')})`;
   if (mode.kind === 'typecheck-only') return `typecheck-only: ${mode.reason}`;
   if (mode.kind === 'skip') return `skipped: ${mode.reason}`;
-  return 'program (run)';
+  return mode.sigtermAfter ? `server (run, SIGTERM after "${mode.sigtermAfter}")` : 'program (run)';
 }
 
 /** By file, then line: the order a reader fixes them in. */
@@ -266,7 +289,8 @@ async function main(argv: readonly string[]): Promise<number> {
         const env: Record<string, string> = {};
         for (const name of ['DATABASE_URL', 'REDIS_URL', 'TARGET_URL']) if (process.env[name]) env[name] = process.env[name]!;
         const result = await runSnippet(workspace, snippet, { cwd, env, timeoutMs: 60_000 });
-        if (result.code !== 0) problems.push({ doc: snippet.doc, line: snippet.line, message: `exited ${result.code}:\n${result.output}` });
+        const failure = runFailure(snippet, result);
+        if (failure) problems.push({ doc: snippet.doc, line: snippet.line, message: failure });
       }
     }
   } finally {
