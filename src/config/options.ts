@@ -134,7 +134,7 @@ export interface HooksOptions<EventName extends string = string> {
   migrate?: boolean;
   /** Finds an instance's owner. Default `instance.ownerId ?? instance.userId ?? instance.user?.id`. */
   owner?: OwnerResolver;
-  /** Per-model data serializers: `{ Book: (book) => ({ id: book.id, title: book.title }) }`. */
+  /** Per-model data serializers: `{ Book: (book: Book) => ({ id: book.id, title: book.title }) }`. */
   serializers?: Readonly<Record<string, Serializer>>;
   finder?: Finder;
   /**
