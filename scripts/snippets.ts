@@ -16,7 +16,8 @@
  * maps `resthooks` to src/ as tsc does) in a fresh directory, with DATABASE_URL, REDIS_URL and TARGET_URL
  * (a receiver on 127.0.0.1) when the caller provides them, and must exit with code 0.
  *
- * Usage: `tsx scripts/snippets.ts [--run] [files…]`; `--run` needs the variables above in the environment.
+ * Usage: `npm run check:snippets -- [--run] [files…]` (type-checks README.md and docs/*.md, or the files given);
+ * `--run` also runs the programs, with the variables above taken from the environment.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
