@@ -287,7 +287,8 @@ async function main(argv: readonly string[]): Promise<number> {
       for (const snippet of snippets.filter((s) => s.mode.kind === 'run')) {
         const cwd = join(workspace.dir, `run-L${snippet.line}-${basename(snippet.doc, '.md')}`);
         mkdirSync(cwd);
-        const env: Record<string, string> = {};
+        // A server snippet listens on PORT: a free one unless told otherwise.
+        const env: Record<string, string> = { PORT: process.env.PORT ?? '0' };
         for (const name of ['DATABASE_URL', 'REDIS_URL', 'TARGET_URL']) if (process.env[name]) env[name] = process.env[name]!;
         const result = await runSnippet(workspace, snippet, { cwd, env, timeoutMs: 60_000 });
         const failure = runFailure(snippet, result);
