@@ -1,4 +1,5 @@
 import { configDefaults, defineConfig } from 'vitest/config';
+import { entryPaths } from './scripts/snippets.js';
 
 /**
  * `npm test` runs every file with a real PostgreSQL, Redis and Chromium (started by the global setup).
@@ -28,6 +29,10 @@ const NEEDS_SERVICES: string[] = [
 const unit = process.env.RESTHOOKS_TEST_SCOPE === 'unit';
 
 export default defineConfig({
+  // The examples import `resthooks` as an app does; in the tests that is the source (as tsconfig.json's `paths`).
+  resolve: {
+    alias: Object.entries(entryPaths()).map(([name, [source]]) => ({ find: new RegExp(`^${name}$`), replacement: source! })),
+  },
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     exclude: unit ? [...configDefaults.exclude, ...NEEDS_SERVICES] : configDefaults.exclude,

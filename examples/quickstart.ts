@@ -1,5 +1,5 @@
 /**
- * The seed's bookstore example, end to end, in one file: declare events, subscribe a local
+ * django-rest-hooks' bookstore example, end to end, in one file: declare events, subscribe a local
  * receiver, fire created / updated / custom / deleted / raw events, and watch signed deliveries
  * arrive.
  */
@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
-import { createHooks, sqliteStore } from '../src/index.js';
+import { createHooks, sqliteStore } from 'resthooks';
 
 class Book {
   constructor(

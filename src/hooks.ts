@@ -55,7 +55,7 @@ export interface ListOutboxOptions extends OwnerScope {
 export interface Hooks<EventName extends string = string> {
   /** The declared events, in declaration order. */
   readonly events: readonly EventDefinition[];
-  /** The seed's `get_event_actions_config()`: `{ Book: { created: ['book.added', false], … } }`. */
+  /** django-rest-hooks' `get_event_actions_config()`: `{ Book: { created: ['book.added', false], … } }`. */
   eventActions(): Record<string, Record<string, readonly [string, boolean]>>;
 
   /**
@@ -80,12 +80,12 @@ export interface Hooks<EventName extends string = string> {
    */
   modelSync(model: ModelRef, action: string, instance: object, options: SyncModelTriggerOptions): TriggerResult;
   /**
-   * A custom action on an instance (the seed's `hook_event`), the model taken from its class.
+   * A custom action on an instance (django-rest-hooks' `hook_event`), the model taken from its class.
    * @example await hooks.action(book, 'read')
    */
   action(instance: object, action: string, options?: ActionTriggerOptions): Promise<TriggerResult>;
   /**
-   * A raw event with an arbitrary payload (the seed's `raw_hook_event`). Throws `ValidationError`
+   * A raw event with an arbitrary payload (django-rest-hooks' `raw_hook_event`). Throws `ValidationError`
    * for an event that is not declared (unless `trust`); anything else as `model()` (a payload over the
    * size limit is a `failed` result, or `OutboxWriteError` with `tx`).
    * @example await hooks.raw('user.logged_in', { username }, { owner: user.id })

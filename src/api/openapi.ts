@@ -56,7 +56,7 @@ function components(events: readonly EventDefinition[]): JsonObject {
   return schemas;
 }
 
-// Responses may gain fields (CONTRACT: extend freely), so clients must not be told to reject them.
+// Responses may gain fields in later versions, so clients must not be told to reject them.
 function open(schema: unknown): void {
   if (schema === null || typeof schema !== 'object') return;
   if ((schema as JsonObject).additionalProperties === false) delete (schema as JsonObject).additionalProperties;

@@ -26,7 +26,7 @@ export interface FinderContext {
 }
 
 /**
- * A custom subscription lookup (the seed's `HOOK_FINDER`): called with the event name and the stored
+ * A custom subscription lookup (django-rest-hooks' `HOOK_FINDER`): called with the event name and the stored
  * event (the serialized instance, not the live one), returns the subscriptions to deliver to.
  * @example
  * finder: async (name, event, { defaultFind }) =>
@@ -56,12 +56,12 @@ export interface DelivererContext {
 }
 
 /**
- * Replaces the HTTP POST (the seed's `HOOK_DELIVERER`), e.g. to hand deliveries to another system.
+ * Replaces the HTTP POST (django-rest-hooks' `HOOK_DELIVERER`), e.g. to hand deliveries to another system.
  * Resolve with `{ statusCode }` (or nothing, meaning delivered); throw to have the attempt retried.
  */
 export type Deliverer = (target: string, payload: JsonValue, context: DelivererContext) => Promise<{ statusCode: number; body?: string } | void>;
 
-/** What `onSent` receives after each attempt (the seed's `hook_sent_event`). */
+/** What `onSent` receives after each attempt (django-rest-hooks' `hook_sent_event`). */
 export interface SentInfo {
   readonly hook: HookInfo;
   /** The payload as sent (parsed). */
@@ -134,7 +134,7 @@ export interface HooksOptions<EventName extends string = string> {
   migrate?: boolean;
   /** Finds an instance's owner. Default `instance.ownerId ?? instance.userId ?? instance.user?.id`. */
   owner?: OwnerResolver;
-  /** Per-model data serializers: `{ Book: (book) => ({ id: book.id, title: book.title }) }`. */
+  /** Per-model data serializers: `{ Book: (book: Book) => ({ id: book.id, title: book.title }) }`. */
   serializers?: Readonly<Record<string, Serializer>>;
   finder?: Finder;
   /**

@@ -138,7 +138,7 @@ export class AttemptRecorder {
     await this.#deps.onSubscriptionDisabled?.(subscription, reason);
   }
 
-  // The app's callbacks must not break recording (the seed sent hook_sent_event with send_robust).
+  // The app's callbacks must not break recording (django-rest-hooks sent hook_sent_event with send_robust).
   async #tell(name: string, call: () => void | Promise<void>): Promise<void> {
     try {
       await call();

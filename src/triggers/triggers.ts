@@ -47,7 +47,7 @@ export type TriggerResult =
    */
   | { readonly status: 'failed'; readonly error: Error };
 
-/** The seed's `payload_override`: a whole payload for every subscription, or one per subscription. */
+/** django-rest-hooks' `payload_override`: a whole payload for every subscription, or one per subscription. */
 export type PayloadOverride = JsonValue | { make(hook: HookInfo, instance: object | undefined): unknown }['make'];
 
 export interface ModelTriggerOptions {
@@ -91,7 +91,7 @@ export interface RawTriggerOptions {
   trust?: boolean;
   /** The instance the event is about: if the event maps to a model, it must be an instance of it. */
   instance?: object;
-  /** Send the payload as the whole body instead of inside `{ hook, data }` (the seed's `send_hook_meta=False`). */
+  /** Send the payload as the whole body instead of inside `{ hook, data }` (django-rest-hooks' `send_hook_meta=False`). */
   envelope?: boolean;
 }
 
@@ -300,7 +300,7 @@ export class Triggers {
       serialized = { data, body: serialize(override, 'payloadOverride', event) };
     } else {
       const own = (instance as { serializeHook?: unknown }).serializeHook;
-      // The seed's per-instance serializer returns the whole payload and may depend on the hook.
+      // django-rest-hooks' per-instance serializer returns the whole payload and may depend on the hook.
       serialized =
         typeof own === 'function'
           ? { data, body: null, perHook: (hook) => serializeMade(() => own.call(instance, hook), 'serializeHook', event) }
