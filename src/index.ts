@@ -35,7 +35,7 @@ export type { Logger } from './logger.js';
 export { DEFAULT_SCHEDULE, parseSchedule, toMs, type Duration, type RetryPolicy } from './delivery/retry.js';
 export { generateSecret, sign, signatureHeaders } from './delivery/signing.js';
 export { checkTarget, refusedRange, type TargetPolicy, type Resolver } from './delivery/ssrf.js';
-export { ResthooksError, ConfigError, ValidationError, NotFoundError, ConflictError, MigrationRequiredError, OutboxWriteError, type ResthooksErrorCode } from './errors.js';
+export { ResthooksError, ConfigError, ValidationError, NotFoundError, ConflictError, MigrationRequiredError, OutboxWriteError, DeliveryAttemptError, type ResthooksErrorCode } from './errors.js';
 
 import type { StoreDialect } from './store/store-dialect.js';
 import { KyselyStore } from './store/kysely-store.js';
