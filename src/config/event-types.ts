@@ -25,10 +25,11 @@ export type EventSchemas<EventName extends string = string> = { readonly [Name i
 export type PayloadsOf<Schemas> = { [Name in keyof Schemas]: Schemas[Name] extends StandardSchemaV1 ? SchemaInput<Schemas[Name]> : unknown };
 
 /** The payload of event `Name`: its schema's input type, or `unknown` without a schema. */
-export type PayloadOf<Payloads, Name> = Name extends keyof Payloads ? Payloads[Name] : unknown;
+export type PayloadOf<Payloads, Name extends string> = Payloads extends { readonly [Key in Name]: infer Payload } ? Payload : unknown;
 
 type EventsOfModel<Events, Model extends string> = { [Name in keyof Events]: Events[Name] extends `${Model}.${string}` ? Name : never }[keyof Events];
 type Intersection<Union> = (Union extends unknown ? (value: Union) => void : never) extends (value: infer All) => void ? All : never;
 
 /** What a model's serializer must return: data valid for every event of that model with a schema. */
-export type ModelData<Events, Payloads, Model extends string> = Intersection<PayloadOf<Payloads, EventsOfModel<Events, Model>>>;
+export type ModelData<Events, Payloads, Model extends string> = Intersection<EachPayload<Payloads, EventsOfModel<Events, Model>>>;
+type EachPayload<Payloads, Name> = Name extends string ? PayloadOf<Payloads, Name> : never;
