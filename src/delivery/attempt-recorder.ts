@@ -4,6 +4,7 @@
  * @module
  */
 import type { SentInfo } from '../config/options.js';
+import { ResthooksError } from '../errors.js';
 import { loggedError, type Logger } from '../logger.js';
 import type { AttemptRecord, KyselyStore, RecordedAttempts } from '../store/kysely-store.js';
 import type { Subscription } from '../store/records.js';
@@ -134,7 +135,8 @@ export class AttemptRecorder {
     const subscription = await this.#deps.store.getSubscription(subscriptionId);
     if (!subscription) return;
     const reason = subscription.disabledReason ?? 'failing continuously';
-    this.#deps.logger.error({ event: 'subscription.disabled', subscriptionId, owner: subscription.owner, reason }, 'resthooks: subscription.disabled');
+    const err = new ResthooksError('delivery_failed', `Subscription ${subscriptionId} was disabled: ${reason}`);
+    this.#deps.logger.error({ event: 'subscription.disabled', subscriptionId, owner: subscription.owner, reason, err }, 'resthooks: subscription.disabled');
     await this.#deps.onSubscriptionDisabled?.(subscription, reason);
   }
 

@@ -433,7 +433,9 @@ export class Triggers {
   /** The result of a recorded event (an undeliverable one is logged). */
   #appended(name: string, event: EventTable): TriggerResult {
     if (event.status === 'undeliverable') {
-      this.#deps.logger.error({ event: name, eventId: event.id }, `resthooks: ${name} has no owner and is not an all-owners (+) event; recorded as undeliverable`);
+      // The error's stack leads to the code that fired an event without an owner.
+      const err = new ValidationError('invalid_field', `${name} was fired without an owner: ${event.error}`, 'owner');
+      this.#deps.logger.error({ event: name, eventId: event.id, err }, `resthooks: ${name} has no owner and is not an all-owners (+) event; recorded as undeliverable`);
       return { status: 'undeliverable', eventId: event.id, reason: event.error! };
     }
     return { status: 'queued', eventId: event.id };
