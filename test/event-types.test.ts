@@ -82,6 +82,9 @@ export async function checks(hooks: AppHooks): Promise<void> {
 export function optionChecks(): void {
   const store = sqliteStore(new Database(':memory:'));
   createHooks({ events: { 'book.added': 'Book.created' }, schemas: { 'book.added': Book }, store, serializers: { Book: (book) => ({ id: 1, title: String(book) }) } });
+  // The logger port takes console as it is (and pino, whose calls have the same shape), or false.
+  createHooks({ events: { 'book.added': 'Book.created' }, store, logger: console });
+  createHooks({ events: { 'book.added': 'Book.created' }, store, logger: false });
   // @ts-expect-error a schema for an event that is not declared
   createHooks({ events: { 'book.added': 'Book.created' }, schemas: { 'book.aded': Book }, store });
   // @ts-expect-error the serializer's output does not match the schema of the model's event
