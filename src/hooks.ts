@@ -78,13 +78,12 @@ export interface Hooks<EventName extends string = string, Pairs extends string =
    * `model()` inside a synchronous transaction (better-sqlite3's `db.transaction(fn)`, which cannot
    * await): the outbox row is written through `tx` before this returns, or `OutboxWriteError` is thrown.
    * Needs `hooks.start()` to have resolved; a model with a per-subscription payload (`serializeHook`, a
-   * `payloadOverride` function) is refused. Call `notify()` after the commit.
+   * `payloadOverride` function) is refused. The dispatcher looks for the event once the commit is done.
    * @example
    * db.transaction(() => {
    *   const book = db.prepare('insert into books (title, ownerId) values (?, ?) returning *').get('Dune', 'alice');
    *   hooks.modelSync('Book', 'created', book, { tx: (sql, params) => db.prepare(sql).run(...params) });
    * })();
-   * hooks.notify();
    */
   modelSync<Model extends ModelOf<Pairs>>(model: Model | ModelType, action: ActionOf<Pairs, Model>, instance: object, options: SyncModelTriggerOptions): TriggerResult;
   /**
@@ -154,7 +153,11 @@ export interface Hooks<EventName extends string = string, Pairs extends string =
   stop(options?: { timeout?: Duration }): Promise<void>;
   /** `stop()`, then closes the store's database. */
   close(options?: { timeout?: Duration }): Promise<void>;
-  /** Tells the dispatcher that new events were committed (e.g. after a host transaction), instead of waiting for its poll. */
+  /**
+   * Tells the dispatcher that new events were committed, instead of waiting for its poll. Not needed after a
+   * trigger with `tx` (the dispatcher looks again by itself for about a second after it); useful after
+   * writes it cannot see (another process's, or an ORM adapter's after-commit fallback).
+   */
   notify(): void;
   /**
    * For ORM adapters: a probe row and its removal, compiled for the store's dialect, to learn whether the
