@@ -154,9 +154,9 @@ export interface Hooks<EventName extends string = string, Pairs extends string =
   /** `stop()`, then closes the store's database. */
   close(options?: { timeout?: Duration }): Promise<void>;
   /**
-   * Tells the dispatcher that new events were committed, instead of waiting for its poll. Not needed after a
-   * trigger with `tx` (the dispatcher looks again by itself for about a second after it); useful after
-   * writes it cannot see (another process's, or an ORM adapter's after-commit fallback).
+   * Tells the dispatcher that new events were committed, instead of waiting for its poll. A trigger does it
+   * by itself, with `tx` too (the dispatcher then looks again for about a second after it); events written
+   * by other processes are found by the poll, or by calling this.
    */
   notify(): void;
   /**
