@@ -61,7 +61,7 @@ const target = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hoo
 
 await hooks.start();
 console.log(`resthooks quickstart — receiver at ${target}\n`);
-for (const event of Object.keys(EVENTS)) {
+for (const event of Object.keys(EVENTS) as Array<keyof typeof EVENTS>) {
   const subscription = await hooks.subscriptions.create({ owner: 'alice', event, target });
   secrets.set(subscription.id, subscription.secret);
 }

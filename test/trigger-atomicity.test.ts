@@ -337,6 +337,7 @@ describe('{ tx }: what throws and what does not (better-sqlite3)', () => {
   });
 
   it('raw() still throws ValidationError for an undeclared event, with or without tx', async () => {
+    // @ts-expect-error an undeclared event fails to compile, and is refused at run time too
     const thrown = await inTransaction((tx) => hooks.raw('no.such.event', {}, { tx }));
     expect(thrown).toMatchObject({ name: 'ValidationError', code: 'unknown_event' });
     expect([await app.books(), await app.events()]).toEqual([0, 0]);

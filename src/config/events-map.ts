@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.js';
+import type { StandardSchemaV1 } from './standard-schema.js';
 
 /** `'Model.action'`, `'Model.action+'` (every owner's subscribers), or `null` (a raw event). */
 export type EventTarget = `${string}.${string}` | null;
@@ -12,6 +13,8 @@ export interface EventDefinition {
   readonly action: string | null;
   /** `true` for a `+` mapping: the event reaches every owner's subscriptions. */
   readonly allOwners: boolean;
+  /** The schema of its payload data, from `createHooks({ schemas })`. */
+  readonly schema?: StandardSchemaV1;
 }
 
 // Dot-separated words, as in django-rest-hooks' 'book.added'. Kept strict so event names are safe in URLs and logs.
