@@ -13,6 +13,8 @@ import type { LookupRetryPolicy } from '../delivery/fanout.js';
 import type { OwnerResolver } from '../triggers/owner.js';
 import type { EventsMap } from './events-map.js';
 import type { QueueFactory } from '../queue/queue.js';
+import type { HealthOptions, MetricsOptions } from '../telemetry/observability.js';
+import type { TracingOptions } from '../telemetry/tracing.js';
 
 /** Turns an instance of one model into the `data` of its payload. Runs once per event. */
 export type Serializer = { serialize(instance: object): unknown }['serialize'];
@@ -167,6 +169,15 @@ export interface HooksOptions<EventName extends string = string> {
   queue?: QueueFactory;
   /** pino-compatible logger. Default: silent. */
   logger?: Logger;
+  /** `hooks.metrics()`: how long the store's backlog figures are reused, the latency buckets. */
+  metrics?: MetricsOptions;
+  /** `hooks.health()`: the thresholds of its checks. */
+  health?: HealthOptions;
+  /**
+   * OpenTelemetry spans per trigger, fan-out and attempt, and a `traceparent` header to receivers,
+   * e.g. `tracing: { tracer: trace.getTracer('resthooks') }`. Off (and free) without one.
+   */
+  tracing?: TracingOptions;
 }
 
 export interface ResolvedDeliveryOptions {
@@ -246,5 +257,8 @@ export function checkHooksOptions(options: HooksOptions<string>): void {
   }
   for (const [model, serializer] of Object.entries(options.serializers ?? {})) {
     if (typeof serializer !== 'function') throw new ConfigError(`serializers.${model} must be a function (instance) => data.`);
+  }
+  if (options.tracing !== undefined && typeof options.tracing?.tracer?.startSpan !== 'function') {
+    throw new ConfigError("`tracing.tracer` must be an OpenTelemetry tracer, e.g. `trace.getTracer('resthooks')` from @opentelemetry/api.");
   }
 }
