@@ -16,7 +16,7 @@ import { errorResponse } from '../../src/api/errors.js';
 import { consoleLogger } from '../../src/logger.js';
 import { unstorableTextProblem } from '../../src/store/storable-text.js';
 import { attachTypeorm } from '../../src/adapters/orm/typeorm-adapter.js';
-import { createHooks, postgresStore, sqliteStore, type Hooks, type HooksOptions, type Logger, type StoreDialect } from '../../src/index.js';
+import { createHooks, healthEndpoints, postgresStore, sqliteStore, type Hooks, type HooksOptions, type Logger, type StoreDialect } from '../../src/index.js';
 import type { BookstoreConfig } from './config.js';
 import { BookEntity, UserEntity, type Book, type User } from './entities.js';
 
@@ -161,6 +161,10 @@ export async function createBookstore(config: BookstoreConfig, extra: Partial<Ho
   // with a random password made at start-up (loopback only, so never sent over a network in clear).
   const adminKey = `adm_${randomBytes(18).toString('base64url')}`;
   app.route('/admin', createAdminPage(hooks, { ...basicAuthorization({ password: adminKey, realm: 'bookstore admin' }), title: 'Bookstore · resthooks admin' }));
+
+  // For the operator: liveness, readiness and Prometheus metrics, as `resthooks worker --port` serves them.
+  const endpoints = healthEndpoints(hooks);
+  app.on(['GET', 'HEAD'], ['/healthz', '/readyz', '/metrics'], async (c) => (await endpoints(c.req.raw))!);
 
   return {
     app: app as unknown as Hono,
