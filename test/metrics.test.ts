@@ -160,6 +160,25 @@ describe.each(ENGINES)('metrics and health (%s)', (engine) => {
     }, 20_000);
   }, 60_000);
 
+  it('the dispatcher check fails when its loop has not finished a pass within dispatcherStaleAfter, and passes after the next pass', async () => {
+    const db = await database(engine);
+    // Nothing to do and a 1 h poll: after its first passes the loop sleeps, as a stuck one would be silent.
+    const { hooks, close } = await testHooks({ events: EVENTS, store: db.dialect(), delivery: { pollInterval: '1h' }, health: { dispatcherStaleAfter: 300 } });
+    later(close, hooks);
+    const stale = await eventually(async () => {
+      const report = await hooks.health();
+      expect(report.checks.dispatcher.ok).toBe(false);
+      return report;
+    });
+    expect(stale.checks.dispatcher.started).toBe(true);
+    expect(stale.checks.dispatcher.lastPassAgeMs).toBeGreaterThan(300);
+    expect((await healthEndpoints(hooks)(new Request('http://app/healthz')))!.status).toBe(503);
+    // Readiness does not depend on the loop's age: the store answers and it is started.
+    expect((await healthEndpoints(hooks)(new Request('http://app/readyz')))!.status).toBe(200);
+    hooks.notify();
+    await eventually(async () => expect((await hooks.health()).checks.dispatcher.ok).toBe(true));
+  });
+
   it('caches the backlog for backlogCacheTtl: scrapes within it read the store once', async () => {
     const db = await database(engine);
     const r = await receiver();

@@ -53,7 +53,10 @@ export class Dispatcher {
     return this.#running;
   }
 
-  /** When its last pass ended, succeeded or failed (ms since the epoch): a loop that stops ticking is stuck. */
+  /**
+   * When its last pass ended, succeeded or failed, or when it started if none has yet (ms since the
+   * epoch): a loop that stops ticking is stuck.
+   */
   get lastPassAt(): number | undefined {
     return this.#lastPassAt;
   }
@@ -61,6 +64,7 @@ export class Dispatcher {
   start(): void {
     if (this.#running) return;
     this.#running = true;
+    this.#lastPassAt = Date.now();
     this.nudge();
   }
 
