@@ -122,7 +122,7 @@ describe.each(ENGINES)('metrics and health (%s)', (engine) => {
       const report = await hooks.health();
       expect(report.checks.backlog.ok).toBe(false);
       return report;
-    });
+    }, 20_000);
     expect(aged.checks.backlog.oldestDueAgeMs).toBeGreaterThan(200);
     expect((await scrape(hooks)).value('resthooks_oldest_due_age_seconds')).toBeGreaterThan(0.2);
     const endpoints = healthEndpoints(hooks);
@@ -135,7 +135,7 @@ describe.each(ENGINES)('metrics and health (%s)', (engine) => {
       const report = await hooks.health();
       expect(report.ok).toBe(true);
       return report;
-    });
+    }, 20_000);
     expect(healthy.checks.backlog.oldestDueAgeMs).toBe(0);
     expect(healthy.checks.dispatcher).toMatchObject({ ok: true, started: true });
     expect((await endpoints(new Request('http://app/readyz')))!.status).toBe(200);
@@ -169,14 +169,14 @@ describe.each(ENGINES)('metrics and health (%s)', (engine) => {
       const report = await hooks.health();
       expect(report.checks.dispatcher.ok).toBe(false);
       return report;
-    });
+    }, 20_000);
     expect(stale.checks.dispatcher.started).toBe(true);
     expect(stale.checks.dispatcher.lastPassAgeMs).toBeGreaterThan(300);
     expect((await healthEndpoints(hooks)(new Request('http://app/healthz')))!.status).toBe(503);
     // Readiness does not depend on the loop's age: the store answers and it is started.
     expect((await healthEndpoints(hooks)(new Request('http://app/readyz')))!.status).toBe(200);
     hooks.notify();
-    await eventually(async () => expect((await hooks.health()).checks.dispatcher.ok).toBe(true));
+    await eventually(async () => expect((await hooks.health()).checks.dispatcher.ok).toBe(true), 20_000);
   });
 
   it('caches the backlog for backlogCacheTtl: scrapes within it read the store once', async () => {
@@ -205,7 +205,7 @@ describe.skipIf(!ENGINES.includes('postgres'))('health with PostgreSQL unreachab
     later(() => pool.end().catch(() => undefined), pool);
     const { hooks, close } = await testHooks({ events: EVENTS, store: postgresStore(pool), metrics: { backlogCacheTtl: 0 }, health: { storeTimeout: '3s' } });
     later(close, hooks);
-    await eventually(async () => expect((await hooks.health()).ok).toBe(true));
+    await eventually(async () => expect((await hooks.health()).ok).toBe(true), 20_000);
 
     proxy.cut();
     const down = await eventually(async () => {

@@ -60,7 +60,7 @@ describe.each(ENGINES)('tracing (%s)', (engine) => {
     expect(result.status).toBe('queued');
     const eventId = (result as { eventId: string }).eventId;
     const [received] = await r.waitFor(2);
-    await eventually(() => expect(spansNamed('resthooks attempt')).toHaveLength(2));
+    await eventually(() => expect(spansNamed('resthooks attempt')).toHaveLength(2), 20_000);
 
     // The trigger: a child of the request span, in its trace.
     const trigger = spansNamed('resthooks trigger').find((span) => span.attributes['resthooks.event_id'] === eventId)!;
@@ -116,7 +116,7 @@ describe('tracing options', () => {
     const [received] = await r.waitFor(1);
     expect(received!.headers.traceparent).toBeUndefined();
     expect(received!.headers['webhook-signature']).toMatch(/^v1,/);
-    await eventually(() => expect(spansNamed('resthooks attempt')).toHaveLength(1));
+    await eventually(() => expect(spansNamed('resthooks attempt')).toHaveLength(1), 20_000);
   });
 
   it('a tracer that is not one is refused at createHooks', () => {
