@@ -179,6 +179,24 @@ describe.each(ENGINES)('metrics and health (%s)', (engine) => {
     await eventually(async () => expect((await hooks.health()).checks.dispatcher.ok).toBe(true), 20_000);
   });
 
+  it('counts a subscription the engine disabled apart from one its owner turned off', async () => {
+    const db = await database(engine);
+    const r = await receiver();
+    const { hooks, close } = await testHooks({ events: EVENTS, store: db.dialect(), metrics: { backlogCacheTtl: 0 }, delivery: { retry: { schedule: [0], jitter: 0 }, disableAfter: 0 } });
+    later(close, hooks);
+    await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: `${r.url}/fail` });
+    const paused = await hooks.subscriptions.create({ owner: 'bob', event: 'book.added', target: `${r.url}/ok` });
+    await hooks.subscriptions.update(paused.id, { active: false });
+    await hooks.model('Book', 'created', { id: 1, ownerId: 'alice' });
+    await eventually(async () => {
+      const scraped = await scrape(hooks);
+      expect(scraped.value('resthooks_subscriptions', { state: 'disabled' })).toBe(1);
+      expect(scraped.value('resthooks_subscriptions', { state: 'inactive' })).toBe(1);
+      expect(scraped.value('resthooks_subscriptions', { state: 'active' })).toBe(0);
+      expect(scraped.value('resthooks_deliveries_total', { outcome: 'failed' })).toBe(1);
+    }, 20_000);
+  });
+
   it('caches the backlog for backlogCacheTtl: scrapes within it read the store once', async () => {
     const db = await database(engine);
     const r = await receiver();
