@@ -22,7 +22,7 @@ const { values: options } = parseArgs({
 const packageDir = resolve(options.package);
 const pkg = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8'));
 const expected = {
-  '.': ['createHooks', 'sqliteStore', 'postgresStore', 'migrate', 'ValidationError', 'ConfigError', 'signatureHeaders'],
+  '.': ['createHooks', 'sqliteStore', 'postgresStore', 'migrate', 'ValidationError', 'ConfigError', 'signatureHeaders', 'healthEndpoints'],
   './api': ['createApi', 'createAdminPage', 'basicAuthorization'],
   './node': ['toNodeHandler'],
   './express': ['toExpress'],
@@ -35,7 +35,7 @@ const expected = {
   './mikro-orm': ['attachMikroOrm', 'mikroOrmTx'],
   './bullmq': ['bullmqQueue'],
 };
-const OPTIONAL = ['hono', 'zod', 'typeorm', 'drizzle-orm', '@prisma/client', 'sequelize', 'sqlite3', '@mikro-orm/core', 'express', 'fastify', 'bullmq', 'ioredis', 'better-sqlite3', 'pg'];
+const OPTIONAL = ['hono', 'zod', 'typeorm', 'drizzle-orm', '@prisma/client', 'sequelize', 'sqlite3', '@mikro-orm/core', 'express', 'fastify', 'bullmq', 'ioredis', 'better-sqlite3', 'pg', '@opentelemetry/api'];
 
 let failures = 0;
 const fail = (message) => {

@@ -33,6 +33,8 @@ import { Subscriptions, type OwnerScope } from './subscriptions.js';
 import { toJsonText } from './triggers/serialize.js';
 import { purgeBefore, RETENTION_INTERVAL_MS, type PurgeResult } from './store/retention.js';
 import { normalizeOwner, type OwnerValue } from './triggers/owner.js';
+import { Observability, type HealthReport } from './telemetry/observability.js';
+import { Telemetry } from './telemetry/telemetry.js';
 import { Triggers, type ActionTriggerOptions, type ModelType, type ModelTriggerOptions, type RawTriggerOptions, type SyncModelTriggerOptions, type TriggerResult } from './triggers/triggers.js';
 
 /** The event sent by `sendTest()`, to one subscription only. Not subscribable. */
@@ -178,6 +180,13 @@ export interface Hooks<EventName extends string = string, Pairs extends string =
   purge(options: { olderThan: Duration }): Promise<PurgeResult>;
   /** Runs the store's migrations now. */
   migrate(): Promise<MigrationResultSet>;
+  /**
+   * This process's counters (triggers, attempts, deliveries, latency, batch sizes) and the store's
+   * backlog (read at most once per `metrics.backlogCacheTtl`), in the Prometheus text format.
+   */
+  metrics(): Promise<string>;
+  /** Whether the store answers, the dispatcher's loop ticks and no due delivery waits too long. */
+  health(): Promise<HealthReport>;
 }
 
 /** The owner an `OwnerScope` limits to, as stored; one that names no one matches no event. */
@@ -231,6 +240,7 @@ function wireHooks(options: HooksOptions): Hooks {
   const delivery = resolveDeliveryOptions(options.delivery);
   const logger = resolveLogger(options.logger);
   const store = new KyselyStore(options.store);
+  const telemetry = new Telemetry({ tracing: options.tracing, latencyBuckets: options.metrics?.latencyBuckets });
   const ready = () => store.ready(options.migrate !== false);
   const findSubscriptions = subscriptionFinder(store, options.finder);
   const policy = { allowPrivateTargets: options.allowPrivateTargets === true, allowList: options.allowList ?? [] };
@@ -247,10 +257,11 @@ function wireHooks(options: HooksOptions): Hooks {
     onSent: options.onSent,
     onSubscriptionDisabled: options.onSubscriptionDisabled,
     logger,
+    onBatchWritten: (size) => telemetry.recordedBatch(size),
   });
   const queueContext: QueueContext = {
     // The signal (aborted at the shutdown deadline) also ends the retries of the attempt's record.
-    processor: async (claim, signal) => recorder.record(await runner.run(claim, signal), signal),
+    processor: async (claim, signal) => recorder.record(await telemetry.attempt(claim, (headers) => runner.run(claim, signal, headers)), signal),
     loadClaims: (ids) => store.loadClaims(ids),
     inFlightAttempts: (limit, after) => store.inFlightAttempts(limit, after),
     extendLease: (claim, leaseUntil) => store.extendLease(claim, leaseUntil, Date.now()),
@@ -267,6 +278,16 @@ function wireHooks(options: HooksOptions): Hooks {
     lookupRetry: resolveFinderRetry(options.finderRetry),
     pollIntervalMs: delivery.pollIntervalMs,
     logger,
+    observeFanOut: (run) => telemetry.fanOut(run),
+  });
+  const observability = new Observability({
+    store,
+    ready,
+    dispatcher,
+    metrics: telemetry.metrics,
+    pollIntervalMs: delivery.pollIntervalMs,
+    metricsOptions: options.metrics,
+    healthOptions: options.health,
   });
   const settled = async () => {
     await queue.settled();
@@ -309,10 +330,13 @@ function wireHooks(options: HooksOptions): Hooks {
   return {
     events: routes.all(),
     eventActions: () => routes.table(),
-    model: (model: string | ModelType, action: string, instance: object, triggerOptions?: ModelTriggerOptions) => triggers.model(model, action, instance, triggerOptions),
-    modelSync: (model: string | ModelType, action: string, instance: object, triggerOptions: SyncModelTriggerOptions) => triggers.modelSync(model, action, instance, triggerOptions),
-    action: (instance: object, action: string, triggerOptions?: ActionTriggerOptions) => triggers.action(instance, action, triggerOptions),
-    raw: (event: string, payload: unknown, triggerOptions?: RawTriggerOptions) => triggers.raw(event, payload, triggerOptions),
+    model: (model: string | ModelType, action: string, instance: object, triggerOptions?: ModelTriggerOptions) =>
+      telemetry.trigger('model', undefined, () => triggers.model(model, action, instance, triggerOptions)),
+    modelSync: (model: string | ModelType, action: string, instance: object, triggerOptions: SyncModelTriggerOptions) =>
+      telemetry.trigger('model', undefined, () => triggers.modelSync(model, action, instance, triggerOptions)),
+    action: (instance: object, action: string, triggerOptions?: ActionTriggerOptions) =>
+      telemetry.trigger('action', undefined, () => triggers.action(instance, action, triggerOptions)),
+    raw: (event: string, payload: unknown, triggerOptions?: RawTriggerOptions) => telemetry.trigger('raw', event, () => triggers.raw(event, payload, triggerOptions)),
     subscriptions,
     deliveries: {
       async list(subscriptionId, listOptions = {}) {
@@ -442,5 +466,7 @@ function wireHooks(options: HooksOptions): Hooks {
     },
     purge,
     migrate: () => store.migrate(),
+    metrics: () => observability.metrics(),
+    health: () => observability.health(),
   };
 }

@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { Hono, type Context } from 'hono';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { z } from 'zod';
-import { createHooks, postgresStore, sqliteStore, type Hooks, type HooksOptions, type Logger, type StoreDialect } from 'resthooks';
+import { createHooks, healthEndpoints, postgresStore, sqliteStore, type Hooks, type HooksOptions, type Logger, type StoreDialect } from 'resthooks';
 import { basicAuthorization, createAdminPage, createApi } from 'resthooks/api';
 import { attachTypeorm } from 'resthooks/typeorm';
 import { consoleLogger, errorResponse, isStorableText, MAX_BODY_BYTES, readJsonObject } from './http.js';
@@ -157,6 +157,10 @@ export async function createBookstore(config: BookstoreConfig, extra: Partial<Ho
   // with a random password made at start-up (loopback only, so never sent over a network in clear).
   const adminKey = `adm_${randomBytes(18).toString('base64url')}`;
   app.route('/admin', createAdminPage(hooks, { ...basicAuthorization({ password: adminKey, realm: 'bookstore admin' }), title: 'Bookstore · resthooks admin' }));
+
+  // For the operator: liveness, readiness and Prometheus metrics, as `resthooks worker --port` serves them.
+  const endpoints = healthEndpoints(hooks);
+  app.on(['GET', 'HEAD'], ['/healthz', '/readyz', '/metrics'], async (c) => (await endpoints(c.req.raw))!);
 
   return {
     app: app as unknown as Hono,

@@ -24,6 +24,7 @@ console.log(`resthooks bookstore demo — ${url}
   delivery:   ${config.redisUrl ? `BullMQ on REDIS_URL${config.embeddedWorker ? ', with a worker in this process' : ' (run `resthooks worker`)'}` : 'in this process'}
   admin page: ${url}/admin   (user admin, password ${bookstore.adminKey})
   API:        ${url}/api   (OpenAPI: ${url}/api/openapi.json)
+  operations: ${url}/healthz, ${url}/readyz, ${url}/metrics
   users:      alice  ${alice}
               bob    ${bob}
 `);

@@ -7,8 +7,9 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createHooks, toMs, type HooksOptions, type Logger, type StoreDialect } from '../index.js';
+import { createHooks, healthEndpoints, toMs, type HooksOptions, type Logger, type StoreDialect } from '../index.js';
 import type { BullmqQueueOptions } from '../queue/bullmq/index.js';
+import { startHealthServer } from './health-server.js';
 import { CliError, integer, UsageError, usageErrors, type Command } from './command.js';
 import { describeError, describeTarget, importDriver, openStore, parseDatabaseTarget, redact, type DatabaseTarget } from './migrate.js';
 
@@ -39,12 +40,17 @@ Options:
   --allow-private-targets    deliver to loopback and private addresses (development)
   --shutdown-timeout <time>  on SIGTERM/SIGINT, how long attempts in flight may finish
                              (default 10s)
+  --port <n>                 serve /healthz, /readyz and /metrics over HTTP on this port
+                             (0: any free port, printed at start-up)
+  --host <address>           the address that server listens on (default 127.0.0.1;
+                             0.0.0.0 in a container, for the orchestrator and Prometheus)
   -h, --help                 show this help
 
 Examples:
   REDIS_URL=redis://127.0.0.1:6379 resthooks worker --db postgres://app@db/app
   resthooks worker --config ./dist/hooks.config.js --concurrency 128
   resthooks worker --lock-duration 10s --stalled-interval 5s
+  resthooks worker --port 9464 --host 0.0.0.0
 `;
 
 export interface WorkerOptions {
@@ -59,6 +65,9 @@ export interface WorkerOptions {
   readonly leaseMs: number | undefined;
   readonly lockDurationMs: number | undefined;
   readonly stalledIntervalMs: number | undefined;
+  /** `--port` and `--host` of the health and metrics server; no server without a port. */
+  readonly port: number | undefined;
+  readonly host: string;
 }
 
 /** `--name <duration>` in ms (at least 1), else a `UsageError` naming the option. */
@@ -90,6 +99,8 @@ export function parseWorkerOptions(args: string[], env: NodeJS.ProcessEnv): Work
         lease: { type: 'string' },
         'lock-duration': { type: 'string' },
         'stalled-interval': { type: 'string' },
+        port: { type: 'string' },
+        host: { type: 'string', default: '127.0.0.1' },
       },
     }),
   );
@@ -117,6 +128,8 @@ export function parseWorkerOptions(args: string[], env: NodeJS.ProcessEnv): Work
     leaseMs: values.lease === undefined ? undefined : duration(values.lease, 'lease'),
     lockDurationMs: values['lock-duration'] === undefined ? undefined : duration(values['lock-duration'], 'lock-duration'),
     stalledIntervalMs: values['stalled-interval'] === undefined ? undefined : duration(values['stalled-interval'], 'stalled-interval'),
+    port: values.port === undefined ? undefined : integer(values.port, 'port', 0, 65_535),
+    host: values.host,
   };
 }
 
@@ -208,15 +221,26 @@ export const worker: Command = {
       await hooks.close({ timeout: 0 }).catch(() => undefined);
       throw new CliError(`Cannot start on ${where}: ${describeError(error)}`);
     }
+    let healthServer: Awaited<ReturnType<typeof startHealthServer>> | undefined;
+    if (options.port !== undefined) {
+      try {
+        healthServer = await startHealthServer(healthEndpoints(hooks), options.port, options.host);
+      } catch (error) {
+        await hooks.close({ timeout: 0 }).catch(() => undefined);
+        throw new CliError(`Cannot serve health and metrics on ${options.host}:${options.port}: ${describeError(error)}`);
+      }
+    }
     process.stdout.write(
       `resthooks worker  Delivering jobs from ${redact(options.redis)} (queue ${queueOptions.queueName ?? 'resthooks-deliveries'}), recording in ${where}.\n` +
-        `${options.allowPrivateTargets ? 'Private and loopback targets allowed. ' : ''}Ctrl-C or SIGTERM to stop.\n`,
+        `${options.allowPrivateTargets ? 'Private and loopback targets allowed. ' : ''}Ctrl-C or SIGTERM to stop.\n` +
+        (healthServer ? `Health and metrics: ${healthServer.url}/healthz, /readyz, /metrics\n` : ''),
     );
     const signal = await stopped;
     // A second Ctrl-C while draining exits at once; the leases bring back what was cut short.
     process.once('SIGINT', () => process.exit(130));
     process.stdout.write(`Stopping (${signal}): attempts in flight get up to ${options.shutdownTimeoutMs} ms.\n`);
     await hooks.close({ timeout: options.shutdownTimeoutMs });
+    await healthServer?.close();
     process.stdout.write('Stopped.\n');
     // With Redis unreachable, BullMQ's reconnecting clients outlive close(): do not hang on them.
     setTimeout(() => process.exit(0), 1000).unref();

@@ -14,6 +14,8 @@ import type { OwnerResolver } from '../triggers/owner.js';
 import type { EventsMap } from './events-map.js';
 import type { StandardSchemaV1 } from './standard-schema.js';
 import type { QueueFactory } from '../queue/queue.js';
+import type { HealthOptions, MetricsOptions } from '../telemetry/observability.js';
+import type { TracingOptions } from '../telemetry/tracing.js';
 
 /**
  * Turns an instance of one model into the `data` of its payload. Runs once per event. `Data` is what the
@@ -191,6 +193,15 @@ export interface HooksOptions<EventName extends string = string> {
    * stderr. `false` silences it.
    */
   logger?: Logger | false;
+  /** `hooks.metrics()`: how long the store's backlog figures are reused, the latency buckets. */
+  metrics?: MetricsOptions;
+  /** `hooks.health()`: the thresholds of its checks. */
+  health?: HealthOptions;
+  /**
+   * OpenTelemetry spans per trigger, fan-out and attempt, and a `traceparent` header to receivers,
+   * e.g. `tracing: { tracer: trace.getTracer('resthooks') }`. Off (and free) without one.
+   */
+  tracing?: TracingOptions;
 }
 
 export interface ResolvedDeliveryOptions {
@@ -277,5 +288,8 @@ export function checkHooksOptions(options: HooksOptions<string>): void {
     if (schema !== undefined && typeof (schema as Partial<StandardSchemaV1>)?.['~standard']?.validate !== 'function') {
       throw new ConfigError(`schemas.${event} must be a Standard Schema (a zod, valibot or arktype schema, or anything with "~standard".validate).`);
     }
+  }
+  if (options.tracing !== undefined && typeof options.tracing?.tracer?.startSpan !== 'function') {
+    throw new ConfigError("`tracing.tracer` must be an OpenTelemetry tracer, e.g. `trace.getTracer('resthooks')` from @opentelemetry/api.");
   }
 }

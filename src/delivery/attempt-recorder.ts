@@ -16,6 +16,8 @@ export interface AttemptRecorderDeps {
   readonly onSent: ((info: SentInfo) => void | Promise<void>) | undefined;
   readonly onSubscriptionDisabled: ((subscription: Subscription, reason: string) => void | Promise<void>) | undefined;
   readonly logger: Logger;
+  /** Told the size of each batch written. */
+  readonly onBatchWritten?: (size: number) => void;
 }
 
 // A batch that could not be written (the database restarting, a lost connection) is written again
@@ -67,6 +69,7 @@ export class AttemptRecorder {
         continue;
       }
       this.#failures = 0;
+      this.#deps.onBatchWritten?.(batch.length);
       this.#report(recorded, notReleased);
       // `onSent` tells of recorded attempts: a stale one's result was discarded, a released one is made again.
       const unrecorded = new Set([...recorded.stale, ...recorded.released]);

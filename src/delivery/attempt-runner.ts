@@ -44,7 +44,8 @@ export class AttemptRunner {
     this.#rateLimiter = rate === null ? undefined : new RateLimiter(rate);
   }
 
-  async run(claim: ClaimedDelivery, signal: AbortSignal): Promise<FinishedAttempt> {
+  /** `extraHeaders` (a trace's `traceparent`) go with the attempt's request. */
+  async run(claim: ClaimedDelivery, signal: AbortSignal, extraHeaders: Readonly<Record<string, string>> = {}): Promise<FinishedAttempt> {
     const { options } = this.#deps;
     const subscription = claim.subscription;
     const startedAt = Date.now();
@@ -60,6 +61,7 @@ export class AttemptRunner {
     const hook: HookInfo = { id: subscription.id, event: claim.event.name, target: subscription.target };
     const body = claim.body ?? eventBody(hook, claim.event.data, claim.event.body);
     const headers = signatureHeaders(claim.id, Math.floor(startedAt / 1000), body, secretsOf(subscription.secret, subscription.previousSecrets, startedAt));
+    for (const name in extraHeaders) headers[name] = extraHeaders[name]!;
     if (options.legacySignatureHeader) headers['x-hook-signature'] = legacySignature(subscription.secret, body);
     const result = this.#deps.deliverer
       ? await this.#deliverCustom(hook, body, headers, claim, signal)

@@ -8,7 +8,7 @@ import { loggedError, type Logger } from '../logger.js';
 import type { DeliveryQueue } from '../queue/queue.js';
 import type { KyselyStore } from '../store/kysely-store.js';
 import type { FindSubscriptions } from '../triggers/triggers.js';
-import { fanOutBatch, type LookupRetryPolicy } from './fanout.js';
+import { fanOutBatch, type FanOutResult, type LookupRetryPolicy } from './fanout.js';
 
 export interface DispatcherDeps {
   readonly store: KyselyStore;
@@ -19,6 +19,8 @@ export interface DispatcherDeps {
   readonly lookupRetry: LookupRetryPolicy;
   readonly pollIntervalMs: number;
   readonly logger: Logger;
+  /** Wraps each fan-out pass (metrics, tracing). */
+  readonly observeFanOut?: (run: () => Promise<FanOutResult>) => Promise<FanOutResult>;
 }
 
 const FAN_OUT_BATCH = 500;
@@ -39,15 +41,30 @@ export class Dispatcher {
   #lookupRetriesWaiting = true;
   /** Passes failed in a row (the database down, most often): each waits twice as long as the one before. */
   #failedPasses = 0;
+  #lastPassAt: number | undefined;
 
   constructor(deps: DispatcherDeps) {
     this.#deps = deps;
     deps.queue.onCapacity(() => this.nudge(false));
   }
 
+  /** Whether it is started (and not stopped). */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /**
+   * When its last pass ended, succeeded or failed, or when it started if none has yet (ms since the
+   * epoch): a loop that stops ticking is stuck.
+   */
+  get lastPassAt(): number | undefined {
+    return this.#lastPassAt;
+  }
+
   start(): void {
     if (this.#running) return;
     this.#running = true;
+    this.#lastPassAt = Date.now();
     this.nudge();
   }
 
@@ -88,7 +105,8 @@ export class Dispatcher {
           this.#outboxWanted = false;
           const limit = Math.min(FAN_OUT_BATCH, Math.ceil(room / this.#deliveriesPerEvent));
           const handoff = { capacity: room, leaseUntil: Date.now() + queue.leaseMs };
-          const { taken, more, claimed, deferred } = await fanOutBatch(this.#deps, limit, handoff);
+          const fanOut = () => fanOutBatch(this.#deps, limit, handoff);
+          const { taken, more, claimed, deferred } = await (this.#deps.observeFanOut?.(fanOut) ?? fanOut());
           if (taken > 0) this.#deliveriesPerEvent = Math.max(1, claimed.length / taken);
           if (deferred > 0) this.#lookupRetriesWaiting = true;
           if (claimed.length > 0) await queue.enqueue(claimed);
@@ -116,6 +134,7 @@ export class Dispatcher {
       this.#deps.logger.error({ err: loggedError(error), failedPasses: this.#failedPasses, retryInMs: wait }, 'resthooks: dispatcher pass failed; retrying after a pause');
     } finally {
       this.#pumping = false;
+      this.#lastPassAt = Date.now();
     }
     if (!this.#running) return;
     if (this.#again) wait = 0;

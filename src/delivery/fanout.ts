@@ -115,6 +115,10 @@ export interface FanOutResult {
   readonly claimed: ClaimedDelivery[];
   /** Events whose lookup failed and that wait for a later try. */
   readonly deferred: number;
+  /** The events it fanned out (for tracing: linked by event id). */
+  readonly eventIds: readonly string[];
+  /** Deliveries it inserted. */
+  readonly created: number;
 }
 
 type Found = { readonly rows: readonly SubscriptionTable[] } | { readonly subscriptions: readonly Subscription[] };
@@ -132,7 +136,7 @@ type Found = { readonly rows: readonly SubscriptionTable[] } | { readonly subscr
 export async function fanOutBatch({ store, customFind, lookupRetry, logger }: FanOutDeps, limit: number, handoff: FanOutHandoff): Promise<FanOutResult> {
   const now = Date.now();
   const events = await store.pendingEvents(limit, now);
-  if (events.length === 0) return { taken: 0, more: false, claimed: [], deferred: 0 };
+  if (events.length === 0) return { taken: 0, more: false, claimed: [], deferred: 0, eventIds: [], created: 0 };
   const shared = new Map<string, Promise<readonly SubscriptionTable[]>>();
   // A shared query that failed is logged once, not once per event that shared it.
   const loggedFailures = new Set<string>();
@@ -191,6 +195,8 @@ export async function fanOutBatch({ store, customFind, lookupRetry, logger }: Fa
     more: taken < events.length || events.length === limit,
     claimed: claims.filter((claim) => inserted.has(claim.id)),
     deferred: setbacks.filter((s) => s.retryAt !== null).length,
+    eventIds: items.map((item) => item.eventId),
+    created: inserted.size,
   };
 }
 
