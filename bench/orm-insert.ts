@@ -112,6 +112,29 @@ async function setUp(dir: string): Promise<{ cases: Case[]; close: () => Promise
       connection.exec('COMMIT');
     },
   });
+  // The same with the executor's statements prepared once (the recipe prepares on every call).
+  const prepared = new Map<string, Database.Statement>();
+  const cachedTx = (sql: string, params: readonly unknown[]) => {
+    let statement = prepared.get(sql);
+    if (!statement) prepared.set(sql, (statement = connection.prepare(sql)));
+    return statement.run(...params);
+  };
+  cases.push({
+    adapter: 'raw better-sqlite3, `{ tx }`, statements prepared once',
+    insert: 'the same, with a `tx` that caches its prepared statement by SQL text',
+    mode: 'transaction',
+    plain: async (i) => {
+      connection.exec('BEGIN IMMEDIATE');
+      insertBook.run(`Book ${i}`, 'alice');
+      connection.exec('COMMIT');
+    },
+    hooked: async (i) => {
+      connection.exec('BEGIN IMMEDIATE');
+      const { lastInsertRowid } = insertBook.run(`Book ${i}`, 'alice');
+      await hooks.model('Book', 'created', { id: Number(lastInsertRowid), ...row(i) }, { tx: cachedTx });
+      connection.exec('COMMIT');
+    },
+  });
   const plainTransaction = connection.transaction((i: number) => insertBook.run(`Book ${i}`, 'alice'));
   const hookedTransaction = connection.transaction((i: number) => {
     const { lastInsertRowid } = insertBook.run(`Book ${i}`, 'alice');

@@ -451,6 +451,8 @@ const ADAPTER_NOTES = [
   'Prisma standalone pays more: resthooks runs the standalone write in an interactive transaction so that its outbox row commits with',
   'it, and Prisma\'s interactive transaction costs far more than its implicit one (`standalone: \'after-write\'` avoids that, at the',
   'price of atomicity). Sequelize is `after-commit` here: the row is an autocommit INSERT in another file after the COMMIT.',
+  'The raw better-sqlite3 recipe (docs/delivery.md) prepares its statement on every call; the row with statements prepared once',
+  'shows what that costs.',
 ];
 
 // Written from profiles of this bench (node --cpu-prof, statement timers, and isolated Sender/undici and
