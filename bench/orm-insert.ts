@@ -34,6 +34,10 @@ export interface AdapterCost {
   readonly hookedUs: number;
   /** Median over rounds of hooked / plain. */
   readonly ratio: number;
+  /** The same in CPU time of this process, which other processes on a shared machine disturb less. */
+  readonly plainCpuUs: number;
+  readonly hookedCpuUs: number;
+  readonly cpuRatio: number;
 }
 
 interface Case {
@@ -288,21 +292,23 @@ export async function adapterCosts(rounds = 21, log: (line: string) => void = ()
     const { cases, close } = await setUp(dir);
     try {
       let next = 0;
-      /** µs per insert over `count` inserts. */
-      const time = async (run: (i: number) => unknown, count: number): Promise<number> => {
+      /** µs per insert over `count` inserts: wall clock and CPU time. */
+      const time = async (run: (i: number) => unknown, count: number): Promise<[number, number]> => {
+        const cpu = process.cpuUsage();
         const start = process.hrtime.bigint();
         for (let i = 0; i < count; i++) await run(next++);
-        return Number(process.hrtime.bigint() - start) / 1e3 / count;
+        const used = process.cpuUsage(cpu);
+        return [Number(process.hrtime.bigint() - start) / 1e3 / count, (used.user + used.system) / count];
       };
       // Warm-up, and as many inserts per round as fill ROUND_MS on the hooked side.
       const counts: number[] = [];
       for (const c of cases) {
         await time(c.plain, 200);
-        const us = await time(c.hooked, 200);
+        const [us] = await time(c.hooked, 200);
         counts.push(Math.max(20, Math.min(2_000, Math.round((ROUND_MS * 1000) / us))));
       }
-      const plain: number[][] = cases.map(() => []);
-      const hooked: number[][] = cases.map(() => []);
+      const plain: Array<Array<[number, number]>> = cases.map(() => []);
+      const hooked: Array<Array<[number, number]>> = cases.map(() => []);
       for (let round = 0; round < rounds; round++) {
         for (let k = 0; k < cases.length; k++) {
           const index = (k + round) % cases.length;
@@ -318,15 +324,23 @@ export async function adapterCosts(rounds = 21, log: (line: string) => void = ()
         }
         log(`  adapters: round ${round + 1} of ${rounds}`);
       }
-      return cases.map((c, index) => ({
-        adapter: c.adapter,
-        insert: c.insert,
-        mode: c.mode,
-        inserts: counts[index]! * rounds,
-        plainUs: median(plain[index]!),
-        hookedUs: median(hooked[index]!),
-        ratio: median(hooked[index]!.map((us, round) => us / plain[index]![round]!)),
-      }));
+      return cases.map((c, index) => {
+        const [p, h] = [plain[index]!, hooked[index]!];
+        const side = (times: ReadonlyArray<[number, number]>, which: 0 | 1) => median(times.map((t) => t[which]));
+        const ratio = (which: 0 | 1) => median(h.map((t, round) => t[which] / p[round]![which]));
+        return {
+          adapter: c.adapter,
+          insert: c.insert,
+          mode: c.mode,
+          inserts: counts[index]! * rounds,
+          plainUs: side(p, 0),
+          hookedUs: side(h, 0),
+          ratio: ratio(0),
+          plainCpuUs: side(p, 1),
+          hookedCpuUs: side(h, 1),
+          cpuRatio: ratio(1),
+        };
+      });
     } finally {
       await close();
     }
@@ -344,6 +358,6 @@ function median(values: readonly number[]): number {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const rows = await adapterCosts(Number(process.argv[2] ?? 21), (line) => console.log(line));
   for (const r of rows) {
-    console.log(`${r.adapter} (${r.mode}): ${r.plainUs.toFixed(1)} µs plain, ${r.hookedUs.toFixed(1)} µs with resthooks (medians), ratio ${r.ratio.toFixed(2)}×`);
+    console.log(`${r.adapter} (${r.mode}): ${r.plainUs.toFixed(1)} µs plain, ${r.hookedUs.toFixed(1)} µs with resthooks (medians), ratio ${r.ratio.toFixed(2)}× (CPU ${r.cpuRatio.toFixed(2)}×)`);
   }
 }
