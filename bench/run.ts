@@ -394,11 +394,11 @@ function floorSection(rows: readonly HotPathRow[], met: boolean): string[] {
     'by one B-tree: the difference between two rows is that index\'s cost. WAL pages per insert are counted exactly (a commit writes',
     'every page it changed, and each page is 4 KiB written to the WAL and later copied into the database by a checkpoint).',
     '',
-    `| what | µs per insert | × floor | CPU µs | × floor (CPU) | WAL pages per insert | target ≤ ${HOT_TARGET}× floor |`,
-    '|---|---:|---:|---:|---:|---:|---|',
+    `| what | which is | µs per insert | × floor | CPU µs | × floor (CPU) | WAL pages per insert | target ≤ ${HOT_TARGET}× floor |`,
+    '|---|---|---:|---:|---:|---:|---:|---|',
     ...rows.map((r) => {
       const target = r === floor ? 'floor' : r.name.startsWith('`hooks.model()`') ? (r.ratio <= HOT_TARGET ? 'met' : 'missed') : '';
-      return `| ${r.name} (${r.note}) | ${r.us.toFixed(1)} | ${r.ratio.toFixed(2)}× | ${r.cpuUs.toFixed(1)} | ${r.cpuRatio.toFixed(2)}× | ${r.walPages.toFixed(2)} | ${target} |`;
+      return `| ${r.name} | ${r.note} | ${r.us.toFixed(1)} | ${r.ratio.toFixed(2)}× | ${r.cpuUs.toFixed(1)} | ${r.cpuRatio.toFixed(2)}× | ${r.walPages.toFixed(2)} | ${target} |`;
     }),
     '',
     `Target ≤ ${HOT_TARGET}× the floor's bare INSERT per awaited \`hooks.model()\`: ${met ? 'met' : 'missed'}.`,
