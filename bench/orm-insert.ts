@@ -88,7 +88,7 @@ interface PrismaLike {
 }
 
 /** Sets every ORM up on files in `dir`; returns the cases and what closes them. */
-async function setUp(dir: string): Promise<{ cases: Case[]; close: () => Promise<void> }> {
+async function setUp(dir: string): Promise<{ cases: Case[]; recorded: () => number; close: () => Promise<void> }> {
   const file = join(dir, 'app.db');
   const connection = new Database(file);
   connection.pragma('journal_mode = WAL');
@@ -277,8 +277,11 @@ async function setUp(dir: string): Promise<{ cases: Case[]; close: () => Promise
     hooked: (i) => sequelize.transaction((transaction) => SequelizeBook.create(row(i), { transaction })),
   });
 
+  const stores = [file, join(dir, 'hooks.db')].map((path) => new Database(path, { readonly: true }));
+  closers.push(() => stores.forEach((store) => store.close()));
   return {
     cases,
+    recorded: () => stores.reduce((sum, store) => sum + (store.prepare('select count(*) as n from resthooks_events').get() as { n: number }).n, 0),
     close: async () => {
       for (const close of closers) await close();
     },
@@ -289,15 +292,17 @@ async function setUp(dir: string): Promise<{ cases: Case[]; close: () => Promise
 export async function adapterCosts(rounds = 21, log: (line: string) => void = () => undefined): Promise<AdapterCost[]> {
   const dir = mkdtempSync(join(tmpdir(), 'resthooks-orm-bench-'));
   try {
-    const { cases, close } = await setUp(dir);
+    const { cases, recorded, close } = await setUp(dir);
     try {
       let next = 0;
+      let hookedInserts = 0;
       /** µs per insert over `count` inserts: wall clock and CPU time. */
       const time = async (run: (i: number) => unknown, count: number): Promise<[number, number]> => {
         const cpu = process.cpuUsage();
         const start = process.hrtime.bigint();
         for (let i = 0; i < count; i++) await run(next++);
         const used = process.cpuUsage(cpu);
+        if (cases.some((c) => c.hooked === run)) hookedInserts += count;
         return [Number(process.hrtime.bigint() - start) / 1e3 / count, (used.user + used.system) / count];
       };
       // Warm-up, and as many inserts per round as fill ROUND_MS on the hooked side.
@@ -323,6 +328,11 @@ export async function adapterCosts(rounds = 21, log: (line: string) => void = ()
           }
         }
         log(`  adapters: round ${round + 1} of ${rounds}`);
+      }
+      // Every hooked insert must have recorded its event, or its ratio means nothing (an after-commit append may lag).
+      for (let waited = 0; recorded() !== hookedInserts; waited += 50) {
+        if (waited > 10_000) throw new Error(`adapters: ${recorded()} events recorded for ${hookedInserts} inserts with resthooks`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
       }
       return cases.map((c, index) => {
         const [p, h] = [plain[index]!, hooked[index]!];
