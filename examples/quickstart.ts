@@ -1,5 +1,5 @@
 /**
- * The seed's bookstore example, end to end, in one file: declare events, subscribe a local
+ * django-rest-hooks' bookstore example, end to end, in one file: declare events, subscribe a local
  * receiver, fire created / updated / custom / deleted / raw events, and watch signed deliveries
  * arrive.
  */
@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
-import { createHooks, sqliteStore } from '../src/index.js';
+import { createHooks, sqliteStore } from 'resthooks';
 
 class Book {
   constructor(
@@ -61,7 +61,7 @@ const target = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hoo
 
 await hooks.start();
 console.log(`resthooks quickstart — receiver at ${target}\n`);
-for (const event of Object.keys(EVENTS)) {
+for (const event of Object.keys(EVENTS) as Array<keyof typeof EVENTS>) {
   const subscription = await hooks.subscriptions.create({ owner: 'alice', event, target });
   secrets.set(subscription.id, subscription.secret);
 }

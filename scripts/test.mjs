@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs the whole suite with vitest and prints the plain closing line CI reads
 // ("N passed, N failed, N skipped"). A skipped or pending test fails the run: it proves nothing.
+// `--unit` runs the unit scope (vitest.config.ts): no PostgreSQL, Redis or Chromium, no root.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,8 +9,12 @@ import { join } from 'node:path';
 
 const dir = mkdtempSync(join(tmpdir(), 'resthooks-vitest-'));
 const report = join(dir, 'report.json');
-const args = ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)];
-const run = spawnSync('npx', args, { stdio: 'inherit', env: { ...process.env, FORCE_COLOR: process.env.CI ? '0' : process.env.FORCE_COLOR } });
+const unit = process.argv.includes('--unit');
+const passThrough = process.argv.slice(2).filter((arg) => arg !== '--unit');
+const args = ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...passThrough];
+const env = { ...process.env, FORCE_COLOR: process.env.CI ? '0' : process.env.FORCE_COLOR };
+if (unit) env.RESTHOOKS_TEST_SCOPE = 'unit';
+const run = spawnSync('npx', args, { stdio: 'inherit', env });
 
 let passed = 0, failed = 0, skipped = 0;
 try {

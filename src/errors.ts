@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { StandardSchemaIssue } from './config/standard-schema.js';
+
 export type ResthooksErrorCode =
   | 'config_invalid'
   | 'unknown_event'
@@ -17,7 +19,9 @@ export type ResthooksErrorCode =
   | 'migration_required'
   | 'serialization_failed'
   | 'owner_failed'
-  | 'outbox_write_failed';
+  | 'outbox_write_failed'
+  | 'payload_invalid'
+  | 'delivery_failed';
 
 export class ResthooksError extends Error {
   readonly code: ResthooksErrorCode;
@@ -40,10 +44,13 @@ export class ConfigError extends ResthooksError {
 export class ValidationError extends ResthooksError {
   /** The input field at fault, when there is one (`event`, `target`, …). */
   readonly field: string | undefined;
-  constructor(code: ResthooksErrorCode, message: string, field?: string) {
+  /** For `payload_invalid`: what the event's schema found wrong (Standard Schema issues). */
+  readonly issues: readonly StandardSchemaIssue[] | undefined;
+  constructor(code: ResthooksErrorCode, message: string, field?: string, issues?: readonly StandardSchemaIssue[]) {
     super(code, message);
     this.name = 'ValidationError';
     this.field = field;
+    this.issues = issues;
   }
 }
 
@@ -94,5 +101,23 @@ export class OutboxWriteError extends ResthooksError {
     );
     this.name = 'OutboxWriteError';
     this.event = event;
+  }
+}
+
+/**
+ * What the logs carry (under `err`) for a failed delivery attempt: which delivery, which attempt, the
+ * target without its query string or credentials, and why. `cause` is the network error, when one was thrown.
+ */
+export class DeliveryAttemptError extends ResthooksError {
+  readonly deliveryId: string;
+  readonly attempt: number;
+  /** The HTTP status, when the receiver answered. */
+  readonly statusCode: number | undefined;
+  constructor(deliveryId: string, attempt: number, target: string, reason: string, statusCode: number | undefined, cause?: Error) {
+    super('delivery_failed', `Attempt ${attempt} of delivery ${deliveryId} to ${target} failed: ${reason}`, cause ? { cause } : undefined);
+    this.name = 'DeliveryAttemptError';
+    this.deliveryId = deliveryId;
+    this.attempt = attempt;
+    this.statusCode = statusCode;
   }
 }

@@ -4,12 +4,14 @@
  */
 import type { MigrationResultSet } from 'kysely';
 import { EventRoutes } from './config/event-routes.js';
-import { parseEventsMap, type EventDefinition } from './config/events-map.js';
-import { checkHooksOptions, resolveDeliveryOptions, resolveFinderRetry, type HooksOptions } from './config/options.js';
+import { parseEventsMap, type EventDefinition, type EventsMap } from './config/events-map.js';
+import type { ActionOf, EventSchemas, ModelData, ModelOf, PayloadOf, PayloadsOf, RoutedPairs } from './config/event-types.js';
+import { checkHooksOptions, resolveDeliveryOptions, resolveFinderRetry, type HooksOptions, type Serializer } from './config/options.js';
 import { defaultOwner } from './triggers/owner.js';
 import { AttemptRecorder } from './delivery/attempt-recorder.js';
 import { AttemptRunner } from './delivery/attempt-runner.js';
 import { envelopeBody } from './delivery/envelope.js';
+import { CommitWatch } from './delivery/commit-watch.js';
 import { Dispatcher } from './delivery/dispatcher.js';
 import { inProcessQueue } from './queue/in-process-queue.js';
 import type { QueueContext } from './queue/queue.js';
@@ -20,7 +22,7 @@ import { guardedConnector } from './delivery/ssrf.js';
 import { ConflictError, NotFoundError, ValidationError } from './errors.js';
 import { newId } from './ids.js';
 import { KyselyStore } from './store/kysely-store.js';
-import { errorInfo, silentLogger } from './logger.js';
+import { loggedError, resolveLogger } from './logger.js';
 import { recentEvents } from './store/recent-events.js';
 import { getOutboxEvent, listOutbox, OUTBOX_STATUSES, type OutboxEvent, type OutboxStatus } from './store/outbox.js';
 import type { OutboxProbe } from './store/outbox-probe.js';
@@ -31,7 +33,7 @@ import { Subscriptions, type OwnerScope } from './subscriptions.js';
 import { toJsonText } from './triggers/serialize.js';
 import { purgeBefore, RETENTION_INTERVAL_MS, type PurgeResult } from './store/retention.js';
 import { normalizeOwner, type OwnerValue } from './triggers/owner.js';
-import { Triggers, type ActionTriggerOptions, type ModelRef, type ModelTriggerOptions, type RawTriggerOptions, type SyncModelTriggerOptions, type TriggerResult } from './triggers/triggers.js';
+import { Triggers, type ActionTriggerOptions, type ModelType, type ModelTriggerOptions, type RawTriggerOptions, type SyncModelTriggerOptions, type TriggerResult } from './triggers/triggers.js';
 
 /** The event sent by `sendTest()`, to one subscription only. Not subscribable. */
 export const TEST_EVENT = 'hook.test';
@@ -52,10 +54,16 @@ export interface ListOutboxOptions extends OwnerScope {
   cursor?: string;
 }
 
-export interface Hooks<EventName extends string = string> {
+/**
+ * The engine `createHooks()` returns. Its type parameters come from the options, so calls are checked:
+ * `EventName` is the declared events' names, `Pairs` the `'Model.action'` pairs they route, and `Payloads`
+ * the payload type of each event that has a schema. They widen to `string` / `unknown` for a map that is
+ * not a literal; `Hooks` alone is that wide type, which every `Hooks<…>` can be passed as.
+ */
+export interface Hooks<EventName extends string = string, Pairs extends string = `${string}.${string}`, Payloads = {}> {
   /** The declared events, in declaration order. */
   readonly events: readonly EventDefinition[];
-  /** The seed's `get_event_actions_config()`: `{ Book: { created: ['book.added', false], … } }`. */
+  /** django-rest-hooks' `get_event_actions_config()`: `{ Book: { created: ['book.added', false], … } }`. */
   eventActions(): Record<string, Record<string, readonly [string, boolean]>>;
 
   /**
@@ -65,34 +73,40 @@ export interface Hooks<EventName extends string = string> {
    * transaction throws `OutboxWriteError`, so the transaction rolls back instead of committing without it.
    * @example await hooks.model('Book', 'created', book)
    */
-  model(model: ModelRef, action: string, instance: object, options?: ModelTriggerOptions): Promise<TriggerResult>;
+  model<Model extends ModelOf<Pairs>>(model: Model | ModelType, action: ActionOf<Pairs, Model>, instance: object, options?: ModelTriggerOptions): Promise<TriggerResult>;
   /**
    * `model()` inside a synchronous transaction (better-sqlite3's `db.transaction(fn)`, which cannot
    * await): the outbox row is written through `tx` before this returns, or `OutboxWriteError` is thrown.
    * Needs `hooks.start()` to have resolved; a model with a per-subscription payload (`serializeHook`, a
-   * `payloadOverride` function) is refused. Call `notify()` after the commit.
+   * `payloadOverride` function) is refused. The dispatcher looks for the event once the commit is done.
    * @example
    * db.transaction(() => {
    *   const book = db.prepare('insert into books (title, ownerId) values (?, ?) returning *').get('Dune', 'alice');
    *   hooks.modelSync('Book', 'created', book, { tx: (sql, params) => db.prepare(sql).run(...params) });
    * })();
-   * hooks.notify();
    */
-  modelSync(model: ModelRef, action: string, instance: object, options: SyncModelTriggerOptions): TriggerResult;
+  modelSync<Model extends ModelOf<Pairs>>(model: Model | ModelType, action: ActionOf<Pairs, Model>, instance: object, options: SyncModelTriggerOptions): TriggerResult;
   /**
-   * A custom action on an instance (the seed's `hook_event`), the model taken from its class.
+   * A custom action on an instance (django-rest-hooks' `hook_event`), the model taken from its class.
    * @example await hooks.action(book, 'read')
    */
-  action(instance: object, action: string, options?: ActionTriggerOptions): Promise<TriggerResult>;
+  action<Model extends ModelOf<Pairs> = ModelOf<Pairs>>(
+    instance: object,
+    action: ActionOf<Pairs, Model>,
+    options?: Omit<ActionTriggerOptions, 'model'> & { model?: Model | ModelType },
+  ): Promise<TriggerResult>;
   /**
-   * A raw event with an arbitrary payload (the seed's `raw_hook_event`). Throws `ValidationError`
+   * A raw event with an arbitrary payload (django-rest-hooks' `raw_hook_event`). Throws `ValidationError`
    * for an event that is not declared (unless `trust`); anything else as `model()` (a payload over the
-   * size limit is a `failed` result, or `OutboxWriteError` with `tx`).
+   * size limit is a `failed` result, or `OutboxWriteError` with `tx`). With a schema for the event, the
+   * payload is typed and validated (see `schemas`).
    * @example await hooks.raw('user.logged_in', { username }, { owner: user.id })
    */
-  raw(event: EventName | (string & {}), payload: unknown, options?: RawTriggerOptions): Promise<TriggerResult>;
+  raw<Name extends EventName>(event: Name, payload: PayloadOf<Payloads, Name>, options?: RawTriggerOptions): Promise<TriggerResult>;
+  /** An event that is not declared, sent anyway (`trust: true`). */
+  raw(event: string, payload: unknown, options: RawTriggerOptions & { trust: true }): Promise<TriggerResult>;
 
-  readonly subscriptions: Subscriptions;
+  readonly subscriptions: Subscriptions<EventName>;
   readonly deliveries: {
     /** A subscription's deliveries, newest first, each with its attempts. */
     list(subscriptionId: string, options?: ListDeliveriesOptions & OwnerScope): Promise<DeliveryWithAttempts[]>;
@@ -129,7 +143,7 @@ export interface Hooks<EventName extends string = string> {
    * The latest events of one name that reached `owner` (addressed to them, or to every owner), newest
    * first; `limit` 1–100, default 10. What the REST API shows as samples.
    */
-  recentEvents(event: string, options: { owner: OwnerValue; limit?: number }): Promise<StoredEvent[]>;
+  recentEvents(event: EventName, options: { owner: OwnerValue; limit?: number }): Promise<StoredEvent[]>;
   /** Sends a `hook.test` event to one subscription. */
   sendTest(subscriptionId: string, scope?: OwnerScope): Promise<{ deliveryId: string }>;
 
@@ -139,7 +153,11 @@ export interface Hooks<EventName extends string = string> {
   stop(options?: { timeout?: Duration }): Promise<void>;
   /** `stop()`, then closes the store's database. */
   close(options?: { timeout?: Duration }): Promise<void>;
-  /** Tells the dispatcher that new events were committed (e.g. after a host transaction), instead of waiting for its poll. */
+  /**
+   * Tells the dispatcher that new events were committed, instead of waiting for its poll. A trigger does it
+   * by itself, with `tx` too (the dispatcher then looks again for about a second after it); events written
+   * by other processes are found by the poll, or by calling this.
+   */
   notify(): void;
   /**
    * For ORM adapters: a probe row and its removal, compiled for the store's dialect, to learn whether the
@@ -189,11 +207,29 @@ function scopedOwner(scope: OwnerScope): string | undefined {
  * await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: 'https://example.com/hooks' });
  * await hooks.model('Book', 'created', { id: 1, title: 'The Two Towers', ownerId: 'alice' });
  */
-export function createHooks<const EventName extends string>(options: HooksOptions<EventName>): Hooks<EventName> {
+export function createHooks<const EventName extends string, const Events extends EventsMap = EventsMap, const Schemas extends EventSchemas<EventName> = {}>(
+  options: HooksOptions<EventName> & TypedHooksOptions<EventName, Events, Schemas>,
+): Hooks<EventName, RoutedPairs<Events>, PayloadsOf<Schemas>> {
+  // One implementation, wide; the types only narrow what callers may pass.
+  return wireHooks(options) as unknown as Hooks<EventName, RoutedPairs<Events>, PayloadsOf<Schemas>>;
+}
+
+/** What `createHooks()` infers its types from: the literal events map, schemas keyed by declared events, serializers typed by them. */
+export interface TypedHooksOptions<EventName extends string, Events extends EventsMap, Schemas extends EventSchemas<EventName>> {
+  readonly events: Events;
+  readonly schemas?: Schemas & { readonly [Unknown in Exclude<keyof Schemas, EventName>]: never };
+  readonly serializers?: { readonly [Model in ModelOf<RoutedPairs<Events>>]?: Serializer<ModelData<Events, PayloadsOf<Schemas>, Model>> };
+}
+
+function wireHooks(options: HooksOptions): Hooks {
   checkHooksOptions(options);
-  const routes = new EventRoutes(parseEventsMap(options.events));
+  const schemas = new Map(Object.entries(options.schemas ?? {}).flatMap(([event, schema]) => (schema ? [[event, schema] as const] : [])));
+  const routes = new EventRoutes(parseEventsMap(options.events).map((definition) => {
+    const schema = schemas.get(definition.name);
+    return schema ? Object.freeze({ ...definition, schema }) : definition;
+  }));
   const delivery = resolveDeliveryOptions(options.delivery);
-  const logger = options.logger ?? silentLogger;
+  const logger = resolveLogger(options.logger);
   const store = new KyselyStore(options.store);
   const ready = () => store.ready(options.migrate !== false);
   const findSubscriptions = subscriptionFinder(store, options.finder);
@@ -236,6 +272,7 @@ export function createHooks<const EventName extends string>(options: HooksOption
     await queue.settled();
     await recorder.settled();
   };
+  const commitWatch = new CommitWatch(() => dispatcher.nudge());
   const triggers = new Triggers({
     routes,
     store,
@@ -246,6 +283,9 @@ export function createHooks<const EventName extends string>(options: HooksOption
     maxPayloadBytes: delivery.maxPayloadBytes,
     logger,
     appended: () => dispatcher.nudge(),
+    appendedInTransaction: () => commitWatch.written(),
+    schemas,
+    development: options.development ?? process.env.NODE_ENV !== 'production',
   });
   const subscriptions = new Subscriptions(store, routes, policy, options.resolver, ready);
 
@@ -260,6 +300,7 @@ export function createHooks<const EventName extends string>(options: HooksOption
     clearInterval(retentionTimer);
     retentionTimer = undefined;
     dispatcher.stop();
+    commitWatch.stop();
     await queue.close(toMs(stopOptions.timeout ?? '10s'));
     await recorder.settled();
     await sender.close();
@@ -268,10 +309,10 @@ export function createHooks<const EventName extends string>(options: HooksOption
   return {
     events: routes.all(),
     eventActions: () => routes.table(),
-    model: (model, action, instance, triggerOptions) => triggers.model(model, action, instance, triggerOptions),
-    modelSync: (model, action, instance, triggerOptions) => triggers.modelSync(model, action, instance, triggerOptions),
-    action: (instance, action, triggerOptions) => triggers.action(instance, action, triggerOptions),
-    raw: (event, payload, triggerOptions) => triggers.raw(event, payload, triggerOptions),
+    model: (model: string | ModelType, action: string, instance: object, triggerOptions?: ModelTriggerOptions) => triggers.model(model, action, instance, triggerOptions),
+    modelSync: (model: string | ModelType, action: string, instance: object, triggerOptions: SyncModelTriggerOptions) => triggers.modelSync(model, action, instance, triggerOptions),
+    action: (instance: object, action: string, triggerOptions?: ActionTriggerOptions) => triggers.action(instance, action, triggerOptions),
+    raw: (event: string, payload: unknown, triggerOptions?: RawTriggerOptions) => triggers.raw(event, payload, triggerOptions),
     subscriptions,
     deliveries: {
       async list(subscriptionId, listOptions = {}) {
@@ -373,7 +414,7 @@ export function createHooks<const EventName extends string>(options: HooksOption
       await ready();
       dispatcher.start();
       if (retentionMs !== null && retentionTimer === undefined) {
-        const run = () => purge({ olderThan: retentionMs }).catch((error) => logger.error({ err: errorInfo(error) }, 'resthooks: retention purge failed'));
+        const run = () => purge({ olderThan: retentionMs }).catch((error) => logger.error({ err: loggedError(error) }, 'resthooks: retention purge failed'));
         retentionTimer = setInterval(run, RETENTION_INTERVAL_MS).unref();
         void run();
       }

@@ -3,8 +3,10 @@
  * every create/update/delete or custom event is delivered to them, durably, signed and safely.
  * @module
  */
-export { createHooks, TEST_EVENT, type Hooks, type ListDeliveriesOptions, type ListOutboxOptions } from './hooks.js';
+export { createHooks, TEST_EVENT, type Hooks, type TypedHooksOptions, type ListDeliveriesOptions, type ListOutboxOptions } from './hooks.js';
 export type { EventsMap, EventTarget, EventDefinition } from './config/events-map.js';
+export type { RoutedPairs, ModelOf, ActionOf, EventSchemas, PayloadsOf, PayloadOf, ModelData } from './config/event-types.js';
+export type { StandardSchemaV1, StandardSchemaIssue, StandardSchemaResult, SchemaInput, SchemaOutput } from './config/standard-schema.js';
 export type {
   HooksOptions,
   DeliveryOptions,
@@ -16,7 +18,7 @@ export type {
   DelivererContext,
   SentInfo,
 } from './config/options.js';
-export type { ModelRef, TriggerResult, PayloadOverride, ModelTriggerOptions, SyncModelTriggerOptions, SyncHostExecutor, ActionTriggerOptions, RawTriggerOptions } from './triggers/triggers.js';
+export type { ModelRef, ModelType, TriggerResult, PayloadOverride, ModelTriggerOptions, SyncModelTriggerOptions, SyncHostExecutor, ActionTriggerOptions, RawTriggerOptions } from './triggers/triggers.js';
 export { resthooksModel } from './triggers/model-name.js';
 export { defaultOwner, type OwnerResolver, type OwnerValue } from './triggers/owner.js';
 export type { NewSubscription, SubscriptionPatch, OwnerScope, ListSubscriptionsOptions, Page, RotateSecretOptions, Subscriptions } from './subscriptions.js';
@@ -35,7 +37,7 @@ export type { Logger } from './logger.js';
 export { DEFAULT_SCHEDULE, parseSchedule, toMs, type Duration, type RetryPolicy } from './delivery/retry.js';
 export { generateSecret, sign, signatureHeaders } from './delivery/signing.js';
 export { checkTarget, refusedRange, type TargetPolicy, type Resolver } from './delivery/ssrf.js';
-export { ResthooksError, ConfigError, ValidationError, NotFoundError, ConflictError, MigrationRequiredError, OutboxWriteError, type ResthooksErrorCode } from './errors.js';
+export { ResthooksError, ConfigError, ValidationError, NotFoundError, ConflictError, MigrationRequiredError, OutboxWriteError, DeliveryAttemptError, type ResthooksErrorCode } from './errors.js';
 
 import type { StoreDialect } from './store/store-dialect.js';
 import { KyselyStore } from './store/kysely-store.js';

@@ -15,9 +15,10 @@ import type { JsonValue, Subscription } from './store/records.js';
 import type { SubscriptionTable } from './store/schema.js';
 import { normalizeOwner, type OwnerValue } from './triggers/owner.js';
 
-export interface NewSubscription {
+/** `EventName`: the declared event names (from `createHooks()`), so a typo fails to compile. */
+export interface NewSubscription<EventName extends string = string> {
   owner: OwnerValue;
-  event: string;
+  event: EventName;
   target: string;
   /** Default true. */
   active?: boolean;
@@ -25,15 +26,15 @@ export interface NewSubscription {
 }
 
 /** The fields `update` can change: any of a new subscription's, except its owner. */
-export type SubscriptionPatch = Partial<Omit<NewSubscription, 'owner'>>;
+export type SubscriptionPatch<EventName extends string = string> = Partial<Omit<NewSubscription<EventName>, 'owner'>>;
 
 /** Limits an operation to one owner's subscriptions: another owner's id behaves as not found. */
 export interface OwnerScope {
   owner?: OwnerValue;
 }
 
-export interface ListSubscriptionsOptions extends OwnerScope {
-  event?: string;
+export interface ListSubscriptionsOptions<EventName extends string = string> extends OwnerScope {
+  event?: EventName;
   active?: boolean;
   /** 1–100, default 50. */
   limit?: number;
@@ -58,7 +59,7 @@ export const MAX_OWNER_LENGTH = 255;
 // A rotation keeps at most this many old secrets signing: each adds a signature to every delivery.
 const MAX_PREVIOUS_SECRETS = 3;
 
-export class Subscriptions {
+export class Subscriptions<EventName extends string = string> {
   readonly #store: KyselyStore;
   readonly #routes: EventRoutes;
   readonly #policy: TargetPolicy;
@@ -77,7 +78,7 @@ export class Subscriptions {
    * Subscribes `target` to `event` for `owner`. Throws `ValidationError` (nothing stored) for an
    * unknown event, a target that is not an absolute http(s) URL, or one on a refused network.
    */
-  async create(input: NewSubscription): Promise<Subscription> {
+  async create(input: NewSubscription<EventName>): Promise<Subscription> {
     const owner = normalizeOwner(input?.owner);
     if (owner === null) throw new ValidationError('invalid_field', 'A subscription needs an owner (a non-empty string or number).', 'owner');
     checkStorableText(owner, 'owner');
@@ -112,7 +113,7 @@ export class Subscriptions {
   }
 
   /** Newest first. */
-  async list(options: ListSubscriptionsOptions = {}): Promise<Page<Subscription>> {
+  async list(options: ListSubscriptionsOptions<EventName> = {}): Promise<Page<Subscription>> {
     const limit = options.limit ?? 50;
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new ValidationError('invalid_field', '`limit` must be an integer from 1 to 100.', 'limit');
     const owner = options.owner === undefined ? undefined : (normalizeOwner(options.owner) ?? '');
@@ -131,7 +132,7 @@ export class Subscriptions {
     return { items, nextCursor: rows.length > limit ? items.at(-1)!.id : null };
   }
 
-  async update(id: string, patch: SubscriptionPatch, scope: OwnerScope = {}): Promise<Subscription> {
+  async update(id: string, patch: SubscriptionPatch<EventName>, scope: OwnerScope = {}): Promise<Subscription> {
     const current = await this.#require(id, scope);
     const change: Partial<SubscriptionTable> = { updated_at: Date.now() };
     if (patch.event !== undefined) {

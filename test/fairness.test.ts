@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DeliveryOptions } from '../src/index.js';
-import { TestDatabase, type Engine } from './support/database.js';
+import { ENGINES, TestDatabase, type Engine } from './support/database.js';
 import { eventually, testHooks, type TestHooks } from './support/hooks.js';
 import { startReceiver, type Receiver } from './support/receiver.js';
 
@@ -14,7 +14,7 @@ const HANGING_ORIGINS = 100;
 /** The hanging receivers' attempts end only at this timeout; the other owner's must arrive long before. */
 const TIMEOUT_MS = 20_000;
 
-describe.each(['sqlite', 'postgres'] as const)('fairness between owners (%s)', (engine: Engine) => {
+describe.each(ENGINES)('fairness between owners (%s)', (engine: Engine) => {
   let db: TestDatabase;
   let hanging: Receiver;
   let healthy: Receiver;

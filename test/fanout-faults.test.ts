@@ -10,12 +10,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApi } from '../src/api/index.js';
 import { createAdminPage } from '../src/api/admin/admin-page.js';
 import type { Finder, HooksOptions, Logger, OutboxEvent } from '../src/index.js';
-import { TestDatabase, type Engine } from './support/database.js';
+import { ENGINES, TestDatabase } from './support/database.js';
 import { eventually, testHooks, type TestHooks } from './support/hooks.js';
 import { startReceiver, type Receiver } from './support/receiver.js';
 import { basicAuthorize, BASIC, mainOf } from './admin/admin-support.js';
 
-const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
 const EVENTS = { 'book.added': 'Book.created', 'book.changed': 'Book.updated+', 'note.posted': null } as const;
 type Event = keyof typeof EVENTS;
 

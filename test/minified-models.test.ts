@@ -4,6 +4,7 @@
  * by a name that matches no mapped model is warned about, once.
  */
 import { execFile } from 'node:child_process';
+import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -75,6 +76,93 @@ describe('model names that survive minification', () => {
     const events = receiver.received.map((request) => `${request.json.hook.event}:${request.json.data.id}`).sort();
     expect(events).toEqual(['author.added:2', 'book.added:1', 'book.read:1', 'review.added:3']);
     expect(receiver.received.find((request) => request.json.hook.event === 'book.added')!.json.data).toEqual({ id: 1, title: 'Dune', ownerId: 'alice' });
+  }, 120_000);
+
+  it('TypeORM decorated entities in a minified bundle fire by their declared model name or their table name', async () => {
+    // Decorated entities need TypeScript's legacy decorators, so the app is compiled by esbuild alone (the
+    // project's tsconfig has standard decorators); the app, resthooks' core and the adapter are bundled and
+    // minified together, the packages left to node_modules.
+    const app = tempDir();
+    try {
+      symlinkSync(join(ROOT, 'node_modules'), join(app.path, 'node_modules'), 'dir');
+      const source = join(app.path, 'typeorm-app.ts');
+      writeFileSync(
+        source,
+        `import { Column, DataSource, Entity, PrimaryColumn } from 'typeorm';
+import { createHooks, resthooksModel, sqliteStore } from ${JSON.stringify(join(ROOT, 'src/index.ts'))};
+import { attachTypeorm } from ${JSON.stringify(join(ROOT, 'src/adapters/orm/typeorm-adapter.ts'))};
+import Database from 'better-sqlite3';
+
+// esbuild emits no decorator metadata: every column names its type.
+@Entity('books')
+class Book {
+  static [resthooksModel] = 'Book';
+  @PrimaryColumn({ type: 'integer' }) id!: number;
+  @Column({ type: 'varchar' }) title!: string;
+  @Column({ type: 'varchar' }) ownerId!: string;
+}
+
+/** No declared name: the events map names its table. */
+@Entity('magazines')
+class Magazine {
+  @PrimaryColumn({ type: 'integer' }) id!: number;
+  @Column({ type: 'varchar' }) title!: string;
+  @Column({ type: 'varchar' }) ownerId!: string;
+}
+
+/** Named by neither: its class name is all it has, and the minifier changed it. */
+@Entity()
+class Review {
+  @PrimaryColumn({ type: 'integer' }) id!: number;
+  @Column({ type: 'varchar' }) ownerId!: string;
+}
+
+const file = process.argv[2]!;
+const dataSource = new DataSource({ type: 'better-sqlite3', database: file, entities: [Book, Magazine, Review], synchronize: true });
+await dataSource.initialize();
+const hooks = createHooks({
+  events: { 'book.added': 'Book.created', 'magazine.added': 'magazines.created', 'review.added': 'Review.created' },
+  store: sqliteStore(new Database(file)),
+});
+await hooks.migrate();
+const typeorm = await attachTypeorm(dataSource, hooks);
+await dataSource.transaction(async (manager) => {
+  await manager.save(Book, { id: 1, title: 'Minified book', ownerId: 'alice' });
+  await manager.save(Magazine, { id: 2, title: 'Minified magazine', ownerId: 'alice' });
+  await manager.save(Review, { id: 3, ownerId: 'alice' });
+});
+const events: string[] = [];
+for (const event of ['book.added', 'magazine.added', 'review.added']) for (const row of await hooks.recentEvents(event, { owner: 'alice' })) events.push(event + ':' + (row.data as { id: number }).id);
+const metadata = (type: Function) => dataSource.getMetadata(type);
+console.log(JSON.stringify({ mode: typeorm.mode, names: [Book, Magazine, Review].map((type) => metadata(type).name), reviewTable: metadata(Review).tableName, events: events.sort() }));
+await dataSource.destroy();
+await hooks.close();
+`,
+      );
+      const bundle = join(app.path, 'typeorm-app.mjs');
+      await build({
+        entryPoints: [source],
+        outfile: bundle,
+        bundle: true,
+        minify: true,
+        platform: 'node',
+        format: 'esm',
+        target: 'node20',
+        packages: 'external',
+        logLevel: 'error',
+        tsconfigRaw: { compilerOptions: { experimentalDecorators: true } },
+      });
+      const { stdout } = await promisify(execFile)(process.execPath, [bundle, join(app.path, 'app.db')], { cwd: app.path, timeout: 60_000 });
+      const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { mode: string; names: string[]; reviewTable: string; events: string[] };
+      // The bundle renamed the entity classes, and with them TypeORM's metadata names.
+      expect(result.names).not.toContain('Book');
+      expect(result.names).not.toContain('Magazine');
+      expect(result.names).not.toContain('Review');
+      expect(result.reviewTable).not.toBe('review');
+      expect(result).toMatchObject({ mode: 'transaction', events: ['book.added:1', 'magazine.added:2'] });
+    } finally {
+      app.cleanup();
+    }
   }, 120_000);
 
   it('a declared model name wins over the class name, for model(), action() and raw(); a subclass is its own model', async () => {

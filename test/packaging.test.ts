@@ -39,7 +39,7 @@ beforeAll(async () => {
   const build = await run(process.execPath, [join(ROOT, 'node_modules', 'tsup', tsup.bin.tsup!), '--no-dts', '--out-dir', join(packageDir, 'dist')]);
   expect(build.code, build.output).toBe(0);
   copyFileSync(join(ROOT, 'package.json'), join(packageDir, 'package.json'));
-  for (const file of pkg.files.filter((file) => file !== 'dist')) copyFileSync(join(ROOT, file), join(packageDir, file));
+  for (const file of pkg.files.filter((file) => file !== 'dist')) cpSync(join(ROOT, file), join(packageDir, file), { recursive: true });
   // The dependencies an install would bring, found the way Node looks for them: beside the package.
   symlinkSync(join(ROOT, 'node_modules'), join(packageDir, 'node_modules'), 'dir');
 }, 300_000);

@@ -11,13 +11,11 @@ import { CompiledQuery } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Hooks, Logger, QueueFactory } from '../src/index.js';
 import { KyselyStore } from '../src/store/kysely-store.js';
-import { TestDatabase, type Engine } from './support/database.js';
+import { ENGINES, TestDatabase, type Engine } from './support/database.js';
 import { eventually, testHooks } from './support/hooks.js';
 import { startReceiver, type Receiver, type Responder } from './support/receiver.js';
 
 const EVENTS = { 'book.added': 'Book.created' } as const;
-const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
-
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup();

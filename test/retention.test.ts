@@ -9,11 +9,10 @@ import { idFloor, newId } from '../src/ids.js';
 import { KyselyStore } from '../src/store/kysely-store.js';
 import { purgeBefore, RETENTION_INTERVAL_MS } from '../src/store/retention.js';
 import type { AttemptTable, DeliveryStatus, EventStatus } from '../src/store/schema.js';
-import { TestDatabase, type Engine } from './support/database.js';
+import { ENGINES, TestDatabase, type Engine } from './support/database.js';
 import { eventually, testHooks } from './support/hooks.js';
 import { startReceiver } from './support/receiver.js';
 
-const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
 const DAY = 86_400_000;
 const EVENTS = { 'book.added': 'Book.created' } as const;
 

@@ -16,9 +16,8 @@ import { getOutboxEvent, listOutbox } from '../src/store/outbox.js';
 import { postgresStore } from '../src/index.js';
 import { newDeliveryRow } from '../src/store/rows.js';
 import type { EventTable, SubscriptionTable } from '../src/store/schema.js';
-import { TestDatabase, type Engine } from './support/database.js';
+import { ENGINES, TestDatabase } from './support/database.js';
 
-const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
 const T0 = 1_700_000_000_000;
 
 function eventRow(over: Partial<EventTable> = {}): EventTable {

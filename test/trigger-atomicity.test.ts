@@ -1,16 +1,17 @@
 /**
  * `{ tx }` triggers: the app's row and its outbox row(s) commit together or not at all. Each recipe of
- * docs/delivery.md (better-sqlite3, pg, Kysely, TypeORM) runs here as written, against real databases: the
+ * docs/delivery.md and docs/orms.md (better-sqlite3, pg, postgres.js, Kysely, TypeORM) runs here as written, against real databases: the
  * outbox write failing (no resthooks tables in the app's database) must abort the app's transaction, on
  * SQLite and on PostgreSQL; the normal path commits both and the event is delivered.
  */
 import Database from 'better-sqlite3';
 import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
+import postgres from 'postgres';
 import { DataSource, EntitySchema } from 'typeorm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OutboxWriteError, type HookInfo, type Hooks, type HostExecutor } from '../src/index.js';
-import { TestDatabase, type Engine } from './support/database.js';
+import { ENGINES, TestDatabase } from './support/database.js';
 import { testHooks } from './support/hooks.js';
 import { startReceiver, verify, type Receiver } from './support/receiver.js';
 
@@ -53,6 +54,15 @@ async function addBookPg(pool: pg.Pool, hooks: AppHooks, book: Book) {
   } finally {
     client.release();
   }
+}
+
+/** postgres.js: sql.begin() commits when the callback resolves and rolls back when it throws. */
+async function addBookPostgresJs(sql: postgres.Sql, hooks: AppHooks, book: Book) {
+  await sql.begin(async (tx) => {
+    await tx`insert into books (id, title, owner_id) values (${book.id}, ${book.title}, ${book.ownerId})`;
+    await hooks.model('Book', 'created', book, { tx: (text, params) => tx.unsafe(text, params as postgres.ParameterOrJSON<never>[]) });
+  });
+  hooks.notify();
 }
 
 interface AppDatabase {
@@ -138,19 +148,20 @@ async function appSide(db: TestDatabase): Promise<AppSide> {
   const exec = async (sql: string) => void (await pool.query(sql));
   await exec('create table if not exists books (id integer primary key, title text not null, owner_id text not null)');
   const typeorm = await typeormOn(db);
+  const postgresJs = postgres(db.url, { max: 2, onnotice: () => undefined });
+  closers.push(() => postgresJs.end({ timeout: 5 }));
   return {
     books: () => count('books'),
     events: async () => ((await pool.query("select to_regclass('resthooks_events') as t")).rows[0].t ? count('resthooks_events') : 0),
     exec,
     recipes: {
       pg: (hooks, book) => addBookPg(pool, hooks, book),
+      'postgres.js': (hooks, book) => addBookPostgresJs(postgresJs, hooks, book),
       kysely: (hooks, book) => addBookKysely(kysely, hooks, book),
       typeorm: (hooks, book) => addBookTypeorm(typeorm, hooks, book),
     },
   };
 }
-
-const ENGINES: Engine[] = ['sqlite', 'postgres'];
 
 describe.each(ENGINES)('{ tx } recipes on %s', (engine) => {
   let storeDb: TestDatabase;
@@ -229,6 +240,34 @@ describe.each(ENGINES)('{ tx } recipes on %s', (engine) => {
   });
 });
 
+describe('{ tx } recipes on postgres: a COMMIT the database refuses', () => {
+  it('takes the outbox row with the app\'s row (nothing delivered); the next transaction is delivered once', async () => {
+    const db = new TestDatabase('postgres');
+    await db.init();
+    const receiver = await startReceiver();
+    closers.push(() => db.close(), () => receiver.close());
+    const app = await appSide(db);
+    const t = await testHooks({ events: EVENTS, store: db.dialect() });
+    closers.push(() => t.close());
+    const hooks = t.hooks as AppHooks;
+    await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    // Checked only at COMMIT, after the recipe has written its outbox row.
+    await app.exec(`create function refuse_book() returns trigger language plpgsql as $$
+      begin if new.title like 'refused%' then raise exception 'book refused at commit'; end if; return new; end $$`);
+    await app.exec('create constraint trigger refuse_at_commit after insert on books deferrable initially deferred for each row execute function refuse_book()');
+    const names = Object.keys(app.recipes);
+    for (const [index, addBook] of Object.values(app.recipes).entries()) {
+      await expect(addBook(hooks, { id: index + 1, title: `refused ${names[index]}`, ownerId: 'alice' }), names[index]).rejects.toThrow(/book refused at commit/);
+      expect([await app.books(), await app.events()], names[index]).toEqual([0, 0]);
+    }
+    for (const [index, addBook] of Object.values(app.recipes).entries()) await addBook(hooks, { id: index + 1, title: names[index]!, ownerId: 'alice' });
+    hooks.notify();
+    await receiver.waitFor(names.length);
+    await hooks.idle();
+    expect(receiver.received.map((r) => (r.json.data as Book).title).sort()).toEqual([...names].sort());
+  });
+});
+
 describe('{ tx }: what throws and what does not (better-sqlite3)', () => {
   let storeDb: TestDatabase;
   let app: AppSide;
@@ -298,6 +337,7 @@ describe('{ tx }: what throws and what does not (better-sqlite3)', () => {
   });
 
   it('raw() still throws ValidationError for an undeclared event, with or without tx', async () => {
+    // @ts-expect-error an undeclared event fails to compile, and is refused at run time too
     const thrown = await inTransaction((tx) => hooks.raw('no.such.event', {}, { tx }));
     expect(thrown).toMatchObject({ name: 'ValidationError', code: 'unknown_event' });
     expect([await app.books(), await app.events()]).toEqual([0, 0]);

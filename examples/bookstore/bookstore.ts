@@ -9,14 +9,10 @@ import { dirname } from 'node:path';
 import { Hono, type Context } from 'hono';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { z } from 'zod';
-import { createApi } from '../../src/api/index.js';
-import { basicAuthorization, createAdminPage } from '../../src/api/admin/admin-page.js';
-import { DEFAULT_MAX_BODY_BYTES, readJsonObject } from '../../src/api/body.js';
-import { errorResponse } from '../../src/api/errors.js';
-import { consoleLogger } from '../../src/logger.js';
-import { unstorableTextProblem } from '../../src/store/storable-text.js';
-import { attachTypeorm } from '../../src/adapters/orm/typeorm-adapter.js';
-import { createHooks, postgresStore, sqliteStore, type Hooks, type HooksOptions, type Logger, type StoreDialect } from '../../src/index.js';
+import { createHooks, postgresStore, sqliteStore, type Hooks, type HooksOptions, type Logger, type StoreDialect } from 'resthooks';
+import { basicAuthorization, createAdminPage, createApi } from 'resthooks/api';
+import { attachTypeorm } from 'resthooks/typeorm';
+import { consoleLogger, errorResponse, isStorableText, MAX_BODY_BYTES, readJsonObject } from './http.js';
 import type { BookstoreConfig } from './config.js';
 import { BookEntity, UserEntity, type Book, type User } from './entities.js';
 
@@ -38,7 +34,7 @@ export interface Bookstore {
 type Variables = { user: User };
 
 // PostgreSQL cannot store NUL, and an unpaired surrogate would come back as U+FFFD: both refused (400).
-const storableTitle = z.string().trim().min(1).max(200).refine((title) => unstorableTextProblem(title) === undefined, 'must be valid Unicode text without NUL characters');
+const storableTitle = z.string().trim().min(1).max(200).refine(isStorableText, 'must be valid Unicode text without NUL characters');
 const bookInput = z.object({ title: storableTitle, pages: z.number().int().min(0).max(100_000), fiction: z.boolean() });
 const usernameInput = z.object({ username: z.string().regex(/^[a-z0-9_-]{2,32}$/, 'username: 2–32 lower-case letters, digits, "_" or "-"') });
 
@@ -60,7 +56,7 @@ export async function createBookstore(config: BookstoreConfig, extra: Partial<Ho
     // REDIS_URL: deliveries go through BullMQ to `resthooks worker` processes, and to one worker
     // inside this process unless RESTHOOKS_EMBEDDED_WORKER=0. (Loaded only then: bullmq is optional.)
     ...(config.redisUrl
-      ? { queue: (await import('../../src/queue/bullmq/index.js')).bullmqQueue({ connection: config.redisUrl, worker: config.embeddedWorker }) }
+      ? { queue: (await import('resthooks/bullmq')).bullmqQueue({ connection: config.redisUrl, worker: config.embeddedWorker }) }
       : {}),
     ...extra,
   });
@@ -85,7 +81,7 @@ export async function createBookstore(config: BookstoreConfig, extra: Partial<Ho
   const fail = (c: Context, status: 400 | 401 | 404 | 409, code: string, message: string) => c.json({ error: { code, message } }, status);
   const body = async <T>(c: Context, schema: z.ZodType<T>): Promise<T | Response> => {
     // The API's own limit: a huge or endless upload is cut off there, never buffered.
-    const json = await readJsonObject(c.req.raw, DEFAULT_MAX_BODY_BYTES);
+    const json = await readJsonObject(c.req.raw, MAX_BODY_BYTES);
     const parsed = schema.safeParse(json);
     return parsed.success ? parsed.data : fail(c, 400, 'invalid_field', parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
   };
@@ -151,7 +147,7 @@ export async function createBookstore(config: BookstoreConfig, extra: Partial<Ho
   app.post('/api/books/:id/read', async (c) => {
     const book = await findBook(c);
     if (!book) return fail(c, 404, 'not_found', 'No such book.');
-    // A custom action (the seed's hook_event): reaches the book owner's `book.read` subscribers.
+    // A custom action (django-rest-hooks' hook_event): reaches the book owner's `book.read` subscribers.
     await hooks.action(book, 'read', { model: 'Book' });
     return c.json(book);
   });

@@ -1,6 +1,6 @@
-import { parseSchedule, toMs } from '../../src/index.js';
+import { parseSchedule, toMs } from 'resthooks';
 
-/** The demo's environment knobs (CONTRACT §1), read once. */
+/** The demo's environment knobs (see the README's "Develop" section), read once. */
 export interface BookstoreConfig {
   port: number;
   host: string;

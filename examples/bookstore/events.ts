@@ -1,4 +1,4 @@
-/** The bookstore's events map (CONTRACT §1): the seed's README example, plus a raw event. */
+/** The bookstore's events map: django-rest-hooks' README example, plus a raw event. */
 export const EVENTS = {
   'book.added': 'Book.created',
   'book.changed': 'Book.updated+',

@@ -1,10 +1,10 @@
 /**
- * `npm start`: the bookstore demo (CONTRACT §1) on 127.0.0.1:${PORT:-3000}, then a short tour.
+ * `npm start`: the bookstore demo on 127.0.0.1:${PORT:-3000}, then a short tour.
  * Ctrl-C drains in-flight deliveries and exits.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { toNodeHandler } from '../../src/adapters/http/node-adapter.js';
+import { toNodeHandler } from 'resthooks/node';
 import { createBookstore } from './bookstore.js';
 import { readConfig } from './config.js';
 import { runTour } from './tour.js';
@@ -31,7 +31,7 @@ if (config.allowPrivateTargets) {
   console.warn('⚠ Private and loopback targets are ALLOWED (RESTHOOKS_ALLOW_PRIVATE_TARGETS=1, the demo default) so local receivers work.\n  Production keeps the library default: refused. Set RESTHOOKS_ALLOW_PRIVATE_TARGETS=0 to see it.\n');
 }
 console.log(`Try it:
-  npx resthooks listen --port 4000          # or: npx tsx src/cli/main.ts listen --port 4000
+  npx resthooks listen --port 4000
   curl -s -X POST ${url}/api/hooks -H 'authorization: Bearer ${alice}' -H 'content-type: application/json' \\
        -d '{"event":"book.added","target":"http://127.0.0.1:4000/"}'
   curl -s -X POST ${url}/api/books -H 'authorization: Bearer ${alice}' -H 'content-type: application/json' \\

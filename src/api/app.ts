@@ -1,5 +1,5 @@
 /**
- * `createApi()`: the subscriptions REST API of CONTRACT §2 as one Hono app, built on web-standard
+ * `createApi()`: the subscriptions REST API (docs/api.md) as one Hono app, built on web-standard
  * `fetch(Request) → Response`, with routes relative to where it is mounted.
  * @module
  */

@@ -3,6 +3,7 @@
  * @module
  */
 import { Hono } from 'hono';
+import { jsonSchemaOf } from '../config/standard-schema.js';
 import { NotFoundError } from '../errors.js';
 import type { ApiEnv, RouteDeps } from './api-env.js';
 import { limitParam } from './paging.js';
@@ -11,7 +12,16 @@ import { exampleSample, sampleOf } from './samples.js';
 export function catalogRoutes({ hooks, examples }: RouteDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
 
-  app.get('/', (c) => c.json(hooks.events.map(({ name, model, action, allOwners }) => ({ name, model, action, allOwners }))));
+  // Each event's payload schema as JSON Schema, when it has one that can describe itself.
+  let catalog: object[] | undefined;
+  app.get('/', (c) =>
+    c.json(
+      (catalog ??= hooks.events.map(({ name, model, action, allOwners, schema }) => {
+        const described = jsonSchemaOf(schema);
+        return described ? { name, model, action, allOwners, schema: described } : { name, model, action, allOwners };
+      })),
+    ),
+  );
 
   app.get('/:name/sample', async (c) => {
     const name = c.req.param('name');

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { EventDefinition } from '../config/events-map.js';
+import { jsonSchemaOf } from '../config/standard-schema.js';
 import * as s from './schemas.js';
 import { EventAcceptedSchema, OutboxEventSchema } from './outbox-routes.js';
 
@@ -56,11 +57,38 @@ function components(events: readonly EventDefinition[]): JsonObject {
   return schemas;
 }
 
-// Responses may gain fields (CONTRACT: extend freely), so clients must not be told to reject them.
+// Responses may gain fields in later versions, so clients must not be told to reject them.
 function open(schema: unknown): void {
   if (schema === null || typeof schema !== 'object') return;
   if ((schema as JsonObject).additionalProperties === false) delete (schema as JsonObject).additionalProperties;
   for (const value of Object.values(schema)) open(value);
+}
+
+const HOOK = {
+  type: 'object',
+  required: ['id', 'event', 'target'],
+  properties: { id: { type: 'string', description: 'The subscription id.' }, event: { type: 'string' }, target: { type: 'string', format: 'uri' } },
+};
+
+/** OpenAPI 3.1 `webhooks`: what each event's receivers are sent, its `data` described by the event's schema when there is one. */
+function webhooks(events: readonly EventDefinition[]): JsonObject {
+  return Object.fromEntries(
+    events.map((event) => {
+      const routed = event.model === null ? 'a raw event' : `${event.model}.${event.action}${event.allOwners ? ', to every owner\'s subscribers' : ''}`;
+      const envelope = { type: 'object', required: ['hook', 'data'], properties: { hook: HOOK, data: jsonSchemaOf(event.schema) ?? {} } };
+      return [
+        event.name,
+        {
+          post: {
+            summary: `${event.name} (${routed})`,
+            description: 'Signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`).',
+            requestBody: { required: true, content: { 'application/json': { schema: envelope } } },
+            responses: { '2XX': { description: 'Delivered.' }, '410': { description: 'Gone: the subscription is deleted.' } },
+          },
+        },
+      ];
+    }),
+  );
 }
 
 export function openApiDocument(events: readonly EventDefinition[], info: OpenApiInfo = {}, basePath = ''): JsonObject {
@@ -128,6 +156,7 @@ export function openApiDocument(events: readonly EventDefinition[], info: OpenAp
         },
       },
     },
+    webhooks: webhooks(events),
     components: { schemas: components(events), securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
   };
 }

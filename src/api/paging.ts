@@ -1,5 +1,5 @@
 /**
- * Query-string paging shared by the list routes. The body stays a plain array (CONTRACT §2); the next
+ * Query-string paging shared by the list routes. The body stays a plain array (docs/api.md); the next
  * page is announced in headers.
  * @module
  */

@@ -85,6 +85,7 @@ export const EventSchema = z.object({
   model: z.string().nullable(),
   action: z.string().nullable(),
   allOwners: z.boolean(),
+  schema: z.record(z.string(), z.unknown()).optional().describe("The JSON Schema of the event's payload `data`, when the app declared one."),
 });
 
 export const SampleSchema = z.looseObject({ id: z.union([z.string(), z.number()]) });

@@ -158,10 +158,17 @@ async function loadConfig(file: string): Promise<WorkerConfig> {
   return value as WorkerConfig;
 }
 
-/** Warnings and errors to stderr, one line each; the rest is quiet. */
+/** Warnings and errors to stderr, one line each (an error with its stack); the rest is quiet. */
 function stderrLogger(): Logger {
-  const line = (level: string) => (obj: object, msg?: string) => void process.stderr.write(`${level} ${msg ?? ''} ${JSON.stringify(obj)}\n`);
+  const line = (level: string) => (obj: object, msg?: string) => void process.stderr.write(`${level} ${msg ?? ''} ${JSON.stringify(obj, withErrors)}\n`);
   return { debug() {}, info() {}, warn: line('warn'), error: line('error') };
+}
+
+// JSON.stringify writes an Error as {}: keep what locates the fault.
+function withErrors(_key: string, value: unknown): unknown {
+  if (!(value instanceof Error)) return value;
+  const code = (value as { code?: unknown }).code;
+  return { name: value.name, message: value.message, ...(code !== undefined ? { code } : {}), stack: value.stack, ...(value.cause !== undefined ? { cause: value.cause } : {}) };
 }
 
 export const worker: Command = {
@@ -177,7 +184,7 @@ export const worker: Command = {
     const { bullmqQueue } = await importDriver('bullmq', () => import('../queue/bullmq/index.js'), 'resthooks worker');
     const { bullmq: queueConfig, ...app }: WorkerConfig = options.config ? await loadConfig(options.config) : { events: {} };
     const queueOptions = workerQueueOptions(options, queueConfig);
-    const logger = app.logger ?? stderrLogger();
+    const logger: Logger = app.logger === false ? { debug() {}, info() {}, warn() {}, error() {} } : (app.logger ?? stderrLogger());
     const where = describeTarget(options.db);
     let store: StoreDialect;
     try {

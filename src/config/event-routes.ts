@@ -31,7 +31,7 @@ export class EventRoutes {
     return [...this.#byName.values()];
   }
 
-  /** The seed's `get_event_actions_config()` table: `{ Model: { action: [event, allOwners] } }`. */
+  /** django-rest-hooks' `get_event_actions_config()` table: `{ Model: { action: [event, allOwners] } }`. */
   table(): Record<string, Record<string, readonly [string, boolean]>> {
     const table: Record<string, Record<string, readonly [string, boolean]>> = {};
     for (const [model, actions] of this.#byModel) {

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.js';
+import type { StandardSchemaV1 } from './standard-schema.js';
 
 /** `'Model.action'`, `'Model.action+'` (every owner's subscribers), or `null` (a raw event). */
 export type EventTarget = `${string}.${string}` | null;
@@ -12,15 +13,17 @@ export interface EventDefinition {
   readonly action: string | null;
   /** `true` for a `+` mapping: the event reaches every owner's subscriptions. */
   readonly allOwners: boolean;
+  /** The schema of its payload data, from `createHooks({ schemas })`. */
+  readonly schema?: StandardSchemaV1;
 }
 
-// Dot-separated words, as in the seed's 'book.added'. Kept strict so event names are safe in URLs and logs.
+// Dot-separated words, as in django-rest-hooks' 'book.added'. Kept strict so event names are safe in URLs and logs.
 const EVENT_NAME = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
-// 'Model.action' with an optional '+'. Unlike the seed, anything after '+' is an error, not silently ignored.
+// 'Model.action' with an optional '+'. Unlike django-rest-hooks, anything after '+' is an error, not silently ignored.
 const TARGET = /^([A-Za-z_$][\w$]*)\.([A-Za-z_][\w-]*)(\+)?$/;
 
 /**
- * Parses the events map, failing at start-up (never at the first save, as the seed did) on a bad
+ * Parses the events map, failing at start-up (never at the first save, as django-rest-hooks did) on a bad
  * name, a bad target, or two events sharing one `Model.action` — with or without `+`.
  */
 export function parseEventsMap(events: unknown): EventDefinition[] {

@@ -12,10 +12,14 @@ import type { Resolver } from '../delivery/ssrf.js';
 import type { LookupRetryPolicy } from '../delivery/fanout.js';
 import type { OwnerResolver } from '../triggers/owner.js';
 import type { EventsMap } from './events-map.js';
+import type { StandardSchemaV1 } from './standard-schema.js';
 import type { QueueFactory } from '../queue/queue.js';
 
-/** Turns an instance of one model into the `data` of its payload. Runs once per event. */
-export type Serializer = { serialize(instance: object): unknown }['serialize'];
+/**
+ * Turns an instance of one model into the `data` of its payload. Runs once per event. `Data` is what the
+ * model's events' schemas accept, when they have schemas.
+ */
+export type Serializer<Data = unknown> = { serialize(instance: object): Data }['serialize'];
 
 export interface FinderContext {
   /** The owner the event is for; `null` when it reaches every owner's subscriptions. */
@@ -26,7 +30,7 @@ export interface FinderContext {
 }
 
 /**
- * A custom subscription lookup (the seed's `HOOK_FINDER`): called with the event name and the stored
+ * A custom subscription lookup (django-rest-hooks' `HOOK_FINDER`): called with the event name and the stored
  * event (the serialized instance, not the live one), returns the subscriptions to deliver to.
  * @example
  * finder: async (name, event, { defaultFind }) =>
@@ -56,12 +60,12 @@ export interface DelivererContext {
 }
 
 /**
- * Replaces the HTTP POST (the seed's `HOOK_DELIVERER`), e.g. to hand deliveries to another system.
+ * Replaces the HTTP POST (django-rest-hooks' `HOOK_DELIVERER`), e.g. to hand deliveries to another system.
  * Resolve with `{ statusCode }` (or nothing, meaning delivered); throw to have the attempt retried.
  */
 export type Deliverer = (target: string, payload: JsonValue, context: DelivererContext) => Promise<{ statusCode: number; body?: string } | void>;
 
-/** What `onSent` receives after each attempt (the seed's `hook_sent_event`). */
+/** What `onSent` receives after each attempt (django-rest-hooks' `hook_sent_event`). */
 export interface SentInfo {
   readonly hook: HookInfo;
   /** The payload as sent (parsed). */
@@ -134,8 +138,22 @@ export interface HooksOptions<EventName extends string = string> {
   migrate?: boolean;
   /** Finds an instance's owner. Default `instance.ownerId ?? instance.userId ?? instance.user?.id`. */
   owner?: OwnerResolver;
-  /** Per-model data serializers: `{ Book: (book) => ({ id: book.id, title: book.title }) }`. */
+  /** Per-model data serializers: `{ Book: (book: Book) => ({ id: book.id, title: book.title }) }`. */
   serializers?: Readonly<Record<string, Serializer>>;
+  /**
+   * A Standard Schema (zod, valibot, arktype, …) per event, for the data of its payload: `raw()`'s payload,
+   * or the serializer's output (the instance, without one). It types those payloads, it is validated on
+   * every trigger (the schema's output is what is sent), and the event catalog and OpenAPI document publish
+   * it as JSON Schema when it can describe itself as one. An invalid payload is not recorded in
+   * development (a `failed` result, or `OutboxWriteError` with `tx`, whose error is a `ValidationError` with
+   * code `payload_invalid` and the `issues`), and is sent anyway with a warning in production.
+   */
+  schemas?: { readonly [Name in EventName]?: StandardSchemaV1 };
+  /**
+   * Development mode: payloads that fail their schema are refused instead of sent with a warning.
+   * Default: `process.env.NODE_ENV !== 'production'`.
+   */
+  development?: boolean;
   finder?: Finder;
   /**
    * How a subscription lookup that throws is tried again. The event stays pending meanwhile. After
@@ -165,8 +183,14 @@ export interface HooksOptions<EventName extends string = string> {
    * `resthooks/bullmq` hands them to worker processes on any number of machines.
    */
   queue?: QueueFactory;
-  /** pino-compatible logger. Default: silent. */
-  logger?: Logger;
+  /**
+   * Where resthooks reports what goes wrong: a pino-compatible logger (`logger.warn(obj, msg)`; `console`
+   * fits too). Failed attempts are logged at warn; retries exhausted, subscriptions disabled and events
+   * that cannot be delivered at error, each with the `Error` itself under `err`. Never logged: secrets,
+   * signatures, payloads, and a target's query string and credentials. Default: warnings and errors to
+   * stderr. `false` silences it.
+   */
+  logger?: Logger | false;
 }
 
 export interface ResolvedDeliveryOptions {
@@ -246,5 +270,12 @@ export function checkHooksOptions(options: HooksOptions<string>): void {
   }
   for (const [model, serializer] of Object.entries(options.serializers ?? {})) {
     if (typeof serializer !== 'function') throw new ConfigError(`serializers.${model} must be a function (instance) => data.`);
+  }
+  const events = options.events && typeof options.events === 'object' ? options.events : {};
+  for (const [event, schema] of Object.entries(options.schemas ?? {})) {
+    if (!Object.hasOwn(events, event)) throw new ConfigError(`schemas.${event}: there is no event "${event}" in the events map.`);
+    if (schema !== undefined && typeof (schema as Partial<StandardSchemaV1>)?.['~standard']?.validate !== 'function') {
+      throw new ConfigError(`schemas.${event} must be a Standard Schema (a zod, valibot or arktype schema, or anything with "~standard".validate).`);
+    }
   }
 }

@@ -4,7 +4,8 @@
  * @module
  */
 import type { SentInfo } from '../config/options.js';
-import { errorInfo, type Logger } from '../logger.js';
+import { ResthooksError } from '../errors.js';
+import { loggedError, type Logger } from '../logger.js';
 import type { AttemptRecord, KyselyStore, RecordedAttempts } from '../store/kysely-store.js';
 import type { Subscription } from '../store/records.js';
 import type { FinishedAttempt } from './attempt-runner.js';
@@ -90,7 +91,7 @@ export class AttemptRecorder {
     const kept = batch.filter((f) => this.#signals.get(f)?.aborted !== true);
     const retryInMs = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** this.#failures++);
     this.#deps.logger.error(
-      { err: errorInfo(error), count: batch.length, givenUp: batch.length - kept.length, ...(kept.length > 0 ? { retryInMs } : {}) },
+      { err: loggedError(error), count: batch.length, givenUp: batch.length - kept.length, ...(kept.length > 0 ? { retryInMs } : {}) },
       kept.length > 0 ? 'resthooks: could not record attempts; retrying' : 'resthooks: could not record attempts at shutdown; their leases bring them back',
     );
     this.#pending = kept.concat(this.#pending);
@@ -121,7 +122,7 @@ export class AttemptRecorder {
       );
     }
     if (notReleased.length > 0) logger.warn({ deliveryIds: notReleased }, 'resthooks: claims to give back had lapsed and been taken over; left to their new holders');
-    if (recorded.batchError !== undefined) logger.warn({ err: errorInfo(recorded.batchError) }, 'resthooks: the database refused a batch of attempt records; wrote them one by one');
+    if (recorded.batchError !== undefined) logger.warn({ err: loggedError(recorded.batchError) }, 'resthooks: the database refused a batch of attempt records; wrote them one by one');
     if (recorded.withoutTexts.length > 0) {
       logger.warn({ records: recorded.withoutTexts.map(describe) }, 'resthooks: attempts recorded without their response excerpt and error text, which the database refused');
     }
@@ -134,16 +135,17 @@ export class AttemptRecorder {
     const subscription = await this.#deps.store.getSubscription(subscriptionId);
     if (!subscription) return;
     const reason = subscription.disabledReason ?? 'failing continuously';
-    this.#deps.logger.warn({ event: 'subscription.disabled', subscriptionId, owner: subscription.owner, reason }, 'resthooks: subscription.disabled');
+    const err = new ResthooksError('delivery_failed', `Subscription ${subscriptionId} was disabled: ${reason}`);
+    this.#deps.logger.error({ event: 'subscription.disabled', subscriptionId, owner: subscription.owner, reason, err }, 'resthooks: subscription.disabled');
     await this.#deps.onSubscriptionDisabled?.(subscription, reason);
   }
 
-  // The app's callbacks must not break recording (the seed sent hook_sent_event with send_robust).
+  // The app's callbacks must not break recording (django-rest-hooks sent hook_sent_event with send_robust).
   async #tell(name: string, call: () => void | Promise<void>): Promise<void> {
     try {
       await call();
     } catch (error) {
-      this.#deps.logger.warn({ err: errorInfo(error) }, `resthooks: ${name} threw; ignored`);
+      this.#deps.logger.warn({ err: loggedError(error) }, `resthooks: ${name} threw; ignored`);
     }
   }
 }

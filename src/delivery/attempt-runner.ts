@@ -5,7 +5,8 @@
  */
 import type { Deliverer, ResolvedDeliveryOptions, SentInfo } from '../config/options.js';
 import { newId } from '../ids.js';
-import { errorInfo, type Logger } from '../logger.js';
+import { errorInfo, loggedError, type Logger } from '../logger.js';
+import { logAttempt } from './attempt-log.js';
 import { giveBackDelayMs } from '../queue/queue.js';
 import { storedEventOf, type AttemptRecord, type ClaimedDelivery, type ClaimRelease } from '../store/kysely-store.js';
 import { livePreviousSecrets, type HookInfo, type JsonValue } from '../store/records.js';
@@ -67,6 +68,7 @@ export class AttemptRunner {
 
     const outcome = classifyAttempt(result, claim.attempt, options, Date.now(), Math.random());
     const record = attemptRecord(claim, startedAt, result, outcome, options.responseExcerptBytes);
+    logAttempt(this.#deps.logger, claim, hook, result, outcome);
     if (!this.#deps.wantsSentInfo) return { record };
     const sent = (): SentInfo => ({
       hook,
@@ -97,7 +99,7 @@ export class AttemptRunner {
       return { statusCode: answer?.statusCode ?? 200, excerpt: answer?.body?.slice(0, this.#deps.options.responseExcerptBytes) ?? null, durationMs: elapsed() };
     } catch (error) {
       if (shutdown.aborted) return { error: 'aborted by shutdown', excerpt: null, durationMs: elapsed(), aborted: true };
-      return { error: errorInfo(error).message, excerpt: null, durationMs: elapsed() };
+      return { error: errorInfo(error).message, excerpt: null, durationMs: elapsed(), cause: loggedError(error) };
     }
   }
 }

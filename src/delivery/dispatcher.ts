@@ -4,7 +4,7 @@
  * so a restart resumes wherever a crash left off.
  * @module
  */
-import { errorInfo, type Logger } from '../logger.js';
+import { loggedError, type Logger } from '../logger.js';
 import type { DeliveryQueue } from '../queue/queue.js';
 import type { KyselyStore } from '../store/kysely-store.js';
 import type { FindSubscriptions } from '../triggers/triggers.js';
@@ -113,7 +113,7 @@ export class Dispatcher {
       const { pollIntervalMs } = this.#deps;
       wait = Math.min(pollIntervalMs * 2 ** Math.min(this.#failedPasses - 1, 20), Math.max(pollIntervalMs, MAX_FAILURE_BACKOFF_MS));
       this.#again = false;
-      this.#deps.logger.error({ err: errorInfo(error), failedPasses: this.#failedPasses, retryInMs: wait }, 'resthooks: dispatcher pass failed; retrying after a pause');
+      this.#deps.logger.error({ err: loggedError(error), failedPasses: this.#failedPasses, retryInMs: wait }, 'resthooks: dispatcher pass failed; retrying after a pause');
     } finally {
       this.#pumping = false;
     }

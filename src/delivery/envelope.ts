@@ -3,7 +3,7 @@ import type { HookInfo } from '../store/records.js';
 import { MAX_TARGET_LENGTH } from '../subscriptions.js';
 
 /**
- * The seed's payload, `{"hook":{"id","event","target"},"data":…}`, built by concatenation: the data
+ * django-rest-hooks' payload, `{"hook":{"id","event","target"},"data":…}`, built by concatenation: the data
  * was serialized once at trigger time and is spliced in as is, whatever the number of subscriptions.
  */
 export function envelopeBody(hook: HookInfo, data: string, members = ''): string {

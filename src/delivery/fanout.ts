@@ -11,7 +11,7 @@
 import type { Finder } from '../config/options.js';
 import { newDeliveryRow } from '../store/rows.js';
 import { storableText } from '../store/storable-text.js';
-import { errorInfo, type Logger } from '../logger.js';
+import { errorInfo, loggedError, type Logger } from '../logger.js';
 import { claimOf, type ClaimedDelivery, type FanOutSetback, type KyselyStore } from '../store/kysely-store.js';
 import { toStoredEvent, type Subscription } from '../store/records.js';
 import type { DeliveryTable, EventRow, EventTable, SubscriptionTable } from '../store/schema.js';
@@ -203,7 +203,7 @@ function setbackOf(event: EventRow, error: unknown, now: number, policy: LookupR
   const ids = { eventId: event.id, event: event.name, owner: event.owner };
   if (error instanceof StoreLookupError) {
     const delay = lookupRetryDelay(policy, tries, true);
-    if (!logged) logger.warn({ ...ids, attempt: tries, retryInMs: delay, err: errorInfo(error.cause) }, 'resthooks: subscription lookup failed (database); the event stays pending and is tried again');
+    if (!logged) logger.warn({ ...ids, attempt: tries, retryInMs: delay, err: loggedError(error.cause) }, 'resthooks: subscription lookup failed (database); the event stays pending and is tried again');
     const text = storableText(`${error.message} (try ${tries})`, MAX_ERROR_BYTES);
     return { eventId: event.id, attempts: tries, finderFailures: Number(event.finder_failures), error: text, retryAt: now + delay };
   }
@@ -218,7 +218,7 @@ function setbackOf(event: EventRow, error: unknown, now: number, policy: LookupR
     return { eventId: event.id, attempts: tries, finderFailures: failures, error: text, retryAt: null };
   }
   const delay = lookupRetryDelay(policy, tries, false);
-  logger.warn({ ...ids, attempt: failures, of: policy.attempts, retryInMs: delay, err: errorInfo(error) }, 'resthooks: finder failed; the event stays pending and is tried again');
+  logger.warn({ ...ids, attempt: failures, of: policy.attempts, retryInMs: delay, err: loggedError(error) }, 'resthooks: finder failed; the event stays pending and is tried again');
   const text = storableText(`finder failed (try ${failures} of ${policy.attempts}): ${message}`, MAX_ERROR_BYTES);
   return { eventId: event.id, attempts: tries, finderFailures: failures, error: text, retryAt: now + delay };
 }

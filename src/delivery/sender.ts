@@ -35,6 +35,8 @@ export interface SendResult extends AttemptResult {
   readonly excerpt: string | null;
   /** True when `signal` aborted the attempt: it does not count as an attempt. */
   readonly aborted?: boolean;
+  /** What the attempt failed with, when it threw (logged with its stack; `error` is its recorded text). */
+  readonly cause?: Error;
 }
 
 export interface SenderOptions {
@@ -206,13 +208,13 @@ class Attempt implements Dispatcher.DispatchHandler {
   /** Also called before any response (refused, reset, closed pool): `controller` may be null. */
   onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
     // After the status line too: a 2xx whose body the peer cut off is a failed attempt.
-    if (!this.#settled) this.#settle({ error: attemptErrorMessage(error), durationMs: this.#elapsed(), excerpt: null });
+    if (!this.#settled) this.#settle({ error: attemptErrorMessage(error), durationMs: this.#elapsed(), excerpt: null, cause: error });
   }
 
   timeout(): void {
     if (this.#settled) return;
     const error = new AttemptTimeoutError(this.#timeoutMs);
-    this.#settle({ error: error.message, durationMs: this.#elapsed(), excerpt: null });
+    this.#settle({ error: error.message, durationMs: this.#elapsed(), excerpt: null, cause: error });
     this.#cancel(error);
   }
 

@@ -126,14 +126,29 @@ function isRead(query: CompiledQuery): boolean {
   return /^\s*(select|with)\b/i.test(query.sql);
 }
 
+/**
+ * The time a statement runs, as the ISO text the migrator records in a bookkeeping row. Written as a literal it
+ * would be the time of printing: wrong, and different each time the schema is printed, where migration tools
+ * keep a checksum of each migration file (Prisma Migrate) and want it printed again byte for byte.
+ */
+const RUN_TIME: Record<SchemaDialect, string> = {
+  sqlite: `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`,
+  postgres: `to_char(current_timestamp at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
+};
+
 /** The statement with its parameters written as SQL literals (the migrator binds only names, times and the lock row). */
 function inlineParameters(query: CompiledQuery, dialect: SchemaDialect): string {
+  const bookkeepingRow = query.sql.startsWith(`insert into "${MIGRATION_TABLE}" ("name", "timestamp") values`);
+  let index = -1;
   const literal = (value: unknown): string => {
+    index += 1;
+    if (bookkeepingRow && index === 1) return RUN_TIME[dialect];
     if (typeof value === 'number' || typeof value === 'bigint') return String(value);
     if (typeof value === 'string') return `'${value.replaceAll("'", "''")}'`;
     throw new Error(`Cannot write the parameter ${String(value)} of "${query.sql}" as SQL.`);
   };
-  if (dialect === 'postgres') return query.sql.replace(/\$(\d+)/g, (_, index: string) => literal(query.parameters[Number(index) - 1]));
+  // Parameters in order: PostgreSQL's $n, like SQLite's ?, appear in the order of their values here.
+  if (dialect === 'postgres') return query.sql.replace(/\$(\d+)/g, (_, position: string) => literal(query.parameters[Number(position) - 1]));
   let next = 0;
   return query.sql.replace(/\?/g, () => literal(query.parameters[next++]));
 }

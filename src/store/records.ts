@@ -6,7 +6,7 @@ import type { AttemptOutcomeKind, AttemptTable, DeliveryStatus, DeliveryTable, E
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
-/** A webhook subscription (the seed's `Hook`). */
+/** A webhook subscription (django-rest-hooks' `Hook`). */
 export interface Subscription {
   readonly id: string;
   /** Who owns it: only this owner's events reach it (unless the event is a `+` / all-owners event). */
@@ -16,7 +16,7 @@ export interface Subscription {
   readonly active: boolean;
   /** `whsec_…`: the Standard Webhooks signing secret. */
   readonly secret: string;
-  /** Free-form JSON for custom finders (the seed's `AbstractHook` extra fields). */
+  /** Free-form JSON for custom finders (django-rest-hooks' `AbstractHook` extra fields). */
   readonly metadata: { readonly [key: string]: JsonValue } | null;
   /** Why it was disabled, when it was disabled automatically. */
   readonly disabledReason: string | null;
@@ -35,7 +35,7 @@ export function livePreviousSecrets(stored: string | null, now: number): Previou
   return stored ? (JSON.parse(stored) as PreviousSecret[]).filter((p) => p.expiresAt > now) : [];
 }
 
-/** The `hook` part of the envelope: `{ id, event, target }`, in that order, as in the seed. */
+/** The `hook` part of the envelope: `{ id, event, target }`, in that order, as in django-rest-hooks. */
 export interface HookInfo {
   readonly id: string;
   readonly event: string;

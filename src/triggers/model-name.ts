@@ -26,7 +26,7 @@ export function resolveModelRef(model: unknown): ResolvedModel | undefined {
   if (typeof model === 'string') return model === '' ? undefined : { name: model, fromClassName: false };
   if (typeof model === 'function') return resolveClass(model);
   if (typeof model === 'object' && model !== null) {
-    const name = declaredName(model) ?? (model as { name?: unknown }).name;
+    const name = declaredModelName(model) ?? (model as { name?: unknown }).name;
     return typeof name === 'string' && name !== '' ? { name, fromClassName: false } : undefined;
   }
   return undefined;
@@ -40,14 +40,17 @@ export function resolveInstanceModel(instance: object): ResolvedModel | undefine
 }
 
 function resolveClass(type: object): ResolvedModel | undefined {
-  const declared = declaredName(type);
+  const declared = declaredModelName(type);
   if (declared !== undefined) return { name: declared, fromClassName: false, type };
   const name = (type as { name?: unknown }).name;
   return typeof name === 'string' && name !== '' && name !== 'Object' ? { name, fromClassName: true, type } : undefined;
 }
 
-// Own members only: a subclass is its own model, as it is when named by its class name.
-function declaredName(type: object): string | undefined {
+/**
+ * The model name a class declares (`static [resthooksModel]` or `static resthooksModel`), if any. Own
+ * members only: a subclass is its own model, as it is when named by its class name.
+ */
+export function declaredModelName(type: object): string | undefined {
   const declared = Object.hasOwn(type, resthooksModel)
     ? (type as { [resthooksModel]?: unknown })[resthooksModel]
     : Object.hasOwn(type, 'resthooksModel')

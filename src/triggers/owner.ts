@@ -13,7 +13,7 @@ interface OwnedShape {
   user?: { id?: unknown } | null;
 }
 
-/** `instance.ownerId ?? instance.userId ?? instance.user?.id`: the seed's `instance.user`, in TypeScript's usual spellings. */
+/** `instance.ownerId ?? instance.userId ?? instance.user?.id`: django-rest-hooks' `instance.user`, in TypeScript's usual spellings. */
 export const defaultOwner: OwnerResolver = (instance) => {
   const owned = instance as OwnedShape;
   const value = owned.ownerId ?? owned.userId ?? owned.user?.id;

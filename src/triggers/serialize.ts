@@ -1,5 +1,5 @@
 // JSON.stringify already calls toJSON() (so Dates become ISO strings); bigint has no JSON form and
-// would throw, so it is sent as a string, as the seed's encoder does for Decimal.
+// would throw, so it is sent as a string, as django-rest-hooks' encoder does for Decimal.
 function replacer(_key: string, value: unknown): unknown {
   return typeof value === 'bigint' ? value.toString() : value;
 }

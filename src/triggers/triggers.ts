@@ -8,10 +8,11 @@
 import type { EventDefinition } from '../config/events-map.js';
 import type { EventRoutes } from '../config/event-routes.js';
 import type { Serializer } from '../config/options.js';
+import type { StandardSchemaIssue, StandardSchemaResult, StandardSchemaV1 } from '../config/standard-schema.js';
 import { envelopeOverheadBytes } from '../delivery/envelope.js';
 import { OutboxWriteError, ResthooksError, ValidationError } from '../errors.js';
 import { newId } from '../ids.js';
-import { errorInfo, type Logger } from '../logger.js';
+import { errorInfo, loggedError, type Logger } from '../logger.js';
 import type { KyselyStore } from '../store/kysely-store.js';
 import { runOnHost, type HostExecutor } from '../store/host-executor.js';
 import type { HookInfo, JsonValue, Subscription } from '../store/records.js';
@@ -26,7 +27,12 @@ import { toJsonText } from './serialize.js';
  * (`static [resthooksModel] = 'Book'` or `static resthooksModel = 'Book'`) wins over its `name`, which
  * minifiers change.
  */
-export type ModelRef = string | { readonly name: string };
+export type ModelRef = string | ModelType;
+
+/** A model named by an object: a class or an entity schema (see `ModelRef`). */
+export interface ModelType {
+  readonly name: string;
+}
 
 /** What a trigger did. Without `tx`, problems are reported here instead of thrown. */
 export type TriggerResult =
@@ -47,7 +53,7 @@ export type TriggerResult =
    */
   | { readonly status: 'failed'; readonly error: Error };
 
-/** The seed's `payload_override`: a whole payload for every subscription, or one per subscription. */
+/** django-rest-hooks' `payload_override`: a whole payload for every subscription, or one per subscription. */
 export type PayloadOverride = JsonValue | { make(hook: HookInfo, instance: object | undefined): unknown }['make'];
 
 export interface ModelTriggerOptions {
@@ -91,7 +97,7 @@ export interface RawTriggerOptions {
   trust?: boolean;
   /** The instance the event is about: if the event maps to a model, it must be an instance of it. */
   instance?: object;
-  /** Send the payload as the whole body instead of inside `{ hook, data }` (the seed's `send_hook_meta=False`). */
+  /** Send the payload as the whole body instead of inside `{ hook, data }` (django-rest-hooks' `send_hook_meta=False`). */
   envelope?: boolean;
 }
 
@@ -109,6 +115,12 @@ export interface TriggerDeps {
   readonly logger: Logger;
   /** Called after an append outside a host transaction, so delivery starts without waiting for a poll. */
   readonly appended: () => void;
+  /** Each event's schema, for those that have one. */
+  readonly schemas: ReadonlyMap<string, StandardSchemaV1>;
+  /** Refuse payloads that fail their schema (else send them with a warning). */
+  readonly development: boolean;
+  /** Called after an append through the caller's transaction, which commits later: see CommitWatch. */
+  readonly appendedInTransaction: () => void;
 }
 
 const IGNORED: TriggerResult = Object.freeze({ status: 'ignored' });
@@ -148,7 +160,8 @@ export class Triggers {
     if (!definition) return IGNORED;
     try {
       checkInstance(name, action, instance);
-      const serialized = this.#serializeInstance(definition.name, name, instance, options.payloadOverride, options.extra);
+      const data = await this.#checked(definition.name, this.#dataOf(definition.name, name, instance));
+      const serialized = this.#serializeInstance(definition.name, name, data, instance, options.payloadOverride, options.extra);
       const allOwners = options.owner === false || definition.allOwners;
       const owner = allOwners ? null : normalizeOwner(options.owner ?? this.#ownerOf(definition.name, instance));
       return await this.#append(definition.name, definition, owner, allOwners, serialized, options.tx);
@@ -182,7 +195,12 @@ export class Triggers {
       if (!this.#ready && !this.#deps.store.isReady) {
         throw new ResthooksError('migration_required', `${definition.name} was triggered in a synchronous transaction before the store was ready: await hooks.start() first.`);
       }
-      const serialized = this.#serializeInstance(definition.name, name, instance, options.payloadOverride, options.extra);
+      const data = this.#checked(definition.name, this.#dataOf(definition.name, name, instance));
+      if (isPromiseLike(data)) {
+        data.then(undefined, () => undefined);
+        throw new ValidationError('payload_invalid', `The schema of ${definition.name} validates asynchronously, which a synchronous transaction cannot wait for; use model() with an async tx.`);
+      }
+      const serialized = this.#serializeInstance(definition.name, name, data, instance, options.payloadOverride, options.extra);
       if (serialized.perHook) {
         throw new ValidationError(
           'invalid_field',
@@ -199,6 +217,7 @@ export class Triggers {
           throw new ResthooksError('outbox_write_failed', 'The synchronous tx returned a promise: its statement may run after COMMIT. Pass an executor that runs the statement before returning, or use model() with an async tx.');
         }
       }
+      if (event.status !== 'undeliverable') this.#deps.appendedInTransaction();
       return this.#appended(definition.name, event);
     } catch (error) {
       return this.#refused(definition.name, tx, error);
@@ -234,7 +253,7 @@ export class Triggers {
       }
     }
     try {
-      const data = serialize(payload, 'payload', event);
+      const data = serialize(await this.#checked(event, payload), 'payload', event);
       const serialized: Serialized = { data, body: options.envelope === false ? data : null };
       this.#checkSize(event, serialized);
       const allOwners = options.owner === false || (options.owner === undefined && definition?.allOwners === true);
@@ -270,10 +289,10 @@ export class Triggers {
     if (tx) {
       // The caller gets the error and decides (an ORM adapter may fall back to appending after commit):
       // an error-level line here would report a loss that may never happen.
-      this.#deps.logger.debug({ event: name, err: errorInfo(error) }, `resthooks: could not record ${name} in the caller's transaction`);
+      this.#deps.logger.debug({ event: name, err: loggedError(error) }, `resthooks: could not record ${name} in the caller's transaction`);
       throw new OutboxWriteError(name, error);
     }
-    this.#deps.logger.error({ event: name, err: errorInfo(error) }, `resthooks: could not record ${name}`);
+    this.#deps.logger.error({ event: name, err: loggedError(error) }, `resthooks: could not record ${name}`);
     return { status: 'failed', error: error instanceof Error ? error : new Error(String(error)) };
   }
 
@@ -285,11 +304,41 @@ export class Triggers {
     }
   }
 
-  #serializeInstance(event: string, model: string, instance: object, override: PayloadOverride | undefined, extra?: ModelTriggerOptions['extra']): Serialized {
+  /** The value an instance's payload data is made of: its model's serializer's output, or the instance. */
+  #dataOf(event: string, model: string, instance: object): unknown {
     const serializer = this.#deps.serializers[model];
+    if (!serializer) return instance;
+    try {
+      return serializer(instance);
+    } catch (error) {
+      throw serializationFailed(`the ${model}`, event, error);
+    }
+  }
+
+  /**
+   * The payload data checked against the event's schema, if it has one: its output when valid. Invalid
+   * data is refused in development (`payload_invalid`) and sent as it is, with a warning, in production.
+   */
+  #checked(event: string, value: unknown): unknown {
+    const schema = this.#deps.schemas.get(event);
+    if (!schema) return value;
+    const result = schema['~standard'].validate(value);
+    return isPromiseLike(result) ? Promise.resolve(result).then((settled) => this.#settle(event, value, settled)) : this.#settle(event, value, result);
+  }
+
+  #settle(event: string, value: unknown, result: StandardSchemaResult<unknown>): unknown {
+    if (!result.issues) return result.value;
+    const summary = result.issues.map((issue) => `${issuePath(issue)}${issue.message}`).join('; ');
+    const error = new ValidationError('payload_invalid', `The payload of ${event} does not match its schema: ${summary}`, undefined, result.issues);
+    if (this.#deps.development) throw error;
+    this.#deps.logger.warn({ event, issues: result.issues, err: error }, `resthooks: the payload of ${event} does not match its schema; sent anyway (production mode)`);
+    return value;
+  }
+
+  #serializeInstance(event: string, model: string, value: unknown, instance: object, override: PayloadOverride | undefined, extra?: ModelTriggerOptions['extra']): Serialized {
     let data: string;
     try {
-      data = toJsonText(serializer ? serializer(instance) : instance);
+      data = toJsonText(value);
     } catch (error) {
       throw serializationFailed(`the ${model}`, event, error);
     }
@@ -300,7 +349,7 @@ export class Triggers {
       serialized = { data, body: serialize(override, 'payloadOverride', event) };
     } else {
       const own = (instance as { serializeHook?: unknown }).serializeHook;
-      // The seed's per-instance serializer returns the whole payload and may depend on the hook.
+      // django-rest-hooks' per-instance serializer returns the whole payload and may depend on the hook.
       serialized =
         typeof own === 'function'
           ? { data, body: null, perHook: (hook) => serializeMade(() => own.call(instance, hook), 'serializeHook', event) }
@@ -354,8 +403,10 @@ export class Triggers {
     // Everything that can fail before the write has run: the event and its deliveries are written together,
     // and in `tx` a failing statement is thrown (#refused), so the caller rolls back any row written before it.
     const statements = this.#deps.store.compileAppend(event, deliveries);
-    if (tx) await runOnHost(tx, statements);
-    else {
+    if (tx) {
+      await runOnHost(tx, statements);
+      if (event.status !== 'undeliverable') this.#deps.appendedInTransaction();
+    } else {
       await this.#deps.store.dialect.executeBatch(statements);
       if (event.status !== 'undeliverable') this.#deps.appended();
     }
@@ -382,7 +433,9 @@ export class Triggers {
   /** The result of a recorded event (an undeliverable one is logged). */
   #appended(name: string, event: EventTable): TriggerResult {
     if (event.status === 'undeliverable') {
-      this.#deps.logger.warn({ event: name, eventId: event.id }, `resthooks: ${name} has no owner and is not an all-owners (+) event; recorded as undeliverable`);
+      // The error's stack leads to the code that fired an event without an owner.
+      const err = new ValidationError('invalid_field', `${name} was fired without an owner: ${event.error}`, 'owner');
+      this.#deps.logger.error({ event: name, eventId: event.id, err }, `resthooks: ${name} has no owner and is not an all-owners (+) event; recorded as undeliverable`);
       return { status: 'undeliverable', eventId: event.id, reason: event.error! };
     }
     return { status: 'queued', eventId: event.id };
@@ -440,6 +493,16 @@ function unnamedModel(action: unknown): ValidationError {
 /** The instance is typed `object`, but plain JavaScript callers can pass anything. */
 function checkInstance(model: string, action: string, instance: unknown): void {
   if (!isObject(instance)) throw new ValidationError('invalid_field', `The instance of ${model}.${action} must be an object, got ${typeName(instance)}.`, 'instance');
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return isObject(value) && typeof (value as { then?: unknown }).then === 'function';
+}
+
+/** `title: ` for an issue at `title`, `tags.0: ` deeper, nothing at the root. */
+function issuePath(issue: StandardSchemaIssue): string {
+  const keys = (issue.path ?? []).map((segment) => String(typeof segment === 'object' ? segment.key : segment));
+  return keys.length > 0 ? `${keys.join('.')}: ` : '';
 }
 
 function isObject(value: unknown): value is object {

@@ -8,7 +8,7 @@ import express from 'express';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { toExpress } from '../../src/adapters/http/express-adapter.js';
 import { toNodeHandler } from '../../src/adapters/http/node-adapter.js';
-import { TestDatabase, type Engine } from '../support/database.js';
+import { ENGINES, TestDatabase } from '../support/database.js';
 import { eventually } from '../support/hooks.js';
 import { closeServer, listen, startReceiver, type Receiver } from '../support/receiver.js';
 import { adminHarness, BASIC, mainOf, type AdminHarness } from './admin-support.js';
@@ -100,7 +100,7 @@ test('mounted with app.route(), an unknown path under the mount is the page\'s o
   }
 });
 
-describe.each<Engine>(['sqlite', 'postgres'])('on %s', (engine) => {
+describe.each(ENGINES)('on %s', (engine) => {
   let db: TestDatabase;
   let h: AdminHarness;
   let receiver: Receiver;

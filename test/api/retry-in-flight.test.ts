@@ -7,12 +7,12 @@
 import type { ServerResponse } from 'node:http';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { ConflictError } from '../../src/index.js';
-import { TestDatabase, type Engine } from '../support/database.js';
+import { ENGINES, TestDatabase } from '../support/database.js';
 import { eventually } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { apiHarness, type ApiHarness } from './api-support.js';
 
-describe.each<Engine>(['sqlite', 'postgres'])('on %s', (engine) => {
+describe.each(ENGINES)('on %s', (engine) => {
   let db: TestDatabase;
   let h: ApiHarness;
   let receiver: Receiver;

@@ -1,14 +1,16 @@
 /**
  * The docs' recipes for putting `resthooks migrate --print-sql` into another tool's migrations, run for
  * real: Drizzle's migrator (what `drizzle-kit migrate` runs) and TypeORM's migrations, on SQLite and
- * PostgreSQL. Each must leave a schema resthooks starts on with `migrate: false`, and deliver.
+ * PostgreSQL. Each must leave a schema resthooks starts on with `migrate: false`, and deliver. Prisma
+ * Migrate's schema engine is a binary downloaded at first use from outside the npm registry, so it cannot
+ * run here: its recipe's migration folder is checked without it.
  */
 import Database from 'better-sqlite3';
 import { drizzle as drizzleSqlite } from 'drizzle-orm/better-sqlite3';
 import { migrate as migrateSqlite } from 'drizzle-orm/better-sqlite3/migrator';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataSource, type MigrationInterface, type QueryRunner } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,6 +66,34 @@ describe.each(['sqlite', 'postgres'] as const)('the printed SQL in other toolsâ€
       await migratePg(drizzlePg(pool), { migrationsFolder: folder });
     }
     await expectResthooksWorks(database, `drizzle on ${engine}`);
+  });
+
+  it('as a Prisma Migrate migration: the file is the printed SQL, byte for byte on every print, and applies whole after the appâ€™s own migration', async () => {
+    const database = await freshDatabase();
+    // Prisma Migrate keeps a checksum of each migration.sql: printing again must give the same bytes.
+    const printed = await printedSql(engine);
+    expect(await printedSql(engine)).toBe(printed);
+    // What `prisma migrate dev --create-only` leaves, with the app's first migration before it, then filled in as the docs say.
+    const folder = join(dir.path, `prisma-${engine}`, 'migrations');
+    const appTable = engine === 'sqlite' ? 'create table "books" ("id" integer primary key autoincrement, "title" text not null);' : 'create table "books" ("id" serial primary key, "title" text not null);';
+    for (const [name, sql] of [['20251206000000_init', appTable], ['20251206000100_resthooks', printed]] as const) {
+      mkdirSync(join(folder, name), { recursive: true });
+      writeFileSync(join(folder, name, 'migration.sql'), sql);
+    }
+    // As `prisma migrate deploy` applies a folder: each migration.sql in name order, each as one script.
+    const scripts = readdirSync(folder).sort().map((name) => readFileSync(join(folder, name, 'migration.sql'), 'utf8'));
+    if (engine === 'sqlite') {
+      const sqlite = new Database(database.url);
+      try {
+        for (const sql of scripts) sqlite.exec(sql);
+      } finally {
+        sqlite.close();
+      }
+    } else {
+      const pool = database.pool({ max: 1 });
+      for (const sql of scripts) await pool.query(sql);
+    }
+    await expectResthooksWorks(database, `prisma migrate on ${engine}`);
   });
 
   it('as a TypeORM migration (queryRunner.query, one statement at a time)', async () => {

@@ -10,6 +10,12 @@ import { createTestDatabase } from './postgres.js';
 
 export type Engine = 'sqlite' | 'postgres';
 
+/**
+ * The engines a store-backed test runs on: both, or SQLite alone in the unit scope
+ * (`npm run test:unit`, which starts no PostgreSQL).
+ */
+export const ENGINES: readonly Engine[] = process.env.RESTHOOKS_TEST_SCOPE === 'unit' ? ['sqlite'] : ['sqlite', 'postgres'];
+
 /** A fresh database: a temp SQLite file or a new PostgreSQL database; any number of connections to it. */
 export class TestDatabase {
   readonly #closers: Array<() => Promise<void> | void> = [];

@@ -48,7 +48,7 @@ async function main(): Promise<void> {
     delivery: { pollInterval: 50 },
   });
   await hooks.start();
-  for (const event of ['book.added', 'book.read', 'author.added', 'review.added']) await hooks.subscriptions.create({ owner: 'alice', event, target });
+  for (const event of ['book.added', 'book.read', 'author.added', 'review.added'] as const) await hooks.subscriptions.create({ owner: 'alice', event, target });
   const book = new Book(1, 'Dune', 'alice');
   const review = new Review(3, 'alice');
   const results = {

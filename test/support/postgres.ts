@@ -148,7 +148,10 @@ export async function startPostgres({ durableCommits = false }: StartPostgresOpt
  * A fresh, empty database on the test server, so test files can run in parallel.
  * `drop()` removes it (terminating leftover connections).
  */
-export async function createTestDatabase(serverUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+export async function createTestDatabase(serverUrl: string | undefined): Promise<{ url: string; drop(): Promise<void> }> {
+  if (!serverUrl) {
+    throw new Error('No PostgreSQL in this run: `npm run test:unit` starts none. Run the file with `npm test`, or list it in vitest.config.ts (NEEDS_SERVICES).');
+  }
   const name = `t_${randomBytes(6).toString('hex')}`;
   const admin = new URL(serverUrl);
   admin.pathname = '/postgres';

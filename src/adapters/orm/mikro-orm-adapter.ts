@@ -4,10 +4,13 @@
  * transaction commits, and nothing when it rolls back. Where the resthooks store lives in the app's own
  * database, the outbox row is written in the app's transaction (commits with it, atomically).
  *
- * Imports MikroORM for types only (it is an optional peer): nothing here loads it at run time.
+ * Serves MikroORM 6 (SQL through Knex) and 7 (SQL through Kysely): the two follow savepoints differently,
+ * and the adapter tells them apart by the connection the ORM offers. Imports MikroORM for types only (it is
+ * an optional peer): nothing here loads it at run time.
  * @module
  */
 import type { EntityManager, EntityMetadata, EventArgs, EventSubscriber, MikroORM, Transaction, TransactionEventArgs } from '@mikro-orm/core';
+import { ConfigError } from '../../errors.js';
 import { placeholderParts, type HostExecutor } from '../../store/host-executor.js';
 import type { Hooks } from '../../hooks.js';
 import type { Logger } from '../../logger.js';
@@ -33,7 +36,7 @@ export interface MikroOrmHooks {
   detach(): void;
 }
 
-/** What `attachMikroOrm` needs of a `MikroORM` instance (v6). */
+/** What `attachMikroOrm` needs of a `MikroORM` instance (6 or 7, SQL drivers). */
 export type MikroOrmLike = Pick<MikroORM, 'em'>;
 
 /**
@@ -55,8 +58,9 @@ export type MikroOrmLike = Pick<MikroORM, 'em'>;
  * await orm.em.fork().transactional((em) => em.persist(em.create(Book, { title: 'Dune', ownerId: 'alice' }))); // after COMMIT
  */
 export async function attachMikroOrm(orm: MikroOrmLike, hooks: Hooks, options: MikroOrmHooksOptions = {}): Promise<MikroOrmHooks> {
+  const layer = sqlLayerOf(orm);
   const bridge = outboxBridge(hooks, { adapter: 'resthooks/mikro-orm', logger: options.logger });
-  const subscriber = new ResthooksSubscriber(bridge, options.changes !== false, orm);
+  const subscriber = new ResthooksSubscriber(bridge, options.changes !== false, orm, layer);
   // Registered before the first await: no write made while the probe runs is missed (it goes after commit).
   orm.em.getEventManager().registerSubscriber(subscriber);
   await bridge.chooseMode(options.outbox ?? 'auto', (statement) => execute(orm.em, undefined, statement.sql, statement.parameters));
@@ -81,25 +85,55 @@ export async function attachMikroOrm(orm: MikroOrmLike, hooks: Hooks, options: M
  * });
  */
 export function mikroOrmTx(em: Pick<EntityManager, 'getConnection' | 'getTransactionContext'>): HostExecutor {
-  return (sql, parameters) => execute(em, em.getTransactionContext<KnexTransaction>(), sql, parameters);
+  return (sql, parameters) => execute(em, em.getTransactionContext<object>(), sql, parameters);
 }
 
 /**
- * MikroORM's transaction handle: a Knex transaction. `parentTransaction` (set by Knex) links a savepoint
- * to the transaction around it; `commit` / `rollback` are its own functions, which MikroORM calls to
- * release a savepoint or roll back to it.
+ * The query builder under MikroORM's SQL drivers, which decides how savepoints can be followed.
+ * - `'knex'` (MikroORM 6): transaction events fire for the outermost transaction only. A savepoint is a
+ *   Knex transaction whose `parentTransaction` links it to the one around it, and whose own `commit` /
+ *   `rollback` MikroORM calls to release it or roll back to it: the adapter follows those calls.
+ * - `'kysely'` (MikroORM 7): transaction events fire for savepoints too, each with the savepoint's own
+ *   Kysely transaction; the savepoint's start events, in turn on one EntityManager, link it to its parent.
  */
+type SqlLayer = 'knex' | 'kysely';
+
+function sqlLayerOf(orm: MikroOrmLike): SqlLayer {
+  const connection = orm.em.getConnection('write') as unknown as { getKnex?: unknown; getClient?: () => unknown };
+  if (typeof connection.getKnex === 'function') return 'knex';
+  if (typeof connection.getClient === 'function') {
+    const client = (() => {
+      try {
+        return connection.getClient();
+      } catch {
+        return undefined;
+      }
+    })() as { startTransaction?: unknown } | undefined;
+    if (typeof client?.startTransaction === 'function') return 'kysely';
+  }
+  throw new ConfigError(
+    'resthooks/mikro-orm supports the SQL drivers of MikroORM 6 (Knex) and 7 (Kysely); this connection offers neither. Attach it after `MikroORM.init()`, or fire events with hooks.model() / hooks.action().',
+  );
+}
+
+/** A MikroORM 6 savepoint or transaction (Knex). */
 interface KnexTransaction {
   parentTransaction?: KnexTransaction;
   commit(value?: unknown): unknown;
   rollback(error?: unknown): unknown;
 }
 
+/** Where a transaction context sits: its outermost transaction, and its level (1 = outermost). */
+interface Place {
+  readonly root: object;
+  readonly level: number;
+}
+
 /** One outermost transaction: the level is counted here, from what the adapter sees of its savepoints. */
 interface Outermost {
   readonly host: HostTransaction;
   level: number;
-  /** Savepoints whose end the adapter already follows. */
+  /** MikroORM 6: savepoints whose end the adapter already follows. */
   readonly followed: WeakSet<KnexTransaction>;
 }
 
@@ -108,12 +142,18 @@ class ResthooksSubscriber implements EventSubscriber {
   readonly #bridge: OutboxBridge;
   readonly #changes: boolean;
   readonly #orm: MikroOrmLike;
-  readonly #transactions = new WeakMap<KnexTransaction, Outermost>();
+  readonly #layer: SqlLayer;
+  readonly #transactions = new WeakMap<object, Outermost>();
+  /** MikroORM 7: each savepoint seen starting, and where it sits. */
+  readonly #savepoints = new WeakMap<object, Place>();
+  /** MikroORM 7: the parent of the savepoint an EntityManager is opening, between its two start events. */
+  readonly #opening = new WeakMap<EntityManager, object>();
 
-  constructor(bridge: OutboxBridge, changes: boolean, orm: MikroOrmLike) {
+  constructor(bridge: OutboxBridge, changes: boolean, orm: MikroOrmLike, layer: SqlLayer) {
     this.#bridge = bridge;
     this.#changes = changes;
     this.#orm = orm;
+    this.#layer = layer;
   }
 
   // ── entity events: route, snapshot, hand to the bridge ───────────────────────────────────────
@@ -138,7 +178,7 @@ class ResthooksSubscriber implements EventSubscriber {
     const changes = action === 'updated' && this.#changes && changeSet ? Object.keys(changeSet.payload) : undefined;
     // A snapshot now: the data is the entity as this flush left it, even if a later flush changes it.
     const instance = snapshot(args.entity, changeSet?.originalEntity);
-    const context = args.em.getTransactionContext<KnexTransaction>();
+    const context = args.em.getTransactionContext<object>();
     const tx = context ? this.#enter(context) : undefined;
     return this.#bridge.write(tx, { model, action, instance, ...(changes && { changes }) });
   }
@@ -149,50 +189,76 @@ class ResthooksSubscriber implements EventSubscriber {
     return undefined;
   }
 
-  // ── transaction events (outermost transactions only), mapped onto the bridge ───────────────────
+  // ── transaction events, mapped onto the bridge ────────────────────────────────────────────────
+
+  beforeTransactionStart(args: TransactionEventArgs): void {
+    // MikroORM 7 names the parent when it opens a savepoint, and nothing when it opens an outermost transaction.
+    if (this.#layer !== 'kysely') return;
+    if (args.transaction) this.#opening.set(args.em, args.transaction);
+    else this.#opening.delete(args.em);
+  }
+
+  afterTransactionStart(args: TransactionEventArgs): void {
+    if (this.#layer !== 'kysely' || !args.transaction) return;
+    const parent = this.#opening.get(args.em);
+    this.#opening.delete(args.em);
+    if (!parent) return;
+    const around = this.#placeOf(parent);
+    this.#savepoints.set(args.transaction, { root: around.root, level: around.level + 1 });
+  }
 
   beforeTransactionCommit(args: TransactionEventArgs): Promise<void> | void {
-    const outermost = this.#outermostOf(args.transaction);
-    if (!outermost) return;
-    outermost.level = 1;
-    return this.#bridge.beforeCommit(outermost.host);
+    const ending = this.#ending(args.transaction);
+    // Releasing a savepoint commits nothing yet.
+    if (!ending || ending.level > 1) return;
+    ending.outermost.level = 1;
+    return this.#bridge.beforeCommit(ending.outermost.host);
   }
 
   afterTransactionCommit(args: TransactionEventArgs): Promise<void> | void {
-    const outermost = this.#outermostOf(args.transaction);
-    if (!outermost) return;
-    outermost.level = 0;
-    return this.#bridge.afterCommit(outermost.host);
+    const ending = this.#ending(args.transaction);
+    if (!ending) return;
+    ending.outermost.level = ending.level - 1;
+    return this.#bridge.afterCommit(ending.outermost.host);
   }
 
   beforeTransactionRollback(args: TransactionEventArgs): void {
-    const outermost = this.#outermostOf(args.transaction);
-    if (!outermost) return;
-    outermost.level = 1;
-    this.#bridge.rollbackStarted(outermost.host);
+    const ending = this.#ending(args.transaction);
+    if (!ending || ending.level > 1) return;
+    ending.outermost.level = 1;
+    this.#bridge.rollbackStarted(ending.outermost.host);
   }
 
   afterTransactionRollback(args: TransactionEventArgs): void {
-    const outermost = this.#outermostOf(args.transaction);
-    if (!outermost) return;
-    outermost.level = 0;
-    this.#bridge.afterRollback(outermost.host);
+    const ending = this.#ending(args.transaction);
+    if (!ending) return;
+    ending.outermost.level = ending.level - 1;
+    this.#bridge.afterRollback(ending.outermost.host);
   }
 
-  #outermostOf(transaction: Transaction | undefined): Outermost | undefined {
+  /** The outermost transaction a commit or rollback event belongs to, with the level it ends; none if no write was seen in it. */
+  #ending(transaction: Transaction | undefined): { outermost: Outermost; level: number } | undefined {
     // Once detached, what open transactions still hold is never written: it is left to be collected.
-    return transaction && !this.detached ? this.#transactions.get(transaction as KnexTransaction) : undefined;
+    if (!transaction || this.detached) return undefined;
+    const { root, level } = this.#placeOf(transaction);
+    const outermost = this.#transactions.get(root);
+    return outermost && { outermost, level };
   }
 
-  /**
-   * The outermost transaction of `context`, at the level of `context`. MikroORM sends no event when a
-   * savepoint (a nested `em.transactional()`) is released or rolled back, so the adapter follows the
-   * `commit` / `rollback` calls of each savepoint it has seen a write in, and of the ones around it.
-   */
-  #enter(context: KnexTransaction): HostTransaction {
-    const chain: KnexTransaction[] = [];
-    for (let at: KnexTransaction | undefined = context; at; at = at.parentTransaction) chain.unshift(at);
-    const root = chain[0]!;
+  #placeOf(context: object): Place {
+    if (this.#layer === 'kysely') return this.#savepoints.get(context) ?? { root: context, level: 1 };
+    let level = 1;
+    let root = context as KnexTransaction;
+    while (root.parentTransaction) {
+      root = root.parentTransaction;
+      level += 1;
+    }
+    return { root, level };
+  }
+
+  /** The outermost transaction of `context`, at the level of `context`. */
+  #enter(context: object): HostTransaction {
+    const { root, level } = this.#placeOf(context);
     let outermost = this.#transactions.get(root);
     if (!outermost) {
       const state: Outermost = {
@@ -202,14 +268,16 @@ class ResthooksSubscriber implements EventSubscriber {
       };
       this.#transactions.set(root, (outermost = state));
     }
-    chain.forEach((savepoint, index) => {
-      if (index > 0) this.#follow(outermost, savepoint, index + 1);
-    });
-    outermost.level = chain.length;
+    if (this.#layer === 'knex') {
+      // MikroORM 6 sends no event when a savepoint (a nested `em.transactional()`) is released or rolled back: the
+      // adapter follows the `commit` / `rollback` calls of each savepoint it has seen a write in, and of the ones around it.
+      for (let at = context as KnexTransaction, atLevel = level; at.parentTransaction; at = at.parentTransaction, atLevel -= 1) this.#follow(outermost, at, atLevel);
+    }
+    outermost.level = level;
     return outermost.host;
   }
 
-  /** Wraps a savepoint's own `commit` / `rollback`: its writes join the level around it, or are dropped. */
+  /** MikroORM 6: wraps a savepoint's own `commit` / `rollback`: its writes join the level around it, or are dropped. */
   #follow(outermost: Outermost, savepoint: KnexTransaction, level: number): void {
     if (outermost.followed.has(savepoint)) return;
     outermost.followed.add(savepoint);
@@ -233,7 +301,7 @@ class ResthooksSubscriber implements EventSubscriber {
  * Runs one store statement through MikroORM's connection, in `transaction` when given. MikroORM's raw
  * SQL takes `?` placeholders on every engine, so PostgreSQL's `$n` ones are rewritten.
  */
-async function execute(em: Pick<EntityManager, 'getConnection'>, transaction: KnexTransaction | undefined, sql: string, parameters: readonly unknown[]): Promise<unknown> {
+async function execute(em: Pick<EntityManager, 'getConnection'>, transaction: object | undefined, sql: string, parameters: readonly unknown[]): Promise<unknown> {
   const { texts, values } = placeholderParts({ sql, parameters });
   return em.getConnection('write').execute(texts.join('?'), values, 'run', transaction as Transaction | undefined);
 }

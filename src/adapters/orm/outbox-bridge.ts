@@ -10,7 +10,7 @@
  */
 import { OutboxWriteError } from '../../errors.js';
 import type { Hooks } from '../../hooks.js';
-import { errorInfo, type Logger } from '../../logger.js';
+import { loggedError, type Logger } from '../../logger.js';
 import type { CompiledStatement, HostExecutor } from '../../store/host-executor.js';
 import type { HostConnection, HostTransaction, ModelAction, OutboxMode, PendingWrite } from './orm-adapter.js';
 
@@ -116,7 +116,7 @@ class Bridge implements OutboxBridge {
       wanted !== 'auto'
         ? wanted
         : await this.#probe(run).catch((error: unknown) => {
-            this.#logger?.warn({ err: errorInfo(error) }, `${this.#adapter}: the outbox probe failed; appending after commit`);
+            this.#logger?.warn({ err: loggedError(error) }, `${this.#adapter}: the outbox probe failed; appending after commit`);
             return 'after-commit' as const;
           });
     const where = this.mode === 'transaction' ? "in the app's transactions" : 'after each commit';
@@ -263,7 +263,7 @@ class Bridge implements OutboxBridge {
     try {
       await run(probe.insert);
     } catch (error) {
-      this.#logger?.debug({ err: errorInfo(error) }, `${this.#adapter}: the app's database has no resthooks outbox (or another SQL dialect)`);
+      this.#logger?.debug({ err: loggedError(error) }, `${this.#adapter}: the app's database has no resthooks outbox (or another SQL dialect)`);
       return 'after-commit';
     }
     let seen = false;

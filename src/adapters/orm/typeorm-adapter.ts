@@ -22,6 +22,7 @@ import type {
 } from 'typeorm';
 import type { Hooks, Logger } from '../../index.js';
 import type { HostTransaction, ModelAction, OutboxMode } from './orm-adapter.js';
+import { declaredModelName } from '../../triggers/model-name.js';
 import { outboxBridge, type OutboxBridge } from './outbox-bridge.js';
 
 /** Where the outbox row of a TypeORM write goes: see {@link OutboxMode}. */
@@ -56,8 +57,10 @@ export interface TypeormHooks {
 /**
  * Attaches resthooks to a TypeORM `DataSource`: every `save()` / `insert()` / `remove()` /
  * `softRemove()` of an entity named in the events map fires its event once the transaction commits.
- * The model name is the entity's metadata name (`EntitySchema` `name`, or the class name of a decorated
- * entity: give minified apps an `EntitySchema` or `@Entity({ name })`). Call it after
+ * The model name looked up in the events map is, in this order: the name the entity class declares
+ * (`static resthooksModel = 'Book'`, which minifiers leave alone), the entity's metadata name (an
+ * `EntitySchema`'s `name`, or a decorated entity's class name, which a minifier renames), its table name
+ * (`@Entity('books')`). Call it after
  * `dataSource.initialize()` and `hooks.start()`, before the app writes.
  * @example
  * import { DataSource } from 'typeorm';
@@ -97,6 +100,8 @@ class ResthooksSubscriber implements EntitySubscriberInterface {
   readonly #logger: Logger | undefined;
   // One per query runner, i.e. per transaction (TypeORM's SQLite drivers share one runner).
   readonly #transactions = new WeakMap<QueryRunner, HostTransaction>();
+  /** The names the events map may know each entity by, most explicit first. */
+  readonly #names = new WeakMap<EntityMetadata, readonly string[]>();
 
   constructor(bridge: OutboxBridge, softDelete: boolean, changes: boolean, logger: Logger | undefined) {
     this.#bridge = bridge;
@@ -144,13 +149,19 @@ class ResthooksSubscriber implements EntitySubscriberInterface {
 
   // `take` and `changes` are thunks: most writes are of models or actions no event names, and cost nothing.
   #record(runner: QueryRunner, metadata: EntityMetadata, action: ModelAction, take: () => object, changes?: () => string[] | undefined): Promise<void> | void {
-    const model = metadata.name || metadata.targetName;
-    if (!this.#bridge.watches(model, action)) return;
+    const model = this.#modelOf(metadata, action);
+    if (model === undefined) return;
     // On a runner left stale by a failed COMMIT, this write has just autocommitted: published at once.
     this.#resync(runner, false);
     const changed = changes?.();
     // A snapshot now: the data is the entity as this write left it, even if the app changes it before COMMIT.
     return this.#bridge.write(this.#transaction(runner), { model, action, instance: take(), ...(changed && { changes: changed }) });
+  }
+
+  #modelOf(metadata: EntityMetadata, action: ModelAction): string | undefined {
+    let names = this.#names.get(metadata);
+    if (!names) this.#names.set(metadata, (names = modelNames(metadata)));
+    return names.find((name) => this.#bridge.watches(name, action));
   }
 
   // ── transaction events, mapped onto the bridge ────────────────────────────────────────────────
@@ -253,6 +264,12 @@ function snapshot(entity: object | undefined, databaseEntity: object | undefined
 function changedProperties(event: UpdateEvent<object>): string[] {
   const paths = [...event.updatedColumns.map((column) => column.propertyPath), ...event.updatedRelations.map((relation) => relation.propertyPath)];
   return [...new Set(paths)];
+}
+
+function modelNames(metadata: EntityMetadata): string[] {
+  const declared = typeof metadata.target === 'function' ? declaredModelName(metadata.target) : undefined;
+  const names = [declared, metadata.name || metadata.targetName, metadata.tableName].filter((name): name is string => typeof name === 'string' && name !== '');
+  return [...new Set(names)];
 }
 
 function deleteDateProperty(metadata: EntityMetadata): string[] | undefined {

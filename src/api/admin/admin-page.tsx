@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 /**
- * `createAdminPage()`: the operator's web page over `hooks` (the seed's Django `HookAdmin`, done
+ * `createAdminPage()`: the operator's web page over `hooks` (django-rest-hooks' Django `HookAdmin`, done
  * properly): every owner's subscriptions, their deliveries and attempts, and the actions on them, as
  * server-rendered HTML forms. No client framework, no script, no external asset.
  *

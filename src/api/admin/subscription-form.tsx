@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 /**
- * The subscription form (the seed's `HookForm`): create (owner, event, target, metadata) and edit
+ * The subscription form (django-rest-hooks' `HookForm`): create (owner, event, target, metadata) and edit
  * (event, target, status, metadata). A rejected form comes back with the values as entered and each
  * problem beside its field.
  * @module

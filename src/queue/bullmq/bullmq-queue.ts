@@ -7,7 +7,7 @@
  */
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { ConfigError } from '../../errors.js';
-import { errorInfo, silentLogger, type Logger } from '../../logger.js';
+import { loggedError, silentLogger, type Logger } from '../../logger.js';
 import type { ClaimedDelivery } from '../../store/kysely-store.js';
 import type { DeliveryQueue, QueueContext, QueueFactory } from '../queue.js';
 import { ClaimReader } from './claim-reader.js';
@@ -259,7 +259,7 @@ class BullmqQueue implements DeliveryQueue {
     const closing = worker!.close().then(
       () => 'closed' as const,
       (error: unknown) => {
-        this.#settings.logger.error({ err: errorInfo(error) }, 'resthooks: closing the BullMQ worker failed');
+        this.#settings.logger.error({ err: loggedError(error) }, 'resthooks: closing the BullMQ worker failed');
         return 'closed' as const;
       },
     );
@@ -289,7 +289,7 @@ class BullmqQueue implements DeliveryQueue {
   #newQueue(): Queue<DeliveryJobData> {
     const { connection, queueName, prefix, logger } = this.#settings;
     const queue = new Queue<DeliveryJobData>(queueName, { connection, ...(prefix === undefined ? {} : { prefix }) });
-    queue.on('error', (error) => logger.error({ err: errorInfo(error) }, 'resthooks: BullMQ queue error'));
+    queue.on('error', (error) => logger.error({ err: loggedError(error) }, 'resthooks: BullMQ queue error'));
     return queue;
   }
 
@@ -316,13 +316,13 @@ class BullmqQueue implements DeliveryQueue {
         void queue.close();
         throw error;
       }
-      worker.on('error', (error) => logger.error({ err: errorInfo(error) }, 'resthooks: BullMQ worker error'));
+      worker.on('error', (error) => logger.error({ err: loggedError(error) }, 'resthooks: BullMQ worker error'));
       worker.on('failed', (job, error) => {
         const final = job === undefined || job.attemptsMade >= (job.opts.attempts ?? 1);
         // A job gone for good while its delivery is still in flight: re-add it rather than wait for the lease.
         if (final) this.#resyncWanted = true;
         logger.warn(
-          { err: errorInfo(error), deliveryId: job?.data.id },
+          { err: loggedError(error), deliveryId: job?.data.id },
           final ? 'resthooks: delivery job failed for good; added again if its delivery is still in flight' : 'resthooks: delivery job failed; BullMQ retries it',
         );
       });
@@ -365,7 +365,7 @@ class BullmqQueue implements DeliveryQueue {
         }
       }
     } catch (error) {
-      this.#settings.logger.warn({ err: errorInfo(error) }, 'resthooks: could not check the BullMQ jobs in Redis; trying again');
+      this.#settings.logger.warn({ err: loggedError(error) }, 'resthooks: could not check the BullMQ jobs in Redis; trying again');
     } finally {
       if (this.#opened === opened) this.#scheduleRedisCheck(REDIS_CHECK_MS);
     }
@@ -413,7 +413,7 @@ class BullmqQueue implements DeliveryQueue {
         if (signal.aborted) throw error;
         if (!this.#storeUnreachable) {
           this.#storeUnreachable = true;
-          this.#settings.logger.error({ err: errorInfo(error) }, 'resthooks: cannot read deliveries from the store; jobs wait for it');
+          this.#settings.logger.error({ err: loggedError(error) }, 'resthooks: cannot read deliveries from the store; jobs wait for it');
         }
         await abortableSleep(Math.min(STORE_RETRY_MAX_MS, STORE_RETRY_FIRST_MS * 2 ** failures), signal);
       }
@@ -454,7 +454,7 @@ class BullmqQueue implements DeliveryQueue {
       this.#backlog = Object.values(counts).reduce((sum, n) => sum + n, 0);
       if (this.#backlog < before) this.#listener();
     } catch (error) {
-      this.#settings.logger.warn({ err: errorInfo(error) }, 'resthooks: could not count the BullMQ backlog');
+      this.#settings.logger.warn({ err: loggedError(error) }, 'resthooks: could not count the BullMQ backlog');
     } finally {
       if (this.#opened === opened && this.#backlog > 0) this.#scheduleRefresh();
     }

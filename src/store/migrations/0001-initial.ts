@@ -18,7 +18,7 @@ export const initial: Migration = {
       .addColumn('created_at', 'bigint', (c) => c.notNull())
       .addColumn('updated_at', 'bigint', (c) => c.notNull())
       .execute();
-    // The fan-out's lookup: (event, owner) of active subscriptions; the seed had no such index.
+    // The fan-out's lookup: (event, owner) of active subscriptions; django-rest-hooks had no such index.
     await db.schema.createIndex('resthooks_subscriptions_event_owner').on('resthooks_subscriptions').columns(['event', 'owner', 'active']).execute();
     await db.schema.createIndex('resthooks_subscriptions_owner').on('resthooks_subscriptions').columns(['owner', 'id']).execute();
 

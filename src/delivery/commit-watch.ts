@@ -1,0 +1,50 @@
+/**
+ * Wakes the dispatcher after a trigger that wrote through the caller's transaction (`{ tx }`, `modelSync`).
+ * The outbox row becomes visible when the caller commits, which resthooks is not told about: instead of
+ * waiting for the next poll (1 s by default), the dispatcher looks again as soon as the caller's synchronous
+ * code is done (a microtask: a synchronous transaction, better-sqlite3's, has committed by then), then after
+ * 1, 2, 4, … 512 ms, for asynchronous transactions, which an ORM usually commits within a few milliseconds. Works the same on every driver and ORM, and costs a
+ * bounded number of dispatcher passes per burst of triggers, however many triggers the burst has.
+ * @module
+ */
+
+/** Delays between the looks after the first one. */
+export const COMMIT_WATCH_DELAYS_MS: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
+
+export class CommitWatch {
+  readonly #look: () => void;
+  readonly #delays: readonly number[];
+  #step = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(look: () => void, delays: readonly number[] = COMMIT_WATCH_DELAYS_MS) {
+    this.#look = look;
+    this.#delays = delays;
+  }
+
+  /** A trigger wrote in a transaction: (re)start the looks. A burst shares one schedule. */
+  written(): void {
+    this.#step = 0;
+    if (this.#timer !== undefined) return;
+    queueMicrotask(this.#look);
+    this.#schedule();
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #schedule(): void {
+    const delay = this.#delays[this.#step];
+    if (delay === undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#step++;
+      this.#look();
+      this.#schedule();
+    }, delay);
+    // A watch never keeps the process alive: the poll finds the event anyway.
+    this.#timer.unref();
+  }
+}
