@@ -1,115 +1,373 @@
 /**
- * What the Drizzle, Kysely, MikroORM and Sequelize adapters add to a single-row insert on SQLite (a file, WAL,
- * one transaction per insert), as a ratio against the same insert without resthooks, measured in the same run.
- * For Drizzle, Kysely and MikroORM the store is in the app's file ('transaction' mode: one more row written per
- * insert, in the same transaction). Sequelize (sqlite3) must not share a file with the store (better-sqlite3): its
- * app has a file of its own, the store another ('after-commit' mode: the row is appended after each COMMIT).
- * Run: npx tsx bench/orm-insert.ts [inserts]
+ * What each ORM adapter adds to a single-row insert on SQLite (a file, WAL, one transaction per insert), as a
+ * ratio against the same insert without resthooks, measured in the same run: TypeORM, Prisma (in
+ * `$transaction` and standalone), Drizzle, Kysely, MikroORM, Sequelize, and the raw `{ tx }` path on
+ * better-sqlite3 (async, BEGIN/COMMIT by hand, and `modelSync` in `db.transaction()`), each as the
+ * docs/orms.md and docs/delivery.md recipes write it. The store is in the app's file ('transaction' mode:
+ * one more row written per insert, in the same transaction), except for Sequelize, whose driver (sqlite3)
+ * must not share a file with the store's (better-sqlite3): the store has a file of its own there
+ * ('after-commit' mode: the row is appended after each COMMIT).
+ * Rounds are interleaved: each round runs every case, in a rotating order, and within a case the plain and
+ * the hooked insert alternate which goes first; each round lasts about the same time for every case.
+ * The ratio is the median over rounds of the round's hooked / plain time (drift hits both sides alike).
+ * Run alone: npx tsx bench/orm-insert.ts [rounds]
+ * @module
  */
-import Database from 'better-sqlite3';
-import { BetterSqliteDriver } from '@mikro-orm/better-sqlite';
-import { EntitySchema, MikroORM } from '@mikro-orm/core';
-import { drizzle } from 'drizzle-orm/better-sqlite3';
-import { integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
-import { Kysely, SqliteDialect, type Generated } from 'kysely';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataTypes, Sequelize } from 'sequelize';
-import { drizzleHooks } from '../src/adapters/orm/drizzle-adapter.js';
-import { kyselyHooks } from '../src/adapters/orm/kysely-adapter.js';
-import { attachSequelize } from '../src/adapters/orm/sequelize-adapter.js';
-import { attachMikroOrm } from '../src/adapters/orm/mikro-orm-adapter.js';
-import { createHooks, sqliteStore } from '../src/index.js';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
+import { createHooks, sqliteStore, type Hooks } from '../src/index.js';
 
-const INSERTS = Number(process.argv[2] ?? 3000);
-const books = sqliteTable('books', { id: integer('id').primaryKey({ autoIncrement: true }), title: text('title').notNull(), ownerId: text('ownerId').notNull() });
-interface AppDatabase {
-  books: { id: Generated<number>; title: string; ownerId: string };
+export interface AdapterCost {
+  readonly adapter: string;
+  /** How the insert is written, both sides. */
+  readonly insert: string;
+  /** Where the outbox row goes: in the insert's transaction, or appended after its COMMIT. */
+  readonly mode: 'transaction' | 'after-commit';
+  readonly inserts: number;
+  readonly plainUs: number;
+  readonly hookedUs: number;
+  /** Median over rounds of hooked / plain. */
+  readonly ratio: number;
+  /** The same in CPU time of this process, which other processes on a shared machine disturb less. */
+  readonly plainCpuUs: number;
+  readonly hookedCpuUs: number;
+  readonly cpuRatio: number;
 }
-const BookSchema = new EntitySchema<{ id: number; title: string; ownerId: string }>({
-  name: 'Book',
-  tableName: 'books',
-  properties: { id: { type: 'number', primary: true, autoincrement: true }, title: { type: 'string' }, ownerId: { type: 'string', fieldName: 'ownerId' } },
-});
 
-async function main(): Promise<void> {
+interface Case {
+  readonly adapter: string;
+  readonly insert: string;
+  readonly mode: AdapterCost['mode'];
+  readonly plain: (i: number) => unknown;
+  readonly hooked: (i: number) => unknown;
+}
+
+const ROUND_MS = 25; // per side and case: long enough to swamp timer noise, short enough to interleave finely
+const row = (i: number) => ({ title: `Book ${i}`, ownerId: 'alice' });
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const EVENTS = { 'book.added': 'Book.created' } as const;
+const BOOKS_SQL = 'create table books (id integer primary key autoincrement, title text not null, "ownerId" text not null)';
+
+/** A store whose dispatcher never runs while measuring: only the write path is timed. */
+async function writePathHooks(file: string): Promise<Hooks> {
+  const hooks = createHooks({ events: EVENTS, store: sqliteStore(new Database(file)), delivery: { pollInterval: 3_600_000 } });
+  await hooks.start();
+  await hooks.stop();
+  return hooks;
+}
+
+/** `prisma generate` offline (no schema engine needed) into `dir`, beside a link to the project's node_modules. */
+async function prismaClient(dir: string): Promise<new (options: object) => PrismaLike> {
+  symlinkSync(join(HERE, '..', 'node_modules'), join(dir, 'node_modules'), 'dir');
+  const output = join(dir, 'generated');
+  mkdirSync(output);
+  const schema = join(dir, 'schema.prisma');
+  writeFileSync(
+    schema,
+    `generator client {\n  provider = "prisma-client"\n  output = "${output}"\n  moduleFormat = "esm"\n}\n\ndatasource db {\n  provider = "sqlite"\n}\n\n` +
+      `model Book {\n  id      Int    @id @default(autoincrement())\n  title   String\n  ownerId String\n  @@map("books")\n}\n`,
+  );
+  const cli = createRequire(import.meta.url).resolve('prisma/build/index.js');
+  await promisify(execFile)(process.execPath, [cli, 'generate', '--schema', schema], {
+    cwd: dir,
+    env: { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: '/bin/false', PRISMA_HIDE_UPDATE_MESSAGE: '1', CHECKPOINT_DISABLE: '1' },
+    timeout: 120_000,
+  });
+  return ((await import(pathToFileURL(join(output, 'client.ts')).href)) as { PrismaClient: new (options: object) => PrismaLike }).PrismaClient;
+}
+interface PrismaLike {
+  book: { create(args: object): Promise<unknown> };
+  $transaction<T>(work: (tx: PrismaLike) => Promise<T>): Promise<T>;
+  $disconnect(): Promise<void>;
+}
+
+/** Sets every ORM up on files in `dir`; returns the cases and what closes them. */
+async function setUp(dir: string): Promise<{ cases: Case[]; recorded: () => number; close: () => Promise<void> }> {
+  const file = join(dir, 'app.db');
+  const connection = new Database(file);
+  connection.pragma('journal_mode = WAL');
+  connection.exec(BOOKS_SQL);
+  const hooks = await writePathHooks(file);
+  const closers: Array<() => unknown> = [() => hooks.close(), () => connection.close()];
+  const cases: Case[] = [];
+
+  // Raw better-sqlite3, `{ tx }` by hand (docs/delivery.md): a transaction with BEGIN/COMMIT around an awaited trigger.
+  const insertBook = connection.prepare('insert into books (title, "ownerId") values (?, ?)');
+  const tx = (sql: string, params: readonly unknown[]) => connection.prepare(sql).run(...params);
+  cases.push({
+    adapter: 'raw better-sqlite3, `{ tx }`',
+    insert: 'BEGIN IMMEDIATE; INSERT; `await hooks.model(…, { tx })`; COMMIT',
+    mode: 'transaction',
+    plain: async (i) => {
+      connection.exec('BEGIN IMMEDIATE');
+      insertBook.run(`Book ${i}`, 'alice');
+      connection.exec('COMMIT');
+    },
+    hooked: async (i) => {
+      connection.exec('BEGIN IMMEDIATE');
+      const { lastInsertRowid } = insertBook.run(`Book ${i}`, 'alice');
+      await hooks.model('Book', 'created', { id: Number(lastInsertRowid), ...row(i) }, { tx });
+      connection.exec('COMMIT');
+    },
+  });
+  // The same with the executor's statements prepared once (the recipe prepares on every call).
+  const prepared = new Map<string, Database.Statement>();
+  const cachedTx = (sql: string, params: readonly unknown[]) => {
+    let statement = prepared.get(sql);
+    if (!statement) prepared.set(sql, (statement = connection.prepare(sql)));
+    return statement.run(...params);
+  };
+  cases.push({
+    adapter: 'raw better-sqlite3, `{ tx }`, statements prepared once',
+    insert: 'the same, with a `tx` that caches its prepared statement by SQL text',
+    mode: 'transaction',
+    plain: async (i) => {
+      connection.exec('BEGIN IMMEDIATE');
+      insertBook.run(`Book ${i}`, 'alice');
+      connection.exec('COMMIT');
+    },
+    hooked: async (i) => {
+      connection.exec('BEGIN IMMEDIATE');
+      const { lastInsertRowid } = insertBook.run(`Book ${i}`, 'alice');
+      await hooks.model('Book', 'created', { id: Number(lastInsertRowid), ...row(i) }, { tx: cachedTx });
+      connection.exec('COMMIT');
+    },
+  });
+  const plainTransaction = connection.transaction((i: number) => insertBook.run(`Book ${i}`, 'alice'));
+  const hookedTransaction = connection.transaction((i: number) => {
+    const { lastInsertRowid } = insertBook.run(`Book ${i}`, 'alice');
+    hooks.modelSync('Book', 'created', { id: Number(lastInsertRowid), ...row(i) }, { tx });
+  });
+  cases.push({
+    adapter: 'raw better-sqlite3, `modelSync`',
+    insert: '`db.transaction()`: INSERT; `hooks.modelSync(…, { tx })`',
+    mode: 'transaction',
+    plain: (i) => plainTransaction(i),
+    hooked: (i) => hookedTransaction(i),
+  });
+
+  const { drizzle } = await import('drizzle-orm/better-sqlite3');
+  const { integer, sqliteTable, text } = await import('drizzle-orm/sqlite-core');
+  const { drizzleHooks } = await import('../src/adapters/orm/drizzle-adapter.js');
+  const books = sqliteTable('books', { id: integer('id').primaryKey({ autoIncrement: true }), title: text('title').notNull(), ownerId: text('ownerId').notNull() });
+  const db = drizzle(connection);
+  const rh = await drizzleHooks(db, hooks, { models: { Book: books } });
+  cases.push({
+    adapter: 'Drizzle',
+    insert: '`db.transaction(tx => tx.insert(books).values(…).returning().all())` / `rh.insertSync(db, books, …)`',
+    mode: rh.mode,
+    plain: (i) => db.transaction((t) => t.insert(books).values(row(i)).returning().all()),
+    hooked: (i) => rh.insertSync(db, books, row(i)),
+  });
+
+  const { Kysely, SqliteDialect } = await import('kysely');
+  const { kyselyHooks } = await import('../src/adapters/orm/kysely-adapter.js');
+  interface AppDatabase {
+    books: { id: import('kysely').Generated<number>; title: string; ownerId: string };
+  }
+  const kysely = new Kysely<AppDatabase>({ dialect: new SqliteDialect({ database: connection }) });
+  closers.unshift(() => kysely.destroy());
+  const kh = await kyselyHooks(kysely, hooks, { models: { Book: 'books' } });
+  cases.push({
+    adapter: 'Kysely',
+    insert: '`db.transaction().execute(trx => trx.insertInto(…).returningAll().execute())` / `kh.execute(db, …)`',
+    mode: kh.mode,
+    plain: (i) => kysely.transaction().execute((trx) => trx.insertInto('books').values(row(i)).returningAll().execute()),
+    hooked: (i) => kh.execute(kysely, kysely.insertInto('books').values(row(i)).returningAll()),
+  });
+
+  // TypeORM and MikroORM: two instances on the same file, one without resthooks (a subscriber stays once attached).
+  const { DataSource, EntitySchema } = await import('typeorm');
+  const { attachTypeorm } = await import('../src/adapters/orm/typeorm-adapter.js');
+  const BookEntity = new EntitySchema<{ id: number; title: string; ownerId: string }>({
+    name: 'Book',
+    tableName: 'books',
+    columns: { id: { type: 'integer', primary: true, generated: 'increment' }, title: { type: 'varchar' }, ownerId: { type: 'varchar' } },
+  });
+  const typeorm = async () => {
+    const source = new DataSource({ type: 'better-sqlite3', database: file, entities: [BookEntity], logging: false });
+    await source.initialize();
+    closers.unshift(() => source.destroy());
+    return source;
+  };
+  const [typeormPlain, typeormHooked] = [await typeorm(), await typeorm()];
+  const typeormMode = (await attachTypeorm(typeormHooked, hooks)).mode;
+  cases.push({
+    adapter: 'TypeORM',
+    insert: '`dataSource.transaction(m => m.save(Book, …))`',
+    mode: typeormMode,
+    plain: (i) => typeormPlain.transaction((m) => m.save(BookEntity, row(i))),
+    hooked: (i) => typeormHooked.transaction((m) => m.save(BookEntity, row(i))),
+  });
+
+  const { BetterSqliteDriver } = await import('@mikro-orm/better-sqlite');
+  const { EntitySchema: MikroSchema, MikroORM } = await import('@mikro-orm/core');
+  const { attachMikroOrm } = await import('../src/adapters/orm/mikro-orm-adapter.js');
+  const MikroBook = new MikroSchema<{ id: number; title: string; ownerId: string }>({
+    name: 'Book',
+    tableName: 'books',
+    properties: { id: { type: 'number', primary: true, autoincrement: true }, title: { type: 'string' }, ownerId: { type: 'string', fieldName: 'ownerId' } },
+  });
+  const mikro = async () => {
+    const orm = await MikroORM.init({ driver: BetterSqliteDriver, dbName: file, entities: [MikroBook], debug: false });
+    closers.unshift(() => orm.close(true));
+    return orm;
+  };
+  const [mikroPlain, mikroHooked] = [await mikro(), await mikro()];
+  const mikroMode = (await attachMikroOrm(mikroHooked, hooks)).mode;
+  const mikroInsert = (orm: typeof mikroPlain, i: number) => {
+    const em = orm.em.fork();
+    return em.persistAndFlush(em.create(MikroBook, row(i)));
+  };
+  cases.push({
+    adapter: 'MikroORM',
+    insert: '`em.persistAndFlush(em.create(Book, …))` (its own transaction per flush)',
+    mode: mikroMode,
+    plain: (i) => mikroInsert(mikroPlain, i),
+    hooked: (i) => mikroInsert(mikroHooked, i),
+  });
+
+  // Prisma: the base client writes without resthooks, the client withResthooks() returns with it.
+  const { PrismaBetterSqlite3 } = await import('@prisma/adapter-better-sqlite3');
+  const { withResthooks } = await import('../src/adapters/orm/prisma-adapter.js');
+  const prismaDir = join(dir, 'prisma');
+  mkdirSync(prismaDir);
+  const PrismaClient = await prismaClient(prismaDir);
+  const prisma = new PrismaClient({ adapter: new PrismaBetterSqlite3({ url: `file:${file}` }) });
+  closers.unshift(() => prisma.$disconnect());
+  const prismaHooked = (await withResthooks(prisma as never, hooks)) as unknown as PrismaLike & { $resthooks: { mode: AdapterCost['mode'] } };
+  cases.push({
+    adapter: 'Prisma, in `$transaction`',
+    insert: '`prisma.$transaction(tx => tx.book.create(…))`',
+    mode: prismaHooked.$resthooks.mode,
+    plain: (i) => prisma.$transaction((t) => t.book.create({ data: row(i) })),
+    hooked: (i) => prismaHooked.$transaction((t) => t.book.create({ data: row(i) })),
+  });
+  cases.push({
+    adapter: 'Prisma, standalone',
+    insert: '`prisma.book.create(…)` (resthooks runs it in a transaction with its outbox row)',
+    mode: prismaHooked.$resthooks.mode,
+    plain: (i) => prisma.book.create({ data: row(i) }),
+    hooked: (i) => prismaHooked.book.create({ data: row(i) }),
+  });
+
+  // Sequelize (sqlite3): the app in a file of its own, the store in another ('after-commit').
+  const { DataTypes, Sequelize } = await import('sequelize');
+  const { attachSequelize } = await import('../src/adapters/orm/sequelize-adapter.js');
+  const sequelize = new Sequelize({ dialect: 'sqlite', storage: join(dir, 'sequelize-app.db'), logging: false });
+  closers.unshift(() => sequelize.close());
+  const SequelizeBook = sequelize.define('Book', { title: DataTypes.STRING, ownerId: DataTypes.STRING }, { tableName: 'books', timestamps: false });
+  await sequelize.sync();
+  await sequelize.query('pragma journal_mode = wal');
+  const sequelizeStore = await writePathHooks(join(dir, 'hooks.db'));
+  closers.unshift(() => sequelizeStore.close());
+  // Resthooks' hooks are on the instance: the plain side turns them off per call, as Sequelize allows.
+  const sequelizeMode = (await attachSequelize(sequelize, sequelizeStore)).mode;
+  cases.push({
+    adapter: 'Sequelize',
+    insert: '`sequelize.transaction(t => Book.create(…, { transaction: t }))`',
+    mode: sequelizeMode,
+    plain: (i) => sequelize.transaction((transaction) => SequelizeBook.create(row(i), { transaction, hooks: false })),
+    hooked: (i) => sequelize.transaction((transaction) => SequelizeBook.create(row(i), { transaction })),
+  });
+
+  const stores = [file, join(dir, 'hooks.db')].map((path) => new Database(path, { readonly: true }));
+  closers.push(() => stores.forEach((store) => store.close()));
+  return {
+    cases,
+    recorded: () => stores.reduce((sum, store) => sum + (store.prepare('select count(*) as n from resthooks_events').get() as { n: number }).n, 0),
+    close: async () => {
+      for (const close of closers) await close();
+    },
+  };
+}
+
+/** Measures every adapter's cost in interleaved rounds (see the module comment). */
+export async function adapterCosts(rounds = 21, log: (line: string) => void = () => undefined): Promise<AdapterCost[]> {
   const dir = mkdtempSync(join(tmpdir(), 'resthooks-orm-bench-'));
   try {
-    const file = join(dir, 'app.db');
-    const connection = new Database(file);
-    connection.pragma('journal_mode = WAL');
-    connection.exec('create table books (id integer primary key autoincrement, title text not null, "ownerId" text not null)');
-    const hooks = createHooks({ events: { 'book.added': 'Book.created' }, store: sqliteStore(new Database(file)), delivery: { pollInterval: 3_600_000 } });
-    await hooks.start();
-    await hooks.stop(); // the write path only: nothing is delivered while measuring
-    const db = drizzle(connection);
-    const rh = await drizzleHooks(db, hooks, { models: { Book: books } });
-    const kysely = new Kysely<AppDatabase>({ dialect: new SqliteDialect({ database: connection }) });
-    const kh = await kyselyHooks(kysely, hooks, { models: { Book: 'books' } });
-    // Two ORMs on the same file, one without resthooks: a MikroORM subscriber cannot be removed.
-    const mikroPlain = await MikroORM.init({ driver: BetterSqliteDriver, dbName: file, entities: [BookSchema], debug: false });
-    const mikroHooked = await MikroORM.init({ driver: BetterSqliteDriver, dbName: file, entities: [BookSchema], debug: false });
-    await attachMikroOrm(mikroHooked, hooks);
-    const mikroInsert = (orm: MikroORM, i: number) => {
-      const em = orm.em.fork();
-      return em.persistAndFlush(em.create(BookSchema, row(i)));
-    };
-    const row = (i: number) => ({ title: `Book ${i}`, ownerId: 'alice' });
-    const sequelize = new Sequelize({ dialect: 'sqlite', storage: join(dir, 'sequelize-app.db'), logging: false });
-    const SequelizeBook = sequelize.define('Book', { title: DataTypes.STRING, ownerId: DataTypes.STRING }, { tableName: 'books', timestamps: false });
-    await sequelize.sync();
-    await sequelize.query('pragma journal_mode = wal');
-    const sequelizeStore = createHooks({ events: { 'book.added': 'Book.created' }, store: sqliteStore(new Database(join(dir, 'hooks.db'))), delivery: { pollInterval: 3_600_000 } });
-    await sequelizeStore.start();
-    await sequelizeStore.stop();
-    // Resthooks' hooks are on the instance: the plain case runs with hooks off, as Sequelize allows per call.
-    await attachSequelize(sequelize, sequelizeStore);
-
-    /** µs per insert over `count` inserts. */
-    const time = async (run: (i: number) => unknown, count: number): Promise<number> => {
-      const start = process.hrtime.bigint();
-      for (let i = 0; i < count; i++) await run(i);
-      return Number(process.hrtime.bigint() - start) / 1e3 / count;
-    };
-    // Short alternating rounds, the median of their ratios: a busy machine's drift hits both sides alike.
-    const ROUNDS = 15;
-    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-    const cases: Array<[string, (i: number) => unknown, (i: number) => unknown]> = [
-      ['drizzle (better-sqlite3, sync)', (i) => db.transaction((tx) => tx.insert(books).values(row(i)).returning().all()), (i) => rh.insertSync(db, books, row(i))],
-      [
-        'kysely (SqliteDialect)',
-        (i) => kysely.transaction().execute((trx) => trx.insertInto('books').values(row(i)).returningAll().execute()),
-        (i) => kh.execute(kysely, kysely.insertInto('books').values(row(i)).returningAll()),
-      ],
-      [
-        'sequelize (sqlite3, store in its own file)',
-        (i) => sequelize.transaction((transaction) => SequelizeBook.create(row(i), { transaction, hooks: false })),
-        (i) => sequelize.transaction((transaction) => SequelizeBook.create(row(i), { transaction })),
-      ],
-      ['mikro-orm (better-sqlite, em.flush)', (i) => mikroInsert(mikroPlain, i), (i) => mikroInsert(mikroHooked, i)],
-    ];
-    for (const [name, plain, withHooks] of cases) {
-      await time(plain, 200); // warm-up
-      await time(withHooks, 200);
-      const plainUs: number[] = [];
-      const hooksUs: number[] = [];
-      for (let round = 0; round < ROUNDS; round++) {
-        plainUs.push(await time(plain, Math.ceil(INSERTS / ROUNDS)));
-        hooksUs.push(await time(withHooks, Math.ceil(INSERTS / ROUNDS)));
+    const { cases, recorded, close } = await setUp(dir);
+    try {
+      let next = 0;
+      let hookedInserts = 0;
+      /** µs per insert over `count` inserts: wall clock and CPU time. */
+      const time = async (run: (i: number) => unknown, count: number): Promise<[number, number]> => {
+        const cpu = process.cpuUsage();
+        const start = process.hrtime.bigint();
+        for (let i = 0; i < count; i++) await run(next++);
+        const used = process.cpuUsage(cpu);
+        if (cases.some((c) => c.hooked === run)) hookedInserts += count;
+        return [Number(process.hrtime.bigint() - start) / 1e3 / count, (used.user + used.system) / count];
+      };
+      // Warm-up, and as many inserts per round as fill ROUND_MS on the hooked side.
+      const counts: number[] = [];
+      for (const c of cases) {
+        await time(c.plain, 200);
+        const [us] = await time(c.hooked, 200);
+        counts.push(Math.max(20, Math.min(2_000, Math.round((ROUND_MS * 1000) / us))));
       }
-      const ratio = median(hooksUs.map((us, round) => us / plainUs[round]!));
-      console.log(`${name}: ${median(plainUs).toFixed(1)} µs plain, ${median(hooksUs).toFixed(1)} µs with resthooks (medians), ratio ${ratio.toFixed(2)}×`);
+      const plain: Array<Array<[number, number]>> = cases.map(() => []);
+      const hooked: Array<Array<[number, number]>> = cases.map(() => []);
+      for (let round = 0; round < rounds; round++) {
+        for (let k = 0; k < cases.length; k++) {
+          const index = (k + round) % cases.length;
+          const c = cases[index]!;
+          const count = counts[index]!;
+          if (round % 2 === 0) {
+            plain[index]!.push(await time(c.plain, count));
+            hooked[index]!.push(await time(c.hooked, count));
+          } else {
+            hooked[index]!.push(await time(c.hooked, count));
+            plain[index]!.push(await time(c.plain, count));
+          }
+        }
+        log(`  adapters: round ${round + 1} of ${rounds}`);
+      }
+      // Every hooked insert must have recorded its event, or its ratio means nothing (an after-commit append may lag).
+      for (let waited = 0; recorded() !== hookedInserts; waited += 50) {
+        if (waited > 10_000) throw new Error(`adapters: ${recorded()} events recorded for ${hookedInserts} inserts with resthooks`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      return cases.map((c, index) => {
+        const [p, h] = [plain[index]!, hooked[index]!];
+        const side = (times: ReadonlyArray<[number, number]>, which: 0 | 1) => median(times.map((t) => t[which]));
+        const ratio = (which: 0 | 1) => median(h.map((t, round) => t[which] / p[round]![which]));
+        return {
+          adapter: c.adapter,
+          insert: c.insert,
+          mode: c.mode,
+          inserts: counts[index]! * rounds,
+          plainUs: side(p, 0),
+          hookedUs: side(h, 0),
+          ratio: ratio(0),
+          plainCpuUs: side(p, 1),
+          hookedCpuUs: side(h, 1),
+          cpuRatio: ratio(1),
+        };
+      });
+    } finally {
+      await close();
     }
-    await kysely.destroy();
-    await mikroPlain.close(true);
-    await mikroHooked.close(true);
-    await hooks.close();
-    await sequelize.close();
-    await sequelizeStore.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-await main();
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const rows = await adapterCosts(Number(process.argv[2] ?? 21), (line) => console.log(line));
+  for (const r of rows) {
+    console.log(`${r.adapter} (${r.mode}): ${r.plainUs.toFixed(1)} µs plain, ${r.hookedUs.toFixed(1)} µs with resthooks (medians), ratio ${r.ratio.toFixed(2)}× (CPU ${r.cpuRatio.toFixed(2)}×)`);
+  }
+}

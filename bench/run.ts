@@ -1,6 +1,7 @@
 /**
- * `npm run bench`: the hot path (one `hooks.model()` call) and end-to-end delivery throughput
- * against a bare-undici ceiling, written to docs/benchmarks.md. Bounded in time, cleans up after
+ * `npm run bench`: the hot path (one `hooks.model()` call, alone and against the durable floor's bare
+ * INSERT with the cost of each index of the event row), what each ORM adapter adds to a single-row insert,
+ * and end-to-end delivery throughput against a bare-undici ceiling, written to docs/benchmarks.md. Bounded in time, cleans up after
  * itself (temp dir, child process). Timings are reported, never asserted.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,17 +12,24 @@ import Database from 'better-sqlite3';
 import { Pool } from 'undici';
 import { createHooks, sqliteStore, signatureHeaders, generateSecret, type Hooks } from '../src/index.js';
 import { durableFloorEndToEnd } from './durable-floor.js';
+import { hotPathAgainstFloor, type HotPathRow } from './event-row.js';
+import { adapterCosts, type AdapterCost } from './orm-insert.js';
 import { cpuPerDelivery, drive, Receiver, type RunResult as E2eResult } from './receiver-process.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const DOC = join(HERE, '..', 'docs', 'benchmarks.md');
 const CONCURRENCY = 64;
-const HARD_LIMIT_MS = 170_000; // the whole run must end well inside 3 minutes
+const HARD_LIMIT_MS = 330_000; // the whole run must end well inside 6 minutes
 const HOT_WARMUP = 2_000;
 const HOT_CALLS = 20_000;
 // With the dispatcher running, every call also makes K deliveries that the loop lets it send between
 // calls: fewer calls (and a wall-clock cap), and the backlog is not drained.
 const HOT_RUNNING = { warmup: 500, calls: { 1: 5_000, 100: 1_000 } as Record<number, number>, capMs: 10_000 };
+// Against the floor: rounds of this many awaited inserts per row, rotating which row goes first.
+const FLOOR_ROUNDS = 21;
+const FLOOR_INSERTS = 1_000;
+const ADAPTER_ROUNDS = 21;
+const HOT_TARGET = 1.5; // × the floor's bare INSERT, and × the same insert without resthooks for an adapter
 const E2E_ROUNDS = 3; // each scenario's resthooks, floor and ceiling runs rotate; the best of each is reported
 const E2E_SCENARIOS = [
   { n: 1_000, k: 1 },
@@ -231,6 +239,17 @@ async function main(): Promise<void> {
     }
   }
 
+  console.log('hot path against the durable floor …');
+  const subscribe = async (hooks: Hooks, k: number) => {
+    for (let i = 0; i < k; i++) await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: `http://127.0.0.1:${rx.port}/hook/${i}` });
+  };
+  const againstFloor = await hotPathAgainstFloor({ ks: [1, 100], rounds: FLOOR_ROUNDS, insertsPerRound: FLOOR_INSERTS, book, subscribe });
+  for (const r of againstFloor) console.log(`  ${r.name}: ${r.us.toFixed(1)} µs (${r.ratio.toFixed(2)}× floor), CPU ${r.cpuUs.toFixed(1)} µs (${r.cpuRatio.toFixed(2)}×), ${r.walPages.toFixed(2)} WAL pages`);
+
+  console.log('ORM adapters …');
+  const adapters = await adapterCosts(ADAPTER_ROUNDS);
+  for (const r of adapters) console.log(`  ${r.adapter}: ${r.plainUs.toFixed(1)} µs plain, ${r.hookedUs.toFixed(1)} µs with resthooks, ${r.ratio.toFixed(2)}× (CPU ${r.cpuRatio.toFixed(2)}×)`);
+
   console.log('end to end …');
   const e2e: E2eRow[] = [];
   const best = (a: E2eResult | undefined, b: E2eResult) => (a === undefined || b.ms < a.ms ? b : a);
@@ -254,16 +273,19 @@ async function main(): Promise<void> {
     }
   }
 
-  writeDoc({ ...machine(), load: [loadAtStart, loadavg()[0]!] }, hot, e2e, Date.now() - started);
+  writeDoc({ ...machine(), load: [loadAtStart, loadavg()[0]!] }, { hot, againstFloor, adapters, e2e }, Date.now() - started);
   console.log(`wrote ${DOC} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }
 
 function writeDoc(
   m: ReturnType<typeof machine> & { load: [number, number] },
-  hot: readonly HotRow[],
-  e2e: readonly E2eRow[],
+  results: { hot: readonly HotRow[]; againstFloor: readonly HotPathRow[]; adapters: readonly AdapterCost[]; e2e: readonly E2eRow[] },
   runMs: number,
 ): void {
+  const { hot, againstFloor, adapters, e2e } = results;
+  const calls = againstFloor.filter((r) => r.name.startsWith('`hooks.model()`'));
+  const floorMet = calls.every((r) => r.ratio <= HOT_TARGET);
+  const adaptersMet = adapters.every((r) => r.ratio <= HOT_TARGET);
   const hotMet = hot.filter((r) => r.dispatcher === 'stopped').every((r) => r.median <= 50);
   const e2eMet = e2e.every((r) => rate(r.ours) / rate(r.ceiling) >= 0.6);
   const lines = [
@@ -297,6 +319,10 @@ function writeDoc(
     '',
     'For comparison, django-rest-hooks measures 4.6 ms per save with K=1 and 25 ms with K=100 on this',
     'machine: its save looks the hooks up and starts every delivery itself, so it grows with K.',
+    '',
+    ...floorSection(againstFloor, floorMet),
+    '',
+    ...adapterSection(adapters, adaptersMet),
     '',
     '## End to end: deliveries per second to a local keep-alive receiver',
     '',
@@ -343,7 +369,8 @@ function writeDoc(
         `| N=${fmt(r.n)} × K=${r.k} | ${r.ours.cpuUs.client.toFixed(1)} | ${r.floor.cpuUs.client.toFixed(1)} | ${r.ceiling.cpuUs.client.toFixed(1)} | ${(r.ours.cpuUs.client / r.ceiling.cpuUs.client).toFixed(1)}× | ${r.ours.cpuUs.receiver.toFixed(1)} | ${r.ceiling.cpuUs.receiver.toFixed(1)} |`,
     ),
     '',
-    `Targets: hot path ${hotMet ? 'met' : 'missed'}; end to end ${e2eMet ? 'met' : 'missed'}.`,
+    `Targets: hot path ${hotMet ? 'met' : 'missed'}; hot path ≤ ${HOT_TARGET}× the floor's bare INSERT ${floorMet ? 'met' : 'missed'}; ` +
+      `every adapter ≤ ${HOT_TARGET}× ${adaptersMet ? 'met' : 'missed'}; end to end ${e2eMet ? 'met' : 'missed'}.`,
     '',
     '## What bounds these numbers',
     '',
@@ -353,15 +380,93 @@ function writeDoc(
   writeFileSync(DOC, lines.join('\n'));
 }
 
+function floorSection(rows: readonly HotPathRow[], met: boolean): string[] {
+  const floor = rows[0]!;
+  return [
+    '## Hot path against the durable floor, and what each index of the event row costs',
+    '',
+    `Each row is one awaited insert per event on a fresh SQLite file of its own (WAL, \`synchronous = normal\`), ${fmt(FLOOR_INSERTS)} per`,
+    `round, ${FLOOR_ROUNDS} rounds in a rotating order after a warm-up; times are medians over rounds, and "× floor" is the median over rounds`,
+    'of the round\'s ratio to the floor (wall clock, and CPU time of this process, which other processes on the machine disturb less).',
+    'The floor is the durable floor\'s trigger (`bench/durable-floor.ts`): `JSON.stringify` of the book and one INSERT into a table',
+    'with an integer key. `hooks.model()` runs with the dispatcher stopped. The event-row rows run the store\'s own INSERT (its SQL, and',
+    'the parameters `hooks.model()` gives it for the same book) with bare better-sqlite3, into tables that differ from the row above',
+    'by one B-tree: the difference between two rows is that index\'s cost. WAL pages per insert are counted exactly (a commit writes',
+    'every page it changed, and each page is 4 KiB written to the WAL and later copied into the database by a checkpoint).',
+    '',
+    `| what | which is | µs per insert | × floor | CPU µs | × floor (CPU) | WAL pages per insert | target ≤ ${HOT_TARGET}× floor |`,
+    '|---|---|---:|---:|---:|---:|---:|---|',
+    ...rows.map((r) => {
+      const target = r === floor ? 'floor' : r.name.startsWith('`hooks.model()`') ? (r.ratio <= HOT_TARGET ? 'met' : 'missed') : '';
+      return `| ${r.name} | ${r.note} | ${r.us.toFixed(1)} | ${r.ratio.toFixed(2)}× | ${r.cpuUs.toFixed(1)} | ${r.cpuRatio.toFixed(2)}× | ${r.walPages.toFixed(2)} | ${target} |`;
+    }),
+    '',
+    `Target ≤ ${HOT_TARGET}× the floor's bare INSERT per awaited \`hooks.model()\`: ${met ? 'met' : 'missed'}.`,
+    ...FLOOR_NOTES,
+  ];
+}
+
+function adapterSection(rows: readonly AdapterCost[], met: boolean): string[] {
+  return [
+    '## What each ORM adapter adds to a single-row insert (SQLite)',
+    '',
+    'The same insert of one book with and without resthooks, in the same run (`bench/orm-insert.ts`, also `npm run bench:orm`): one',
+    'transaction per insert on a SQLite file (WAL), the resthooks store in the same file so that the outbox row is written in the',
+    'insert\'s own transaction (`transaction` mode), except for Sequelize, whose SQLite driver (`sqlite3`) must not share a file with',
+    'the store\'s (`better-sqlite3`): there the row is appended to the store\'s own file after the COMMIT (`after-commit` mode).',
+    `${ADAPTER_ROUNDS} rounds: each runs every adapter (rotating which goes first) with its plain and hooked inserts alternating which goes`,
+    'first, as many inserts per side as fill ~25 ms; times are medians over rounds and the ratio is the median over rounds of hooked / plain,',
+    'in wall-clock time (what decides the target) and in CPU time of this process (which other processes on the machine disturb less).',
+    '',
+    `| adapter | insert | outbox row | inserts per side | plain µs | with resthooks µs | ratio | plain CPU µs | with resthooks CPU µs | ratio (CPU) | target ≤ ${HOT_TARGET}× |`,
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|',
+    ...rows.map(
+      (r) =>
+        `| ${r.adapter} | ${r.insert} | ${r.mode} | ${fmt(r.inserts)} | ${r.plainUs.toFixed(1)} | ${r.hookedUs.toFixed(1)} | ${r.ratio.toFixed(2)}× | ${r.plainCpuUs.toFixed(1)} | ${r.hookedCpuUs.toFixed(1)} | ${r.cpuRatio.toFixed(2)}× | ${r.ratio <= HOT_TARGET ? 'met' : 'missed'} |`,
+    ),
+    '',
+    `Target ≤ ${HOT_TARGET}× for every adapter: ${met ? 'met' : 'missed'}${met ? '.' : ` (${rows.filter((r) => r.ratio > HOT_TARGET).map((r) => r.adapter).join('; ')}).`}`,
+    ...ADAPTER_NOTES,
+  ];
+}
+
+// Written from this bench's own tables and isolated better-sqlite3 runs on this machine; update when they change.
+const FLOOR_NOTES = [
+  '',
+  'Why the target is missed, measured: the cost of an autocommit write on SQLite is the pages its commit writes to the WAL,',
+  'and the floor writes one (its table\'s last leaf) while the event row writes three: the row, the unique index on its text id',
+  '(a rowid table keeps its key in a B-tree of its own), and the pending index the fan-out scans. `hooks.model()` itself adds',
+  'little over the same INSERT run bare (compare it with the "pending index" row): serializing, routing and the id cost a few µs.',
+  'Migration 0004 took the name index off the write path (the "before 0004" row shows what it cost on every save); it is filled at',
+  'fan-out now, in batched transactions. `WITHOUT ROWID` would keep row and key in one B-tree, but saves less than that row shows once',
+  'data passes ~1 KB (index B-tree cells overflow: the 2 KB rows), so the table stays a rowid table. Reaching ~1.5× needs an event',
+  'row of one B-tree on the write path: e.g. fresh events in a table of their own keyed by rowid with no other index (the fan-out',
+  'reads it in order and moves each event to the indexed table in its batched transaction; "event row, no index" shows that cost).',
+  'That changes every reader of the outbox and is not done yet.',
+];
+const ADAPTER_NOTES = [
+  '',
+  'Where an adapter misses the target, the reason is the same as for the hot path: the outbox row adds its three B-tree pages to the',
+  'commit of an insert that itself writes one or two (the book\'s leaf, and `sqlite_sequence` for an AUTOINCREMENT key), so the',
+  'insert\'s WAL pages roughly triple; the ORMs that spend more of their own time per insert (Prisma, MikroORM, Sequelize) dilute it.',
+  'Prisma standalone pays more: resthooks runs the standalone write in an interactive transaction so that its outbox row commits with',
+  'it, and Prisma\'s interactive transaction costs far more than its implicit one (`standalone: \'after-write\'` avoids that, at the',
+  'price of atomicity). Sequelize is `after-commit` here: the row is an autocommit INSERT in another file after the COMMIT.',
+  'The raw better-sqlite3 recipe (docs/delivery.md) prepares its statement on every call; the row with statements prepared once',
+  'shows what that costs. On a loaded machine the wall-clock ratios exceed the CPU ones: a commit that writes more WAL pages also',
+  'waits longer for the disk and the scheduler (its writes, and the checkpoints they bring sooner), which CPU time does not count.',
+];
+
 // Written from profiles of this bench (node --cpu-prof, statement timers, and isolated Sender/undici and
 // better-sqlite3 micro-runs on this machine) and from the durable floor; update when the profile changes.
 const BOUNDS = [
   'A durable outbox pays for work the ceiling never does, and on this machine that work alone keeps the K=1 scenarios below 60%:',
   'the durable floor, which does nothing else, stays near half the ceiling for N=20,000 × K=1 (40–58% over the runs so far).',
-  'Each event is one autocommit INSERT inside the awaited trigger loop: ~14 µs for the floor\'s bare row, ~35 µs for resthooks\' row',
-  'with its string id and the indexes the fan-out and the API read (primary key, pending events, events by name for',
-  '`GET /events/:name/sample`). The same INSERT on bare better-sqlite3 costs the same, so this is SQLite writing pages to the WAL,',
-  'not the code around it. The HTTP attempt costs what the ceiling\'s whole request costs (`Sender.send` on undici `dispatch`',
+  'Each event is one autocommit INSERT inside the awaited trigger loop: the floor\'s bare row writes one WAL page, resthooks\' row',
+  'three (its table, the unique index on its string id, the pending index the fan-out scans; the name index behind',
+  '`GET /events/:name/sample` is filled at fan-out since migration 0004): see the hot-path table against the floor above. The same',
+  'INSERT on bare better-sqlite3 costs about the same, so this is SQLite writing pages to the WAL, not the code around it.',
+  'The HTTP attempt costs what the ceiling\'s whole request costs (`Sender.send` on undici `dispatch`',
   'measures the same CPU as a bare `pool.request`, bench/sender-bench.ts). 60% of the ceiling leaves ~1.7× the ceiling client\'s',
   'CPU per delivery on one thread. For K=1 the send uses 1×; the floor\'s bare event commit (~0.6×) with its fan-out, signature',
   'and record already exceed the other 0.7× (floor client CPU ~50 µs per delivery against the ceiling\'s ~25 µs).',

@@ -145,7 +145,7 @@ describe.each(ENGINES)('fan-out bookkeeping on %s', (engine) => {
 
     const { error, results } = await store.migrate();
     expect(error).toBeUndefined();
-    expect(results?.map((r) => r.migrationName)).toEqual(['0003-event-fanout-retries']);
+    expect(results?.map((r) => r.migrationName)).toEqual(['0003-event-fanout-retries', '0004-event-names-indexed-at-fanout']);
     expect((await store.pendingEvents(10, T0)).map((e) => e.id)).toEqual([pending.id]);
     expect(await getOutboxEvent(store, pending.id)).toMatchObject({ status: 'pending', fanOutAttempts: 0, error: null });
     expect(await getOutboxEvent(store, undeliverable.id)).toMatchObject({ status: 'undeliverable', error: 'no owner', retryable: false });

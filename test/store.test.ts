@@ -72,7 +72,7 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
     const stores = [db.store(), db.store(), db.store(), db.store()];
     const outcomes = await Promise.all(stores.map((s) => s.migrate()));
     for (const outcome of outcomes) expect(outcome.error).toBeUndefined();
-    expect(outcomes.flatMap((o) => o.results ?? []).map((r) => r.status)).toEqual(['Success', 'Success', 'Success']);
+    expect(outcomes.flatMap((o) => o.results ?? []).map((r) => r.status)).toEqual(['Success', 'Success', 'Success', 'Success']);
     await expect(stores[0]!.pendingEvents(1)).resolves.toEqual([]);
   });
 
@@ -84,6 +84,7 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
       ['0001-initial', 'Success'],
       ['0002-attempts-keyed-by-delivery', 'Success'],
       ['0003-event-fanout-retries', 'Success'],
+      ['0004-event-names-indexed-at-fanout', 'Success'],
     ]);
     const second = await store.migrate();
     expect(second.error).toBeUndefined();
@@ -115,7 +116,11 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
 
     const { error, results } = await store.migrate();
     expect(error).toBeUndefined();
-    expect(results?.map((r) => [r.migrationName, r.status])).toEqual([['0002-attempts-keyed-by-delivery', 'Success'], ['0003-event-fanout-retries', 'Success']]);
+    expect(results?.map((r) => [r.migrationName, r.status])).toEqual([
+      ['0002-attempts-keyed-by-delivery', 'Success'],
+      ['0003-event-fanout-retries', 'Success'],
+      ['0004-event-names-indexed-at-fanout', 'Success'],
+    ]);
     const rows = await store.db.selectFrom('resthooks_attempts').select(['id', 'delivery_id', 'number', 'status_code']).orderBy('delivery_id').orderBy('number').execute();
     expect(rows.map((r) => [r.delivery_id, Number(r.number), Number(r.status_code)])).toEqual(
       [[first.id, 1, 500], [first.id, 2, 503], [second.id, 1, 504]].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
@@ -425,7 +430,7 @@ if (ENGINES.includes('postgres')) describe('postgresStore', () => {
       await holder.query('select pg_advisory_lock(3853314791062309107)'); // Kysely's PostgresAdapter key
       const { error, results } = await db.store().migrate();
       expect(error).toBeUndefined();
-      expect(results).toHaveLength(3);
+      expect(results).toHaveLength(4);
     } finally {
       holder.release();
     }

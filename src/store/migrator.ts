@@ -15,11 +15,13 @@ import {
 import { initial } from './migrations/0001-initial.js';
 import { attemptsKeyedByDelivery } from './migrations/0002-attempts-keyed-by-delivery.js';
 import { eventFanOutRetries } from './migrations/0003-event-fanout-retries.js';
+import { eventNamesIndexedAtFanOut } from './migrations/0004-event-names-indexed-at-fanout.js';
 
 const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-initial': initial,
   '0002-attempts-keyed-by-delivery': attemptsKeyedByDelivery,
   '0003-event-fanout-retries': eventFanOutRetries,
+  '0004-event-names-indexed-at-fanout': eventNamesIndexedAtFanOut,
 };
 
 /** Every migration's name, in the order they run; the last one is the current schema version. */

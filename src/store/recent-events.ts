@@ -3,21 +3,38 @@
  * `GET /events/:name/sample` shows (Zapier's `performList` wants real, recent data).
  * @module
  */
+import { sql } from 'kysely';
 import type { KyselyStore } from './kysely-store.js';
 import { toStoredEvent, type StoredEvent } from './records.js';
+
+const COLUMNS = ['id', 'name', 'model', 'action', 'owner', 'all_owners', 'data', 'created_at'] as const;
 
 /**
  * Newest first. "Reached the owner" means the event was addressed to that owner or to every owner
  * (a `+` event); events recorded as undeliverable (no owner) reached no one and are left out.
- * Served by the `resthooks_events_name (name, id)` index.
+ *
+ * The name index holds fanned-out events only (migration 0004 keeps it off the write path), so the
+ * events still waiting for fan-out are read beside them, from the pending index; one statement, so
+ * an event fanned out meanwhile is seen once, on one side or the other. The status tests are literals
+ * so that SQLite uses those partial indexes (see kysely-store.ts on PENDING).
  */
 export async function recentEvents(store: KyselyStore, name: string, owner: string, limit: number): Promise<StoredEvent[]> {
-  const rows = await store.db
-    .selectFrom('resthooks_events')
-    .select(['id', 'name', 'model', 'action', 'owner', 'all_owners', 'data', 'created_at'])
-    .where('name', '=', name)
-    .where((eb) => eb.or([eb('owner', '=', owner), eb('all_owners', '=', 1)]))
-    .where('status', '!=', 'undeliverable')
+  const { db } = store;
+  const addressed = (status: 'done' | 'pending') =>
+    db
+      .selectFrom('resthooks_events')
+      .select(COLUMNS)
+      .where('status', '=', sql.lit(status))
+      .where('name', '=', name)
+      .where((eb) => eb.or([eb('owner', '=', owner), eb('all_owners', '=', 1)]));
+  // The pending side is materialized: merged into the outer ORDER BY id, SQLite would walk the whole
+  // table by its key instead of the pending index. Pending events are the backlog, few while the
+  // fan-out keeps up; the outer ORDER BY sorts them with the fanned-out ones.
+  const rows = await db
+    .with((cte) => cte('waiting').materialized(), () => addressed('pending'))
+    .selectFrom(addressed('done').orderBy('id', 'desc').limit(limit).as('fanned_out'))
+    .select(COLUMNS)
+    .unionAll((eb) => eb.selectFrom('waiting').select(COLUMNS))
     .orderBy('id', 'desc')
     .limit(limit)
     .execute();
