@@ -14,6 +14,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { PEERS_END, PEERS_START } from './peers-section.js';
 import { Receiver, type RunResult } from './receiver-process.js';
 import { resthooksEndToEnd } from './scenario.js';
 
@@ -25,8 +26,6 @@ const SCENARIOS = [
   { n: 100, k: 100 },
   { n: 20_000, k: 1 },
 ] as const;
-export const PEERS_START = '<!-- peers:start (written by `npm run bench:peers`) -->';
-export const PEERS_END = '<!-- peers:end -->';
 
 const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, scale: { type: 'string', default: '1' } } });
 const ROUNDS = Number(args.rounds);

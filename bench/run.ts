@@ -4,21 +4,21 @@
  * and end-to-end delivery throughput against a bare-undici ceiling, written to docs/benchmarks.md. Bounded in time, cleans up after
  * itself (temp dir, child process). Timings are reported, never asserted.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
 import { Pool } from 'undici';
-import { createHooks, sqliteStore, signatureHeaders, generateSecret, type Hooks } from '../src/index.js';
+import { signatureHeaders, generateSecret, type Hooks } from '../src/index.js';
 import { durableFloorEndToEnd } from './durable-floor.js';
 import { hotPathAgainstFloor, type HotPathRow } from './event-row.js';
 import { adapterCosts, type AdapterCost } from './orm-insert.js';
+import { PEERS_END, PEERS_START } from './peers-section.js';
 import { cpuPerDelivery, drive, Receiver, type RunResult as E2eResult } from './receiver-process.js';
+import { book, CONCURRENCY, newHooks as newHooksIn, now, resthooksEndToEnd as scenarioEndToEnd } from './scenario.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const DOC = join(HERE, '..', 'docs', 'benchmarks.md');
-const CONCURRENCY = 64;
 const HARD_LIMIT_MS = 330_000; // the whole run must end well inside 6 minutes
 const HOT_WARMUP = 2_000;
 const HOT_CALLS = 20_000;
@@ -37,7 +37,6 @@ const E2E_SCENARIOS = [
   { n: 20_000, k: 1 },
 ] as const;
 
-const now = () => performance.timeOrigin + performance.now(); // comparable across processes on one machine
 const tmp = mkdtempSync(join(tmpdir(), 'resthooks-bench-'));
 let receiver: Receiver | undefined;
 
@@ -61,37 +60,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 // ── helpers ───────────────────────────────────────────────────────────────────────────────────
 
-function book(i: number) {
-  return {
-    id: i,
-    title: 'The Fellowship of the Ring',
-    author: 'J. R. R. Tolkien',
-    isbn: '978-0-261-10235-4',
-    pages: 423,
-    ownerId: 'alice',
-    createdAt: new Date(1_700_000_000_000 + i),
-  };
-}
-
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 let dbCount = 0;
-async function newHooks(port: number, k: number): Promise<{ hooks: Hooks; file: string }> {
-  const file = join(tmp, `hooks-${++dbCount}.db`);
-  const hooks = createHooks({
-    events: { 'book.added': 'Book.created' },
-    store: sqliteStore(new Database(file)),
-    allowPrivateTargets: true,
-    // One tenant: its owner may use every slot (the default share, 0.5, keeps half free for other owners).
-    delivery: { concurrency: CONCURRENCY, connectionsPerOrigin: CONCURRENCY, ownerShare: 1 },
-  });
-  for (let i = 0; i < k; i++) {
-    await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: `http://127.0.0.1:${port}/hook/${i}` });
-  }
-  return { hooks, file };
-}
+const newHooks = (port: number, k: number) => newHooksIn(tmp, port, k);
 
 const rate = (r: E2eResult) => (r.deliveries / r.ms) * 1000;
 const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
@@ -146,31 +120,7 @@ interface E2eRow {
   floor: E2eResult;
 }
 
-async function resthooksEndToEnd(rx: Receiver, n: number, k: number): Promise<E2eResult> {
-  const { hooks, file } = await newHooks(rx.port, k);
-  await hooks.start();
-  const total = n * k;
-  const reached = await rx.expect(total, 120_000);
-  const cpu0 = process.cpuUsage();
-  const t0 = now();
-  for (let i = 0; i < n; i++) {
-    const result = await hooks.model('Book', 'created', book(i));
-    if (result.status !== 'queued') throw new Error(`hooks.model() returned ${JSON.stringify(result)}`);
-  }
-  const triggered = now();
-  const end = await reached();
-  const cpuUs = cpuPerDelivery(cpu0, end, total);
-  await hooks.idle({ timeout: '30s' });
-  await hooks.close();
-  // Every delivery must have been delivered exactly once (one attempt), or the number means nothing.
-  const db = new Database(file, { readonly: true });
-  const rows = db.prepare('select status, attempts, count(*) as n from resthooks_deliveries group by status, attempts').all() as Array<{ status: string; attempts: number; n: number }>;
-  db.close();
-  if (rows.length !== 1 || rows[0]!.status !== 'delivered' || rows[0]!.attempts !== 1 || rows[0]!.n !== total) {
-    throw new Error(`unexpected delivery states after the run: ${JSON.stringify(rows)}`);
-  }
-  return { deliveries: total, ms: end.at - t0, triggerMs: triggered - t0, cpuUs };
-}
+const resthooksEndToEnd = (rx: Receiver, n: number, k: number) => scenarioEndToEnd(rx, { dir: tmp, n, k });
 
 /** The ceiling: a bare undici Pool, 64 requests in flight, same bodies and headers, same receiver. */
 async function ceilingEndToEnd(rx: Receiver, total: number, bodyLength: number): Promise<E2eResult> {
@@ -377,7 +327,10 @@ function writeDoc(
     ...BOUNDS,
     '',
   ];
-  writeFileSync(DOC, lines.join('\n'));
+  // The peers table is written by `npm run bench:peers` (a longer run of its own): keep it.
+  const previous = existsSync(DOC) ? readFileSync(DOC, 'utf8') : '';
+  const peers = previous.includes(PEERS_START) ? previous.slice(previous.indexOf(PEERS_START), previous.indexOf(PEERS_END) + PEERS_END.length) : '';
+  writeFileSync(DOC, `${lines.join('\n').trimEnd()}\n${peers ? `\n${peers}\n` : ''}`);
 }
 
 function floorSection(rows: readonly HotPathRow[], met: boolean): string[] {
