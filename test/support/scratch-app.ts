@@ -4,6 +4,11 @@
  * and installs into it, from the npm registry, the packages an app would have, then the tarball, with
  * plain `npm install` (no `--legacy-peer-deps`: a peer range that refuses the app's versions fails it).
  *
+ * Install scripts run only for the packages in `allowScripts`, as npm 11's `allowScripts` intends (the
+ * npm here only warns about the others). Native addons build from source on these machines (their
+ * prebuilt download is out of reach): 1–2 minutes each. A version this checkout has already built (its
+ * own node_modules, the same Node) is copied instead of built again: the artefact the build would make.
+ *
  * @example
  * const app = await scratchApp({ name: 'esm-app', type: 'module', dependencies: { 'better-sqlite3': '^12.0.0' } });
  * app.write('main.mjs', "import { createHooks } from 'resthooks'; …");
@@ -35,7 +40,7 @@ export interface ScratchAppOptions {
   readonly type: 'module' | 'commonjs';
   /** Package name → version range, installed from the registry before the package itself. */
   readonly dependencies: Readonly<Record<string, string>>;
-  /** Packages whose install scripts may run (npm 11 runs none unless listed). Default: better-sqlite3, esbuild. */
+  /** Packages whose install scripts run (native builds). Default: better-sqlite3. */
   readonly allowScripts?: readonly string[];
 }
 
@@ -59,10 +64,17 @@ export interface ScratchApp {
  */
 export async function scratchApp(options: ScratchAppOptions): Promise<ScratchApp> {
   const dir = mkdtempSync(join(inject('runDir'), `${options.name}-`));
-  const allowScripts = Object.fromEntries((options.allowScripts ?? ['better-sqlite3', 'esbuild']).map((name) => [name, true]));
+  const scripted = options.allowScripts ?? ['better-sqlite3'];
+  const allowScripts = Object.fromEntries(scripted.map((name) => [name, true]));
   writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ name: options.name, private: true, type: options.type, allowScripts }, null, 2)}\n`);
   const specs = Object.entries(options.dependencies).map(([name, range]) => `${name}@${range}`);
-  const [tarball] = await Promise.all([packedTarball(), specs.length ? npmInstall(dir, specs) : undefined]);
+  // The dependencies (and their native builds) install while the package builds.
+  const dependencies = async () => {
+    if (specs.length === 0) return;
+    await npmInstall(dir, specs);
+    for (const name of scripted) await runInstallScripts(dir, name);
+  };
+  const [tarball] = await Promise.all([packedTarball(), dependencies()]);
   await npmInstall(dir, [tarball]);
   return {
     dir,
@@ -132,8 +144,26 @@ async function pack(dir: string): Promise<string> {
 }
 
 async function npmInstall(dir: string, specs: readonly string[]): Promise<void> {
-  const { code, output } = await run('npm', ['install', '--no-audit', '--no-fund', ...specs], dir, {}, INSTALL_TIMEOUT_MS);
+  const { code, output } = await run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', ...specs], dir, {}, INSTALL_TIMEOUT_MS);
   if (code !== 0) throw new Error(`npm install ${specs.join(' ')} failed in ${dir}:\n${tail(output, 40)}`);
+}
+
+/** Runs `name`'s install scripts in the app (`npm rebuild`), or copies the addon this checkout built from the same version. */
+async function runInstallScripts(dir: string, name: string): Promise<void> {
+  const installed = join(dir, 'node_modules', name);
+  if (!existsSync(installed)) return;
+  const built = join(ROOT, 'node_modules', name);
+  const version = (path: string) => (JSON.parse(readFileSync(join(path, 'package.json'), 'utf8')) as { version: string }).version;
+  const addons = join(built, 'build', 'Release');
+  if (existsSync(built) && version(built) === version(installed) && existsSync(addons)) {
+    for (const file of readdirSync(addons).filter((file) => file.endsWith('.node'))) {
+      mkdirSync(join(installed, 'build', 'Release'), { recursive: true });
+      copyFileSync(join(addons, file), join(installed, 'build', 'Release', file));
+    }
+    return;
+  }
+  const { code, output } = await run('npm', ['rebuild', name], dir, {}, INSTALL_TIMEOUT_MS);
+  if (code !== 0) throw new Error(`npm rebuild ${name} failed in ${dir}:\n${tail(output, 40)}`);
 }
 
 function run(command: string, args: readonly string[], cwd: string, env: Readonly<Record<string, string>>, timeoutMs: number): Promise<CommandResult> {
