@@ -8,6 +8,7 @@
  * real receiver with the Standard Webhooks reference package.
  */
 import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../support/postgres.js';
@@ -152,7 +153,7 @@ describe('the packed package in apps on the oldest and the newest supported majo
           expect(compiled.code).toBe(0);
 
           const ran = await app.run(process.execPath, ['dist/src/main.js'], {
-            env: { RECEIVER_URL: receiver.url, REDIS_URL: inject('redisUrl'), QUEUE_NAME: `${app.dir.split('/').pop()}`, DATABASE_URL: database.url },
+            env: { RECEIVER_URL: receiver.url, REDIS_URL: inject('redisUrl'), QUEUE_NAME: basename(app.dir), DATABASE_URL: database.url },
             timeoutMs: 3 * 60_000,
           });
           expect(ran.code, ran.output).toBe(0);
