@@ -1,5 +1,5 @@
 /**
- * `resthooks/express`: mount the API in an Express 5 app. A conversion only; the app does all routing.
+ * `resthooks/express`: mount the API in an Express app (4 or 5). A conversion only; the app does all routing.
  * @module
  */
 import type { RequestHandler } from 'express';
