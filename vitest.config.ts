@@ -20,6 +20,8 @@ const NEEDS_SERVICES: string[] = [
   'test/cli/print-sql-tools.test.ts',
   // the ORM adapters: the shared suite pairs SQLite apps with a PostgreSQL store and back
   'test/adapters/*.test.ts',
+  // the packed package installed from the npm registry into scratch apps (and Redis, PostgreSQL)
+  'test/package/*.test.ts',
   // Chromium
   'test/admin/admin-browser.test.ts',
   // python3 and golang-go from apt-get (root)

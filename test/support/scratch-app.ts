@@ -15,7 +15,7 @@
  * const { code, output } = await app.run('node', ['main.mjs']);
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
@@ -131,7 +131,7 @@ async function pack(dir: string): Promise<string> {
   const staging = join(dir, 'package');
   mkdirSync(staging);
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { files: string[] };
-  for (const file of pkg.files.filter((file) => file !== 'dist')) copyFileSync(join(ROOT, file), join(staging, file));
+  for (const file of pkg.files.filter((file) => file !== 'dist')) cpSync(join(ROOT, file), join(staging, file), { recursive: true });
   copyFileSync(join(ROOT, 'package.json'), join(staging, 'package.json'));
   const tsup = JSON.parse(readFileSync(join(ROOT, 'node_modules', 'tsup', 'package.json'), 'utf8')) as { bin: Record<string, string> };
   const build = await run(process.execPath, [join(ROOT, 'node_modules', 'tsup', tsup.bin.tsup!), '--out-dir', join(staging, 'dist')], ROOT, {}, INSTALL_TIMEOUT_MS);
