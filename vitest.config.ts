@@ -1,10 +1,12 @@
+import { availableParallelism } from 'node:os';
 import { configDefaults, defineConfig } from 'vitest/config';
 import { entryPaths } from './scripts/snippets.js';
 
 /**
  * `npm test` runs every file with a real PostgreSQL, Redis and Chromium (started by the global setup).
  * `npm run test:unit` (RESTHOOKS_TEST_SCOPE=unit) is the inner loop: no server, no root, SQLite only.
- * It leaves out the files below, each of which needs a server or an apt-get install in its cases, and
+ * It leaves out the files below, each of which needs a server or an apt-get install in its cases (and
+ * the two whole-package checks), and
  * runs the store tests on SQLite alone (`ENGINES` in test/support/database.ts). A file not listed that
  * reaches for PostgreSQL or Redis gets no URL in the unit scope and fails, so the list cannot go stale.
  */
@@ -14,6 +16,7 @@ const NEEDS_SERVICES: string[] = [
   'test/pg-restart.test.ts',
   'test/worker-faults.test.ts',
   'test/worker-lapsed-lease.test.ts',
+  'test/worker-health.test.ts',
   'test/demo.test.ts',
   'test/cli/migrate.test.ts',
   'test/cli/print-sql.test.ts',
@@ -28,6 +31,13 @@ const NEEDS_SERVICES: string[] = [
   'test/verifier-snippets.test.ts',
 ];
 
+/**
+ * Whole-package checks, left out of the inner loop for their CPU (a build, a type-check of every docs
+ * snippet: about 40 of its 110 CPU-seconds). `npm test` runs them; so do `npm run check:snippets` and
+ * `npm run build && npm run check:exports` on their own.
+ */
+const WHOLE_PACKAGE = ['test/docs-snippets.test.ts', 'test/packaging.test.ts'];
+
 const unit = process.env.RESTHOOKS_TEST_SCOPE === 'unit';
 
 export default defineConfig({
@@ -37,7 +47,9 @@ export default defineConfig({
   },
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-    exclude: unit ? [...configDefaults.exclude, ...NEEDS_SERVICES] : configDefaults.exclude,
+    exclude: unit ? [...configDefaults.exclude, ...NEEDS_SERVICES, ...WHOLE_PACKAGE] : configDefaults.exclude,
+    // Many unit-scope tests wait on child processes and timers: more forks than cores keep the CPU busy.
+    ...(unit ? { maxWorkers: Math.max(4, availableParallelism()) } : {}),
     testTimeout: 20_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -5,7 +5,7 @@
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Hooks, HostExecutor } from '../src/index.js';
-import { TestDatabase, type Engine } from './support/database.js';
+import { ENGINES, TestDatabase, type Engine } from './support/database.js';
 import { testHooks } from './support/hooks.js';
 import { startReceiver, type Receiver } from './support/receiver.js';
 
@@ -64,7 +64,8 @@ describe('a { tx } trigger wakes the dispatcher after the commit (sqlite)', () =
   });
 });
 
-describe('a { tx } trigger wakes the dispatcher after the commit (postgres)', () => {
+// Not in the unit scope, which starts no PostgreSQL.
+if (ENGINES.includes('postgres')) describe('a { tx } trigger wakes the dispatcher after the commit (postgres)', () => {
   it('model() with { tx } on a pg client, BEGIN … COMMIT', async () => {
     const { db, hooks, receiver } = await setUp('postgres');
     const pool = db.pool();

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createApi } from '../src/api/index.js';
 import { OutboxWriteError, ValidationError, type HostExecutor, type Logger } from '../src/index.js';
-import { TestDatabase, type Engine } from './support/database.js';
+import { ENGINES, TestDatabase, type Engine } from './support/database.js';
 import { testHooks } from './support/hooks.js';
 import { startReceiver, type Receiver } from './support/receiver.js';
 
@@ -79,7 +79,7 @@ async function inTransaction(db: TestDatabase, work: (tx: HostExecutor) => Promi
   }
 }
 
-describe.each<Engine>(['sqlite', 'postgres'])('event schemas (%s)', (engine) => {
+describe.each(ENGINES)('event schemas (%s)', (engine) => {
   it('a valid payload is sent as the schema outputs it (defaults filled, unknown keys stripped)', async () => {
     const { hooks, receiver } = await setUp(engine, true);
     expect(await hooks.model('Book', 'created', { id: 1, title: 'Dune', ownerId: 'alice' })).toMatchObject({ status: 'queued' });

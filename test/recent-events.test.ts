@@ -16,9 +16,8 @@ import { attemptsKeyedByDelivery } from '../src/store/migrations/0002-attempts-k
 import { eventFanOutRetries } from '../src/store/migrations/0003-event-fanout-retries.js';
 import { recentEvents } from '../src/store/recent-events.js';
 import type { EventTable } from '../src/store/schema.js';
-import { TestDatabase, type Engine } from './support/database.js';
+import { ENGINES, TestDatabase } from './support/database.js';
 
-const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
 const T0 = 1_700_000_000_000;
 
 function eventRow(over: Partial<EventTable> = {}): EventTable {
