@@ -23,7 +23,7 @@ const packageDir = resolve(options.package);
 const pkg = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8'));
 const expected = {
   '.': ['createHooks', 'sqliteStore', 'postgresStore', 'migrate', 'ValidationError', 'ConfigError', 'signatureHeaders', 'healthEndpoints'],
-  './api': ['createApi', 'createAdminPage', 'basicAuthorization'],
+  './api': ['createApi', 'createAdminPage', 'basicAuthorization', 'readJsonObject', 'errorResponse'],
   './node': ['toNodeHandler'],
   './express': ['toExpress'],
   './fastify': ['toFastify'],

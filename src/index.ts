@@ -20,6 +20,7 @@ export type {
 } from './config/options.js';
 export type { ModelRef, ModelType, TriggerResult, PayloadOverride, ModelTriggerOptions, SyncModelTriggerOptions, SyncHostExecutor, ActionTriggerOptions, RawTriggerOptions } from './triggers/triggers.js';
 export { resthooksModel } from './triggers/model-name.js';
+export { unstorableTextProblem } from './store/storable-text.js';
 export { defaultOwner, type OwnerResolver, type OwnerValue } from './triggers/owner.js';
 export type { NewSubscription, SubscriptionPatch, OwnerScope, ListSubscriptionsOptions, Page, RotateSecretOptions, Subscriptions } from './subscriptions.js';
 export type { Subscription, HookInfo, StoredEvent, Delivery, DeliveryWithAttempts, Attempt, JsonValue } from './store/records.js';

@@ -9,10 +9,9 @@ import { dirname } from 'node:path';
 import { Hono, type Context } from 'hono';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { z } from 'zod';
-import { createHooks, healthEndpoints, postgresStore, sqliteStore, type Hooks, type HooksOptions, type Logger, type StoreDialect } from 'resthooks';
-import { basicAuthorization, createAdminPage, createApi } from 'resthooks/api';
+import { createHooks, healthEndpoints, postgresStore, unstorableTextProblem, sqliteStore, type Hooks, type HooksOptions, type Logger, type StoreDialect } from 'resthooks';
+import { basicAuthorization, createAdminPage, createApi, DEFAULT_MAX_BODY_BYTES, errorResponse, readJsonObject } from 'resthooks/api';
 import { attachTypeorm } from 'resthooks/typeorm';
-import { consoleLogger, errorResponse, isStorableText, MAX_BODY_BYTES, readJsonObject } from './http.js';
 import type { BookstoreConfig } from './config.js';
 import { BookEntity, UserEntity, type Book, type User } from './entities.js';
 
@@ -34,7 +33,7 @@ export interface Bookstore {
 type Variables = { user: User };
 
 // PostgreSQL cannot store NUL, and an unpaired surrogate would come back as U+FFFD: both refused (400).
-const storableTitle = z.string().trim().min(1).max(200).refine(isStorableText, 'must be valid Unicode text without NUL characters');
+const storableTitle = z.string().trim().min(1).max(200).refine((text) => unstorableTextProblem(text) === undefined, 'must be valid Unicode text without NUL characters');
 const bookInput = z.object({ title: storableTitle, pages: z.number().int().min(0).max(100_000), fiction: z.boolean() });
 const usernameInput = z.object({ username: z.string().regex(/^[a-z0-9_-]{2,32}$/, 'username: 2–32 lower-case letters, digits, "_" or "-"') });
 
@@ -77,11 +76,11 @@ export async function createBookstore(config: BookstoreConfig, extra: Partial<Ho
 
   const app = new Hono<{ Variables: Variables }>();
   // The demo's routes answer errors as the API does: {"error":{"code","message"}}, 413 over the limit, never a stack.
-  app.onError((error) => errorResponse(error, extra.logger ?? consoleLogger));
+  app.onError((error) => errorResponse(error, extra.logger ?? console));
   const fail = (c: Context, status: 400 | 401 | 404 | 409, code: string, message: string) => c.json({ error: { code, message } }, status);
   const body = async <T>(c: Context, schema: z.ZodType<T>): Promise<T | Response> => {
     // The API's own limit: a huge or endless upload is cut off there, never buffered.
-    const json = await readJsonObject(c.req.raw, MAX_BODY_BYTES);
+    const json = await readJsonObject(c.req.raw, DEFAULT_MAX_BODY_BYTES);
     const parsed = schema.safeParse(json);
     return parsed.success ? parsed.data : fail(c, 400, 'invalid_field', parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
   };

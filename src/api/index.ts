@@ -4,7 +4,9 @@
  * @module
  */
 export { createApi, type ApiOptions, type ResthooksApi } from './app.js';
-export { ApiError, type ApiErrorCode, type ErrorBody } from './errors.js';
+export { ApiError, errorResponse, type ApiErrorCode, type ErrorBody } from './errors.js';
+// For an app's own routes beside the API: the same body limits and the same error shape.
+export { DEFAULT_MAX_BODY_BYTES, readJsonObject } from './body.js';
 export type { OpenApiInfo } from './openapi.js';
 export type { SubscriptionJson, DeliveryJson, AttemptJson } from './schemas.js';
 export type { Sample } from './samples.js';
