@@ -48,8 +48,9 @@ export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     exclude: unit ? [...configDefaults.exclude, ...NEEDS_SERVICES, ...WHOLE_PACKAGE] : configDefaults.exclude,
-    // Many unit-scope tests wait on child processes and timers: more forks than cores keep the CPU busy.
-    ...(unit ? { maxWorkers: Math.max(4, availableParallelism()) } : {}),
+    // Many tests wait on child processes, timers, leases and npm: more forks than cores keep the CPU busy
+    // (vitest's default, cores - 1, runs the files one at a time on two cores).
+    maxWorkers: unit ? Math.max(4, availableParallelism()) : Math.max(3, availableParallelism()),
     testTimeout: 20_000,
     hookTimeout: 60_000,
     pool: 'forks',
