@@ -4,8 +4,10 @@
  * here with ERESOLVE. In each app, peer-app/main.ts is compiled by the app's own TypeScript (strict,
  * library declarations checked too) against the installed declarations, then run as CommonJS (oldest
  * majors) or ESM (newest): a first delivery through Express, Fastify, Hono, the admin page, TypeORM,
- * Prisma (a client generated in the app), Drizzle, BullMQ and a better-sqlite3 store, checked here by a
- * real receiver with the Standard Webhooks reference package.
+ * Prisma (a client generated in the app), Drizzle, MikroORM, Sequelize, Kysely (the app's own copy, not
+ * resthooks'), BullMQ and a better-sqlite3 store, traced with the app's OpenTelemetry API, checked here
+ * by a real receiver with the Standard Webhooks reference package. Every ORM but TypeORM writes to
+ * PostgreSQL: no native build beyond better-sqlite3's (Sequelize without sqlite3).
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -47,8 +49,29 @@ const APPS: readonly MatrixApp[] = [
       'drizzle-orm': '~0.40.0',
       // An older Hono minor than the one the package is built with.
       hono: '~4.6.0',
+      // 6.6.16 is the range's floor (exact: the registry here has no later 6.x postgresql driver).
+      '@mikro-orm/core': '6.6.16',
+      '@mikro-orm/postgresql': '6.6.16',
+      sequelize: '^6.37.8',
+      'pg-hstore': '^2.3.0',
+      // An older Kysely minor than resthooks' own: the adapter types the app's instance structurally.
+      kysely: '~0.27.0',
+      '@opentelemetry/api': '^1.9.0',
     },
-    resolves: { typeorm: /^0\.3\./, express: /^4\./, fastify: /^4\./, bullmq: /^5\./, 'better-sqlite3': /^11\./, '@prisma/client': /^6\.19\./, 'drizzle-orm': /^0\.40\./, hono: /^4\.6\./ },
+    resolves: {
+      typeorm: /^0\.3\./,
+      express: /^4\./,
+      fastify: /^4\./,
+      bullmq: /^5\./,
+      'better-sqlite3': /^11\./,
+      '@prisma/client': /^6\.19\./,
+      'drizzle-orm': /^0\.40\./,
+      hono: /^4\.6\./,
+      '@mikro-orm/core': /^6\.6\./,
+      sequelize: /^6\./,
+      kysely: /^0\.27\./,
+      '@opentelemetry/api': /^1\./,
+    },
   },
   {
     name: 'newest-majors',
@@ -68,8 +91,29 @@ const APPS: readonly MatrixApp[] = [
       '@prisma/adapter-pg': '^7.0.0',
       'drizzle-orm': '<1.0.0',
       hono: '^4.0.0',
+      // Exact: the registry here has no later @mikro-orm/postgresql 7.x.
+      '@mikro-orm/core': '7.2.1',
+      '@mikro-orm/postgresql': '7.2.1',
+      '@mikro-orm/sql': '7.2.1',
+      sequelize: '^6.37.8',
+      'pg-hstore': '^2.3.0',
+      kysely: '~0.28.0',
+      '@opentelemetry/api': '^1.9.0',
     },
-    resolves: { typeorm: /^1\./, express: /^5\./, fastify: /^5\./, bullmq: /^6\./, 'better-sqlite3': /^12\./, '@prisma/client': /^7\./, 'drizzle-orm': /^0\.4\d\./, hono: /^4\./ },
+    resolves: {
+      typeorm: /^1\./,
+      express: /^5\./,
+      fastify: /^5\./,
+      bullmq: /^6\./,
+      'better-sqlite3': /^12\./,
+      '@prisma/client': /^7\./,
+      'drizzle-orm': /^0\.4\d\./,
+      hono: /^4\./,
+      '@mikro-orm/core': /^7\./,
+      sequelize: /^6\./,
+      kysely: /^0\.28\./,
+      '@opentelemetry/api': /^1\./,
+    },
   },
 ];
 
@@ -130,6 +174,8 @@ describe('the packed package in apps on the oldest and the newest supported majo
         for (const [name, line] of Object.entries(matrix.resolves)) expect(app.version(name), name).toMatch(line);
         // The app's Hono and no other: `app.route('/api', api)` then type-checks and routes with one copy.
         expect(app.copies('hono')).toEqual([`${app.dir}/node_modules/hono`]);
+        // Sequelize runs on pg here: no sqlite3 (another native build) is pulled in by any peer.
+        expect(app.copies('sqlite3')).toEqual([]);
 
         const database = await createTestDatabase(inject('postgresUrl'));
         const receiver = await startReceiver();
@@ -138,6 +184,9 @@ describe('the packed package in apps on the oldest and the newest supported majo
           await client.connect();
           await client.query('create table authors (id serial primary key, name text not null, "ownerId" text not null)');
           await client.query('create table shelves (id serial primary key, name text not null, "ownerId" text not null)');
+          await client.query('create table genres (id serial primary key, name text not null, "ownerId" text not null)');
+          await client.query('create table notes (id serial primary key, text text not null, "ownerId" text not null)');
+          await client.query('create table magazines (id serial primary key, title text not null, "ownerId" text not null)');
           await client.end();
 
           app.write('tsconfig.json', JSON.stringify(TSCONFIG, null, 2));
@@ -157,7 +206,9 @@ describe('the packed package in apps on the oldest and the newest supported majo
             timeoutMs: 3 * 60_000,
           });
           expect(ran.code, ran.output).toBe(0);
-          const result = JSON.parse(ran.stdout.split('\n').find((line) => line.startsWith('RESULT '))!.slice('RESULT '.length)) as { subscribed: Subscribed[] };
+          const result = JSON.parse(ran.stdout.split('\n').find((line) => line.startsWith('RESULT '))!.slice('RESULT '.length)) as { subscribed: Subscribed[]; spans: string[] };
+          // The app's tracer got resthooks' spans, down to each delivery attempt.
+          expect(result.spans).toEqual(expect.arrayContaining(['resthooks trigger', 'resthooks attempt']));
 
           const expected: Record<string, Array<{ event: string; data: object }>> = {
             express: [{ event: 'book.added', data: { title: 'Dune', ownerId: 'alice' } }],
@@ -166,6 +217,9 @@ describe('the packed package in apps on the oldest and the newest supported majo
               { event: 'author.added', data: { name: 'Ursula K. Le Guin', ownerId: 'alice' } },
               { event: 'hook.test', data: {} },
             ],
+            'mikro-orm': [{ event: 'genre.added', data: { name: 'Foundation', ownerId: 'alice' } }],
+            sequelize: [{ event: 'note.added', data: { text: 'Read Le Guin', ownerId: 'alice' } }],
+            kysely: [{ event: 'magazine.added', data: { title: 'Analog', ownerId: 'alice' } }],
           };
           expect(result.subscribed.map(({ via }) => via).sort()).toEqual(Object.keys(expected).sort());
           for (const { via, id, secret } of result.subscribed) {
