@@ -165,6 +165,37 @@ interface Subscribed {
   secret: string;
 }
 
+/**
+ * ioredis 6 needs an app of its own: TypeORM (0.3 and 1) asks for ioredis ^5 as a peer. BullMQ 6 accepts
+ * both; the app hands resthooks an ioredis 6 instance of its own, and a delivery goes through a worker.
+ */
+const IOREDIS_6_APP = `import Database from 'better-sqlite3';
+import { Redis } from 'ioredis';
+import { createHooks, sqliteStore } from 'resthooks';
+import { bullmqQueue } from 'resthooks/bullmq';
+
+const connection = new Redis(process.env.REDIS_URL, { maxRetriesPerRequest: null });
+const hooks = createHooks({
+  events: { 'book.added': 'Book.created' },
+  store: sqliteStore(new Database('hooks.db')),
+  queue: bullmqQueue({ connection, queueName: process.env.QUEUE_NAME }),
+  allowPrivateTargets: true,
+  logger: false,
+});
+await hooks.start();
+const subscription = await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: process.env.RECEIVER_URL + '/bullmq' });
+await hooks.model('Book', 'created', { id: 1, title: 'Dune', ownerId: 'alice' });
+for (let tries = 0; ; tries++) {
+  const [delivery] = await hooks.deliveries.list(subscription.id);
+  if (delivery?.status === 'delivered') break;
+  if (tries > 600) throw new Error('not delivered in time: ' + JSON.stringify(delivery));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+}
+console.log('RESULT ' + JSON.stringify({ id: subscription.id, secret: subscription.secret }));
+await hooks.close();
+await connection.quit();
+`;
+
 describe('the packed package in apps on the oldest and the newest supported majors of its peers', () => {
   for (const matrix of APPS) {
     it.concurrent(
@@ -241,4 +272,26 @@ describe('the packed package in apps on the oldest and the newest supported majo
       20 * 60_000,
     );
   }
+
+  it.concurrent('ioredis 6 (ESM, bullmq 6): installs without conflicts and delivers through a worker on the app\'s own ioredis instance', async () => {
+    const app = await scratchApp({ name: 'ioredis-6', type: 'module', dependencies: { bullmq: '^6.0.0', ioredis: '^6.0.0', 'better-sqlite3': '^12.0.0' } });
+    expect(app.version('ioredis')).toMatch(/^6\./);
+    expect(app.copies('ioredis')).toEqual([`${app.dir}/node_modules/ioredis`]);
+    const receiver = await startReceiver();
+    try {
+      app.write('main.mjs', IOREDIS_6_APP);
+      const ran = await app.run(process.execPath, ['main.mjs'], { env: { RECEIVER_URL: receiver.url, REDIS_URL: inject('redisUrl'), QUEUE_NAME: basename(app.dir) }, timeoutMs: 2 * 60_000 });
+      expect(ran.code, ran.output).toBe(0);
+      const { id, secret } = JSON.parse(ran.stdout.split('\n').find((line) => line.startsWith('RESULT '))!.slice('RESULT '.length)) as { id: string; secret: string };
+      const requests = receiver.received.filter((request) => request.path === '/bullmq');
+      expect(requests.length).toBeGreaterThanOrEqual(1);
+      for (const request of requests) {
+        const payload = verify(secret, request) as { hook: { id: string; event: string }; data: object };
+        expect(payload.hook).toMatchObject({ id, event: 'book.added' });
+        expect(payload.data).toMatchObject({ title: 'Dune', ownerId: 'alice' });
+      }
+    } finally {
+      await receiver.close();
+    }
+  }, 10 * 60_000);
 });
