@@ -24,6 +24,21 @@ export type HostExecutor =
   | { execute(statement: CompiledStatement): unknown }
   | ((sql: string, parameters: readonly unknown[]) => unknown);
 
+const COMMIT_ANNOUNCED = Symbol('resthooks.commitAnnounced');
+
+/**
+ * `executor`, marked as one whose owner calls `hooks.notify()` after the COMMIT (the ORM adapters, which
+ * see the commit): a trigger through it needs no commit watch.
+ */
+export function announcingCommit(executor: (sql: string, parameters: readonly unknown[]) => unknown): HostExecutor {
+  return Object.assign((sql: string, parameters: readonly unknown[]) => executor(sql, parameters), { [COMMIT_ANNOUNCED]: true });
+}
+
+/** Whether the commit of `executor`'s transaction is announced with `hooks.notify()`: see `announcingCommit`. */
+export function announcesCommit(executor: HostExecutor): boolean {
+  return (executor as { [COMMIT_ANNOUNCED]?: boolean })[COMMIT_ANNOUNCED] === true;
+}
+
 export async function runOnHost(executor: HostExecutor, statements: readonly CompiledStatement[]): Promise<void> {
   for (const statement of statements) {
     if (typeof executor === 'function') await executor(statement.sql, statement.parameters);

@@ -14,7 +14,7 @@ import { OutboxWriteError, ResthooksError, ValidationError } from '../errors.js'
 import { newId } from '../ids.js';
 import { errorInfo, loggedError, type Logger } from '../logger.js';
 import type { KyselyStore } from '../store/kysely-store.js';
-import { runOnHost, type HostExecutor } from '../store/host-executor.js';
+import { announcesCommit, runOnHost, type HostExecutor } from '../store/host-executor.js';
 import type { HookInfo, JsonValue, Subscription } from '../store/records.js';
 import type { DeliveryTable, EventTable } from '../store/schema.js';
 import { newDeliveryRow } from '../store/rows.js';
@@ -405,7 +405,7 @@ export class Triggers {
     const statements = this.#deps.store.compileAppend(event, deliveries);
     if (tx) {
       await runOnHost(tx, statements);
-      if (event.status !== 'undeliverable') this.#deps.appendedInTransaction();
+      if (event.status !== 'undeliverable' && !announcesCommit(tx)) this.#deps.appendedInTransaction();
     } else {
       await this.#deps.store.dialect.executeBatch(statements);
       if (event.status !== 'undeliverable') this.#deps.appended();

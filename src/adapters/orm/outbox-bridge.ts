@@ -11,7 +11,7 @@
 import { OutboxWriteError } from '../../errors.js';
 import type { Hooks } from '../../hooks.js';
 import { loggedError, type Logger } from '../../logger.js';
-import type { CompiledStatement, HostExecutor } from '../../store/host-executor.js';
+import { announcingCommit, type CompiledStatement, type HostExecutor } from '../../store/host-executor.js';
 import type { HostConnection, HostTransaction, ModelAction, OutboxMode, PendingWrite } from './orm-adapter.js';
 
 export interface OutboxBridgeOptions {
@@ -146,7 +146,8 @@ class Bridge implements OutboxBridge {
     let statementError: unknown;
     // Some ORMs (TypeORM) run every commit listener at once and roll back on the first failure without
     // waiting for the rest: each statement checks first, since one sent after the ROLLBACK would autocommit.
-    const execute: HostExecutor = async (sql, parameters) => {
+    // afterCommit() wakes the dispatcher: announced, so the trigger starts no commit watch.
+    const execute = announcingCommit(async (sql, parameters) => {
       if (state.aborted) throw new Error('the transaction is being rolled back');
       try {
         await runOne(tx.execute, sql, parameters);
@@ -154,7 +155,7 @@ class Bridge implements OutboxBridge {
         statementError ??= error;
         throw error;
       }
-    };
+    });
     for (const { write } of batch) {
       let failure: unknown;
       try {
