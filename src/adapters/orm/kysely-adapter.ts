@@ -56,8 +56,8 @@ export interface KyselyHooks {
   execute<Row>(db: KyselyExecutor, query: KyselyReturningQuery<Row>): Promise<Row[]>;
   /**
    * `db.transaction().execute(work)`, then wakes the dispatcher once it has committed. Writes in a
-   * transaction the app opened itself (a controlled one, with savepoints) are delivered at the next poll,
-   * or at once after `hooks.notify()`.
+   * transaction the app opened itself (a controlled one, with savepoints) are found after its commit by the
+   * trigger's commit watch.
    */
   transaction<D extends KyselyExecutor, R>(db: D, work: (trx: KyselyTransactionOf<D>) => Promise<R>): Promise<R>;
 }

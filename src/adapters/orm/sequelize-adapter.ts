@@ -254,8 +254,7 @@ class SequelizeAdapter {
  * await sequelize.transaction(async (t) => {
  *   const book = await Book.findByPk(id, { transaction: t });
  *   await hooks.action(book, 'read', { model: 'Book', tx: sequelizeExecutor(sequelize, t) });
- * });
- * hooks.notify();
+ * }); // the dispatcher finds the event after the commit by itself
  */
 export function sequelizeExecutor(sequelize: Sequelize, transaction: Transaction): HostExecutor {
   return (sql, parameters) => runStatement(sequelize, sql, parameters, transaction);
