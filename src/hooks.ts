@@ -33,7 +33,7 @@ import { Subscriptions, type OwnerScope } from './subscriptions.js';
 import { toJsonText } from './triggers/serialize.js';
 import { purgeBefore, RETENTION_INTERVAL_MS, type PurgeResult } from './store/retention.js';
 import { normalizeOwner, type OwnerValue } from './triggers/owner.js';
-import { Observability, type HealthReport } from './telemetry/observability.js';
+import { Observability, type DispatcherCheck, type HealthReport } from './telemetry/observability.js';
 import { Telemetry } from './telemetry/telemetry.js';
 import { Triggers, type ActionTriggerOptions, type ModelType, type ModelTriggerOptions, type RawTriggerOptions, type SyncModelTriggerOptions, type TriggerResult } from './triggers/triggers.js';
 
@@ -187,6 +187,8 @@ export interface Hooks<EventName extends string = string, Pairs extends string =
   metrics(): Promise<string>;
   /** Whether the store answers, the dispatcher's loop ticks and no due delivery waits too long. */
   health(): Promise<HealthReport>;
+  /** The dispatcher check of `health()` alone, without a store read: what a liveness probe asks (`/healthz`). */
+  liveness(): DispatcherCheck;
 }
 
 /** The owner an `OwnerScope` limits to, as stored; one that names no one matches no event. */
@@ -468,5 +470,6 @@ function wireHooks(options: HooksOptions): Hooks {
     migrate: () => store.migrate(),
     metrics: () => observability.metrics(),
     health: () => observability.health(),
+    liveness: () => observability.dispatcherCheck(),
   };
 }

@@ -35,7 +35,7 @@ export type { StoreDialect, StoreCapabilities } from './store/store-dialect.js';
 export { sqliteStoreDialect as sqliteStore, type SqliteDatabase, type SqliteStoreDialectOptions } from './store/sqlite/sqlite-store-dialect.js';
 export { postgresStoreDialect as postgresStore, type PgPool, type PostgresStoreDialectOptions } from './store/postgres/postgres-store-dialect.js';
 export type { Logger } from './logger.js';
-export type { HealthCheck, HealthOptions, HealthReport, MetricsOptions } from './telemetry/observability.js';
+export type { DispatcherCheck, HealthCheck, HealthOptions, HealthReport, MetricsOptions } from './telemetry/observability.js';
 export { healthEndpoints, type ObservedHooks } from './telemetry/health-endpoints.js';
 export type { Tracer, TracingOptions, TraceSpan, TraceSpanContext, TraceSpanOptions, TraceAttributes, TraceAttributeValue } from './telemetry/tracing.js';
 export { DEFAULT_SCHEDULE, parseSchedule, toMs, type Duration, type RetryPolicy } from './delivery/retry.js';

@@ -9,6 +9,8 @@ import type { HealthReport } from './observability.js';
 export interface ObservedHooks {
   health(): Promise<HealthReport>;
   metrics(): Promise<string>;
+  /** The dispatcher check alone, without a store read (`hooks.liveness()`); else `/healthz` reads `health()`. */
+  liveness?(): HealthReport['checks']['dispatcher'];
 }
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -32,11 +34,12 @@ export function healthEndpoints(hooks: ObservedHooks): (request: Request) => Pro
     if (pathname !== '/healthz' && pathname !== '/readyz' && pathname !== '/metrics') return undefined;
     if (request.method !== 'GET' && request.method !== 'HEAD') return new Response(null, { status: 405, headers: { allow: 'GET, HEAD' } });
     if (pathname === '/metrics') return new Response(await hooks.metrics(), { headers: { 'content-type': PROMETHEUS_CONTENT_TYPE, 'cache-control': 'no-store' } });
-    const report = await hooks.health();
     if (pathname === '/healthz') {
-      const { dispatcher } = report.checks;
+      // Liveness must not wait on the database: a store outage is not fixed by a restart.
+      const dispatcher = hooks.liveness ? hooks.liveness() : (await hooks.health()).checks.dispatcher;
       return json(dispatcher.ok ? 200 : 503, { ok: dispatcher.ok, checks: { dispatcher } });
     }
+    const report = await hooks.health();
     const ready = report.checks.store.ok && report.checks.dispatcher.started;
     return json(ready ? 200 : 503, { ...report, ready });
   };
