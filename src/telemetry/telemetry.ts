@@ -22,25 +22,36 @@ export class Telemetry {
   /** Runs a trigger (async, or sync for `modelSync`), counting and tracing it. */
   trigger<R extends TriggerResult | Promise<TriggerResult>>(kind: string, event: string | undefined, run: () => R): R {
     const tracing = this.#tracing;
-    const span = tracing?.startTrigger(kind, event);
+    if (!tracing) {
+      // Without a tracer, only the count: no closures on every save.
+      const result = run();
+      if (!(result instanceof Promise)) return this.#count(result) as R;
+      return result.then(this.#count) as R;
+    }
+    const span = tracing.startTrigger(kind, event);
     const done = (result: TriggerResult) => {
-      this.metrics.triggered(result.status);
-      if (span) tracing!.endTrigger(span, result);
+      this.#count(result);
+      tracing.endTrigger(span, result);
       return result;
     };
     let result: R;
     try {
       result = run();
     } catch (error) {
-      if (span) tracing!.endTrigger(span, undefined, error);
+      tracing.endTrigger(span, undefined, error);
       throw error;
     }
     if (!(result instanceof Promise)) return done(result) as R;
     return result.then(done, (error: unknown) => {
-      if (span) tracing!.endTrigger(span, undefined, error);
+      tracing.endTrigger(span, undefined, error);
       throw error;
     }) as R;
   }
+
+  readonly #count = (result: TriggerResult): TriggerResult => {
+    this.metrics.triggered(result.status);
+    return result;
+  };
 
   /** Runs one attempt with the headers that carry its span (none without tracing), and counts its result. */
   async attempt(claim: ClaimedDelivery, run: (headers: Record<string, string>) => Promise<FinishedAttempt>): Promise<FinishedAttempt> {

@@ -160,7 +160,9 @@ export class Triggers {
     if (!definition) return IGNORED;
     try {
       checkInstance(name, action, instance);
-      const data = await this.#checked(definition.name, this.#dataOf(definition.name, name, instance));
+      const checked = this.#checked(definition.name, this.#dataOf(definition.name, name, instance));
+      // Awaited only when a schema validates asynchronously: an await is a microtask on every save.
+      const data = isPromiseLike(checked) ? await checked : checked;
       const serialized = this.#serializeInstance(definition.name, name, data, instance, options.payloadOverride, options.extra);
       const allOwners = options.owner === false || definition.allOwners;
       const owner = allOwners ? null : normalizeOwner(options.owner ?? this.#ownerOf(definition.name, instance));
@@ -253,7 +255,8 @@ export class Triggers {
       }
     }
     try {
-      const data = serialize(await this.#checked(event, payload), 'payload', event);
+      const checked = this.#checked(event, payload);
+      const data = serialize(isPromiseLike(checked) ? await checked : checked, 'payload', event);
       const serialized: Serialized = { data, body: options.envelope === false ? data : null };
       this.#checkSize(event, serialized);
       const allOwners = options.owner === false || (options.owner === undefined && definition?.allOwners === true);
