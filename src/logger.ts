@@ -29,8 +29,6 @@ export function resolveLogger(logger: Logger | false | undefined): Logger {
   return logger === false ? silentLogger : (logger ?? stderrLogger);
 }
 
-/** Errors to `console.error`, message first: the default of the API and the admin page, whose 500s must leave a trace. */
-export const consoleLogger: Pick<Logger, 'error'> = { error: (obj, msg) => console.error(msg, obj) };
 
 /** Turns an unknown thrown value into a log-safe object (no request bodies, no secrets). */
 export function errorInfo(error: unknown): { message: string; code?: string } {

@@ -5,7 +5,7 @@
  */
 import { Hono, type Context } from 'hono';
 import type { Hooks } from '../hooks.js';
-import { consoleLogger, type Logger } from '../logger.js';
+import { stderrLogger, type Logger } from '../logger.js';
 import type { JsonValue } from '../store/records.js';
 import type { ApiEnv, RouteDeps } from './api-env.js';
 import { DEFAULT_MAX_BODY_BYTES } from './body.js';
@@ -52,7 +52,7 @@ export type ResthooksApi = Hono<ApiEnv>;
  */
 export function createApi(hooks: Hooks, options: ApiOptions): ResthooksApi {
   if (typeof options?.authenticate !== 'function') throw new TypeError('createApi(hooks, { authenticate }): `authenticate(request)` must return the caller\'s owner id, or null.');
-  const logger = options.logger ?? consoleLogger;
+  const logger = options.logger ?? stderrLogger;
   const deps: RouteDeps = { hooks, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, examples: options.examples ?? {} };
   let openapi: object | undefined;
 

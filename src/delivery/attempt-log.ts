@@ -14,7 +14,7 @@ import type { SendResult } from './sender.js';
 
 export function logAttempt(logger: Logger, claim: ClaimedDelivery, hook: HookInfo, result: SendResult, outcome: AttemptOutcome): void {
   if (outcome.kind === 'delivered' || outcome.kind === 'gone') return;
-  const target = loggableTarget(hook.target);
+  const target = publicTarget(hook.target);
   const why = result.error ?? `HTTP ${result.statusCode}`;
   const fields = { deliveryId: claim.id, subscriptionId: hook.id, event: hook.event, attempt: claim.attempt, target, statusCode: result.statusCode ?? null };
   if (outcome.kind === 'retry') {
@@ -27,12 +27,15 @@ export function logAttempt(logger: Logger, claim: ClaimedDelivery, hook: HookInf
   logger.error({ ...fields, err }, `resthooks: delivery failed for good (${why}; ${outcome.reason})`);
 }
 
-/** The target as logged: scheme, host, port and path. */
-export function loggableTarget(target: string): string {
+/**
+ * A target as logs and traces show it: scheme, host, port and path, without the credentials and the query
+ * string (where webhook URLs often carry tokens) or the fragment; `invalid` for one that does not parse.
+ */
+export function publicTarget(target: string, invalid = '(invalid URL)'): string {
   try {
     const url = new URL(target);
     return `${url.protocol}//${url.host}${url.pathname}`;
   } catch {
-    return '(invalid URL)';
+    return invalid;
   }
 }

@@ -3,23 +3,23 @@
  * The outbox row becomes visible when the caller commits, which resthooks is not told about: instead of
  * waiting for the next poll (1 s by default), the dispatcher looks again as soon as the caller's synchronous
  * code is done (a microtask: a synchronous transaction, better-sqlite3's, has committed by then), then after
- * 1, 2, 4, … 512 ms, for asynchronous transactions, which an ORM usually commits within a few milliseconds. Works the same on every driver and ORM, and costs a
- * bounded number of dispatcher passes per burst of triggers, however many triggers the burst has.
+ * 1, 2, 4, … 512 ms, for asynchronous transactions, which an ORM usually commits within a few milliseconds.
+ * Works the same on every driver and ORM, and costs a bounded number of dispatcher passes per burst of
+ * triggers, however many triggers the burst has. ORM adapters that see the commit announce it instead
+ * (`announcingCommit`).
  * @module
  */
 
 /** Delays between the looks after the first one. */
-export const COMMIT_WATCH_DELAYS_MS: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
+const COMMIT_WATCH_DELAYS_MS: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
 
 export class CommitWatch {
   readonly #look: () => void;
-  readonly #delays: readonly number[];
   #step = 0;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(look: () => void, delays: readonly number[] = COMMIT_WATCH_DELAYS_MS) {
+  constructor(look: () => void) {
     this.#look = look;
-    this.#delays = delays;
   }
 
   /** A trigger wrote in a transaction: (re)start the looks. A burst shares one schedule. */
@@ -36,7 +36,7 @@ export class CommitWatch {
   }
 
   #schedule(): void {
-    const delay = this.#delays[this.#step];
+    const delay = COMMIT_WATCH_DELAYS_MS[this.#step];
     if (delay === undefined) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;

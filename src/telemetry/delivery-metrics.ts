@@ -7,7 +7,7 @@ import type { AttemptRecord } from '../store/kysely-store.js';
 import { Counter, Histogram } from './prometheus-text.js';
 
 /** Attempt latency buckets, in seconds: from a local receiver's milliseconds to the 15 s default timeout. */
-export const LATENCY_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30] as const;
+const LATENCY_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30] as const;
 const BATCH_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000] as const;
 
 const ATTEMPT_OUTCOMES = ['delivered', 'retry', 'failed', 'gone'] as const;

@@ -4,6 +4,7 @@
  * often they are scraped.
  * @module
  */
+import { errorInfo } from '../logger.js';
 import { toMs, type Duration } from '../delivery/retry.js';
 import { readBacklog, pingStore, type Backlog } from '../store/backlog.js';
 import type { KyselyStore } from '../store/kysely-store.js';
@@ -162,7 +163,7 @@ export class Observability {
       await this.#timed(pingStore(this.#deps.store));
       return { ok: true, detail: `answered in ${Date.now() - started} ms` };
     } catch (error) {
-      return { ok: false, detail: `unreachable: ${error instanceof Error ? error.message : String(error)}` };
+      return { ok: false, detail: `unreachable: ${errorInfo(error).message}` };
     }
   }
 

@@ -9,6 +9,7 @@
  * convention for work handed over through a queue).
  * @module
  */
+import { publicTarget } from '../delivery/attempt-log.js';
 
 /** `SpanContext` of `@opentelemetry/api`, as far as resthooks reads it. */
 export interface TraceSpanContext {
@@ -64,19 +65,9 @@ const MAX_LINKS = 128;
 const INVALID_TRACE_ID = /^0+$/;
 
 /** `traceparent` (W3C Trace Context §3.2, version 00) of a span, or undefined for a non-recording one. */
-export function traceparentOf(context: TraceSpanContext): string | undefined {
+function traceparentOf(context: TraceSpanContext): string | undefined {
   if (INVALID_TRACE_ID.test(context.traceId) || INVALID_TRACE_ID.test(context.spanId)) return undefined;
   return `00-${context.traceId}-${context.spanId}-${(context.traceFlags & 0xff).toString(16).padStart(2, '0')}`;
-}
-
-/** The target as `url.full`, without what may be a secret: credentials, query string and fragment. */
-export function tracedUrl(target: string): string {
-  try {
-    const url = new URL(target);
-    return `${url.origin}${url.pathname}`;
-  } catch {
-    return '';
-  }
 }
 
 export class Tracing {
@@ -139,7 +130,7 @@ export class Tracing {
         'resthooks.subscription_id': attempt.subscriptionId,
         'resthooks.attempt': attempt.number,
         'http.request.method': 'POST',
-        ...(attempt.target !== undefined ? { 'url.full': tracedUrl(attempt.target) } : {}),
+        ...(attempt.target !== undefined ? { 'url.full': publicTarget(attempt.target, '') } : {}),
       },
     });
     const traceparent = this.#traceparent ? traceparentOf(span.spanContext()) : undefined;

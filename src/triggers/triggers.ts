@@ -214,8 +214,8 @@ export class Triggers {
       const event = this.#eventRow(definition.name, definition, owner, allOwners, serialized);
       for (const statement of this.#deps.store.compileAppend(event)) {
         const done: unknown = tx(statement.sql, statement.parameters);
-        if (isObject(done) && typeof (done as { then?: unknown }).then === 'function') {
-          (done as PromiseLike<unknown>).then(undefined, () => undefined);
+        if (isPromiseLike(done)) {
+          done.then(undefined, () => undefined);
           throw new ResthooksError('outbox_write_failed', 'The synchronous tx returned a promise: its statement may run after COMMIT. Pass an executor that runs the statement before returning, or use model() with an async tx.');
         }
       }
@@ -295,8 +295,9 @@ export class Triggers {
       this.#deps.logger.debug({ event: name, err: loggedError(error) }, `resthooks: could not record ${name} in the caller's transaction`);
       throw new OutboxWriteError(name, error);
     }
-    this.#deps.logger.error({ event: name, err: loggedError(error) }, `resthooks: could not record ${name}`);
-    return { status: 'failed', error: error instanceof Error ? error : new Error(String(error)) };
+    const err = loggedError(error);
+    this.#deps.logger.error({ event: name, err }, `resthooks: could not record ${name}`);
+    return { status: 'failed', error: err };
   }
 
   #ownerOf(event: string, instance: object): OwnerValue | null | undefined {

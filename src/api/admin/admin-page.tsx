@@ -13,7 +13,7 @@
 import { Hono, type Context } from 'hono';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import type { Hooks } from '../../hooks.js';
-import { consoleLogger, type Logger } from '../../logger.js';
+import { stderrLogger, type Logger } from '../../logger.js';
 import type { Subscription } from '../../store/records.js';
 import { readBodyBytes } from '../body.js';
 import { coreErrorStatus } from '../errors.js';
@@ -96,7 +96,7 @@ export function createAdminPage(hooks: Hooks, options: AdminPageOptions): AdminP
   const pageSize = options.pageSize ?? 25;
   if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 100) throw new TypeError('createAdminPage: `pageSize` must be an integer from 1 to 100.');
   const title = options.title ?? 'resthooks admin';
-  const logger = options.logger ?? consoleLogger;
+  const logger = options.logger ?? stderrLogger;
   const securityHeaders = contentSecurityPolicy().then((csp) => ({
     'content-security-policy': csp,
     'x-frame-options': 'DENY',
