@@ -19,6 +19,7 @@ import { createHooks, sqliteStore, type Hooks } from '../src/index.js';
 import { KyselyStore } from '../src/store/kysely-store.js';
 import type { EventTable } from '../src/store/schema.js';
 import { newId } from '../src/ids.js';
+import { median } from './stats.js';
 
 export interface HotPathRow {
   readonly name: string;
@@ -192,8 +193,3 @@ export async function hotPathAgainstFloor(options: {
   }
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}

@@ -22,6 +22,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { createHooks, sqliteStore, type Hooks } from '../src/index.js';
+import { median } from './stats.js';
 
 export interface AdapterCost {
   readonly adapter: string;
@@ -357,12 +358,6 @@ export async function adapterCosts(rounds = 21, log: (line: string) => void = ()
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -10,13 +10,14 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PEERS_END, PEERS_START } from './peers-section.js';
 import { Receiver, type RunResult } from './receiver-process.js';
 import { resthooksEndToEnd } from './scenario.js';
+import { fmt, machine, rate } from './stats.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const DOC = join(HERE, '..', 'docs', 'benchmarks.md');
@@ -78,9 +79,7 @@ interface Row {
   original: RunResult[];
 }
 
-const rate = (r: RunResult) => (r.deliveries / r.ms) * 1000;
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const fmt = (x: number, digits = 0) => x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 async function main(): Promise<void> {
   const started = Date.now();
@@ -116,12 +115,12 @@ async function main(): Promise<void> {
 }
 
 function writeSection(rows: readonly Row[], run: { django: string; load: [number, number]; runMs: number }): void {
-  const cpu = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? 'unknown';
+  const { cpu, cores } = machine();
   const section = [
     PEERS_START,
     '## Beside the original: django-rest-hooks',
     '',
-    `- **Machine:** ${cpu}, ${cpus().length} cores, Node ${process.version}; django-rest-hooks 1.6.0 (Debian's python3-django-rest-hooks) on Django ${run.django}, Python 3 from Debian`,
+    `- **Machine:** ${cpu}, ${cores} cores, Node ${process.version}; django-rest-hooks 1.6.0 (Debian's python3-django-rest-hooks) on Django ${run.django}, Python 3 from Debian`,
     '- **Command:** `npm run bench:peers`',
     `- **Date:** ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} (run took ${(run.runMs / 1000).toFixed(0)} s)`,
     `- **Load:** 1-minute load average ${run.load[0].toFixed(1)} at the start, ${run.load[1].toFixed(1)} at the end.`,

@@ -5,7 +5,7 @@
  * itself (temp dir, child process). Timings are reported, never asserted.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
@@ -16,6 +16,7 @@ import { adapterCosts, type AdapterCost } from './orm-insert.js';
 import { PEERS_END, PEERS_START } from './peers-section.js';
 import { cpuPerDelivery, drive, Receiver, type RunResult as E2eResult } from './receiver-process.js';
 import { book, CONCURRENCY, newHooks as newHooksIn, now, resthooksEndToEnd as scenarioEndToEnd } from './scenario.js';
+import { fmt, machine, rate } from './stats.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const DOC = join(HERE, '..', 'docs', 'benchmarks.md');
@@ -67,9 +68,7 @@ function percentile(sorted: readonly number[], p: number): number {
 let dbCount = 0;
 const newHooks = (port: number, k: number) => newHooksIn(tmp, port, k);
 
-const rate = (r: E2eResult) => (r.deliveries / r.ms) * 1000;
 const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
-const fmt = (x: number, digits = 0) => x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 // ── hot path ──────────────────────────────────────────────────────────────────────────────────
 
@@ -157,11 +156,6 @@ function floorEndToEnd(rx: Receiver, n: number, k: number): Promise<E2eResult> {
 
 // ── the run ───────────────────────────────────────────────────────────────────────────────────
 
-function machine() {
-  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
-  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown';
-  return { cpu: model, cores: cpus().length, memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB`, node: process.version };
-}
 
 async function main(): Promise<void> {
   const started = Date.now();
