@@ -6,10 +6,8 @@
  */
 import Database from 'better-sqlite3';
 import { Migrator } from 'kysely';
-import type pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newId } from '../src/ids.js';
-import { postgresStore, sqliteStore } from '../src/index.js';
 import type { KyselyStore } from '../src/store/kysely-store.js';
 import { initial } from '../src/store/migrations/0001-initial.js';
 import { attemptsKeyedByDelivery } from '../src/store/migrations/0002-attempts-keyed-by-delivery.js';
@@ -17,6 +15,7 @@ import { eventFanOutRetries } from '../src/store/migrations/0003-event-fanout-re
 import { recentEvents } from '../src/store/recent-events.js';
 import type { EventTable } from '../src/store/schema.js';
 import { ENGINES, TestDatabase } from './support/database.js';
+import { postgresPlan, recordingPostgres, recordingSqlite, sqlitePlan } from './support/query-plans.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -116,51 +115,3 @@ describe.each(ENGINES)('recent events by name on %s', (engine) => {
     expect(ids(await recentEvents(store, 'book.added', 'alice', 10))).toEqual([pending.id, done.id]);
   });
 });
-
-/** A SQLite store whose connection notes the SQL of every statement it prepares. */
-function recordingSqlite(file: string, seen: string[]) {
-  const database = new Database(file);
-  const prepare = database.prepare.bind(database);
-  database.prepare = ((source: string) => {
-    seen.push(source);
-    return prepare(source);
-  }) as typeof database.prepare;
-  return sqliteStore(database);
-}
-
-/** A PostgreSQL store whose clients note the SQL of every query they send. */
-function recordingPostgres(pool: pg.Pool, seen: string[], parameters: Map<string, unknown[]>) {
-  pool.on('connect', (client) => {
-    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
-    (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-      if (typeof args[0] === 'string') {
-        seen.push(args[0]);
-        parameters.set(args[0], Array.isArray(args[1]) ? args[1] : []);
-      }
-      return query(...args);
-    };
-  });
-  return postgresStore(pool);
-}
-
-function sqlitePlan(file: string, sql: string): string {
-  const database = new Database(file, { readonly: true });
-  try {
-    const parameters = (sql.match(/\?/g) ?? []).map(() => 0);
-    return (database.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...parameters) as Array<{ detail: string }>).map((row) => row.detail).join('\n');
-  } finally {
-    database.close();
-  }
-}
-
-/** The plan PostgreSQL picks when a scan of the whole table is not an option (the test table is tiny). */
-async function postgresPlan(pool: pg.Pool, sql: string, parameters: unknown[]): Promise<string> {
-  const client = await pool.connect();
-  try {
-    await client.query('SET enable_seqscan = off');
-    const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, parameters);
-    return rows.map((row) => row['QUERY PLAN']).join('\n');
-  } finally {
-    client.release();
-  }
-}
