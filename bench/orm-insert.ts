@@ -100,10 +100,9 @@ async function setUp(dir: string): Promise<{ cases: Case[]; recorded: () => numb
 
   // Raw better-sqlite3, `{ tx }` by hand (docs/delivery.md): a transaction with BEGIN/COMMIT around an awaited trigger.
   const insertBook = connection.prepare('insert into books (title, "ownerId") values (?, ?)');
-  const tx = (sql: string, params: readonly unknown[]) => connection.prepare(sql).run(...params);
-  cases.push({
-    adapter: 'raw better-sqlite3, `{ tx }`',
-    insert: 'BEGIN IMMEDIATE; INSERT; `await hooks.model(…, { tx })`; COMMIT',
+  const rawCase = (adapter: string, insert: string, tx: (sql: string, params: readonly unknown[]) => unknown): Case => ({
+    adapter,
+    insert,
     mode: 'transaction',
     plain: async (i) => {
       connection.exec('BEGIN IMMEDIATE');
@@ -117,6 +116,7 @@ async function setUp(dir: string): Promise<{ cases: Case[]; recorded: () => numb
       connection.exec('COMMIT');
     },
   });
+  const tx = (sql: string, params: readonly unknown[]) => connection.prepare(sql).run(...params);
   // The same with the executor's statements prepared once (the recipe prepares on every call).
   const prepared = new Map<string, Database.Statement>();
   const cachedTx = (sql: string, params: readonly unknown[]) => {
@@ -124,22 +124,10 @@ async function setUp(dir: string): Promise<{ cases: Case[]; recorded: () => numb
     if (!statement) prepared.set(sql, (statement = connection.prepare(sql)));
     return statement.run(...params);
   };
-  cases.push({
-    adapter: 'raw better-sqlite3, `{ tx }`, statements prepared once',
-    insert: 'the same, with a `tx` that caches its prepared statement by SQL text',
-    mode: 'transaction',
-    plain: async (i) => {
-      connection.exec('BEGIN IMMEDIATE');
-      insertBook.run(`Book ${i}`, 'alice');
-      connection.exec('COMMIT');
-    },
-    hooked: async (i) => {
-      connection.exec('BEGIN IMMEDIATE');
-      const { lastInsertRowid } = insertBook.run(`Book ${i}`, 'alice');
-      await hooks.model('Book', 'created', { id: Number(lastInsertRowid), ...row(i) }, { tx: cachedTx });
-      connection.exec('COMMIT');
-    },
-  });
+  cases.push(
+    rawCase('raw better-sqlite3, `{ tx }`', 'BEGIN IMMEDIATE; INSERT; `await hooks.model(…, { tx })`; COMMIT', tx),
+    rawCase('raw better-sqlite3, `{ tx }`, statements prepared once', 'the same, with a `tx` that caches its prepared statement by SQL text', cachedTx),
+  );
   const plainTransaction = connection.transaction((i: number) => insertBook.run(`Book ${i}`, 'alice'));
   const hookedTransaction = connection.transaction((i: number) => {
     const { lastInsertRowid } = insertBook.run(`Book ${i}`, 'alice');
