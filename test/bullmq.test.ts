@@ -319,6 +319,53 @@ describe.each(['postgres', 'sqlite'] as const)('bullmqQueue: a worker whose leas
   });
 });
 
+describe('bullmqQueue: stop() while a dispatcher pass is in flight', () => {
+  it('the pass ends without opening the queue again (no worker left in Redis); started again, it delivers', async () => {
+    const name = queueName();
+    const store = await sharedStore('sqlite');
+    const receiver = await receiverFor();
+    const inspect = inspector(name);
+    // The first relay of a claim is held, so the dispatcher pass is in flight when the hooks stop.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let relays = 0;
+    let heldRelayDone = false;
+    const holdFirst: QueueFactory = (context) => {
+      const queue = bullmqQueue({ connection: redisUrl, queueName: name, worker: true })(context);
+      return {
+        leaseMs: queue.leaseMs,
+        capacity: () => queue.capacity(),
+        enqueue: async (claims) => {
+          if (claims.length === 0 || relays++ > 0) return queue.enqueue(claims);
+          await held;
+          await queue.enqueue(claims);
+          heldRelayDone = true;
+        },
+        onCapacity: (listener) => queue.onCapacity(listener),
+        settled: () => queue.settled(),
+        close: (timeoutMs) => queue.close(timeoutMs),
+      };
+    };
+    const hooks = await bullHooks(store(), holdFirst);
+    await hooks.start();
+    await eventually(async () => expect(await inspect.getWorkersCount()).toBe(1));
+    const subscription = await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    await hooks.model('Book', 'created', { id: 1, ownerId: 'alice' });
+    await eventually(() => expect(relays).toBe(1));
+
+    await hooks.stop({ timeout: 500 });
+    release();
+    await eventually(() => expect(heldRelayDone).toBe(true));
+    await sleep(300); // the rest of the pass; a queue it opened again would register its worker by now
+    expect(await inspect.getWorkersCount()).toBe(0);
+
+    await hooks.start();
+    await eventually(async () => expect(await hooks.deliveries.list(subscription.id)).toMatchObject([{ status: 'delivered' }]));
+    await hooks.idle();
+    expect(new Set(receiver.received.map((r) => r.headers['webhook-id'])).size).toBe(1);
+  });
+});
+
 describe('resthooks worker (the CLI, a separate process)', () => {
   it('delivers what an app relays, and stops cleanly on SIGTERM', async () => {
     const name = queueName();
@@ -393,6 +440,46 @@ describe('bullmqQueue: the port, with a stand-in processor', () => {
     await sleep(150);
     expect(started.map((s) => `${s.id}.${s.attempt}`)).toEqual(['dlv_b.2']);
     await queue.settled();
+  });
+
+  it('close() waits for a check of Redis in flight, and nothing of it reads the store afterwards', async () => {
+    // The first check finds Redis without this relay's key and reads the deliveries in flight from the
+    // store; held here until the test lets it go.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const reads: string[] = [];
+    const warnings: string[] = [];
+    const order: string[] = [];
+    let closed = false;
+    const queue = bullmqQueue({ connection: redisUrl, queueName: queueName(), worker: false })({
+      concurrency: 4,
+      timeoutMs: 1000,
+      logger: { ...silentLogger, warn: (_obj: object, msg?: string) => void warnings.push(msg ?? '') },
+      loadClaims: async () => [],
+      inFlightAttempts: async () => {
+        reads.push(closed ? 'after close' : 'before close');
+        await held;
+        order.push('check read the store');
+        // A store closed with the hooks: what a read after close() meets.
+        if (closed) throw new Error('driver has already been destroyed');
+        return [];
+      },
+      extendLease: async () => true,
+      processor: async () => {},
+    });
+    queue.capacity(); // opens the queue: the first check starts at once
+    await eventually(() => expect(reads).toEqual(['before close']));
+    const closing = queue.close(1000).then(() => {
+      closed = true;
+      order.push('closed');
+    });
+    await sleep(100);
+    release();
+    await closing;
+    await sleep(1200); // a check rescheduled by the one in flight would run by now
+    expect(order).toEqual(['check read the store', 'closed']);
+    expect(reads).toEqual(['before close']);
+    expect(warnings).toEqual([]);
   });
 
   it('refuses bad options at start-up with ConfigError', async () => {

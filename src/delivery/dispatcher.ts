@@ -112,11 +112,13 @@ export class Dispatcher {
           if (claimed.length > 0) await queue.enqueue(claimed);
           if (more) {
             this.#outboxWanted = true;
-            if (queue.capacity() > 0) this.#again = true;
+            if (this.#running && queue.capacity() > 0) this.#again = true;
           }
         }
       } while (this.#again && this.#running);
-      if (queue.capacity() > 0) {
+      // Stopped while this pass awaited the store: the queue may be closed, and asking a closed queue
+      // for capacity opens it again (BullMQ: a new Redis connection and worker that nothing closes).
+      if (this.#running && queue.capacity() > 0) {
         const next = await store.nextDueAt();
         if (next !== null) wait = Math.max(0, Math.min(wait, next - Date.now()));
         if (this.#lookupRetriesWaiting) {

@@ -163,6 +163,8 @@ class BullmqQueue implements DeliveryQueue {
   #idle: Array<() => void> = [];
   #listener: () => void = () => {};
   #redisCheck: NodeJS.Timeout | undefined;
+  /** The check of Redis running now, if any: `close()` waits for it, as it reads the store the hooks close next. */
+  #checking: Promise<void> | undefined;
   /** Set when jobs may be missing from Redis (an add failed, a job failed for good): re-add every claim in flight. */
   #resyncWanted = false;
   /** Set while the store cannot be read by this worker's jobs, so the outage is logged once, not per job. */
@@ -234,6 +236,7 @@ class BullmqQueue implements DeliveryQueue {
     this.#redisCheck = undefined;
     if (!opened) return;
     await Promise.allSettled([...opened.adding]);
+    if (this.#checking) await bounded(this.#checking, FORCE_CLOSE_GRACE_MS);
     if (opened.worker) await this.#closeWorker(opened, timeoutMs);
     await this.#closeQueue(opened.queue);
   }
@@ -333,7 +336,12 @@ class BullmqQueue implements DeliveryQueue {
   }
 
   #scheduleRedisCheck(delayMs: number): void {
-    this.#redisCheck = setTimeout(() => void this.#checkRedis(), delayMs);
+    this.#redisCheck = setTimeout(() => {
+      const checking = this.#checkRedis().finally(() => {
+        if (this.#checking === checking) this.#checking = undefined;
+      });
+      this.#checking = checking;
+    }, delayMs);
     this.#redisCheck.unref();
   }
 
@@ -365,7 +373,8 @@ class BullmqQueue implements DeliveryQueue {
         }
       }
     } catch (error) {
-      this.#settings.logger.warn({ err: loggedError(error) }, 'resthooks: could not check the BullMQ jobs in Redis; trying again');
+      // Cut short by close(): there is no "again" to announce.
+      if (this.#opened === opened) this.#settings.logger.warn({ err: loggedError(error) }, 'resthooks: could not check the BullMQ jobs in Redis; trying again');
     } finally {
       if (this.#opened === opened) this.#scheduleRedisCheck(REDIS_CHECK_MS);
     }
@@ -373,7 +382,8 @@ class BullmqQueue implements DeliveryQueue {
 
   async #resync(queue: Queue<DeliveryJobData>): Promise<void> {
     let added = 0;
-    for (let after: string | undefined; ; ) {
+    // Page by page until done, or until close(): the pages left are found by the next relay's check.
+    for (let after: string | undefined; this.#opened !== undefined; ) {
       const page = await this.#context.inFlightAttempts(RESYNC_PAGE, after);
       if (page.length === 0) break;
       await addJobs(queue, page);
@@ -459,6 +469,13 @@ class BullmqQueue implements DeliveryQueue {
       if (this.#opened === opened && this.#backlog > 0) this.#scheduleRefresh();
     }
   }
+}
+
+/** Waits for `work`, but no longer than `ms` (a Redis or store that does not answer). */
+async function bounded(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 /** Waits `ms`, or less if `signal` aborts first. */
