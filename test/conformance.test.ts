@@ -526,4 +526,145 @@ describe.each(STACKS)('on $name', (stack) => {
       expect(receiver.received.map((r) => r.path)).toEqual(['/early']);
     });
   });
+
+  describe('retries, 410 and the failure lifecycle', () => {
+    it('410 Gone also cancels the subscription\'s other pending deliveries; another subscription carries on', async () => {
+      // A long second delay keeps the first delivery pending (waiting for its retry) when the 410 lands.
+      const own = await stack.hooks({ events: EVENTS, delivery: { retry: { schedule: [0, 60_000], jitter: 0 } } });
+      closers.push(() => own.close());
+      receiver.respond = (request) => (request.path === '/gone' ? (request.json.data.n === 2 ? 410 : 503) : 200);
+      const gone = await own.hooks.subscriptions.create({ owner: 'bob', event: 'special.thing', target: receiver.url + '/gone' });
+      const other = await own.hooks.subscriptions.create({ owner: 'bob', event: 'special.thing', target: receiver.url + '/other' });
+      await own.hooks.raw('special.thing', { n: 1 }, { owner: 'bob' });
+      await eventually(async () => expect((await own.hooks.deliveries.list(gone.id)).map((d) => [d.status, d.attempts])).toEqual([['pending', 1]]));
+      const [pending] = await own.hooks.deliveries.list(gone.id);
+      await own.hooks.raw('special.thing', { n: 2 }, { owner: 'bob' });
+      await eventually(async () => expect(await own.hooks.subscriptions.get(gone.id)).toBeUndefined());
+      await eventually(async () => expect(await own.hooks.deliveries.get(pending!.id)).toMatchObject({ status: 'cancelled', nextAttemptAt: null }));
+      await eventually(async () => expect((await own.hooks.deliveries.list(other.id)).map((d) => d.status)).toEqual(['delivered', 'delivered']));
+      await own.hooks.raw('special.thing', { n: 3 }, { owner: 'bob' });
+      await eventually(() => expect(receiver.received.filter((r) => r.path === '/other')).toHaveLength(3));
+      await own.hooks.idle();
+      expect(receiver.received.filter((r) => r.path === '/gone').map((r) => r.json.data.n)).toEqual([1, 2]);
+    });
+
+    it('429 with Retry-After: the next attempt waits for it (capped at twice the scheduled delay), same webhook-id', async () => {
+      const own = await stack.hooks({ events: EVENTS, delivery: { retry: { schedule: [0, 300], jitter: 0 }, minDelayAfter429: 50 } });
+      closers.push(() => own.close());
+      receiver.respond = (_, index) => (index === 0 ? { status: 429, headers: { 'retry-after': '1' } } : 200);
+      const hook = await own.hooks.subscriptions.create({ owner: 'bob', event: 'special.thing', target: receiver.url });
+      await own.hooks.raw('special.thing', { n: 1 }, { owner: 'bob' });
+      const [first, second] = await receiver.waitFor(2);
+      expect(second!.at - first!.at).toBeGreaterThanOrEqual(590);
+      expect(second!.headers['webhook-id']).toBe(first!.headers['webhook-id']);
+      await own.hooks.idle();
+      const [delivery] = await own.hooks.deliveries.list(hook.id);
+      expect(delivery!.attemptLog.map((a) => [a.statusCode, a.outcome])).toEqual([
+        [429, 'retry'],
+        [200, 'delivered'],
+      ]);
+    });
+
+    it('connection refused (nothing listening): recorded and retried until the schedule runs out', async () => {
+      const closed = await startReceiver();
+      const target = closed.url + '/nobody';
+      await closed.close();
+      const hook = await t.hooks.subscriptions.create({ owner: 'bob', event: 'comment.added', target });
+      await t.hooks.model('Comment', 'created', new Comment(1, 'x', 'bob'));
+      const delivery = await eventually(async () => {
+        const [found] = await t.hooks.deliveries.list(hook.id);
+        expect(found).toMatchObject({ status: 'failed', attempts: 3, lastStatusCode: null });
+        return found!;
+      });
+      expect(delivery.attemptLog.map((a) => a.outcome)).toEqual(['retry', 'retry', 'failed']);
+      expect(delivery.attemptLog[0]!.error).toMatch(/connection refused/);
+    });
+
+    it('a subscription failing past the disable window is disabled, the app told, its retries cancelled; re-enabled, it receives again', async () => {
+      const disabled: string[] = [];
+      const own = await stack.hooks({
+        events: EVENTS,
+        delivery: { retry: { schedule: [0, 30, 30, 30, 30, 30], jitter: 0 }, disableAfter: 60 },
+        onSubscriptionDisabled: (subscription, reason) => void disabled.push(`${subscription.id}: ${reason}`),
+      });
+      closers.push(() => own.close());
+      receiver.respond = () => 500;
+      const hook = await own.hooks.subscriptions.create({ owner: 'bob', event: 'comment.added', target: receiver.url });
+      await own.hooks.model('Comment', 'created', new Comment(1, 'x', 'bob'));
+      await eventually(() => expect(disabled).toEqual([expect.stringMatching(new RegExp(`^${hook.id}: every delivery failed for`))]));
+      expect(await own.hooks.subscriptions.get(hook.id)).toMatchObject({ active: false, disabledReason: expect.stringMatching(/failed/) });
+      await own.hooks.idle();
+      const sent = receiver.received.length;
+      await own.hooks.model('Comment', 'created', new Comment(2, 'y', 'bob'));
+      await sleep(150);
+      await own.hooks.idle();
+      expect(receiver.received).toHaveLength(sent);
+      receiver.respond = () => 200;
+      await own.hooks.subscriptions.update(hook.id, { active: true });
+      await own.hooks.model('Comment', 'created', new Comment(3, 'z', 'bob'));
+      await eventually(() => expect(receiver.received.at(-1)!.json.data.id).toBe(3));
+    });
+
+    it('a manual retry sends a delivered delivery again with the same webhook-id and body', async () => {
+      const hook = await subscribe('comment.added');
+      await t.hooks.model('Comment', 'created', new Comment(1, 'x', 'bob'));
+      const [first] = await receiver.waitFor(1);
+      await t.hooks.idle();
+      const [delivery] = await t.hooks.deliveries.list(hook.id);
+      await t.hooks.deliveries.retry(delivery!.id, { owner: 'bob' });
+      const [, second] = await receiver.waitFor(2);
+      expect(second!.headers['webhook-id']).toBe(first!.headers['webhook-id']);
+      expect(second!.body).toBe(first!.body);
+      verify(hook.secret, second!);
+      await t.hooks.idle();
+      expect((await t.hooks.deliveries.get(delivery!.id))!.attemptLog).toHaveLength(2);
+    });
+  });
+
+  describe('trust', () => {
+    it('after a secret rotation, a delivery carries both signatures: each secret verifies it on its own', async () => {
+      const hook = await subscribe('comment.added');
+      const rotated = await t.hooks.subscriptions.rotateSecret(hook.id, { gracePeriod: '1h' });
+      await t.hooks.model('Comment', 'created', new Comment(1, 'x', 'bob'));
+      const [request] = await receiver.waitFor(1);
+      expect(String(request!.headers['webhook-signature']).split(' ')).toHaveLength(2);
+      expect(verify(rotated.secret, request!)).toMatchObject({ data: { id: 1 } });
+      expect(verify(hook.secret, request!)).toMatchObject({ data: { id: 1 } });
+      expect(() => verify('whsec_' + Buffer.from('not the secret').toString('base64'), request!)).toThrow();
+    });
+
+    it('a target that resolved to a public address at subscribe time and to loopback at send time is refused at connect', async () => {
+      let rebound = false;
+      // No traffic leaves 127.0.0.1: the public answer is only given to the subscribe-time check, which does not connect.
+      const resolver = async () => [{ address: rebound ? '127.0.0.1' : '93.184.216.34', family: 4 as const }];
+      const own = await stack.hooks({ events: EVENTS, allowPrivateTargets: false, resolver, delivery: { retry: { schedule: [0], jitter: 0 } } });
+      closers.push(() => own.close());
+      const port = new URL(receiver.url).port;
+      const hook = await own.hooks.subscriptions.create({ owner: 'bob', event: 'comment.added', target: `http://rebind.example:${port}/hook` });
+      rebound = true;
+      await own.hooks.model('Comment', 'created', new Comment(1, 'x', 'bob'));
+      const delivery = await eventually(async () => {
+        const [found] = await own.hooks.deliveries.list(hook.id);
+        expect(found).toMatchObject({ status: 'failed', attempts: 1 });
+        return found!;
+      });
+      expect(delivery.attemptLog[0]!.error).toMatch(/refused/);
+      expect(receiver.received).toHaveLength(0);
+    });
+
+    it('one delivery per (event, subscription): a burst to two subscriptions sends each event once to each', async () => {
+      await subscribe('comment.added', 'bob', '/one');
+      await subscribe('comment.added', 'bob', '/two');
+      await Promise.all(Array.from({ length: 20 }, (_, i) => t.hooks.model('Comment', 'created', new Comment(i, `c${i}`, 'bob'))));
+      await receiver.waitFor(40);
+      await t.hooks.idle();
+      await sleep(150); // a second send of anything would arrive now
+      expect(receiver.received).toHaveLength(40);
+      for (const path of ['/one', '/two']) {
+        const ids = receiver.received.filter((r) => r.path === path).map((r) => r.json.data.id as number);
+        expect(ids.sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+      }
+      expect(new Set(receiver.received.map((r) => r.headers['webhook-id'])).size).toBe(40);
+    });
+  });
 });
