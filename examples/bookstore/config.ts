@@ -18,7 +18,8 @@ export interface BookstoreConfig {
 export function readConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = process.argv.slice(2)): BookstoreConfig {
   return {
     port: Number(env.PORT ?? 3000),
-    host: '127.0.0.1',
+    // Loopback unless told otherwise: in a container, RESTHOOKS_HOST=0.0.0.0 lets the published port reach it.
+    host: env.RESTHOOKS_HOST || '127.0.0.1',
     db: env.RESTHOOKS_DB ?? './.data/bookstore.db',
     databaseUrl: env.DATABASE_URL || undefined,
     redisUrl: env.REDIS_URL || undefined,
