@@ -1,5 +1,6 @@
 /**
- * examples/distributed/docker-compose.yml, checked without Docker: every service's command is one this
+ * docs/deployment.md's artefacts. Its alert rules are valid YAML on metrics resthooks exports. And
+ * examples/distributed/docker-compose.yml is checked without Docker: every service's command is one this
  * package runs (the built CLI's subcommands with options they accept, the demo's entry file), every
  * environment variable is one the code reads, and URLs, ports and health checks agree with each other.
  */
@@ -123,5 +124,29 @@ describe('examples/distributed/docker-compose.yml', () => {
     expect(command).toContain('--maxmemory-policy noeviction');
     expect(command).toContain('--appendonly yes');
     expect(command).toContain('--appendfsync everysec');
+  });
+});
+
+describe('docs/deployment.md', () => {
+  const guide = readFileSync(join(ROOT, 'docs', 'deployment.md'), 'utf8');
+
+  it('its Prometheus alert rules parse, and every metric they use is one resthooks exports', () => {
+    const block = /```yaml\n([\s\S]*?)```/.exec(guide)?.[1];
+    const rules = (load(block!) as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> }).groups.flatMap((group) => group.rules);
+    expect(rules.length).toBeGreaterThanOrEqual(6);
+    const exported = new Set<string>();
+    for (const file of ['delivery-metrics.ts', 'observability.ts', 'prometheus-text.ts', 'telemetry.ts']) {
+      for (const [name] of readFileSync(join(ROOT, 'src', 'telemetry', file), 'utf8').matchAll(/resthooks_[a-z_]+/g)) exported.add(name);
+    }
+    for (const { alert, expr } of rules) {
+      const used = [...expr.matchAll(/resthooks_[a-z_]+/g)].map(([name]) => name.replace(/_(bucket|sum|count)$/, ''));
+      expect(used.length, alert).toBeGreaterThan(0);
+      for (const name of used) expect(exported, `${alert}: ${name}`).toContain(name);
+    }
+  });
+
+  it('links the compose file, which exists', () => {
+    expect(guide).toContain('](../examples/distributed/docker-compose.yml)');
+    expect(existsSync(join(COMPOSE_DIR, 'docker-compose.yml'))).toBe(true);
   });
 });
