@@ -293,11 +293,11 @@ describe('the env knobs', () => {
     }
   });
 
-  it('reads PORT, RESTHOOKS_DB, RESTHOOKS_RETRY_SCHEDULE, RESTHOOKS_TIMEOUT, DATABASE_URL, REDIS_URL and --no-tour', () => {
-    expect(readConfig({}, [])).toMatchObject({ port: 3000, db: './.data/bookstore.db', allowPrivateTargets: true, tour: true, databaseUrl: undefined, embeddedWorker: true });
+  it('reads PORT, RESTHOOKS_HOST, RESTHOOKS_DB, RESTHOOKS_RETRY_SCHEDULE, RESTHOOKS_TIMEOUT, DATABASE_URL, REDIS_URL and --no-tour', () => {
+    expect(readConfig({}, [])).toMatchObject({ port: 3000, host: '127.0.0.1', db: './.data/bookstore.db', allowPrivateTargets: true, tour: true, databaseUrl: undefined, embeddedWorker: true });
     expect(
-      readConfig({ PORT: '8080', RESTHOOKS_DB: '/x.db', RESTHOOKS_RETRY_SCHEDULE: '0,200ms,1s', RESTHOOKS_TIMEOUT: '2s', DATABASE_URL: 'postgres://h/d', REDIS_URL: 'redis://r', RESTHOOKS_EMBEDDED_WORKER: '0' }, ['--no-tour']),
-    ).toMatchObject({ port: 8080, db: '/x.db', retrySchedule: [0, 200, 1000], timeoutMs: 2000, databaseUrl: 'postgres://h/d', redisUrl: 'redis://r', embeddedWorker: false, tour: false });
+      readConfig({ PORT: '8080', RESTHOOKS_HOST: '0.0.0.0', RESTHOOKS_DB: '/x.db', RESTHOOKS_RETRY_SCHEDULE: '0,200ms,1s', RESTHOOKS_TIMEOUT: '2s', DATABASE_URL: 'postgres://h/d', REDIS_URL: 'redis://r', RESTHOOKS_EMBEDDED_WORKER: '0' }, ['--no-tour']),
+    ).toMatchObject({ port: 8080, host: '0.0.0.0', db: '/x.db', retrySchedule: [0, 200, 1000], timeoutMs: 2000, databaseUrl: 'postgres://h/d', redisUrl: 'redis://r', embeddedWorker: false, tour: false });
   });
 });
 
