@@ -324,7 +324,13 @@ function wireHooks(options: HooksOptions): Hooks {
     retentionTimer = undefined;
     dispatcher.stop();
     commitWatch.stop();
-    await queue.close(toMs(stopOptions.timeout ?? '10s'));
+    const timeoutMs = toMs(stopOptions.timeout ?? '10s');
+    // A pass in flight hands its claims to the queue before the queue closes (bounded: a store that
+    // does not answer must not hold the shutdown up; its claims then come back when their lease lapses).
+    let passWait: NodeJS.Timeout | undefined;
+    await Promise.race([dispatcher.passEnded(), new Promise<void>((resolve) => (passWait = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(passWait);
+    await queue.close(timeoutMs);
     await recorder.settled();
     await sender.close();
   };

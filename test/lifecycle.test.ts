@@ -1,7 +1,8 @@
 /** Failure lifecycle: streaks, automatic disabling, re-enabling, recovery, rate limits, legacy signatures. */
 import { createHmac } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Subscription } from '../src/index.js';
+import { inProcessQueue } from '../src/queue/in-process-queue.js';
+import type { QueueFactory, Subscription } from '../src/index.js';
 import { eventually, testHooks } from './support/hooks.js';
 import { startReceiver, verify, type Receiver } from './support/receiver.js';
 
@@ -173,6 +174,52 @@ describe('limits and legacy receivers', () => {
     await hooks.model('Book', 'created', { id: 1, ownerId: 'alice' });
     const [request] = await receiver.waitFor(1);
     expect(request!.headers['x-hook-signature']).toBe(createHmac('sha256', hook.secret).update(request!.body).digest('hex'));
+  });
+});
+
+describe('shutdown', () => {
+  it('stop() waits for a dispatcher pass in flight: what it claimed reaches the queue before the queue closes', async () => {
+    // The pass's hand-over of its claims to the queue is held, so the pass is in flight when stop() begins.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const order: string[] = [];
+    const holdFirst: QueueFactory = (context) => {
+      const queue = inProcessQueue(context);
+      return {
+        leaseMs: queue.leaseMs,
+        capacity: () => queue.capacity(),
+        enqueue: async (claims) => {
+          if (claims.length === 0) return;
+          if (order.length === 0) {
+            order.push('pass holds its claims');
+            await held;
+          }
+          order.push('claims handed to the queue');
+          return queue.enqueue(claims);
+        },
+        onCapacity: (listener) => queue.onCapacity(listener),
+        settled: () => queue.settled(),
+        close: async (timeoutMs) => {
+          await queue.close(timeoutMs);
+          order.push('queue closed');
+        },
+      };
+    };
+    const { receiver, hooks } = await setup({}, { queue: holdFirst });
+    const hook = await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    await hooks.model('Book', 'created', { id: 1, ownerId: 'alice' });
+    await eventually(() => expect(order).toEqual(['pass holds its claims']));
+
+    const stopping = hooks.stop({ timeout: '5s' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    release();
+    await stopping;
+    // A closed queue would still start what it is handed: an attempt after stop(), on a closed sender
+    // ("sender closed", a failed attempt that uses up a retry and counts towards disabling).
+    expect(order).toEqual(['pass holds its claims', 'claims handed to the queue', 'queue closed']);
+    const [delivery] = await hooks.deliveries.list(hook.id);
+    expect(delivery).toMatchObject({ status: 'delivered', attempts: 1 });
+    expect(receiver.received).toHaveLength(1);
   });
 });
 

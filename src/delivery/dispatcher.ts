@@ -42,6 +42,8 @@ export class Dispatcher {
   /** Passes failed in a row (the database down, most often): each waits twice as long as the one before. */
   #failedPasses = 0;
   #lastPassAt: number | undefined;
+  /** Resolves when the pass running now ends; settled while none runs. */
+  #passEnded: Promise<void> = Promise.resolve();
 
   constructor(deps: DispatcherDeps) {
     this.#deps = deps;
@@ -84,6 +86,8 @@ export class Dispatcher {
     this.#timer = undefined;
     if (this.#pumping || !this.#running) return;
     this.#pumping = true;
+    let endPass!: () => void;
+    this.#passEnded = new Promise<void>((resolve) => (endPass = resolve));
     const { store, queue } = this.#deps;
     let wait = this.#deps.pollIntervalMs;
     try {
@@ -137,6 +141,7 @@ export class Dispatcher {
     } finally {
       this.#pumping = false;
       this.#lastPassAt = Date.now();
+      endPass();
     }
     if (!this.#running) return;
     if (this.#again) wait = 0;
@@ -145,6 +150,14 @@ export class Dispatcher {
       void this.#pump();
     }, wait);
     this.#timer.unref();
+  }
+
+  /**
+   * Resolves once the pass running now has ended (at once if none runs). After `stop()`, what that pass
+   * claimed has then reached the queue, so closing the queue after it leaves no claim to a closed queue.
+   */
+  passEnded(): Promise<void> {
+    return this.#passEnded;
   }
 
   /** Stops fanning out and claiming; what the queue holds is the queue's to finish. */
