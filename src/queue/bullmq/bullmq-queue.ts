@@ -366,7 +366,7 @@ class BullmqQueue implements DeliveryQueue {
       if (this.#resyncWanted && this.#opened === opened) {
         this.#resyncWanted = false;
         try {
-          await this.#resync(opened.queue);
+          await this.#resync(opened);
         } catch (error) {
           this.#resyncWanted = true;
           throw error;
@@ -380,13 +380,14 @@ class BullmqQueue implements DeliveryQueue {
     }
   }
 
-  async #resync(queue: Queue<DeliveryJobData>): Promise<void> {
+  async #resync(opened: Opened): Promise<void> {
     let added = 0;
-    // Page by page until done, or until close(): the pages left are found by the next relay's check.
-    for (let after: string | undefined; this.#opened !== undefined; ) {
+    // Page by page until done, or until close(): the claims of pages left unread then come back when
+    // their leases lapse, as those of a relay that died would.
+    for (let after: string | undefined; this.#opened === opened; ) {
       const page = await this.#context.inFlightAttempts(RESYNC_PAGE, after);
       if (page.length === 0) break;
-      await addJobs(queue, page);
+      await addJobs(opened.queue, page);
       added += page.length;
       after = page[page.length - 1]!.id;
     }
