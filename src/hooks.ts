@@ -314,21 +314,35 @@ function wireHooks(options: HooksOptions): Hooks {
 
   const retentionMs = options.retention === false ? null : toMs(options.retention ?? '30d');
   let retentionTimer: NodeJS.Timeout | undefined;
-  const purge = async ({ olderThan }: { olderThan: Duration }) => {
+  // The hourly purge in flight: `stop()` ends it between two batches and waits, so `close()` never
+  // destroys the store under it.
+  let backgroundPurge: { readonly stopping: AbortController; readonly done: Promise<unknown> } | undefined;
+  const purge = async ({ olderThan }: { olderThan: Duration }, signal?: AbortSignal) => {
     await ready();
-    return purgeBefore(store, Date.now() - toMs(olderThan));
+    return purgeBefore(store, Date.now() - toMs(olderThan), { signal });
+  };
+  const purgeInBackground = (olderThan: Duration) => {
+    if (backgroundPurge) return;
+    const stopping = new AbortController();
+    const done = purge({ olderThan }, stopping.signal)
+      .catch((error) => logger.error({ err: loggedError(error) }, 'resthooks: retention purge failed'))
+      .finally(() => (backgroundPurge = undefined));
+    backgroundPurge = { stopping, done };
   };
 
   const stop = async (stopOptions: { timeout?: Duration } = {}) => {
     clearInterval(retentionTimer);
     retentionTimer = undefined;
+    backgroundPurge?.stopping.abort();
+    const purgeEnded = backgroundPurge?.done;
     dispatcher.stop();
     commitWatch.stop();
     const timeoutMs = toMs(stopOptions.timeout ?? '10s');
-    // A pass in flight hands its claims to the queue before the queue closes (bounded: a store that
-    // does not answer must not hold the shutdown up; its claims then come back when their lease lapses).
+    // A pass in flight hands its claims to the queue before the queue closes, and a purge in flight
+    // ends its batch (bounded: a store that does not answer must not hold the shutdown up; its claims
+    // then come back when their lease lapses).
     let passWait: NodeJS.Timeout | undefined;
-    await Promise.race([dispatcher.passEnded(), new Promise<void>((resolve) => (passWait = setTimeout(resolve, timeoutMs)))]);
+    await Promise.race([Promise.all([dispatcher.passEnded(), purgeEnded]), new Promise<void>((resolve) => (passWait = setTimeout(resolve, timeoutMs)))]);
     clearTimeout(passWait);
     await queue.close(timeoutMs);
     await recorder.settled();
@@ -446,7 +460,7 @@ function wireHooks(options: HooksOptions): Hooks {
       await ready();
       dispatcher.start();
       if (retentionMs !== null && retentionTimer === undefined) {
-        const run = () => purge({ olderThan: retentionMs }).catch((error) => logger.error({ err: loggedError(error) }, 'resthooks: retention purge failed'));
+        const run = () => purgeInBackground(retentionMs);
         retentionTimer = setInterval(run, RETENTION_INTERVAL_MS).unref();
         void run();
       }

@@ -138,7 +138,7 @@ describe.each(ENGINES)('retention on %s', (engine) => {
       const id = await insertDelivery(store, { eventId, createdAt, updatedAt: active ? now - i * 1000 : createdAt, status: i % 2 ? 'delivered' : 'failed' });
       (active ? kept : purged).push(id);
     }
-    expect(await purgeBefore(store, now - 30 * DAY, 2)).toEqual({ deliveries: purged.length, events: purged.length });
+    expect(await purgeBefore(store, now - 30 * DAY, { batchSize: 2 })).toEqual({ deliveries: purged.length, events: purged.length });
     expect(await deliveryIds(store)).toEqual(kept.sort());
     expect(Object.keys(await attemptCounts(store)).sort()).toEqual(kept.sort());
   });
@@ -184,6 +184,40 @@ describe.each(ENGINES)('retention on %s', (engine) => {
     // Idle for longer than the retention from now on (a cutoff in the future stands for that).
     expect(await purgeBefore(store, Date.now() + 1000)).toEqual({ deliveries: 1, events: 1 });
     expect(await hooks.deliveries.get(id)).toBeUndefined();
+  });
+
+  it('close() right after start() ends the purge in flight between batches: no purge on a destroyed store', async () => {
+    const { db, store } = await database(engine);
+    const createdAt = Date.now() - 40 * DAY;
+    const eventId = await insertEvent(store, createdAt);
+    for (let batch = 0; batch < 6; batch++) {
+      await store.db.transaction().execute(async (trx) => {
+        const rows = Array.from({ length: 500 }, (_, i) => ({
+          id: idAt('dlv', createdAt + batch * 500 + i),
+          event_id: eventId,
+          subscription_id: newId('sub'),
+          status: 'delivered' as const,
+          attempts: 1,
+          due_at: createdAt,
+          body: null,
+          last_status_code: 200,
+          last_error: null,
+          created_at: createdAt,
+          updated_at: createdAt,
+        }));
+        await trx.insertInto('resthooks_deliveries').values(rows).execute();
+      });
+    }
+    const errors: string[] = [];
+    const logger = { debug() {}, info() {}, warn() {}, error: (_fields: object, message: string) => void errors.push(message) };
+    const { hooks } = await testHooks({ events: EVENTS, store: db.dialect(), retention: '30d', logger }, { start: false });
+    await hooks.start();
+    await hooks.close({ timeout: 10_000 });
+    // A purge left running would meet the destroyed store within a batch: give it time to say so.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // The purge had 3,000 rows to walk in batches of 500: it was cut short, not run on a closed store.
+    expect(errors).toEqual([]);
+    expect((await deliveryIds(store)).length).toBeGreaterThan(0);
   });
 
   it('a started instance purges at once and then every hour, until stopped', async () => {

@@ -18,6 +18,12 @@ export interface PurgeResult {
 /** How often a started hooks instance purges by itself (`retention`). */
 export const RETENTION_INTERVAL_MS = 3_600_000;
 
+export interface PurgeOptions {
+  readonly batchSize?: number;
+  /** Ends the purge between two batches (a stopping instance must not wait for a whole purge). */
+  readonly signal?: AbortSignal;
+}
+
 const FINISHED: readonly DeliveryStatus[] = ['delivered', 'failed', 'cancelled'];
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -30,11 +36,11 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
  * the cutoff's id, walked once with a cursor; what it keeps there (pending work, old deliveries that
  * were retried or recovered lately) is passed over once per purge, not once per batch.
  */
-export async function purgeBefore(store: KyselyStore, cutoff: number, batchSize = 500): Promise<PurgeResult> {
+export async function purgeBefore(store: KyselyStore, cutoff: number, { batchSize = 500, signal }: PurgeOptions = {}): Promise<PurgeResult> {
   const { db } = store;
   let deliveries = 0;
   let events = 0;
-  for (let after = ''; ; ) {
+  for (let after = ''; !signal?.aborted; ) {
     const batch = await db
       .selectFrom('resthooks_deliveries')
       .select('id')
@@ -61,7 +67,7 @@ export async function purgeBefore(store: KyselyStore, cutoff: number, batchSize 
     deliveries += deleted?.changes ?? 0;
     await yieldToEventLoop();
   }
-  for (let after = ''; ; ) {
+  for (let after = ''; !signal?.aborted; ) {
     const batch = await db
       .selectFrom('resthooks_events as e')
       .select('e.id')
