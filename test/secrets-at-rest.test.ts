@@ -176,6 +176,10 @@ describe.each(ENGINES)('secrets at rest on %s', { timeout: 60_000 }, (engine) =>
     expect(verify(created.secret, await deliver(keyed, 'alice'))).toMatchObject({ data: { owner: 'alice' } });
     const again = await runCli(['secrets', 'rotate', '--db', location], { RESTHOOKS_SECRET_KEYS: envOf(K1) });
     expect(again.stdout).toMatch(/0 of 1 subscriptions re-sealed/);
+
+    // And back to plaintext, by choice, with the key still listed.
+    expect(await resealSecrets(db.dialect(), { secretStorage: 'plaintext', secretKeys: [K1] })).toEqual({ keyId: null, scanned: 1, resealed: 1 });
+    expect((await rawRow(created.id)).secret).toBe(created.secret);
   });
 
   it('re-sealing while another process rotates secrets leaves every row under the new key and every secret handed out valid', async () => {
