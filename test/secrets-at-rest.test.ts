@@ -200,3 +200,29 @@ describe.each(ENGINES)('secrets at rest on %s', { timeout: 60_000 }, (engine) =>
     expect(verify(subscriptions[3]!.secret, request)).toMatchObject({ data: { owner: 'owner3' } });
   });
 });
+
+describe('resthooks worker and secrets', { timeout: 60_000 }, () => {
+  it('in production without a key, or missing a key rows need, exits 1 with one line that says what to set', async () => {
+    const db = new TestDatabase('sqlite');
+    await db.init();
+    try {
+      const sealed = await testHooks<Event>({ events: EVENTS, store: db.dialect(), logger: false, secretKeys: [K2] }, { start: true });
+      await sealed.hooks.subscriptions.create({ owner: 'alice', event: 'note.posted', target: 'http://127.0.0.1:9/x' });
+      await sealed.close();
+      // Redis is never reached: both stop before the queue connects.
+      const args = ['worker', '--db', db.url, '--redis', 'redis://127.0.0.1:9'];
+      const [noKey, wrongKey] = await Promise.all([
+        runCli(args, { NODE_ENV: 'production', RESTHOOKS_SECRET_KEYS: '' }),
+        runCli(args, { NODE_ENV: 'production', RESTHOOKS_SECRET_KEYS: envOf(K1) }),
+      ]);
+      expect(noKey.code).toBe(1);
+      expect(noKey.stderr).toMatch(/^resthooks worker: Subscription secrets are encrypted at rest and no key is configured: set RESTHOOKS_SECRET_KEYS=/);
+      expect(noKey.stderr.trim().split('\n')).toHaveLength(1);
+      expect(wrongKey.code).toBe(1);
+      expect(wrongKey.stderr).toMatch(/^resthooks worker: Cannot start on SQLite .*: Subscription secrets in the store are sealed under key "k2", which is not configured \(configured: k1\)/);
+      expect(wrongKey.stderr).not.toContain(K1.key);
+    } finally {
+      await db.close();
+    }
+  });
+});
