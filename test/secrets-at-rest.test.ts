@@ -140,6 +140,22 @@ describe.each(ENGINES)('secrets at rest on %s', { timeout: 60_000 }, (engine) =>
     await expect(plain.hooks.start()).rejects.toThrow(/sealed under key "k2", which is not configured \(no keys are configured\)/);
   });
 
+  it('a running process that meets a row sealed under a key it lacks logs the error naming it, and loses nothing', async () => {
+    const errors: string[] = [];
+    const record = (obj: object, msg?: string) => void errors.push(`${msg ?? ''} ${String((obj as { err?: unknown }).err ?? '')}`);
+    const logger = { debug() {}, info() {}, warn: record, error: record };
+    const running = await hooksWith({ secretKeys: [K1], logger, finderRetry: { delay: 20, maxDelay: 50 } });
+    const newer = await hooksWith({ secretKeys: [K2, K1] }, false);
+    const created = await subscribe(newer, 'alice');
+    await running.hooks.raw('note.posted', { owner: 'alice' }, { owner: 'alice' });
+    await eventually(() => expect(errors.join('\n')).toContain('sealed under key "k2", which is not configured (configured: k1)'), 20_000);
+    expect(receiver.received).toHaveLength(0);
+    // The process that has the key delivers it.
+    await newer.hooks.start();
+    const [request] = await receiver.waitFor(1, 30_000);
+    expect(verify(created.secret, request!)).toMatchObject({ data: { owner: 'alice' } });
+  });
+
   it('in production, no key and no explicit choice is a ConfigError from createHooks that says what to set', async () => {
     vi.stubEnv('RESTHOOKS_SECRET_KEYS', '');
     await expect(hooksWith({ development: false })).rejects.toThrow(/no key is configured: set RESTHOOKS_SECRET_KEYS=.*secretStorage: 'plaintext'/);
