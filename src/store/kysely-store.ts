@@ -289,7 +289,7 @@ export class KyselyStore {
       // The recorded migrations, not the tables: a schema one migration behind has every table and still fails.
       const missing = await missingMigrations(this.db);
       if (missing.length > 0) throw new MigrationRequiredError(missingMigrationsMessage(missing, this.dialect.name), missing);
-    })().then(() => this.checkSecretKeys());
+    })().then(() => this.#checkSecretKeys());
     this.#ready.then(
       () => (this.#isReady = true),
       () => (this.#ready = undefined),
@@ -364,7 +364,7 @@ export class KyselyStore {
    * was not given: at start-up, rather than at the first delivery of that subscription. One scan of
    * the subscriptions (the key id is at a fixed place in the sealed text).
    */
-  async checkSecretKeys(): Promise<void> {
+  async #checkSecretKeys(): Promise<void> {
     const sealedUnknown = (column: 'secret' | 'previous_secrets') =>
       sql<SqlBool>`(substr(${sql.ref(column)}, 1, ${SEALED_PREFIX.length}) = ${SEALED_PREFIX}${sql.join(
         this.secrets.keyIds.map((id) => sql` and substr(${sql.ref(column)}, 1, ${SEALED_PREFIX.length + id.length + 1}) <> ${`${SEALED_PREFIX}${id}:`}`),
