@@ -55,5 +55,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     globalSetup: [unit ? 'test/support/unit-setup.ts' : 'test/support/global-setup.ts'],
+    // Every test app (and every process it spawns) seals subscription secrets, as production does.
+    env: { RESTHOOKS_SECRET_KEYS: 'test:cmVzdGhvb2tzLXRlc3Qta2V5LW5vdC1hLXNlY3JldCE=' },
   },
 });

@@ -21,7 +21,8 @@ export type ResthooksErrorCode =
   | 'owner_failed'
   | 'outbox_write_failed'
   | 'payload_invalid'
-  | 'delivery_failed';
+  | 'delivery_failed'
+  | 'secret_unreadable';
 
 export class ResthooksError extends Error {
   readonly code: ResthooksErrorCode;

@@ -22,6 +22,7 @@ import { guardedConnector } from './delivery/ssrf.js';
 import { ConflictError, NotFoundError, ValidationError } from './errors.js';
 import { newId } from './ids.js';
 import { KyselyStore } from './store/kysely-store.js';
+import { resolveSecretStorage } from './store/secret-keys.js';
 import { loggedError, resolveLogger } from './logger.js';
 import { recentEvents } from './store/recent-events.js';
 import { getOutboxEvent, listOutbox, OUTBOX_STATUSES, type OutboxEvent, type OutboxStatus } from './store/outbox.js';
@@ -241,7 +242,9 @@ function wireHooks(options: HooksOptions): Hooks {
   }));
   const delivery = resolveDeliveryOptions(options.delivery);
   const logger = resolveLogger(options.logger);
-  const store = new KyselyStore(options.store);
+  const secretStorage = resolveSecretStorage(options, process.env, options.development ?? process.env.NODE_ENV !== 'production');
+  if (secretStorage.warning) logger.warn({}, secretStorage.warning);
+  const store = new KyselyStore(options.store, secretStorage.box);
   const telemetry = new Telemetry({ tracing: options.tracing, latencyBuckets: options.metrics?.latencyBuckets });
   const ready = () => store.ready(options.migrate !== false);
   const findSubscriptions = subscriptionFinder(store, options.finder);

@@ -40,6 +40,9 @@ export { healthEndpoints, type ObservedHooks } from './telemetry/health-endpoint
 export type { Tracer, TracingOptions, TraceSpan, TraceSpanContext, TraceSpanOptions, TraceAttributes, TraceAttributeValue } from './telemetry/tracing.js';
 export { DEFAULT_SCHEDULE, parseSchedule, toMs, type Duration, type RetryPolicy } from './delivery/retry.js';
 export { generateSecret, sign, signatureHeaders } from './delivery/signing.js';
+export { generateSecretKey, type SecretKey } from './store/secret-box.js';
+export type { SecretStorage } from './store/secret-keys.js';
+export { resealSecrets, type ResealSecretsOptions, type ResealSecretsResult } from './store/secret-reseal.js';
 export { checkTarget, refusedRange, type TargetPolicy, type Resolver } from './delivery/ssrf.js';
 export { ResthooksError, ConfigError, ValidationError, NotFoundError, ConflictError, MigrationRequiredError, OutboxWriteError, DeliveryAttemptError, type ResthooksErrorCode } from './errors.js';
 

@@ -299,6 +299,12 @@ describe('the env knobs', () => {
       readConfig({ PORT: '8080', RESTHOOKS_HOST: '0.0.0.0', RESTHOOKS_DB: '/x.db', RESTHOOKS_RETRY_SCHEDULE: '0,200ms,1s', RESTHOOKS_TIMEOUT: '2s', DATABASE_URL: 'postgres://h/d', REDIS_URL: 'redis://r', RESTHOOKS_EMBEDDED_WORKER: '0' }, ['--no-tour']),
     ).toMatchObject({ port: 8080, host: '0.0.0.0', db: '/x.db', retrySchedule: [0, 200, 1000], timeoutMs: 2000, databaseUrl: 'postgres://h/d', redisUrl: 'redis://r', embeddedWorker: false, tour: false });
   });
+
+  it('stores subscription secrets unencrypted, by choice, only without RESTHOOKS_SECRET_KEYS', () => {
+    expect(readConfig({}, []).plaintextSecrets).toBe(true);
+    expect(readConfig({ RESTHOOKS_SECRET_KEYS: 'k1:…' }, []).plaintextSecrets).toBe(false);
+    expect(readConfig({ RESTHOOKS_SECRET_STORAGE: 'encrypted' }, []).plaintextSecrets).toBe(false);
+  });
 });
 
 describe('npm start', () => {
@@ -315,6 +321,8 @@ describe('npm start', () => {
       await eventually(() => expect(output).toContain('The demo keeps serving'), 30_000);
       expect(output).toMatch(/users:\s+alice\s+bk_/);
       expect(output).toContain('admin page: http://127.0.0.1:');
+      // The suite's RESTHOOKS_SECRET_KEYS reaches the demo: its secrets are sealed.
+      expect(output).toContain('secrets:    encrypted at rest (RESTHOOKS_SECRET_KEYS)');
       expect(output).toContain('Tour done: 4 deliveries, all signed.');
       expect(output.match(/✓ signature verified/g)).toHaveLength(4);
       const url = /resthooks bookstore demo — (\S+)/.exec(output)![1]!;

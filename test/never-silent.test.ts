@@ -46,6 +46,11 @@ describe('the default logger', () => {
     expect(stderr).not.toContain(TARGET_PASSWORD);
     expect(stderr).not.toContain(TARGET_TOKEN);
     expect(stderr).not.toMatch(/v1,[A-Za-z0-9+/=]{20,}/);
+    // The child seals secrets at rest with the suite's key (RESTHOOKS_SECRET_KEYS): neither that key nor a sealed value is logged.
+    const key = process.env.RESTHOOKS_SECRET_KEYS!.split(':')[1]!;
+    expect(key.length).toBeGreaterThan(40);
+    expect(stderr).not.toContain(key);
+    expect(stderr).not.toContain('rhenc:');
   }, 60_000);
 
   it('is silenced by logger: false', async () => {

@@ -48,6 +48,8 @@ export async function createBookstore(config: BookstoreConfig, extra: Partial<Ho
     events: EVENTS,
     store,
     allowPrivateTargets: config.allowPrivateTargets,
+    // Without RESTHOOKS_SECRET_KEYS the demo stores secrets unencrypted, by choice, so that it runs with no setup.
+    ...(config.plaintextSecrets ? { secretStorage: 'plaintext' as const } : {}),
     delivery: {
       ...(config.retrySchedule ? { retry: { schedule: config.retrySchedule } } : {}),
       ...(config.timeoutMs !== undefined ? { timeout: config.timeoutMs } : {}),

@@ -12,6 +12,8 @@ export interface BookstoreConfig {
   allowPrivateTargets: boolean;
   retrySchedule: number[] | undefined;
   timeoutMs: number | undefined;
+  /** No RESTHOOKS_SECRET_KEYS: the demo chooses to store subscription secrets unencrypted, and says so. */
+  plaintextSecrets: boolean;
   tour: boolean;
 }
 
@@ -28,6 +30,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     allowPrivateTargets: (env.RESTHOOKS_ALLOW_PRIVATE_TARGETS ?? '1') !== '0',
     retrySchedule: env.RESTHOOKS_RETRY_SCHEDULE ? parseSchedule(env.RESTHOOKS_RETRY_SCHEDULE) : undefined,
     timeoutMs: env.RESTHOOKS_TIMEOUT ? toMs(env.RESTHOOKS_TIMEOUT) : undefined,
+    plaintextSecrets: !env.RESTHOOKS_SECRET_KEYS && env.RESTHOOKS_SECRET_STORAGE !== 'encrypted',
     tour: !argv.includes('--no-tour'),
   };
 }

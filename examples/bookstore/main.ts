@@ -25,6 +25,7 @@ console.log(`resthooks bookstore demo — ${url}
   admin page: ${url}/admin   (user admin, password ${bookstore.adminKey})
   API:        ${url}/api   (OpenAPI: ${url}/api/openapi.json)
   operations: ${url}/healthz, ${url}/readyz, ${url}/metrics
+  secrets:    ${config.plaintextSecrets ? 'stored unencrypted (set RESTHOOKS_SECRET_KEYS to encrypt them)' : 'encrypted at rest (RESTHOOKS_SECRET_KEYS)'}
   users:      alice  ${alice}
               bob    ${bob}
 `);

@@ -9,9 +9,10 @@ import { readFileSync } from 'node:fs';
 import { CliError, UsageError, type Command } from './command.js';
 import { listen } from './listen.js';
 import { migrate } from './migrate.js';
+import { secrets } from './secrets-command.js';
 import { worker } from './worker-command.js';
 
-const COMMANDS: readonly Command[] = [listen, migrate, worker];
+const COMMANDS: readonly Command[] = [listen, migrate, secrets, worker];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));

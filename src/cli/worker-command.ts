@@ -7,7 +7,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createHooks, healthEndpoints, toMs, type HooksOptions, type Logger, type StoreDialect } from '../index.js';
+import { ConfigError, createHooks, healthEndpoints, toMs, type HooksOptions, type Logger, type StoreDialect } from '../index.js';
 import type { BullmqQueueOptions } from '../queue/bullmq/index.js';
 import { startHealthServer } from './health-server.js';
 import { CliError, integer, UsageError, usageErrors, type Command } from './command.js';
@@ -200,21 +200,30 @@ export const worker: Command = {
     const logger: Logger = app.logger === false ? { debug() {}, info() {}, warn() {}, error() {} } : (app.logger ?? stderrLogger());
     const where = describeTarget(options.db);
     let store: StoreDialect;
+    let closeStore: () => Promise<void>;
     try {
       // hooks.close() ends the connections, through the store.
-      ({ store } = await openStore(options.db));
+      ({ store, close: closeStore } = await openStore(options.db));
     } catch (error) {
       if (error instanceof CliError) throw error;
       throw new CliError(`Cannot open ${where}: ${describeError(error)}`);
     }
-    const hooks = createHooks({
-      ...app,
-      events: app.events ?? {},
-      logger,
-      allowPrivateTargets: options.allowPrivateTargets || app.allowPrivateTargets === true,
-      store,
-      queue: bullmqQueue({ ...queueOptions, connection: options.redis, worker: true, logger }),
-    });
+    let hooks: ReturnType<typeof createHooks>;
+    try {
+      hooks = createHooks({
+        ...app,
+        events: app.events ?? {},
+        logger,
+        allowPrivateTargets: options.allowPrivateTargets || app.allowPrivateTargets === true,
+        store,
+        queue: bullmqQueue({ ...queueOptions, connection: options.redis, worker: true, logger }),
+      });
+    } catch (error) {
+      // A bad option, or no key for the subscription secrets in production: one line that says what to set.
+      await closeStore().catch(() => undefined);
+      if (error instanceof ConfigError) throw new CliError(error.message);
+      throw error;
+    }
     try {
       await hooks.start();
     } catch (error) {

@@ -16,6 +16,8 @@ import type { StandardSchemaV1 } from './standard-schema.js';
 import type { QueueFactory } from '../queue/queue.js';
 import type { HealthOptions, MetricsOptions } from '../telemetry/observability.js';
 import type { TracingOptions } from '../telemetry/tracing.js';
+import type { SecretKey } from '../store/secret-box.js';
+import type { SecretStorage } from '../store/secret-keys.js';
 
 /**
  * Turns an instance of one model into the `data` of its payload. Runs once per event. `Data` is what the
@@ -152,10 +154,26 @@ export interface HooksOptions<EventName extends string = string> {
    */
   schemas?: { readonly [Name in EventName]?: StandardSchemaV1 };
   /**
-   * Development mode: payloads that fail their schema are refused instead of sent with a warning.
-   * Default: `process.env.NODE_ENV !== 'production'`.
+   * Development mode: payloads that fail their schema are refused instead of sent with a warning, and
+   * with no `secretKeys` subscription secrets are stored unencrypted (with a warning) instead of
+   * stopping the start-up. Default: `process.env.NODE_ENV !== 'production'`.
    */
   development?: boolean;
+  /**
+   * The keys subscription secrets are sealed with at rest (AES-256-GCM): the first seals, every one
+   * opens, so a new key goes first and the old ones stay listed until `resthooks secrets rotate` has
+   * re-sealed every row. Each key is 32 bytes (base64 or hex). Default: `RESTHOOKS_SECRET_KEYS`
+   * (`id:key` pairs, comma-separated).
+   * @example secretKeys: [{ id: '2026-06', key: process.env.HOOKS_KEY_2026_06! }]
+   */
+  secretKeys?: readonly SecretKey[];
+  /**
+   * `'plaintext'` stores new subscription secrets unencrypted, by choice (keys given still open sealed
+   * ones). `'encrypted'` requires keys, in development too. Default (`RESTHOOKS_SECRET_STORAGE`, else
+   * unset): encrypted when keys are given; without keys, unencrypted with a warning in development and
+   * a `ConfigError` at start-up in production.
+   */
+  secretStorage?: SecretStorage;
   finder?: Finder;
   /**
    * How a subscription lookup that throws is tried again. The event stays pending meanwhile. After

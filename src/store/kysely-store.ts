@@ -11,6 +11,7 @@ import { CompiledQuery, Kysely, sql, type MigrationResultSet, type RawBuilder, t
 import { MigrationRequiredError } from '../errors.js';
 import { migrateToLatest, missingMigrations, missingMigrationsMessage } from './migrator.js';
 import { storableText } from './storable-text.js';
+import { SEALED_PREFIX, SecretBox, sealedKeyId, unknownKeyError } from './secret-box.js';
 import type { AttemptTable, DeliveryTable, EventRow, EventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { CompiledStatement } from './host-executor.js';
 import type { StoreDialect } from './store-dialect.js';
@@ -191,6 +192,8 @@ const UNWRITABLE_RETRY_MS = 5_000;
 export class KyselyStore {
   readonly db: Kysely<ResthooksDatabase>;
   readonly dialect: StoreDialect;
+  /** Seals secrets on every write and opens them on every read: above the store, secrets are plaintext. */
+  readonly secrets: SecretBox;
   #ready: Promise<void> | undefined;
   /** The tables are known to exist: a synchronous trigger may write without waiting for `ready()`. */
   #isReady = false;
@@ -209,8 +212,9 @@ export class KyselyStore {
   // The streak and disable statements cover a run of attempts of one subscription: compiled per run length.
   readonly #runSql = new Map<string, string>();
 
-  constructor(dialect: StoreDialect) {
+  constructor(dialect: StoreDialect, secrets: SecretBox = SecretBox.plaintext()) {
     this.dialect = dialect;
+    this.secrets = secrets;
     this.db = new Kysely<ResthooksDatabase>({ dialect: dialect.kysely });
     this.#insertEventSql = this.db.insertInto(E).values(SAMPLE_EVENT).compile().sql;
     this.#insertDeliverySql = this.db
@@ -285,7 +289,7 @@ export class KyselyStore {
       // The recorded migrations, not the tables: a schema one migration behind has every table and still fails.
       const missing = await missingMigrations(this.db);
       if (missing.length > 0) throw new MigrationRequiredError(missingMigrationsMessage(missing, this.dialect.name), missing);
-    })();
+    })().then(() => this.#checkSecretKeys());
     this.#ready.then(
       () => (this.#isReady = true),
       () => (this.#ready = undefined),
@@ -332,14 +336,81 @@ export class KyselyStore {
 
   // ── subscriptions ───────────────────────────────────────────────────────────────────────────
 
+  /** Stores the subscription, its secret sealed. `row` holds the plaintext secret. */
   async insertSubscription(row: SubscriptionTable): Promise<Subscription> {
-    await this.db.insertInto(S).values(row).execute();
+    await this.db.insertInto(S).values(this.#sealed(row)).execute();
     return toSubscription(row);
   }
 
   async getSubscription(id: string): Promise<Subscription | undefined> {
     const row = await this.db.selectFrom(S).selectAll().where('id', '=', id).executeTakeFirst();
-    return row && toSubscription(row);
+    return row && toSubscription(this.#opened(row));
+  }
+
+  /** The row as stored: its secret and previous secrets sealed (or as they are, when not sealing). */
+  #sealed<Row extends Pick<SubscriptionTable, 'id' | 'secret' | 'previous_secrets'>>(row: Row): Row {
+    const { id, secret, previous_secrets } = row;
+    return { ...row, secret: this.secrets.seal(secret, id), previous_secrets: previous_secrets === null ? null : this.secrets.seal(previous_secrets, id, 'previous_secrets') };
+  }
+
+  /** The row as read: its secret and previous secrets opened (plaintext rows read as they are). */
+  #opened<Row extends Pick<SubscriptionTable, 'id' | 'secret' | 'previous_secrets'>>(row: Row): Row {
+    const { id, secret, previous_secrets } = row;
+    return { ...row, secret: this.secrets.open(secret, id), previous_secrets: previous_secrets === null ? null : this.secrets.open(previous_secrets, id, 'previous_secrets') };
+  }
+
+  /**
+   * Throws `ConfigError` naming the key when a subscription's secret is sealed under a key this store
+   * was not given: at start-up, rather than at the first delivery of that subscription. One scan of
+   * the subscriptions (the key id is at a fixed place in the sealed text).
+   */
+  async #checkSecretKeys(): Promise<void> {
+    const sealedUnknown = (column: 'secret' | 'previous_secrets') =>
+      sql<SqlBool>`(substr(${sql.ref(column)}, 1, ${SEALED_PREFIX.length}) = ${SEALED_PREFIX}${sql.join(
+        this.secrets.keyIds.map((id) => sql` and substr(${sql.ref(column)}, 1, ${SEALED_PREFIX.length + id.length + 1}) <> ${`${SEALED_PREFIX}${id}:`}`),
+        sql``,
+      )})`;
+    const row = await this.db
+      .selectFrom(S)
+      .select(['secret', 'previous_secrets'])
+      .where((eb) => eb.or([sealedUnknown('secret'), sealedUnknown('previous_secrets')]))
+      .limit(1)
+      .executeTakeFirst();
+    if (!row) return;
+    const keyId = [row.secret, row.previous_secrets ?? ''].map(sealedKeyId).find((id) => id !== undefined && !this.secrets.keyIds.includes(id));
+    throw unknownKeyError(keyId ?? '', this.secrets.keyIds);
+  }
+
+  /**
+   * Re-seals the secrets of up to `limit` subscriptions after id `after` (id order) that are not sealed
+   * under the first key (plaintext rows included). Each row is one UPDATE guarded by the values it read:
+   * a row rotated meanwhile is read again and re-sealed in turn, so the pass ends with every row of the
+   * page current, whatever ran beside it. Returns the page's last id (undefined after the last page)
+   * and how many rows it re-sealed.
+   */
+  async resealSecrets(limit: number, after?: string): Promise<{ last: string | undefined; scanned: number; resealed: number }> {
+    const read = this.db.selectFrom(S).select(['id', 'secret', 'previous_secrets']);
+    const rows = await (after === undefined ? read : read.where('id', '>', after)).orderBy('id').limit(limit).execute();
+    let resealed = 0;
+    for (const first of rows) {
+      let row: (typeof rows)[number] | undefined = first;
+      while (row && !(this.secrets.isCurrent(row.secret) && (row.previous_secrets === null || this.secrets.isCurrent(row.previous_secrets)))) {
+        const next = this.#sealed(this.#opened(row));
+        const result = await this.db
+          .updateTable(S)
+          .set({ secret: next.secret, previous_secrets: next.previous_secrets })
+          .where('id', '=', row.id)
+          .where('secret', '=', row.secret)
+          .where('previous_secrets', row.previous_secrets === null ? 'is' : '=', row.previous_secrets)
+          .executeTakeFirst();
+        if (Number(result.numUpdatedRows) > 0) {
+          resealed++;
+          break;
+        }
+        row = await read.where('id', '=', row.id).executeTakeFirst();
+      }
+    }
+    return { last: rows.length < limit ? undefined : rows.at(-1)?.id, scanned: rows.length, resealed };
   }
 
   async listSubscriptions(filter: SubscriptionFilter): Promise<Subscription[]> {
@@ -348,7 +419,7 @@ export class KyselyStore {
     if (filter.event !== undefined) query = query.where('event', '=', filter.event);
     if (filter.active !== undefined) query = query.where('active', '=', filter.active ? 1 : 0);
     if (filter.before !== undefined) query = query.where('id', '<', filter.before);
-    return (await query.execute()).map(toSubscription);
+    return (await query.execute()).map((row) => toSubscription(this.#opened(row)));
   }
 
   /**
@@ -360,23 +431,26 @@ export class KyselyStore {
     for (;;) {
       let query = this.db.selectFrom(S).select(['secret', 'previous_secrets']).where('id', '=', id);
       if (rotation.owner !== undefined) query = query.where('owner', '=', rotation.owner);
-      const current = await query.executeTakeFirst();
-      if (!current) return undefined;
+      const stored = await query.executeTakeFirst();
+      if (!stored) return undefined;
+      const current = this.#opened({ id, ...stored });
       const previous = [{ secret: current.secret, expiresAt: rotation.expiresAt }, ...livePreviousSecrets(current.previous_secrets, rotation.now)].slice(0, rotation.keep);
+      const next = this.#sealed({ id, secret: rotation.next, previous_secrets: JSON.stringify(previous) });
       const row = await this.db
         .updateTable(S)
-        .set({ secret: rotation.next, previous_secrets: JSON.stringify(previous), updated_at: rotation.now })
+        .set({ secret: next.secret, previous_secrets: next.previous_secrets, updated_at: rotation.now })
         .where('id', '=', id)
-        .where('secret', '=', current.secret)
+        // The value as stored: a concurrent rotation (or re-seal) changes it, and this one reads again.
+        .where('secret', '=', stored.secret)
         .returningAll()
         .executeTakeFirst();
-      if (row) return toSubscription(row);
+      if (row) return toSubscription(this.#opened(row));
     }
   }
 
   async updateSubscription(id: string, patch: Partial<SubscriptionTable>): Promise<Subscription | undefined> {
     const row = await this.db.updateTable(S).set(patch).where('id', '=', id).returningAll().executeTakeFirst();
-    return row && toSubscription(row);
+    return row && toSubscription(this.#opened(row));
   }
 
   /** Deletes the subscription and cancels its deliveries that have not been attempted yet. */
@@ -402,11 +476,11 @@ export class KyselyStore {
     return (await this.activeSubscriptionRowsFor(event, owner)).map(toSubscription);
   }
 
-  /** The same, as rows: the fan-out hands claims to the queue with everything an attempt needs. */
-  activeSubscriptionRowsFor(event: string, owner: string | null): Promise<SubscriptionTable[]> {
+  /** The same, as rows (secrets opened): the fan-out hands claims to the queue with everything an attempt needs. */
+  async activeSubscriptionRowsFor(event: string, owner: string | null): Promise<SubscriptionTable[]> {
     let query = this.db.selectFrom(S).selectAll().where('event', '=', event).where('active', '=', 1);
     if (owner !== null) query = query.where('owner', '=', owner);
-    return query.orderBy('id').execute();
+    return (await query.orderBy('id').execute()).map((row) => this.#opened(row));
   }
 
   // ── fan-out ─────────────────────────────────────────────────────────────────────────────────
@@ -543,7 +617,7 @@ export class KyselyStore {
         { name: r.name, model: r.model, action: r.action, owner: r.event_owner, all_owners: r.all_owners, data: r.data, body: r.event_body, created_at: r.created_at },
         r.s_id === null
           ? null
-          : { id: r.s_id, owner: r.owner!, event: r.event!, target: r.target!, active: r.active!, secret: r.secret!, previous_secrets: r.previous_secrets, failing_since: r.failing_since },
+          : this.#opened({ id: r.s_id, owner: r.owner!, event: r.event!, target: r.target!, active: r.active!, secret: r.secret!, previous_secrets: r.previous_secrets, failing_since: r.failing_since }),
       ),
     );
   }

@@ -18,7 +18,8 @@ describe('ids of the previous format', () => {
     // The first subscription gets an id of the previous format, made a minute before the other.
     const legacy = `${idFloor('sub', Date.now() - 60_000)}0000abcdefghjkmn`;
     const db = new Database(h.file);
-    db.prepare('update resthooks_subscriptions set id = ? where id = ?').run(legacy, created.id);
+    // Its secret as such a row has it: stored before secrets were sealed (a sealed one is bound to its row's id).
+    db.prepare("update resthooks_subscriptions set id = ?, secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' where id = ?").run(legacy, created.id);
     db.close();
 
     const one = await h.call('GET', `/hooks/${legacy}`);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { runCli } from './cli-process.js';
 
-const COMMANDS = ['listen', 'migrate'];
+const COMMANDS = ['listen', 'migrate', 'secrets'];
 
 describe('resthooks (dispatcher)', () => {
   it('--help lists every command, exit 0', async () => {
