@@ -32,8 +32,10 @@ const DOWN_MS = 3000;
 const RECEIVER_DELAY_MS = 20;
 /** The issue's promise for a service's return; asserted as a deadline, not measured against. */
 const DRAINED_WITHIN_MS = 60_000;
+const WORKER_ARGS = ['--concurrency', String(CONCURRENCY), '--allow-private-targets'];
 // A killed worker's jobs go to the other one within lock duration + stalled interval (30 s + 30 s by default).
-const WORKER_ARGS = ['--concurrency', String(CONCURRENCY), '--lock-duration', '5s', '--stalled-interval', '2s', '--allow-private-targets'];
+// Only the kill case shortens them: a lock that short may lapse in a long event-loop pause and repeat an attempt.
+const QUICK_TAKEOVER_ARGS = ['--lock-duration', '5s', '--stalled-interval', '2s'];
 const WORKER_UP = /Delivering jobs from/;
 
 let postgres: PostgresServer;
@@ -86,8 +88,8 @@ function startApp(databaseUrl: string, redisUrl: string, queueName: string): Pro
   });
 }
 
-async function startWorker({ databaseUrl, redisUrl, queueName }: Pick<Topology, 'databaseUrl' | 'redisUrl' | 'queueName'>): Promise<CliProcess> {
-  const worker = startCli(['worker', '--db', databaseUrl, '--redis', redisUrl, '--queue', queueName, ...WORKER_ARGS]);
+async function startWorker({ databaseUrl, redisUrl, queueName, workerArgs }: Pick<Topology, 'databaseUrl' | 'redisUrl' | 'queueName' | 'workerArgs'>): Promise<CliProcess> {
+  const worker = startCli(['worker', '--db', databaseUrl, '--redis', redisUrl, '--queue', queueName, ...WORKER_ARGS, ...workerArgs]);
   cleanups.push(() => worker.kill());
   await worker.waitFor(WORKER_UP, 30_000);
   return worker;
@@ -100,13 +102,14 @@ interface Topology {
   readonly databaseUrl: string;
   readonly redisUrl: string;
   readonly queueName: string;
+  readonly workerArgs: readonly string[];
   readonly pool: pg.Pool;
 }
 
 let runs = 0;
 
 /** The database and its subscriptions, the receiver, the workers, then the app, which starts writing. */
-async function startTopology(redisUrl = redis.url): Promise<Topology> {
+async function startTopology({ redisUrl = redis.url, workerArgs = [] }: { redisUrl?: string; workerArgs?: readonly string[] } = {}): Promise<Topology> {
   const database = await createTestDatabase(postgres.url);
   const pool = new pg.Pool({ connectionString: database.url, max: 2 });
   pool.on('error', () => {}); // an idle client cut by the PostgreSQL restart
@@ -124,7 +127,7 @@ async function startTopology(redisUrl = redis.url): Promise<Topology> {
     await admin.hooks.subscriptions.create({ owner: SCALE_OUT_OWNER, event: 'book.added', target: `${receiver.url}/k${k}` });
   }
   const queueName = `resthooks-scale-out-${process.pid}-${++runs}`;
-  const where = { databaseUrl: database.url, redisUrl, queueName };
+  const where = { databaseUrl: database.url, redisUrl, queueName, workerArgs };
   // The app may write before the workers are up: its events wait in the outbox and in Redis.
   const [app, ...workers] = await Promise.all([startApp(database.url, redisUrl, queueName), ...Array.from({ length: WORKERS }, () => startWorker(where))]);
   return { ...where, receiver, app, workers, pool };
@@ -252,7 +255,7 @@ async function jobCounter(redisUrl: string, queueName: string): Promise<number> 
 }
 
 /** Restarts `server` mid-run; the same assertions for the Redis with an append-only file and the empty one. */
-async function redisRestartCase(server: RedisServer, topology: Topology): Promise<{ findings: Findings; countersBefore: number; countersAfter: number }> {
+async function redisRestartCase(server: RedisServer, topology: Topology, maxRepeats: number): Promise<{ findings: Findings; countersBefore: number; countersAfter: number }> {
   const writtenAtFault = await faultMidRun(topology);
   const countersBefore = await jobCounter(server.url, topology.queueName);
   await server.restart(DOWN_MS);
@@ -261,7 +264,7 @@ async function redisRestartCase(server: RedisServer, topology: Topology): Promis
   const countersAfter = await jobCounter(server.url, topology.queueName);
   await drained(topology, DRAINED_WITHIN_MS);
   const drainedAfterMs = Date.now() - backAt;
-  const findings = await checkDelivered(topology, faultEndedAt, CONCURRENCY * WORKERS);
+  const findings = await checkDelivered(topology, faultEndedAt, maxRepeats);
   expectAllAlive(topology);
   report(`Redis restart (${countersAfter >= countersBefore ? 'append-only file' : 'empty'})`, topology, findings, drainedAfterMs, writtenAtFault);
   return { findings, countersBefore, countersAfter };
@@ -269,7 +272,7 @@ async function redisRestartCase(server: RedisServer, topology: Topology): Promis
 
 describe('scale-out: an app and two `resthooks worker` processes on PostgreSQL + Redis, 20,000 deliveries', () => {
   it('kill -9 of one worker mid-run, restarted later: everything arrives, repeats only of its attempts in flight', async () => {
-    const topology = await startTopology();
+    const topology = await startTopology({ workerArgs: QUICK_TAKEOVER_ARGS });
     const [doomed] = topology.workers;
     const writtenAtFault = await faultMidRun(topology);
     doomed!.child.kill('SIGKILL');
@@ -287,7 +290,8 @@ describe('scale-out: an app and two `resthooks worker` processes on PostgreSQL +
   }, 240_000);
 
   it('Redis restarted mid-run with its append-only file: nothing lost, no process restarted, drained within a minute', async () => {
-    const { countersBefore, countersAfter } = await redisRestartCase(redis, await startTopology());
+    // Nothing repeated: Redis kept its jobs and their locks, and an attempt that ended meanwhile was recorded in the store.
+    const { countersBefore, countersAfter } = await redisRestartCase(redis, await startTopology(), 0);
     // Redis came back with its jobs (an empty one starts counting again): the relays' re-adding did not hide a loss.
     expect(countersAfter).toBeGreaterThanOrEqual(countersBefore);
   }, 240_000);
@@ -295,12 +299,13 @@ describe('scale-out: an app and two `resthooks worker` processes on PostgreSQL +
   it('Redis restarted empty mid-run: the relays add the lost jobs again; nothing lost, no process restarted, drained within a minute', async () => {
     const empty = await startRedis();
     cleanups.push(() => empty.stop());
-    const topology = await startTopology(empty.url);
-    const { countersBefore, countersAfter } = await redisRestartCase(empty, topology);
+    const topology = await startTopology({ redisUrl: empty.url });
+    // A job lost while its attempt ran is added again: that attempt may be made twice (docs/distributed.md).
+    const { countersBefore, countersAfter } = await redisRestartCase(empty, topology, CONCURRENCY * WORKERS);
     expect(countersAfter).toBeLessThan(countersBefore);
     // The relays saw the loss and said so (stderr: the app's and the workers' loggers).
     const said = [topology.app.stderr(), ...topology.workers.map((worker) => worker.stderr())].join('\n');
-    expect(said).toMatch(/jobs may have been lost from Redis/);
+    expect(said.match(/jobs may have been lost from Redis/)?.[0]).toBe('jobs may have been lost from Redis');
   }, 240_000);
 
   it('PostgreSQL restarted mid-run: nothing lost, no process restarted, drained within a minute', async () => {
@@ -311,7 +316,8 @@ describe('scale-out: an app and two `resthooks worker` processes on PostgreSQL +
     const faultEndedAt = topology.receiver.received.length;
     await drained(topology, DRAINED_WITHIN_MS);
     const drainedAfterMs = Date.now() - backAt;
-    const findings = await checkDelivered(topology, faultEndedAt, CONCURRENCY * WORKERS);
+    // Nothing repeated: an attempt that ends while the database is down is recorded once it is back, not sent again.
+    const findings = await checkDelivered(topology, faultEndedAt, 0);
     expectAllAlive(topology);
     report('PostgreSQL restart', topology, findings, drainedAfterMs, writtenAtFault);
   }, 240_000);
