@@ -154,6 +154,9 @@ async function storeDeliveries(pool: pg.Pool): Promise<StoreDelivery[]> {
 /** Resolves once the app has written every event and the store holds nothing undelivered (polls through outages). */
 async function drained({ app, pool, receiver }: Topology, timeoutMs: number): Promise<void> {
   await eventually(async () => {
+    // A few looks a second: each one counts the store's rows, on a machine the run keeps busy.
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(app.child.exitCode ?? app.child.signalCode, `the app process ended:\n${app.stderr()}`).toBeNull();
     expect(app.progress.done).toBe(true);
     const { rows } = await pool.query<{ waiting: number; unfanned: number; deliveries: number }>(`
       select (select count(*)::int from resthooks_deliveries where status <> 'delivered') as waiting,
