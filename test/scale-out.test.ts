@@ -171,7 +171,7 @@ interface Findings {
   readonly deliveries: number;
   /** webhook-ids received more than once. */
   readonly repeated: number;
-  /** Events the app wrote twice (a commit whose answer the restart cut off: the app tried again). */
+  /** Events the app wrote again (a commit whose answer the restart cut off: the app tried again). */
   readonly eventsWrittenTwice: number;
 }
 
@@ -195,8 +195,8 @@ async function checkDelivered({ receiver, pool }: Topology, faultEndedAt: number
   const eventsPerDataId = new Map<number, Set<string>>();
   for (const d of deliveries) eventsPerDataId.set(d.data_id, (eventsPerDataId.get(d.data_id) ?? new Set()).add(d.id));
   expect([...eventsPerDataId.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: EVENTS }, (_, i) => i + 1));
-  const eventsWrittenTwice = [...eventsPerDataId.values()].filter((ids) => ids.size > SUBSCRIPTIONS).length;
-  expect(deliveries.length).toBe((EVENTS + eventsWrittenTwice) * SUBSCRIPTIONS);
+  expect([...eventsPerDataId].filter(([, ids]) => ids.size % SUBSCRIPTIONS !== 0).map(([dataId]) => dataId)).toEqual([]);
+  const eventsWrittenTwice = deliveries.length / SUBSCRIPTIONS - EVENTS;
   expect([...received.keys()].filter((id) => !byId.has(id))).toEqual([]);
   expect(deliveries.filter((d) => !received.has(d.id)).map((d) => d.id)).toEqual([]);
 
