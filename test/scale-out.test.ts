@@ -30,7 +30,7 @@ const WORKERS = 2;
 const CONCURRENCY = 16;
 const DOWN_MS = 3000;
 const RECEIVER_DELAY_MS = 20;
-/** The promise for a service's return; asserted as a deadline, not measured against. */
+/** The promise for a service's return (everything drained within a minute): a deadline, not a measurement. */
 const DRAINED_WITHIN_MS = 60_000;
 const WORKER_ARGS = ['--concurrency', String(CONCURRENCY), '--allow-private-targets'];
 // A killed worker's jobs go to the other one within lock duration + stalled interval (30 s + 30 s by default).
