@@ -16,6 +16,7 @@ const NEEDS_SERVICES: string[] = [
   'test/pg-restart.test.ts',
   'test/worker-faults.test.ts',
   'test/worker-lapsed-lease.test.ts',
+  'test/scale-out.test.ts',
   'test/worker-health.test.ts',
   'test/demo.test.ts',
   'test/cli/migrate.test.ts',

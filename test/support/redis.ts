@@ -1,6 +1,6 @@
 /**
  * A real, throwaway Redis 7 for tests (shared/SERVICES.md): installed from Debian's packages when
- * missing, started on 127.0.0.1 at a free port, without persistence, in a temp dir. Fails loudly,
+ * missing, started on 127.0.0.1 at a free port, without persistence unless asked, in a temp dir. Fails loudly,
  * with the server log, when it cannot start: a suite that needs Redis never skips silently.
  */
 import { spawn } from 'node:child_process';
@@ -13,7 +13,10 @@ import { ensureDebianPackages, freePort, tail } from './system.js';
 export interface RedisServer {
   /** `redis://127.0.0.1:<port>` */
   readonly url: string;
-  /** Kills the server (SIGKILL: no save, every connection cut), leaves it down for `downMs`, starts it again empty on the same port. */
+  /**
+   * Kills the server (SIGKILL: no save, every connection cut), leaves it down for `downMs`, starts it again on
+   * the same port: empty, or with what its append-only file holds (`appendOnly`).
+   */
   restart(downMs: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -43,7 +46,16 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-export async function startRedis(): Promise<RedisServer> {
+export interface StartRedisOptions {
+  /**
+   * Persist as a deployment would (docs/distributed.md): an append-only file, written before each reply and
+   * fsynced every second. A SIGKILL of the server alone loses nothing it acknowledged (the kernel keeps the
+   * writes), so `restart()` brings the jobs back.
+   */
+  readonly appendOnly?: boolean;
+}
+
+export async function startRedis({ appendOnly = false }: StartRedisOptions = {}): Promise<RedisServer> {
   const binary = await redisServerBinary();
   const dir = mkdtempSync(join(tmpdir(), 'resthooks-redis-'));
   const log = join(dir, 'redis.log');
@@ -53,7 +65,7 @@ export async function startRedis(): Promise<RedisServer> {
     // A child, not daemonized: it dies with its stop() and never outlives the run as an orphan daemon.
     const child = spawn(
       binary,
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--logfile', log, '--daemonize', 'no'],
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...(appendOnly ? ['--appendonly', 'yes', '--appendfsync', 'everysec'] : ['--appendonly', 'no']), '--dir', dir, '--logfile', log, '--daemonize', 'no'],
       { stdio: 'ignore' },
     );
     const server = { child, exited: false, up: false, exit: Promise.resolve() };
