@@ -50,14 +50,14 @@ async function relayApp(store: StoreDialect, name: string): Promise<Hooks<Event>
 }
 
 /** Two `resthooks worker` processes on the same store and queue, with `delivery` from a config module. */
-async function twoWorkers(db: TestDatabase, name: string, delivery: Record<string, unknown>): Promise<Array<{ cli: CliProcess; origin: string }>> {
+async function twoWorkers(db: TestDatabase, name: string, delivery: Record<string, unknown>, args: readonly string[] = []): Promise<Array<{ cli: CliProcess; origin: string }>> {
   const dir = tempDir();
   cleanups.push(() => dir.cleanup());
   const config = join(dir.path, 'hooks.config.mjs');
   writeFileSync(config, `export default ${JSON.stringify({ events: EVENTS, delivery: { ...DELIVERY, ...delivery } })};\n`);
   return Promise.all(
     [1, 2].map(async () => {
-      const cli = startCli(['worker', '--allow-private-targets', '--port', '0', '--db', db.url, '--redis', inject('redisUrl'), '--queue', name, '--config', config]);
+      const cli = startCli(['worker', '--allow-private-targets', '--port', '0', '--db', db.url, '--redis', inject('redisUrl'), '--queue', name, '--config', config, ...args]);
       later(() => cli.kill(), cli);
       const [, origin] = await cli.waitFor(/Health and metrics: (http:\/\/127\.0\.0\.1:\d+)\/healthz/, 60_000);
       return { cli, origin: origin! };
@@ -101,6 +101,8 @@ async function pauseScenario(hooks: Hooks<Event>, paused: Receiver, other: Recei
   await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: `${other.url}/other` });
   await hooks.model('Book', 'created', { id: 0, ownerId: 'alice' });
   await paused.waitFor(1, 30_000);
+  // The pause begins once a worker has read the 429 (it is recorded after that): events from then on find it.
+  await eventually(async () => expect((await hooks.deliveries.list(slow.id))[0]).toMatchObject({ attempts: 1, lastStatusCode: 429 }), 20_000);
   for (let id = 1; id <= 4; id++) await hooks.model('Book', 'created', { id, ownerId: 'alice' });
   // 1 answered 429, then the probe, then the other 4 deliveries.
   const got = await paused.waitFor(6, 60_000);
@@ -169,7 +171,8 @@ describe.each(ENGINES)('two resthooks worker processes on one Redis (%s)', (engi
     const db = await database(engine);
     const name = queueName();
     const app = await relayApp(db.dialect(), name);
-    await twoWorkers(db, name, { connectionsPerOrigin: 2 });
+    // Three slots each: either worker alone could keep more than 2 in flight, and the other gets jobs too.
+    const workers = await twoWorkers(db, name, { connectionsPerOrigin: 2, ownerShare: 1 }, ['--concurrency', '3']);
     let open = 0;
     let most = 0;
     const crowded = await receiver((_request, _index, response) => {
@@ -181,5 +184,7 @@ describe.each(ENGINES)('two resthooks worker processes on one Redis (%s)', (engi
     for (let id = 0; id < 6; id++) await app.model('Book', 'created', { id, ownerId: 'alice' });
     await crowded.waitFor(24, 90_000);
     expect(most).toBe(2);
+    await eventually(async () => expect((await Promise.all(workers.map(attemptsBy))).reduce((a, b) => a + b, 0)).toBe(24), 20_000);
+    for (const count of await Promise.all(workers.map(attemptsBy))) expect(count).toBeGreaterThan(0);
   });
 });
