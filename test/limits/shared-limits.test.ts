@@ -187,4 +187,23 @@ describe.each(ENGINES)('two resthooks worker processes on one Redis (%s)', (engi
     await eventually(async () => expect((await Promise.all(workers.map(attemptsBy))).reduce((a, b) => a + b, 0)).toBe(24), 20_000);
     for (const count of await Promise.all(workers.map(attemptsBy))) expect(count).toBeGreaterThan(0);
   });
+
+  it("ownerShare on each worker: one owner's hanging receivers hold at most its share, and another owner's deliveries go on", { timeout: 120_000 }, async () => {
+    const db = await database(engine);
+    const name = queueName();
+    const app = await relayApp(db.dialect(), name);
+    // Four slots a worker, half of them at most for one owner; per-origin caps out of the way.
+    await twoWorkers(db, name, { connectionsPerOrigin: 64, ownerShare: 0.5, timeout: '60s' }, ['--concurrency', '4']);
+    const hanging = await receiver(() => 'hang');
+    const healthy = await receiver();
+    for (let i = 0; i < 6; i++) await app.subscriptions.create({ owner: 'mallory', event: 'book.added', target: `${hanging.url}/m${i}` });
+    await app.subscriptions.create({ owner: 'alice', event: 'book.added', target: `${healthy.url}/alice` });
+    for (let id = 0; id < 3; id++) await app.model('Book', 'created', { id, ownerId: 'mallory' });
+    // Two workers × half of four slots: four of mallory's 18 attempts hang, the others wait in the store.
+    await hanging.waitFor(4, 30_000);
+    for (let id = 0; id < 3; id++) await app.model('Book', 'created', { id: 100 + id, ownerId: 'alice' });
+    // Alice's arrive while mallory's still hang (their timeout is a minute away).
+    await healthy.waitFor(3, 40_000);
+    expect(hanging.received).toHaveLength(4);
+  });
 });
