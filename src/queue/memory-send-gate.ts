@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Admission, GatePass, GateRequest, ReceiverVerdict, SendGate } from './send-gate.js';
-import { pauseAfter, pauseDecision, rateRoom, rateWindow, SLOT_LEASE_MARGIN_MS, type PauseState, type RateSlot } from './send-limits.js';
+import { pauseAfter, pauseDecision, pauseForgotten, rateRoom, rateWindow, SLOT_LEASE_MARGIN_MS, type PauseState, type RateSlot } from './send-limits.js';
 
 /** Beyond this many subscriptions with a window, idle windows are dropped (memory bounded by busy receivers). */
 const IDLE_SWEEP_AT = 10_000;
@@ -31,7 +31,11 @@ export class MemorySendGate implements SendGate {
 
   admitAt(request: GateRequest, now: number): Admission {
     const subscription = request.subscriptionId;
-    const pause = this.#pauses.get(subscription);
+    let pause = this.#pauses.get(subscription);
+    if (pause && pauseForgotten(pause, now)) {
+      this.#pauses.delete(subscription);
+      pause = undefined;
+    }
     const decision = pauseDecision(pause, now);
     if (!decision.go) return { admitted: false, waitMs: decision.waitMs, reason: decision.reason };
     const id = randomUUID();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PROBE_WAIT_MS, pauseAfter, pauseDecision, rateRoom, rateWindow, type PauseState, type RateSlot } from './send-limits.js';
+import { PAUSE_FORGET_MS, PROBE_WAIT_MS, pauseAfter, pauseDecision, rateRoom, rateWindow, type PauseState, type RateSlot } from './send-limits.js';
 
 describe('rateWindow', () => {
   it('whole rates: that many a second; fractions above 1 round down; below 1, one per 1/rate s', () => {
@@ -48,6 +48,14 @@ describe('pause and probe', () => {
     expect(pauseDecision(probing, 2001)).toEqual({ go: false, waitMs: PROBE_WAIT_MS, reason: 'probing' });
     // A probe whose lease ended (its worker died) no longer holds the others: the next one probes.
     expect(pauseDecision(probing, 20_000)).toEqual({ go: true, probe: true });
+  });
+
+  it('a pause is forgotten PAUSE_FORGET_MS after its end, or after its probe lease', () => {
+    expect(pauseDecision(paused, 2000 + PAUSE_FORGET_MS - 1)).toEqual({ go: true, probe: true });
+    expect(pauseDecision(paused, 2000 + PAUSE_FORGET_MS)).toEqual({ go: true, probe: false });
+    const probing = { ...paused, probe: { id: 'p', leaseUntil: 20_000 } };
+    expect(pauseDecision(probing, 20_000 + PAUSE_FORGET_MS - 1)).toEqual({ go: true, probe: true });
+    expect(pauseDecision(probing, 20_000 + PAUSE_FORGET_MS)).toEqual({ go: true, probe: false });
   });
 
   it('a 429 or 503 pauses; a later one pushes the end out, never in', () => {

@@ -58,9 +58,20 @@ export interface PauseState {
 
 export type PauseDecision = { readonly go: true; readonly probe: boolean } | { readonly go: false; readonly waitMs: number; readonly reason: 'paused' | 'probing' };
 
+/**
+ * How long a pause is remembered after it ended (or after its probe's lease) with no probe answered:
+ * a receiver left alone that long gets its next deliveries without a probe, and the record goes.
+ */
+export const PAUSE_FORGET_MS = 60_000;
+
+/** Whether a pause no longer counts at `now` (see `PAUSE_FORGET_MS`). */
+export function pauseForgotten(state: PauseState, now: number): boolean {
+  return now >= Math.max(state.until, state.probe?.leaseUntil ?? 0) + PAUSE_FORGET_MS;
+}
+
 /** Whether an attempt may go now, and whether it goes as the probe. */
 export function pauseDecision(state: PauseState | undefined, now: number): PauseDecision {
-  if (!state) return { go: true, probe: false };
+  if (!state || pauseForgotten(state, now)) return { go: true, probe: false };
   if (now < state.until) return { go: false, waitMs: state.until - now, reason: 'paused' };
   if (state.probe && state.probe.leaseUntil > now) return { go: false, waitMs: Math.min(PROBE_WAIT_MS, state.probe.leaseUntil - now), reason: 'probing' };
   return { go: true, probe: true };

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RedisClient } from 'bullmq';
 import type { Admission, GatePass, GateRequest, ReceiverVerdict, SendGate } from '../send-gate.js';
-import { MIN_SLOT_WAIT_MS, PROBE_WAIT_MS, rateWindow } from '../send-limits.js';
+import { MIN_SLOT_WAIT_MS, PAUSE_FORGET_MS, PROBE_WAIT_MS, rateWindow } from '../send-limits.js';
 
 export interface RedisSendGateOptions {
   /** Key prefix: the queue's (`<prefix>:<queue name>`), so one Redis serves several apps. */
@@ -26,8 +26,8 @@ export interface RedisSendGateOptions {
 
 /** How long an attempt held back by a full origin or subscription cap waits before it is tried again. */
 const CAP_WAIT_MS = 100;
-/** How long a pause's record outlives its end (then it is as if there had been none). */
-const PAUSE_KEEP_MS = 60_000;
+// A pause's record expires when send-limits.ts forgets it: PAUSE_FORGET_MS after its end, or after its probe's lease.
+const PAUSE_KEEP_MS = PAUSE_FORGET_MS;
 
 // KEYS: pause, rate, origin, subscription. ARGV: now ('' = Redis's clock), pass id, lease ms, capacity
 // (0 = no rate), window ms, per-origin cap, per-subscription cap.
@@ -37,10 +37,15 @@ if not now then local t = redis.call('TIME'); now = tonumber(t[1]) * 1000 + math
 local id, lease, capacity, window = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local probe = 0
 local pause = redis.call('HMGET', KEYS[1], 'until', 'probe', 'probeUntil')
+local probeUntil = tonumber(pause[3]) or 0
+if pause[1] and now >= math.max(tonumber(pause[1]), probeUntil) + ${PAUSE_KEEP_MS} then
+  redis.call('DEL', KEYS[1])
+  pause[1] = false
+end
 if pause[1] then
   local untilAt = tonumber(pause[1])
   if now < untilAt then return {0, untilAt - now, 'paused'} end
-  if pause[2] and tonumber(pause[3]) > now then return {0, math.min(${PROBE_WAIT_MS}, tonumber(pause[3]) - now), 'probing'} end
+  if pause[2] and probeUntil > now then return {0, math.min(${PROBE_WAIT_MS}, probeUntil - now), 'probing'} end
   probe = 1
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
@@ -101,6 +106,7 @@ elseif isProbe then
     redis.call('PEXPIRE', KEYS[1], length + ${PAUSE_KEEP_MS})
   else
     redis.call('HDEL', KEYS[1], 'probe', 'probeUntil')
+    redis.call('PEXPIRE', KEYS[1], math.max(tonumber(pause[1]) - now, 0) + ${PAUSE_KEEP_MS})
   end
 end
 return 1
