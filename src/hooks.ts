@@ -14,6 +14,7 @@ import { envelopeBody } from './delivery/envelope.js';
 import { CommitWatch } from './delivery/commit-watch.js';
 import { Dispatcher } from './delivery/dispatcher.js';
 import { inProcessQueue } from './queue/in-process-queue.js';
+import { MemorySendGate } from './queue/memory-send-gate.js';
 import type { QueueContext } from './queue/queue.js';
 import { subscriptionFinder } from './delivery/fanout.js';
 import { toMs, type Duration } from './delivery/retry.js';
@@ -255,7 +256,6 @@ function wireHooks(options: HooksOptions): Hooks {
     userAgent: delivery.userAgent,
     connect: guardedConnector(policy, options.resolver, { timeout: delivery.timeoutMs }),
   });
-  const runner = new AttemptRunner({ sender, options: delivery, deliverer: options.deliverer, wantsSentInfo: options.onSent !== undefined, logger });
   const recorder = new AttemptRecorder({
     store,
     disableAfterMs: delivery.disableAfterMs,
@@ -276,6 +276,9 @@ function wireHooks(options: HooksOptions): Hooks {
     logger,
   };
   const queue = (options.queue ?? inProcessQueue)(queueContext);
+  // Built after the queue (its processor runs only once started): a queue whose workers share limits brings its own gate.
+  const gate = queue.gate ?? new MemorySendGate(delivery.timeoutMs);
+  const runner = new AttemptRunner({ sender, options: delivery, deliverer: options.deliverer, wantsSentInfo: options.onSent !== undefined, logger, gate });
   const dispatcher = new Dispatcher({
     store,
     queue,

@@ -23,6 +23,11 @@ export interface NewSubscription<EventName extends string = string> {
   /** Default true. */
   active?: boolean;
   metadata?: { [key: string]: JsonValue } | null;
+  /**
+   * Deliveries per second this subscription receives at most, across every worker; fractions allowed
+   * (0.5: one every two seconds). Absent or null: `delivery.maxPerSecondPerSubscription`.
+   */
+  maxPerSecond?: number | null;
 }
 
 /** The fields `update` can change: any of a new subscription's, except its owner. */
@@ -99,6 +104,7 @@ export class Subscriptions<EventName extends string = string> {
       metadata: metadataText(input.metadata),
       disabled_reason: null,
       failing_since: null,
+      max_per_second: maxPerSecondValue(input.maxPerSecond),
       created_at: now,
       updated_at: now,
     };
@@ -150,6 +156,7 @@ export class Subscriptions<EventName extends string = string> {
       if (patch.active) Object.assign(change, { disabled_reason: null, failing_since: null });
     }
     if (patch.metadata !== undefined) change.metadata = metadataText(patch.metadata);
+    if (patch.maxPerSecond !== undefined) change.max_per_second = maxPerSecondValue(patch.maxPerSecond);
     return (await this.#store.updateSubscription(current.id, change)) ?? notFound(id);
   }
 
@@ -201,6 +208,17 @@ function inScope(subscription: Subscription, scope: OwnerScope): boolean {
 
 function notFound(id: string): never {
   throw new NotFoundError(`No subscription ${id}.`);
+}
+
+/** The most `maxPerSecond` may be: beyond it a limit means nothing a receiver could notice. */
+export const MAX_PER_SECOND_LIMIT = 1_000_000;
+
+function maxPerSecondValue(value: unknown): number | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_PER_SECOND_LIMIT) {
+    throw new ValidationError('invalid_field', `\`maxPerSecond\` must be a number above 0 and at most ${MAX_PER_SECOND_LIMIT}, or null for the default.`, 'maxPerSecond');
+  }
+  return value;
 }
 
 function metadataText(metadata: unknown): string | null {

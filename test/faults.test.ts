@@ -180,8 +180,9 @@ describe('status codes', () => {
 
   it('410 Gone: the subscription is deleted and its other pending deliveries cancelled; other subscriptions carry on', async () => {
     // A long second delay keeps the earlier deliveries pending (waiting for their retry) when the 410 lands.
+    // A 500, not a 503: a 503 would pause the subscription, and hold the third delivery back too.
     const hooks = await hooksWith({ retry: { schedule: [0, 5000], jitter: 0 } });
-    const r = await receiver((q) => (q.path === '/gone' ? (q.json.data.n === 3 ? 410 : 503) : 200));
+    const r = await receiver((q) => (q.path === '/gone' ? (q.json.data.n === 3 ? 410 : 500) : 200));
     const gone = await hooks.subscriptions.create({ owner: 'alice', event: 'thing.happened', target: r.url + '/gone' });
     const other = await hooks.subscriptions.create({ owner: 'alice', event: 'thing.happened', target: r.url + '/other' });
     await hooks.raw('thing.happened', { n: 1 }, { owner: 'alice' });
@@ -206,7 +207,7 @@ describe('status codes', () => {
     for (const n of [1, 2]) {
       const cancelled = (await hooks.deliveries.get(byN.get(n)!))!;
       expect(cancelled).toMatchObject({ status: 'cancelled', attempts: 1, nextAttemptAt: null, lastError: 'subscription gone (410)' });
-      expect(log(cancelled).map((a) => [a.statusCode, a.outcome])).toEqual([[503, 'retry']]);
+      expect(log(cancelled).map((a) => [a.statusCode, a.outcome])).toEqual([[500, 'retry']]);
     }
     await expect(hooks.deliveries.list(gone.id)).rejects.toMatchObject({ code: 'not_found' });
     expect((await hooks.deliveries.list(other.id)).map((d) => d.status)).toEqual(['delivered', 'delivered', 'delivered']);

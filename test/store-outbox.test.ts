@@ -24,7 +24,7 @@ function eventRow(over: Partial<EventTable> = {}): EventTable {
 function subscriptionRow(over: Partial<SubscriptionTable> = {}): SubscriptionTable {
   return {
     id: newId('sub'), owner: 'alice', event: 'book.added', target: 'https://example.com/hooks', active: 1, secret: 'whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3Q=',
-    previous_secrets: null, metadata: null, disabled_reason: null, failing_since: null, created_at: T0, updated_at: T0, ...over,
+    previous_secrets: null, metadata: null, disabled_reason: null, failing_since: null, max_per_second: null, created_at: T0, updated_at: T0, ...over,
   };
 }
 
@@ -142,7 +142,7 @@ describe.each(ENGINES)('fan-out bookkeeping on %s', (engine) => {
 
     const { error, results } = await store.migrate();
     expect(error).toBeUndefined();
-    expect(results?.map((r) => r.migrationName)).toEqual(['0003-event-fanout-retries', '0004-event-names-indexed-at-fanout']);
+    expect(results?.map((r) => r.migrationName)).toEqual(['0003-event-fanout-retries', '0004-event-names-indexed-at-fanout', '0005-subscription-max-per-second']);
     expect((await store.pendingEvents(10, T0)).map((e) => e.id)).toEqual([pending.id]);
     expect(await getOutboxEvent(store, pending.id)).toMatchObject({ status: 'pending', fanOutAttempts: 0, error: null });
     expect(await getOutboxEvent(store, undeliverable.id)).toMatchObject({ status: 'undeliverable', error: 'no owner', retryable: false });

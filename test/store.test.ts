@@ -11,6 +11,7 @@ import { newId } from '../src/ids.js';
 import { KyselyStore, type AttemptRecord } from '../src/store/kysely-store.js';
 import { inlineBatch, inlineParameters, type PostgresStoreDialectOptions } from '../src/store/postgres/postgres-store-dialect.js';
 import { initial } from '../src/store/migrations/0001-initial.js';
+import { MIGRATION_NAMES } from '../src/store/migrator.js';
 import { newDeliveryRow } from '../src/store/rows.js';
 import type { EventTable, SubscriptionTable } from '../src/store/schema.js';
 import { ENGINES, TestDatabase } from './support/database.js';
@@ -32,7 +33,7 @@ function subscriptionRow(over: Partial<SubscriptionTable> = {}): SubscriptionTab
     previous_secrets: null,
     metadata: null,
     disabled_reason: null,
-    failing_since: null,
+    failing_since: null, max_per_second: null,
     created_at: T0,
     updated_at: T0,
     ...over,
@@ -48,7 +49,8 @@ async function seed(store: KyselyStore, count: number, dueAt = T0) {
   const subscriptions: SubscriptionTable[] = [];
   for (let i = 0; i < count; i++) {
     const row = subscriptionRow();
-    await store.insertSubscription(row);
+    // Without the column (a database before migration 0005) when it holds nothing but the default.
+    await store.insertSubscription(row.max_per_second === null ? { ...row, max_per_second: undefined as unknown as null } : row);
     subscriptions.push(row);
   }
   const event = eventRow({ status: 'done' });
@@ -72,7 +74,7 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
     const stores = [db.store(), db.store(), db.store(), db.store()];
     const outcomes = await Promise.all(stores.map((s) => s.migrate()));
     for (const outcome of outcomes) expect(outcome.error).toBeUndefined();
-    expect(outcomes.flatMap((o) => o.results ?? []).map((r) => r.status)).toEqual(['Success', 'Success', 'Success', 'Success']);
+    expect(outcomes.flatMap((o) => o.results ?? []).map((r) => r.status)).toEqual(MIGRATION_NAMES.map(() => 'Success'));
     await expect(stores[0]!.pendingEvents(1)).resolves.toEqual([]);
   });
 
@@ -85,6 +87,7 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
       ['0002-attempts-keyed-by-delivery', 'Success'],
       ['0003-event-fanout-retries', 'Success'],
       ['0004-event-names-indexed-at-fanout', 'Success'],
+      ['0005-subscription-max-per-second', 'Success'],
     ]);
     const second = await store.migrate();
     expect(second.error).toBeUndefined();
@@ -120,6 +123,7 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
       ['0002-attempts-keyed-by-delivery', 'Success'],
       ['0003-event-fanout-retries', 'Success'],
       ['0004-event-names-indexed-at-fanout', 'Success'],
+      ['0005-subscription-max-per-second', 'Success'],
     ]);
     const rows = await store.db.selectFrom('resthooks_attempts').select(['id', 'delivery_id', 'number', 'status_code']).orderBy('delivery_id').orderBy('number').execute();
     expect(rows.map((r) => [r.delivery_id, Number(r.number), Number(r.status_code)])).toEqual(
@@ -430,7 +434,7 @@ if (ENGINES.includes('postgres')) describe('postgresStore', () => {
       await holder.query('select pg_advisory_lock(3853314791062309107)'); // Kysely's PostgresAdapter key
       const { error, results } = await db.store().migrate();
       expect(error).toBeUndefined();
-      expect(results).toHaveLength(4);
+      expect(results).toHaveLength(MIGRATION_NAMES.length);
     } finally {
       holder.release();
     }

@@ -5,7 +5,7 @@
 import type { Attempt, DeliveryWithAttempts, Subscription } from '../store/records.js';
 import type { AttemptJson, DeliveryJson, SubscriptionJson } from './schemas.js';
 
-/** Exactly `{id, event, target, active, secret, createdAt, updatedAt}`, plus `disabledReason` when disabled. */
+/** Exactly `{id, event, target, active, secret, createdAt, updatedAt}`, plus `disabledReason` when disabled and `maxPerSecond` when set. */
 export function subscriptionJson(s: Subscription): SubscriptionJson {
   const json: SubscriptionJson = {
     id: s.id,
@@ -17,6 +17,7 @@ export function subscriptionJson(s: Subscription): SubscriptionJson {
     updatedAt: s.updatedAt.toISOString(),
   };
   if (s.disabledReason !== null) json.disabledReason = s.disabledReason;
+  if (s.maxPerSecond !== null) json.maxPerSecond = s.maxPerSecond;
   return json;
 }
 

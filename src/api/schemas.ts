@@ -7,13 +7,18 @@
  */
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
-import { MAX_TARGET_LENGTH } from '../subscriptions.js';
+import { MAX_PER_SECOND_LIMIT, MAX_TARGET_LENGTH } from '../subscriptions.js';
 
 const string = (field: string, what: string) =>
   z.string({ error: (issue) => (issue.input === undefined ? `\`${field}\` is required: ${what}.` : `\`${field}\` must be a string: ${what}.`) });
 const eventField = string('event', 'one of the declared event names (GET /events)');
 const targetField = (field: string) => string(field, 'an absolute http(s) URL').meta({ format: 'uri', maxLength: MAX_TARGET_LENGTH });
 const activeField = z.boolean({ error: '`active` must be true or false.' });
+const maxPerSecondField = z
+  .number({ error: `\`maxPerSecond\` must be a number above 0 and at most ${MAX_PER_SECOND_LIMIT}, or null for the default.` })
+  .meta({ exclusiveMinimum: 0, maximum: MAX_PER_SECOND_LIMIT })
+  .nullable();
+const maxPerSecondAbout = 'Deliveries per second this subscription receives at most (fractions allowed); null or absent: the server\'s default.';
 
 // Unknown fields are ignored (z.object strips them), as the contract asks.
 export const CreateSubscriptionBody = z
@@ -22,6 +27,7 @@ export const CreateSubscriptionBody = z
     target: targetField('target').optional().describe('The URL deliveries are POSTed to.'),
     target_url: targetField('target_url').optional().describe('Alias of `target` (Zapier sends `target_url`).'),
     active: activeField.optional().describe('Default true.'),
+    maxPerSecond: maxPerSecondField.optional().describe(maxPerSecondAbout),
   })
   .meta({ anyOf: [{ required: ['target'] }, { required: ['target_url'] }] });
 
@@ -30,6 +36,7 @@ export const UpdateSubscriptionBody = z.object({
   target: targetField('target').optional(),
   target_url: targetField('target_url').optional().describe('Alias of `target`.'),
   active: activeField.optional().describe('false pauses deliveries; true also clears an automatic disable.'),
+  maxPerSecond: maxPerSecondField.optional().describe(maxPerSecondAbout),
 });
 
 const isoDate = z.string().meta({ format: 'date-time' });
@@ -43,6 +50,7 @@ export const SubscriptionSchema = z.object({
   createdAt: isoDate,
   updatedAt: isoDate,
   disabledReason: z.string().optional().describe('Present when resthooks disabled the subscription after continuous failures.'),
+  maxPerSecond: z.number().optional().describe('Its own rate limit (deliveries per second); absent: the server\'s default applies.'),
 });
 
 export const RecoverBody = z.object({

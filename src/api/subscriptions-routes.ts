@@ -19,7 +19,7 @@ export function subscriptionsRoutes({ hooks, maxBodyBytes }: RouteDeps): Hono<Ap
     const body = parseBody(CreateSubscriptionBody, await readJsonObject(c.req.raw, maxBodyBytes));
     const target = body.target ?? body.target_url;
     if (target === undefined) throw new ValidationError('invalid_field', '`target` is required: an absolute http(s) URL.', 'target');
-    const created = await subscriptions.create({ owner: c.var.owner, event: body.event, target, active: body.active });
+    const created = await subscriptions.create({ owner: c.var.owner, event: body.event, target, active: body.active, maxPerSecond: body.maxPerSecond });
     return c.json(subscriptionJson(created), 201);
   });
 
@@ -38,7 +38,7 @@ export function subscriptionsRoutes({ hooks, maxBodyBytes }: RouteDeps): Hono<Ap
 
   app.patch('/:id', async (c) => {
     const body = parseBody(UpdateSubscriptionBody, await readJsonObject(c.req.raw, maxBodyBytes));
-    const patch = { event: body.event, target: body.target ?? body.target_url, active: body.active };
+    const patch = { event: body.event, target: body.target ?? body.target_url, active: body.active, maxPerSecond: body.maxPerSecond };
     return c.json(subscriptionJson(await subscriptions.update(c.req.param('id'), patch, { owner: c.var.owner })));
   });
 

@@ -8,12 +8,13 @@ import { newId } from '../ids.js';
 import { errorInfo, loggedError, type Logger } from '../logger.js';
 import { logAttempt } from './attempt-log.js';
 import { giveBackDelayMs } from '../queue/queue.js';
+import type { GatePass, SendGate } from '../queue/send-gate.js';
 import { storedEventOf, type AttemptRecord, type ClaimedDelivery, type ClaimRelease } from '../store/kysely-store.js';
 import { livePreviousSecrets, type HookInfo, type JsonValue } from '../store/records.js';
 import { storableText } from '../store/storable-text.js';
 import { eventBody } from './envelope.js';
 import { classifyAttempt, type AttemptOutcome } from './outcome.js';
-import { RateLimiter } from './rate-limiter.js';
+import { pauseLengthMs, receiverVerdict } from './receiver-pause.js';
 import type { Sender, SendResult } from './sender.js';
 import { legacySignature, signatureHeaders } from './signing.js';
 
@@ -32,16 +33,20 @@ export interface AttemptRunnerDeps {
   readonly deliverer: Deliverer | undefined;
   readonly wantsSentInfo: boolean;
   readonly logger: Logger;
+  /** Rate limits and pauses: the queue's own (shared by its workers) or one in this process. */
+  readonly gate: SendGate;
 }
+
+/** How long an attempt waits when the gate cannot be asked (its Redis unreachable). */
+const GATE_UNREACHABLE_WAIT_MS = 1000;
+const ORIGIN_CACHE_LIMIT = 10_000;
 
 export class AttemptRunner {
   readonly #deps: AttemptRunnerDeps;
-  readonly #rateLimiter: RateLimiter | undefined;
+  readonly #origins = new Map<string, string>();
 
   constructor(deps: AttemptRunnerDeps) {
     this.#deps = deps;
-    const rate = deps.options.maxPerSecondPerSubscription;
-    this.#rateLimiter = rate === null ? undefined : new RateLimiter(rate);
   }
 
   /** `extraHeaders` (a trace's `traceparent`) go with the attempt's request. */
@@ -54,20 +59,46 @@ export class AttemptRunner {
     if (!subscription || !subscription.active) {
       return { record: endedWithoutAttempt(claim, subscription ? 'subscription inactive' : 'subscription deleted') };
     }
-    const wait = this.#rateLimiter?.take(subscription.id, startedAt) ?? 0;
-    if (wait > 0) return { release: giveBack(claim, startedAt + wait) };
-
+    const perSecond = subscription.maxPerSecond ?? options.maxPerSecondPerSubscription;
+    let pass: GatePass;
+    try {
+      const admission = await this.#deps.gate.admit({ subscriptionId: subscription.id, origin: this.#originOf(subscription.target), perSecond });
+      if (!admission.admitted) return { release: giveBack(claim, Date.now() + admission.waitMs) };
+      pass = admission.pass;
+    } catch (error) {
+      this.#deps.logger.warn({ err: loggedError(error), deliveryId: claim.id }, 'resthooks: could not check the rate limits; the delivery waits');
+      return { release: giveBack(claim, Date.now() + GATE_UNREACHABLE_WAIT_MS) };
+    }
     // The event the delivery was made for: editing the subscription's event later must not relabel it.
     const hook: HookInfo = { id: subscription.id, event: claim.event.name, target: subscription.target };
     const body = claim.body ?? eventBody(hook, claim.event.data, claim.event.body);
+    let result: SendResult = { error: 'not sent', excerpt: null, durationMs: 0, aborted: true };
+    try {
+      result = await this.#send(claim, hook, body, startedAt, signal, extraHeaders);
+    } finally {
+      const pauseMs = pauseLengthMs(result, options, claim.attempt, Date.now(), Math.random());
+      // A gate that cannot be told lets the slots go when their lease ends.
+      await this.#deps.gate.finish(pass, receiverVerdict(result, pauseMs)).catch((error: unknown) => {
+        this.#deps.logger.warn({ err: loggedError(error), deliveryId: claim.id }, 'resthooks: could not free the rate-limit slot of an attempt');
+      });
+    }
+    return this.#finished(claim, hook, body, startedAt, result);
+  }
+
+  #send(claim: ClaimedDelivery, hook: HookInfo, body: string, startedAt: number, signal: AbortSignal, extraHeaders: Readonly<Record<string, string>>): Promise<SendResult> {
+    const { options } = this.#deps;
+    const subscription = claim.subscription!;
     const headers = signatureHeaders(claim.id, Math.floor(startedAt / 1000), body, secretsOf(subscription.secret, subscription.previousSecrets, startedAt));
     for (const name in extraHeaders) headers[name] = extraHeaders[name]!;
     if (options.legacySignatureHeader) headers['x-hook-signature'] = legacySignature(subscription.secret, body);
-    const result = this.#deps.deliverer
-      ? await this.#deliverCustom(hook, body, headers, claim, signal)
-      : await this.#deps.sender.send({ url: hook.target, headers, body, timeoutMs: options.timeoutMs, signal });
-    if (result.aborted) return { release: giveBack(claim, Date.now()) };
+    return this.#deps.deliverer
+      ? this.#deliverCustom(hook, body, headers, claim, signal)
+      : this.#deps.sender.send({ url: hook.target, headers, body, timeoutMs: options.timeoutMs, signal });
+  }
 
+  #finished(claim: ClaimedDelivery, hook: HookInfo, body: string, startedAt: number, result: SendResult): FinishedAttempt {
+    const { options } = this.#deps;
+    if (result.aborted) return { release: giveBack(claim, Date.now()) };
     const outcome = classifyAttempt(result, claim.attempt, options, Date.now(), Math.random());
     const record = attemptRecord(claim, startedAt, result, outcome, options.responseExcerptBytes);
     logAttempt(this.#deps.logger, claim, hook, result, outcome);
@@ -84,6 +115,21 @@ export class AttemptRunner {
       durationMs: result.durationMs,
     });
     return { record, sent };
+  }
+
+  // Targets are stored as written; the origin is what per-origin caps are keyed by.
+  #originOf(target: string): string {
+    let origin = this.#origins.get(target);
+    if (origin === undefined) {
+      try {
+        origin = new URL(target).origin;
+      } catch {
+        origin = '';
+      }
+      if (this.#origins.size >= ORIGIN_CACHE_LIMIT) this.#origins.clear();
+      this.#origins.set(target, origin);
+    }
+    return origin;
   }
 
   async #deliverCustom(hook: HookInfo, body: string, headers: Record<string, string>, claim: ClaimedDelivery, shutdown: AbortSignal): Promise<SendResult> {

@@ -6,6 +6,7 @@
  */
 import type { Logger } from '../logger.js';
 import type { ClaimedDelivery } from '../store/kysely-store.js';
+import type { SendGate } from './send-gate.js';
 
 /**
  * Makes one attempt of a claimed delivery and records it. All a queue needs from delivery. With an
@@ -42,6 +43,8 @@ export interface FairnessLimits {
 export interface DeliveryQueue {
   /** How long a claim handed to this queue is leased; past it, another claimer may take the delivery. */
   readonly leaseMs: number;
+  /** Rate limits and pauses shared by every process of the engine; none: each process keeps its own in memory. */
+  readonly gate?: SendGate;
   /** How many more deliveries it takes now: the dispatcher claims at most this many. */
   capacity(): number;
   /** Takes claimed deliveries; resolves once they are accepted (not processed). */

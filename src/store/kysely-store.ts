@@ -41,6 +41,8 @@ export interface ClaimedDelivery {
         readonly previousSecrets: string | null;
         /** When its current failure streak began; null when its last attempt succeeded. */
         readonly failingSince: number | null;
+        /** Its own rate limit (deliveries per second); null: the configured default. */
+        readonly maxPerSecond: number | null;
       })
     | null;
 }
@@ -52,7 +54,7 @@ export interface ClaimedDelivery {
 export function claimOf(
   delivery: Pick<DeliveryTable, 'id' | 'event_id' | 'subscription_id' | 'attempts' | 'body' | 'due_at'>,
   event: Pick<EventTable, 'name' | 'model' | 'action' | 'owner' | 'all_owners' | 'data' | 'body' | 'created_at'>,
-  subscription: Pick<SubscriptionTable, 'id' | 'owner' | 'event' | 'target' | 'active' | 'secret' | 'previous_secrets' | 'failing_since'> | null,
+  subscription: Pick<SubscriptionTable, 'id' | 'owner' | 'event' | 'target' | 'active' | 'secret' | 'previous_secrets' | 'failing_since' | 'max_per_second'> | null,
 ): ClaimedDelivery {
   return {
     id: delivery.id,
@@ -80,6 +82,7 @@ export function claimOf(
       secret: subscription.secret,
       previousSecrets: subscription.previous_secrets,
       failingSince: subscription.failing_since === null ? null : Number(subscription.failing_since),
+      maxPerSecond: subscription.max_per_second == null ? null : Number(subscription.max_per_second),
     },
   };
 }
@@ -606,7 +609,7 @@ export class KyselyStore {
       .select([
         'd.id', 'd.event_id', 'd.subscription_id', 'd.attempts', 'd.body', 'd.due_at',
         'e.name', 'e.model', 'e.action', 'e.owner as event_owner', 'e.all_owners', 'e.data', 'e.body as event_body', 'e.created_at',
-        's.id as s_id', 's.owner', 's.event', 's.target', 's.active', 's.secret', 's.previous_secrets', 's.failing_since',
+        's.id as s_id', 's.owner', 's.event', 's.target', 's.active', 's.secret', 's.previous_secrets', 's.failing_since', 's.max_per_second',
       ])
       .where('d.id', 'in', ids)
       .where('d.status', '=', 'in_flight')
@@ -617,7 +620,7 @@ export class KyselyStore {
         { name: r.name, model: r.model, action: r.action, owner: r.event_owner, all_owners: r.all_owners, data: r.data, body: r.event_body, created_at: r.created_at },
         r.s_id === null
           ? null
-          : this.#opened({ id: r.s_id, owner: r.owner!, event: r.event!, target: r.target!, active: r.active!, secret: r.secret!, previous_secrets: r.previous_secrets, failing_since: r.failing_since }),
+          : this.#opened({ id: r.s_id, owner: r.owner!, event: r.event!, target: r.target!, active: r.active!, secret: r.secret!, previous_secrets: r.previous_secrets, failing_since: r.failing_since, max_per_second: r.max_per_second }),
       ),
     );
   }

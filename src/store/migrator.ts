@@ -16,12 +16,14 @@ import { initial } from './migrations/0001-initial.js';
 import { attemptsKeyedByDelivery } from './migrations/0002-attempts-keyed-by-delivery.js';
 import { eventFanOutRetries } from './migrations/0003-event-fanout-retries.js';
 import { eventNamesIndexedAtFanOut } from './migrations/0004-event-names-indexed-at-fanout.js';
+import { subscriptionMaxPerSecond } from './migrations/0005-subscription-max-per-second.js';
 
 const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-initial': initial,
   '0002-attempts-keyed-by-delivery': attemptsKeyedByDelivery,
   '0003-event-fanout-retries': eventFanOutRetries,
   '0004-event-names-indexed-at-fanout': eventNamesIndexedAtFanOut,
+  '0005-subscription-max-per-second': subscriptionMaxPerSecond,
 };
 
 /** Every migration's name, in the order they run; the last one is the current schema version. */

@@ -20,6 +20,8 @@ export interface Subscription {
   readonly metadata: { readonly [key: string]: JsonValue } | null;
   /** Why it was disabled, when it was disabled automatically. */
   readonly disabledReason: string | null;
+  /** Deliveries per second it receives at most; null: the configured default (`delivery.maxPerSecondPerSubscription`). */
+  readonly maxPerSecond: number | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -99,6 +101,7 @@ export function toSubscription(row: SubscriptionTable): Subscription {
     secret: row.secret,
     metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Subscription['metadata']),
     disabledReason: row.disabled_reason,
+    maxPerSecond: row.max_per_second == null ? null : Number(row.max_per_second),
     createdAt: time(row.created_at),
     updatedAt: time(row.updated_at),
   };

@@ -21,6 +21,8 @@ export interface SubscriptionTable {
   metadata: string | null;
   disabled_reason: string | null;
   failing_since: number | null;
+  /** Deliveries per second at most (migration 0005); null: the configured default. */
+  max_per_second: number | null;
   created_at: number;
   updated_at: number;
 }

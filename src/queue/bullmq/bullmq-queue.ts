@@ -9,8 +9,11 @@ import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { ConfigError } from '../../errors.js';
 import { loggedError, silentLogger, type Logger } from '../../logger.js';
 import type { ClaimedDelivery } from '../../store/kysely-store.js';
-import type { DeliveryQueue, QueueContext, QueueFactory } from '../queue.js';
+import { GiveBack, type DeliveryQueue, type QueueContext, type QueueFactory } from '../queue.js';
+import type { SendGate } from '../send-gate.js';
+import { SLOT_LEASE_MARGIN_MS } from '../send-limits.js';
 import { ClaimReader } from './claim-reader.js';
+import { RedisSendGate } from './redis-send-gate.js';
 
 export interface BullmqQueueOptions {
   /**
@@ -48,6 +51,13 @@ export interface BullmqQueueOptions {
    * wait in the store, unleased, so a backlog never outlives its leases. Default 1000.
    */
   maxWaiting?: number;
+  /**
+   * Whether rate limits, 429/503 pauses and the per-origin and per-subscription caps
+   * (`delivery.connectionsPerOrigin`, `delivery.concurrencyPerSubscription`) hold across all workers,
+   * kept in Redis (two short scripts per attempt). `false`: each worker process applies them alone.
+   * Default `true`.
+   */
+  sharedLimits?: boolean;
   /** Where Redis and job errors go (pino's call shape). Default: silent. */
   logger?: Logger;
 }
@@ -138,6 +148,7 @@ function checkOptions(options: BullmqQueueOptions): Settings {
     stalledInterval: options.stalledInterval === undefined ? undefined : positive('stalledInterval', options.stalledInterval, 1),
     workerConcurrency: options.workerConcurrency === undefined ? undefined : positive('workerConcurrency', options.workerConcurrency, 1),
     maxWaiting: positive('maxWaiting', options.maxWaiting, DEFAULT_MAX_WAITING),
+    sharedLimits: options.sharedLimits !== false,
     logger: options.logger ?? silentLogger,
   };
 }
@@ -150,8 +161,12 @@ interface Opened {
   readonly adding: Set<Promise<unknown>>;
 }
 
+/** How long a job whose owner holds its share of this worker's slots waits (back in the store) before it is tried again. */
+const OWNER_FULL_WAIT_MS = 1000;
+
 class BullmqQueue implements DeliveryQueue {
   readonly leaseMs: number;
+  readonly gate: SendGate | undefined;
   readonly #context: QueueContext;
   readonly #claims: ClaimReader;
   readonly #settings: Settings;
@@ -169,12 +184,25 @@ class BullmqQueue implements DeliveryQueue {
   #resyncWanted = false;
   /** Set while the store cannot be read by this worker's jobs, so the outage is logged once, not per job. */
   #storeUnreachable = false;
+  /** Attempts running in this worker, in all and per owner: an owner holds at most `ownerShare` of the slots others leave free. */
+  #attempting = 0;
+  readonly #ownerAttempting = new Map<string, number>();
+  readonly #ownerFull = AbortSignal.abort(new GiveBack("its owner holds its share of this worker's slots", OWNER_FULL_WAIT_MS));
 
   constructor(context: QueueContext, settings: Settings) {
     this.#context = context;
     this.#claims = new ClaimReader((ids) => context.loadClaims(ids));
     this.#settings = settings;
     this.leaseMs = settings.leaseMs ?? defaultLeaseMs(context.timeoutMs, settings.maxWaiting);
+    const fairness = context.fairness;
+    this.gate = settings.sharedLimits
+      ? new RedisSendGate(() => this.#redisClient(), {
+          keyPrefix: `${settings.prefix ?? 'bull'}:${settings.queueName}`,
+          leaseMs: context.timeoutMs + SLOT_LEASE_MARGIN_MS,
+          perOrigin: fairness?.perOrigin ?? Number.MAX_SAFE_INTEGER,
+          perSubscription: fairness?.perSubscription ?? Number.MAX_SAFE_INTEGER,
+        })
+      : undefined;
     if (this.leaseMs < context.timeoutMs + RECORD_MARGIN_MS) {
       settings.logger.warn(
         { leaseMs: this.leaseMs, timeoutMs: context.timeoutMs },
@@ -431,12 +459,33 @@ class BullmqQueue implements DeliveryQueue {
     }
   }
 
+  /** The open queue's Redis connection (the gate's scripts run on it). */
+  async #redisClient() {
+    this.#open();
+    return this.#opened!.queue.backend.client;
+  }
+
   async #process(job: Job<DeliveryJobData>, signal: AbortSignal): Promise<void> {
     this.#active++;
     try {
       const claim = await this.#claimFor(job, signal);
       if (!claim) return;
-      await this.#context.processor(claim, signal);
+      const owner = claim.subscription?.owner ?? '';
+      const ownerAttempting = this.#ownerAttempting.get(owner) ?? 0;
+      if (ownerAttempting >= this.#ownerLimit(ownerAttempting)) {
+        await this.#context.processor(claim, this.#ownerFull);
+        return;
+      }
+      this.#attempting++;
+      this.#ownerAttempting.set(owner, ownerAttempting + 1);
+      try {
+        await this.#context.processor(claim, signal);
+      } finally {
+        this.#attempting--;
+        const left = this.#ownerAttempting.get(owner)! - 1;
+        if (left === 0) this.#ownerAttempting.delete(owner);
+        else this.#ownerAttempting.set(owner, left);
+      }
     } finally {
       this.#active--;
       if (this.#active === 0) {
@@ -445,6 +494,14 @@ class BullmqQueue implements DeliveryQueue {
         this.#listener();
       }
     }
+  }
+
+  /** The most attempts an owner with `ownerAttempting` running may have in this worker (as the in-process queue's share). */
+  #ownerLimit(ownerAttempting: number): number {
+    const share = this.#context.fairness?.ownerShare ?? 1;
+    const slots = this.#settings.workerConcurrency ?? this.#context.concurrency;
+    if (share >= 1) return slots;
+    return Math.max(1, Math.floor(share * (slots - (this.#attempting - ownerAttempting))));
   }
 
   #scheduleRefresh(): void {

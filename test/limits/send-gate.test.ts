@@ -1,0 +1,196 @@
+/**
+ * The two send gates hold to the same rules: the in-memory one (in-process engines) and the Redis one
+ * (BullMQ, shared by every worker), the latter on a real Redis. Times are given, not read, so the
+ * rules are checked exactly; the multi-process tests use Redis's own clock.
+ */
+import { Queue } from 'bullmq';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { RedisSendGate } from '../../src/queue/bullmq/redis-send-gate.js';
+import { MemorySendGate } from '../../src/queue/memory-send-gate.js';
+import type { Admission, GatePass, GateRequest, ReceiverVerdict } from '../../src/queue/send-gate.js';
+import { PAUSE_FORGET_MS, PROBE_WAIT_MS, SLOT_LEASE_MARGIN_MS } from '../../src/queue/send-limits.js';
+
+const TIMEOUT_MS = 10_000;
+const LEASE_MS = TIMEOUT_MS + SLOT_LEASE_MARGIN_MS;
+
+interface ClockedGate {
+  admit(request: GateRequest, now: number): Promise<Admission>;
+  finish(pass: GatePass, verdict: ReceiverVerdict, now: number): Promise<void>;
+}
+
+const closers: Array<() => Promise<void>> = [];
+afterAll(async () => {
+  for (const close of closers) await close();
+});
+
+let gates = 0;
+const GATES: Record<string, () => ClockedGate> = {
+  memory: () => {
+    const gate = new MemorySendGate(TIMEOUT_MS);
+    return {
+      admit: async (request, now) => gate.admitAt(request, now),
+      finish: async (pass, verdict, now) => gate.finishAt(pass, verdict, now),
+    };
+  },
+  redis: () => redisGate(1000, 1000),
+};
+
+function redisGate(perOrigin: number, perSubscription: number): ClockedGate {
+  const name = `gate-test-${process.pid}-${++gates}`;
+  const queue = new Queue(name, { connection: { url: inject('redisUrl') } });
+  closers.push(() => queue.close());
+  const gate = new RedisSendGate(async () => queue.backend.client, {
+    keyPrefix: `bull:${name}`,
+    leaseMs: LEASE_MS,
+    perOrigin,
+    perSubscription,
+  });
+  return {
+    admit: (request, now) => gate.admitAt(request, now),
+    finish: (pass, verdict, now) => gate.finishAt(pass, verdict, now),
+  };
+}
+
+const request = (subscriptionId: string, perSecond: number | null = null, origin = 'http://a.test'): GateRequest => ({ subscriptionId, origin, perSecond });
+
+async function admitted(gate: ClockedGate, req: GateRequest, now: number): Promise<GatePass> {
+  const admission = await gate.admit(req, now);
+  if (!admission.admitted) throw new Error(`not admitted at ${now}: ${admission.reason}, wait ${admission.waitMs}`);
+  return admission.pass;
+}
+
+async function refused(gate: ClockedGate, req: GateRequest, now: number): Promise<{ waitMs: number; reason: string }> {
+  const admission = await gate.admit(req, now);
+  if (admission.admitted) throw new Error(`admitted at ${now}`);
+  return { waitMs: admission.waitMs, reason: admission.reason };
+}
+
+describe.each(Object.keys(GATES))('%s send gate', (kind) => {
+  const fresh = GATES[kind]!;
+
+  it('a rate of N: N slots per window; a slot counts until a window after its attempt ended', async () => {
+    const gate = fresh();
+    const sub = request('s1', 2);
+    const a = await admitted(gate, sub, 0);
+    const b = await admitted(gate, sub, 0);
+    // Both still in flight: a short look again, not a window.
+    expect(await refused(gate, sub, 5)).toEqual({
+      waitMs: 500,
+      reason: 'rate',
+    });
+    await gate.finish(a, { kind: 'fine' }, 10);
+    await gate.finish(b, { kind: 'fine' }, 30);
+    expect(await refused(gate, sub, 500)).toEqual({
+      waitMs: 510,
+      reason: 'rate',
+    });
+    expect(await refused(gate, sub, 1009)).toEqual({
+      waitMs: 1,
+      reason: 'rate',
+    });
+    await admitted(gate, sub, 1010);
+    expect(await refused(gate, sub, 1011)).toMatchObject({ reason: 'rate' });
+    // Another subscription has its own window; one without a rate is never held back by it.
+    await admitted(gate, request('s2', 2), 1011);
+    await admitted(gate, request('s3'), 1011);
+  });
+
+  it('a slot whose attempt never finished (its worker killed) frees a window after its lease', async () => {
+    const gate = fresh();
+    const sub = request('s1', 1);
+    await admitted(gate, sub, 0);
+    expect((await refused(gate, sub, LEASE_MS - 1)).reason).toBe('rate');
+    expect((await refused(gate, sub, LEASE_MS + 999)).reason).toBe('rate');
+    await admitted(gate, sub, LEASE_MS + 1000);
+  });
+
+  it('a pause holds every attempt of that subscription to its end, then lets exactly one probe go', async () => {
+    const gate = fresh();
+    const sub = request('s1');
+    const first = await admitted(gate, sub, 0);
+    const inFlight = await admitted(gate, sub, 0);
+    await gate.finish(first, { kind: 'pause', ms: 2000 }, 100);
+    expect(await refused(gate, sub, 500)).toEqual({
+      waitMs: 1600,
+      reason: 'paused',
+    });
+    // An attempt that was already running ends fine: that is not the probe, the pause stays.
+    await gate.finish(inFlight, { kind: 'fine' }, 600);
+    expect(await refused(gate, sub, 2099)).toEqual({
+      waitMs: 1,
+      reason: 'paused',
+    });
+    // Another subscription goes on meanwhile.
+    await admitted(gate, request('s2'), 700);
+    const probe = await admitted(gate, sub, 2100);
+    expect(probe.probe).toBe(true);
+    expect(await refused(gate, sub, 2101)).toEqual({
+      waitMs: PROBE_WAIT_MS,
+      reason: 'probing',
+    });
+    await gate.finish(probe, { kind: 'fine' }, 2200);
+    const after = await admitted(gate, sub, 2201);
+    expect(after.probe).toBe(false);
+    await admitted(gate, sub, 2201);
+  });
+
+  it('a probe that finds the receiver in trouble extends the pause by its length; a new 429 sets a new one', async () => {
+    const gate = fresh();
+    const sub = request('s1');
+    await gate.finish(await admitted(gate, sub, 0), { kind: 'pause', ms: 1000 }, 0);
+    const probe = await admitted(gate, sub, 1000);
+    await gate.finish(probe, { kind: 'troubled' }, 1050);
+    expect(await refused(gate, sub, 1100)).toEqual({
+      waitMs: 950,
+      reason: 'paused',
+    });
+    const second = await admitted(gate, sub, 2050);
+    expect(second.probe).toBe(true);
+    await gate.finish(second, { kind: 'pause', ms: 3000 }, 2060);
+    expect(await refused(gate, sub, 2060)).toEqual({
+      waitMs: 3000,
+      reason: 'paused',
+    });
+  });
+
+  it('a probe that was not sent (shutdown) lets the next attempt probe; a probe whose worker died lets one after its lease', async () => {
+    const gate = fresh();
+    const sub = request('s1');
+    await gate.finish(await admitted(gate, sub, 0), { kind: 'pause', ms: 1000 }, 0);
+    const unsent = await admitted(gate, sub, 1000);
+    await gate.finish(unsent, { kind: 'unsent' }, 1001);
+    const dying = await admitted(gate, sub, 1002);
+    expect(dying.probe).toBe(true);
+    expect((await refused(gate, sub, 1002 + LEASE_MS - 1)).reason).toBe('probing');
+    const next = await admitted(gate, sub, 1002 + LEASE_MS);
+    expect(next.probe).toBe(true);
+    // The dead probe's late answer decides nothing: the live probe still holds the others.
+    await gate.finish(dying, { kind: 'fine' }, 1003 + LEASE_MS);
+    expect((await refused(gate, sub, 1004 + LEASE_MS)).reason).toBe('probing');
+  });
+  it('a pause is forgotten a while after its end with nothing sent: then attempts go without a probe', async () => {
+    const gate = fresh();
+    const sub = request('s1');
+    await gate.finish(await admitted(gate, sub, 0), { kind: 'pause', ms: 1000 }, 0);
+    const late = await admitted(gate, sub, 1000 + PAUSE_FORGET_MS);
+    expect(late.probe).toBe(false);
+    expect((await admitted(gate, sub, 1000 + PAUSE_FORGET_MS)).probe).toBe(false);
+  });
+});
+
+describe('redis send gate: caps on attempts in flight, across workers', () => {
+  it('per origin and per subscription; a slot frees when its attempt finishes or its lease ends', async () => {
+    const gate = redisGate(2, 3);
+    const one = await admitted(gate, request('s1', null, 'http://x.test'), 0);
+    await admitted(gate, request('s2', null, 'http://x.test'), 0);
+    expect(await refused(gate, request('s3', null, 'http://x.test'), 1)).toMatchObject({ reason: 'origin' });
+    await admitted(gate, request('s3', null, 'http://y.test'), 1);
+    await gate.finish(one, { kind: 'fine' }, 2);
+    await admitted(gate, request('s3', null, 'http://x.test'), 3);
+    // Both origins' slots lapse with their leases (their workers killed).
+    await admitted(gate, request('s4', null, 'http://x.test'), LEASE_MS + 5);
+    // Three in flight to one subscription on three origins: the fourth waits.
+    for (const origin of ['http://p.test', 'http://q.test', 'http://r.test']) await admitted(gate, request('s9', null, origin), 100_000);
+    expect(await refused(gate, request('s9', null, 'http://z.test'), 100_001)).toMatchObject({ reason: 'subscription' });
+  });
+});
