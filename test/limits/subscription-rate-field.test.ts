@@ -5,7 +5,9 @@
 import { afterEach, beforeEach, describe, expect, it, test } from 'vitest';
 import { ValidationError } from '../../src/index.js';
 import { newId } from '../../src/ids.js';
+import { KyselyStore } from '../../src/store/kysely-store.js';
 import { newDeliveryRow } from '../../src/store/rows.js';
+import { resolveSecretStorage } from '../../src/store/secret-keys.js';
 import { apiHarness, TARGET, type ApiHarness } from '../api/api-support.js';
 import { ENGINES, TestDatabase, type Engine } from '../support/database.js';
 import { testHooks, type TestHooks } from '../support/hooks.js';
@@ -38,7 +40,8 @@ describe.each(ENGINES)('maxPerSecond stored (%s)', (engine: Engine) => {
   });
 
   it('reaches the claim an attempt is made from', async () => {
-    const store = await db.migrated();
+    // The store the hooks use, with the keys that sealed the subscription's secret.
+    const store = new KyselyStore(db.dialect(), resolveSecretStorage({}, process.env, true).box);
     const sub = await setup.hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: 'http://127.0.0.1:9/a', maxPerSecond: 2.5 });
     const event = { id: newId('evt'), name: 'book.added', model: 'Book', action: 'created', owner: 'alice', all_owners: 0, data: '{}', body: null, status: 'done' as const, error: null, created_at: 1 };
     const delivery = newDeliveryRow(event.id, sub.id, 1);
