@@ -18,6 +18,8 @@ const NEEDS_SERVICES: string[] = [
   'test/worker-lapsed-lease.test.ts',
   'test/scale-out.test.ts',
   'test/worker-health.test.ts',
+  'test/limits/send-gate.test.ts',
+  'test/limits/shared-limits.test.ts',
   'test/demo.test.ts',
   'test/cli/migrate.test.ts',
   'test/cli/print-sql.test.ts',

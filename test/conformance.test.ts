@@ -532,7 +532,7 @@ describe.each(STACKS)('on $name', (stack) => {
       // A long second delay keeps the first delivery pending (waiting for its retry) when the 410 lands.
       const own = await stack.hooks({ events: EVENTS, delivery: { retry: { schedule: [0, 60_000], jitter: 0 } } });
       closers.push(() => own.close());
-      receiver.respond = (request) => (request.path === '/gone' ? (request.json.data.n === 2 ? 410 : 503) : 200);
+      receiver.respond = (request) => (request.path === '/gone' ? (request.json.data.n === 2 ? 410 : 500) : 200);
       const gone = await own.hooks.subscriptions.create({ owner: 'bob', event: 'special.thing', target: receiver.url + '/gone' });
       const other = await own.hooks.subscriptions.create({ owner: 'bob', event: 'special.thing', target: receiver.url + '/other' });
       await own.hooks.raw('special.thing', { n: 1 }, { owner: 'bob' });
