@@ -14,6 +14,7 @@ import { storableText } from './storable-text.js';
 import type { AttemptTable, DeliveryTable, EventRow, EventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { CompiledStatement } from './host-executor.js';
 import type { StoreDialect } from './store-dialect.js';
+import { fanOutStatement, recordStatement, statementName } from './postgres/set-based-writes.js';
 import { livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type JsonValue, type StoredEvent, type Subscription } from './records.js';
 
 /** A delivery claimed for one attempt, with everything the sender needs, read in one query. */
@@ -253,6 +254,18 @@ export class KyselyStore {
       .compile().sql;
   }
 
+  /**
+   * Runs a read the dispatcher makes on every pass. On PostgreSQL it is sent as a named statement,
+   * parsed and planned once per connection; elsewhere through Kysely as usual (SQLite's dialect keeps
+   * its statements prepared anyway).
+   */
+  async #hotRead<Row>(query: { compile(): CompiledQuery<Row>; execute(): Promise<Row[]> }): Promise<Row[]> {
+    if (this.dialect.name !== 'postgres') return query.execute();
+    const compiled = query.compile();
+    const [result] = await this.dialect.executeBatch([{ sql: compiled.sql, parameters: compiled.parameters, name: statementName(compiled.sql) }]);
+    return result!.rows as Row[];
+  }
+
   /** The SQL of a streak or disable statement guarded by `holders` claims (compiled once per length). */
   #runStatementSql(kind: 'clear' | 'start' | 'disable', holders: number): string {
     const key = `${kind}:${holders}`;
@@ -406,7 +419,7 @@ export class KyselyStore {
   activeSubscriptionRowsFor(event: string, owner: string | null): Promise<SubscriptionTable[]> {
     let query = this.db.selectFrom(S).selectAll().where('event', '=', event).where('active', '=', 1);
     if (owner !== null) query = query.where('owner', '=', owner);
-    return query.orderBy('id').execute();
+    return this.#hotRead(query.orderBy('id'));
   }
 
   // ── fan-out ─────────────────────────────────────────────────────────────────────────────────
@@ -416,15 +429,9 @@ export class KyselyStore {
    * failed, by the time of their next try. Served by the partial index (next_fanout_at, id).
    */
   pendingEvents(limit: number, now = Date.now()): Promise<EventRow[]> {
-    return this.db
-      .selectFrom(E)
-      .selectAll()
-      .where('status', '=', PENDING)
-      .where('next_fanout_at', '<=', now)
-      .orderBy('next_fanout_at')
-      .orderBy('id')
-      .limit(limit)
-      .execute();
+    return this.#hotRead(
+      this.db.selectFrom(E).selectAll().where('status', '=', PENDING).where('next_fanout_at', '<=', now).orderBy('next_fanout_at').orderBy('id').limit(limit),
+    );
   }
 
   /**
@@ -434,6 +441,12 @@ export class KyselyStore {
    * process may have fanned it out meanwhile).
    */
   async commitFanOut(items: ReadonlyArray<{ eventId: string; deliveries: readonly DeliveryTable[] }>, setbacks: readonly FanOutSetback[] = []): Promise<Set<string>> {
+    if (this.dialect.capabilities.supportsArrayParameters && items.length > 0) {
+      const deliveries = items.flatMap((item) => item.deliveries);
+      const setbackStatements = setbacks.map((setback) => this.#setbackStatement(setback));
+      const results = await this.dialect.executeBatch([fanOutStatement(items.map((item) => item.eventId), deliveries), ...setbackStatements]);
+      return new Set(results[0]!.rows.map((row) => row.id as string));
+    }
     const queries: CompiledStatement[] = [];
     const inserts: string[] = [];
     for (const item of items) {
@@ -508,13 +521,14 @@ export class KyselyStore {
     // PostgreSQL may run an `IN (… LIMIT … SKIP LOCKED)` subquery once per row of a nested loop and so
     // claim more rows than the limit; a MATERIALIZED CTE is evaluated exactly once.
     const claimed = this.dialect.capabilities.supportsSkipLocked
-      ? await this.db
-          .with((cte) => cte('due').materialized(), () => due.forUpdate().skipLocked())
-          .updateTable(D)
-          .set(lease)
-          .where('id', 'in', (eb) => eb.selectFrom('due').select('due.id'))
-          .returning('id')
-          .execute()
+      ? await this.#hotRead(
+          this.db
+            .with((cte) => cte('due').materialized(), () => due.forUpdate().skipLocked())
+            .updateTable(D)
+            .set(lease)
+            .where('id', 'in', (eb) => eb.selectFrom('due').select('due.id'))
+            .returning('id'),
+        )
       : await this.db.updateTable(D).set(lease).where('id', 'in', due).returning('id').execute();
     return this.loadClaims(claimed.map((c) => c.id));
   }
@@ -579,11 +593,7 @@ export class KyselyStore {
 
   /** When the earliest pending or leased delivery becomes due, or null when there is none. */
   async nextDueAt(): Promise<number | null> {
-    const row = await this.db
-      .selectFrom(D)
-      .select((eb) => eb.fn.min('due_at').as('due'))
-      .where('status', 'in', DUE_STATUSES)
-      .executeTakeFirst();
+    const [row] = await this.#hotRead(this.db.selectFrom(D).select((eb) => eb.fn.min('due_at').as('due')).where('status', 'in', DUE_STATUSES));
     return row?.due == null ? null : Number(row.due);
   }
 
@@ -675,6 +685,14 @@ export class KyselyStore {
    * which records were stale. SQLite runs the whole batch under its write lock.
    */
   async #writeRecords(records: readonly AttemptRecord[], now: number, disableAfterMs: number | null): Promise<Pick<RecordedAttempts, 'disabled' | 'stale'>> {
+    // One statement for the batch where the engine binds arrays; a delivery recorded twice in one batch
+    // (which the queue never does) takes the statement-per-row path, which sees the first record's write.
+    if (this.dialect.capabilities.supportsArrayParameters && new Set(records.map((r) => r.delivery.id)).size === records.length) {
+      const [result] = await this.dialect.executeBatch([recordStatement(records, now, disableAfterMs, disableReason(disableAfterMs))]);
+      const moved = new Set(result!.rows.filter((row) => row.kind === 'moved').map((row) => row.id as string));
+      const disabled = result!.rows.filter((row) => row.kind === 'disabled').map((row) => row.id as string);
+      return { disabled, stale: records.filter((r) => !moved.has(r.delivery.id)) };
+    }
     const effects: Array<CompiledStatement | StreakRun> = [];
     const updates: CompiledStatement[] = [];
     // A subscription's streak only changes when an attempt's result differs from the one before it in
@@ -717,8 +735,7 @@ export class KyselyStore {
       queries.push(statement(this.#runStatementSql('start', holders), [now, effect.subscriptionId, ...effect.held]));
       if (disableAfterMs !== null) {
         disableChecks.set(queries.length, effect.subscriptionId);
-        const reason = `every delivery failed for ${describeDuration(disableAfterMs)}; fix the receiver, then re-enable it`;
-        queries.push(statement(this.#runStatementSql('disable', holders), [0, now, reason, effect.subscriptionId, 1, now - disableAfterMs, ...effect.held]));
+        queries.push(statement(this.#runStatementSql('disable', holders), [0, now, disableReason(disableAfterMs), effect.subscriptionId, 1, now - disableAfterMs, ...effect.held]));
       }
     }
     const firstUpdate = queries.length;
@@ -812,6 +829,10 @@ export class KyselyStore {
     // The UPDATE left an existing row alone only because it was in flight.
     return (await this.db.selectFrom(D).select('id').where('id', '=', id).executeTakeFirst()) ? 'in_flight' : 'missing';
   }
+}
+
+function disableReason(disableAfterMs: number | null): string {
+  return disableAfterMs === null ? '' : `every delivery failed for ${describeDuration(disableAfterMs)}; fix the receiver, then re-enable it`;
 }
 
 function describeDuration(ms: number): string {
