@@ -209,6 +209,8 @@ export class KyselyStore {
   readonly #releaseClaimSql: string;
   // The streak and disable statements cover a run of attempts of one subscription: compiled per run length.
   readonly #runSql = new Map<string, string>();
+  #dueWrites = 0;
+  #appendsDeliveries = false;
 
   constructor(dialect: StoreDialect) {
     this.dialect = dialect;
@@ -306,6 +308,24 @@ export class KyselyStore {
     return this.#ready;
   }
 
+  /**
+   * How many writes through this store may have made a delivery due that no claim of it holds (a
+   * retry, a claim given back, a requeue, deliveries created unclaimed): a dispatcher that found
+   * nothing due need not ask again until this changes, a lease lapses, or another process may have
+   * written (its poll interval).
+   */
+  get dueWrites(): number {
+    return this.#dueWrites;
+  }
+
+  /**
+   * Whether this store has compiled trigger-time deliveries (a per-subscription serializer): those
+   * become due when the host's transaction commits, which only the outbox wake-up tells.
+   */
+  get appendsDeliveries(): boolean {
+    return this.#appendsDeliveries;
+  }
+
   /** Whether `ready()` has resolved. */
   get isReady(): boolean {
     return this.#isReady;
@@ -319,6 +339,10 @@ export class KyselyStore {
 
   /** The outbox append as compiled statements, for running inside a host transaction. */
   compileAppend(event: EventTable, deliveries: readonly DeliveryTable[] = []): CompiledStatement[] {
+    if (deliveries.length > 0) {
+      this.#dueWrites++;
+      this.#appendsDeliveries = true;
+    }
     return [
       statement(this.#insertEventSql, eventParams(event)),
       ...deliveries.map((d) => statement(this.#insertDeliverySql, deliveryParams(d))),
@@ -441,6 +465,7 @@ export class KyselyStore {
    * process may have fanned it out meanwhile).
    */
   async commitFanOut(items: ReadonlyArray<{ eventId: string; deliveries: readonly DeliveryTable[] }>, setbacks: readonly FanOutSetback[] = []): Promise<Set<string>> {
+    if (items.some((item) => item.deliveries.some((d) => d.status === 'pending'))) this.#dueWrites++;
     if (this.dialect.capabilities.supportsArrayParameters && items.length > 0) {
       const deliveries = items.flatMap((item) => item.deliveries);
       const setbackStatements = setbacks.map((setback) => this.#setbackStatement(setback));
@@ -637,6 +662,8 @@ export class KyselyStore {
    */
   async recordAttempts(records: readonly AttemptRecord[], now: number, disableAfterMs: number | null = null): Promise<RecordedAttempts> {
     if (records.length === 0) return { disabled: [], stale: [], withoutTexts: [], released: [] };
+    // A retry is due again (a record given back below counts as a release).
+    if (records.some((r) => r.delivery.status === 'pending')) this.#dueWrites++;
     let batchError: unknown;
     try {
       return { ...(await this.#writeRecords(records, now, disableAfterMs)), withoutTexts: [], released: [] };
@@ -750,6 +777,7 @@ export class KyselyStore {
 
   /** Makes a subscription's failed or cancelled deliveries created since `since` due again. */
   async requeueFinished(subscriptionId: string, since: number, now: number): Promise<number> {
+    this.#dueWrites++;
     const result = await this.db
       .updateTable(D)
       .set({ status: 'pending', due_at: now, updated_at: now })
@@ -767,6 +795,7 @@ export class KyselyStore {
    */
   async releaseClaims(releases: readonly ClaimRelease[], now: number): Promise<{ stale: string[] }> {
     if (releases.length === 0) return { stale: [] };
+    this.#dueWrites++;
     const results = await this.dialect.executeBatch(
       releases.map(({ id, claim, dueAt }) => statement(this.#releaseClaimSql, ['pending', dueAt, now, ...heldParams(id, claim)])),
     );
@@ -819,6 +848,7 @@ export class KyselyStore {
    * record decides what comes next), and says so: `'in_flight'`; `'missing'` when there is none.
    */
   async requeueDelivery(id: string, now: number): Promise<'requeued' | 'in_flight' | 'missing'> {
+    this.#dueWrites++;
     const result = await this.db
       .updateTable(D)
       .set({ status: 'pending', due_at: now, updated_at: now })
