@@ -46,7 +46,8 @@ describe.each(ENGINES)('dispatcher claims on %s', (engine) => {
       await receiver.waitFor(i + 1);
     }
     await hooks.idle({ timeout: '10s' });
-    expect(claims.mock.calls.length).toBeLessThan(events / 4);
+    // One per pass would be `events` (and more); a claim now and then (a lease check, a pass the timer ran) is fine.
+    expect(claims.mock.calls.length).toBeLessThan(events / 2);
   });
 
   it('a retry is claimed when it is due, not a poll interval later', async () => {

@@ -209,6 +209,6 @@ if (ENGINES.includes('postgres')) {
       }
       // The runs covered what they are meant to: stale records, disabling, deletions (410), retries.
       expect(Object.values(seen).every((count) => count > 0), JSON.stringify(seen)).toBe(true);
-    });
+    }, 180_000);
   });
 }
