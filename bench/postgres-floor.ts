@@ -120,7 +120,7 @@ export async function postgresFloorEndToEnd(rx: Receiver, run: PostgresFloorRun)
 
     const pool = new Pool(origin, { connections: run.inFlight, keepAliveTimeout: 10_000 });
     const total = run.events * run.subscriptionsPerEvent;
-    const reached = await rx.expect(total, 120_000);
+    const reached = await rx.expect(total, 900_000);
     const trigger = await db.connect();
     const cpu0 = process.cpuUsage();
     const t0 = run.now();

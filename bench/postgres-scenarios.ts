@@ -114,7 +114,7 @@ async function resthooksOnPostgres(rx: Receiver, url: string, n: number, k: numb
   for (let i = 0; i < k; i++) await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: `http://127.0.0.1:${rx.port}/hook/${i}` });
   await hooks.start();
   const total = n * k;
-  const reached = await rx.expect(total, 120_000);
+  const reached = await rx.expect(total, 900_000);
   const server0 = serverCpu(postmaster);
   const cpu0 = process.cpuUsage();
   const t0 = now();
@@ -165,7 +165,7 @@ async function bullmqOnPostgres(rx: Receiver, url: string, redis: { url: string;
       await cli.waitFor(/Delivering jobs from/, 120_000);
     }
     const total = n * k;
-    const reached = await rx.expect(total, 180_000);
+    const reached = await rx.expect(total, 900_000);
     const server0 = serverCpu(postmaster);
     const workers0 = clis.map((c) => processCpuUs(c.child.pid!));
     const redis0 = processCpuUs(redis.pid);
