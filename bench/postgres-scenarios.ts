@@ -268,6 +268,14 @@ export async function postgresBench({ rx, ceiling, log, rounds = ROUNDS }: Postg
   try {
     const redis = { url: redisServer.url, pid: await redisPid(redisServer.url) };
     const postmaster = await postmasterOf(server.url);
+    // The run's watchdog and signal handlers end the process without unwinding: stop the server then too.
+    process.once('exit', () => {
+      try {
+        process.kill(postmaster, 'SIGQUIT'); // PostgreSQL's immediate shutdown
+      } catch {
+        // already stopped
+      }
+    });
     const fresh = async () => (await createTestDatabase(server.url)).url;
     log('PostgreSQL (fsync on): warm-up …');
     await resthooksOnPostgres(rx, await fresh(), 1_000, 1, postmaster);
