@@ -261,6 +261,7 @@ async function redisPid(url: string): Promise<number> {
 /** Runs the PostgreSQL scenarios and returns their section of docs/benchmarks.md. */
 export async function postgresBench({ rx, ceiling, log, rounds = ROUNDS }: PostgresBenchDeps): Promise<string[]> {
   const server: PostgresServer = await startPostgres({ fsync: true });
+  let stopOnExit: (() => void) | undefined;
   const redisServer = await startRedis().catch(async (error: unknown) => {
     await server.stop();
     throw error;
@@ -269,13 +270,14 @@ export async function postgresBench({ rx, ceiling, log, rounds = ROUNDS }: Postg
     const redis = { url: redisServer.url, pid: await redisPid(redisServer.url) };
     const postmaster = await postmasterOf(server.url);
     // The run's watchdog and signal handlers end the process without unwinding: stop the server then too.
-    process.once('exit', () => {
+    stopOnExit = () => {
       try {
         process.kill(postmaster, 'SIGQUIT'); // PostgreSQL's immediate shutdown
       } catch {
         // already stopped
       }
-    });
+    };
+    process.once('exit', stopOnExit);
     const fresh = async () => (await createTestDatabase(server.url)).url;
     log('PostgreSQL (fsync on): warm-up …');
     await resthooksOnPostgres(rx, await fresh(), 1_000, 1, postmaster);
@@ -314,6 +316,8 @@ export async function postgresBench({ rx, ceiling, log, rounds = ROUNDS }: Postg
     log(`  plain ${tx.plainUs.toFixed(0)} µs, with hooks.model({ tx }) ${tx.hookedUs.toFixed(0)} µs per transaction`);
     return section(rows, tx, rounds);
   } finally {
+    // Removed before the server stops: its pid may be another process's by the time this one exits.
+    if (stopOnExit) process.removeListener('exit', stopOnExit);
     await redisServer.stop();
     await server.stop();
   }
