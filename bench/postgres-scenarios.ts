@@ -337,7 +337,7 @@ function section(rows: readonly Row[], tx: { plainUs: number; hookedUs: number }
     'same scenario by hand with `pg` and undici, every statement named (prepared once per connection) and set-based: one autocommit',
     'INSERT per event in the awaited loop, one statement per fan-out batch (events marked done, delivery rows created claimed, from',
     '`unnest` arrays), a signed POST, one statement per 64 records (attempt rows and status updates). Ceiling: the bare undici `Pool`',
-    `above. ${rounds} rounds rotating which goes first; the best run of each is shown. Server CPU: user + system time of every`,
+    `above. ${rounds} round${rounds === 1 ? '' : 's'} rotating which goes first; the best run of each is shown. Server CPU: user + system time of every`,
     'PostgreSQL process (postmaster and children, from /proc) over the run, per delivery; client CPU: this process\'s.',
     '',
     `| scenario | deliveries | resthooks /s | PostgreSQL floor /s | ceiling /s | resthooks / floor | floor / ceiling | server µs per delivery: resthooks | floor | × floor | client µs: resthooks | floor | target ≥ ${pct(FLOOR_TARGET)} of floor, server CPU ≤ ${SERVER_CPU_TARGET}× |`,
