@@ -44,6 +44,14 @@ export class Dispatcher {
   #lastPassAt: number | undefined;
   /** Resolves when the pass running now ends; settled while none runs. */
   #passEnded: Promise<void> = Promise.resolve();
+  /**
+   * Until when a claim would find nothing, as far as this process can tell: its last claim found less
+   * than it asked for, no write through the store has made a delivery due since (`store.dueWrites`),
+   * no lease lapses before then, and another process's writes are looked for once per poll interval.
+   * The fan-out hands its deliveries over claimed, so in steady state each pass saves a claim query.
+   */
+  #claimQuietUntil = 0;
+  #dueWritesSeen = -1;
 
   constructor(deps: DispatcherDeps) {
     this.#deps = deps;
@@ -73,6 +81,8 @@ export class Dispatcher {
   /** New work may exist (an append, a freed slot): pump soon, coalescing bursts into one pass. */
   nudge(outbox = true): void {
     if (outbox) this.#outboxWanted = true;
+    // Trigger-time deliveries become due at the host's commit, which only this wake-up announces.
+    if (outbox && this.#deps.store.appendsDeliveries) this.#claimQuietUntil = 0;
     if (!this.#running) return;
     if (this.#pumping) {
       this.#again = true;
@@ -96,11 +106,18 @@ export class Dispatcher {
         // Due deliveries first (retries, and what large fan-outs left): they have waited longest.
         let room = queue.capacity();
         const want = Math.min(room, CLAIM_BATCH);
-        if (want > 0) {
-          const now = Date.now();
+        const now = Date.now();
+        if (want > 0 && (now >= this.#claimQuietUntil || store.dueWrites !== this.#dueWritesSeen)) {
+          const dueWrites = store.dueWrites;
           const claimed = await store.claimDue(want, now, now + queue.leaseMs);
           if (claimed.length > 0) await queue.enqueue(claimed);
-          if (claimed.length === want) this.#again = true;
+          if (claimed.length === want) {
+            this.#again = true;
+            this.#claimQuietUntil = 0;
+          } else {
+            this.#dueWritesSeen = dueWrites;
+            this.#claimQuietUntil = now + this.#deps.pollIntervalMs;
+          }
           room -= claimed.length;
         }
         // Then new events, only as many as the queue has room for: their deliveries are created
@@ -124,7 +141,10 @@ export class Dispatcher {
       // for capacity opens it again (BullMQ: a new Redis connection and worker that nothing closes).
       if (this.#running && queue.capacity() > 0) {
         const next = await store.nextDueAt();
-        if (next !== null) wait = Math.max(0, Math.min(wait, next - Date.now()));
+        if (next !== null) {
+          wait = Math.max(0, Math.min(wait, next - Date.now()));
+          this.#claimQuietUntil = Math.min(this.#claimQuietUntil, next);
+        }
         if (this.#lookupRetriesWaiting) {
           const retry = await store.nextFanOutAt();
           this.#lookupRetriesWaiting = retry !== null;
@@ -147,6 +167,7 @@ export class Dispatcher {
     if (this.#again) wait = 0;
     this.#timer = setTimeout(() => {
       this.#outboxWanted = true; // events committed through a host transaction are found by polling
+      this.#claimQuietUntil = 0; // and so are deliveries other processes made due
       void this.#pump();
     }, wait);
     this.#timer.unref();

@@ -15,6 +15,7 @@ import { SEALED_PREFIX, SecretBox, sealedKeyId, unknownKeyError } from './secret
 import type { AttemptTable, DeliveryTable, EventRow, EventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { CompiledStatement } from './host-executor.js';
 import type { StoreDialect } from './store-dialect.js';
+import { fanOutStatement, recordStatement, statementName } from './postgres/set-based-writes.js';
 import { livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type JsonValue, type StoredEvent, type Subscription } from './records.js';
 
 /** A delivery claimed for one attempt, with everything the sender needs, read in one query. */
@@ -214,6 +215,8 @@ export class KyselyStore {
   readonly #releaseClaimSql: string;
   // The streak and disable statements cover a run of attempts of one subscription: compiled per run length.
   readonly #runSql = new Map<string, string>();
+  #dueWrites = 0;
+  #appendsDeliveries = false;
 
   constructor(dialect: StoreDialect, secrets: SecretBox = SecretBox.plaintext()) {
     this.dialect = dialect;
@@ -260,6 +263,18 @@ export class KyselyStore {
       .compile().sql;
   }
 
+  /**
+   * Runs a read the dispatcher makes on every pass. On PostgreSQL it is sent as a named statement,
+   * parsed and planned once per connection; elsewhere through Kysely as usual (SQLite's dialect keeps
+   * its statements prepared anyway).
+   */
+  async #hotRead<Row>(query: { compile(): CompiledQuery<Row>; execute(): Promise<Row[]> }): Promise<Row[]> {
+    if (this.dialect.name !== 'postgres') return query.execute();
+    const compiled = query.compile();
+    const [result] = await this.dialect.executeBatch([{ sql: compiled.sql, parameters: compiled.parameters, name: statementName(compiled.sql) }]);
+    return result!.rows as Row[];
+  }
+
   /** The SQL of a streak or disable statement guarded by `holders` claims (compiled once per length). */
   #runStatementSql(kind: 'clear' | 'start' | 'disable', holders: number): string {
     const key = `${kind}:${holders}`;
@@ -300,6 +315,24 @@ export class KyselyStore {
     return this.#ready;
   }
 
+  /**
+   * How many writes through this store may have made a delivery due that no claim of it holds (a
+   * retry, a claim given back, a requeue, deliveries created unclaimed): a dispatcher that found
+   * nothing due need not ask again until this changes, a lease lapses, or another process may have
+   * written (its poll interval).
+   */
+  get dueWrites(): number {
+    return this.#dueWrites;
+  }
+
+  /**
+   * Whether this store has compiled trigger-time deliveries (a per-subscription serializer): those
+   * become due when the host's transaction commits, which only the outbox wake-up tells.
+   */
+  get appendsDeliveries(): boolean {
+    return this.#appendsDeliveries;
+  }
+
   /** Whether `ready()` has resolved. */
   get isReady(): boolean {
     return this.#isReady;
@@ -313,6 +346,10 @@ export class KyselyStore {
 
   /** The outbox append as compiled statements, for running inside a host transaction. */
   compileAppend(event: EventTable, deliveries: readonly DeliveryTable[] = []): CompiledStatement[] {
+    if (deliveries.length > 0) {
+      this.#dueWrites++;
+      this.#appendsDeliveries = true;
+    }
     return [
       statement(this.#insertEventSql, eventParams(event)),
       ...deliveries.map((d) => statement(this.#insertDeliverySql, deliveryParams(d))),
@@ -483,7 +520,7 @@ export class KyselyStore {
   async activeSubscriptionRowsFor(event: string, owner: string | null): Promise<SubscriptionTable[]> {
     let query = this.db.selectFrom(S).selectAll().where('event', '=', event).where('active', '=', 1);
     if (owner !== null) query = query.where('owner', '=', owner);
-    return (await query.orderBy('id').execute()).map((row) => this.#opened(row));
+    return (await this.#hotRead(query.orderBy('id'))).map((row) => this.#opened(row));
   }
 
   // ── fan-out ─────────────────────────────────────────────────────────────────────────────────
@@ -493,15 +530,9 @@ export class KyselyStore {
    * failed, by the time of their next try. Served by the partial index (next_fanout_at, id).
    */
   pendingEvents(limit: number, now = Date.now()): Promise<EventRow[]> {
-    return this.db
-      .selectFrom(E)
-      .selectAll()
-      .where('status', '=', PENDING)
-      .where('next_fanout_at', '<=', now)
-      .orderBy('next_fanout_at')
-      .orderBy('id')
-      .limit(limit)
-      .execute();
+    return this.#hotRead(
+      this.db.selectFrom(E).selectAll().where('status', '=', PENDING).where('next_fanout_at', '<=', now).orderBy('next_fanout_at').orderBy('id').limit(limit),
+    );
   }
 
   /**
@@ -511,6 +542,13 @@ export class KyselyStore {
    * process may have fanned it out meanwhile).
    */
   async commitFanOut(items: ReadonlyArray<{ eventId: string; deliveries: readonly DeliveryTable[] }>, setbacks: readonly FanOutSetback[] = []): Promise<Set<string>> {
+    if (items.some((item) => item.deliveries.some((d) => d.status === 'pending'))) this.#dueWrites++;
+    if (this.dialect.capabilities.supportsArrayParameters && items.length > 0) {
+      const deliveries = items.flatMap((item) => item.deliveries);
+      const setbackStatements = setbacks.map((setback) => this.#setbackStatement(setback));
+      const results = await this.dialect.executeBatch([fanOutStatement(items.map((item) => item.eventId), deliveries), ...setbackStatements]);
+      return new Set(results[0]!.rows.map((row) => row.id as string));
+    }
     const queries: CompiledStatement[] = [];
     const inserts: string[] = [];
     for (const item of items) {
@@ -585,13 +623,14 @@ export class KyselyStore {
     // PostgreSQL may run an `IN (… LIMIT … SKIP LOCKED)` subquery once per row of a nested loop and so
     // claim more rows than the limit; a MATERIALIZED CTE is evaluated exactly once.
     const claimed = this.dialect.capabilities.supportsSkipLocked
-      ? await this.db
-          .with((cte) => cte('due').materialized(), () => due.forUpdate().skipLocked())
-          .updateTable(D)
-          .set(lease)
-          .where('id', 'in', (eb) => eb.selectFrom('due').select('due.id'))
-          .returning('id')
-          .execute()
+      ? await this.#hotRead(
+          this.db
+            .with((cte) => cte('due').materialized(), () => due.forUpdate().skipLocked())
+            .updateTable(D)
+            .set(lease)
+            .where('id', 'in', (eb) => eb.selectFrom('due').select('due.id'))
+            .returning('id'),
+        )
       : await this.db.updateTable(D).set(lease).where('id', 'in', due).returning('id').execute();
     return this.loadClaims(claimed.map((c) => c.id));
   }
@@ -656,11 +695,7 @@ export class KyselyStore {
 
   /** When the earliest pending or leased delivery becomes due, or null when there is none. */
   async nextDueAt(): Promise<number | null> {
-    const row = await this.db
-      .selectFrom(D)
-      .select((eb) => eb.fn.min('due_at').as('due'))
-      .where('status', 'in', DUE_STATUSES)
-      .executeTakeFirst();
+    const [row] = await this.#hotRead(this.db.selectFrom(D).select((eb) => eb.fn.min('due_at').as('due')).where('status', 'in', DUE_STATUSES));
     return row?.due == null ? null : Number(row.due);
   }
 
@@ -704,6 +739,8 @@ export class KyselyStore {
    */
   async recordAttempts(records: readonly AttemptRecord[], now: number, disableAfterMs: number | null = null): Promise<RecordedAttempts> {
     if (records.length === 0) return { disabled: [], stale: [], withoutTexts: [], released: [] };
+    // A retry is due again (a record given back below counts as a release).
+    if (records.some((r) => r.delivery.status === 'pending')) this.#dueWrites++;
     let batchError: unknown;
     try {
       return { ...(await this.#writeRecords(records, now, disableAfterMs)), withoutTexts: [], released: [] };
@@ -752,6 +789,14 @@ export class KyselyStore {
    * which records were stale. SQLite runs the whole batch under its write lock.
    */
   async #writeRecords(records: readonly AttemptRecord[], now: number, disableAfterMs: number | null): Promise<Pick<RecordedAttempts, 'disabled' | 'stale'>> {
+    // One statement for the batch where the engine binds arrays; a delivery recorded twice in one batch
+    // (which the queue never does) takes the statement-per-row path, which sees the first record's write.
+    if (this.dialect.capabilities.supportsArrayParameters && new Set(records.map((r) => r.delivery.id)).size === records.length) {
+      const [result] = await this.dialect.executeBatch([recordStatement(records, now, disableAfterMs, disableReason(disableAfterMs))]);
+      const moved = new Set(result!.rows.filter((row) => row.kind === 'moved').map((row) => row.id as string));
+      const disabled = result!.rows.filter((row) => row.kind === 'disabled').map((row) => row.id as string);
+      return { disabled, stale: records.filter((r) => !moved.has(r.delivery.id)) };
+    }
     const effects: Array<CompiledStatement | StreakRun> = [];
     const updates: CompiledStatement[] = [];
     // A subscription's streak only changes when an attempt's result differs from the one before it in
@@ -794,8 +839,7 @@ export class KyselyStore {
       queries.push(statement(this.#runStatementSql('start', holders), [now, effect.subscriptionId, ...effect.held]));
       if (disableAfterMs !== null) {
         disableChecks.set(queries.length, effect.subscriptionId);
-        const reason = `every delivery failed for ${describeDuration(disableAfterMs)}; fix the receiver, then re-enable it`;
-        queries.push(statement(this.#runStatementSql('disable', holders), [0, now, reason, effect.subscriptionId, 1, now - disableAfterMs, ...effect.held]));
+        queries.push(statement(this.#runStatementSql('disable', holders), [0, now, disableReason(disableAfterMs), effect.subscriptionId, 1, now - disableAfterMs, ...effect.held]));
       }
     }
     const firstUpdate = queries.length;
@@ -810,6 +854,7 @@ export class KyselyStore {
 
   /** Makes a subscription's failed or cancelled deliveries created since `since` due again. */
   async requeueFinished(subscriptionId: string, since: number, now: number): Promise<number> {
+    this.#dueWrites++;
     const result = await this.db
       .updateTable(D)
       .set({ status: 'pending', due_at: now, updated_at: now })
@@ -827,6 +872,7 @@ export class KyselyStore {
    */
   async releaseClaims(releases: readonly ClaimRelease[], now: number): Promise<{ stale: string[] }> {
     if (releases.length === 0) return { stale: [] };
+    this.#dueWrites++;
     const results = await this.dialect.executeBatch(
       releases.map(({ id, claim, dueAt }) => statement(this.#releaseClaimSql, ['pending', dueAt, now, ...heldParams(id, claim)])),
     );
@@ -879,6 +925,7 @@ export class KyselyStore {
    * record decides what comes next), and says so: `'in_flight'`; `'missing'` when there is none.
    */
   async requeueDelivery(id: string, now: number): Promise<'requeued' | 'in_flight' | 'missing'> {
+    this.#dueWrites++;
     const result = await this.db
       .updateTable(D)
       .set({ status: 'pending', due_at: now, updated_at: now })
@@ -889,6 +936,10 @@ export class KyselyStore {
     // The UPDATE left an existing row alone only because it was in flight.
     return (await this.db.selectFrom(D).select('id').where('id', '=', id).executeTakeFirst()) ? 'in_flight' : 'missing';
   }
+}
+
+function disableReason(disableAfterMs: number | null): string {
+  return disableAfterMs === null ? '' : `every delivery failed for ${describeDuration(disableAfterMs)}; fix the receiver, then re-enable it`;
 }
 
 function describeDuration(ms: number): string {

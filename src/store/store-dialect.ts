@@ -16,6 +16,22 @@ export interface StoreCapabilities {
    * SQLite has one writer at a time, so a plain `UPDATE … RETURNING` is already exclusive there.
    */
   readonly supportsSkipLocked: boolean;
+  /**
+   * A whole array binds as one parameter (`unnest($1::text[], …)`), so a batch of rows is one statement,
+   * parsed and planned once, whatever its size. PostgreSQL plans every statement it is sent, and a
+   * statement per row made its CPU the bottleneck. SQLite has no array type, and its per-row statements
+   * are prepared once and run in-process, so it keeps them.
+   */
+  readonly supportsArrayParameters: boolean;
+}
+
+/**
+ * A compiled statement the dialect may keep prepared on each connection under `name` (PostgreSQL:
+ * parsed and planned once per connection instead of once per run). Only for SQL whose text never
+ * changes: the name stands for the text.
+ */
+export interface StoreStatement extends CompiledStatement {
+  readonly name?: string;
 }
 
 /**
@@ -28,7 +44,7 @@ export interface StoreDialect {
   readonly kysely: Dialect;
   readonly capabilities: StoreCapabilities;
   /** Runs the statements in one transaction, in order; all or nothing. */
-  executeBatch(queries: readonly CompiledStatement[]): Promise<StatementResult[]>;
+  executeBatch(queries: readonly StoreStatement[]): Promise<StatementResult[]>;
   /**
    * The error says the database could not run the statements at all (busy or locked, unreachable,
    * restarting, out of disk), not that it refused these rows: the same write may succeed as it is

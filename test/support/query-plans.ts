@@ -17,14 +17,21 @@ export function recordingSqlite(file: string, seen: string[]) {
   return sqliteStore(database);
 }
 
-/** A PostgreSQL store whose clients note the SQL (and, into `parameters`, the values) of every query they send. */
+/**
+ * A PostgreSQL store whose clients note the SQL (and, into `parameters`, the values) of every query they
+ * send, given as text and values or as a named statement's `{ name, text, values }`.
+ */
 export function recordingPostgres(pool: pg.Pool, seen: string[], parameters?: Map<string, unknown[]>) {
   pool.on('connect', (client) => {
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
     (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-      if (typeof args[0] === 'string') {
-        seen.push(args[0]);
-        parameters?.set(args[0], Array.isArray(args[1]) ? args[1] : []);
+      const [first, second] = args as [unknown, unknown];
+      const named = typeof first === 'object' && first !== null && 'text' in first ? (first as { text: string; values?: unknown[] }) : undefined;
+      const text = typeof first === 'string' ? first : named?.text;
+      if (text !== undefined) {
+        seen.push(text);
+        const values = named ? named.values : second;
+        parameters?.set(text, Array.isArray(values) ? values : []);
       }
       return query(...args);
     };

@@ -1,6 +1,6 @@
 import { PostgresAdapter, PostgresDialect, sql, type Kysely, type PostgresPool } from 'kysely';
 import type { CompiledStatement } from '../host-executor.js';
-import type { StatementResult, StoreDialect } from '../store-dialect.js';
+import type { StatementResult, StoreDialect, StoreStatement } from '../store-dialect.js';
 
 /**
  * The few members of a `pg` `Pool` the store calls. Declared here, structurally, so the core never
@@ -15,6 +15,8 @@ export interface PgPool {
 export interface PgPoolClient {
   /** With parameters: one statement (extended protocol). Without: a script, one result per statement. */
   query(sql: string, parameters: readonly unknown[]): Promise<PgQueryResult | PgQueryResult[]>;
+  /** A named statement: pg prepares it on the connection the first time, then only binds and executes it. */
+  query(config: { readonly name: string; readonly text: string; readonly values: readonly unknown[] }): Promise<PgQueryResult>;
   /** An error (or `true`) makes the pool discard the connection instead of reusing it. */
   release(error?: Error | boolean): void;
   /** True when the pool was made with `new Pool({ pipeline: true })` (pg ≥ 8.20). */
@@ -185,11 +187,15 @@ export function isPostgresUnavailable(error: unknown): boolean {
 
 // ── executeBatch ────────────────────────────────────────────────────────────────────────────────
 
-async function runBatch(client: PgPoolClient, queries: readonly CompiledStatement[], inline: boolean): Promise<StatementResult[]> {
+function send(client: PgPoolClient, query: StoreStatement): Promise<PgQueryResult | PgQueryResult[]> {
+  return query.name === undefined ? client.query(query.sql, query.parameters) : client.query({ name: query.name, text: query.sql, values: query.parameters });
+}
+
+async function runBatch(client: PgPoolClient, queries: readonly StoreStatement[], inline: boolean): Promise<StatementResult[]> {
   if (queries.length === 1) {
     // One statement is atomic on its own (autocommit): no BEGIN/COMMIT round trips.
-    const [query] = queries as [CompiledStatement];
-    return asList(await client.query(query.sql, query.parameters)).map(toStatementResult);
+    const [query] = queries as [StoreStatement];
+    return asList(await send(client, query)).map(toStatementResult);
   }
   // Fastest (measured on loopback: about 4x bound statements, 2x a pg pipeline), so tried first.
   const script = inline ? inlineBatch(queries) : undefined;
@@ -202,7 +208,7 @@ async function runBatch(client: PgPoolClient, queries: readonly CompiledStatemen
   if (client.pipeline === true) {
     // pg writes every query before reading any answer. After a failure the server rejects the rest
     // (the transaction is aborted) and answers COMMIT with ROLLBACK, so nothing is half-applied.
-    const sent = [client.query('begin', []), ...queries.map((q) => client.query(q.sql, q.parameters)), client.query('commit', [])];
+    const sent = [client.query('begin', []), ...queries.map((q) => send(client, q)), client.query('commit', [])];
     const settled = await Promise.allSettled(sent);
     const failed = settled.find((s) => s.status === 'rejected');
     if (failed) throw failed.reason;
@@ -210,12 +216,12 @@ async function runBatch(client: PgPoolClient, queries: readonly CompiledStatemen
   }
   await client.query('begin', []);
   const results: StatementResult[] = [];
-  for (const query of queries) results.push(toStatementResult(asList(await client.query(query.sql, query.parameters))[0]!));
+  for (const query of queries) results.push(toStatementResult(asList(await send(client, query))[0]!));
   await client.query('commit', []);
   return results;
 }
 
-async function executeBatch(pool: PgPool, queries: readonly CompiledStatement[], inline: boolean): Promise<StatementResult[]> {
+async function executeBatch(pool: PgPool, queries: readonly StoreStatement[], inline: boolean): Promise<StatementResult[]> {
   if (queries.length === 0) return [];
   const client = await pool.connect();
   let broken: Error | undefined;
@@ -255,7 +261,7 @@ export function postgresStoreDialect(pool: PgPool, options: PostgresStoreDialect
   const base = new PostgresDialect({ pool: pool as unknown as PostgresPool });
   return {
     name: 'postgres',
-    capabilities: { supportsSkipLocked: true },
+    capabilities: { supportsSkipLocked: true, supportsArrayParameters: true },
     kysely: {
       createAdapter: () => new ResthooksPostgresAdapter(),
       createDriver: () => base.createDriver(),

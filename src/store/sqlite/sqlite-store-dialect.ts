@@ -234,7 +234,7 @@ export function sqliteStoreDialect(database: SqliteDatabase, options: SqliteStor
   const driver = new SqliteStoreDriver(database, options.busyTimeoutMs ?? 10_000);
   return {
     name: 'sqlite',
-    capabilities: { supportsSkipLocked: false },
+    capabilities: { supportsSkipLocked: false, supportsArrayParameters: false },
     kysely: {
       createAdapter: () => new TransactionalDdlSqliteAdapter(),
       createDriver: () => driver,

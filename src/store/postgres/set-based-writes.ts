@@ -1,0 +1,176 @@
+/**
+ * PostgreSQL's set-based writes for the two batches the delivery loop writes most: a fan-out batch and
+ * a record batch, each one statement whatever its size. The rows travel as array parameters and are
+ * turned back into rows by `unnest`; data-modifying CTEs do the rest in the same statement, so each is
+ * atomic on its own (autocommit, no BEGIN/COMMIT) and, named, is parsed and planned once per connection.
+ * A statement per row had PostgreSQL spend its CPU parsing and planning (about three per delivery).
+ * The statements per row in kysely-store.ts (SQLite's) stay the reference: these must leave the same
+ * rows, which a seeded run of every outcome on both engines side by side checks.
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { storableText } from '../storable-text.js';
+import type { StoreStatement } from '../store-dialect.js';
+import type { DeliveryTable } from '../schema.js';
+
+const names = new Map<string, string>();
+
+/** The name a statement is prepared under: its text's hash, so two texts never share one. */
+export function statementName(text: string): string {
+  let name = names.get(text);
+  if (name === undefined) {
+    // Bounded: the store's texts are a few dozen, but a read with an IN list has one text per length.
+    if (names.size >= 1_000) names.clear();
+    name = `resthooks_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
+    names.set(text, name);
+  }
+  return name;
+}
+
+function named(sql: string): (parameters: readonly unknown[]) => StoreStatement {
+  const name = statementName(sql);
+  return (parameters) => ({ sql, parameters, name });
+}
+
+// ── fan-out ─────────────────────────────────────────────────────────────────────────────────────
+
+// The events are marked done and their deliveries inserted in one statement: both or neither. A
+// repeated fan-out (another process got there first) inserts nothing for a pair that has a delivery.
+const FAN_OUT_SQL = `with done as (
+  update resthooks_events set status = 'done' where id = any($1::text[]) and status = 'pending'
+)
+insert into resthooks_deliveries (id, event_id, subscription_id, status, attempts, due_at, body, last_status_code, last_error, created_at, updated_at)
+select * from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::bigint[], $8::text[], $9::int[], $10::text[], $11::bigint[], $12::bigint[])
+on conflict (event_id, subscription_id) do nothing
+returning id`;
+const fanOut = named(FAN_OUT_SQL);
+
+/** Marks `eventIds` done and inserts `deliveries`; returns the ids of the deliveries it inserted. */
+export function fanOutStatement(eventIds: readonly string[], deliveries: readonly DeliveryTable[]): StoreStatement {
+  const column = <K extends keyof DeliveryTable>(key: K) => deliveries.map((d) => d[key]);
+  return fanOut([
+    eventIds,
+    column('id'), column('event_id'), column('subscription_id'), column('status'), column('attempts'), column('due_at'),
+    column('body'), column('last_status_code'), column('last_error'), column('created_at'), column('updated_at'),
+  ]);
+}
+
+// ── records ─────────────────────────────────────────────────────────────────────────────────────
+
+/** What one attempt's record writes, as `recordStatement` needs it (an `AttemptRecord`). */
+export interface SetBasedRecord {
+  readonly claim: { readonly attempt: number; readonly leaseUntil: number };
+  readonly attempt:
+    | { readonly id: string; readonly number: number; readonly started_at: number; readonly duration_ms: number; readonly status_code: number | null; readonly response_excerpt: string | null; readonly error: string | null; readonly outcome: string }
+    | undefined;
+  readonly delivery: { readonly id: string; readonly status: string; readonly attempts: number; readonly due_at: number; readonly last_status_code: number | null; readonly last_error: string | null };
+  readonly goneSubscriptionId?: string;
+  readonly streak?: { readonly subscriptionId: string; readonly failed: boolean };
+}
+
+// `r`: the records, in batch order (`seq`). `moved`: the deliveries whose claim still holds (in flight,
+// the claim's attempt and lease), moved on; `held`: their records. Everything else follows from `held`
+// only, so a stale record writes nothing: its attempt, its 410 (delete the subscription, cancel its
+// pending deliveries), its subscription's failure streak and the disabling.
+//
+// A subscription's streak, as the per-row statements leave it after the batch's records in order (a
+// success clears `failing_since`, a failure sets it where unset): cleared when its last held record
+// succeeded; `now` when it ended failing after a success in the batch; else kept, or `now` where unset.
+// Each failure also disables an active subscription whose streak began `disable_after` ago or earlier:
+// at its first failure that is the streak as it stood before the batch (when no success came first),
+// and after a success the streak is `now`, which is old enough only when `disable_after` ≤ 0.
+// A subscription row is written only when its streak changes or it is disabled. One deleted by a 410 in
+// the batch is neither (the statements per row may still report it disabled first; the app hears of
+// neither, as it is gone).
+const RECORD_SQL = `with r as (
+  select * from unnest(
+    $1::text[], $2::int[], $3::bigint[], $4::text[], $5::int[], $6::bigint[], $7::int[], $8::text[],
+    $9::text[], $10::int[], $11::bigint[], $12::int[], $13::int[], $14::text[], $15::text[], $16::text[],
+    $17::text[], $18::boolean[], $19::text[]
+  ) with ordinality as r(id, held_attempts, held_due_at, status, attempts, due_at, last_status_code, last_error,
+    attempt_id, number, started_at, duration_ms, status_code, response_excerpt, error, outcome,
+    streak_id, failed, gone_id, seq)
+), moved as (
+  update resthooks_deliveries as d
+  set status = r.status, attempts = r.attempts, due_at = r.due_at, last_status_code = r.last_status_code, last_error = r.last_error, updated_at = $20::bigint
+  from r
+  where d.id = r.id and d.status = 'in_flight' and d.attempts = r.held_attempts and d.due_at = r.held_due_at
+  returning d.id
+), held as (
+  select r.* from r join moved on moved.id = r.id
+), logged as (
+  insert into resthooks_attempts (id, delivery_id, number, started_at, duration_ms, status_code, response_excerpt, error, outcome)
+  select attempt_id, id, number, started_at, duration_ms, status_code, response_excerpt, error, outcome from held where attempt_id is not null
+  on conflict (delivery_id, number) do nothing
+), gone as (
+  select distinct gone_id as id from held where gone_id is not null
+), deleted as (
+  delete from resthooks_subscriptions as s using gone where s.id = gone.id
+), cancelled as (
+  update resthooks_deliveries as d set status = 'cancelled', last_error = 'subscription gone (410)', updated_at = $20::bigint
+  from gone where d.subscription_id = gone.id and d.status = 'pending'
+), streaks as (
+  select streak_id as id,
+    (array_agg(failed order by seq desc))[1] as ends_failed,
+    min(seq) filter (where not failed) as first_ok,
+    min(seq) filter (where failed) as first_failed,
+    max(seq) filter (where failed) as last_failed
+  from held where streak_id is not null and streak_id not in (select id from gone)
+  group by streak_id
+), judged as (
+  select st.id, st.ends_failed, st.first_ok,
+    coalesce($21::bigint is not null and s.active = 1 and st.first_failed is not null and (
+      ((st.first_ok is null or st.first_ok > st.first_failed) and coalesce(s.failing_since, $20::bigint) <= $20::bigint - $21::bigint)
+      or (st.first_ok < st.last_failed and $21::bigint <= 0)
+    ), false) as disable
+  from streaks st join resthooks_subscriptions s on s.id = st.id
+), marked as (
+  update resthooks_subscriptions as s
+  set failing_since = case when not j.ends_failed then null when j.first_ok is not null then $20::bigint else coalesce(s.failing_since, $20::bigint) end,
+    active = case when j.disable then 0 else s.active end,
+    disabled_reason = case when j.disable then $22::text else s.disabled_reason end,
+    updated_at = case when j.disable then $20::bigint else s.updated_at end
+  from judged j
+  where s.id = j.id
+    and (not j.disable or s.active = 1)
+    and (j.disable or s.failing_since is distinct from (case when not j.ends_failed then null when j.first_ok is not null then $20::bigint else coalesce(s.failing_since, $20::bigint) end))
+  returning s.id, j.disable
+)
+select 'moved' as kind, id from moved
+union all
+select 'disabled', id from marked where disable`;
+const record = named(RECORD_SQL);
+
+/**
+ * The batch as one statement; its rows name the deliveries moved on (`kind` 'moved': the others are
+ * stale) and the subscriptions disabled ('disabled'). Each delivery at most once per batch: a second
+ * record of one delivery in the same statement would see the row as it was before the first.
+ */
+export function recordStatement(records: readonly SetBasedRecord[], now: number, disableAfterMs: number | null, disabledReason: string): StoreStatement {
+  const each = <T>(value: (r: SetBasedRecord) => T) => records.map(value);
+  return record([
+    each((r) => r.delivery.id),
+    each((r) => r.claim.attempt - 1),
+    each((r) => r.claim.leaseUntil),
+    each((r) => r.delivery.status),
+    each((r) => r.delivery.attempts),
+    each((r) => r.delivery.due_at),
+    each((r) => r.delivery.last_status_code),
+    each((r) => storableText(r.delivery.last_error)),
+    each((r) => r.attempt?.id ?? null),
+    each((r) => r.attempt?.number ?? null),
+    each((r) => r.attempt?.started_at ?? null),
+    each((r) => r.attempt?.duration_ms ?? null),
+    each((r) => r.attempt?.status_code ?? null),
+    each((r) => storableText(r.attempt?.response_excerpt ?? null)),
+    each((r) => storableText(r.attempt?.error ?? null)),
+    each((r) => r.attempt?.outcome ?? null),
+    // A 410's subscription is deleted, not streaked (as the statements per row do).
+    each((r) => (r.goneSubscriptionId === undefined ? (r.streak?.subscriptionId ?? null) : null)),
+    each((r) => r.streak?.failed ?? false),
+    each((r) => r.goneSubscriptionId ?? null),
+    now,
+    disableAfterMs,
+    disabledReason,
+  ]);
+}
