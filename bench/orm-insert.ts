@@ -158,10 +158,11 @@ async function setUp(dir: string): Promise<{ cases: Case[]; recorded: () => numb
   }
   const kysely = new Kysely<AppDatabase>({ dialect: new SqliteDialect({ database: connection }) });
   closers.unshift(() => kysely.destroy());
-  const kh = await kyselyHooks(kysely, hooks, { models: { Book: 'books' } });
+  // `sqlite`: the connection under the dialect, so that the outbox INSERT is prepared once (docs/orms.md).
+  const kh = await kyselyHooks(kysely, hooks, { models: { Book: 'books' }, sqlite: connection });
   cases.push({
     adapter: 'Kysely',
-    insert: '`db.transaction().execute(trx => trx.insertInto(…).returningAll().execute())` / `kh.execute(db, …)`',
+    insert: '`db.transaction().execute(trx => trx.insertInto(…).returningAll().execute())` / `kh.execute(db, …)`, `sqlite` option given',
     mode: kh.mode,
     plain: (i) => kysely.transaction().execute((trx) => trx.insertInto('books').values(row(i)).returningAll().execute()),
     hooked: (i) => kh.execute(kysely, kysely.insertInto('books').values(row(i)).returningAll()),
