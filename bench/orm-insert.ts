@@ -1,7 +1,7 @@
 /**
  * What each ORM adapter adds to a single-row insert on SQLite (a file, WAL, one transaction per insert), as a
  * ratio against the same insert without resthooks, measured in the same run: TypeORM, Prisma (in
- * `$transaction` and standalone), Drizzle, Kysely, MikroORM, Sequelize, and the raw `{ tx }` path on
+ * `$transaction` and standalone), Drizzle, Kysely (with and without its `sqlite` option), MikroORM, Sequelize, and the raw `{ tx }` path on
  * better-sqlite3 (async, BEGIN/COMMIT by hand, and `modelSync` in `db.transaction()`; the async one also with an
  * executor that prepares its statement on every call), each as the
  * docs/orms.md and docs/delivery.md recipes write it. The store is in the app's file ('transaction' mode:
@@ -158,15 +158,26 @@ async function setUp(dir: string): Promise<{ cases: Case[]; recorded: () => numb
   }
   const kysely = new Kysely<AppDatabase>({ dialect: new SqliteDialect({ database: connection }) });
   closers.unshift(() => kysely.destroy());
-  // `sqlite`: the connection under the dialect, so that the outbox INSERT is prepared once (docs/orms.md).
+  // `sqlite`: the connection under the dialect, so that the outbox INSERT is prepared once (docs/orms.md); and without it.
   const kh = await kyselyHooks(kysely, hooks, { models: { Book: 'books' }, sqlite: connection });
-  cases.push({
-    adapter: 'Kysely',
-    insert: '`db.transaction().execute(trx => trx.insertInto(…).returningAll().execute())` / `kh.execute(db, …)`, `sqlite` option given',
-    mode: kh.mode,
-    plain: (i) => kysely.transaction().execute((trx) => trx.insertInto('books').values(row(i)).returningAll().execute()),
-    hooked: (i) => kh.execute(kysely, kysely.insertInto('books').values(row(i)).returningAll()),
-  });
+  const khThroughKysely = await kyselyHooks(kysely, hooks, { models: { Book: 'books' } });
+  const kyselyPlain = (i: number) => kysely.transaction().execute((trx) => trx.insertInto('books').values(row(i)).returningAll().execute());
+  cases.push(
+    {
+      adapter: 'Kysely',
+      insert: '`db.transaction().execute(trx => trx.insertInto(…).returningAll().execute())` / `kh.execute(db, …)`, `sqlite` option given',
+      mode: kh.mode,
+      plain: kyselyPlain,
+      hooked: (i) => kh.execute(kysely, kysely.insertInto('books').values(row(i)).returningAll()),
+    },
+    {
+      adapter: 'Kysely, without the `sqlite` option',
+      insert: 'the same; the outbox INSERT goes through Kysely, which prepares it on every write',
+      mode: khThroughKysely.mode,
+      plain: kyselyPlain,
+      hooked: (i) => khThroughKysely.execute(kysely, kysely.insertInto('books').values(row(i)).returningAll()),
+    },
+  );
 
   // TypeORM and MikroORM: two instances on the same file, one without resthooks (a subscriber stays once attached).
   const { DataSource, EntitySchema } = await import('typeorm');
