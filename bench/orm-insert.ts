@@ -1,8 +1,9 @@
 /**
  * What each ORM adapter adds to a single-row insert on SQLite (a file, WAL, one transaction per insert), as a
  * ratio against the same insert without resthooks, measured in the same run: TypeORM, Prisma (in
- * `$transaction` and standalone), Drizzle, Kysely, MikroORM, Sequelize, and the raw `{ tx }` path on
- * better-sqlite3 (async, BEGIN/COMMIT by hand, and `modelSync` in `db.transaction()`), each as the
+ * `$transaction` and standalone), Drizzle, Kysely (with and without its `sqlite` option), MikroORM, Sequelize, and the raw `{ tx }` path on
+ * better-sqlite3 (async, BEGIN/COMMIT by hand, and `modelSync` in `db.transaction()`; the async one also with an
+ * executor that prepares its statement on every call), each as the
  * docs/orms.md and docs/delivery.md recipes write it. The store is in the app's file ('transaction' mode:
  * one more row written per insert, in the same transaction), except for Sequelize, whose driver (sqlite3)
  * must not share a file with the store's (better-sqlite3): the store has a file of its own there
@@ -21,7 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
-import { createHooks, sqliteStore, type Hooks } from '../src/index.js';
+import { createHooks, sqliteStore, sqliteTx, type Hooks } from '../src/index.js';
 import { median } from './stats.js';
 
 export interface AdapterCost {
@@ -116,17 +117,12 @@ async function setUp(dir: string): Promise<{ cases: Case[]; recorded: () => numb
       connection.exec('COMMIT');
     },
   });
-  const tx = (sql: string, params: readonly unknown[]) => connection.prepare(sql).run(...params);
-  // The same with the executor's statements prepared once (the recipe prepares on every call).
-  const prepared = new Map<string, Database.Statement>();
-  const cachedTx = (sql: string, params: readonly unknown[]) => {
-    let statement = prepared.get(sql);
-    if (!statement) prepared.set(sql, (statement = connection.prepare(sql)));
-    return statement.run(...params);
-  };
+  // The recipe's `tx`, statements prepared once per connection; and the executor it replaced, which prepares on every call.
+  const tx = sqliteTx(connection);
+  const preparingTx = (sql: string, params: readonly unknown[]) => connection.prepare(sql).run(...params);
   cases.push(
-    rawCase('raw better-sqlite3, `{ tx }`', 'BEGIN IMMEDIATE; INSERT; `await hooks.model(…, { tx })`; COMMIT', tx),
-    rawCase('raw better-sqlite3, `{ tx }`, statements prepared once', 'the same, with a `tx` that caches its prepared statement by SQL text', cachedTx),
+    rawCase('raw better-sqlite3, `{ tx }`', 'BEGIN IMMEDIATE; INSERT; `await hooks.model(…, { tx: sqliteTx(db) })`; COMMIT', tx),
+    rawCase('raw better-sqlite3, `{ tx }`, prepared on every call', 'the same, with `tx = (sql, params) => db.prepare(sql).run(...params)`', preparingTx),
   );
   const plainTransaction = connection.transaction((i: number) => insertBook.run(`Book ${i}`, 'alice'));
   const hookedTransaction = connection.transaction((i: number) => {
@@ -135,7 +131,7 @@ async function setUp(dir: string): Promise<{ cases: Case[]; recorded: () => numb
   });
   cases.push({
     adapter: 'raw better-sqlite3, `modelSync`',
-    insert: '`db.transaction()`: INSERT; `hooks.modelSync(…, { tx })`',
+    insert: '`db.transaction()`: INSERT; `hooks.modelSync(…, { tx: sqliteTx(db) })`',
     mode: 'transaction',
     plain: (i) => plainTransaction(i),
     hooked: (i) => hookedTransaction(i),
@@ -162,14 +158,26 @@ async function setUp(dir: string): Promise<{ cases: Case[]; recorded: () => numb
   }
   const kysely = new Kysely<AppDatabase>({ dialect: new SqliteDialect({ database: connection }) });
   closers.unshift(() => kysely.destroy());
-  const kh = await kyselyHooks(kysely, hooks, { models: { Book: 'books' } });
-  cases.push({
-    adapter: 'Kysely',
-    insert: '`db.transaction().execute(trx => trx.insertInto(…).returningAll().execute())` / `kh.execute(db, …)`',
-    mode: kh.mode,
-    plain: (i) => kysely.transaction().execute((trx) => trx.insertInto('books').values(row(i)).returningAll().execute()),
-    hooked: (i) => kh.execute(kysely, kysely.insertInto('books').values(row(i)).returningAll()),
-  });
+  // `sqlite`: the connection under the dialect, so that the outbox INSERT is prepared once (docs/orms.md); and without it.
+  const kh = await kyselyHooks(kysely, hooks, { models: { Book: 'books' }, sqlite: connection });
+  const khThroughKysely = await kyselyHooks(kysely, hooks, { models: { Book: 'books' } });
+  const kyselyPlain = (i: number) => kysely.transaction().execute((trx) => trx.insertInto('books').values(row(i)).returningAll().execute());
+  cases.push(
+    {
+      adapter: 'Kysely',
+      insert: '`db.transaction().execute(trx => trx.insertInto(…).returningAll().execute())` / `kh.execute(db, …)`, `sqlite` option given',
+      mode: kh.mode,
+      plain: kyselyPlain,
+      hooked: (i) => kh.execute(kysely, kysely.insertInto('books').values(row(i)).returningAll()),
+    },
+    {
+      adapter: 'Kysely, without the `sqlite` option',
+      insert: 'the same; the outbox INSERT goes through Kysely, which prepares it on every write',
+      mode: khThroughKysely.mode,
+      plain: kyselyPlain,
+      hooked: (i) => khThroughKysely.execute(kysely, kysely.insertInto('books').values(row(i)).returningAll()),
+    },
+  );
 
   // TypeORM and MikroORM: two instances on the same file, one without resthooks (a subscriber stays once attached).
   const { DataSource, EntitySchema } = await import('typeorm');

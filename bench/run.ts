@@ -398,15 +398,23 @@ const FLOOR_NOTES = [
 ];
 const ADAPTER_NOTES = [
   '',
-  'Where an adapter misses the target, the reason is the same as for the hot path: the outbox row adds its three B-tree pages to the',
-  'commit of an insert that itself writes one or two (the book\'s leaf, and `sqlite_sequence` for an AUTOINCREMENT key), so the',
-  'insert\'s WAL pages roughly triple; the ORMs that spend more of their own time per insert (Prisma, MikroORM, Sequelize) dilute it.',
-  'Prisma standalone pays more: resthooks runs the standalone write in an interactive transaction so that its outbox row commits with',
-  'it, and Prisma\'s interactive transaction costs far more than its implicit one (`standalone: \'after-write\'` avoids that, at the',
-  'price of atomicity). Sequelize is `after-commit` here: the row is an autocommit INSERT in another file after the COMMIT.',
-  'The raw better-sqlite3 recipe (docs/delivery.md) prepares its statement on every call; the row with statements prepared once',
-  'shows what that costs. On a loaded machine the wall-clock ratios exceed the CPU ones: a commit that writes more WAL pages also',
-  'waits longer for the disk and the scheduler (its writes, and the checkpoints they bring sooner), which CPU time does not count.',
+  'Where the time goes, from profiles (`node --cpu-prof`) of these inserts and isolated better-sqlite3 runs, in CPU time inside one',
+  'transaction: resthooks\' own work per event (route, serialize, id, owner, row, metrics) is ~3 µs; the rest is SQLite. (1) The outbox',
+  'row adds its three B-trees (the row, the unique index on its text id, the pending index) to the commit of an insert that itself',
+  'writes one or two pages (the book\'s leaf, and `sqlite_sequence` for an AUTOINCREMENT key): ~18 µs with its statement prepared once,',
+  'where the book\'s whole insert costs ~11 µs (the same row in a rowid table with no index: ~7 µs). (2) Preparing the outbox INSERT costs',
+  '~7–11 µs more (SQLite compiles it into every index of the table) wherever the driver prepares each statement it runs:',
+  '`sqliteTx(db)` for the raw recipes and Kysely\'s `sqlite` option prepare it once per connection (compare the rows without them);',
+  'Drizzle (through `$client`) and TypeORM (its statement cache) already did; Prisma\'s and MikroORM\'s drivers still prepare it per',
+  'write (MikroORM\'s raw statement through Knex costs ~40 µs in all, against ~3 µs for the prepared statement run bare). (3) Prisma\'s',
+  'raw-statement path (`tx.$executeRawUnsafe`) costs more than half of a `$transaction` create by itself, and',
+  'standalone, resthooks runs the write in an interactive transaction so that its outbox row commits with it, which costs far more than',
+  'Prisma\'s implicit one (`standalone: \'after-write\'` avoids that, at the price of atomicity). The ORMs that spend more of their own',
+  'time per insert (Prisma, MikroORM, Sequelize) dilute (1) and (2); the raw recipes, whose insert is a few µs, cannot: (1) alone is more',
+  'than their whole insert. Sequelize is `after-commit` here: the row is an autocommit INSERT in another file after the COMMIT.',
+  'What is left of (1) needs the leaner event row the hot-path section describes (not done yet). On a loaded machine the wall-clock',
+  'ratios exceed the CPU ones: a commit that writes more WAL pages also waits longer for the disk and the scheduler (its writes, and',
+  'the checkpoints they bring sooner), which CPU time does not count.',
 ];
 
 // Written from profiles of this bench (node --cpu-prof, statement timers, and isolated Sender/undici and

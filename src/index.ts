@@ -33,6 +33,7 @@ export { GiveBack, type DeliveryQueue, type DeliveryProcessor, type FairnessLimi
 export type { ClaimedDelivery } from './store/kysely-store.js';
 export type { StoreDialect, StoreCapabilities } from './store/store-dialect.js';
 export { sqliteStoreDialect as sqliteStore, type SqliteDatabase, type SqliteStoreDialectOptions } from './store/sqlite/sqlite-store-dialect.js';
+export { sqliteTx, type SqlitePreparer } from './store/sqlite/sqlite-tx.js';
 export { postgresStoreDialect as postgresStore, type PgPool, type PostgresStoreDialectOptions } from './store/postgres/postgres-store-dialect.js';
 export type { Logger } from './logger.js';
 export type { DispatcherCheck, HealthCheck, HealthOptions, HealthReport, MetricsOptions } from './telemetry/observability.js';

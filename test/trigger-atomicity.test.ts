@@ -10,7 +10,7 @@ import pg from 'pg';
 import postgres from 'postgres';
 import { DataSource, EntitySchema } from 'typeorm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { OutboxWriteError, type HookInfo, type Hooks, type HostExecutor } from '../src/index.js';
+import { OutboxWriteError, sqliteTx, type HookInfo, type Hooks, type HostExecutor } from '../src/index.js';
 import { ENGINES, TestDatabase } from './support/database.js';
 import { testHooks } from './support/hooks.js';
 import { startReceiver, verify, type Receiver } from './support/receiver.js';
@@ -28,7 +28,7 @@ interface Book {
 
 /** better-sqlite3: its `db.transaction()` cannot await, so BEGIN/COMMIT by hand. */
 async function addBookBetterSqlite(db: Database.Database, hooks: AppHooks, book: Book) {
-  const tx: HostExecutor = (sql, params) => db.prepare(sql).run(...params);
+  const tx = sqliteTx(db);
   db.exec('BEGIN IMMEDIATE');
   try {
     db.prepare('insert into books (id, title, owner_id) values (?, ?, ?)').run(book.id, book.title, book.ownerId);

@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OutboxWriteError, sqliteStore, type Hooks } from '../src/index.js';
+import { OutboxWriteError, sqliteStore, sqliteTx, type Hooks } from '../src/index.js';
 import { tempDir, testHooks } from './support/hooks.js';
 import { startReceiver } from './support/receiver.js';
 
@@ -40,7 +40,7 @@ async function open({ separate = false, start = true } = {}) {
 function addBook(db: Database.Database, hooks: AppHooks, book: Book, options: { payloadOverride?: (hook: { id: string }) => unknown } = {}) {
   db.transaction(() => {
     db.prepare('insert into books (id, title, owner_id) values (?, ?, ?)').run(book.id, book.title, book.ownerId);
-    hooks.modelSync('Book', 'created', book, { tx: (sql, params) => db.prepare(sql).run(...params), ...options });
+    hooks.modelSync('Book', 'created', book, { tx: sqliteTx(db), ...options });
   })();
   hooks.notify();
 }

@@ -41,6 +41,8 @@ const SCHEMA = {
 
 interface Env {
   db: Kysely<AppDatabase>;
+  /** SQLite: the better-sqlite3 connection under `db`. */
+  connection?: Database.Database;
   hooks: Hooks<EventName>;
   kh: KyselyHooks;
   receiver: Receiver;
@@ -50,12 +52,14 @@ interface Env {
 /** 'app': the resthooks tables live in the app's database; 'separate': in another SQLite file. */
 type StorePlace = 'app' | 'separate';
 
-async function makeEnv(engine: Engine, options: KyselyHooksOptions = {}, place: StorePlace = 'app'): Promise<Env> {
+/** `direct`: the adapter is given `db`'s better-sqlite3 connection as its `sqlite` option. */
+async function makeEnv(engine: Engine, options: KyselyHooksOptions = {}, place: StorePlace = 'app', direct = false): Promise<Env> {
   return openAll(async (closers, close) => {
     const database = new TestDatabase(engine);
     await database.init();
     closers.push(() => database.close());
-    const dialect = engine === 'postgres' ? new PostgresDialect({ pool: database.pool({ max: 5 }) }) : new SqliteDialect({ database: new Database(database.url) });
+    const connection = engine === 'sqlite' ? new Database(database.url) : undefined;
+    const dialect = connection ? new SqliteDialect({ database: connection }) : new PostgresDialect({ pool: database.pool({ max: 5 }) });
     const db = new Kysely<AppDatabase>({ dialect });
     closers.push(() => db.destroy());
     for (const statement of SCHEMA[engine]) await sql.raw(statement).execute(db);
@@ -63,10 +67,10 @@ async function makeEnv(engine: Engine, options: KyselyHooksOptions = {}, place: 
     const store = place === 'app' ? database.dialect({}, { max: 5 }) : undefined;
     const { hooks, close: closeHooks } = await testHooks({ events: EVENTS, store });
     closers.push(closeHooks);
-    const kh = await kyselyHooks(db, hooks, { models: { Book: 'books' }, ...options });
+    const kh = await kyselyHooks(db, hooks, { models: { Book: 'books' }, ...(direct && connection ? { sqlite: connection } : {}), ...options });
     const receiver = await startReceiver();
     closers.push(() => receiver.close());
-    return { db, hooks, kh, receiver, close };
+    return { db, ...(connection ? { connection } : {}), hooks, kh, receiver, close };
   });
 }
 
@@ -85,9 +89,9 @@ function bookWriter(env: Env, db: Kysely<AppDatabase>): BookWriter {
   };
 }
 
-function harness(engine: Engine, place: StorePlace) {
+function harness(engine: Engine, place: StorePlace, direct = false) {
   return async (): Promise<OrmAdapterHarness> => {
-    const env = await makeEnv(engine, {}, place);
+    const env = await makeEnv(engine, {}, place, direct);
     return {
       hooks: env.hooks,
       receiver: env.receiver,
@@ -120,6 +124,71 @@ for (const engine of ENGINES) {
   ormAdapterSuite(`Kysely on ${engine}, store in the app's database`, harness(engine, 'app'), { mode: 'transaction', savepoints: false, commitRace: false });
   ormAdapterSuite(`Kysely on ${engine}, store in a separate SQLite file`, harness(engine, 'separate'), { mode: 'after-commit', savepoints: false, commitRace: false });
 }
+ormAdapterSuite("Kysely on sqlite, store in the app's database, outbox statements on the sqlite option's connection", harness('sqlite', 'app', true), {
+  mode: 'transaction',
+  savepoints: false,
+  commitRace: false,
+});
+
+describe('resthooks/kysely, the sqlite option', () => {
+  const open = closedAfterEach((options?: KyselyHooksOptions) => makeEnv('sqlite', options));
+  const book = (title: string) => ({ title, pages: 1, ownerId: 'alice' });
+  const outboxInsert = (sql: string) => sql.startsWith('insert into "resthooks_events"');
+  /** `connection`, with its `prepare` calls counted per SQL text. */
+  const counted = (connection: Database.Database) => {
+    const prepared = new Map<string, number>();
+    const handle = {
+      prepared,
+      get inTransaction() {
+        return connection.inTransaction;
+      },
+      prepare(text: string) {
+        prepared.set(text, (prepared.get(text) ?? 0) + 1);
+        return connection.prepare(text);
+      },
+    };
+    return handle;
+  };
+  const preparedOutboxInserts = (prepared: Map<string, number>) => [...prepared].filter(([text]) => outboxInsert(text)).map(([, times]) => times);
+  const titles = async (env: Env) => (await env.db.selectFrom('books').select('title').orderBy('id').execute()).map((r) => r.title);
+  const outboxCount = async (env: Env) => (await env.db.selectFrom('resthooks_events').select('name').execute()).length;
+
+  it("runs the outbox INSERT on the connection under the Kysely instance, prepared once, in Kysely's transaction", async () => {
+    const env = await open();
+    const handle = counted(env.connection!);
+    const kh = await kyselyHooks(env.db, env.hooks, { models: { Book: 'books' }, sqlite: handle });
+    await kh.execute(env.db, env.db.insertInto('books').values(book('A')).returningAll());
+    await kh.transaction(env.db, async (trx) => {
+      await kh.execute(trx, trx.insertInto('books').values([book('B'), book('C')]).returningAll());
+    });
+    await expect(
+      kh.transaction(env.db, async (trx) => {
+        await kh.execute(trx, trx.insertInto('books').values(book('Rolled back')).returningAll());
+        throw ROLLBACK;
+      }),
+    ).rejects.toBe(ROLLBACK);
+    expect(preparedOutboxInserts(handle.prepared)).toEqual([1]);
+    expect(await titles(env)).toEqual(['A', 'B', 'C']);
+    expect(await outboxCount(env)).toBe(3);
+  });
+
+  it('a handle that is not the connection under the Kysely instance is ignored, with a warning', async () => {
+    const env = await open();
+    const other = new Database(env.connection!.name);
+    try {
+      const warnings: string[] = [];
+      const logger = { debug() {}, info() {}, warn: (_: object, message: string) => void warnings.push(message), error() {} };
+      const handle = counted(other);
+      const kh = await kyselyHooks(env.db, env.hooks, { models: { Book: 'books' }, sqlite: handle, logger });
+      await kh.execute(env.db, env.db.insertInto('books').values(book('Through Kysely')).returningAll());
+      expect(preparedOutboxInserts(handle.prepared)).toEqual([]);
+      expect(await outboxCount(env)).toBe(1);
+      expect(warnings).toEqual([expect.stringContaining('the sqlite option is not the connection under this Kysely instance')]);
+    } finally {
+      other.close();
+    }
+  });
+});
 
 for (const engine of ENGINES) {
   describe(`resthooks/kysely on ${engine}`, () => {

@@ -16,6 +16,7 @@
 import { CompiledQuery } from 'kysely';
 import type { Hooks } from '../../index.js';
 import type { HostExecutor } from '../../store/host-executor.js';
+import { sqliteTx, type SqlitePreparer } from '../../store/sqlite/sqlite-tx.js';
 import { HelperWrites, type HelperWritesOptions } from './helper-writes.js';
 import type { ModelAction, OutboxMode } from './orm-adapter.js';
 
@@ -25,6 +26,19 @@ export interface KyselyHooksOptions extends HelperWritesOptions {
    * not listed here is known by its table name, so `'books.created'` works too.
    */
   models?: Readonly<Record<string, string>>;
+  /**
+   * The better-sqlite3 `Database` given to Kysely's `SqliteDialect`, when that is the dialect: the outbox
+   * statement then runs on it directly, inside the transaction Kysely has open on it, prepared once per
+   * connection. Through Kysely it is prepared again on every write, which costs about as much as running it.
+   * Used only when a probe at start sees a Kysely transaction on `db` open on this very handle; otherwise
+   * ignored, with a warning.
+   */
+  sqlite?: SqliteHandle;
+}
+
+/** What `sqlite` needs of a better-sqlite3 `Database`. */
+export interface SqliteHandle extends SqlitePreparer {
+  readonly inTransaction: boolean;
 }
 
 /** What `execute` needs from a Kysely instance or transaction (`Kysely`, `Transaction`, `ControlledTransaction`). */
@@ -93,6 +107,13 @@ const ACTIONS: Readonly<Record<string, ModelAction>> = { InsertQueryNode: 'creat
 export async function kyselyHooks(db: KyselyExecutor, hooks: Hooks, options: KyselyHooksOptions = {}): Promise<KyselyHooks> {
   const core = new HelperWrites(hooks, 'resthooks/kysely', options);
   await core.chooseMode((statement) => db.executeQuery(CompiledQuery.raw(statement.sql, [...statement.parameters]) as never));
+  const direct = options.sqlite && core.mode === 'transaction' ? await directExecutor(db, options.sqlite, options) : undefined;
+  const executorOf = (trx: KyselyExecutor): HostExecutor => {
+    const throughKysely = kyselyExecutor(trx);
+    if (!direct) return throughKysely;
+    // The handle is in a transaction whenever Kysely runs a callback of one on it: that transaction is `trx`.
+    return (sql, parameters) => (direct.handle.inTransaction ? direct.run(sql, parameters) : throughKysely.execute({ sql, parameters }));
+  };
   const names = new Map(Object.entries(options.models ?? {}).map(([model, table]) => [table, model]));
 
   const write = async <Row>(trx: KyselyExecutor, query: KyselyReturningQuery<Row>, node: QueryNode, action: ModelAction, model: string | undefined): Promise<Row[]> => {
@@ -135,8 +156,23 @@ export async function kyselyHooks(db: KyselyExecutor, hooks: Hooks, options: Kys
 }
 
 /** Runs the store's statements on the app's transaction, as compiled queries. */
-function executorOf(trx: KyselyExecutor): HostExecutor {
+function kyselyExecutor(trx: KyselyExecutor): { execute(statement: { sql: string; parameters: readonly unknown[] }): unknown } {
   return { execute: (statement) => trx.executeQuery(CompiledQuery.raw(statement.sql, [...statement.parameters]) as never) };
+}
+
+/**
+ * The `sqlite` option's executor, if `handle` is the connection under `db`: idle outside a transaction,
+ * and in one inside a Kysely transaction on `db`.
+ */
+async function directExecutor(db: KyselyExecutor, handle: SqliteHandle, options: KyselyHooksOptions): Promise<{ handle: SqliteHandle; run: ReturnType<typeof sqliteTx> } | undefined> {
+  const idle = !handle.inTransaction;
+  const seen = await db
+    .transaction()
+    .execute((async () => handle.inTransaction) as never)
+    .then((open) => open === true, () => false);
+  if (idle && seen && !handle.inTransaction) return { handle, run: sqliteTx(handle) };
+  options.logger?.warn({}, "resthooks/kysely: the sqlite option is not the connection under this Kysely instance; outbox statements go through Kysely");
+  return undefined;
 }
 
 /** The written table: `into` (insert), `table` (update), the first of `from` (delete); an alias unwrapped. */
