@@ -8,9 +8,10 @@ import { cpus, loadavg } from 'node:os';
 import { fanOutScenario } from './fanout-10k.js';
 import { latencyScenario } from './latency.js';
 import { backlogScenario } from './backlog.js';
+import { txCostScenario } from './tx-cost.js';
 import type { Scenario, ScenarioContext, ScenarioReport } from './scenario-report.js';
 
-export const SCENARIOS: readonly Scenario[] = [fanOutScenario, latencyScenario, backlogScenario];
+export const SCENARIOS: readonly Scenario[] = [fanOutScenario, latencyScenario, backlogScenario, txCostScenario];
 
 export function scenarioNamed(name: string): Scenario {
   const found = SCENARIOS.find((s) => s.name === name);
