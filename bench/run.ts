@@ -305,6 +305,10 @@ function writeDoc(
     ...scenarios.flatMap((report) => [...sectionOf(report), '']),
     '## What bounds these numbers',
     '',
+    ...measuredBounds(e2e),
+    '',
+    BOUNDS_DATED,
+    '',
     ...BOUNDS,
     '',
   ];
@@ -390,6 +394,32 @@ const ADAPTER_NOTES = [
   'shows what that costs. On a loaded machine the wall-clock ratios exceed the CPU ones: a commit that writes more WAL pages also',
   'waits longer for the disk and the scheduler (its writes, and the checkpoints they bring sooner), which CPU time does not count.',
 ];
+
+/** The figures the analysis below leans on, as this run measured them. */
+function measuredBounds(e2e: readonly E2eRow[]): string[] {
+  const range = (values: readonly number[]) => {
+    const [low, high] = [Math.min(...values), Math.max(...values)];
+    return low === high ? pct(low) : `${pct(low)}–${pct(high)}`;
+  };
+  const drained = (x: E2eResult) => (x.deliveries / (x.ms - (x.triggerMs ?? 0))) * 1000;
+  const k1 = e2e.filter((r) => r.k === 1);
+  const fanned = e2e.filter((r) => r.k > 1);
+  const line = (r: E2eRow) =>
+    `N=${fmt(r.n)} × K=${r.k}: client CPU per delivery resthooks ${r.ours.cpuUs.client.toFixed(1)} µs, floor ${r.floor.cpuUs.client.toFixed(1)} µs, ceiling ` +
+    `${r.ceiling.cpuUs.client.toFixed(1)} µs (resthooks − floor: ${(r.ours.cpuUs.client - r.floor.cpuUs.client).toFixed(1)} µs); receiver ${r.ceiling.cpuUs.receiver.toFixed(1)} µs per request in the ceiling run.`;
+  return [
+    'Measured in this run (from the end-to-end tables above):',
+    '',
+    `- The durable floor reaches ${range(k1.map((r) => rate(r.floor) / rate(r.ceiling)))} of the ceiling for K=1 and ${range(fanned.map((r) => rate(r.floor) / rate(r.ceiling)))} for K>1;`,
+    `  counted from the end of the trigger loop, ${range(k1.map((r) => drained(r.floor) / rate(r.ceiling)))} for K=1.`,
+    ...e2e.map((r) => `- ${line(r)}`),
+  ];
+}
+
+const BOUNDS_DATED =
+  'The analysis below was written from profiles of this bench (node --cpu-prof, statement timers, isolated Sender/undici and better-sqlite3 ' +
+  'micro-runs) over the runs up to the one of 2026-12-06T21:37:57Z (the page committed as 6ecbd7b); its figures are that analysis\'s, not ' +
+  'recomputed by this run: compare them with the list above.';
 
 // Written from profiles of this bench (node --cpu-prof, statement timers, and isolated Sender/undici and
 // better-sqlite3 micro-runs on this machine) and from the durable floor; update when the profile changes.

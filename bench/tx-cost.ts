@@ -51,9 +51,10 @@ async function interleaved(plain: (i: number) => Promise<unknown>, hooked: (i: n
 }
 
 /** PostgreSQL: one client's transactions, with and without the outbox row in them. */
-export async function postgresTxCost({ rounds, perRound }: { rounds: number; perRound: number }): Promise<TxCost> {
-  const server = await startPostgres({ durableCommits: true });
-  const pool = new pg.Pool({ connectionString: server.url, max: 4 });
+export async function postgresTxCost({ rounds, perRound, url }: { rounds: number; perRound: number; url?: string }): Promise<TxCost> {
+  // A server of its own unless given a database (the tests' server).
+  const server = url === undefined ? await startPostgres({ durableCommits: true }) : undefined;
+  const pool = new pg.Pool({ connectionString: url ?? server!.url, max: 4 });
   const hooks = createHooks({ events: { 'book.added': 'Book.created' }, store: postgresStore(pool), delivery: { pollInterval: 3_600_000 } });
   try {
     await hooks.start(); // migrates
@@ -87,7 +88,7 @@ export async function postgresTxCost({ rounds, perRound }: { rounds: number; per
     }
   } finally {
     await hooks.close(); // ends the pool too: the store owns it
-    await server.stop();
+    await server?.stop();
   }
 }
 
