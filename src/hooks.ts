@@ -324,7 +324,9 @@ function wireHooks(options: HooksOptions): Hooks {
     retentionTimer = undefined;
     dispatcher.stop();
     commitWatch.stop();
-    await queue.close(toMs(stopOptions.timeout ?? '10s'));
+    const timeoutMs = toMs(stopOptions.timeout ?? '10s');
+    await dispatcher.passOver(timeoutMs);
+    await queue.close(timeoutMs);
     await recorder.settled();
     await sender.close();
   };

@@ -35,6 +35,10 @@ export class Dispatcher {
   #again = false;
   #outboxWanted = true;
   #timer: NodeJS.Timeout | undefined;
+  /** A pass asked for by `nudge()`, in this turn of the event loop. */
+  #soon: NodeJS.Immediate | undefined;
+  /** The pass in progress, if any: a shutdown lets it end before the store closes. */
+  #pass: Promise<void> = Promise.resolve();
   /** Deliveries per event in the last fan-out, so a batch reads about as many events as the queue has room for. */
   #deliveriesPerEvent = 1;
   /** Some event waits for another lookup try: the pass ends by asking when the first one is due. */
@@ -76,14 +80,27 @@ export class Dispatcher {
       this.#again = true;
       return;
     }
+    this.#pumpSoon();
+  }
+
+  // setImmediate, not setTimeout(…, 0): a timer waits at least 1 ms, half of a 2 ms save-to-receive
+  // budget. A burst of saves in one turn still shares the pass.
+  #pumpSoon(): void {
+    if (this.#soon) return;
     if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => void this.#pump(), 0);
+    this.#timer = undefined;
+    this.#soon = setImmediate(() => {
+      this.#soon = undefined;
+      void this.#pump();
+    });
   }
 
   async #pump(): Promise<void> {
     this.#timer = undefined;
     if (this.#pumping || !this.#running) return;
     this.#pumping = true;
+    let passOver = () => {};
+    this.#pass = new Promise<void>((resolve) => (passOver = resolve));
     const { store, queue } = this.#deps;
     let wait = this.#deps.pollIntervalMs;
     try {
@@ -135,9 +152,15 @@ export class Dispatcher {
     } finally {
       this.#pumping = false;
       this.#lastPassAt = Date.now();
+      passOver();
     }
     if (!this.#running) return;
-    if (this.#again) wait = 0;
+    if (this.#again) {
+      // A nudge came during the pass's last reads (a save, a freed slot): the next pass now.
+      this.#outboxWanted = true;
+      this.#pumpSoon();
+      return;
+    }
     this.#timer = setTimeout(() => {
       this.#outboxWanted = true; // events committed through a host transaction are found by polling
       void this.#pump();
@@ -145,10 +168,26 @@ export class Dispatcher {
     this.#timer.unref();
   }
 
+  /**
+   * Resolves once no pass is in progress (after `stop()`, none starts again), or after `timeoutMs`: a
+   * pass stuck on an unreachable database must not hold a shutdown.
+   */
+  async passOver(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    try {
+      await Promise.race([this.#pass, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Stops fanning out and claiming; what the queue holds is the queue's to finish. */
   stop(): void {
     this.#running = false;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#soon) clearImmediate(this.#soon);
+    this.#soon = undefined;
   }
 }
