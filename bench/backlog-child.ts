@@ -1,12 +1,13 @@
 /**
  * The backlog scenario's restarted process (bench/backlog.ts): opens the SQLite file that holds the
  * backlog, starts the dispatcher as the bench's hooks do, and reports, over IPC, when `start()` was
- * called and the peak RSS and heap it saw while delivering, sampled every 50 ms, once the parent says stop.
+ * called and the peak RSS and heap it saw while delivering, sampled every 50 ms, once the parent says stop,
+ * and the heap still in use after a full GC then: what the process keeps, as opposed to garbage not yet collected.
  *
- *   node --import tsx bench/backlog-child.ts <sqlite file>
+ *   node --expose-gc --import tsx bench/backlog-child.ts <sqlite file>
  *
  * → { type: 'started', at }   (clock: performance.timeOrigin + performance.now(), as the receiver's)
- * ← { type: 'stop' }  → { type: 'stopped', rssMax, heapMax, rssAtStart, samples }
+ * ← { type: 'stop' }  → { type: 'stopped', rssMax, heapMax, rssAtStart, heapAfterGc, samples }
  */
 import Database from 'better-sqlite3';
 import { createHooks, sqliteStore } from '../src/index.js';
@@ -43,8 +44,10 @@ process.on('message', (message: { type: string }) => {
   void (async () => {
     sample();
     clearInterval(sampler);
+    (globalThis as { gc?: () => void }).gc?.();
+    const heapAfterGc = process.memoryUsage().heapUsed;
     await hooks.close({ timeout: '10s' });
-    send({ type: 'stopped', rssMax, heapMax, rssAtStart, samples });
+    send({ type: 'stopped', rssMax, heapMax, rssAtStart, heapAfterGc, samples });
     process.disconnect();
   })();
 });

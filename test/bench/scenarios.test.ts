@@ -67,7 +67,8 @@ describe('backlog', () => {
     expect(run.firstAfterStartMs).toBeGreaterThan(0);
     expect(run.firstAfterSpawnMs).toBeGreaterThan(run.firstAfterStartMs);
     expect(run.rssMaxMb).toBeGreaterThanOrEqual(run.rssAtStartMb);
-    const report = backlogReport(run, run);
+    const report = backlogReport(run, run, 0);
+    expect(run.heapAfterGcMb).toBeGreaterThan(0);
     expect(report.lines.join('\n')).toContain('| 10 |');
   });
 });
