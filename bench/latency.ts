@@ -27,6 +27,7 @@ import { fmt } from './stats.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 export const LATENCY_TARGETS = { p50: 2, p99: 5, p999: 10 } as const; // ms
+const STALL_MS = 3; // a 1 ms tick that comes this late means the loop was held
 
 export interface LatencyOptions {
   readonly perSecond: number;
@@ -47,6 +48,13 @@ export interface TailEvidence {
   readonly withGc: number;
   readonly withWalRestart: number;
   readonly withSlowSave: number;
+  /** Overlapped a moment when this process's event loop came back more than STALL_MS late. */
+  readonly withStall: number;
+  /** Of those, the ones whose every stall was spent waiting for a core (this process used less than half of it in CPU time). */
+  readonly withStallWaiting: number;
+  readonly loopStalls: number;
+  /** Stalls during which this process ran (its own work: a pass, a commit, a checkpoint, a GC) rather than waited for a core. */
+  readonly busyStalls: number;
   readonly unexplained: number;
   readonly gcPauses: number;
   readonly gcPauseMaxMs: number;
@@ -202,7 +210,20 @@ async function resthooksLatency(rx: StampReceiver, dir: string, { perSecond, sec
   const wal = walSequenceReader(file);
   const walRestarts: number[] = [];
   let sequence = wal.read();
+  // The same 1 ms tick notes when the loop came back late: the thread was busy (a pass, a commit, a GC) or not scheduled.
+  // Whether it ran meanwhile (CPU time used over most of the stall) tells a busy thread from one that waited for a core.
+  const stalls: Array<{ from: number; to: number; busy: boolean }> = [];
+  let lastTick = now();
+  let lastCpu = process.cpuUsage();
   const walWatch = setInterval(() => {
+    const tick = now();
+    const cpu = process.cpuUsage();
+    if (tick - lastTick > STALL_MS) {
+      const ranMs = (cpu.user - lastCpu.user + cpu.system - lastCpu.system) / 1000;
+      stalls.push({ from: lastTick, to: tick, busy: ranMs >= (tick - lastTick) / 2 });
+    }
+    lastTick = tick;
+    lastCpu = cpu;
     const next = wal.read();
     if (next !== undefined && sequence !== undefined && next !== sequence) walRestarts.push(now());
     sequence = next ?? sequence;
@@ -229,6 +250,8 @@ async function resthooksLatency(rx: StampReceiver, dir: string, { perSecond, sec
   let withGc = 0;
   let withWalRestart = 0;
   let withSlowSave = 0;
+  let withStall = 0;
+  let withStallWaiting = 0;
   let unexplained = 0;
   const gcStarts = gc.filter((g) => g.ms >= 1).map((g) => g.at);
   for (let i = 0; i < count; i++) {
@@ -237,10 +260,14 @@ async function resthooksLatency(rx: StampReceiver, dir: string, { perSecond, sec
     const g = overlaps(gcStarts, from, to);
     const w = overlaps(walRestarts, from, to);
     const s = saveMs[i]! > 2;
+    const overlapping = stalls.filter((stall) => stall.to >= from && stall.from <= to);
+    const l = overlapping.length > 0;
+    if (l && overlapping.every((stall) => !stall.busy)) withStallWaiting++;
     if (g) withGc++;
     if (w) withWalRestart++;
     if (s) withSlowSave++;
-    if (!g && !w && !s) unexplained++;
+    if (l) withStall++;
+    if (!g && !w && !s && !l) unexplained++;
   }
   const saves = percentiles(Array.from(saveMs));
   // Per event: the save, the wait until its fan-out pass committed, the wait in the queue, and the send.
@@ -265,6 +292,10 @@ async function resthooksLatency(rx: StampReceiver, dir: string, { perSecond, sec
       withGc,
       withWalRestart,
       withSlowSave,
+      withStall,
+      withStallWaiting,
+      loopStalls: stalls.length,
+      busyStalls: stalls.filter((stall) => stall.busy).length,
       unexplained,
       gcPauses: gc.length,
       gcPauseMaxMs: Math.max(0, ...gc.map((g) => g.ms)),
@@ -333,7 +364,9 @@ export function latencyReport(r: LatencyResult): ScenarioReport {
   ).filter(([, value, target]) => value > target);
   const cause =
     `Of the ${fmt(e.slowEvents)} events slower than ${t.p99} ms, ${fmt(e.withGc)} overlapped a GC pause of 1 ms or more, ${fmt(e.withWalRestart)} a WAL restart ` +
-    `(a completed checkpoint), ${fmt(e.withSlowSave)} had a save of more than 2 ms themselves, and ${fmt(e.unexplained)} none of these.`;
+    `(a completed checkpoint), ${fmt(e.withSlowSave)} had a save of more than 2 ms themselves, ${fmt(e.withStall)} overlapped one of the ${fmt(e.loopStalls)} moments ` +
+    `when this process's event loop came back more than ${STALL_MS} ms late (${fmt(e.busyStalls)} of them with the thread running its own work, the others waiting ` +
+    `for a core; ${fmt(e.withStallWaiting)} of these events met only stalls of the waiting kind), and ${fmt(e.unexplained)} none of these.`;
   const verdict = misses.length === 0 ? 'latency: every target met.' : `latency: ${misses.map(([name, value, target]) => `${name} ${value.toFixed(1)} ms > ${target} ms`).join(', ')}: missed. ${cause}`;
   const row = (what: string, p: Percentiles) => `| ${what} | ${fmt(p.count)} | ${p.p50.toFixed(2)} | ${p.p99.toFixed(2)} | ${p.p999.toFixed(2)} | ${p.max.toFixed(2)} |`;
   return {
