@@ -4,7 +4,7 @@
  */
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { createHooks, sqliteStore, type Hooks } from '../src/index.js';
+import { createHooks, sqliteStore, type Hooks, type TracingOptions } from '../src/index.js';
 import { cpuPerDelivery, type Receiver, type RunResult } from './receiver-process.js';
 
 export const CONCURRENCY = 64;
@@ -27,7 +27,7 @@ export function book(i: number) {
 let files = 0;
 
 /** Hooks on a fresh SQLite file in `dir`, with `k` subscriptions of one owner pointing at the receiver. */
-export async function newHooks(dir: string, port: number, k: number): Promise<{ hooks: Hooks; file: string }> {
+export async function newHooks(dir: string, port: number, k: number, tracing?: TracingOptions): Promise<{ hooks: Hooks; file: string }> {
   const file = join(dir, `hooks-${process.pid}-${++files}.db`);
   const hooks = createHooks({
     events: { 'book.added': 'Book.created' },
@@ -35,6 +35,7 @@ export async function newHooks(dir: string, port: number, k: number): Promise<{ 
     allowPrivateTargets: true,
     // One tenant: its owner may use every slot (the default share, 0.5, keeps half free for other owners).
     delivery: { concurrency: CONCURRENCY, connectionsPerOrigin: CONCURRENCY, ownerShare: 1 },
+    ...(tracing ? { tracing } : {}),
   });
   for (let i = 0; i < k; i++) {
     await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: `http://127.0.0.1:${port}/hook/${i}` });

@@ -35,6 +35,8 @@ export class Dispatcher {
   #again = false;
   #outboxWanted = true;
   #timer: NodeJS.Timeout | undefined;
+  /** A pass asked for by `nudge()`, in this turn of the event loop. */
+  #soon: NodeJS.Immediate | undefined;
   /** Deliveries per event in the last fan-out, so a batch reads about as many events as the queue has room for. */
   #deliveriesPerEvent = 1;
   /** Some event waits for another lookup try: the pass ends by asking when the first one is due. */
@@ -88,8 +90,19 @@ export class Dispatcher {
       this.#again = true;
       return;
     }
+    this.#pumpSoon();
+  }
+
+  // setImmediate, not setTimeout(…, 0): a timer waits at least 1 ms, half of a 2 ms save-to-receive
+  // budget. A burst of saves in one turn still shares the pass.
+  #pumpSoon(): void {
+    if (this.#soon) return;
     if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => void this.#pump(), 0);
+    this.#timer = undefined;
+    this.#soon = setImmediate(() => {
+      this.#soon = undefined;
+      void this.#pump();
+    });
   }
 
   async #pump(): Promise<void> {
@@ -164,7 +177,12 @@ export class Dispatcher {
       endPass();
     }
     if (!this.#running) return;
-    if (this.#again) wait = 0;
+    if (this.#again) {
+      // A nudge came during the pass's last reads (a save, a freed slot): the next pass now.
+      this.#outboxWanted = true;
+      this.#pumpSoon();
+      return;
+    }
     this.#timer = setTimeout(() => {
       this.#outboxWanted = true; // events committed through a host transaction are found by polling
       this.#claimQuietUntil = 0; // and so are deliveries other processes made due
@@ -186,5 +204,7 @@ export class Dispatcher {
     this.#running = false;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#soon) clearImmediate(this.#soon);
+    this.#soon = undefined;
   }
 }

@@ -167,8 +167,18 @@ export class FairShare {
     );
   }
 
+  /**
+   * Whether a claim waits for its own owner's share, origin or subscription. A limit as large as the
+   * concurrency is only reached when every slot is taken: a claim behind it waits for a slot, as any
+   * other does (one owner's fan-out to one origin with `connectionsPerOrigin` = `concurrency`).
+   */
   #blocked(entry: WaitingClaim): boolean {
-    return entry.line.inFlight >= this.#ownerLimit(entry.line) || !this.#laneFree(entry);
+    const binds = (inFlight: number, limit: number) => limit < this.#concurrency && inFlight >= limit;
+    return (
+      binds(entry.line.inFlight, this.#ownerLimit(entry.line)) ||
+      (entry.origin !== '' && binds(this.#originInFlight.get(entry.origin) ?? 0, this.#limits.perOrigin)) ||
+      binds(this.#subscriptionInFlight.get(entry.claim.subscriptionId) ?? 0, this.#limits.perSubscription)
+    );
   }
 
   #afterRemoval(line: OwnerLine): void {

@@ -185,6 +185,19 @@ describe('InProcessQueue', () => {
       await roomy.close(10);
     });
 
+    it('caps as large as the concurrency give nothing back: one owner\'s fan-out to one origin only waits for slots', async () => {
+      const { queue, started, givenBack, finish } = heldQueue(2, { perOrigin: 2, perSubscription: 2, ownerShare: 1 });
+      const fanOut = Array.from({ length: CLAIMS_PER_SLOT * 2 }, (_, i) => ownedClaim(`f${i}`, 'alice', `http://one.test/hook/${i}`));
+      await queue.enqueue(fanOut);
+      expect([started, queue.capacity()]).toEqual([['f0', 'f1'], 0]);
+      await new Promise((resolve) => setTimeout(resolve, STUCK_AFTER_MS + 600));
+      expect(givenBack).toEqual([]);
+      // They start as slots free, in order.
+      await finish('f0');
+      expect(started).toEqual(['f0', 'f1', 'f2']);
+      await queue.close(10);
+    });
+
     it('at the shutdown deadline, claims waiting for their caps are given back at once', async () => {
       const running = new Map<string, () => void>();
       const givenBack: string[] = [];
