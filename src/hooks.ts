@@ -266,7 +266,11 @@ function wireHooks(options: HooksOptions): Hooks {
   });
   const queueContext: QueueContext = {
     // The signal (aborted at the shutdown deadline) also ends the retries of the attempt's record.
-    processor: async (claim, signal) => recorder.record(await telemetry.attempt(claim, (headers) => runner.run(claim, signal, headers)), signal),
+    processor: async (claim, signal) => {
+      const finished = await telemetry.attempt(claim, (headers) => runner.run(claim, signal, headers));
+      await recorder.record(finished, signal);
+      return finished.release ? 'given back' : 'recorded';
+    },
     loadClaims: (ids) => store.loadClaims(ids),
     inFlightAttempts: (limit, after) => store.inFlightAttempts(limit, after),
     extendLease: (claim, leaseUntil) => store.extendLease(claim, leaseUntil, Date.now()),

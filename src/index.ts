@@ -29,7 +29,7 @@ export type { HostExecutor, CompiledStatement } from './store/host-executor.js';
 export type { OutboxProbe } from './store/outbox-probe.js';
 export type { PurgeResult } from './store/retention.js';
 export type { OutboxEvent, OutboxStatus } from './store/outbox.js';
-export { GiveBack, type DeliveryQueue, type DeliveryProcessor, type FairnessLimits, type QueueContext, type QueueFactory } from './queue/queue.js';
+export { GiveBack, type DeliveryQueue, type DeliveryProcessor, type ProcessedClaim, type FairnessLimits, type QueueContext, type QueueFactory } from './queue/queue.js';
 export type { ClaimedDelivery } from './store/kysely-store.js';
 export type { StoreDialect, StoreCapabilities } from './store/store-dialect.js';
 export { sqliteStoreDialect as sqliteStore, type SqliteDatabase, type SqliteStoreDialectOptions } from './store/sqlite/sqlite-store-dialect.js';

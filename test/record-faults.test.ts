@@ -58,7 +58,7 @@ function capturingLogger(): Logger & { lines: LogLine[] } {
  * its first, so that another process takes the delivery over.
  */
 function shortLeaseQueue(leaseMs: number, { takeOne = false } = {}) {
-  const running = new Set<Promise<void>>();
+  const running = new Set<Promise<unknown>>();
   const failures: unknown[] = [];
   let taken = 0;
   const settled = async () => {

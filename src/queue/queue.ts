@@ -13,7 +13,10 @@ import type { SendGate } from './send-gate.js';
  * aborted signal it makes no attempt and gives the claim back: due again at once, or after the
  * `delayMs` of a `GiveBack` reason.
  */
-export type DeliveryProcessor = (delivery: ClaimedDelivery, signal: AbortSignal) => Promise<void>;
+/** What became of a claim a processor was given: an attempt recorded, or the claim given back unattempted (due again later). */
+export type ProcessedClaim = 'recorded' | 'given back';
+
+export type DeliveryProcessor = (delivery: ClaimedDelivery, signal: AbortSignal) => Promise<ProcessedClaim | void>;
 
 /** The abort reason of a claim handed back unattempted that should not be claimed again for `delayMs`. */
 export class GiveBack extends Error {

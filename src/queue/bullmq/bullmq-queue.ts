@@ -5,11 +5,11 @@
  * only the delivery id and attempt number, and the worker reloads the claim before sending.
  * @module
  */
-import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Queue, Worker, type ConnectionOptions, type Job, type RedisClient } from 'bullmq';
 import { ConfigError } from '../../errors.js';
 import { loggedError, silentLogger, type Logger } from '../../logger.js';
 import type { ClaimedDelivery } from '../../store/kysely-store.js';
-import { GiveBack, type DeliveryQueue, type QueueContext, type QueueFactory } from '../queue.js';
+import { GiveBack, type DeliveryQueue, type ProcessedClaim, type QueueContext, type QueueFactory } from '../queue.js';
 import type { SendGate } from '../send-gate.js';
 import { SLOT_LEASE_MARGIN_MS } from '../send-limits.js';
 import { ClaimReader } from './claim-reader.js';
@@ -77,6 +77,8 @@ const WAIT_PER_JOB_MS = 20;
 const BACKLOG_REFRESH_MS = 200;
 /** How often a relay checks that Redis still holds its jobs (a restart without persistence, a flush, a failover). */
 const REDIS_CHECK_MS = 1000;
+/** How long after a claim was given back the Redis check keeps re-adding the jobs of deliveries in flight. */
+const GIVE_BACK_RESYNC_MS = 5000;
 /** Deliveries in flight read (and jobs re-added) per page when Redis lost its jobs. */
 const RESYNC_PAGE = 500;
 // While the store cannot be read, a job waits for it (its lock renewed) rather than failing: these
@@ -182,6 +184,8 @@ class BullmqQueue implements DeliveryQueue {
   #checking: Promise<void> | undefined;
   /** Set when jobs may be missing from Redis (an add failed, a job failed for good): re-add every claim in flight. */
   #resyncWanted = false;
+  /** Until when each Redis check re-adds the jobs of deliveries in flight (see `#gaveBack`). */
+  #resyncUntil = 0;
   /** Set while the store cannot be read by this worker's jobs, so the outage is logged once, not per job. */
   #storeUnreachable = false;
   /** Attempts running in this worker, in all and per owner: an owner holds at most `ownerShare` of the slots others leave free. */
@@ -384,17 +388,18 @@ class BullmqQueue implements DeliveryQueue {
     const opened = this.#opened;
     if (!opened) return;
     try {
-      const client = await opened.queue.backend.client;
+      const client = await redisClientOf(opened.queue);
       const key = `${this.#settings.prefix ?? 'bull'}:${this.#settings.queueName}:resthooks-relay`;
       if ((await client.get(key)) === null) {
         // Also on a first start against an empty Redis: another relay's claims may have lost their jobs.
         await client.set(key, String(Date.now()));
         this.#resyncWanted = true;
       }
-      if (this.#resyncWanted && this.#opened === opened) {
+      const afterGiveBack = Date.now() < this.#resyncUntil;
+      if ((this.#resyncWanted || afterGiveBack) && this.#opened === opened) {
         this.#resyncWanted = false;
         try {
-          await this.#resync(opened);
+          await this.#resync(opened, !afterGiveBack);
         } catch (error) {
           this.#resyncWanted = true;
           throw error;
@@ -408,7 +413,7 @@ class BullmqQueue implements DeliveryQueue {
     }
   }
 
-  async #resync(opened: Opened): Promise<void> {
+  async #resync(opened: Opened, announce = true): Promise<void> {
     let added = 0;
     // Page by page until done, or until close(): the claims of pages left unread then come back when
     // their leases lapse, as those of a relay that died would.
@@ -419,7 +424,7 @@ class BullmqQueue implements DeliveryQueue {
       added += page.length;
       after = page[page.length - 1]!.id;
     }
-    if (added > 0) this.#settings.logger.warn({ count: added }, 'resthooks: jobs may have been lost from Redis; the deliveries in flight were added again');
+    if (added > 0 && announce) this.#settings.logger.warn({ count: added }, 'resthooks: jobs may have been lost from Redis; the deliveries in flight were added again');
   }
 
   /**
@@ -462,7 +467,7 @@ class BullmqQueue implements DeliveryQueue {
   /** The open queue's Redis connection (the gate's scripts run on it). */
   async #redisClient() {
     this.#open();
-    return this.#opened!.queue.backend.client;
+    return redisClientOf(this.#opened!.queue);
   }
 
   async #process(job: Job<DeliveryJobData>, signal: AbortSignal): Promise<void> {
@@ -473,13 +478,13 @@ class BullmqQueue implements DeliveryQueue {
       const owner = claim.subscription?.owner ?? '';
       const ownerAttempting = this.#ownerAttempting.get(owner) ?? 0;
       if (ownerAttempting >= this.#ownerLimit(ownerAttempting)) {
-        await this.#context.processor(claim, this.#ownerFull);
+        this.#gaveBack(await this.#context.processor(claim, this.#ownerFull));
         return;
       }
       this.#attempting++;
       this.#ownerAttempting.set(owner, ownerAttempting + 1);
       try {
-        await this.#context.processor(claim, signal);
+        this.#gaveBack(await this.#context.processor(claim, signal));
       } finally {
         this.#attempting--;
         const left = this.#ownerAttempting.get(owner)! - 1;
@@ -494,6 +499,16 @@ class BullmqQueue implements DeliveryQueue {
         this.#listener();
       }
     }
+  }
+
+  /**
+   * A claim given back unattempted (owner share, rate limit, pause, a full origin) is claimed again by a
+   * relay, often while this job is still finishing; BullMQ's deduplication can then drop the new job,
+   * leaving the delivery in flight with no job until its lease lapses. So for a while after a give-back
+   * the Redis check re-adds a job for every delivery in flight (deduplicated: no job is added twice).
+   */
+  #gaveBack(processed: ProcessedClaim | void): void {
+    if (processed === 'given back') this.#resyncUntil = Date.now() + GIVE_BACK_RESYNC_MS;
   }
 
   /** The most attempts an owner with `ownerAttempting` running may have in this worker (as the in-process queue's share). */
@@ -547,6 +562,17 @@ function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/**
+ * A queue's Redis connection: `queue.backend.client` from BullMQ 6, `queue.client` on BullMQ 5 (the
+ * peer range takes both).
+ */
+function redisClientOf(queue: Queue<DeliveryJobData>): Promise<RedisClient> {
+  const { backend, client } = queue as unknown as { backend?: { client: Promise<RedisClient> }; client?: Promise<RedisClient> };
+  const found = backend?.client ?? client;
+  if (!found) throw new Error('resthooks: this BullMQ version gives no access to its Redis connection (queue.backend.client or queue.client)');
+  return found;
 }
 
 /**
