@@ -206,7 +206,7 @@ beforeAll(async () => {
     { name: 'rotation-old-secret', secret, ...two, valid: true },
     { name: 'rotation-new-secret', secret: rotatedSecret, ...two, valid: true },
     { name: 'changed-body', secret, headers: one.headers, body: one.body.replace('Misérables', 'Miserables'), valid: false },
-    { name: 'other-webhook-id', secret, headers: { ...one.headers, 'webhook-id': `${id.slice(0, -1)}x` }, body: one.body, valid: false },
+    { name: 'other-webhook-id', secret, headers: { ...one.headers, 'webhook-id': `${id.slice(0, -1)}${id.endsWith('x') ? 'y' : 'x'}` }, body: one.body, valid: false },
     { name: 'wrong-secret', secret, headers: resigned(timestamp, [generateSecret()]), body: one.body, valid: false },
     { name: 'timestamp-10-minutes-old', secret, headers: resigned(timestamp - 600, [secret]), body: one.body, valid: false },
     { name: 'timestamp-10-minutes-ahead', secret, headers: resigned(timestamp + 600, [secret]), body: one.body, valid: false },
