@@ -331,9 +331,10 @@ class BullmqQueue implements DeliveryQueue {
     const queue = this.#newQueue();
     let worker: Worker<DeliveryJobData> | undefined;
     if (runsWorker) {
-      // Three parameters: BullMQ passes its cancellation signal only to processors that declare it.
-      const processJob = (job: Job<DeliveryJobData>, _token: string | undefined, signal: AbortSignal | undefined) =>
-        this.#process(job, signal ? AbortSignal.any([shutdown.signal, signal]) : shutdown.signal);
+      // One parameter: BullMQ then makes no abort controller per job (its signal aborts only on
+      // `cancelJob`, never called here). Every job shares the shutdown signal, as the in-process queue's
+      // attempts do, so the sender watches it with one listener rather than one per job.
+      const processJob = (job: Job<DeliveryJobData>) => this.#process(job, shutdown.signal);
       try {
         const { lockDuration, stalledInterval } = this.#settings;
         worker = new Worker<DeliveryJobData>(queueName, processJob, {
