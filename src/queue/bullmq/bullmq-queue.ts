@@ -171,6 +171,8 @@ class BullmqQueue implements DeliveryQueue {
   readonly #claims: ClaimReader;
   readonly #settings: Settings;
   #opened: Opened | undefined;
+  /** The queue `close()` is closing: its attempts still finish through its connection. */
+  #closing: Opened | undefined;
   /** Jobs waiting in Redis, as last counted, plus those added since. */
   #backlog = 0;
   #refreshTimer: NodeJS.Timeout | undefined;
@@ -258,6 +260,7 @@ class BullmqQueue implements DeliveryQueue {
   async close(timeoutMs: number): Promise<void> {
     const opened = this.#opened;
     this.#opened = undefined; // a later `start()` opens afresh
+    this.#closing = opened;
     clearTimeout(this.#refreshTimer);
     this.#refreshTimer = undefined;
     clearTimeout(this.#redisCheck);
@@ -265,7 +268,11 @@ class BullmqQueue implements DeliveryQueue {
     if (!opened) return;
     await Promise.allSettled([...opened.adding]);
     if (this.#checking) await bounded(this.#checking, FORCE_CLOSE_GRACE_MS);
-    if (opened.worker) await this.#closeWorker(opened, timeoutMs);
+    try {
+      if (opened.worker) await this.#closeWorker(opened, timeoutMs);
+    } finally {
+      if (this.#closing === opened) this.#closing = undefined;
+    }
     await this.#closeQueue(opened.queue);
   }
 
@@ -460,8 +467,14 @@ class BullmqQueue implements DeliveryQueue {
     }
   }
 
-  /** The open queue's Redis connection (the gate's scripts run on it). */
+  /**
+   * The open queue's Redis connection (the gate's scripts run on it). While `close()` waits for the
+   * attempts, the closing queue's: an attempt cut short by the deadline still frees its slots, and
+   * must not open the queue (and a worker) again.
+   */
   async #redisClient() {
+    const opened = this.#opened ?? this.#closing;
+    if (opened) return opened.queue.backend.client;
     this.#open();
     return this.#opened!.queue.backend.client;
   }
