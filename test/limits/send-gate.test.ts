@@ -230,6 +230,16 @@ describe('redis send gate: round trips on Redis time', () => {
     expect(calls() - before).toBe(1);
   });
 
+  it('admissions asked for together go in one call, in order: under a per-origin cap of 1 the first gets the slot', async () => {
+    const { gate, calls } = await countedGate(`gate-test-${process.pid}-${++gates}`);
+    const before = calls();
+    const [first, second, third] = await Promise.all([gate.admit(request('s1')), gate.admit(request('s2')), gate.admit(request('s3', null, 'http://b.test'))]);
+    expect(calls() - before).toBe(1);
+    expect(first).toMatchObject({ admitted: true });
+    expect(second).toMatchObject({ admitted: false, reason: 'origin' });
+    expect(third).toMatchObject({ admitted: true });
+  });
+
   it('finishes with no admission after them go together within moments; another worker then finds their slots free', async () => {
     const name = `gate-test-${process.pid}-${++gates}`;
     const { gate, calls } = await countedGate(name);

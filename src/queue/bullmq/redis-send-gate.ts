@@ -3,7 +3,7 @@
  * subscription's rate window (a sorted set of slots scored by their end), its pause and probe (a
  * hash), and per-origin and per-subscription caps on attempts in flight (sorted sets of slots scored
  * by their lease's expiry, so a killed worker's slots free themselves). One Lua script, atomic, finishes
- * earlier attempts and admits the next in one round trip, applying the rules of delivery/send-limits.ts, which the gate
+ * earlier attempts and admits the next ones in one round trip, applying the rules of delivery/send-limits.ts, which the gate
  * conformance suite holds both gates to. Times are Redis's own clock (`TIME`), the one clock every
  * worker, on any machine, shares.
  * @module
@@ -30,11 +30,12 @@ const CAP_WAIT_MS = 100;
 const PAUSE_KEEP_MS = PAUSE_FORGET_MS;
 
 // One script, one round trip: first the finishes of earlier attempts (their slots freed, their
-// verdicts applied), then at most one admission, so an admission sees the slots those finishes free.
-// ARGV: now ('' = Redis's clock), finishes F, admissions A (0 or 1); then per finish: pass id, probe
-// (1/0), verdict (pause, troubled, fine, unsent), pause ms; then for the admission: pass id, lease ms,
-// capacity (0 = no rate), window ms, per-origin cap, per-subscription cap. KEYS: pause, rate, origin,
-// subscription of each finish, then of the admission.
+// verdicts applied), then the admissions in order, so each admission sees the slots those finishes
+// free and those the admissions before it take. ARGV: now ('' = Redis's clock), finishes F,
+// admissions A; then per finish: pass id, probe (1/0), verdict (pause, troubled, fine, unsent), pause
+// ms; then per admission: pass id, lease ms, capacity (0 = no rate), window ms, per-origin cap,
+// per-subscription cap. KEYS: pause, rate, origin, subscription of each finish, then of each
+// admission. Returns one {admitted, wait ms or probe, reason} per admission.
 const GATE = `
 local now = tonumber(ARGV[1])
 if not now then local t = redis.call('TIME'); now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
@@ -117,26 +118,36 @@ for i = 0, finishes - 1 do
   finish({KEYS[i * 4 + 1], KEYS[i * 4 + 2], KEYS[i * 4 + 3], KEYS[i * 4 + 4]}, ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
   a = a + 4
 end
-if admissions == 1 then
-  local b = finishes * 4
-  return admit({KEYS[b + 1], KEYS[b + 2], KEYS[b + 3], KEYS[b + 4]}, ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]))
+local results = {}
+for i = 0, admissions - 1 do
+  local b = (finishes + i) * 4
+  results[i + 1] = admit({KEYS[b + 1], KEYS[b + 2], KEYS[b + 3], KEYS[b + 4]}, ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]))
+  a = a + 6
 end
-return {1, 0, ''}
+return results
 `;
 
 const GATE_COMMAND = 'resthooksGate';
 
 /**
- * How long a finish waits for the next admission to ride along with (then it goes alone, with any
- * others that came meanwhile). Its slots stay taken that much longer at most.
+ * How long a finish waits for admissions to ride along with (then it goes alone, with any others
+ * that came meanwhile). Its slots stay taken that much longer at most.
  */
 const FINISH_WAIT_MS = 2;
+/** At most this many finishes and admissions in one script call: a script holds Redis while it runs. */
+const MAX_PER_CALL = 128;
 
-interface PendingFinish {
+interface Waiting<T> {
+  readonly resolve: (value: T) => void;
+  readonly reject: (error: unknown) => void;
+}
+interface PendingFinish extends Waiting<void> {
   readonly pass: GatePass;
   readonly verdict: ReceiverVerdict;
-  readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
+}
+interface PendingAdmission extends Waiting<Admission> {
+  readonly id: string;
+  readonly request: GateRequest;
 }
 
 /** One finish's or admission's part of a script call. */
@@ -145,92 +156,97 @@ interface ScriptArgs {
   readonly argv: string[];
 }
 
+type AdmitReply = [number, number, string];
+
 export class RedisSendGate implements SendGate {
   readonly #client: () => Promise<RedisClient>;
   readonly #options: RedisSendGateOptions;
   readonly #defined = new WeakSet<RedisClient>();
-  /** Finishes not yet sent: the next admission carries them, or a timer sends them. */
-  #pending: PendingFinish[] = [];
-  #pendingTimer: NodeJS.Timeout | undefined;
+  /** Finishes and admissions not yet sent: they go together, in one script call. */
+  #finishes: PendingFinish[] = [];
+  #admissions: PendingAdmission[] = [];
+  #finishTimer: NodeJS.Timeout | undefined;
+  #admitScheduled = false;
 
   constructor(client: () => Promise<RedisClient>, options: RedisSendGateOptions) {
     this.#client = client;
     this.#options = options;
   }
 
+  /**
+   * The admissions asked for in one turn of the event loop (the jobs a worker starts together) go in
+   * one script call, with the finishes waiting by then.
+   */
   admit(request: GateRequest): Promise<Admission> {
-    return this.admitAt(request, undefined);
+    return new Promise((resolve, reject) => {
+      this.#admissions.push({ id: randomUUID(), request, resolve, reject });
+      if (this.#admitScheduled) return;
+      this.#admitScheduled = true;
+      setImmediate(() => void this.#send());
+    });
   }
 
   /**
    * Resolves once Redis has applied it. Each attempt would otherwise cost two round trips (admit,
-   * finish): a finish rides on the next admission of this gate, or goes within FINISH_WAIT_MS with
+   * finish): a finish rides with the next admissions of this gate, or goes within FINISH_WAIT_MS with
    * the others that came meanwhile.
    */
   finish(pass: GatePass, verdict: ReceiverVerdict): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#pending.push({ pass, verdict, resolve, reject });
-      this.#pendingTimer ??= setTimeout(() => void this.#sendPending(), FINISH_WAIT_MS);
+      this.#finishes.push({ pass, verdict, resolve, reject });
+      this.#finishTimer ??= setTimeout(() => void this.#send(), FINISH_WAIT_MS);
     });
   }
 
-  /** `now` for tests; production passes none and Redis's clock decides. */
+  /** One admission with a clock of its own, sent alone (tests; production uses `admit`). */
   async admitAt(request: GateRequest, now: number | undefined): Promise<Admission> {
-    const { leaseMs, perOrigin, perSubscription } = this.#options;
     const id = randomUUID();
-    const { capacity, windowMs } = request.perSecond === null ? { capacity: 0, windowMs: 0 } : rateWindow(request.perSecond);
-    // Finishes told with a clock of their own (tests) go at once; only Redis-clocked ones wait here.
-    const finishes = now === undefined ? this.#takePending() : [];
-    const admission = { keys: this.#keys(request), argv: [id, String(leaseMs), String(capacity), String(windowMs), String(perOrigin), String(perSubscription)] };
-    let reply: [number, number, string];
-    try {
-      reply = await this.#run(now, finishes.map((f) => this.#finishArgs(f)), admission);
-    } catch (error) {
-      for (const f of finishes) f.reject(error);
-      throw error;
-    }
-    for (const f of finishes) f.resolve();
-    const [admitted, value, reason] = reply;
-    if (admitted === 1) return { admitted: true, pass: { id, request, probe: value === 1 } };
-    return { admitted: false, waitMs: Number(value), reason: reason as Extract<Admission, { admitted: false }>['reason'] };
+    const [reply] = await this.#run(now, [], [this.#admissionArgs(id, request)]);
+    return admission(id, request, reply!);
   }
 
+  /** One finish with a clock of its own, sent alone (tests; production uses `finish`). */
   async finishAt(pass: GatePass, verdict: ReceiverVerdict, now: number | undefined): Promise<void> {
-    await this.#run(now, [this.#finishArgs({ pass, verdict })], undefined);
+    await this.#run(now, [this.#finishArgs(pass, verdict)], []);
   }
 
-  #takePending(): PendingFinish[] {
-    clearTimeout(this.#pendingTimer);
-    this.#pendingTimer = undefined;
-    const pending = this.#pending;
-    this.#pending = [];
-    return pending;
-  }
-
-  async #sendPending(): Promise<void> {
-    const finishes = this.#takePending();
-    if (finishes.length === 0) return;
-    try {
-      await this.#run(undefined, finishes.map((f) => this.#finishArgs(f)), undefined);
-      for (const f of finishes) f.resolve();
-    } catch (error) {
-      for (const f of finishes) f.reject(error);
+  /** Sends everything pending, on Redis's clock, in calls of at most MAX_PER_CALL. */
+  async #send(): Promise<void> {
+    clearTimeout(this.#finishTimer);
+    this.#finishTimer = undefined;
+    this.#admitScheduled = false;
+    const finishes = this.#finishes;
+    const admissions = this.#admissions;
+    this.#finishes = [];
+    this.#admissions = [];
+    while (finishes.length > 0 || admissions.length > 0) {
+      const f = finishes.splice(0, MAX_PER_CALL);
+      const a = admissions.splice(0, MAX_PER_CALL - f.length);
+      let replies: AdmitReply[];
+      try {
+        replies = await this.#run(
+          undefined,
+          f.map((x) => this.#finishArgs(x.pass, x.verdict)),
+          a.map((x) => this.#admissionArgs(x.id, x.request)),
+        );
+      } catch (error) {
+        for (const x of [...f, ...a]) x.reject(error);
+        continue;
+      }
+      for (const x of f) x.resolve();
+      a.forEach((x, i) => x.resolve(admission(x.id, x.request, replies[i]!)));
     }
   }
 
-  async #run(now: number | undefined, finishes: ScriptArgs[], admission: ScriptArgs | undefined): Promise<[number, number, string]> {
+  async #run(now: number | undefined, finishes: ScriptArgs[], admissions: ScriptArgs[]): Promise<AdmitReply[]> {
     const client = await this.#ready();
     const keys: string[] = [];
-    const argv = [now === undefined ? '' : String(now), String(finishes.length), admission ? '1' : '0'];
-    for (const f of finishes) {
-      keys.push(...f.keys);
-      argv.push(...f.argv);
+    const argv = [now === undefined ? '' : String(now), String(finishes.length), String(admissions.length)];
+    for (const part of [...finishes, ...admissions]) {
+      keys.push(...part.keys);
+      argv.push(...part.argv);
     }
-    if (admission) {
-      keys.push(...admission.keys);
-      argv.push(...admission.argv);
-    }
-    return (await client.runCommand(GATE_COMMAND, [keys.length, ...keys, ...argv])) as [number, number, string];
+    return (await client.runCommand(GATE_COMMAND, [keys.length, ...keys, ...argv])) as AdmitReply[];
   }
 
   #keys(request: GateRequest): string[] {
@@ -238,8 +254,14 @@ export class RedisSendGate implements SendGate {
     return [`${base}:pause:${request.subscriptionId}`, `${base}:rate:${request.subscriptionId}`, `${base}:origin:${request.origin}`, `${base}:sub:${request.subscriptionId}`];
   }
 
-  #finishArgs({ pass, verdict }: Pick<PendingFinish, 'pass' | 'verdict'>): ScriptArgs {
+  #finishArgs(pass: GatePass, verdict: ReceiverVerdict): ScriptArgs {
     return { keys: this.#keys(pass.request), argv: [pass.id, pass.probe ? '1' : '0', verdict.kind, verdict.kind === 'pause' ? String(verdict.ms) : '0'] };
+  }
+
+  #admissionArgs(id: string, request: GateRequest): ScriptArgs {
+    const { leaseMs, perOrigin, perSubscription } = this.#options;
+    const { capacity, windowMs } = request.perSecond === null ? { capacity: 0, windowMs: 0 } : rateWindow(request.perSecond);
+    return { keys: this.#keys(request), argv: [id, String(leaseMs), String(capacity), String(windowMs), String(perOrigin), String(perSubscription)] };
   }
 
   async #ready(): Promise<RedisClient> {
@@ -252,4 +274,9 @@ export class RedisSendGate implements SendGate {
     }
     return client;
   }
+}
+
+function admission(id: string, request: GateRequest, [admitted, value, reason]: AdmitReply): Admission {
+  if (admitted === 1) return { admitted: true, pass: { id, request, probe: value === 1 } };
+  return { admitted: false, waitMs: Number(value), reason: reason as Extract<Admission, { admitted: false }>['reason'] };
 }
