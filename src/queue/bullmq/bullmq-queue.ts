@@ -54,7 +54,7 @@ export interface BullmqQueueOptions {
   /**
    * Whether rate limits, 429/503 pauses and the per-origin and per-subscription caps
    * (`delivery.connectionsPerOrigin`, `delivery.concurrencyPerSubscription`) hold across all workers,
-   * kept in Redis (about one short script per attempt). `false`: each worker process applies them alone.
+   * kept in Redis (short scripts, batched per event-loop turn). `false`: each worker process applies them alone.
    * Default `true`.
    */
   sharedLimits?: boolean;
