@@ -194,3 +194,64 @@ describe('redis send gate: caps on attempts in flight, across workers', () => {
     expect(await refused(gate, request('s9', null, 'http://z.test'), 100_001)).toMatchObject({ reason: 'subscription' });
   });
 });
+
+describe('redis send gate: round trips on Redis time', () => {
+  /** A gate on Redis's clock with a per-origin cap of 1, and how many script calls it made. */
+  async function countedGate(name: string): Promise<{ gate: RedisSendGate; calls: () => number }> {
+    const queue = new Queue(name, { connection: { url: inject('redisUrl') } });
+    closers.push(() => queue.close());
+    const client = await queue.backend.client;
+    let calls = 0;
+    const counted = new Proxy(client, {
+      get(target, property) {
+        if (property === 'runCommand') {
+          return (...args: Parameters<typeof target.runCommand>) => {
+            calls++;
+            return target.runCommand(...args);
+          };
+        }
+        const value: unknown = Reflect.get(target, property);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const gate = new RedisSendGate(async () => counted, { keyPrefix: `bull:${name}`, leaseMs: LEASE_MS, perOrigin: 1, perSubscription: 1000 });
+    return { gate, calls: () => calls };
+  }
+
+  it("a finish rides on the next admission: one call for both, and the admission gets the slot it freed", async () => {
+    const { gate, calls } = await countedGate(`gate-test-${process.pid}-${++gates}`);
+    const first = await gate.admit(request('s1'));
+    if (!first.admitted) throw new Error(`not admitted: ${first.reason}`);
+    const before = calls();
+    const finished = gate.finish(first.pass, { kind: 'fine' });
+    const second = await gate.admit(request('s2'));
+    await finished;
+    expect(second).toMatchObject({ admitted: true });
+    expect(calls() - before).toBe(1);
+  });
+
+  it('admissions asked for together go in one call, in order: under a per-origin cap of 1 the first gets the slot', async () => {
+    const { gate, calls } = await countedGate(`gate-test-${process.pid}-${++gates}`);
+    const before = calls();
+    const [first, second, third] = await Promise.all([gate.admit(request('s1')), gate.admit(request('s2')), gate.admit(request('s3', null, 'http://b.test'))]);
+    expect(calls() - before).toBe(1);
+    expect(first).toMatchObject({ admitted: true });
+    expect(second).toMatchObject({ admitted: false, reason: 'origin' });
+    expect(third).toMatchObject({ admitted: true });
+  });
+
+  it('finishes with no admission after them go together within moments; another worker then finds their slots free', async () => {
+    const name = `gate-test-${process.pid}-${++gates}`;
+    const { gate, calls } = await countedGate(name);
+    const { gate: otherWorker } = await countedGate(name);
+    const one = await gate.admit(request('s1', null, 'http://one.test'));
+    const two = await gate.admit(request('s2', null, 'http://two.test'));
+    if (!one.admitted || !two.admitted) throw new Error('not admitted');
+    const before = calls();
+    await Promise.all([gate.finish(one.pass, { kind: 'fine' }), gate.finish(two.pass, { kind: 'pause', ms: 60_000 })]);
+    expect(calls() - before).toBe(1);
+    expect(await otherWorker.admit(request('s3', null, 'http://one.test'))).toMatchObject({ admitted: true });
+    // The pause told in the same call holds on every worker.
+    expect(await otherWorker.admit(request('s2', null, 'http://other.test'))).toMatchObject({ admitted: false, reason: 'paused' });
+  });
+});

@@ -54,7 +54,7 @@ export interface BullmqQueueOptions {
   /**
    * Whether rate limits, 429/503 pauses and the per-origin and per-subscription caps
    * (`delivery.connectionsPerOrigin`, `delivery.concurrencyPerSubscription`) hold across all workers,
-   * kept in Redis (two short scripts per attempt). `false`: each worker process applies them alone.
+   * kept in Redis (short scripts, batched per event-loop turn). `false`: each worker process applies them alone.
    * Default `true`.
    */
   sharedLimits?: boolean;
@@ -173,6 +173,8 @@ class BullmqQueue implements DeliveryQueue {
   readonly #claims: ClaimReader;
   readonly #settings: Settings;
   #opened: Opened | undefined;
+  /** The queue `close()` is closing: its attempts still finish through its connection. */
+  #closing: Opened | undefined;
   /** Jobs waiting in Redis, as last counted, plus those added since. */
   #backlog = 0;
   #refreshTimer: NodeJS.Timeout | undefined;
@@ -262,6 +264,7 @@ class BullmqQueue implements DeliveryQueue {
   async close(timeoutMs: number): Promise<void> {
     const opened = this.#opened;
     this.#opened = undefined; // a later `start()` opens afresh
+    this.#closing = opened;
     clearTimeout(this.#refreshTimer);
     this.#refreshTimer = undefined;
     clearTimeout(this.#redisCheck);
@@ -269,7 +272,11 @@ class BullmqQueue implements DeliveryQueue {
     if (!opened) return;
     await Promise.allSettled([...opened.adding]);
     if (this.#checking) await bounded(this.#checking, FORCE_CLOSE_GRACE_MS);
-    if (opened.worker) await this.#closeWorker(opened, timeoutMs);
+    try {
+      if (opened.worker) await this.#closeWorker(opened, timeoutMs);
+    } finally {
+      if (this.#closing === opened) this.#closing = undefined;
+    }
     await this.#closeQueue(opened.queue);
   }
 
@@ -335,9 +342,10 @@ class BullmqQueue implements DeliveryQueue {
     const queue = this.#newQueue();
     let worker: Worker<DeliveryJobData> | undefined;
     if (runsWorker) {
-      // Three parameters: BullMQ passes its cancellation signal only to processors that declare it.
-      const processJob = (job: Job<DeliveryJobData>, _token: string | undefined, signal: AbortSignal | undefined) =>
-        this.#process(job, signal ? AbortSignal.any([shutdown.signal, signal]) : shutdown.signal);
+      // One parameter: BullMQ then makes no abort controller per job (its signal aborts only on
+      // `cancelJob`, never called here). Every job shares the shutdown signal, as the in-process queue's
+      // attempts do, so the sender watches it with one listener rather than one per job.
+      const processJob = (job: Job<DeliveryJobData>) => this.#process(job, shutdown.signal);
       try {
         const { lockDuration, stalledInterval } = this.#settings;
         worker = new Worker<DeliveryJobData>(queueName, processJob, {
@@ -464,8 +472,14 @@ class BullmqQueue implements DeliveryQueue {
     }
   }
 
-  /** The open queue's Redis connection (the gate's scripts run on it). */
+  /**
+   * The open queue's Redis connection (the gate's scripts run on it). While `close()` waits for the
+   * attempts, the closing queue's: an attempt cut short by the deadline still frees its slots, and
+   * must not open the queue (and a worker) again.
+   */
   async #redisClient() {
+    const opened = this.#opened ?? this.#closing;
+    if (opened) return opened.queue.backend.client;
     this.#open();
     return redisClientOf(this.#opened!.queue);
   }

@@ -2,8 +2,8 @@
  * The send gate of the BullMQ engine, in Redis, so that every worker process shares it: a
  * subscription's rate window (a sorted set of slots scored by their end), its pause and probe (a
  * hash), and per-origin and per-subscription caps on attempts in flight (sorted sets of slots scored
- * by their lease's expiry, so a killed worker's slots free themselves). One Lua script admits, one
- * finishes: each is atomic, and they apply the rules of delivery/send-limits.ts, which the gate
+ * by their lease's expiry, so a killed worker's slots free themselves). One Lua script, atomic, finishes
+ * earlier attempts and admits the next ones in one round trip, applying the rules of delivery/send-limits.ts, which the gate
  * conformance suite holds both gates to. Times are Redis's own clock (`TIME`), the one clock every
  * worker, on any machine, shares.
  * @module
@@ -29,140 +29,224 @@ const CAP_WAIT_MS = 100;
 // A pause's record expires when send-limits.ts forgets it: PAUSE_FORGET_MS after its end, or after its probe's lease.
 const PAUSE_KEEP_MS = PAUSE_FORGET_MS;
 
-// KEYS: pause, rate, origin, subscription. ARGV: now ('' = Redis's clock), pass id, lease ms, capacity
-// (0 = no rate), window ms, per-origin cap, per-subscription cap.
-const ADMIT = `
+// One script, one round trip: first the finishes of earlier attempts (their slots freed, their
+// verdicts applied), then the admissions in order, so each admission sees the slots those finishes
+// free and those the admissions before it take. ARGV: now ('' = Redis's clock), finishes F,
+// admissions A; then per finish: pass id, probe (1/0), verdict (pause, troubled, fine, unsent), pause
+// ms; then per admission: pass id, lease ms, capacity (0 = no rate), window ms, per-origin cap,
+// per-subscription cap. KEYS: pause, rate, origin, subscription of each finish, then of each
+// admission. Returns one {admitted, wait ms or probe, reason} per admission.
+const GATE = `
 local now = tonumber(ARGV[1])
 if not now then local t = redis.call('TIME'); now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
-local id, lease, capacity, window = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local probe = 0
-local pause = redis.call('HMGET', KEYS[1], 'until', 'probe', 'probeUntil')
-local probeUntil = tonumber(pause[3]) or 0
-if pause[1] and now >= math.max(tonumber(pause[1]), probeUntil) + ${PAUSE_KEEP_MS} then
-  redis.call('DEL', KEYS[1])
-  pause[1] = false
-end
-if pause[1] then
-  local untilAt = tonumber(pause[1])
-  if now < untilAt then return {0, untilAt - now, 'paused'} end
-  if pause[2] and probeUntil > now then return {0, math.min(${PROBE_WAIT_MS}, probeUntil - now), 'probing'} end
-  probe = 1
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[6]) then return {0, ${CAP_WAIT_MS}, 'origin'} end
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
-if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[7]) then return {0, ${CAP_WAIT_MS}, 'subscription'} end
-if capacity > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
-  if redis.call('ZCARD', KEYS[2]) >= capacity then
-    local wait = nil
-    local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-    if tonumber(first[2]) <= now then wait = tonumber(first[2]) + window - now end
-    if redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf') > 0 then
-      local poll = math.max(${MIN_SLOT_WAIT_MS}, math.floor(window / capacity))
-      if not wait or poll < wait then wait = poll end
+
+local function finish(k, id, probeArg, kind, pauseMs)
+  redis.call('ZREM', k[3], id)
+  redis.call('ZREM', k[4], id)
+  redis.call('ZADD', k[2], 'XX', now, id)
+  local pause = redis.call('HMGET', k[1], 'until', 'length', 'probe')
+  local isProbe = probeArg == '1' and pause[3] == id
+  if kind == 'pause' then
+    local ms = tonumber(pauseMs)
+    local untilAt = now + ms
+    if pause[1] and tonumber(pause[1]) > untilAt then untilAt = tonumber(pause[1]) end
+    redis.call('HSET', k[1], 'until', untilAt, 'length', ms)
+    if isProbe then redis.call('HDEL', k[1], 'probe', 'probeUntil') end
+    redis.call('PEXPIRE', k[1], untilAt - now + ${PAUSE_KEEP_MS})
+  elseif isProbe then
+    if kind == 'fine' then
+      redis.call('DEL', k[1])
+    elseif kind == 'troubled' then
+      local length = tonumber(pause[2])
+      redis.call('HSET', k[1], 'until', now + length)
+      redis.call('HDEL', k[1], 'probe', 'probeUntil')
+      redis.call('PEXPIRE', k[1], length + ${PAUSE_KEEP_MS})
+    else
+      redis.call('HDEL', k[1], 'probe', 'probeUntil')
+      redis.call('PEXPIRE', k[1], math.max(tonumber(pause[1]) - now, 0) + ${PAUSE_KEEP_MS})
     end
-    return {0, math.max(1, wait), 'rate'}
-  end
-  redis.call('ZADD', KEYS[2], now + lease, id)
-  redis.call('PEXPIRE', KEYS[2], lease + window)
-end
-redis.call('ZADD', KEYS[3], now + lease, id)
-redis.call('PEXPIRE', KEYS[3], lease)
-redis.call('ZADD', KEYS[4], now + lease, id)
-redis.call('PEXPIRE', KEYS[4], lease)
-if probe == 1 then
-  redis.call('HSET', KEYS[1], 'probe', id, 'probeUntil', now + lease)
-  redis.call('PEXPIRE', KEYS[1], lease + ${PAUSE_KEEP_MS})
-end
-return {1, probe, ''}
-`;
-
-// KEYS: pause, rate, origin, subscription. ARGV: now ('' = Redis's clock), pass id, probe (1/0),
-// verdict (pause, troubled, fine, unsent), pause ms.
-const FINISH = `
-local now = tonumber(ARGV[1])
-if not now then local t = redis.call('TIME'); now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
-local id, kind = ARGV[2], ARGV[4]
-redis.call('ZREM', KEYS[3], id)
-redis.call('ZREM', KEYS[4], id)
-redis.call('ZADD', KEYS[2], 'XX', now, id)
-local pause = redis.call('HMGET', KEYS[1], 'until', 'length', 'probe')
-local isProbe = ARGV[3] == '1' and pause[3] == id
-if kind == 'pause' then
-  local ms = tonumber(ARGV[5])
-  local untilAt = now + ms
-  if pause[1] and tonumber(pause[1]) > untilAt then untilAt = tonumber(pause[1]) end
-  redis.call('HSET', KEYS[1], 'until', untilAt, 'length', ms)
-  if isProbe then redis.call('HDEL', KEYS[1], 'probe', 'probeUntil') end
-  redis.call('PEXPIRE', KEYS[1], untilAt - now + ${PAUSE_KEEP_MS})
-elseif isProbe then
-  if kind == 'fine' then
-    redis.call('DEL', KEYS[1])
-  elseif kind == 'troubled' then
-    local length = tonumber(pause[2])
-    redis.call('HSET', KEYS[1], 'until', now + length)
-    redis.call('HDEL', KEYS[1], 'probe', 'probeUntil')
-    redis.call('PEXPIRE', KEYS[1], length + ${PAUSE_KEEP_MS})
-  else
-    redis.call('HDEL', KEYS[1], 'probe', 'probeUntil')
-    redis.call('PEXPIRE', KEYS[1], math.max(tonumber(pause[1]) - now, 0) + ${PAUSE_KEEP_MS})
   end
 end
-return 1
+
+local function admit(k, id, lease, capacity, window, perOrigin, perSubscription)
+  local probe = 0
+  local pause = redis.call('HMGET', k[1], 'until', 'probe', 'probeUntil')
+  local probeUntil = tonumber(pause[3]) or 0
+  if pause[1] and now >= math.max(tonumber(pause[1]), probeUntil) + ${PAUSE_KEEP_MS} then
+    redis.call('DEL', k[1])
+    pause[1] = false
+  end
+  if pause[1] then
+    local untilAt = tonumber(pause[1])
+    if now < untilAt then return {0, untilAt - now, 'paused'} end
+    if pause[2] and probeUntil > now then return {0, math.min(${PROBE_WAIT_MS}, probeUntil - now), 'probing'} end
+    probe = 1
+  end
+  redis.call('ZREMRANGEBYSCORE', k[3], '-inf', now)
+  if redis.call('ZCARD', k[3]) >= perOrigin then return {0, ${CAP_WAIT_MS}, 'origin'} end
+  redis.call('ZREMRANGEBYSCORE', k[4], '-inf', now)
+  if redis.call('ZCARD', k[4]) >= perSubscription then return {0, ${CAP_WAIT_MS}, 'subscription'} end
+  if capacity > 0 then
+    redis.call('ZREMRANGEBYSCORE', k[2], '-inf', now - window)
+    if redis.call('ZCARD', k[2]) >= capacity then
+      local wait = nil
+      local first = redis.call('ZRANGE', k[2], 0, 0, 'WITHSCORES')
+      if tonumber(first[2]) <= now then wait = tonumber(first[2]) + window - now end
+      if redis.call('ZCOUNT', k[2], '(' .. now, '+inf') > 0 then
+        local poll = math.max(${MIN_SLOT_WAIT_MS}, math.floor(window / capacity))
+        if not wait or poll < wait then wait = poll end
+      end
+      return {0, math.max(1, wait), 'rate'}
+    end
+    redis.call('ZADD', k[2], now + lease, id)
+    redis.call('PEXPIRE', k[2], lease + window)
+  end
+  redis.call('ZADD', k[3], now + lease, id)
+  redis.call('PEXPIRE', k[3], lease)
+  redis.call('ZADD', k[4], now + lease, id)
+  redis.call('PEXPIRE', k[4], lease)
+  if probe == 1 then
+    redis.call('HSET', k[1], 'probe', id, 'probeUntil', now + lease)
+    redis.call('PEXPIRE', k[1], lease + ${PAUSE_KEEP_MS})
+  end
+  return {1, probe, ''}
+end
+
+local finishes, admissions = tonumber(ARGV[2]), tonumber(ARGV[3])
+local a = 4
+for i = 0, finishes - 1 do
+  finish({KEYS[i * 4 + 1], KEYS[i * 4 + 2], KEYS[i * 4 + 3], KEYS[i * 4 + 4]}, ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
+  a = a + 4
+end
+local results = {}
+for i = 0, admissions - 1 do
+  local b = (finishes + i) * 4
+  results[i + 1] = admit({KEYS[b + 1], KEYS[b + 2], KEYS[b + 3], KEYS[b + 4]}, ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]))
+  a = a + 6
+end
+return results
 `;
 
-const ADMIT_COMMAND = 'resthooksGateAdmit';
-const FINISH_COMMAND = 'resthooksGateFinish';
+const GATE_COMMAND = 'resthooksGate';
+
+/**
+ * How long a finish waits for admissions to ride along with (then it goes alone, with any others
+ * that came meanwhile). Its slots stay taken that much longer at most.
+ */
+const FINISH_WAIT_MS = 2;
+/** At most this many finishes and admissions in one script call: a script holds Redis while it runs. */
+const MAX_PER_CALL = 128;
+
+interface Waiting<T> {
+  readonly resolve: (value: T) => void;
+  readonly reject: (error: unknown) => void;
+}
+interface PendingFinish extends Waiting<void> {
+  readonly pass: GatePass;
+  readonly verdict: ReceiverVerdict;
+}
+interface PendingAdmission extends Waiting<Admission> {
+  readonly id: string;
+  readonly request: GateRequest;
+}
+
+/** One finish's or admission's part of a script call. */
+interface ScriptArgs {
+  readonly keys: string[];
+  readonly argv: string[];
+}
+
+type AdmitReply = [number, number, string];
 
 export class RedisSendGate implements SendGate {
   readonly #client: () => Promise<RedisClient>;
   readonly #options: RedisSendGateOptions;
   readonly #defined = new WeakSet<RedisClient>();
+  /** Finishes and admissions not yet sent: they go together, in one script call. */
+  #finishes: PendingFinish[] = [];
+  #admissions: PendingAdmission[] = [];
+  #finishTimer: NodeJS.Timeout | undefined;
+  #admitScheduled = false;
 
   constructor(client: () => Promise<RedisClient>, options: RedisSendGateOptions) {
     this.#client = client;
     this.#options = options;
   }
 
+  /**
+   * The admissions asked for in one turn of the event loop (the jobs a worker starts together) go in
+   * one script call, with the finishes waiting by then.
+   */
   admit(request: GateRequest): Promise<Admission> {
-    return this.admitAt(request, undefined);
+    return new Promise((resolve, reject) => {
+      this.#admissions.push({ id: randomUUID(), request, resolve, reject });
+      if (this.#admitScheduled) return;
+      this.#admitScheduled = true;
+      setImmediate(() => void this.#send());
+    });
   }
 
+  /**
+   * Resolves once Redis has applied it. Each attempt would otherwise cost two round trips (admit,
+   * finish): a finish rides with the next admissions of this gate, or goes within FINISH_WAIT_MS with
+   * the others that came meanwhile.
+   */
   finish(pass: GatePass, verdict: ReceiverVerdict): Promise<void> {
-    return this.finishAt(pass, verdict, undefined);
+    return new Promise((resolve, reject) => {
+      this.#finishes.push({ pass, verdict, resolve, reject });
+      this.#finishTimer ??= setTimeout(() => void this.#send(), FINISH_WAIT_MS);
+    });
   }
 
-  /** `now` for tests; production passes none and Redis's clock decides. */
+  /** One admission with a clock of its own, sent alone (tests; production uses `admit`). */
   async admitAt(request: GateRequest, now: number | undefined): Promise<Admission> {
-    const { leaseMs, perOrigin, perSubscription } = this.#options;
     const id = randomUUID();
-    const { capacity, windowMs } = request.perSecond === null ? { capacity: 0, windowMs: 0 } : rateWindow(request.perSecond);
-    const client = await this.#ready();
-    const [admitted, value, reason] = (await client.runCommand(ADMIT_COMMAND, [
-      ...this.#keys(request),
-      now === undefined ? '' : String(now),
-      id,
-      String(leaseMs),
-      String(capacity),
-      String(windowMs),
-      String(perOrigin),
-      String(perSubscription),
-    ])) as [number, number, string];
-    if (admitted === 1) return { admitted: true, pass: { id, request, probe: value === 1 } };
-    return { admitted: false, waitMs: Number(value), reason: reason as Extract<Admission, { admitted: false }>['reason'] };
+    const [reply] = await this.#run(now, [], [this.#admissionArgs(id, request)]);
+    return admission(id, request, reply!);
   }
 
+  /** One finish with a clock of its own, sent alone (tests; production uses `finish`). */
   async finishAt(pass: GatePass, verdict: ReceiverVerdict, now: number | undefined): Promise<void> {
+    await this.#run(now, [this.#finishArgs(pass, verdict)], []);
+  }
+
+  /** Sends everything pending, on Redis's clock, in calls of at most MAX_PER_CALL. */
+  async #send(): Promise<void> {
+    clearTimeout(this.#finishTimer);
+    this.#finishTimer = undefined;
+    this.#admitScheduled = false;
+    const finishes = this.#finishes;
+    const admissions = this.#admissions;
+    this.#finishes = [];
+    this.#admissions = [];
+    while (finishes.length > 0 || admissions.length > 0) {
+      const f = finishes.splice(0, MAX_PER_CALL);
+      const a = admissions.splice(0, MAX_PER_CALL - f.length);
+      let replies: AdmitReply[];
+      try {
+        replies = await this.#run(
+          undefined,
+          f.map((x) => this.#finishArgs(x.pass, x.verdict)),
+          a.map((x) => this.#admissionArgs(x.id, x.request)),
+        );
+      } catch (error) {
+        for (const x of [...f, ...a]) x.reject(error);
+        continue;
+      }
+      for (const x of f) x.resolve();
+      a.forEach((x, i) => x.resolve(admission(x.id, x.request, replies[i]!)));
+    }
+  }
+
+  async #run(now: number | undefined, finishes: ScriptArgs[], admissions: ScriptArgs[]): Promise<AdmitReply[]> {
     const client = await this.#ready();
-    await client.runCommand(FINISH_COMMAND, [
-      ...this.#keys(pass.request),
-      now === undefined ? '' : String(now),
-      pass.id,
-      pass.probe ? '1' : '0',
-      verdict.kind,
-      verdict.kind === 'pause' ? String(verdict.ms) : '0',
-    ]);
+    const keys: string[] = [];
+    const argv = [now === undefined ? '' : String(now), String(finishes.length), String(admissions.length)];
+    for (const part of [...finishes, ...admissions]) {
+      keys.push(...part.keys);
+      argv.push(...part.argv);
+    }
+    return (await client.runCommand(GATE_COMMAND, [keys.length, ...keys, ...argv])) as AdmitReply[];
   }
 
   #keys(request: GateRequest): string[] {
@@ -170,13 +254,29 @@ export class RedisSendGate implements SendGate {
     return [`${base}:pause:${request.subscriptionId}`, `${base}:rate:${request.subscriptionId}`, `${base}:origin:${request.origin}`, `${base}:sub:${request.subscriptionId}`];
   }
 
+  #finishArgs(pass: GatePass, verdict: ReceiverVerdict): ScriptArgs {
+    return { keys: this.#keys(pass.request), argv: [pass.id, pass.probe ? '1' : '0', verdict.kind, verdict.kind === 'pause' ? String(verdict.ms) : '0'] };
+  }
+
+  #admissionArgs(id: string, request: GateRequest): ScriptArgs {
+    const { leaseMs, perOrigin, perSubscription } = this.#options;
+    const { capacity, windowMs } = request.perSecond === null ? { capacity: 0, windowMs: 0 } : rateWindow(request.perSecond);
+    return { keys: this.#keys(request), argv: [id, String(leaseMs), String(capacity), String(windowMs), String(perOrigin), String(perSubscription)] };
+  }
+
   async #ready(): Promise<RedisClient> {
     const client = await this.#client();
     if (!this.#defined.has(client)) {
-      client.defineCommand(ADMIT_COMMAND, { numberOfKeys: 4, lua: ADMIT });
-      client.defineCommand(FINISH_COMMAND, { numberOfKeys: 4, lua: FINISH });
+      // No fixed key count (ioredis then takes it as each call's first argument): four keys per
+      // finish and per admission. BullMQ's type wants a number; ioredis takes `undefined` for this.
+      client.defineCommand(GATE_COMMAND, { lua: GATE, numberOfKeys: undefined as unknown as number });
       this.#defined.add(client);
     }
     return client;
   }
+}
+
+function admission(id: string, request: GateRequest, [admitted, value, reason]: AdmitReply): Admission {
+  if (admitted === 1) return { admitted: true, pass: { id, request, probe: value === 1 } };
+  return { admitted: false, waitMs: Number(value), reason: reason as Extract<Admission, { admitted: false }>['reason'] };
 }
