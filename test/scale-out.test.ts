@@ -9,13 +9,15 @@
  * the service's return.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { postgresStore } from '../src/index.js';
 import { startCli, type CliProcess } from './cli/cli-process.js';
-import { eventually, testHooks } from './support/hooks.js';
+import { eventually, tempDir, testHooks } from './support/hooks.js';
 import { createTestDatabase, startPostgres, type PostgresServer } from './support/postgres.js';
 import { startReceiver, type Receiver } from './support/receiver.js';
 import { startRedis, type RedisServer } from './support/redis.js';
@@ -32,7 +34,19 @@ const DOWN_MS = 3000;
 const RECEIVER_DELAY_MS = 20;
 /** The promise for a service's return (everything drained within a minute): a deadline, not a measurement. */
 const DRAINED_WITHIN_MS = 60_000;
-const WORKER_ARGS = ['--concurrency', String(CONCURRENCY), '--allow-private-targets'];
+/**
+ * The workers' delivery options as docs/distributed.md advises for one owner sending to one origin:
+ * that origin's cap (shared by the workers) covers both workers' slots, and no owner share. Below it,
+ * attempts over the cap go back to the store and Redis over and over, which only slows the run.
+ */
+const workerConfig = (() => {
+  const dir = tempDir();
+  afterAll(() => dir.cleanup());
+  const file = join(dir.path, 'worker.config.mjs');
+  writeFileSync(file, `export default ${JSON.stringify({ events: SCALE_OUT_EVENTS, delivery: { connectionsPerOrigin: 2 * CONCURRENCY, ownerShare: 1 } })};\n`);
+  return file;
+})();
+const WORKER_ARGS = ['--concurrency', String(CONCURRENCY), '--allow-private-targets', '--config', workerConfig];
 // A killed worker's jobs go to the other one within lock duration + stalled interval (30 s + 30 s by default).
 // Only the kill case shortens them: a lock that short may lapse in a long event-loop pause and repeat an attempt.
 const QUICK_TAKEOVER_ARGS = ['--lock-duration', '5s', '--stalled-interval', '2s'];

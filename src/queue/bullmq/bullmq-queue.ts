@@ -479,7 +479,7 @@ class BullmqQueue implements DeliveryQueue {
    */
   async #redisClient() {
     const opened = this.#opened ?? this.#closing;
-    if (opened) return opened.queue.backend.client;
+    if (opened) return redisClientOf(opened.queue);
     this.#open();
     return redisClientOf(this.#opened!.queue);
   }
