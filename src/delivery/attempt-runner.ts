@@ -17,6 +17,7 @@ import { classifyAttempt, type AttemptOutcome } from './outcome.js';
 import { pauseLengthMs, receiverVerdict } from './receiver-pause.js';
 import type { Sender, SendResult } from './sender.js';
 import { legacySignature, signatureHeaders } from './signing.js';
+import { Origins } from './origins.js';
 
 /** What an attempt leaves to record. */
 export interface FinishedAttempt {
@@ -39,11 +40,10 @@ export interface AttemptRunnerDeps {
 
 /** How long an attempt waits when the gate cannot be asked (its Redis unreachable). */
 const GATE_UNREACHABLE_WAIT_MS = 1000;
-const ORIGIN_CACHE_LIMIT = 10_000;
 
 export class AttemptRunner {
   readonly #deps: AttemptRunnerDeps;
-  readonly #origins = new Map<string, string>();
+  readonly #origins = new Origins();
 
   constructor(deps: AttemptRunnerDeps) {
     this.#deps = deps;
@@ -62,7 +62,7 @@ export class AttemptRunner {
     const perSecond = subscription.maxPerSecond ?? options.maxPerSecondPerSubscription;
     let pass: GatePass;
     try {
-      const admission = await this.#deps.gate.admit({ subscriptionId: subscription.id, origin: this.#originOf(subscription.target), perSecond });
+      const admission = await this.#deps.gate.admit({ subscriptionId: subscription.id, origin: this.#origins.of(subscription.target), perSecond });
       if (!admission.admitted) return { release: giveBack(claim, Date.now() + admission.waitMs) };
       pass = admission.pass;
     } catch (error) {
@@ -115,21 +115,6 @@ export class AttemptRunner {
       durationMs: result.durationMs,
     });
     return { record, sent };
-  }
-
-  // Targets are stored as written; the origin is what per-origin caps are keyed by.
-  #originOf(target: string): string {
-    let origin = this.#origins.get(target);
-    if (origin === undefined) {
-      try {
-        origin = new URL(target).origin;
-      } catch {
-        origin = '';
-      }
-      if (this.#origins.size >= ORIGIN_CACHE_LIMIT) this.#origins.clear();
-      this.#origins.set(target, origin);
-    }
-    return origin;
   }
 
   async #deliverCustom(hook: HookInfo, body: string, headers: Record<string, string>, claim: ClaimedDelivery, shutdown: AbortSignal): Promise<SendResult> {

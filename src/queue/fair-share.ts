@@ -6,6 +6,7 @@
  */
 import type { ClaimedDelivery } from '../store/kysely-store.js';
 import type { FairnessLimits } from './queue.js';
+import { Origins } from '../delivery/origins.js';
 
 /** A claim waiting for a slot. */
 export interface WaitingClaim {
@@ -31,7 +32,6 @@ interface OwnerLine {
  * subscription: bounded, so a long line of blocked claims costs little per slot freed.
  */
 const SCAN_DEPTH = 32;
-const ORIGIN_CACHE_LIMIT = 10_000;
 
 export class FairShare {
   readonly #limits: FairnessLimits;
@@ -43,7 +43,7 @@ export class FairShare {
   #newcomers: OwnerLine[] = [];
   readonly #originInFlight = new Map<string, number>();
   readonly #subscriptionInFlight = new Map<string, number>();
-  readonly #origins = new Map<string, string>();
+  readonly #origins = new Origins();
   #inFlight = 0;
   #waiting = 0;
 
@@ -60,7 +60,7 @@ export class FairShare {
     const owner = claim.subscription?.owner ?? '';
     let line = this.#lines.get(owner);
     if (!line) this.#lines.set(owner, (line = { owner, claims: [], inFlight: 0, queued: false }));
-    line.claims.push({ claim, line, origin: claim.subscription ? this.#originOf(claim.subscription.target) : '', since: now });
+    line.claims.push({ claim, line, origin: claim.subscription ? this.#origins.of(claim.subscription.target) : '', since: now });
     this.#waiting++;
     if (!line.queued) {
       line.queued = true;
@@ -187,21 +187,6 @@ export class FairShare {
     this.#turns = this.#turns.filter((queued) => queued !== line);
     this.#newcomers = this.#newcomers.filter((queued) => queued !== line);
     if (line.inFlight === 0) this.#lines.delete(line.owner);
-  }
-
-  // Targets are stored as written; their origin is what a connection pool (and so a cap) is keyed by.
-  #originOf(target: string): string {
-    let origin = this.#origins.get(target);
-    if (origin === undefined) {
-      try {
-        origin = new URL(target).origin;
-      } catch {
-        origin = '';
-      }
-      if (this.#origins.size >= ORIGIN_CACHE_LIMIT) this.#origins.clear();
-      this.#origins.set(target, origin);
-    }
-    return origin;
   }
 }
 
