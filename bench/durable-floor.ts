@@ -58,6 +58,23 @@ interface Pending {
   readonly data: string;
 }
 
+/** The floor's one signed POST (Standard Webhooks headers over the envelope), and what its record needs: id, status, ms. */
+export async function postSigned<Id extends string | number>(
+  pool: Pool,
+  delivery: { readonly id: Id; readonly data: string; readonly subscription: { readonly path: string; readonly key: Buffer; readonly hookJson: string } },
+): Promise<[Id, number, number]> {
+  const { subscription } = delivery;
+  const body = `{"hook":${subscription.hookJson},"data":${delivery.data}}`;
+  const timestamp = Math.floor(Date.now() / 1000);
+  const webhookId = `dlv_${delivery.id}`;
+  const signature = 'v1,' + createHmac('sha256', subscription.key).update(`${webhookId}.${timestamp}.`).update(body).digest('base64');
+  const headers = { 'content-type': 'application/json', 'webhook-id': webhookId, 'webhook-timestamp': String(timestamp), 'webhook-signature': signature };
+  const started = performance.now();
+  const response = await pool.request({ method: 'POST', path: subscription.path, headers, body });
+  await response.body.dump();
+  return [delivery.id, response.statusCode, Math.round(performance.now() - started)];
+}
+
 export async function durableFloorEndToEnd(rx: Receiver, run: FloorRun): Promise<RunResult> {
   const db = new Database(run.file);
   db.pragma('journal_mode = wal');
@@ -127,16 +144,9 @@ export async function durableFloorEndToEnd(rx: Receiver, run: FloorRun): Promise
       if (queue.length === 0) queue = fanOut();
       const delivery = queue.pop();
       if (!delivery) return;
-      const { subscription } = delivery;
-      const body = `{"hook":${subscription.hookJson},"data":${delivery.data}}`;
-      const timestamp = Math.floor(Date.now() / 1000);
-      const webhookId = `dlv_${delivery.id}`;
-      const signature = 'v1,' + createHmac('sha256', subscription.key).update(`${webhookId}.${timestamp}.`).update(body).digest('base64');
-      const headers = { 'content-type': 'application/json', 'webhook-id': webhookId, 'webhook-timestamp': String(timestamp), 'webhook-signature': signature };
-      const started = performance.now();
-      const response = await pool.request({ method: 'POST', path: subscription.path, headers, body });
-      await response.body.dump();
-      finished.push([delivery.id, response.statusCode, Math.round(performance.now() - started)]);
+      // Awaited before `finished` is read: another sender may have recorded and replaced it meanwhile.
+      const outcome = await postSigned(pool, delivery);
+      finished.push(outcome);
       if (finished.length >= RECORD_BATCH) {
         record(finished);
         finished = [];

@@ -18,6 +18,7 @@ import { createHmac } from 'node:crypto';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { CLAIMS_PER_SLOT } from '../src/queue/in-process-queue.js';
+import { postSigned } from './durable-floor.js';
 import { cpuPerDelivery, type Receiver, type RunResult } from './receiver-process.js';
 
 export interface PostgresFloorRun {
@@ -147,16 +148,9 @@ export async function postgresFloorEndToEnd(rx: Receiver, run: PostgresFloorRun)
         }
         const delivery = queue.pop();
         if (!delivery) return;
-        const { subscription } = delivery;
-        const body = `{"hook":${subscription.hookJson},"data":${delivery.data}}`;
-        const timestamp = Math.floor(Date.now() / 1000);
-        const webhookId = `dlv_${delivery.id}`;
-        const signature = 'v1,' + createHmac('sha256', subscription.key).update(`${webhookId}.${timestamp}.`).update(body).digest('base64');
-        const headers = { 'content-type': 'application/json', 'webhook-id': webhookId, 'webhook-timestamp': String(timestamp), 'webhook-signature': signature };
-        const started = performance.now();
-        const response = await pool.request({ method: 'POST', path: subscription.path, headers, body });
-        await response.body.dump();
-        finished.push([delivery.id, response.statusCode, Math.round(performance.now() - started)]);
+        // Awaited before `finished` is read: another sender may have recorded and replaced it meanwhile.
+        const outcome = await postSigned(pool, delivery);
+        finished.push(outcome);
         if (finished.length >= RECORD_BATCH) {
           recording.push(record(finished));
           finished = [];

@@ -22,7 +22,7 @@ import { createTestDatabase, startPostgres, type PostgresServer } from '../test/
 import { startRedis } from '../test/support/redis.js';
 import { postgresFloorEndToEnd } from './postgres-floor.js';
 import { cpuPerDelivery, drive, Receiver, type RunResult } from './receiver-process.js';
-import { book, CONCURRENCY, now } from './scenario.js';
+import { book, CONCURRENCY, now, saveBooks } from './scenario.js';
 import { fmt, median, rate } from './stats.js';
 
 const ALL_SCENARIOS = [
@@ -127,10 +127,7 @@ async function resthooksOnPostgres(rx: Receiver, url: string, n: number, k: numb
   const server0 = serverCpu(postmaster);
   const cpu0 = process.cpuUsage();
   const t0 = now();
-  for (let i = 0; i < n; i++) {
-    const result = await hooks.model('Book', 'created', book(i));
-    if (result.status !== 'queued') throw new Error(`hooks.model() returned ${JSON.stringify(result)}`);
-  }
+  await saveBooks(hooks, n);
   const triggered = now();
   const end = await reached();
   const cpuUs = cpuPerDelivery(cpu0, end, total);
@@ -197,10 +194,7 @@ async function bullmqOnPostgres(rx: Receiver, url: string, redis: { url: string;
     const redis0 = processCpuUs(redis.pid);
     const cpu0 = process.cpuUsage();
     const t0 = now();
-    for (let i = 0; i < n; i++) {
-      const result = await hooks.model('Book', 'created', book(i));
-      if (result.status !== 'queued') throw new Error(`hooks.model() returned ${JSON.stringify(result)}`);
-    }
+    await saveBooks(hooks, n);
     const triggered = now();
     const end = await reached();
     const app = cpuPerDelivery(cpu0, end, total);

@@ -12,6 +12,14 @@ export const CONCURRENCY = 64;
 /** A clock comparable across processes on one machine (the receiver reports on it). */
 export const now = () => performance.timeOrigin + performance.now();
 
+/** `n` books saved through `hooks.model()`, each awaited, as the end-to-end runs time them; any result but queued fails the run. */
+export async function saveBooks(hooks: Pick<Hooks<'book.added'>, 'model'>, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const result = await hooks.model('Book', 'created', book(i));
+    if (result.status !== 'queued') throw new Error(`hooks.model() returned ${JSON.stringify(result)}`);
+  }
+}
+
 export function book(i: number) {
   return {
     id: i,
@@ -54,10 +62,7 @@ export async function resthooksEndToEnd(rx: Receiver, { dir, n, k }: { dir: stri
   const reached = await rx.expect(total, 120_000);
   const cpu0 = process.cpuUsage();
   const t0 = now();
-  for (let i = 0; i < n; i++) {
-    const result = await hooks.model('Book', 'created', book(i));
-    if (result.status !== 'queued') throw new Error(`hooks.model() returned ${JSON.stringify(result)}`);
-  }
+  await saveBooks(hooks, n);
   const triggered = now();
   const end = await reached();
   const cpuUs = cpuPerDelivery(cpu0, end, total);
