@@ -8,6 +8,7 @@
  *
  *   npm run bench:peers [-- --rounds 3] [--scale 1]   (--scale 0.05: a smoke run with N 20 times smaller, written nowhere)
  */
+import './production-env.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';

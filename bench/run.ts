@@ -4,6 +4,7 @@
  * and end-to-end delivery throughput against a bare-undici ceiling, written to docs/benchmarks.md. Bounded in time, cleans up after
  * itself (temp dir, child process). Timings are reported, never asserted.
  */
+import './production-env.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -228,7 +229,7 @@ function writeDoc(
     'Two numbers matter for a webhooks library: what a model save pays to record an event (the **hot path**,',
     'which must not grow with the number of subscribers), and how fast recorded events reach receivers',
     '(**end to end**), compared with the fastest this machine can POST the same bodies with undici alone.',
-    'Embedded engine: better-sqlite3 file store (WAL, `synchronous = normal`) in a temp dir, in-process dispatcher.',
+    'Embedded engine: better-sqlite3 file store (WAL, `synchronous = normal`) in a temp dir, in-process dispatcher; subscription secrets sealed at rest (AES-GCM, a key made per run: bench/production-env.ts), as in production.',
     '',
     `- **Machine:** ${m.cpu}, ${m.cores} cores, ${m.memory} RAM, Node ${m.node}, ${process.platform}`,
     '- **Command:** `npm run bench`',
