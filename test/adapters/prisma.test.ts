@@ -46,6 +46,8 @@ interface Setup {
   wrapped?: boolean;
   /** Extends the client before withResthooks() does. */
   extend?: (client: TestPrismaClient) => TestPrismaClient;
+  /** resthooksAdapter's maxWait; long by default, for a loaded test machine. */
+  maxWait?: number;
 }
 
 interface Env {
@@ -70,7 +72,8 @@ async function makeEnv(setup: Setup): Promise<Env> {
     const store = setup.store === 'app' ? database.dialect({}, { max: 4 }) : undefined;
     const { hooks, close: closeHooks } = await testHooks({ events: EVENTS, store });
     closers.push(closeHooks);
-    const base = create(database.url, setup.wrapped ? resthooksAdapter : undefined);
+    const wrap = <F extends { connect(): Promise<object> }>(factory: F) => resthooksAdapter(factory, { maxWait: setup.maxWait ?? 30_000 });
+    const base = create(database.url, setup.wrapped ? wrap : undefined);
     closers.push(() => base.$disconnect());
     const prisma = await withResthooks(setup.extend ? setup.extend(base) : base, hooks, setup.options);
     expect(prisma.$resthooks.driverAdapter).toBe(setup.wrapped === true);
@@ -496,6 +499,31 @@ for (const app of ENGINES) {
       await env.prisma.book.upsert({ where: { id: 999 }, create: { id: 999, ...book('Upserted') }, update: {} });
       expect(await titles()).toEqual(['First', 'Second', 'Upserted']);
       expect(await eventTitles()).toEqual(['First', 'Second', 'Upserted']);
+    });
+
+    // SQLite only: its one connection is held by the open transaction, so the write's own transaction cannot start.
+    if (app === 'sqlite') it('a write outside a transaction that cannot get one gives up after maxWait instead of waiting for ever', async () => {
+      env = await makeEnv({ app, store: 'app', wrapped: true, maxWait: 200 });
+      const prisma = env.prisma;
+      let opened!: () => void;
+      let release!: () => void;
+      const open = new Promise<void>((resolve) => (opened = resolve));
+      const released = new Promise<void>((resolve) => (release = resolve));
+      // Another request's transaction, open until the write below has settled.
+      const other = prisma.$transaction(async (tx) => {
+        await tx.book.create({ data: book('Other') });
+        opened();
+        await released;
+      });
+      await open;
+      const waiting = await prisma.book.create({ data: book('Waiting') }).catch((error: unknown) => error);
+      release();
+      await other;
+      expect(waiting).toBeInstanceOf(Error);
+      expect((waiting as Error).message).toMatch(/within 200 ms/);
+      await prisma.book.create({ data: book('After') });
+      expect(await titles()).toEqual(['Other', 'After']);
+      expect(await eventTitles()).toEqual(['After', 'Other']);
     });
 
     it('a rolled-back transaction takes its outbox rows with it', async () => {

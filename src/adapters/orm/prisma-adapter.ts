@@ -15,7 +15,7 @@ import type { HostConnection, HostTransaction, ModelAction, OutboxMode, PendingW
 import { outboxBridge, type OutboxBridge } from './outbox-bridge.js';
 import { endHold, executeOn, inSlot, type DriverSlot } from './prisma-driver.js';
 
-export { resthooksAdapter, type DriverAdapterFactoryLike } from './prisma-driver.js';
+export { resthooksAdapter, type DriverAdapterFactoryLike, type ResthooksAdapterOptions } from './prisma-driver.js';
 
 export interface PrismaHooksOptions {
   /**

@@ -54,6 +54,15 @@ export type DriverSlot =
   | { readonly kind: 'interactive'; transaction?: DriverTransaction; sealed: boolean }
   | { readonly kind: 'hold'; held?: Promise<DriverTransaction>; ended: boolean };
 
+export interface ResthooksAdapterOptions {
+  /**
+   * How long a write outside a transaction waits for the transaction resthooks opens for it (a free pool
+   * connection; on SQLite, the end of an open transaction), in milliseconds. Default 2000, as Prisma's own
+   * `transactionOptions.maxWait`.
+   */
+  maxWait?: number;
+}
+
 const slots = new AsyncLocalStorage<DriverSlot>();
 
 /** Runs `work` with `slot` visible to every wrapped adapter it reaches. */
@@ -71,39 +80,56 @@ export function inSlot<T>(slot: DriverSlot, work: () => T): T {
  *
  * const prisma = await withResthooks(new PrismaClient({ adapter: resthooksAdapter(new PrismaBetterSqlite3({ url: 'file:app.db' })) }), hooks);
  */
-export function resthooksAdapter<Factory extends DriverAdapterFactoryLike>(factory: Factory): Factory {
+export function resthooksAdapter<Factory extends DriverAdapterFactoryLike>(factory: Factory, options: ResthooksAdapterOptions = {}): Factory {
   if (typeof factory?.connect !== 'function') throw new TypeError('resthooks/prisma: resthooksAdapter() needs a Prisma driver adapter factory (one with connect())');
+  const maxWait = options.maxWait ?? 2000;
   return overriding(factory, {
     connect: async () => {
       const adapter = (await factory.connect()) as DriverAdapter;
+      const hold = (slot: Hold): Promise<DriverTransaction> => (slot.held ??= startWithin(adapter, maxWait));
       return overriding(adapter, {
-        queryRaw: (query: DriverQuery) => statement(adapter, (target) => target.queryRaw(query)),
-        executeRaw: (query: DriverQuery) => statement(adapter, (target) => target.executeRaw(query)),
-        startTransaction: (isolationLevel?: string) => startTransaction(adapter, isolationLevel),
+        queryRaw: (query: DriverQuery) => statement(adapter, hold, (target) => target.queryRaw(query)),
+        executeRaw: (query: DriverQuery) => statement(adapter, hold, (target) => target.executeRaw(query)),
+        startTransaction: (isolationLevel?: string) => startTransaction(adapter, hold, isolationLevel),
       });
     },
   });
 }
 
+type Hold = Extract<DriverSlot, { kind: 'hold' }>;
+
 /** A statement Prisma runs outside any transaction: in the held one while a watched write runs. */
-async function statement<R>(adapter: DriverAdapter, run: (target: DriverAdapter | DriverTransaction) => Promise<R>): Promise<R> {
+async function statement<R>(adapter: DriverAdapter, hold: (slot: Hold) => Promise<DriverTransaction>, run: (target: DriverAdapter | DriverTransaction) => Promise<R>): Promise<R> {
   const slot = slots.getStore();
   if (slot?.kind === 'detect') slot.seen = true;
   if (slot?.kind !== 'hold' || slot.ended) return run(adapter);
-  return run(await hold(adapter, slot));
+  return run(await hold(slot));
 }
 
-async function startTransaction(adapter: DriverAdapter, isolationLevel: string | undefined): Promise<DriverTransaction> {
+async function startTransaction(adapter: DriverAdapter, hold: (slot: Hold) => Promise<DriverTransaction>, isolationLevel: string | undefined): Promise<DriverTransaction> {
   const slot = slots.getStore();
-  if (slot?.kind === 'hold' && !slot.ended) return joined(await hold(adapter, slot));
+  if (slot?.kind === 'hold' && !slot.ended) return joined(await hold(slot));
   const transaction = await adapter.startTransaction(isolationLevel);
   // The first transaction opened for a `$transaction` call, before its callback runs, is that call's.
   if (slot?.kind === 'interactive' && !slot.sealed && !slot.transaction) slot.transaction = transaction;
   return transaction;
 }
 
-function hold(adapter: DriverAdapter, slot: Extract<DriverSlot, { kind: 'hold' }>): Promise<DriverTransaction> {
-  return (slot.held ??= adapter.startTransaction());
+/**
+ * A transaction of the adapter's, or a rejection after `maxWait` ms (as Prisma's own `maxWait`): a write
+ * outside a transaction, made on SQLite inside another transaction's callback, would otherwise wait for ever.
+ * One that starts too late is rolled back at once.
+ */
+function startWithin(adapter: DriverAdapter, maxWait: number): Promise<DriverTransaction> {
+  const starting = adapter.startTransaction();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      void starting.then((transaction) => rollback(transaction)).catch(() => undefined);
+      reject(new Error(`resthooks/prisma: no transaction could be started for a write within ${maxWait} ms (resthooksAdapter's maxWait)`));
+    }, maxWait);
+  });
+  return Promise.race([starting, late]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -123,7 +149,7 @@ function joined(held: DriverTransaction): DriverTransaction {
  * Ends a slot's held transaction, if the write opened one: COMMIT (`commit` true) or ROLLBACK. From then on
  * statements of the slot's context run as they would without it.
  */
-export async function endHold(slot: Extract<DriverSlot, { kind: 'hold' }>, commit: boolean): Promise<void> {
+export async function endHold(slot: Hold, commit: boolean): Promise<void> {
   slot.ended = true;
   if (!slot.held) return;
   const transaction = await slot.held;
