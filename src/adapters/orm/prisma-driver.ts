@@ -15,8 +15,8 @@
  * - `'detect'`: the extension asks whether the client's adapter is wrapped at all; without the wrapper
  *   every slot stays empty and the extension keeps to Prisma's public raw-statement path.
  *
- * Only Prisma's public driver adapter interface is used (`@prisma/driver-adapter-utils`, Prisma 6.16+
- * and 7), typed structurally here: nothing is imported from Prisma.
+ * Only Prisma's public driver adapter interface is used (`@prisma/driver-adapter-utils`; tested with Prisma
+ * 6.19 on PostgreSQL and 7.10 on SQLite and PostgreSQL), typed structurally here: nothing is imported from Prisma.
  * @module
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
