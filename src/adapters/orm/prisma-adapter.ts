@@ -5,7 +5,9 @@
  * resthooks store lives in the app's own database, the outbox row is written in the app's transaction.
  *
  * Public Prisma API only: a client extension's `$transaction` follows each interactive transaction
- * (AsyncLocalStorage), and a query extension sees each write. Imports Prisma for nothing at run time.
+ * (AsyncLocalStorage), and a query extension sees each write. With the driver adapter wrapped by
+ * `resthooksAdapter()` (prisma-driver.ts), outbox rows go through the driver's own transactions.
+ * Imports Prisma for nothing at run time.
  * @module
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -88,6 +90,7 @@ export async function withResthooks<Client extends PrismaClientLike>(prisma: Cli
 
 /** Whether the client's driver adapter is wrapped by `resthooksAdapter()`: a statement run through it says. */
 async function wrappedDriver(client: PrismaClient): Promise<boolean> {
+  if (typeof client.$queryRawUnsafe !== 'function') return false;
   const slot: DriverSlot = { kind: 'detect', seen: false };
   await inSlot(slot, async () => await client.$queryRawUnsafe('SELECT 1'));
   return slot.seen;
