@@ -1,7 +1,7 @@
 /**
  * What each ORM adapter adds to a single-row insert on SQLite (a file, WAL, one transaction per insert), as a
  * ratio against the same insert without resthooks, measured in the same run: TypeORM, Prisma (in
- * `$transaction` and standalone), Drizzle, Kysely (with and without its `sqlite` option), MikroORM, Sequelize, and the raw `{ tx }` path on
+ * `$transaction` and standalone, each on its driver adapter as given and wrapped by `resthooksAdapter`), Drizzle, Kysely (with and without its `sqlite` option), MikroORM, Sequelize, and the raw `{ tx }` path on
  * better-sqlite3 (async, BEGIN/COMMIT by hand, and `modelSync` in `db.transaction()`; the async one also with an
  * executor that prepares its statement on every call), each as the
  * docs/orms.md and docs/delivery.md recipes write it. The store is in the app's file ('transaction' mode:
@@ -230,29 +230,41 @@ async function setUp(dir: string): Promise<{ cases: Case[]; recorded: () => numb
     hooked: (i) => mikroInsert(mikroHooked, i),
   });
 
-  // Prisma: the base client writes without resthooks, the client withResthooks() returns with it.
+  // Prisma: the base client writes without resthooks, the clients withResthooks() returns with it: one on the
+  // driver adapter as the app gives it, one on the same adapter wrapped by resthooksAdapter().
   const { PrismaBetterSqlite3 } = await import('@prisma/adapter-better-sqlite3');
-  const { withResthooks } = await import('../src/adapters/orm/prisma-adapter.js');
+  const { resthooksAdapter, withResthooks } = await import('../src/adapters/orm/prisma-adapter.js');
   const prismaDir = join(dir, 'prisma');
   mkdirSync(prismaDir);
   const PrismaClient = await prismaClient(prismaDir);
-  const prisma = new PrismaClient({ adapter: new PrismaBetterSqlite3({ url: `file:${file}` }) });
-  closers.unshift(() => prisma.$disconnect());
-  const prismaHooked = (await withResthooks(prisma as never, hooks)) as unknown as PrismaLike & { $resthooks: { mode: AdapterCost['mode'] } };
-  cases.push({
-    adapter: 'Prisma, in `$transaction`',
-    insert: '`prisma.$transaction(tx => tx.book.create(…))`',
-    mode: prismaHooked.$resthooks.mode,
-    plain: (i) => prisma.$transaction((t) => t.book.create({ data: row(i) })),
-    hooked: (i) => prismaHooked.$transaction((t) => t.book.create({ data: row(i) })),
-  });
-  cases.push({
-    adapter: 'Prisma, standalone',
-    insert: '`prisma.book.create(…)` (resthooks runs it in a transaction with its outbox row)',
-    mode: prismaHooked.$resthooks.mode,
-    plain: (i) => prisma.book.create({ data: row(i) }),
-    hooked: (i) => prismaHooked.book.create({ data: row(i) }),
-  });
+  const prismaOn = (adapter: object) => {
+    const client = new PrismaClient({ adapter });
+    closers.unshift(() => client.$disconnect());
+    return client;
+  };
+  const prisma = prismaOn(new PrismaBetterSqlite3({ url: `file:${file}` }));
+  type HookedPrisma = PrismaLike & { $resthooks: { mode: AdapterCost['mode'] } };
+  const prismaHooked = (await withResthooks(prismaOn(new PrismaBetterSqlite3({ url: `file:${file}` })) as never, hooks)) as unknown as HookedPrisma;
+  const prismaWrapped = (await withResthooks(prismaOn(resthooksAdapter(new PrismaBetterSqlite3({ url: `file:${file}` }))) as never, hooks)) as unknown as HookedPrisma;
+  for (const [client, how] of [
+    [prismaHooked, ''],
+    [prismaWrapped, ', `resthooksAdapter`'],
+  ] as const) {
+    cases.push({
+      adapter: `Prisma, in \`$transaction\`${how}`,
+      insert: '`prisma.$transaction(tx => tx.book.create(…))`',
+      mode: client.$resthooks.mode,
+      plain: (i) => prisma.$transaction((t) => t.book.create({ data: row(i) })),
+      hooked: (i) => client.$transaction((t) => t.book.create({ data: row(i) })),
+    });
+    cases.push({
+      adapter: `Prisma, standalone${how}`,
+      insert: how ? '`prisma.book.create(…)` (in a driver transaction resthooks holds open for it, with its outbox row)' : '`prisma.book.create(…)` (resthooks runs it in a transaction with its outbox row)',
+      mode: client.$resthooks.mode,
+      plain: (i) => prisma.book.create({ data: row(i) }),
+      hooked: (i) => client.book.create({ data: row(i) }),
+    });
+  }
 
   // Sequelize (sqlite3): the app in a file of its own, the store in another ('after-commit').
   const { DataTypes, Sequelize } = await import('sequelize');

@@ -31,6 +31,42 @@ describe('resthooks/mikro-orm and an ORM it does not know', () => {
   });
 });
 
+describe('resthooks/mikro-orm 6 on better-sqlite3: the outbox statement on the transaction\'s own connection', () => {
+  it('runs prepared on the connection, not through MikroORM and Knex; a rollback still drops it', async () => {
+    const dir = tempDir();
+    const file = join(dir.path, 'app.db');
+    const { hooks, close } = await testHooks({ events: { 'book.added': 'Book.created' }, file });
+    const queries: string[] = [];
+    const Book = new EntitySchema<{ id: number; title: string; ownerId: string }>({
+      name: 'Book',
+      tableName: 'books',
+      properties: { id: { type: 'number', primary: true, autoincrement: true }, title: { type: 'string' }, ownerId: { type: 'string', fieldName: 'owner_id' } },
+    });
+    const orm = await MikroORM.init({ driver: BetterSqliteDriver, dbName: file, entities: [Book], debug: ['query'], logger: (line: string) => void queries.push(line) });
+    try {
+      await orm.schema.createSchema();
+      expect((await attachMikroOrm(orm, hooks)).mode).toBe('transaction');
+      queries.length = 0;
+      const em = orm.em.fork();
+      await em.persistAndFlush(em.create(Book, { title: 'Kept', ownerId: 'alice' }));
+      await expect(
+        orm.em.fork().transactional(async (tx) => {
+          await tx.persistAndFlush(tx.create(Book, { title: 'Rolled back', ownerId: 'alice' }));
+          throw new Error('roll back');
+        }),
+      ).rejects.toThrow('roll back');
+      expect(queries.filter((line) => line.includes('resthooks_events'))).toEqual([]);
+      expect(queries.some((line) => /insert into `books`/i.test(line))).toBe(true);
+      const titles = (await hooks.recentEvents('book.added', { owner: 'alice' })).map((event) => (event.data as { title: string }).title);
+      expect(titles).toEqual(['Kept']);
+    } finally {
+      await orm.close(true);
+      await close();
+      dir.cleanup();
+    }
+  });
+});
+
 describe('resthooks/mikro-orm in a minified bundle', () => {
   it("fires for an EntitySchema named without a class, and by table name for one with a class (whose name MikroORM takes from the mangled class)", async () => {
     // A Next.js server build or esbuild --minify renames every class: the app, resthooks' core and the

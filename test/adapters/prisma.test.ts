@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { withResthooks, type PrismaHooksOptions, type ResthooksPrismaClient } from '../../src/adapters/orm/prisma-adapter.js';
+import { resthooksAdapter, withResthooks, type PrismaHooksOptions, type ResthooksPrismaClient } from '../../src/adapters/orm/prisma-adapter.js';
 import { OutboxWriteError, type Hooks } from '../../src/index.js';
 import { BOOK_EVENTS, ormAdapterSuite, type Book, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
 import { TestDatabase, type Engine } from '../support/database.js';
@@ -42,6 +42,12 @@ interface Setup {
   /** 'app': the resthooks tables live in the app's database; 'separate': in another SQLite file. */
   store: 'app' | 'separate';
   options?: PrismaHooksOptions;
+  /** The client's driver adapter wrapped by resthooksAdapter(): outbox rows go through the driver's transactions. */
+  wrapped?: boolean;
+  /** Extends the client before withResthooks() does. */
+  extend?: (client: TestPrismaClient) => TestPrismaClient;
+  /** resthooksAdapter's maxWait; long by default, for a loaded test machine. */
+  maxWait?: number;
 }
 
 interface Env {
@@ -66,9 +72,11 @@ async function makeEnv(setup: Setup): Promise<Env> {
     const store = setup.store === 'app' ? database.dialect({}, { max: 4 }) : undefined;
     const { hooks, close: closeHooks } = await testHooks({ events: EVENTS, store });
     closers.push(closeHooks);
-    const base = create(database.url);
+    const wrap = <F extends { connect(): Promise<object> }>(factory: F) => resthooksAdapter(factory, { maxWait: setup.maxWait ?? 30_000 });
+    const base = create(database.url, setup.wrapped ? wrap : undefined);
     closers.push(() => base.$disconnect());
-    const prisma = await withResthooks(base, hooks, setup.options);
+    const prisma = await withResthooks(setup.extend ? setup.extend(base) : base, hooks, setup.options);
+    expect(prisma.$resthooks.driverAdapter).toBe(setup.wrapped === true);
     const receiver = await startReceiver();
     closers.push(() => receiver.close());
     return { database, plain, prisma, hooks, receiver, close };
@@ -131,6 +139,11 @@ for (const app of ENGINES) {
     savepoints: true,
     commitRace: false,
   });
+  ormAdapterSuite(`Prisma on ${app}, driver adapter wrapped by resthooksAdapter(), store in the app's database`, harness({ app, store: 'app', wrapped: true }), {
+    mode: 'transaction',
+    savepoints: true,
+    commitRace: false,
+  });
   ormAdapterSuite(`Prisma on ${app}, store in a separate SQLite file (after commit)`, harness({ app, store: 'separate' }), {
     mode: 'after-commit',
     savepoints: true,
@@ -138,11 +151,12 @@ for (const app of ENGINES) {
   });
 }
 
-for (const app of ENGINES) {
-  describe(`resthooks/prisma on ${app}: Prisma's own writes and transactions`, () => {
+for (const app of ENGINES) for (const wrapped of [false, true]) {
+  const driver = wrapped ? ', driver adapter wrapped by resthooksAdapter()' : '';
+  describe(`resthooks/prisma on ${app}${driver}: Prisma's own writes and transactions`, () => {
     let env: Env;
     const open = async (options?: PrismaHooksOptions) => {
-      env = await makeEnv({ app, store: 'app', options });
+      env = await makeEnv({ app, store: 'app', options, wrapped });
       for (const event of Object.keys(EVENTS) as EventName[]) {
         await env.hooks.subscriptions.create({ owner: 'alice', event, target: `${env.receiver.url}/alice` });
       }
@@ -408,6 +422,122 @@ for (const app of ENGINES) {
         await settle();
         expect(received()).toEqual(['book.added Before', 'book.changed After']);
       });
+    });
+  });
+}
+
+for (const app of ENGINES) {
+  describe(`resthooks/prisma on ${app}: the driver adapter wrapped by resthooksAdapter()`, () => {
+    let env: Env | undefined;
+    afterEach(async () => {
+      await env?.close();
+      env = undefined;
+    });
+    const book = (title: string) => ({ title, pages: 1, ownerId: 'alice' });
+    const titles = async () => (await env!.plain.book.findMany({ orderBy: { id: 'asc' } })).map((row: Book) => row.title);
+    const eventTitles = async () => (await env!.hooks.recentEvents('book.added', { owner: 'alice', limit: 100 })).map((event) => (event.data as { title: string }).title).sort();
+    /** Counts the raw statements that pass through Prisma's query executor (`$executeRawUnsafe`), on any client derived from the base one. */
+    const counting = () => {
+      const calls = { raw: 0 };
+      const extend = (client: TestPrismaClient) =>
+        (client.$extends as (extension: object) => TestPrismaClient)({
+          query: { $executeRawUnsafe: ({ args, query }: { args: unknown; query: (args: unknown) => Promise<unknown> }) => (calls.raw++, query(args)) },
+        });
+      return { calls, extend };
+    };
+
+    it("writes outbox rows through the driver's transaction, not through Prisma's raw-statement path", async () => {
+      const { calls, extend } = counting();
+      env = await makeEnv({ app, store: 'app', wrapped: true, extend });
+      const before = calls.raw; // the probe at attach time
+      await env.prisma.$transaction((tx) => tx.book.create({ data: book('In a transaction') }));
+      await env.prisma.book.create({ data: book('Alone') });
+      expect(calls.raw - before).toBe(0);
+      expect(await eventTitles()).toEqual(['Alone', 'In a transaction']);
+    });
+
+    it("without the wrapper, outbox rows take Prisma's raw-statement path, as before", async () => {
+      const { calls, extend } = counting();
+      env = await makeEnv({ app, store: 'app', extend });
+      const before = calls.raw;
+      await env.prisma.$transaction((tx) => tx.book.create({ data: book('In a transaction') }));
+      await env.prisma.book.create({ data: book('Alone') });
+      expect(calls.raw - before).toBe(2);
+      expect(await eventTitles()).toEqual(['Alone', 'In a transaction']);
+    });
+
+    it('concurrent interactive transactions each write their own outbox row; the rolled-back ones none', async () => {
+      env = await makeEnv({ app, store: 'app', wrapped: true });
+      const prisma = env.prisma;
+      // More transactions than the pool has connections (4) on PostgreSQL; one at a time on SQLite's one connection.
+      await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          rolledBack(
+            prisma.$transaction(async (tx) => {
+              await tx.book.create({ data: book(`T${i}`) });
+              await sleep(5);
+              await tx.book.create({ data: book(`T${i} again`) });
+              if (i % 2 === 1) throw ROLLBACK;
+            }),
+          ),
+        ),
+      );
+      const committed = [0, 2, 4, 6].flatMap((i) => [`T${i}`, `T${i} again`]).sort();
+      expect((await titles()).sort()).toEqual(committed);
+      expect(await eventTitles()).toEqual(committed);
+      // Each event's row is the row its own transaction wrote.
+      const rows = await env.plain.book.findMany({});
+      const events = await env.hooks.recentEvents('book.added', { owner: 'alice', limit: 100 });
+      for (const event of events) expect(rows).toContainEqual(event.data);
+    });
+
+    it('a write outside a transaction that fails leaves no event, and the writes after it work', async () => {
+      env = await makeEnv({ app, store: 'app', wrapped: true });
+      const { id } = await env.prisma.book.create({ data: book('First') });
+      await expect(env.prisma.book.create({ data: { id, ...book('Same id') } })).rejects.toThrow();
+      await env.prisma.book.create({ data: book('Second') });
+      await env.prisma.book.upsert({ where: { id: 999 }, create: { id: 999, ...book('Upserted') }, update: {} });
+      expect(await titles()).toEqual(['First', 'Second', 'Upserted']);
+      expect(await eventTitles()).toEqual(['First', 'Second', 'Upserted']);
+    });
+
+    // SQLite only: its one connection is held by the open transaction, so the write's own transaction cannot start.
+    if (app === 'sqlite') it('a write outside a transaction that cannot get one gives up after maxWait instead of waiting for ever', async () => {
+      env = await makeEnv({ app, store: 'app', wrapped: true, maxWait: 200 });
+      const prisma = env.prisma;
+      let opened!: () => void;
+      let release!: () => void;
+      const open = new Promise<void>((resolve) => (opened = resolve));
+      const released = new Promise<void>((resolve) => (release = resolve));
+      // Another request's transaction, open until the write below has settled.
+      const other = prisma.$transaction(async (tx) => {
+        await tx.book.create({ data: book('Other') });
+        opened();
+        await released;
+      });
+      await open;
+      const waiting = await prisma.book.create({ data: book('Waiting') }).catch((error: unknown) => error);
+      release();
+      await other;
+      expect(waiting).toBeInstanceOf(Error);
+      expect((waiting as Error).message).toMatch(/within 200 ms/);
+      await prisma.book.create({ data: book('After') });
+      expect(await titles()).toEqual(['Other', 'After']);
+      expect(await eventTitles()).toEqual(['After', 'Other']);
+    });
+
+    it('a rolled-back transaction takes its outbox rows with it', async () => {
+      env = await makeEnv({ app, store: 'app', wrapped: true });
+      await env.prisma.book.create({ data: book('Kept') });
+      await rolledBack(
+        env.prisma.$transaction(async (tx) => {
+          await tx.book.create({ data: book('Rolled back') });
+          await tx.book.create({ data: book('Rolled back too') });
+          throw ROLLBACK;
+        }),
+      );
+      expect(await titles()).toEqual(['Kept']);
+      expect(await eventTitles()).toEqual(['Kept']);
     });
   });
 }

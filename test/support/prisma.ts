@@ -43,7 +43,8 @@ export interface TestPrismaClient {
   $extends: unknown;
   $disconnect(): Promise<void>;
 }
-export type PrismaClientFactory = (url: string) => TestPrismaClient;
+/** `wrap`: applied to the driver adapter factory before the client gets it (`resthooksAdapter`). */
+export type PrismaClientFactory = (url: string, wrap?: <F extends { connect(): Promise<object> }>(adapter: F) => F) => TestPrismaClient;
 
 /** The test schema: `Book` (mapped by the events) and `Shelf` (in no event). */
 const MODELS = `
@@ -101,8 +102,16 @@ export async function generatePrismaClient(provider: PrismaProvider): Promise<{ 
   const transactionOptions = { maxWait: 30_000, timeout: 30_000 };
   if (provider === 'sqlite') {
     const { PrismaBetterSqlite3 } = await import('@prisma/adapter-better-sqlite3');
-    return { create: (url) => new generated.PrismaClient({ adapter: new PrismaBetterSqlite3({ url: `file:${url}` }), transactionOptions }), dir: dir.path, cleanup: dir.cleanup };
+    return {
+      create: (url, wrap = (adapter) => adapter) => new generated.PrismaClient({ adapter: wrap(new PrismaBetterSqlite3({ url: `file:${url}` })), transactionOptions }),
+      dir: dir.path,
+      cleanup: dir.cleanup,
+    };
   }
   const { PrismaPg } = await import('@prisma/adapter-pg');
-  return { create: (url) => new generated.PrismaClient({ adapter: new PrismaPg({ connectionString: url, max: 4 }), transactionOptions }), dir: dir.path, cleanup: dir.cleanup };
+  return {
+    create: (url, wrap = (adapter) => adapter) => new generated.PrismaClient({ adapter: wrap(new PrismaPg({ connectionString: url, max: 4 })), transactionOptions }),
+    dir: dir.path,
+    cleanup: dir.cleanup,
+  };
 }

@@ -12,6 +12,8 @@
 import type { EntityManager, EntityMetadata, EventArgs, EventSubscriber, MikroORM, Transaction, TransactionEventArgs } from '@mikro-orm/core';
 import { ConfigError } from '../../errors.js';
 import { placeholderParts, type HostExecutor } from '../../store/host-executor.js';
+import { sqliteTx } from '../../store/sqlite/sqlite-tx.js';
+import type { SyncHostExecutor } from '../../triggers/triggers.js';
 import type { Hooks } from '../../hooks.js';
 import type { Logger } from '../../logger.js';
 import type { HostTransaction, ModelAction, OutboxMode } from './orm-adapter.js';
@@ -135,10 +137,24 @@ interface Outermost {
   level: number;
   /** MikroORM 6: savepoints whose end the adapter already follows. */
   readonly followed: WeakSet<KnexTransaction>;
+  /** MikroORM 6 on better-sqlite3: the transaction's connection, where the outbox statement runs prepared once. */
+  direct?: Promise<SqliteConnection | undefined>;
+}
+
+/** What the outbox write needs of a better-sqlite3 `Database`. */
+interface SqliteConnection {
+  readonly inTransaction: boolean;
+  prepare(sql: string): { run(...parameters: unknown[]): unknown };
 }
 
 class ResthooksSubscriber implements EventSubscriber {
   detached = false;
+  /**
+   * MikroORM 7 only: MikroORM dispatches an event to every subscriber that has its method, so MikroORM 6
+   * subscribers, which need no start events, do not have these, and their transactions skip two dispatches.
+   */
+  declare beforeTransactionStart?: (args: TransactionEventArgs) => void;
+  declare afterTransactionStart?: (args: TransactionEventArgs) => void;
   readonly #bridge: OutboxBridge;
   readonly #changes: boolean;
   readonly #orm: MikroOrmLike;
@@ -154,6 +170,10 @@ class ResthooksSubscriber implements EventSubscriber {
     this.#changes = changes;
     this.#orm = orm;
     this.#layer = layer;
+    if (layer === 'kysely') {
+      this.beforeTransactionStart = (args) => this.#savepointOpening(args);
+      this.afterTransactionStart = (args) => this.#savepointOpened(args);
+    }
   }
 
   // ── entity events: route, snapshot, hand to the bridge ───────────────────────────────────────
@@ -191,15 +211,14 @@ class ResthooksSubscriber implements EventSubscriber {
 
   // ── transaction events, mapped onto the bridge ────────────────────────────────────────────────
 
-  beforeTransactionStart(args: TransactionEventArgs): void {
+  #savepointOpening(args: TransactionEventArgs): void {
     // MikroORM 7 names the parent when it opens a savepoint, and nothing when it opens an outermost transaction.
-    if (this.#layer !== 'kysely') return;
     if (args.transaction) this.#opening.set(args.em, args.transaction);
     else this.#opening.delete(args.em);
   }
 
-  afterTransactionStart(args: TransactionEventArgs): void {
-    if (this.#layer !== 'kysely' || !args.transaction) return;
+  #savepointOpened(args: TransactionEventArgs): void {
+    if (!args.transaction) return;
     const parent = this.#opening.get(args.em);
     this.#opening.delete(args.em);
     if (!parent) return;
@@ -264,7 +283,15 @@ class ResthooksSubscriber implements EventSubscriber {
       const state: Outermost = {
         level: 0,
         followed: new WeakSet(),
-        host: { key: root, depth: () => state.level, execute: (sql, parameters) => execute(this.#orm.em, root, sql, parameters) },
+        host: {
+          key: root,
+          depth: () => state.level,
+          execute: async (sql, parameters) => {
+            const direct = this.#layer === 'knex' ? await (state.direct ??= sqliteConnectionOf(root)) : undefined;
+            // Still in the transaction: the bridge writes just before COMMIT, but a statement after it would autocommit.
+            return direct?.inTransaction ? preparedOn(direct)(sql, parameters) : execute(this.#orm.em, root, sql, parameters);
+          },
+        },
       };
       this.#transactions.set(root, (outermost = state));
     }
@@ -307,12 +334,42 @@ async function execute(em: Pick<EntityManager, 'getConnection'>, transaction: ob
 }
 
 /**
+ * MikroORM 6 on better-sqlite3: the connection of a Knex transaction, if it is a better-sqlite3 `Database`
+ * (Knex's `Client.acquireConnection()`, which a transaction's client answers with its own connection).
+ * Through MikroORM and Knex, the outbox INSERT is prepared again on every write, which costs more than
+ * running it: on the connection itself it is prepared once (the store on SQLite writes `?` placeholders).
+ */
+async function sqliteConnectionOf(transaction: object): Promise<SqliteConnection | undefined> {
+  const client = (transaction as { isTransaction?: unknown; client?: { transacting?: unknown; acquireConnection?: () => unknown } }).client;
+  // Only a transaction's client: the root client would lend a connection out of its pool, to be released.
+  if ((transaction as { isTransaction?: unknown }).isTransaction !== true || client?.transacting !== true || typeof client.acquireConnection !== 'function') return undefined;
+  const connection: unknown = await client.acquireConnection();
+  const candidate = connection as Partial<SqliteConnection> | null;
+  return typeof candidate?.prepare === 'function' && typeof candidate.inTransaction === 'boolean' ? (connection as SqliteConnection) : undefined;
+}
+
+const prepared = new WeakMap<SqliteConnection, SyncHostExecutor>();
+
+function preparedOn(connection: SqliteConnection): SyncHostExecutor {
+  let run = prepared.get(connection);
+  if (!run) prepared.set(connection, (run = sqliteTx(connection)));
+  return run;
+}
+
+/**
  * A shallow copy of the entity, with what it lacks filled in from the row as loaded. Same prototype, so
- * a `serializeHook` method and MikroORM's own `toJSON` (which leaves `hidden` properties out) still apply:
- * the prototype's setters give the copy a MikroORM wrapper of its own, detached from the identity map.
+ * a `serializeHook` method and MikroORM's own `toJSON` (which leaves `hidden` properties out) still apply;
+ * MikroORM gives the copy a wrapper of its own, detached from the identity map, when `toJSON` first asks.
+ * The values are defined as plain properties: assigned, they would go through the prototype's change-tracking
+ * setters, which cost more than the rest of the copy.
  */
 function snapshot(entity: object, original: object | undefined): object {
-  const copy = Object.assign(Object.create(Object.getPrototypeOf(entity) as object | null) as Record<string, unknown>, entity);
-  if (original) for (const [key, value] of Object.entries(original)) if (copy[key] === undefined) copy[key] = value;
-  return copy;
+  const values: PropertyDescriptorMap = {};
+  for (const key of Object.keys(entity)) values[key] = field((entity as Record<string, unknown>)[key]);
+  if (original) for (const [key, value] of Object.entries(original)) if (values[key]?.value === undefined) values[key] = field(value);
+  return Object.create(Object.getPrototypeOf(entity) as object | null, values) as object;
+}
+
+function field(value: unknown): PropertyDescriptor {
+  return { value, writable: true, enumerable: true, configurable: true };
 }

@@ -5,7 +5,9 @@
  * resthooks store lives in the app's own database, the outbox row is written in the app's transaction.
  *
  * Public Prisma API only: a client extension's `$transaction` follows each interactive transaction
- * (AsyncLocalStorage), and a query extension sees each write. Imports Prisma for nothing at run time.
+ * (AsyncLocalStorage), and a query extension sees each write. With the driver adapter wrapped by
+ * `resthooksAdapter()` (prisma-driver.ts), outbox rows go through the driver's own transactions.
+ * Imports Prisma for nothing at run time.
  * @module
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -13,6 +15,9 @@ import type { Hooks } from '../../hooks.js';
 import type { Logger } from '../../logger.js';
 import type { HostConnection, HostTransaction, ModelAction, OutboxMode, PendingWrite } from './orm-adapter.js';
 import { outboxBridge, type OutboxBridge } from './outbox-bridge.js';
+import { endHold, executeOn, inSlot, type DriverSlot } from './prisma-driver.js';
+
+export { resthooksAdapter, type DriverAdapterFactoryLike, type ResthooksAdapterOptions } from './prisma-driver.js';
 
 export interface PrismaHooksOptions {
   /**
@@ -27,9 +32,11 @@ export interface PrismaHooksOptions {
    */
   bulk?: boolean;
   /**
-   * A watched write outside `$transaction`: `'transaction'` (default) runs it again, in a transaction of its
-   * own with its outbox row, on the client `withResthooks` was given (so query extensions applied to that
-   * client see it twice, and ones applied to the result of `withResthooks` not at all); `'after-write'`
+   * A watched write outside `$transaction`: `'transaction'` (default) runs it in a transaction of its own with
+   * its outbox row. With the driver adapter wrapped by `resthooksAdapter()` the write runs once, as the app
+   * called it, in a driver transaction resthooks holds open for it; without, it runs again in an interactive
+   * `$transaction` on the client `withResthooks` was given (so query extensions applied to that client see it
+   * twice, and ones applied to the result of `withResthooks` not at all). `'after-write'`
    * lets it run as the app called it and appends its event right after (not atomic: a crash in between
    * loses the event). In `'after-commit'` outbox mode writes are always `'after-write'`.
    */
@@ -42,8 +49,11 @@ export interface PrismaHooksOptions {
 
 /** What `withResthooks` adds to the client (and to its transactions' clients). */
 export interface ResthooksPrismaClient {
-  /** `mode`: where outbox rows go, as chosen at attach time. */
-  readonly $resthooks: { readonly mode: OutboxMode };
+  /**
+   * `mode`: where outbox rows go, as chosen at attach time. `driverAdapter`: whether the client's driver
+   * adapter was wrapped with `resthooksAdapter()`, so that outbox rows go through the driver's transaction.
+   */
+  readonly $resthooks: { readonly mode: OutboxMode; readonly driverAdapter: boolean };
 }
 
 /** What `withResthooks` needs of a Prisma Client (any generated client, extended or not). */
@@ -74,14 +84,23 @@ export async function withResthooks<Client extends PrismaClientLike>(prisma: Cli
   }
   const bridge = outboxBridge(hooks, { adapter: 'resthooks/prisma', logger: options.logger });
   await bridge.chooseMode(options.outbox ?? 'auto', (statement) => Promise.resolve(client.$executeRawUnsafe(statement.sql, ...statement.parameters)));
-  const adapter = new PrismaAdapter(bridge, client, options.bulk === true, options.standalone ?? 'transaction', options.changes !== false, options.logger);
+  const adapter = new PrismaAdapter(bridge, client, await wrappedDriver(client), options.bulk === true, options.standalone ?? 'transaction', options.changes !== false, options.logger);
   return client.$extends(adapter.extension()) as Client & ResthooksPrismaClient;
+}
+
+/** Whether the client's driver adapter is wrapped by `resthooksAdapter()`: a statement run through it says. */
+async function wrappedDriver(client: PrismaClient): Promise<boolean> {
+  if (typeof client.$queryRawUnsafe !== 'function') return false;
+  const slot: DriverSlot = { kind: 'detect', seen: false };
+  await inSlot(slot, async () => await client.$queryRawUnsafe('SELECT 1'));
+  return slot.seen;
 }
 
 type Args = Record<string, unknown>;
 type Operation = (args: Args) => PromiseLike<unknown>;
 interface PrismaClient {
   $executeRawUnsafe(query: string, ...values: unknown[]): PromiseLike<unknown>;
+  $queryRawUnsafe(query: string, ...values: unknown[]): PromiseLike<unknown>;
   $transaction(input: unknown, options?: unknown): Promise<unknown>;
   $extends(extension: object): unknown;
 }
@@ -117,6 +136,8 @@ class PrismaAdapter {
     private readonly bridge: OutboxBridge,
     /** The client before this extension: its `$transaction` is the one ours wraps. */
     private readonly base: PrismaClient,
+    /** Its driver adapter is wrapped by `resthooksAdapter()`: outbox rows go through the driver's transactions. */
+    private readonly driver: boolean,
     private readonly bulk: boolean,
     private readonly standalone: 'transaction' | 'after-write',
     private readonly changes: boolean,
@@ -129,7 +150,7 @@ class PrismaAdapter {
     return {
       name: 'resthooks',
       client: {
-        $resthooks: { mode: this.bridge.mode },
+        $resthooks: { mode: this.bridge.mode, driverAdapter: this.driver },
         // `this` is the client the app called: the extended client, or a transaction's client (nesting).
         $transaction(this: PrismaClient, input: unknown, options?: unknown): Promise<unknown> {
           const begin = (body: unknown) => original.call(this, body, options);
@@ -155,11 +176,45 @@ class PrismaAdapter {
 
   #interactive(caller: PrismaClient, begin: (body: unknown) => Promise<unknown>, work: (trx: PrismaClient) => Promise<unknown>): Promise<unknown> {
     // Called on the enclosing transaction's client, Prisma opens a savepoint in it; called on the root client, a new transaction.
-    const key = this.#transactionOf(caller)?.key ?? {};
+    const enclosing = this.#transactionOf(caller);
+    const key = enclosing?.key ?? {};
+    // A new transaction through a wrapped driver adapter: the adapter records the driver transaction it opens for this call.
+    const slot: DriverSlot | undefined = this.driver && !enclosing ? { kind: 'interactive', sealed: false } : undefined;
     // Awaited inside the scope: a callback may return a query unawaited (`(tx) => tx.book.create(…)`), and
     // Prisma runs a query only when it is awaited, in the async context of that await.
-    const inScope = (trx: PrismaClient, tx: HostTransaction) => this.#scope.run({ kind: 'interactive', trx, tx }, async () => await work(trx));
-    return this.bridge.around(begin, (trx: PrismaClient) => connection(key, trx), inScope);
+    const inScope = (trx: PrismaClient, tx: HostTransaction) => {
+      if (slot?.kind === 'interactive') slot.sealed = true;
+      return this.#scope.run({ kind: 'interactive', trx, tx }, async () => await work(trx));
+    };
+    const opened = slot ? (body: unknown) => inSlot(slot, () => begin(body)) : begin;
+    return this.bridge.around(opened, (trx: PrismaClient) => connection(key, trx, slot), inScope);
+  }
+
+  /**
+   * A watched write outside any transaction, through a wrapped driver adapter: its statements run in a driver
+   * transaction held open for it (see prisma-driver.ts), the outbox row goes through that transaction, then it
+   * commits. One transaction, and the write runs once, through every query extension as the app called it.
+   */
+  #held(model: string, operation: string, args: Args, write: () => PromiseLike<unknown>): Promise<unknown> {
+    type Hold = Extract<DriverSlot, { kind: 'hold' }>;
+    const begin = async (body: (slot: Hold) => Promise<unknown>): Promise<unknown> => {
+      const slot: Hold = { kind: 'hold', ended: false };
+      let value: unknown;
+      try {
+        value = await inSlot(slot, () => body(slot));
+      } catch (error) {
+        await endHold(slot, false).catch(() => undefined);
+        throw error;
+      }
+      await endHold(slot, true);
+      return value;
+    };
+    const held = (slot: Hold): HostConnection => ({
+      key: slot,
+      // A write that ran no statement of its own has opened no transaction yet: this statement opens it.
+      execute: async (sql, parameters) => (slot.held ? executeOn(await slot.held, sql, parameters) : this.base.$executeRawUnsafe(sql, ...parameters)),
+    });
+    return this.bridge.around(begin, held, (_slot, tx) => this.#perform(this.base, tx, model, operation, args, write));
   }
 
   /** `$transaction([...])` has no client to write through: its writes are appended once it has committed. */
@@ -177,6 +232,7 @@ class PrismaAdapter {
     if (scope?.kind === 'interactive') return this.#perform(scope.trx, scope.tx, model, operation, args, () => query(args));
     if (scope?.kind === 'batch') return this.#inBatch(scope.writes, model, operation, args, () => query(args));
     if (this.standalone === 'after-write' || this.bridge.mode === 'after-commit') return this.#perform(this.base, undefined, model, operation, args, () => query(args));
+    if (this.driver) return this.#held(model, operation, args, () => query(args));
     // Alone: run again in a transaction of its own on the client before this extension, with its outbox row.
     return this.bridge.around(
       (body) => this.base.$transaction(body),
@@ -252,8 +308,13 @@ class PrismaAdapter {
   }
 }
 
-function connection(key: object, trx: PrismaClient): HostConnection {
-  return { key, execute: (sql, parameters) => trx.$executeRawUnsafe(sql, ...parameters) };
+/** How the bridge writes in a transaction: through its driver transaction when the wrapped adapter recorded one. */
+function connection(key: object, trx: PrismaClient, slot?: DriverSlot): HostConnection {
+  return {
+    key,
+    execute: (sql, parameters) =>
+      slot?.kind === 'interactive' && slot.transaction ? executeOn(slot.transaction, sql, parameters) : trx.$executeRawUnsafe(sql, ...parameters),
+  };
 }
 
 /** `prisma.book.create`: the client property of a model is its name with a lower-case first letter. */

@@ -33,7 +33,7 @@ import { toFastify } from 'resthooks/fastify';
 import { kyselyHooks } from 'resthooks/kysely';
 import { attachMikroOrm } from 'resthooks/mikro-orm';
 import { toNodeHandler } from 'resthooks/node';
-import { withResthooks } from 'resthooks/prisma';
+import { resthooksAdapter, withResthooks } from 'resthooks/prisma';
 import { attachSequelize } from 'resthooks/sequelize';
 import { attachTypeorm } from 'resthooks/typeorm';
 import { DataTypes, Sequelize } from 'sequelize';
@@ -163,7 +163,8 @@ async function main(): Promise<void> {
   const typeorm = await attachTypeorm(dataSource, hooks);
   await dataSource.manager.transaction((manager) => manager.save(books, { title: 'Dune', ownerId: 'alice' }));
 
-  const prisma = await withResthooks(new PrismaClient({ adapter: new PrismaPg({ connectionString: env('DATABASE_URL') }) }), hooks);
+  const prisma = await withResthooks(new PrismaClient({ adapter: resthooksAdapter(new PrismaPg({ connectionString: env('DATABASE_URL') })) }), hooks);
+  if (!prisma.$resthooks.driverAdapter) throw new Error('withResthooks did not find the driver adapter wrapped by resthooksAdapter()');
   await prisma.$transaction((tx) => tx.author.create({ data: { name: 'Ursula K. Le Guin', ownerId: 'alice' } }));
 
   const pool = new pg.Pool({ connectionString: env('DATABASE_URL') });

@@ -1,0 +1,214 @@
+/**
+ * `resthooksAdapter()`: a wrapper around a Prisma driver adapter factory (`new PrismaPg(…)`,
+ * `new PrismaBetterSqlite3(…)`, any `SqlDriverAdapterFactory`) through which the Prisma extension writes
+ * outbox rows on the driver's own transaction instead of `tx.$executeRawUnsafe`, whose trip through
+ * Prisma's query executor costs more than the row itself.
+ *
+ * The extension marks each call it makes with a {@link DriverSlot} (AsyncLocalStorage); the wrapped
+ * adapter, which Prisma calls in the same async context, fills it:
+ * - `'interactive'`: the transaction the adapter opens for this `$transaction` call is recorded, and
+ *   Prisma keeps running and committing it; the outbox row goes through it before the callback returns.
+ * - `'hold'`: a write outside any transaction. The adapter opens a transaction of its own for the write's
+ *   statements (including a transaction Prisma opens for the write, as for an upsert, which is joined to
+ *   it) and holds it open, so that the outbox row commits with the write in one transaction and one
+ *   round of the query executor, not two.
+ * - `'detect'`: the extension asks whether the client's adapter is wrapped at all; without the wrapper
+ *   every slot stays empty and the extension keeps to Prisma's public raw-statement path.
+ *
+ * Only Prisma's public driver adapter interface is used (`@prisma/driver-adapter-utils`; tested with Prisma
+ * 6.19 on PostgreSQL and 7.10 on SQLite and PostgreSQL), typed structurally here: nothing is imported from Prisma.
+ * @module
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/** A statement as a Prisma driver adapter takes it. */
+export interface DriverQuery {
+  readonly sql: string;
+  readonly args: unknown[];
+  readonly argTypes: Array<{ readonly scalarType: string; readonly arity: 'scalar' | 'list'; readonly dbType?: string }>;
+}
+
+/** A driver adapter's transaction (`Transaction` in `@prisma/driver-adapter-utils`). */
+export interface DriverTransaction {
+  readonly options: { readonly usePhantomQuery: boolean };
+  queryRaw(query: DriverQuery): Promise<unknown>;
+  executeRaw(query: DriverQuery): Promise<number>;
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
+}
+
+/** The parts of a driver adapter (`SqlDriverAdapter`) the wrapper takes over. */
+interface DriverAdapter {
+  queryRaw(query: DriverQuery): Promise<unknown>;
+  executeRaw(query: DriverQuery): Promise<number>;
+  startTransaction(isolationLevel?: string): Promise<DriverTransaction>;
+}
+
+/** What `resthooksAdapter` needs of a driver adapter factory (`SqlDriverAdapterFactory`). */
+export interface DriverAdapterFactoryLike {
+  connect(): Promise<object>;
+}
+
+export type DriverSlot =
+  | { readonly kind: 'detect'; seen: boolean }
+  | { readonly kind: 'interactive'; transaction?: DriverTransaction; sealed: boolean }
+  | { readonly kind: 'hold'; held?: Promise<DriverTransaction>; ended: boolean };
+
+export interface ResthooksAdapterOptions {
+  /**
+   * How long a write outside a transaction waits for the transaction resthooks opens for it (a free pool
+   * connection; on SQLite, the end of an open transaction), in milliseconds. Default 2000, as Prisma's own
+   * `transactionOptions.maxWait`.
+   */
+  maxWait?: number;
+}
+
+const slots = new AsyncLocalStorage<DriverSlot>();
+
+/** Runs `work` with `slot` visible to every wrapped adapter it reaches. */
+export function inSlot<T>(slot: DriverSlot, work: () => T): T {
+  return slots.run(slot, work);
+}
+
+/**
+ * Wraps a Prisma driver adapter factory so that `withResthooks` writes outbox rows through the driver's
+ * own transaction: give the result to `new PrismaClient({ adapter })`. Every other call goes to the
+ * factory and its adapter unchanged.
+ * @example
+ * import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
+ * import { resthooksAdapter, withResthooks } from 'resthooks/prisma';
+ *
+ * const prisma = await withResthooks(new PrismaClient({ adapter: resthooksAdapter(new PrismaBetterSqlite3({ url: 'file:app.db' })) }), hooks);
+ */
+export function resthooksAdapter<Factory extends DriverAdapterFactoryLike>(factory: Factory, options: ResthooksAdapterOptions = {}): Factory {
+  if (typeof factory?.connect !== 'function') throw new TypeError('resthooks/prisma: resthooksAdapter() needs a Prisma driver adapter factory (one with connect())');
+  const maxWait = options.maxWait ?? 2000;
+  return overriding(factory, {
+    connect: async () => {
+      const adapter = (await factory.connect()) as DriverAdapter;
+      const hold = (slot: Hold): Promise<DriverTransaction> => (slot.held ??= startWithin(adapter, maxWait));
+      return overriding(adapter, {
+        queryRaw: (query: DriverQuery) => statement(adapter, hold, (target) => target.queryRaw(query)),
+        executeRaw: (query: DriverQuery) => statement(adapter, hold, (target) => target.executeRaw(query)),
+        startTransaction: (isolationLevel?: string) => startTransaction(adapter, hold, isolationLevel),
+      });
+    },
+  });
+}
+
+type Hold = Extract<DriverSlot, { kind: 'hold' }>;
+
+/** A statement Prisma runs outside any transaction: in the held one while a watched write runs. */
+async function statement<R>(adapter: DriverAdapter, hold: (slot: Hold) => Promise<DriverTransaction>, run: (target: DriverAdapter | DriverTransaction) => Promise<R>): Promise<R> {
+  const slot = slots.getStore();
+  if (slot?.kind === 'detect') slot.seen = true;
+  if (slot?.kind !== 'hold' || slot.ended) return run(adapter);
+  return run(await hold(slot));
+}
+
+async function startTransaction(adapter: DriverAdapter, hold: (slot: Hold) => Promise<DriverTransaction>, isolationLevel: string | undefined): Promise<DriverTransaction> {
+  const slot = slots.getStore();
+  if (slot?.kind === 'hold' && !slot.ended) return joined(await hold(slot));
+  const transaction = await adapter.startTransaction(isolationLevel);
+  // The first transaction opened for a `$transaction` call, before its callback runs, is that call's.
+  if (slot?.kind === 'interactive' && !slot.sealed && !slot.transaction) slot.transaction = transaction;
+  return transaction;
+}
+
+/**
+ * A transaction of the adapter's, or a rejection after `maxWait` ms (as Prisma's own `maxWait`): a write
+ * outside a transaction, made on SQLite inside another transaction's callback, would otherwise wait for ever.
+ * One that starts too late is rolled back at once.
+ */
+function startWithin(adapter: DriverAdapter, maxWait: number): Promise<DriverTransaction> {
+  const starting = adapter.startTransaction();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      void starting.then((transaction) => rollback(transaction)).catch(() => undefined);
+      reject(new Error(`resthooks/prisma: no transaction could be started for a write within ${maxWait} ms (resthooksAdapter's maxWait)`));
+    }, maxWait);
+  });
+  return Promise.race([starting, late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The held transaction, as Prisma sees it when it opens one of its own for the write: its end is left to
+ * the holder, and `usePhantomQuery` keeps Prisma from sending COMMIT or ROLLBACK itself. Prisma rolls back
+ * only when the write fails, which the holder sees too: it rolls the held transaction back then.
+ */
+function joined(held: DriverTransaction): DriverTransaction {
+  return overriding(held, {
+    options: { ...held.options, usePhantomQuery: true },
+    commit: () => Promise.resolve(),
+    rollback: () => Promise.resolve(),
+  });
+}
+
+/**
+ * Ends a slot's held transaction, if the write opened one: COMMIT (`commit` true) or ROLLBACK. From then on
+ * statements of the slot's context run as they would without it.
+ */
+export async function endHold(slot: Hold, commit: boolean): Promise<void> {
+  slot.ended = true;
+  if (!slot.held) return;
+  const transaction = await slot.held;
+  if (commit) {
+    try {
+      if (!transaction.options.usePhantomQuery) await transaction.executeRaw(raw('COMMIT'));
+    } catch (error) {
+      await rollback(transaction);
+      throw error;
+    }
+    await transaction.commit();
+    return;
+  }
+  await rollback(transaction);
+}
+
+async function rollback(transaction: DriverTransaction): Promise<void> {
+  try {
+    if (!transaction.options.usePhantomQuery) await transaction.executeRaw(raw('ROLLBACK'));
+  } finally {
+    await transaction.rollback();
+  }
+}
+
+/** Runs a store statement on a driver transaction. Its parameters are strings, numbers and nulls: no Prisma type says more. */
+export async function executeOn(transaction: DriverTransaction, sql: string, parameters: readonly unknown[]): Promise<number> {
+  try {
+    return await transaction.executeRaw({ sql, args: [...parameters], argTypes: parameters.map(() => UNKNOWN) });
+  } catch (error) {
+    throw databaseError(error);
+  }
+}
+
+/**
+ * A driver adapter's `DriverAdapterError` names only the kind of failure (`sqlite`, `postgres`); the
+ * database's own words are in its `cause`, which Prisma turns into its message for the app's queries.
+ */
+function databaseError(error: unknown): unknown {
+  const cause = error instanceof Error ? (error.cause as { originalMessage?: unknown; message?: unknown } | undefined) : undefined;
+  const said = cause?.originalMessage ?? cause?.message;
+  return typeof said === 'string' && error instanceof Error && !error.message.includes(said) ? new Error(said, { cause: error }) : error;
+}
+
+const UNKNOWN = { scalarType: 'unknown', arity: 'scalar' } as const;
+
+function raw(sql: string): DriverQuery {
+  return { sql, args: [], argTypes: [] };
+}
+
+/**
+ * `target` with some members replaced; the rest read from `target` itself, methods bound to it (driver
+ * adapters keep state in private fields, which a proxy as `this` could not reach).
+ */
+function overriding<T extends object>(target: T, members: Record<string, unknown>): T {
+  return new Proxy(target, {
+    get(object, key) {
+      if (typeof key === 'string' && Object.hasOwn(members, key)) return members[key];
+      const value: unknown = Reflect.get(object, key, object);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(object) : value;
+    },
+  });
+}
