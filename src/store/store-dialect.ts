@@ -23,6 +23,14 @@ export interface StoreCapabilities {
    * are prepared once and run in-process, so it keeps them.
    */
   readonly supportsArrayParameters: boolean;
+  /**
+   * Fresh events are appended to `resthooks_outbox` (one B-tree) and moved into `resthooks_events` at
+   * fan-out. On SQLite an autocommit INSERT costs about one WAL page per B-tree it touches, so the write
+   * path drops from three B-trees to one. PostgreSQL's insert cost is its round trip and commit, not its
+   * index pages, and a move would add a delete and a second heap row per event (and dead tuples for
+   * vacuum): it keeps writing `resthooks_events`. Readers read both tables either way.
+   */
+  readonly appendsFreshEvents: boolean;
 }
 
 /**
