@@ -120,7 +120,7 @@ export interface AttemptRecord {
  */
 export interface FanOutSetback {
   readonly eventId: string;
-  /** Where a fresh event sits in `resthooks_outbox` (`PendingEvent.seq`): the setback moves it out. */
+  /** Where the event sits: see `FannedOutEvent.seq`. */
   readonly seq?: number | null;
   /** The event's failed lookups, this one included. */
   readonly attempts: number;
@@ -138,9 +138,14 @@ export interface FanOutSetback {
  */
 export type PendingEvent = EventRow & { readonly seq: number | null };
 
-/** An event the fan-out has handled, and its deliveries (`seq`: see `PendingEvent`). */
+/** An event the fan-out has handled, and its deliveries. */
 export interface FannedOutEvent {
   readonly eventId: string;
+  /**
+   * `PendingEvent.seq` as read: a number for a fresh event (moved out of `resthooks_outbox` by its key),
+   * null for one in `resthooks_events`. Left out, the event is looked for in both (the fresh table by
+   * `id`, which it has no index on: for callers that did not read the event with `pendingEvents`).
+   */
   readonly seq?: number | null;
   readonly deliveries: readonly DeliveryTable[];
 }
@@ -225,6 +230,8 @@ export class KyselyStore {
   // Both match (seq, id): a seq freed by a move may be given to a later event, which must stay.
   readonly #moveFreshEventSql: string;
   readonly #deleteFreshEventSql: string;
+  readonly #moveFreshEventByIdSql: string;
+  readonly #deleteFreshEventByIdSql: string;
   readonly #insertDeliverySql: string;
   // So are the statements written once per delivery by the fan-out and per attempt by the recorder:
   // building and compiling them with Kysely cost more than running them (~40 µs per delivery).
@@ -249,11 +256,15 @@ export class KyselyStore {
     const asText = sql`cast(${''} as text)`;
     const asInteger = sql`cast(${0} as bigint)`;
     // `where` before `on conflict`: SQLite parses INSERT … SELECT … ON CONFLICT only after a WHERE.
-    this.#moveFreshEventSql = sql`insert into ${sql.table(E)} (${sql.join(FRESH_COLUMNS.map((c) => sql.ref(c)))}, status, error, fanout_attempts, finder_failures, next_fanout_at)
+    const move = (where: RawBuilder<SqlBool>) =>
+      sql`insert into ${sql.table(E)} (${sql.join(FRESH_COLUMNS.map((c) => sql.ref(c)))}, status, error, fanout_attempts, finder_failures, next_fanout_at)
       select ${sql.join(FRESH_COLUMNS.map((c) => sql.ref(c)))}, ${asText}, ${asText}, ${asInteger}, ${asInteger}, ${asInteger}
-      from ${sql.table(F)} where seq = ${0} and id = ${''}
+      from ${sql.table(F)} where ${where}
       on conflict (id) do nothing`.compile(this.db).sql;
+    this.#moveFreshEventSql = move(sql<SqlBool>`seq = ${0} and id = ${''}`);
     this.#deleteFreshEventSql = this.db.deleteFrom(F).where('seq', '=', 0).where('id', '=', '').compile().sql;
+    this.#moveFreshEventByIdSql = move(sql<SqlBool>`id = ${''}`);
+    this.#deleteFreshEventByIdSql = this.db.deleteFrom(F).where('id', '=', '').compile().sql;
     this.#insertDeliverySql = this.db
       .insertInto(D)
       .values(SAMPLE_DELIVERY)
@@ -587,7 +598,7 @@ export class KyselyStore {
   async commitFanOut(items: readonly FannedOutEvent[], setbacks: readonly FanOutSetback[] = []): Promise<Set<string>> {
     if (items.some((item) => item.deliveries.some((d) => d.status === 'pending'))) this.#dueWrites++;
     // The set-based statement marks events in resthooks_events only: a fresh event takes the per-row path.
-    const fresh = items.some((item) => item.seq != null) || setbacks.some((setback) => setback.seq != null);
+    const fresh = this.dialect.capabilities.appendsFreshEvents && [...items, ...setbacks].some((event) => event.seq !== null);
     if (this.dialect.capabilities.supportsArrayParameters && items.length > 0 && !fresh) {
       const deliveries = items.flatMap((item) => item.deliveries);
       const setbackStatements = setbacks.map((setback) => this.#setbackStatement(setback));
@@ -597,10 +608,11 @@ export class KyselyStore {
     const queries: CompiledStatement[] = [];
     const inserts: string[] = [];
     for (const item of items) {
-      if (item.seq != null) {
-        queries.push(...this.#moveFresh(item.eventId, item.seq, { status: 'done', error: null, attempts: 0, finderFailures: 0, nextFanOutAt: 0 }));
-        inserts.push('', '');
-      } else {
+      for (const query of this.#moveFresh(item.eventId, item.seq, { status: 'done', error: null, attempts: 0, finderFailures: 0, nextFanOutAt: 0 })) {
+        queries.push(query);
+        inserts.push('');
+      }
+      if (item.seq == null) {
         queries.push(statement(this.#markEventDoneSql, ['done', item.eventId, 'pending']));
         inserts.push('');
       }
@@ -621,24 +633,26 @@ export class KyselyStore {
     return new Set(inserts.filter((id, index) => id !== '' && (results[index]?.changes ?? 0) > 0));
   }
 
-  /** A fresh event moved into resthooks_events as `into` says, and removed from the fresh table. */
+  /**
+   * A fresh event moved into resthooks_events as `into` says, and removed from the fresh table: by its
+   * key when `seq` is known, by `id` when it is not (undefined); nothing for one known not to be fresh.
+   */
   #moveFresh(
     eventId: string,
-    seq: number,
+    seq: number | null | undefined,
     into: { status: EventStatus; error: string | null; attempts: number; finderFailures: number; nextFanOutAt: number },
   ): CompiledStatement[] {
-    const where = [seq, eventId];
-    return [
-      statement(this.#moveFreshEventSql, [into.status, into.error, into.attempts, into.finderFailures, into.nextFanOutAt, ...where]),
-      statement(this.#deleteFreshEventSql, where),
-    ];
+    if (seq === null || !this.dialect.capabilities.appendsFreshEvents) return [];
+    const moved = [into.status, into.error, into.attempts, into.finderFailures, into.nextFanOutAt];
+    if (seq === undefined) return [statement(this.#moveFreshEventByIdSql, [...moved, eventId]), statement(this.#deleteFreshEventByIdSql, [eventId])];
+    return [statement(this.#moveFreshEventSql, [...moved, seq, eventId]), statement(this.#deleteFreshEventSql, [seq, eventId])];
   }
 
   #setbackStatements(setback: FanOutSetback): CompiledStatement[] {
     const { eventId, seq, attempts, finderFailures, error, retryAt } = setback;
-    if (seq == null) return [this.#setbackStatement(setback)];
     const status = retryAt === null ? 'undeliverable' : 'pending';
-    return this.#moveFresh(eventId, seq, { status, error, attempts, finderFailures, nextFanOutAt: retryAt ?? 0 });
+    const moved = this.#moveFresh(eventId, seq, { status, error, attempts, finderFailures, nextFanOutAt: retryAt ?? 0 });
+    return typeof seq === 'number' ? moved : [...moved, this.#setbackStatement(setback)];
   }
 
   #setbackStatement({ eventId, attempts, finderFailures, error, retryAt }: FanOutSetback): CompiledQuery {
