@@ -9,7 +9,7 @@ import { tempDir } from '../support/hooks.js';
 import { createTestDatabase } from '../support/postgres.js';
 import { runCli } from './cli-process.js';
 
-const TABLES = ['resthooks_attempts', 'resthooks_deliveries', 'resthooks_events', 'resthooks_subscriptions'];
+const TABLES = ['resthooks_attempts', 'resthooks_deliveries', 'resthooks_events', 'resthooks_outbox', 'resthooks_subscriptions'];
 
 describe('migrate: pure parts', () => {
   it('tells a postgres URL from a SQLite file', () => {
