@@ -679,7 +679,7 @@ export class KyselyStore {
    */
   async refanEvent(id: string, now: number): Promise<boolean> {
     // A fresh event is due now already, and has no try count to reset.
-    if ((await this.db.selectFrom(F).select('id').where('id', '=', id).limit(1).executeTakeFirst()) !== undefined) return true;
+    if (this.dialect.capabilities.appendsFreshEvents && (await this.db.selectFrom(F).select('id').where('id', '=', id).limit(1).executeTakeFirst()) !== undefined) return true;
     const result = await this.db
       .updateTable(E)
       .set({ status: 'pending', fanout_attempts: 0, finder_failures: 0, next_fanout_at: now, error: null })
@@ -805,7 +805,9 @@ export class KyselyStore {
 
   /** Some event is due for fan-out by `now` (one waiting for a later lookup try does not count). */
   async hasPendingEvents(now = Date.now()): Promise<boolean> {
-    if ((await this.db.selectFrom(F).select('seq').limit(1).executeTakeFirst()) !== undefined) return true;
+    // The fresh table first: an event moves out of it into resthooks_events, never back, so one missed
+    // here because it moved meanwhile is seen by the read after (as pending, or done with its deliveries).
+    if (this.dialect.capabilities.appendsFreshEvents && (await this.db.selectFrom(F).select('seq').limit(1).executeTakeFirst()) !== undefined) return true;
     const row = await this.db.selectFrom(E).select('id').where('status', '=', PENDING).where('next_fanout_at', '<=', now).limit(1).executeTakeFirst();
     return row !== undefined;
   }
