@@ -12,6 +12,7 @@ import { attemptsKeyedByDelivery } from '../src/store/migrations/0002-attempts-k
 import { eventFanOutRetries } from '../src/store/migrations/0003-event-fanout-retries.js';
 import { eventNamesIndexedAtFanOut } from '../src/store/migrations/0004-event-names-indexed-at-fanout.js';
 import { subscriptionMaxPerSecond } from '../src/store/migrations/0005-subscription-max-per-second.js';
+import { freshEventsTable } from '../src/store/migrations/0006-fresh-events-table.js';
 import { getOutboxEvent, listOutbox } from '../src/store/outbox.js';
 import { newDeliveryRow } from '../src/store/rows.js';
 import type { EventTable, SubscriptionTable } from '../src/store/schema.js';
@@ -196,6 +197,28 @@ describe.each(ENGINES)('fan-out bookkeeping on %s', (engine) => {
     // A repeated fan-out of the same reads (another process got there first) changes nothing.
     expect((await store.commitFanOut(due.map((e) => ({ eventId: e.id, seq: e.seq, deliveries: [newDeliveryRow(e.id, subscription.id, T0)] })))).size).toBe(0);
     expect(await store.db.selectFrom('resthooks_events').select('id').execute()).toHaveLength(4);
+  });
+
+  it('undoing 0006 puts fresh events back into resthooks_events as pending, in order, and drops the table', async () => {
+    const store = await db.migrated();
+    const events = [eventRow(), eventRow(), eventRow()];
+    for (const e of events) await store.append(e);
+    const migrator = new Migrator({ db: store.db, provider: {
+        getMigrations: async () => ({
+          '0001-initial': initial,
+          '0002-attempts-keyed-by-delivery': attemptsKeyedByDelivery,
+          '0003-event-fanout-retries': eventFanOutRetries,
+          '0004-event-names-indexed-at-fanout': eventNamesIndexedAtFanOut,
+          '0005-subscription-max-per-second': subscriptionMaxPerSecond,
+          '0006-fresh-events-table': freshEventsTable,
+        }),
+      }, migrationTableName: 'resthooks_migration', migrationLockTableName: 'resthooks_migration_lock' });
+    const { error, results } = await migrator.migrateDown();
+    expect(error).toBeUndefined();
+    expect(results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['0006-fresh-events-table', 'Down', 'Success']]);
+    const rows = await store.db.selectFrom('resthooks_events').select(['id', 'status', 'data']).orderBy('id').execute();
+    expect(rows).toEqual(events.map((e) => ({ id: e.id, status: 'pending', data: e.data })));
+    await expect(store.db.selectFrom('resthooks_outbox').select('id').execute()).rejects.toThrow();
   });
 
   it('the pending read stays on the partial index, in index order, whatever waits for a later try', async () => {
