@@ -68,6 +68,12 @@ export async function buildBacklog(file: string, port: number, { events, subscri
   try {
     db.pragma('journal_mode = wal');
     db.pragma('synchronous = normal');
+    // The fresh events (migration 0006) moved into resthooks_events as the fan-out would, then marked done below.
+    const fresh = 'id, name, model, action, owner, all_owners, data, body, created_at';
+    db.transaction(() => {
+      db.exec(`insert into resthooks_events (${fresh}, status) select ${fresh}, 'pending' from resthooks_outbox order by seq`);
+      db.exec('delete from resthooks_outbox');
+    })();
     const eventIds = (db.prepare("select id from resthooks_events where status = 'pending' order by id").all() as Array<{ id: string }>).map((r) => r.id);
     const subscriptionIds = (db.prepare('select id from resthooks_subscriptions order by id').all() as Array<{ id: string }>).map((r) => r.id);
     if (eventIds.length !== events || subscriptionIds.length !== subscriptions) throw new Error(`backlog: ${eventIds.length} events and ${subscriptionIds.length} subscriptions written`);

@@ -7,6 +7,8 @@
  * `hooks.model()` runs with the dispatcher stopped, with K subscriptions. The event-row rows insert the
  * store's own INSERT (same SQL, same parameters as a `hooks.model()` of the same book) with plain
  * better-sqlite3 into tables that differ by one index at a time, so each step's cost is that index's.
+ * Since migration 0006 the store appends fresh events to `resthooks_outbox` (one B-tree); the rows
+ * marked "before 0006" insert into `resthooks_events` as the store did until then, for comparison.
  * Rounds are interleaved, in a rotating order; times are medians over rounds, and ratios the median
  * over rounds of the round's ratio to the floor. WAL pages per insert are counted separately (exact).
  * @module
@@ -17,6 +19,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { createHooks, sqliteStore, type Hooks } from '../src/index.js';
 import { KyselyStore } from '../src/store/kysely-store.js';
+import type { CompiledStatement } from '../src/store/host-executor.js';
 import type { EventTable } from '../src/store/schema.js';
 import { newId } from '../src/ids.js';
 import { median } from './stats.js';
@@ -46,6 +49,9 @@ const COLUMNS = `name varchar(64) not null, model varchar(255), action varchar(2
   data text not null, body text, status varchar(16) not null, error text, created_at bigint not null,
   fanout_attempts integer not null default 0, finder_failures integer not null default 0, next_fanout_at bigint not null default 0`;
 const PENDING_INDEX = `create index resthooks_events_pending on resthooks_events (next_fanout_at, id) where status = 'pending'`;
+// As migration 0006 creates it on SQLite.
+const FRESH_TABLE = `create table resthooks_outbox (seq integer primary key, id varchar(40) not null, name varchar(64) not null, model varchar(255), action varchar(255),
+  owner varchar(255), all_owners integer not null default 0, data text not null, body text, created_at bigint not null)`;
 const UNDELIVERABLE_INDEX = `create index resthooks_events_undeliverable on resthooks_events (id) where status = 'undeliverable'`;
 
 function pragmas(db: Database.Database): void {
@@ -100,13 +106,18 @@ export async function hotPathAgainstFloor(options: {
       });
     }
 
-    // The store's INSERT and parameters, compiled once as the store does.
+    // The store's INSERT and parameters, compiled once as the store does; before 0006, the same row into resthooks_events.
     const compiler = new KyselyStore(sqliteStore(new Database(':memory:')));
+    const asShipped = (event: EventTable): readonly CompiledStatement[] => compiler.compileAppend(event);
     const row = (data: string): EventTable => ({
       id: newId('evt'), name: 'book.added', model: 'Book', action: 'created', owner: 'alice', all_owners: 0, data, body: null, status: 'pending', error: null, created_at: Date.now(),
     });
+    // Compiled once, as the store compiled it; its parameters follow the row's key order.
+    const before0006Sql = compiler.db.insertInto('resthooks_events').values(row('')).compile().sql;
+    const before0006 = (event: EventTable): readonly CompiledStatement[] => [{ sql: before0006Sql, parameters: Object.values(event) }];
     const largeData = (i: number) => JSON.stringify({ ...options.book(i), description: 'x'.repeat(2_000) });
-    const variant = (name: string, note: string, ddl: readonly string[], data: (i: number) => string = (i) => JSON.stringify(options.book(i))) => {
+    const bookData = (i: number) => JSON.stringify(options.book(i));
+    const variant = (name: string, note: string, ddl: readonly string[], data: (i: number) => string = bookData, append = before0006) => {
       const file = join(dir, `row-${subjects.length}.db`);
       const db = new Database(file);
       pragmas(db);
@@ -117,7 +128,7 @@ export async function hotPathAgainstFloor(options: {
         note,
         file,
         insert: async (i) => {
-          for (const { sql, parameters } of compiler.compileAppend(row(data(i)))) {
+          for (const { sql, parameters } of append(row(data(i)))) {
             let statement = statements.get(sql);
             if (!statement) statements.set(sql, (statement = db.prepare(sql)));
             statement.run(...parameters);
@@ -127,14 +138,16 @@ export async function hotPathAgainstFloor(options: {
       });
     };
     const table = (key: 'id varchar(40) primary key' | 'id varchar(40) not null', rowid = true) => `create table resthooks_events (${key}, ${COLUMNS})${rowid ? '' : ' without rowid'}`;
+    variant('fresh event row (as shipped, 0006)', '`resthooks_outbox`: rowid table, `seq` is the rowid, `id` not indexed; moved to `resthooks_events` at fan-out', [FRESH_TABLE], bookData, asShipped);
     variant('event row, no index', 'the row alone: rowid table, `id` not indexed', [table('id varchar(40) not null')]);
     variant('+ primary key on `id`', 'the lookups by id (API, deliveries → event)', [table('id varchar(40) primary key')]);
-    variant('+ pending index (as shipped)', 'the fan-out\'s scan of waiting events; `undeliverable` gets no entry on insert', [table('id varchar(40) primary key'), PENDING_INDEX, UNDELIVERABLE_INDEX]);
+    variant('+ pending index (before 0006)', 'the fan-out\'s scan of waiting events; `undeliverable` gets no entry on insert', [table('id varchar(40) primary key'), PENDING_INDEX, UNDELIVERABLE_INDEX]);
     variant('+ name index on every event (before 0004)', 'now partial, filled at fan-out: what 0004 took off the write path', [
       table('id varchar(40) primary key'), PENDING_INDEX, UNDELIVERABLE_INDEX, 'create index resthooks_events_name on resthooks_events (name, id)',
     ]);
     variant('`WITHOUT ROWID`, pending index (not chosen)', 'row and key in one B-tree', [table('id varchar(40) primary key', false), PENDING_INDEX, UNDELIVERABLE_INDEX]);
-    variant('as shipped, 2 KB data', 'a larger payload', [table('id varchar(40) primary key'), PENDING_INDEX, UNDELIVERABLE_INDEX], largeData);
+    variant('as shipped, 2 KB data', 'a larger payload, into the fresh table', [FRESH_TABLE], largeData, asShipped);
+    variant('before 0006, 2 KB data', 'a larger payload, into `resthooks_events` with its key and pending index', [table('id varchar(40) primary key'), PENDING_INDEX, UNDELIVERABLE_INDEX], largeData);
     variant('`WITHOUT ROWID`, 2 KB data (not chosen)', 'index B-tree cells overflow past ~1 KB', [table('id varchar(40) primary key', false), PENDING_INDEX, UNDELIVERABLE_INDEX], largeData);
     await compiler.destroy();
 

@@ -290,7 +290,9 @@ async function setUp(dir: string): Promise<{ cases: Case[]; recorded: () => numb
   closers.push(() => stores.forEach((store) => store.close()));
   return {
     cases,
-    recorded: () => stores.reduce((sum, store) => sum + (store.prepare('select count(*) as n from resthooks_events').get() as { n: number }).n, 0),
+    // Fresh events (the table the trigger writes since migration 0006) and any fanned out.
+    recorded: () =>
+      stores.reduce((sum, store) => sum + (store.prepare('select (select count(*) from resthooks_outbox) + (select count(*) from resthooks_events) as n').get() as { n: number }).n, 0),
     close: async () => {
       for (const close of closers) await close();
     },

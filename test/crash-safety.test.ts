@@ -10,6 +10,7 @@
  * the second child's clock forward past the lease (the child's `advance` message), which is what a
  * restart a minute later would see.
  */
+import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -230,3 +231,77 @@ it('kill -9 with deliveries pending and in flight: after a restart every event a
   // Neither dispatcher logged a warning or an error (its logger writes them to stderr).
   expect(first.stderr.join('') + second.stderr.join('')).not.toMatch(/^(warn|error) /m);
 }, 120_000); // 6–15 s: two child processes compiling TypeScript are slow on a loaded machine
+
+it('kill -9 while the fan-out moves fresh events: after a restart every (event, subscription) pair has one delivery and is received', async () => {
+  const EVENTS = 150;
+  const SUBSCRIPTIONS = 8;
+  const { hooks: writer, file, close } = await testHooks({ events: CHILD_EVENTS }, { start: false });
+  cleanups.push(close);
+  const seen: Array<{ id: string; n: number; target: string }> = [];
+  let onRequest = (): void => {};
+  // Answers after a few ms, so the fan-out (which creates deliveries only as fast as the queue has
+  // room) is still moving events when the kill comes.
+  const receiver = await startReceiver((request, _index, res) => {
+    const payload = JSON.parse(request.body) as { hook: { target: string }; data: { n: number } };
+    seen.push({ id: request.headers['webhook-id'] as string, n: payload.data.n, target: payload.hook.target });
+    res.on('error', () => {});
+    setTimeout(() => !res.destroyed && res.writeHead(200).end('ok'), 5);
+    onRequest();
+    return 'handled';
+  });
+  cleanups.push(() => receiver.close());
+  for (let s = 0; s < SUBSCRIPTIONS; s++) await writer.subscriptions.create({ owner: 'alice', event: 'thing.happened', target: `${receiver.url}/hook/${s}` });
+  for (let n = 0; n < EVENTS; n++) expect((await writer.raw('thing.happened', { n }, { owner: 'alice' })).status).toBe('queued');
+
+  const observer = new Database(file, { readonly: true });
+  cleanups.push(() => void observer.close());
+  const fresh = () => (observer.prepare('select count(*) as n from resthooks_outbox').get() as { n: number }).n;
+  expect(fresh()).toBe(EVENTS);
+
+  const first = await startChild(file);
+  const freshAtKill = await new Promise<number>((resolve) => {
+    onRequest = () => {
+      const left = fresh();
+      // Some events moved, some not yet: the fan-out is under way.
+      if (left === 0 || left === EVENTS || seen.length < SUBSCRIPTIONS * 3) return;
+      onRequest = () => {};
+      first.process.kill('SIGKILL');
+      resolve(left);
+    };
+  });
+  await new Promise((resolve) => first.process.once('exit', resolve));
+  expect(first.process.signalCode).toBe('SIGKILL');
+  expect(freshAtKill).toBeGreaterThan(0);
+
+  // A fresh event is never half moved: each is in exactly one of the two tables, and a moved one has all its deliveries.
+  const movedAtKill = observer
+    .prepare(
+      `select e.id, (select count(*) from resthooks_deliveries d where d.event_id = e.id) as deliveries,
+        (select count(*) from resthooks_outbox f where f.id = e.id) as still_fresh
+       from resthooks_events e`,
+    )
+    .all() as Array<{ id: string; deliveries: number; still_fresh: number }>;
+  expect(movedAtKill.length + fresh()).toBe(EVENTS);
+  for (const event of movedAtKill) expect(event).toEqual({ id: event.id, deliveries: SUBSCRIPTIONS, still_fresh: 0 });
+
+  // A new process on the same file; its clock past the dead one's leases, so its claims are taken over now.
+  const second = await startChild(file);
+  await second.request({ type: 'advance', ms: LEASE_MS + 1000 }, 'advanced');
+  // Polled rather than idle(): an attempt that failed on the loaded machine waits for its retry, which idle() does not count.
+  const perPair = () =>
+    observer.prepare('select event_id, subscription_id, count(*) as n, min(status) as status from resthooks_deliveries group by event_id, subscription_id').all() as Array<{ n: number; status: string }>;
+  await eventually(() => {
+    expect(fresh()).toBe(0);
+    expect(perPair()).toHaveLength(EVENTS * SUBSCRIPTIONS);
+    expect(perPair().filter((pair) => pair.n !== 1 || pair.status !== 'delivered')).toEqual([]);
+  }, 30_000);
+  expect(observer.prepare("select status, count(*) as n from resthooks_events group by status").all()).toEqual([{ status: 'done', n: EVENTS }]);
+  // Every pair reached its receiver, each under one webhook-id (a repeat is an attempt in flight at the kill, sent again).
+  const idsByPair = new Map<string, Set<string>>();
+  for (const s of seen) idsByPair.set(`${s.n} ${s.target}`, (idsByPair.get(`${s.n} ${s.target}`) ?? new Set()).add(s.id));
+  expect(idsByPair.size).toBe(EVENTS * SUBSCRIPTIONS);
+  for (const ids of idsByPair.values()) expect(ids.size).toBe(1);
+
+  second.process.send({ type: 'stop' });
+  expect(await second.exit(20_000)).toEqual({ code: 0, signal: null });
+}, 120_000);

@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApi } from '../src/api/index.js';
 import { createAdminPage } from '../src/api/admin/admin-page.js';
 import type { Finder, HooksOptions, Logger, OutboxEvent } from '../src/index.js';
+import { outboxTable } from './support/events.js';
 import { ENGINES, TestDatabase } from './support/database.js';
 import { eventually, testHooks, type TestHooks } from './support/hooks.js';
 import { startReceiver, type Receiver } from './support/receiver.js';
@@ -226,7 +227,7 @@ describe.each(ENGINES)('fan-out faults on %s', { timeout: 60_000 }, (engine) => 
     await t.hooks.migrate();
     await subscribe(t);
     const id = await post(t, 1);
-    const restore = await breakReads('resthooks_events');
+    const restore = await breakReads(outboxTable(engine));
     await t.hooks.start();
     const failures = () => t.log.filter((l) => l.level === 'error' && /dispatcher pass failed/.test(l.msg));
     await eventually(() => expect(failures().length).toBeGreaterThanOrEqual(4), 20_000);

@@ -10,6 +10,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { OutboxMode } from '../src/adapters/orm/orm-adapter.js';
 import type { Hooks } from '../src/index.js';
+import { ALL_EVENTS, outboxTable } from './support/events.js';
 import type { Engine } from './support/database.js';
 import { eventually } from './support/hooks.js';
 import type { Receiver } from './support/receiver.js';
@@ -86,7 +87,7 @@ export interface OrmSuiteOptions {
 /** A trigger in the app's database that refuses outbox rows whose data contains `marker`; returns its removal. */
 export async function refuseOutboxRows(h: Pick<OrmAdapterHarness, 'engine' | 'query'>, marker: string): Promise<() => Promise<void>> {
   if (h.engine === 'sqlite') {
-    await h.query(`create trigger refuse_outbox before insert on resthooks_events when new.data like '%${marker}%' begin select raise(abort, 'outbox refused'); end`);
+    await h.query(`create trigger refuse_outbox before insert on ${outboxTable('sqlite')} when new.data like '%${marker}%' begin select raise(abort, 'outbox refused'); end`);
     return async () => void (await h.query('drop trigger refuse_outbox'));
   }
   await h.query(`create function refuse_outbox() returns trigger language plpgsql as $$ begin if new.data like '%${marker}%' then raise exception 'outbox refused'; end if; return new; end $$`);
@@ -227,7 +228,7 @@ export function ormAdapterSuite(name: string, makeHarness: () => Promise<OrmAdap
 
     const count = async (table: string) => Number((await h.query(`select count(*) as n from ${table}`))[0]!['n']);
     /** The outbox rows the app's database holds: in 'transaction' mode, the store's own table. */
-    const outboxRows = () => count('resthooks_events');
+    const outboxRows = () => count(ALL_EVENTS);
 
     it('a committed transaction delivers exactly once per subscription', async () => {
       await subscribe('book.added', 'alice', '/alice/1');

@@ -7,6 +7,7 @@
 import { DataSource, EntitySchema, type Logger as TypeormLogger } from 'typeorm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { attachTypeorm } from '../src/adapters/orm/typeorm-adapter.js';
+import { outboxTable } from './support/events.js';
 import { ENGINES, TestDatabase } from './support/database.js';
 import { testHooks } from './support/hooks.js';
 
@@ -57,7 +58,7 @@ for (const engine of ENGINES) {
         await manager.save(BookEntity, { title: 'Emma', ownerId: 'alice' });
       });
       const statements = seen.map((sql) => sql.trim().split(/\s+/).slice(0, 3).join(' ').toLowerCase());
-      const outbox = statements.flatMap((statement, index) => (statement.startsWith('insert into "resthooks_events"') ? [index] : []));
+      const outbox = statements.flatMap((statement, index) => (statement.startsWith(`insert into "${outboxTable(engine)}"`) ? [index] : []));
       const begin = statements.findIndex((statement) => statement.startsWith('begin') || statement.startsWith('start transaction'));
       const commit = statements.findIndex((statement) => statement.startsWith('commit'));
       expect(outbox).toHaveLength(2);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OutboxWriteError, sqliteStore, sqliteTx, type Hooks, type SqlitePreparer } from '../src/index.js';
 import { tempDir, testHooks } from './support/hooks.js';
+import { ALL_EVENTS } from './support/events.js';
 
 const EVENTS = { 'book.added': 'Book.created' } as const;
 type AppHooks = Hooks<keyof typeof EVENTS>;
@@ -68,7 +69,7 @@ describe('sqliteTx()', () => {
       hooks.modelSync('Book', 'created', { id: 6, title: 'Book 6', ownerId: 'alice' }, { tx: sqliteTx(connection) });
     })();
     expect(count(db, 'books')).toBe(6);
-    expect(count(db, 'resthooks_events')).toBe(6);
+    expect(count(db, ALL_EVENTS)).toBe(6);
     expect([...connection.prepared.values()]).toEqual([1]);
   });
 
@@ -85,7 +86,7 @@ describe('sqliteTx()', () => {
       })(),
     ).toThrow('the sync transaction changed its mind');
     expect(db.prepare('select id from books').all()).toEqual([{ id: 1 }]);
-    expect((db.prepare('select data from resthooks_events').all() as Array<{ data: string }>).map((row) => JSON.parse(row.data).id)).toEqual([1]);
+    expect((db.prepare(`select data from ${ALL_EVENTS}`).all() as Array<{ data: string }>).map((row) => JSON.parse(row.data).id)).toEqual([1]);
   });
 
   it('an outbox write that fails (no resthooks tables in the app database) throws OutboxWriteError, and the book is rolled back', async () => {

@@ -9,6 +9,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newId } from '../src/ids.js';
 import { initial } from '../src/store/migrations/0001-initial.js';
 import { attemptsKeyedByDelivery } from '../src/store/migrations/0002-attempts-keyed-by-delivery.js';
+import { eventFanOutRetries } from '../src/store/migrations/0003-event-fanout-retries.js';
+import { eventNamesIndexedAtFanOut } from '../src/store/migrations/0004-event-names-indexed-at-fanout.js';
+import { subscriptionMaxPerSecond } from '../src/store/migrations/0005-subscription-max-per-second.js';
+import { freshEventsTable } from '../src/store/migrations/0006-fresh-events-table.js';
 import { getOutboxEvent, listOutbox } from '../src/store/outbox.js';
 import { newDeliveryRow } from '../src/store/rows.js';
 import type { EventTable, SubscriptionTable } from '../src/store/schema.js';
@@ -142,10 +146,79 @@ describe.each(ENGINES)('fan-out bookkeeping on %s', (engine) => {
 
     const { error, results } = await store.migrate();
     expect(error).toBeUndefined();
-    expect(results?.map((r) => r.migrationName)).toEqual(['0003-event-fanout-retries', '0004-event-names-indexed-at-fanout', '0005-subscription-max-per-second']);
+    expect(results?.map((r) => r.migrationName)).toEqual(['0003-event-fanout-retries', '0004-event-names-indexed-at-fanout', '0005-subscription-max-per-second', '0006-fresh-events-table']);
     expect((await store.pendingEvents(10, T0)).map((e) => e.id)).toEqual([pending.id]);
     expect(await getOutboxEvent(store, pending.id)).toMatchObject({ status: 'pending', fanOutAttempts: 0, error: null });
     expect(await getOutboxEvent(store, undeliverable.id)).toMatchObject({ status: 'undeliverable', error: 'no owner', retryable: false });
+  });
+
+  it('migrating a 0005 database with pending events: they stay pending, are fanned out first, and fresh events follow them', async () => {
+    const store = db.store();
+    const before0006 = {
+      '0001-initial': initial,
+      '0002-attempts-keyed-by-delivery': attemptsKeyedByDelivery,
+      '0003-event-fanout-retries': eventFanOutRetries,
+      '0004-event-names-indexed-at-fanout': eventNamesIndexedAtFanOut,
+      '0005-subscription-max-per-second': subscriptionMaxPerSecond,
+    };
+    const migrator = new Migrator({ db: store.db, provider: { getMigrations: async () => before0006 }, migrationTableName: 'resthooks_migration', migrationLockTableName: 'resthooks_migration_lock' });
+    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    const subscription = subscriptionRow();
+    await store.insertSubscription(subscription);
+    const [older, old] = [eventRow(), eventRow()];
+    const given = eventRow({ status: 'undeliverable', error: 'finder failed' });
+    await store.db.insertInto('resthooks_events').values([older, old, given]).execute();
+    await store.db.updateTable('resthooks_events').set({ fanout_attempts: 1, finder_failures: 1, next_fanout_at: T0 + 10 }).where('id', '=', old.id).execute();
+
+    const { error, results } = await store.migrate();
+    expect(error).toBeUndefined();
+    expect(results?.map((r) => [r.migrationName, r.status])).toEqual([['0006-fresh-events-table', 'Success']]);
+    const fresh = eventRow();
+    await store.append(fresh);
+    const where = async (id: string) => ({
+      fresh: (await store.db.selectFrom('resthooks_outbox').select('id').where('id', '=', id).execute()).length,
+      indexed: (await store.db.selectFrom('resthooks_events').select('status').where('id', '=', id).execute()).map((e) => e.status),
+    });
+    // SQLite appends to the fresh table; PostgreSQL keeps writing resthooks_events.
+    expect(await where(fresh.id)).toEqual(engine === 'sqlite' ? { fresh: 1, indexed: [] } : { fresh: 0, indexed: ['pending'] });
+
+    // Untried events from before the migration first, then the fresh ones, then a later try once due.
+    const due = await store.pendingEvents(10, T0 + 10);
+    expect(due.map((e) => e.id)).toEqual([older.id, fresh.id, old.id]);
+    expect(await getOutboxEvent(store, older.id)).toMatchObject({ status: 'pending', fanOutAttempts: 0, retryable: true });
+    expect(await getOutboxEvent(store, fresh.id)).toMatchObject({ status: 'pending', fanOutAttempts: 0, retryable: true });
+    expect(await listOutbox(store, { status: 'undeliverable', limit: 10 })).toMatchObject([{ id: given.id, error: 'finder failed' }]);
+    const inserted = await store.commitFanOut(due.map((e) => ({ eventId: e.id, seq: e.seq, deliveries: [newDeliveryRow(e.id, subscription.id, T0)] })));
+
+    expect(inserted.size).toBe(3);
+    for (const e of [older, fresh, old]) expect(await where(e.id)).toEqual({ fresh: 0, indexed: ['done'] });
+    expect(await store.pendingEvents(10, T0 + 10)).toEqual([]);
+    expect(await store.hasPendingEvents(T0 + 10)).toBe(false);
+    // A repeated fan-out of the same reads (another process got there first) changes nothing.
+    expect((await store.commitFanOut(due.map((e) => ({ eventId: e.id, seq: e.seq, deliveries: [newDeliveryRow(e.id, subscription.id, T0)] })))).size).toBe(0);
+    expect(await store.db.selectFrom('resthooks_events').select('id').execute()).toHaveLength(4);
+  });
+
+  it('undoing 0006 puts fresh events back into resthooks_events as pending, in order, and drops the table', async () => {
+    const store = await db.migrated();
+    const events = [eventRow(), eventRow(), eventRow()];
+    for (const e of events) await store.append(e);
+    const migrator = new Migrator({ db: store.db, provider: {
+        getMigrations: async () => ({
+          '0001-initial': initial,
+          '0002-attempts-keyed-by-delivery': attemptsKeyedByDelivery,
+          '0003-event-fanout-retries': eventFanOutRetries,
+          '0004-event-names-indexed-at-fanout': eventNamesIndexedAtFanOut,
+          '0005-subscription-max-per-second': subscriptionMaxPerSecond,
+          '0006-fresh-events-table': freshEventsTable,
+        }),
+      }, migrationTableName: 'resthooks_migration', migrationLockTableName: 'resthooks_migration_lock' });
+    const { error, results } = await migrator.migrateDown();
+    expect(error).toBeUndefined();
+    expect(results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['0006-fresh-events-table', 'Down', 'Success']]);
+    const rows = await store.db.selectFrom('resthooks_events').select(['id', 'status', 'data']).orderBy('id').execute();
+    expect(rows).toEqual(events.map((e) => ({ id: e.id, status: 'pending', data: e.data })));
+    await expect(store.db.selectFrom('resthooks_outbox').select('id').execute()).rejects.toThrow();
   });
 
   it('the pending read stays on the partial index, in index order, whatever waits for a later try', async () => {
@@ -158,5 +231,11 @@ describe.each(ENGINES)('fan-out bookkeeping on %s', (engine) => {
     expect(plan).toContain('resthooks_events_pending');
     // No sort step: the index hands the rows over in the order asked for.
     expect(plan).not.toMatch(/TEMP B-TREE|Sort/i);
+    if (engine === 'sqlite') {
+      // The fresh table is read in its own key's order (seq is the rowid): no sort either, however many wait.
+      const fresh = seen.find((text) => /from "resthooks_outbox"/.test(text) && /order by "seq"/.test(text));
+      expect(fresh).toBeDefined();
+      expect(sqlitePlan(db.url, fresh!)).not.toMatch(/TEMP B-TREE/i);
+    }
   });
 });

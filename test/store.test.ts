@@ -88,6 +88,7 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
       ['0003-event-fanout-retries', 'Success'],
       ['0004-event-names-indexed-at-fanout', 'Success'],
       ['0005-subscription-max-per-second', 'Success'],
+      ['0006-fresh-events-table', 'Success'],
     ]);
     const second = await store.migrate();
     expect(second.error).toBeUndefined();
@@ -124,6 +125,7 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
       ['0003-event-fanout-retries', 'Success'],
       ['0004-event-names-indexed-at-fanout', 'Success'],
       ['0005-subscription-max-per-second', 'Success'],
+      ['0006-fresh-events-table', 'Success'],
     ]);
     const rows = await store.db.selectFrom('resthooks_attempts').select(['id', 'delivery_id', 'number', 'status_code']).orderBy('delivery_id').orderBy('number').execute();
     expect(rows.map((r) => [r.delivery_id, Number(r.number), Number(r.status_code)])).toEqual(

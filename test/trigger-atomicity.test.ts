@@ -11,6 +11,7 @@ import postgres from 'postgres';
 import { DataSource, EntitySchema } from 'typeorm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OutboxWriteError, sqliteTx, type HookInfo, type Hooks, type HostExecutor } from '../src/index.js';
+import { ALL_EVENTS, outboxTable } from './support/events.js';
 import { ENGINES, TestDatabase } from './support/database.js';
 import { testHooks } from './support/hooks.js';
 import { startReceiver, verify, type Receiver } from './support/receiver.js';
@@ -132,7 +133,7 @@ async function appSide(db: TestDatabase): Promise<AppSide> {
     const typeorm = await typeormOn(db);
     return {
       books: async () => count('books'),
-      events: async () => (raw.prepare("select 1 from sqlite_master where name = 'resthooks_events'").get() ? count('resthooks_events') : 0),
+      events: async () => (raw.prepare("select 1 from sqlite_master where name = 'resthooks_events'").get() ? count(ALL_EVENTS) : 0),
       exec,
       recipes: {
         'better-sqlite3': (hooks, book) => addBookBetterSqlite(raw, hooks, book),
@@ -191,7 +192,7 @@ describe.each(ENGINES)('{ tx } recipes on %s', (engine) => {
       await expect(attempt, name).rejects.toBeInstanceOf(OutboxWriteError);
       const error = (await attempt.catch((e: unknown) => e)) as OutboxWriteError;
       expect(error).toMatchObject({ code: 'outbox_write_failed', event: 'book.added', message: expect.stringMatching(/roll the transaction back/i) });
-      expect(String((error.cause as Error).message)).toMatch(/resthooks_events/);
+      expect(String((error.cause as Error).message)).toMatch(outboxTable(engine));
       expect(await app.books(), name).toBe(0);
     }
     hooks.notify();

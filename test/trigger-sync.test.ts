@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OutboxWriteError, sqliteStore, sqliteTx, type Hooks } from '../src/index.js';
+import { ALL_EVENTS } from './support/events.js';
 import { tempDir, testHooks } from './support/hooks.js';
 import { startReceiver } from './support/receiver.js';
 
@@ -46,7 +47,7 @@ function addBook(db: Database.Database, hooks: AppHooks, book: Book, options: { 
 }
 
 const books = (db: Database.Database) => (db.prepare('select title from books').all() as Array<{ title: string }>).map((r) => r.title);
-const outbox = (db: Database.Database) => (db.prepare('select name from resthooks_events').all() as Array<{ name: string }>).map((r) => r.name);
+const outbox = (db: Database.Database) => (db.prepare(`select name from ${ALL_EVENTS}`).all() as Array<{ name: string }>).map((r) => r.name);
 
 describe('hooks.modelSync()', () => {
   it('writes the outbox row in the synchronous transaction: both commit, the event is delivered', async () => {

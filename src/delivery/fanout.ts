@@ -1,6 +1,7 @@
 /**
  * Fan-out: pending outbox events → one delivery row per matching subscription.
- * Reads only the outbox and the subscriptions; writes deliveries and marks the events done, atomically.
+ * Reads only the outbox and the subscriptions; writes deliveries and marks the events done (a fresh
+ * event is moved into the indexed table as it is), atomically.
  *
  * A lookup that fails never ends an event on the spot. The store's own subscription read (the
  * default lookup, also inside a custom finder's `defaultFind()`) is the database: it is retried until
@@ -12,9 +13,9 @@ import type { Finder } from '../config/options.js';
 import { newDeliveryRow } from '../store/rows.js';
 import { storableText } from '../store/storable-text.js';
 import { errorInfo, loggedError, type Logger } from '../logger.js';
-import { claimOf, type ClaimedDelivery, type FanOutSetback, type KyselyStore } from '../store/kysely-store.js';
+import { claimOf, type ClaimedDelivery, type FanOutSetback, type FannedOutEvent, type KyselyStore, type PendingEvent } from '../store/kysely-store.js';
 import { toStoredEvent, type Subscription } from '../store/records.js';
-import type { DeliveryTable, EventRow, EventTable, SubscriptionTable } from '../store/schema.js';
+import type { DeliveryTable, EventTable, SubscriptionTable } from '../store/schema.js';
 import type { FindSubscriptions } from '../triggers/triggers.js';
 
 // An event's `error` is for the operator to read: the start of a long message says what went wrong.
@@ -140,7 +141,7 @@ export async function fanOutBatch({ store, customFind, lookupRetry, logger }: Fa
   const shared = new Map<string, Promise<readonly SubscriptionTable[]>>();
   // A shared query that failed is logged once, not once per event that shared it.
   const loggedFailures = new Set<string>();
-  const items: Array<{ eventId: string; deliveries: DeliveryTable[] }> = [];
+  const items: FannedOutEvent[] = [];
   const setbacks: FanOutSetback[] = [];
   const claims: ClaimedDelivery[] = [];
   // A custom finder returns subscriptions, not rows: its deliveries are claimed by the next pass.
@@ -187,7 +188,7 @@ export async function fanOutBatch({ store, customFind, lookupRetry, logger }: Fa
         if (subscription.createdAt.getTime() <= createdAt) deliveries.push(newDeliveryRow(event.id, subscription.id, now));
       }
     }
-    items.push({ eventId: event.id, deliveries });
+    items.push({ eventId: event.id, seq: event.seq, deliveries });
   }
   const inserted = await store.commitFanOut(items, setbacks);
   return {
@@ -204,14 +205,14 @@ export async function fanOutBatch({ store, customFind, lookupRetry, logger }: Fa
  * What a failed lookup does to its event: try again later, or (a custom finder out of tries) give up.
  * A retry is not logged again when `logged` (a shared query's failure, logged for its first event).
  */
-function setbackOf(event: EventRow, error: unknown, now: number, policy: LookupRetryPolicy, logger: Logger, logged: boolean): FanOutSetback {
+function setbackOf(event: PendingEvent, error: unknown, now: number, policy: LookupRetryPolicy, logger: Logger, logged: boolean): FanOutSetback {
   const tries = Number(event.fanout_attempts) + 1;
   const ids = { eventId: event.id, event: event.name, owner: event.owner };
   if (error instanceof StoreLookupError) {
     const delay = lookupRetryDelay(policy, tries, true);
     if (!logged) logger.warn({ ...ids, attempt: tries, retryInMs: delay, err: loggedError(error.cause) }, 'resthooks: subscription lookup failed (database); the event stays pending and is tried again');
     const text = storableText(`${error.message} (try ${tries})`, MAX_ERROR_BYTES);
-    return { eventId: event.id, attempts: tries, finderFailures: Number(event.finder_failures), error: text, retryAt: now + delay };
+    return { eventId: event.id, seq: event.seq, attempts: tries, finderFailures: Number(event.finder_failures), error: text, retryAt: now + delay };
   }
   const failures = Number(event.finder_failures) + 1;
   const message = errorInfo(error).message;
@@ -221,10 +222,10 @@ function setbackOf(event: EventRow, error: unknown, now: number, policy: LookupR
       'resthooks: the finder kept failing; event marked undeliverable (fan it out again with hooks.outbox.retry once the finder works)',
     );
     const text = storableText(`finder failed ${failures} times; last error: ${message}`, MAX_ERROR_BYTES);
-    return { eventId: event.id, attempts: tries, finderFailures: failures, error: text, retryAt: null };
+    return { eventId: event.id, seq: event.seq, attempts: tries, finderFailures: failures, error: text, retryAt: null };
   }
   const delay = lookupRetryDelay(policy, tries, false);
   logger.warn({ ...ids, attempt: failures, of: policy.attempts, retryInMs: delay, err: loggedError(error) }, 'resthooks: finder failed; the event stays pending and is tried again');
   const text = storableText(`finder failed (try ${failures} of ${policy.attempts}): ${message}`, MAX_ERROR_BYTES);
-  return { eventId: event.id, attempts: tries, finderFailures: failures, error: text, retryAt: now + delay };
+  return { eventId: event.id, seq: event.seq, attempts: tries, finderFailures: failures, error: text, retryAt: now + delay };
 }

@@ -38,7 +38,7 @@ const ageOf = (earliest: unknown, now: number) => (earliest == null ? 0 : Math.m
 
 /**
  * Three aggregate reads. The deliveries' is limited to the rows of the partial due index (pending and
- * in flight: the backlog, not the log) and the events' to the partial pending index, so their cost
+ * in flight: the backlog, not the log) and the events' to the partial pending index and the fresh table, so their cost
  * follows the backlog, not the history; the subscriptions' reads the subscriptions table.
  */
 export async function readBacklog(store: KyselyStore, now: number): Promise<Backlog> {
@@ -55,10 +55,18 @@ export async function readBacklog(store: KyselyStore, now: number): Promise<Back
       // Literals, as in the index's own predicate, so SQLite can use the partial index.
       .where('status', 'in', [sql.lit<'pending'>('pending'), sql.lit<'in_flight'>('in_flight')])
       .executeTakeFirst(),
+    // Pending events: those in the pending index, and the fresh ones (migration 0006), in one statement so
+    // that an event moved from one to the other meanwhile is counted once.
     db
-      .selectFrom('resthooks_events')
+      .selectFrom(
+        db
+          .selectFrom('resthooks_events')
+          .select(['created_at'])
+          .where('status', '=', sql.lit<'pending'>('pending'))
+          .unionAll(db.selectFrom('resthooks_outbox').select(['created_at']))
+          .as('waiting'),
+      )
       .select([sql<string | number>`count(*)`.as('pending'), sql<string | number | null>`min(created_at)`.as('earliest')])
-      .where('status', '=', sql.lit<'pending'>('pending'))
       .executeTakeFirst(),
     db
       .selectFrom('resthooks_subscriptions')

@@ -12,11 +12,11 @@ import { MigrationRequiredError } from '../errors.js';
 import { migrateToLatest, missingMigrations, missingMigrationsMessage } from './migrator.js';
 import { storableText } from './storable-text.js';
 import { SEALED_PREFIX, SecretBox, sealedKeyId, unknownKeyError } from './secret-box.js';
-import type { AttemptTable, DeliveryTable, EventRow, EventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
+import type { AttemptTable, DeliveryTable, EventRow, EventStatus, EventTable, FreshEventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { CompiledStatement } from './host-executor.js';
 import type { StoreDialect } from './store-dialect.js';
 import { fanOutStatement, recordStatement, statementName } from './postgres/set-based-writes.js';
-import { livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type JsonValue, type StoredEvent, type Subscription } from './records.js';
+import { FRESH_EVENT_COLUMNS, freshEventRow, livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type JsonValue, type StoredEvent, type Subscription } from './records.js';
 
 /** A delivery claimed for one attempt, with everything the sender needs, read in one query. */
 export interface ClaimedDelivery {
@@ -120,6 +120,8 @@ export interface AttemptRecord {
  */
 export interface FanOutSetback {
   readonly eventId: string;
+  /** Where the event sits: see `FannedOutEvent.seq`. */
+  readonly seq?: number | null;
   /** The event's failed lookups, this one included. */
   readonly attempts: number;
   /** How many of them were the custom finder's own failures. */
@@ -127,6 +129,25 @@ export interface FanOutSetback {
   /** Why, as shown to the operator. */
   readonly error: string;
   readonly retryAt: number | null;
+}
+
+/**
+ * An event due for fan-out. `seq` is set for a fresh event, still in `resthooks_outbox` (see migration
+ * 0006): the fan-out that handles it moves it into `resthooks_events`. Null for one already there (a
+ * lookup that failed before, a retried event, or one written by a store that appends there).
+ */
+export type PendingEvent = EventRow & { readonly seq: number | null };
+
+/** An event the fan-out has handled, and its deliveries. */
+export interface FannedOutEvent {
+  readonly eventId: string;
+  /**
+   * `PendingEvent.seq` as read: a number for a fresh event (moved out of `resthooks_outbox` by its key),
+   * null for one in `resthooks_events`. Left out, the event is looked for in both (the fresh table by
+   * `id`, which it has no index on: for callers that did not read the event with `pendingEvents`).
+   */
+  readonly seq?: number | null;
+  readonly deliveries: readonly DeliveryTable[];
 }
 
 /** A claim given back unattempted by its holder, due again at `dueAt`. */
@@ -175,6 +196,7 @@ const DUE_STATUSES = [PENDING, IN_FLIGHT];
 const PROBE_EVENT = 'resthooks.outbox-probe';
 const S = 'resthooks_subscriptions' as const;
 const E = 'resthooks_events' as const;
+const F = 'resthooks_outbox' as const;
 const D = 'resthooks_deliveries' as const;
 const A = 'resthooks_attempts' as const;
 
@@ -203,6 +225,13 @@ export class KyselyStore {
   #isReady = false;
   // The outbox insert runs on every model save, so its SQL is compiled once; only parameters vary.
   readonly #insertEventSql: string;
+  readonly #insertFreshEventSql: string;
+  // A fresh event's move into resthooks_events with the status the fan-out gives it, and its removal.
+  // Both match (seq, id): a seq freed by a move may be given to a later event, which must stay.
+  readonly #moveFreshEventSql: string;
+  readonly #deleteFreshEventSql: string;
+  readonly #moveFreshEventByIdSql: string;
+  readonly #deleteFreshEventByIdSql: string;
   readonly #insertDeliverySql: string;
   // So are the statements written once per delivery by the fan-out and per attempt by the recorder:
   // building and compiling them with Kysely cost more than running them (~40 µs per delivery).
@@ -223,6 +252,19 @@ export class KyselyStore {
     this.secrets = secrets;
     this.db = new Kysely<ResthooksDatabase>({ dialect: dialect.kysely });
     this.#insertEventSql = this.db.insertInto(E).values(SAMPLE_EVENT).compile().sql;
+    this.#insertFreshEventSql = this.db.insertInto(F).values(SAMPLE_FRESH_EVENT).compile().sql;
+    const asText = sql`cast(${''} as text)`;
+    const asInteger = sql`cast(${0} as bigint)`;
+    // `where` before `on conflict`: SQLite parses INSERT … SELECT … ON CONFLICT only after a WHERE.
+    const move = (where: RawBuilder<SqlBool>) =>
+      sql`insert into ${sql.table(E)} (${sql.join(FRESH_COLUMNS.map((c) => sql.ref(c)))}, status, error, fanout_attempts, finder_failures, next_fanout_at)
+      select ${sql.join(FRESH_COLUMNS.map((c) => sql.ref(c)))}, ${asText}, ${asText}, ${asInteger}, ${asInteger}, ${asInteger}
+      from ${sql.table(F)} where ${where}
+      on conflict (id) do nothing`.compile(this.db).sql;
+    this.#moveFreshEventSql = move(sql<SqlBool>`seq = ${0} and id = ${''}`);
+    this.#deleteFreshEventSql = this.db.deleteFrom(F).where('seq', '=', 0).where('id', '=', '').compile().sql;
+    this.#moveFreshEventByIdSql = move(sql<SqlBool>`id = ${''}`);
+    this.#deleteFreshEventByIdSql = this.db.deleteFrom(F).where('id', '=', '').compile().sql;
     this.#insertDeliverySql = this.db
       .insertInto(D)
       .values(SAMPLE_DELIVERY)
@@ -344,14 +386,19 @@ export class KyselyStore {
 
   // ── write path ──────────────────────────────────────────────────────────────────────────────
 
-  /** The outbox append as compiled statements, for running inside a host transaction. */
+  /**
+   * The outbox append as compiled statements, for running inside a host transaction. An event waiting for
+   * fan-out goes to the fresh table where the dialect has one (`appendsFreshEvents`); one already handled
+   * (done with its deliveries, or undeliverable) goes straight to `resthooks_events`.
+   */
   compileAppend(event: EventTable, deliveries: readonly DeliveryTable[] = []): CompiledStatement[] {
     if (deliveries.length > 0) {
       this.#dueWrites++;
       this.#appendsDeliveries = true;
     }
+    const fresh = this.dialect.capabilities.appendsFreshEvents && event.status === 'pending' && deliveries.length === 0;
     return [
-      statement(this.#insertEventSql, eventParams(event)),
+      fresh ? statement(this.#insertFreshEventSql, freshEventParams(event)) : statement(this.#insertEventSql, eventParams(event)),
       ...deliveries.map((d) => statement(this.#insertDeliverySql, deliveryParams(d))),
     ];
   }
@@ -371,7 +418,8 @@ export class KyselyStore {
   }
 
   async hasEvent(id: string): Promise<boolean> {
-    return (await this.db.selectFrom(E).select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
+    if ((await this.db.selectFrom(E).select('id').where('id', '=', id).executeTakeFirst()) !== undefined) return true;
+    return (await this.db.selectFrom(F).select('id').where('id', '=', id).limit(1).executeTakeFirst()) !== undefined;
   }
 
   // ── subscriptions ───────────────────────────────────────────────────────────────────────────
@@ -526,13 +574,19 @@ export class KyselyStore {
   // ── fan-out ─────────────────────────────────────────────────────────────────────────────────
 
   /**
-   * Up to `limit` events due for fan-out: never tried ones first, in order, then those whose lookup
-   * failed, by the time of their next try. Served by the partial index (next_fanout_at, id).
+   * Up to `limit` events due for fan-out: never tried ones first, in order (those pending in
+   * `resthooks_events` from before migration 0006, then the fresh table's in `seq` order), then those
+   * whose lookup failed, by the time of their next try. Served by the partial index (next_fanout_at, id)
+   * and the fresh table's own key.
    */
-  pendingEvents(limit: number, now = Date.now()): Promise<EventRow[]> {
-    return this.#hotRead(
+  async pendingEvents(limit: number, now = Date.now()): Promise<PendingEvent[]> {
+    const indexed = (await this.#hotRead(
       this.db.selectFrom(E).selectAll().where('status', '=', PENDING).where('next_fanout_at', '<=', now).orderBy('next_fanout_at').orderBy('id').limit(limit),
-    );
+    )).map((row): PendingEvent => ({ ...row, seq: null }));
+    if (!this.dialect.capabilities.appendsFreshEvents) return indexed;
+    const untried = indexed.filter((row) => Number(row.next_fanout_at) === 0);
+    const fresh = limit > untried.length ? await this.db.selectFrom(F).selectAll().orderBy('seq').limit(limit - untried.length).execute() : [];
+    return [...untried, ...fresh.map(toPendingEvent), ...indexed.filter((row) => Number(row.next_fanout_at) !== 0)].slice(0, limit);
   }
 
   /**
@@ -541,9 +595,11 @@ export class KyselyStore {
    * skipped by the unique index, and a setback applies only to an event still pending (another
    * process may have fanned it out meanwhile).
    */
-  async commitFanOut(items: ReadonlyArray<{ eventId: string; deliveries: readonly DeliveryTable[] }>, setbacks: readonly FanOutSetback[] = []): Promise<Set<string>> {
+  async commitFanOut(items: readonly FannedOutEvent[], setbacks: readonly FanOutSetback[] = []): Promise<Set<string>> {
     if (items.some((item) => item.deliveries.some((d) => d.status === 'pending'))) this.#dueWrites++;
-    if (this.dialect.capabilities.supportsArrayParameters && items.length > 0) {
+    // The set-based statement marks events in resthooks_events only: a fresh event takes the per-row path.
+    const fresh = this.dialect.capabilities.appendsFreshEvents && [...items, ...setbacks].some((event) => event.seq !== null);
+    if (this.dialect.capabilities.supportsArrayParameters && items.length > 0 && !fresh) {
       const deliveries = items.flatMap((item) => item.deliveries);
       const setbackStatements = setbacks.map((setback) => this.#setbackStatement(setback));
       const results = await this.dialect.executeBatch([fanOutStatement(items.map((item) => item.eventId), deliveries), ...setbackStatements]);
@@ -552,21 +608,51 @@ export class KyselyStore {
     const queries: CompiledStatement[] = [];
     const inserts: string[] = [];
     for (const item of items) {
-      queries.push(statement(this.#markEventDoneSql, ['done', item.eventId, 'pending']));
-      inserts.push('');
+      for (const query of this.#moveFresh(item.eventId, item.seq, { status: 'done', error: null, attempts: 0, finderFailures: 0, nextFanOutAt: 0 })) {
+        queries.push(query);
+        inserts.push('');
+      }
+      if (item.seq == null) {
+        queries.push(statement(this.#markEventDoneSql, ['done', item.eventId, 'pending']));
+        inserts.push('');
+      }
       for (const d of item.deliveries) {
         queries.push(statement(this.#insertDeliverySql, deliveryParams(d)));
         inserts.push(d.id);
       }
     }
     for (const setback of setbacks) {
-      queries.push(this.#setbackStatement(setback));
-      inserts.push('');
+      for (const query of this.#setbackStatements(setback)) {
+        queries.push(query);
+        inserts.push('');
+      }
     }
     if (queries.length === 0) return new Set();
     const results = await this.dialect.executeBatch(queries);
     // The deliveries this call inserted (another process may have fanned out the same event first).
     return new Set(inserts.filter((id, index) => id !== '' && (results[index]?.changes ?? 0) > 0));
+  }
+
+  /**
+   * A fresh event moved into resthooks_events as `into` says, and removed from the fresh table: by its
+   * key when `seq` is known, by `id` when it is not (undefined); nothing for one known not to be fresh.
+   */
+  #moveFresh(
+    eventId: string,
+    seq: number | null | undefined,
+    into: { status: EventStatus; error: string | null; attempts: number; finderFailures: number; nextFanOutAt: number },
+  ): CompiledStatement[] {
+    if (seq === null || !this.dialect.capabilities.appendsFreshEvents) return [];
+    const moved = [into.status, into.error, into.attempts, into.finderFailures, into.nextFanOutAt];
+    if (seq === undefined) return [statement(this.#moveFreshEventByIdSql, [...moved, eventId]), statement(this.#deleteFreshEventByIdSql, [eventId])];
+    return [statement(this.#moveFreshEventSql, [...moved, seq, eventId]), statement(this.#deleteFreshEventSql, [seq, eventId])];
+  }
+
+  #setbackStatements(setback: FanOutSetback): CompiledStatement[] {
+    const { eventId, seq, attempts, finderFailures, error, retryAt } = setback;
+    const status = retryAt === null ? 'undeliverable' : 'pending';
+    const moved = this.#moveFresh(eventId, seq, { status, error, attempts, finderFailures, nextFanOutAt: retryAt ?? 0 });
+    return typeof seq === 'number' ? moved : [...moved, this.#setbackStatement(setback)];
   }
 
   #setbackStatement({ eventId, attempts, finderFailures, error, retryAt }: FanOutSetback): CompiledQuery {
@@ -592,6 +678,8 @@ export class KyselyStore {
    * is left alone: it can reach no subscription. Returns whether the event changed.
    */
   async refanEvent(id: string, now: number): Promise<boolean> {
+    // A fresh event is due now already, and has no try count to reset.
+    if (this.dialect.capabilities.appendsFreshEvents && (await this.db.selectFrom(F).select('id').where('id', '=', id).limit(1).executeTakeFirst()) !== undefined) return true;
     const result = await this.db
       .updateTable(E)
       .set({ status: 'pending', fanout_attempts: 0, finder_failures: 0, next_fanout_at: now, error: null })
@@ -717,6 +805,9 @@ export class KyselyStore {
 
   /** Some event is due for fan-out by `now` (one waiting for a later lookup try does not count). */
   async hasPendingEvents(now = Date.now()): Promise<boolean> {
+    // The fresh table first: an event moves out of it into resthooks_events, never back, so one missed
+    // here because it moved meanwhile is seen by the read after (as pending, or done with its deliveries).
+    if (this.dialect.capabilities.appendsFreshEvents && (await this.db.selectFrom(F).select('seq').limit(1).executeTakeFirst()) !== undefined) return true;
     const row = await this.db.selectFrom(E).select('id').where('status', '=', PENDING).where('next_fanout_at', '<=', now).limit(1).executeTakeFirst();
     return row !== undefined;
   }
@@ -952,6 +1043,14 @@ function describeDuration(ms: number): string {
 function eventParams(e: EventTable): unknown[] {
   return [e.id, e.name, e.model, e.action, e.owner, e.all_owners, e.data, e.body, e.status, e.error, e.created_at];
 }
+// In FRESH_COLUMNS order, which is SAMPLE_FRESH_EVENT's key order.
+function freshEventParams(e: EventTable): unknown[] {
+  return [e.id, e.name, e.model, e.action, e.owner, e.all_owners, e.data, e.body, e.created_at];
+}
+/** A fresh event as the fan-out reads it: pending, never tried. */
+function toPendingEvent({ seq, ...row }: Omit<FreshEventTable, 'seq'> & { seq: number }): PendingEvent {
+  return { ...freshEventRow(row), seq: Number(seq) };
+}
 function deliveryParams(d: DeliveryTable): unknown[] {
   return [d.id, d.event_id, d.subscription_id, d.status, d.attempts, d.due_at, d.body, d.last_status_code, d.last_error, d.created_at, d.updated_at];
 }
@@ -990,6 +1089,8 @@ const SAMPLE_DELIVERY_CHANGE = { status: 'delivered', attempts: 0, due_at: 0, la
 const SAMPLE_EVENT: EventTable = {
   id: '', name: '', model: null, action: null, owner: null, all_owners: 0, data: '', body: null, status: 'pending', error: null, created_at: 0,
 };
+const FRESH_COLUMNS = FRESH_EVENT_COLUMNS;
+const SAMPLE_FRESH_EVENT = { id: '', name: '', model: null, action: null, owner: null, all_owners: 0, data: '', body: null, created_at: 0 } satisfies Omit<FreshEventTable, 'seq'>;
 const SAMPLE_DELIVERY: DeliveryTable = {
   id: '', event_id: '', subscription_id: '', status: 'pending', attempts: 0, due_at: 0, body: null, last_status_code: null, last_error: null, created_at: 0, updated_at: 0,
 };

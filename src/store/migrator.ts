@@ -17,6 +17,7 @@ import { attemptsKeyedByDelivery } from './migrations/0002-attempts-keyed-by-del
 import { eventFanOutRetries } from './migrations/0003-event-fanout-retries.js';
 import { eventNamesIndexedAtFanOut } from './migrations/0004-event-names-indexed-at-fanout.js';
 import { subscriptionMaxPerSecond } from './migrations/0005-subscription-max-per-second.js';
+import { freshEventsTable } from './migrations/0006-fresh-events-table.js';
 
 const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-initial': initial,
@@ -24,6 +25,7 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0003-event-fanout-retries': eventFanOutRetries,
   '0004-event-names-indexed-at-fanout': eventNamesIndexedAtFanOut,
   '0005-subscription-max-per-second': subscriptionMaxPerSecond,
+  '0006-fresh-events-table': freshEventsTable,
 };
 
 /** Every migration's name, in the order they run; the last one is the current schema version. */

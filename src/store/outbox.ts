@@ -5,7 +5,7 @@
  */
 import { sql } from 'kysely';
 import type { KyselyStore } from './kysely-store.js';
-import { toStoredEvent, type StoredEvent } from './records.js';
+import { FRESH_EVENT_COLUMNS, freshEventRow, toStoredEvent, type StoredEvent } from './records.js';
 import type { EventRow, EventStatus } from './schema.js';
 
 /** The statuses the outbox lists: events not fanned out (yet). */
@@ -40,23 +40,48 @@ export interface OutboxFilter {
 // Literals, so SQLite reads the partial index of the status (see kysely-store.ts on PENDING).
 const STATUS_LITERAL = { pending: sql.lit<'pending'>('pending'), undeliverable: sql.lit<'undeliverable'>('undeliverable') } as const;
 
-/** Newest first. Served by the partial indexes on pending and undeliverable events. */
+/**
+ * Newest first. Served by the partial indexes on pending and undeliverable events; pending ones also
+ * come from the fresh table (migration 0006), which has no index but its key and holds only the events
+ * the fan-out has not reached yet. The fresh table is read first: an event the fan-out moves between the
+ * two reads is then seen twice (kept once), never missed.
+ */
 export async function listOutbox(store: KyselyStore, filter: OutboxFilter): Promise<OutboxEvent[]> {
-  let query = store.db.selectFrom('resthooks_events').selectAll().where('status', '=', STATUS_LITERAL[filter.status]).orderBy('id', 'desc').limit(filter.limit);
-  if (filter.owner !== undefined) {
-    const owner = filter.owner;
-    query = query.where((eb) => eb.or([eb('owner', '=', owner), eb('all_owners', '=', 1)]));
+  const { owner, before, limit } = filter;
+  const rows: EventRow[] = [];
+  if (filter.status === 'pending') {
+    let fresh = store.db.selectFrom('resthooks_outbox').select(FRESH_EVENT_COLUMNS).orderBy('id', 'desc').limit(limit);
+    if (owner !== undefined) fresh = fresh.where((eb) => eb.or([eb('owner', '=', owner), eb('all_owners', '=', 1)]));
+    if (before !== undefined) fresh = fresh.where('id', '<', before);
+    rows.push(...(await fresh.execute()).map(freshEventRow));
   }
-  if (filter.before !== undefined) query = query.where('id', '<', filter.before);
-  return (await query.execute()).map(toOutboxEvent);
+  let query = store.db.selectFrom('resthooks_events').selectAll().where('status', '=', STATUS_LITERAL[filter.status]).orderBy('id', 'desc').limit(limit);
+  if (owner !== undefined) query = query.where((eb) => eb.or([eb('owner', '=', owner), eb('all_owners', '=', 1)]));
+  if (before !== undefined) query = query.where('id', '<', before);
+  const indexed = await query.execute();
+  const moved = new Set(indexed.map((row) => row.id));
+  const merged = [...rows.filter((row) => !moved.has(row.id)), ...indexed].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  return merged.slice(0, limit).map(toOutboxEvent);
 }
 
-/** One event, if it exists and (with `owner`) is addressed to that owner or to every owner. */
+/**
+ * One event, if it exists and (with `owner`) is addressed to that owner or to every owner. An event not
+ * in `resthooks_events` may still be fresh. The fan-out moves an event in one transaction, and only from
+ * the fresh table into `resthooks_events`: one found in neither was moved between the two reads, and is
+ * read again where it went.
+ */
 export async function getOutboxEvent(store: KyselyStore, id: string, owner?: string): Promise<OutboxEvent | undefined> {
   let query = store.db.selectFrom('resthooks_events').selectAll().where('id', '=', id);
   if (owner !== undefined) query = query.where((eb) => eb.or([eb('owner', '=', owner), eb('all_owners', '=', 1)]));
   const row = await query.executeTakeFirst();
-  return row && toOutboxEvent(row);
+  if (row) return toOutboxEvent(row);
+  let fresh = store.db.selectFrom('resthooks_outbox').select(FRESH_EVENT_COLUMNS).where('id', '=', id);
+  if (owner !== undefined) fresh = fresh.where((eb) => eb.or([eb('owner', '=', owner), eb('all_owners', '=', 1)]));
+  const freshRow = await fresh.limit(1).executeTakeFirst();
+  if (freshRow) return toOutboxEvent(freshEventRow(freshRow));
+  // Moved between the two reads (the fan-out got there): it is in resthooks_events now.
+  const moved = await query.executeTakeFirst();
+  return moved && toOutboxEvent(moved);
 }
 
 /** An event that reaches no subscription whatever the finder says: no owner, and not for every owner. */

@@ -2,7 +2,7 @@
  * The public shapes of stored things, and the pure mappings from rows to them.
  * @module
  */
-import type { AttemptOutcomeKind, AttemptTable, DeliveryStatus, DeliveryTable, EventTable, SubscriptionTable } from './schema.js';
+import type { AttemptOutcomeKind, AttemptTable, DeliveryStatus, DeliveryTable, EventRow, EventTable, FreshEventTable, SubscriptionTable } from './schema.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
@@ -105,6 +105,14 @@ export function toSubscription(row: SubscriptionTable): Subscription {
     createdAt: time(row.created_at),
     updatedAt: time(row.updated_at),
   };
+}
+
+/** A fresh event's columns, as every reader of `resthooks_outbox` selects them (`seq` aside). */
+export const FRESH_EVENT_COLUMNS = ['id', 'name', 'model', 'action', 'owner', 'all_owners', 'data', 'body', 'created_at'] as const satisfies ReadonlyArray<keyof EventTable>;
+
+/** A fresh event (still in `resthooks_outbox`) as an outbox row: pending, never tried. */
+export function freshEventRow(row: Omit<FreshEventTable, 'seq'>): EventRow {
+  return { ...row, status: 'pending', error: null, fanout_attempts: 0, finder_failures: 0, next_fanout_at: 0 };
 }
 
 export function toStoredEvent(row: Pick<EventTable, 'id' | 'name' | 'model' | 'action' | 'owner' | 'all_owners' | 'data' | 'created_at'>): StoredEvent {

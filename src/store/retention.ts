@@ -3,7 +3,9 @@
  * not grow forever and dispatch never waits on one long delete. Idle means by last activity, not by
  * age: a finished delivery goes once its `updated_at` (last attempt, retry or recovery) is before the
  * cutoff, with its attempts; an event goes once it is handled, was made and last fanned out before the
- * cutoff, and no delivery of it is left. Pending and in-flight work is never touched.
+ * cutoff, and no delivery of it is left. Pending and in-flight work is never touched, nor are fresh
+ * events (`resthooks_outbox`, migration 0006): only `resthooks_events` is read, where an event arrives
+ * once the fan-out has handled it.
  * @module
  */
 import { idFloor } from '../ids.js';

@@ -3,7 +3,7 @@
  * 0/1 on every engine, so rows mean the same thing on SQLite and PostgreSQL.
  * @module
  */
-import type { ColumnType } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 export type EventStatus = 'pending' | 'done' | 'undeliverable';
 export type DeliveryStatus = 'pending' | 'in_flight' | 'delivered' | 'failed' | 'cancelled';
@@ -61,6 +61,15 @@ export interface EventFanOutColumns {
   next_fanout_at: ColumnType<number, number | undefined, number>;
 }
 
+/**
+ * A fresh event (migration 0006): appended by the trigger, not yet fanned out. One B-tree, keyed by `seq`
+ * in append order; `id` is not indexed. The fan-out moves each into `resthooks_events`, where it gets its
+ * status and its fan-out bookkeeping. Only stores whose dialect `appendsFreshEvents` write here.
+ */
+export type FreshEventTable = Pick<EventTable, 'id' | 'name' | 'model' | 'action' | 'owner' | 'all_owners' | 'data' | 'body' | 'created_at'> & {
+  seq: Generated<number>;
+};
+
 /** An outbox row as read back: the event and its fan-out bookkeeping. */
 export type EventRow = EventTable & { fanout_attempts: number; finder_failures: number; next_fanout_at: number };
 
@@ -95,6 +104,7 @@ export interface AttemptTable {
 export interface ResthooksDatabase {
   resthooks_subscriptions: SubscriptionTable;
   resthooks_events: EventTable & EventFanOutColumns;
+  resthooks_outbox: FreshEventTable;
   resthooks_deliveries: DeliveryTable;
   resthooks_attempts: AttemptTable;
 }

@@ -21,6 +21,7 @@ import { TestDatabase, type Engine } from '../support/database.js';
 import { testHooks, tempDir } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { closedAfterEach, openAll, ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
+import { ALL_EVENTS, outboxTable } from '../support/events.js';
 
 const pgBooks = pgTable('books', {
   id: serial('id').primaryKey(),
@@ -189,7 +190,7 @@ for (const engine of ENGINES) {
   describe(`resthooks/drizzle on ${engine}`, () => {
     const open = closedAfterEach((options?: DrizzleHooksOptions, place?: StorePlace) => makeEnv(engine, options, place));
     const subscribe = (env: Env, event: EventName, owner = 'alice') => env.hooks.subscriptions.create({ owner, event, target: `${env.receiver.url}/${owner}` });
-    const outboxNames = async (env: Env) => (await env.query('select name from resthooks_events order by created_at, id')).map((r) => r.name);
+    const outboxNames = async (env: Env) => (await env.query(`select name from ${ALL_EVENTS} order by created_at, id`)).map((r) => r.name);
     const titles = async (env: Env) => (await env.query('select title from books order by id')).map((r) => r.title);
     /** Waits until nothing is left to deliver, then a little more for a late, wrong delivery. */
     const settle = (env: Env) => settleDelivery(env.hooks);
@@ -223,7 +224,7 @@ for (const engine of ENGINES) {
       await expect(
         env.rh.transaction(db, async (tx) => {
           await env.rh.insert(tx, books, { title: 'Dune', pages: 1, ownerId: 'alice' });
-          const select = sql`select name from resthooks_events`;
+          const select = sql.raw(`select name from ${ALL_EVENTS}`);
           // sqlite-proxy hands raw rows back as the callback returns them: arrays of values.
           const inside =
             engine === 'sqlite'
@@ -303,7 +304,7 @@ for (const engine of ENGINES) {
       const env = await open();
       await subscribe(env, 'book.added');
       if (engine === 'sqlite') {
-        await env.query(`create trigger refuse_outbox before insert on resthooks_events when new.data like '%Poison%' begin select raise(abort, 'outbox refused'); end`);
+        await env.query(`create trigger refuse_outbox before insert on ${outboxTable('sqlite')} when new.data like '%Poison%' begin select raise(abort, 'outbox refused'); end`);
       } else {
         await env.query(`create function refuse_outbox() returns trigger language plpgsql as $$ begin if new.data like '%Poison%' then raise exception 'outbox refused'; end if; return new; end $$`);
         await env.query('create trigger refuse_outbox before insert on resthooks_events for each row execute function refuse_outbox()');
@@ -378,7 +379,7 @@ describe('resthooks/drizzle on better-sqlite3 (synchronous transactions)', () =>
     return { db, connection, hooks, rh: await drizzleHooks(db, hooks, { models: { Book: sqliteBooks } }), receiver };
   };
   const book = (title: string) => ({ title, pages: 1, ownerId: 'alice' });
-  const outbox = (env: SyncEnv) => (env.connection.prepare('select name from resthooks_events order by created_at, id').all() as Array<{ name: string }>).map((r) => r.name);
+  const outbox = (env: SyncEnv) => (env.connection.prepare(`select name from ${ALL_EVENTS} order by created_at, id`).all() as Array<{ name: string }>).map((r) => r.name);
 
   it('create, update and delete in one synchronous transaction fire after COMMIT, with changes', async () => {
     const env = await open();

@@ -14,13 +14,16 @@ import { TestDatabase, type Engine } from '../support/database.js';
 import { testHooks } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { closedAfterEach, openAll, ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
+import { ALL_EVENTS, outboxTable } from '../support/events.js';
 
 interface AppDatabase {
   books: { id: Generated<number>; title: string; pages: number; ownerId: string };
   shelves: { id: Generated<number>; name: string };
   notes: { id: Generated<number>; text: string; ownerId: string };
-  resthooks_events: { name: string };
 }
+
+/** The names of every event the store wrote, fresh or fanned out. */
+const eventNames = async (db: Kysely<AppDatabase>) => (await sql<{ name: string }>`select name from ${sql.raw(ALL_EVENTS)}`.execute(db)).rows.map((r) => r.name);
 
 /** `Book` by an explicit name; `notes` by its table name; `shelves` is no model. */
 const EVENTS = { ...BOOK_EVENTS, 'note.added': 'notes.created' } as const;
@@ -133,7 +136,7 @@ ormAdapterSuite("Kysely on sqlite, store in the app's database, outbox statement
 describe('resthooks/kysely, the sqlite option', () => {
   const open = closedAfterEach((options?: KyselyHooksOptions) => makeEnv('sqlite', options));
   const book = (title: string) => ({ title, pages: 1, ownerId: 'alice' });
-  const outboxInsert = (sql: string) => sql.startsWith('insert into "resthooks_events"');
+  const outboxInsert = (sql: string) => sql.startsWith('insert into "resthooks_outbox"');
   /** `connection`, with its `prepare` calls counted per SQL text. */
   const counted = (connection: Database.Database) => {
     const prepared = new Map<string, number>();
@@ -151,7 +154,7 @@ describe('resthooks/kysely, the sqlite option', () => {
   };
   const preparedOutboxInserts = (prepared: Map<string, number>) => [...prepared].filter(([text]) => outboxInsert(text)).map(([, times]) => times);
   const titles = async (env: Env) => (await env.db.selectFrom('books').select('title').orderBy('id').execute()).map((r) => r.title);
-  const outboxCount = async (env: Env) => (await env.db.selectFrom('resthooks_events').select('name').execute()).length;
+  const outboxCount = async (env: Env) => (await eventNames(env.db)).length;
 
   it("runs the outbox INSERT on the connection under the Kysely instance, prepared once, in Kysely's transaction", async () => {
     const env = await open();
@@ -194,7 +197,7 @@ for (const engine of ENGINES) {
   describe(`resthooks/kysely on ${engine}`, () => {
     const open = closedAfterEach((options?: KyselyHooksOptions, place?: StorePlace) => makeEnv(engine, options, place));
     const subscribe = (env: Env, event: EventName, owner = 'alice') => env.hooks.subscriptions.create({ owner, event, target: `${env.receiver.url}/${owner}` });
-    const outboxNames = async (env: Env) => (await env.db.selectFrom('resthooks_events').select('name').execute()).map((r) => r.name);
+    const outboxNames = async (env: Env) => eventNames(env.db);
     const titles = async (env: Env) => (await env.db.selectFrom('books').select('title').orderBy('id').execute()).map((r) => r.title);
     const settle = (env: Env) => settleDelivery(env.hooks);
     const book = (title: string, pages = 1) => ({ title, pages, ownerId: 'alice' });
@@ -225,7 +228,7 @@ for (const engine of ENGINES) {
       await expect(
         env.kh.transaction(env.db, async (trx) => {
           await env.kh.execute(trx, trx.insertInto('books').values(book('Dune')).returningAll());
-          expect((await trx.selectFrom('resthooks_events').select('name').execute()).map((r) => r.name)).toEqual(['book.added']);
+          expect(await eventNames(trx)).toEqual(['book.added']);
           throw ROLLBACK;
         }),
       ).rejects.toBe(ROLLBACK);
@@ -287,7 +290,7 @@ for (const engine of ENGINES) {
       const env = await open();
       await subscribe(env, 'book.added');
       if (engine === 'sqlite') {
-        await sql.raw(`create trigger refuse_outbox before insert on resthooks_events when new.data like '%Poison%' begin select raise(abort, 'outbox refused'); end`).execute(env.db);
+        await sql.raw(`create trigger refuse_outbox before insert on ${outboxTable('sqlite')} when new.data like '%Poison%' begin select raise(abort, 'outbox refused'); end`).execute(env.db);
       } else {
         await sql.raw(`create function refuse_outbox() returns trigger language plpgsql as $$ begin if new.data like '%Poison%' then raise exception 'outbox refused'; end if; return new; end $$`).execute(env.db);
         await sql.raw('create trigger refuse_outbox before insert on resthooks_events for each row execute function refuse_outbox()').execute(env.db);

@@ -17,6 +17,7 @@ import { BOOK_EVENTS, type BookEvent } from '../orm-adapter.suite.js';
 import { TestDatabase } from '../support/database.js';
 import { eventually, tempDir, testHooks } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
+import { ALL_EVENTS } from '../support/events.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -134,7 +135,7 @@ describe('the outbox bridge', () => {
     dir.cleanup();
   });
 
-  const outboxRows = () => (app.db.prepare('select name, data from resthooks_events').all() as Array<{ name: string; data: string }>).map((r) => `${r.name} ${JSON.parse(r.data).title}`);
+  const outboxRows = () => (app.db.prepare(`select name, data from ${ALL_EVENTS}`).all() as Array<{ name: string; data: string }>).map((r) => `${r.name} ${JSON.parse(r.data).title}`);
   const settle = async () => {
     await hooks.idle();
     await sleep(50);
@@ -157,7 +158,7 @@ describe('the outbox bridge', () => {
         expect(await bridge.chooseMode('auto', run)).toBe('after-commit'); // no tables: the insert fails
         await migrate(sqliteStore(new Database(join(dir.path, 'other.db'))));
         expect(await bridge.chooseMode('auto', run)).toBe('after-commit'); // tables, but not the store's
-        expect(other.prepare('select count(*) as n from resthooks_events').get()).toEqual({ n: 0 });
+        expect(other.prepare(`select count(*) as n from ${ALL_EVENTS}`).get()).toEqual({ n: 0 });
       } finally {
         other.close();
       }
@@ -183,7 +184,7 @@ describe('the outbox bridge', () => {
       expect(bridge.write(tx, { model: 'Book', action: 'created', instance: { id: 1, ...book('Dune') } })).toBeUndefined();
       expect(outboxRows()).toEqual([]); // buffered until the commit
       await tx.commit();
-      expect(app.log.map((sql) => sql.split(' (')[0])).toEqual(['BEGIN', 'insert into "resthooks_events"', 'COMMIT']);
+      expect(app.log.map((sql) => sql.split(' (')[0])).toEqual(['BEGIN', 'insert into "resthooks_outbox"', 'COMMIT']);
       const [request] = await receiver.waitFor(1);
       expect(request!.json.data).toEqual({ id: 1, title: 'Dune', ownerId: 'alice' });
     });
@@ -235,7 +236,7 @@ describe('the outbox bridge', () => {
 
     it("an outbox write that fails rejects the commit with OutboxWriteError, and the app's rows roll back with it", async () => {
       app.db.exec('create table books (id integer primary key, title text)');
-      app.db.exec("create trigger refuse_outbox before insert on resthooks_events when new.data like '%Poison%' begin select raise(abort, 'outbox refused'); end");
+      app.db.exec("create trigger refuse_outbox before insert on resthooks_outbox when new.data like '%Poison%' begin select raise(abort, 'outbox refused'); end");
       await tx.begin();
       await app.run("insert into books (id, title) values (1, 'Poison')");
       bridge.write(tx, { model: 'Book', action: 'created', instance: { id: 1, ...book('Poison') } });
@@ -311,7 +312,7 @@ describe('the outbox bridge', () => {
         return 'done';
       });
       expect(result).toBe('done');
-      expect(app.log.map((sql) => sql.split(' (')[0])).toEqual(['BEGIN', 'insert into "resthooks_events"', 'COMMIT']);
+      expect(app.log.map((sql) => sql.split(' (')[0])).toEqual(['BEGIN', 'insert into "resthooks_outbox"', 'COMMIT']);
       await receiver.waitFor(1);
     });
 
@@ -328,10 +329,10 @@ describe('the outbox bridge', () => {
     });
 
     it("an outbox write that fails rejects the app's transaction with OutboxWriteError: it rolls back", async () => {
-      app.db.exec("create trigger refuse_outbox before insert on resthooks_events when new.data like '%Poison%' begin select raise(abort, 'outbox refused'); end");
+      app.db.exec("create trigger refuse_outbox before insert on resthooks_outbox when new.data like '%Poison%' begin select raise(abort, 'outbox refused'); end");
       const writing = bridge.around(orm, connection, async (_trx, tx) => void bridge.write(tx, { model: 'Book', action: 'created', instance: { id: 1, ...book('Poison') } }));
       await expect(writing).rejects.toBeInstanceOf(OutboxWriteError);
-      expect(app.log.map((sql) => sql.split(' (')[0])).toEqual(['BEGIN', 'insert into "resthooks_events"', 'ROLLBACK']);
+      expect(app.log.map((sql) => sql.split(' (')[0])).toEqual(['BEGIN', 'insert into "resthooks_outbox"', 'ROLLBACK']);
     });
 
     it('nested calls are savepoints: a rolled-back one drops only its writes, a released one waits for the outer COMMIT', async () => {
@@ -420,7 +421,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       bridge.write(tx, { model: 'Book', action: 'created', instance: { id, title, ownerId: 'alice' } });
     };
     const titles = async () => (await db.selectFrom('books').select('title').orderBy('id').execute()).map((r) => r.title);
-    const outboxRows = async () => Number((await sql<{ n: number }>`select count(*) as n from resthooks_events`.execute(db)).rows[0]!.n);
+    const outboxRows = async () => Number((await sql<{ n: number }>`select count(*) as n from ${sql.raw(ALL_EVENTS)}`.execute(db)).rows[0]!.n);
 
     it('commits the row and its outbox row together, and delivers', async () => {
       await bridge.around(begin, connection, (trx, tx) => addBook(trx, tx, 1, 'Dune'));
@@ -432,7 +433,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
 
     it("a failing outbox insert rolls the app's row back and rejects with OutboxWriteError", async () => {
       if (engine === 'sqlite') {
-        await sql`create trigger refuse_outbox before insert on resthooks_events when new.data like '%Poison%' begin select raise(abort, 'outbox refused'); end`.execute(db);
+        await sql`create trigger refuse_outbox before insert on resthooks_outbox when new.data like '%Poison%' begin select raise(abort, 'outbox refused'); end`.execute(db);
       } else {
         await sql`create function refuse_outbox() returns trigger language plpgsql as $$ begin if new.data like '%Poison%' then raise exception 'outbox refused'; end if; return new; end $$`.execute(db);
         await sql`create trigger refuse_outbox before insert on resthooks_events for each row execute function refuse_outbox()`.execute(db);

@@ -22,6 +22,7 @@ import { testHooks } from '../support/hooks.js';
 import { generatePrismaClient, PRISMA_TABLES, type PrismaClientFactory, type TestPrismaClient } from '../support/prisma.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { openAll, ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
+import { ALL_EVENTS, outboxTable } from '../support/events.js';
 
 const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
 const generated = {
@@ -357,7 +358,7 @@ for (const app of ENGINES) for (const wrapped of [false, true]) {
       await open();
       await env.prisma.shelf.create({ data: { name: 'Fiction' } });
       await env.prisma.$transaction((tx) => tx.shelf.update({ where: { name: 'Fiction' }, data: { name: 'Sci-fi' } }));
-      const [{ count }] = (await env.plain.$queryRawUnsafe('select count(*) as count from resthooks_events')) as [{ count: unknown }];
+      const [{ count }] = (await env.plain.$queryRawUnsafe(`select count(*) as count from ${ALL_EVENTS}`)) as [{ count: unknown }];
       expect(Number(count)).toBe(0);
     });
 
@@ -379,7 +380,7 @@ for (const app of ENGINES) for (const wrapped of [false, true]) {
       const refuseBookAdded = async () => {
         if (app === 'sqlite') {
           await env.plain.$executeRawUnsafe(
-            "create trigger refuse_book_added before insert on resthooks_events when new.name = 'book.added' begin select raise(abort, 'outbox refused'); end",
+            `create trigger refuse_book_added before insert on ${outboxTable('sqlite')} when new.name = 'book.added' begin select raise(abort, 'outbox refused'); end`,
           );
         } else {
           await env.plain.$executeRawUnsafe(

@@ -21,6 +21,7 @@ import { TestDatabase, type Engine } from '../support/database.js';
 import { tempDir, testHooks } from '../support/hooks.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { openAll, ROLLBACK, rolledBack, settleDelivery, sleep } from '../support/orm-harness.js';
+import { ALL_EVENTS } from '../support/events.js';
 
 const ENGINES: readonly Engine[] = ['sqlite', 'postgres'];
 
@@ -184,7 +185,7 @@ for (const app of ENGINES) {
     const settle = (e: Env = env) => settleDelivery(e.hooks, 50);
     const titles = async () => (await env.models.Book.findAll({ order: [['id', 'ASC']] })).map((book) => book.get('title'));
     const outboxNames = async (e: Env = env) =>
-      (await e.sequelize.query<{ name: string }>('select name from resthooks_events order by id', { type: QueryTypes.SELECT })).map((row) => row.name);
+      (await e.sequelize.query<{ name: string }>(`select name from ${ALL_EVENTS} order by id`, { type: QueryTypes.SELECT })).map((row) => row.name);
     const book = (title: string): NewBook => ({ title, pages: 1, ownerId: 'alice' });
 
     if (app === 'sqlite') {
@@ -230,7 +231,7 @@ for (const app of ENGINES) {
       await env.sequelize.transaction((t) => env.models.Book.create(book('Dune'), { transaction: t }));
       (env.sequelize as unknown as { options: { logging: boolean } }).options.logging = false;
       const at = (pattern: RegExp) => statements.findIndex((sql) => pattern.test(sql));
-      const steps = [/START TRANSACTION|^Executing \([^)]*\): BEGIN/i, /INSERT INTO ["`]books["`]/i, /insert into "resthooks_events"/i, /COMMIT/i].map(at);
+      const steps = [/START TRANSACTION|^Executing \([^)]*\): BEGIN/i, /INSERT INTO ["`]books["`]/i, /insert into "resthooks_(events|outbox)"/i, /COMMIT/i].map(at);
       expect(steps.every((step, i) => step >= 0 && (i === 0 || step > steps[i - 1]!))).toBe(true);
       expect(await outboxNames()).toEqual(['book.added']);
       await env.receiver.waitFor(1);

@@ -11,6 +11,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { attachTypeorm, type TypeormHooks, type TypeormHooksOptions } from '../../src/adapters/orm/typeorm-adapter.js';
 import type { Hooks } from '../../src/index.js';
 import { BOOK_EVENTS, ormAdapterSuite, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
+import { ALL_EVENTS, outboxTable } from '../support/events.js';
 import { eventually, testHooks } from '../support/hooks.js';
 import { TestDatabase, type Engine } from '../support/database.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
@@ -173,7 +174,7 @@ for (const app of ENGINES) {
     /** A trigger in the app's database that refuses outbox rows whose data contains `marker`. */
     const refuseOutboxRows = async (e: Env, marker: string) => {
       if (app === 'sqlite') {
-        await e.dataSource.query(`create trigger refuse_outbox before insert on resthooks_events when new.data like '%${marker}%' begin select raise(abort, 'outbox refused'); end`);
+        await e.dataSource.query(`create trigger refuse_outbox before insert on ${outboxTable('sqlite')} when new.data like '%${marker}%' begin select raise(abort, 'outbox refused'); end`);
       } else {
         await e.dataSource.query(`create function refuse_outbox() returns trigger language plpgsql as $$ begin if new.data like '%${marker}%' then raise exception 'outbox refused'; end if; return new; end $$`);
         await e.dataSource.query('create trigger refuse_outbox before insert on resthooks_events for each row execute function refuse_outbox()');
@@ -182,7 +183,7 @@ for (const app of ENGINES) {
     const allowOutboxRows = (e: Env) => e.dataSource.query('drop trigger refuse_outbox' + (app === 'postgres' ? ' on resthooks_events' : ''));
     const subscribe = (e: Env, event: EventName, owner = 'alice') => e.hooks.subscriptions.create({ owner, event, target: `${e.receiver.url}/${owner}` });
     const outboxNames = async (e: Env, manager: EntityManager = e.dataSource.manager) =>
-      ((await manager.query('select name from resthooks_events order by id')) as Array<{ name: string }>).map((r) => r.name);
+      ((await manager.query(`select name from ${ALL_EVENTS} order by id`)) as Array<{ name: string }>).map((r) => r.name);
 
     it("outbox 'auto' picks 'transaction' when the store is the app's database, 'after-commit' otherwise, and cleans up its probe", async () => {
       expect(env.typeorm.mode).toBe('transaction');
@@ -201,11 +202,11 @@ for (const app of ENGINES) {
         await subscribe(e, 'book.added');
         await e.dataSource.transaction((m) => m.save(BookEntity, { title: 'Dune', pages: 412, ownerId: 'alice' }));
         e.dataSource.subscribers.splice(e.dataSource.subscribers.indexOf(spy), 1);
-        const outboxInsert = log.find((q) => /^insert into "resthooks_events"/i.test(q.sql));
+        const outboxInsert = log.find((q) => /^insert into "resthooks_(events|outbox)"/i.test(q.sql));
         if (e === env) {
           const sequence = log.filter((q) => q.runner === outboxInsert?.runner).map((q) => q.sql);
           const at = (pattern: RegExp) => sequence.findIndex((sql) => pattern.test(sql));
-          const steps = [/^(BEGIN|START) TRANSACTION/, /^INSERT INTO "books"/i, /^insert into "resthooks_events"/i, /^COMMIT/].map(at);
+          const steps = [/^(BEGIN|START) TRANSACTION/, /^INSERT INTO "books"/i, /^insert into "resthooks_(events|outbox)"/i, /^COMMIT/].map(at);
           expect(steps.every((step, i) => step >= 0 && (i === 0 || step > steps[i - 1]!))).toBe(true);
         } else expect(outboxInsert).toBeUndefined();
         // Either way it is in the outbox once the transaction has returned, and delivered.

@@ -60,7 +60,7 @@ export async function apiHarness(
     snapshot() {
       const db = new Database(base.file, { readonly: true });
       try {
-        const tables = ['resthooks_subscriptions', 'resthooks_events', 'resthooks_deliveries', 'resthooks_attempts'];
+        const tables = ['resthooks_subscriptions', 'resthooks_outbox', 'resthooks_events', 'resthooks_deliveries', 'resthooks_attempts'];
         return JSON.stringify(tables.map((t) => db.prepare(`SELECT * FROM ${t} ORDER BY id`).all()));
       } finally {
         db.close();

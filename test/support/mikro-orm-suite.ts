@@ -13,6 +13,7 @@ import { attachMikroOrm, mikroOrmTx, type MikroOrmHooks, type MikroOrmHooksOptio
 import type { Hooks } from '../../src/index.js';
 import { BOOK_EVENTS, ormAdapterSuite, type Book, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
 import { TestDatabase, type Engine } from './database.js';
+import { ALL_EVENTS } from './events.js';
 import { eventually, testHooks } from './hooks.js';
 import { startReceiver, type Receiver } from './receiver.js';
 import { openAll, ROLLBACK, rolledBack, settleDelivery, sleep } from './orm-harness.js';
@@ -353,7 +354,7 @@ export function mikroOrmSuites(orms: MikroOrmPackages): void {
           await expect(refused).rejects.toThrow(/foreign key/i);
           // MikroORM's one connection is still inside SQLite's transaction: it sees the book, and, in 'transaction' mode, its event.
           expect(await query(env.orm, 'select title from books')).toEqual([{ title: 'Orphaned child' }]);
-          if (store === 'app') expect(await query(env.orm, 'select name from resthooks_events')).toEqual([{ name: 'book.added' }]);
+          if (store === 'app') expect(await query(env.orm, `select name from ${ALL_EVENTS}`)).toEqual([{ name: 'book.added' }]);
           // Not hooks.idle(): the store's own connection waits for SQLite's write lock, which that open transaction holds.
           await sleep(300);
           expect(env.receiver.received).toHaveLength(0);
@@ -432,7 +433,7 @@ export function mikroOrmSuites(orms: MikroOrmPackages): void {
               throw ROLLBACK;
             });
             await expect(rolledBack).rejects.toBe(ROLLBACK);
-            expect(await query(env.orm, "select name from resthooks_events where data like '%Never%'")).toEqual([]);
+            expect(await query(env.orm, `select name from ${ALL_EVENTS} where data like '%Never%'`)).toEqual([]);
           }
 
           await em.nativeDelete(BookEntity, { id: book.id });
@@ -471,7 +472,7 @@ export function mikroOrmSuites(orms: MikroOrmPackages): void {
 
         it("outbox 'auto' chose the mode the store's place allows", async () => {
           expect(env.mikro.mode).toBe(store === 'app' ? 'transaction' : 'after-commit');
-          if (store === 'app') await eventually(async () => expect(await query(env.orm, 'select name from resthooks_events')).toEqual([]));
+          if (store === 'app') await eventually(async () => expect(await query(env.orm, `select name from ${ALL_EVENTS}`)).toEqual([]));
         });
       });
     }

@@ -234,7 +234,7 @@ export function sqliteStoreDialect(database: SqliteDatabase, options: SqliteStor
   const driver = new SqliteStoreDriver(database, options.busyTimeoutMs ?? 10_000);
   return {
     name: 'sqlite',
-    capabilities: { supportsSkipLocked: false, supportsArrayParameters: false },
+    capabilities: { supportsSkipLocked: false, supportsArrayParameters: false, appendsFreshEvents: true },
     kysely: {
       createAdapter: () => new TransactionalDdlSqliteAdapter(),
       createDriver: () => driver,
