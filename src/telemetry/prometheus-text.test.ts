@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { Counter } from './prometheus-text.js';
+
+describe('Counter', () => {
+  it('keeps one value per label set, in the order the labels are given', () => {
+    const counter = new Counter('x_total', 'X.', [{ outcome: 'delivered' }]);
+    counter.inc({ outcome: 'delivered' });
+    counter.inc({ outcome: 'delivered' }, 2);
+    counter.inc({ outcome: 'retry', origin: 'a' });
+    expect(counter.value({ outcome: 'delivered' })).toBe(3);
+    expect(counter.value({ outcome: 'retry', origin: 'a' })).toBe(1);
+    expect(counter.render()).toBe('# HELP x_total X.\n# TYPE x_total counter\nx_total{outcome="delivered"} 3\nx_total{outcome="retry",origin="a"} 1\n');
+  });
+
+  it('counts without labels under the bare name', () => {
+    const counter = new Counter('y_total', 'Y.');
+    counter.inc();
+    expect(counter.render()).toContain('\ny_total 1\n');
+  });
+
+  it('escapes backslash, double quote and line feed in label values, as the text format requires', () => {
+    const counter = new Counter('z_total', 'Z.', []);
+    counter.inc({ target: 'a\\b"c\nd' });
+    expect(counter.render()).toContain('z_total{target="a\\\\b\\"c\\nd"} 1\n');
+    expect(counter.value({ target: 'a\\b"c\nd' })).toBe(1);
+  });
+});
