@@ -10,7 +10,7 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
-import { sqliteStore, type Logger, type StoreDialect } from '../src/index.js';
+import { ConfigError, sqliteStore, type Logger, type StoreDialect } from '../src/index.js';
 import type { SqliteCheckpointer } from '../src/store/sqlite/sqlite-checkpointer.js';
 import { eventually, tempDir, testHooks } from './support/hooks.js';
 
@@ -159,6 +159,7 @@ it('hooks.stop() ends the thread, start() brings it back, close() ends it; none 
   expect(sqliteStore(new Database('')).maintenance).toBeUndefined();
   const off = fileStore();
   expect(sqliteStore(new Database(off.file), { checkpointer: false }).maintenance).toBeUndefined();
+  for (const walPages of [0, 1.5, Number.NaN]) expect(() => sqliteStore(new Database(off.file), { checkpointer: { walPages } })).toThrow(ConfigError);
 });
 
 it('never keeps a process alive: an app that starts its hooks and does nothing more exits by itself', { timeout: 60_000 }, async () => {

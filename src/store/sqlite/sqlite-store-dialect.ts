@@ -8,6 +8,7 @@ import {
   type Kysely,
   type QueryResult,
 } from 'kysely';
+import { ConfigError } from '../../errors.js';
 import type { CompiledStatement } from '../host-executor.js';
 import type { StatementResult, StoreDialect } from '../store-dialect.js';
 import { checkpointableFile, SqliteCheckpointer, type SqliteFileInfo } from './sqlite-checkpointer.js';
@@ -249,6 +250,7 @@ class SqliteStoreDriver implements Driver {
 export function sqliteStoreDialect(database: SqliteDatabase, options: SqliteStoreDialectOptions = {}): StoreDialect {
   const file = options.checkpointer === false ? undefined : checkpointableFile(database);
   const walPages = (typeof options.checkpointer === 'object' ? options.checkpointer.walPages : undefined) ?? CHECKPOINTER_WAL_PAGES;
+  if (!Number.isInteger(walPages) || walPages < 1) throw new ConfigError(`sqliteStore: checkpointer.walPages must be a whole number of pages, 1 or more (got ${walPages}).`);
   const checkpointer = file === undefined ? undefined : new SqliteCheckpointer(database, file, { walPages, intervalMs: CHECKPOINTER_INTERVAL_MS, backstopPages: BACKSTOP_WAL_PAGES });
   const driver = new SqliteStoreDriver(database, options.busyTimeoutMs ?? 10_000, checkpointer);
   return {
