@@ -3,7 +3,8 @@
  * subscription each, the dispatcher running), each timed from the moment the save is called to the
  * moment the receiver (another process, bench/stamp-receiver.mjs) has the request's body, on one clock.
  * Beside it, the ceiling: the same schedule POSTing the same bodies with a bare undici Pool at the
- * moment of the save, i.e. what the HTTP hop and the two event loops cost alone.
+ * moment of the save, i.e. what the HTTP hop and the two event loops cost alone. And the same resthooks run
+ * with `sqliteStore(db, { checkpointer: false })`: the WAL checkpoint back on the delivering thread.
  *
  * What makes the tail is measured in the same run, outside resthooks: the save's own duration per event
  * (a commit that runs a WAL checkpoint is a slow save, or blocks the loop when a dispatcher commit runs it),
@@ -452,20 +453,27 @@ function evidenceRow(what: string, e: TailEvidence): string {
   );
 }
 
-// An experiment beside the run, not recomputed by it: paired 6 s runs of this scenario on 2026-12-06 (load 6–8,
-// other work on the machine), the store as shipped against the same with SQLite's automatic checkpoint turned off.
+// Analysis beside the run, not recomputed by it: paired runs of this scenario on 2026-12-06 and 2026-12-07 (loaded
+// machine), and one allocation profile. The run itself recomputes the two rows it compares.
 const CHECKPOINT_ANALYSIS = [
-  'What makes the tail, from paired runs of this scenario on 2026-12-06 (6 s each, load average 6–8; not recomputed by this run):',
-  'the WAL checkpoint. The store lets SQLite checkpoint every 10,000 WAL pages (`wal_autocheckpoint`, src/store/sqlite): the commit that',
-  'crosses the threshold copies ~40 MB back into the database and syncs it on the thread that delivers, 30–40 ms during which nothing',
-  'else in the process runs (about one per second at this rate: 33 WAL restarts in the 30 s above). As shipped, the longest save was',
-  '31 and 35 ms and the thread itself held the loop in 64 and 91 stalls over 3 ms; with the automatic checkpoint off, 3.9 and 0.8 ms',
-  'and 12 and 11 stalls, and p99.9 fell from 60 to 10 ms in the pair whose machine was calmer (in the other, stalls waiting for a core',
-  'made both tails). GC pauses stay under 10 ms and overlap fewer slow events. The remedy is to take the checkpoint off the delivering',
-  'thread (e.g. a passive checkpoint from a worker thread\'s own connection, the automatic one off), or smaller and more frequent',
-  'checkpoints at the cost of the hot path\'s p99 that the 10,000-page setting bought; neither is done yet. The wake-up after a save',
-  'runs in the same turn of the event loop (setImmediate) since this scenario showed the 1 ms minimum of a `setTimeout(…, 0)` in the',
-  '"save → fan-out" stage (its p50 2.9 and 3.6 ms with the timer, 0.7 and 2.0 ms without, in paired runs on a loaded machine).',
+  'What made the tail, and what was done (analysis of paired runs on 2026-12-06 and 2026-12-07, not recomputed by this run). The WAL',
+  'checkpoint: SQLite\'s automatic checkpoint (every 10,000 WAL pages, `wal_autocheckpoint`) is run by the commit that crosses the',
+  'threshold, on the thread that delivers: ~40 MB copied back into the database and synced, 30–40 ms during which nothing else in the',
+  'process runs, about once a second at this rate. With it turned off, p99.9 fell from 60 to 10 ms in the calmer of two pairs on',
+  '2026-12-06. The store now checkpoints from a worker thread with its own connection (src/store/sqlite/sqlite-checkpointer.ts): PASSIVE',
+  'checkpoints once the WAL is 1,000 pages long, until every frame is copied, so that the next commit starts the WAL over; the store\'s',
+  'own automatic checkpoint stays at 10,000 pages as a backstop. In alternating runs on 2026-12-07 (10–30 s each after a warm-up run,',
+  'load average 7–12 from other work on this 2-core machine, so stalls waiting for a core dominate both), p99.9 with the thread against',
+  'without it was 119 / 297, 86 / 464, 23 / 67, 264 / 408, 59 / 119 and 147 / 360 ms, and the longest save 23–43 ms against 62–102 ms.',
+  'The first resthooks run in a process came out slower whichever variant it was, hence the unreported warm-up run. A RESTART checkpoint',
+  'from the thread, which resets the WAL itself, was tried and dropped: it holds the write lock through its fsyncs, and the store\'s',
+  'writes, retrying on timers, fell hundreds of ms behind. The "thread busy" count of stalls includes the checkpointer thread\'s CPU time',
+  '(`process.cpuUsage()` is per process), so it is higher with the thread running. GC: V8\'s sampling heap profiler (objects collected by',
+  'minor and major GCs included) over 5 s of this scenario counted about 65 KB allocated per event, spread thin: Kysely building and',
+  'running the dispatcher\'s queries 18%, undici 8%, the SQLite dialect 7%, the store 7%, id generation 6%, the bench itself 5%, no single',
+  'site above 6%; about 3–7 scavenges a second of 1–3 ms each. The next cut there is compiling the dispatcher\'s reads once (the store).',
+  'The wake-up after a save runs in the same turn of the event loop (setImmediate) since this scenario showed the 1 ms minimum of a',
+  '`setTimeout(…, 0)` in the "save → fan-out" stage (its p50 2.9 and 3.6 ms with the timer, 0.7 and 2.0 ms without, in paired runs).',
 ];
 
 export const latencyScenario: Scenario = {
