@@ -107,6 +107,38 @@ it('checkpoints from its own thread: the WAL starts over long before the store\'
   expect(statSync(file).size).toBeGreaterThan(sizeBefore);
 });
 
+it('two stores on one file, each with its thread (as two processes would be): they take turns, nothing is logged, the WAL stays short', { timeout: 60_000 }, async () => {
+  const { file, store, checkpointer } = fileStore(100);
+  const other = sqliteStore(new Database(file), { checkpointer: { walPages: 100 } });
+  const logger = capturingLogger();
+  const first = await startedHooks(store, logger);
+  const second = await startedHooks(other, logger);
+  const threads = [checkpointer, other.maintenance as SqliteCheckpointer];
+  for (const c of threads) expect(c.thread).toBeDefined();
+  let written = 0;
+  for (let round = 0; threads.reduce((sum, c) => sum + c.stats.copiedFrames, 0) <= BACKSTOP_PAGES; round++) {
+    expect(round).toBeLessThan(1_000);
+    for (let i = 0; i < 25; i++) {
+      await first.raw('thing.happened', { round, i, by: 1 }, { owner: 'alice' });
+      await second.raw('thing.happened', { round, i, by: 2 }, { owner: 'alice' });
+      written += 2;
+    }
+    await eventually(() => {
+      const wal = walIndex(file);
+      if (wal.frames >= 100) expect(wal.copied).toBe(wal.frames);
+    }, 15_000);
+  }
+  expect(walFileFrames(file)).toBeLessThan(BACKSTOP_PAGES / 4);
+  for (const c of threads) expect(c.thread).toBeDefined();
+  expect(logger.lines.filter((line) => line.level === 'warn' || line.level === 'error')).toEqual([]);
+  const reader = new Database(file, { readonly: true });
+  try {
+    expect(reader.prepare("select count(*) as n from resthooks_events where name = 'thing.happened'").get()).toEqual({ n: written });
+  } finally {
+    reader.close();
+  }
+});
+
 it('a checkpointer thread that dies is logged once, and the store\'s own checkpoint still bounds the WAL', { timeout: 60_000 }, async () => {
   const { file, store, checkpointer } = fileStore(100);
   const logger = capturingLogger();
@@ -147,6 +179,13 @@ it('hooks.stop() ends the thread, start() brings it back, close() ends it; none 
   expect(checkpointer.thread).toBeUndefined();
 
   await hooks.start();
+  // A start while the thread is still ending gets a thread once it has ended.
+  const ending = checkpointer.thread!;
+  const stopping = checkpointer.stop();
+  checkpointer.start(capturingLogger());
+  await stopping;
+  await eventually(() => expect(checkpointer.thread).toBeDefined());
+  expect(checkpointer.thread).not.toBe(ending);
   const second = checkpointer.thread!;
   expect(second).not.toBe(first);
   let secondEnded = false;

@@ -11,7 +11,7 @@
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { errorInfo, type Logger } from '../../logger.js';
+import { loggedError, type Logger } from '../../logger.js';
 import type { StoreMaintenance } from '../store-dialect.js';
 
 /** The members of a better-sqlite3 `Database` that locate its file. */
@@ -94,7 +94,8 @@ function tick() {
     }
     // checkpointed counts every frame of the WAL now in the database file, copied by this step or before.
     const result = passive.get();
-    if (wal === undefined) break;
+    // busy: another connection (another process's checkpointer) holds the checkpoint lock; its turn.
+    if (wal === undefined || result.busy !== 0) break;
     if (result.checkpointed > wal.copied) copied += result.checkpointed - wal.copied;
   }
   if (copied > 0 || restarted) parentPort.postMessage({ type: 'checkpointed', copied, restarted });
@@ -159,6 +160,11 @@ export class SqliteCheckpointer implements StoreMaintenance {
   }
 
   start(logger: Logger): void {
+    // A start while the thread is still ending begins a new one once it has ended.
+    if (this.#stopping) {
+      void this.#stopping.then(() => this.start(logger));
+      return;
+    }
     if (this.#thread) return;
     const driver = driverPath(this.#db);
     const fallback = `checkpoints run on the store's connection every ${this.#settings.backstopPages} WAL pages`;
@@ -186,7 +192,7 @@ export class SqliteCheckpointer implements StoreMaintenance {
       if (this.#thread === thread) this.#thread = undefined;
       if (this.#stopping) return;
       // Once per thread, and the thread is not restarted: a fault that kills it would kill the next one too.
-      logger.error({ file: this.#file, exitCode: code, err: failure === undefined ? undefined : errorInfo(failure) }, `resthooks: the SQLite checkpointer thread ended; ${fallback}`);
+      logger.error({ file: this.#file, exitCode: code, err: failure === undefined ? undefined : loggedError(failure) }, `resthooks: the SQLite checkpointer thread ended; ${fallback}`);
     });
     // After the listeners: adding a 'message' listener takes the thread's port back into the process's life.
     thread.unref();
