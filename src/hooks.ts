@@ -357,6 +357,7 @@ function wireHooks(options: HooksOptions): Hooks {
     await queue.close(timeoutMs);
     await recorder.settled();
     await sender.close();
+    await options.store.maintenance?.stop();
   };
 
   return {
@@ -468,6 +469,7 @@ function wireHooks(options: HooksOptions): Hooks {
     },
     async start() {
       await ready();
+      options.store.maintenance?.start(logger);
       dispatcher.start();
       if (retentionMs !== null && retentionTimer === undefined) {
         const run = () => purgeInBackground(retentionMs);

@@ -1,4 +1,5 @@
 import type { Dialect } from 'kysely';
+import type { Logger } from '../logger.js';
 import type { CompiledStatement } from './host-executor.js';
 
 /** What a compiled statement returns, whatever the engine. */
@@ -60,4 +61,14 @@ export interface StoreDialect {
    * once the database is back, so it is retried whole rather than taken apart.
    */
   isUnavailable(error: unknown): boolean;
+  /** Work the engine does beside its connection while hooks run (SQLite: the WAL checkpointer thread). */
+  readonly maintenance?: StoreMaintenance;
+}
+
+/** Started by `hooks.start()`, stopped by `hooks.stop()` and when the store closes. */
+export interface StoreMaintenance {
+  /** Starts the work if it is not running; what goes wrong with it is logged to `logger`. */
+  start(logger: Logger): void;
+  /** Resolves once nothing of it runs any more. */
+  stop(): Promise<void>;
 }

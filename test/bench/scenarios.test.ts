@@ -84,10 +84,11 @@ describe('fan-out', () => {
 describe('latency', () => {
   it('sees every event at the receiver and in every stage (the bench tracer follows the engine\'s spans)', { timeout: 90_000 }, async () => {
     const r = await measureLatency(context(), { perSecond: 50, seconds: 1 });
-    expect([r.ours.count, r.ceiling.count]).toEqual([50, 50]);
+    expect([r.ours.count, r.withoutCheckpointer.ours.count, r.ceiling.count]).toEqual([50, 50, 50]);
     expect(r.stages.map((s) => s.count)).toEqual([50, 50, 50, 50]);
     for (const p of [r.ours, r.ceiling]) expect(p.p50).toBeLessThanOrEqual(p.max);
     expect(latencyReport(r).verdicts).toHaveLength(1);
+    expect(latencyReport(r).lines.filter((line) => /^\| (resthooks|`checkpointer: false`)/.test(line))).toHaveLength(4);
   });
 });
 
