@@ -81,8 +81,8 @@ const REDIS_CHECK_MS = 1000;
 /** How long a job waits before it tries again the deliveries whose keys another job held (see DeliveryGuard). */
 const HELD_ELSEWHERE_RETRY_MS = 1000;
 /**
- * Deliveries a worker holds (in the jobs it has taken, not yet attempted or in flight) per slot: enough
- * that its slots never wait for the next job, few enough to leave the other jobs to other workers.
+ * Deliveries a worker works on (keys taken, claims read, waiting for a slot or in flight) per slot:
+ * enough that its slots never wait for the next job's reads, few enough that what waits does not wait long.
  */
 const HELD_PER_SLOT = 2;
 /** How often a worker notes that its event loop runs (see `#stallEpoch`). */
@@ -202,6 +202,9 @@ class BullmqQueue implements DeliveryQueue {
   readonly #attempts: WorkerSlots;
   /** Deliveries in the jobs this worker runs that are not yet done (waiting for a slot, or in flight). */
   #held = 0;
+  /** Jobs waiting for room (see `#roomForJob`), first come first served. */
+  #waitingJobs: Array<{ readonly size: number; readonly resolve: () => void }> = [];
+  readonly #watchedSignals = new WeakSet<AbortSignal>();
   /**
    * Counts the event-loop stalls (SIGSTOP, a suspended VM) long enough that BullMQ may have handed this
    * worker's jobs to another: the deliveries of a job taken before one are not attempted any more.
@@ -391,12 +394,12 @@ class BullmqQueue implements DeliveryQueue {
       const processJob = (job: Job<DeliveryJobData>) => this.#process(job, opened);
       try {
         const { lockDuration, stalledInterval } = this.#settings;
-        // One job at first: each job that starts raises it while the worker holds fewer deliveries than
-        // it may (see `#fitConcurrency`), so a worker never takes more jobs than its slots can use soon.
+        // As many jobs as slots (jobs of one delivery each fill them); a job that finds the worker
+        // holding all it may waits for room before it reads anything (see `#roomForJob`).
         worker = new Worker<DeliveryJobData>(queueName, processJob, {
           connection,
           ...(prefix === undefined ? {} : { prefix }),
-          concurrency: 1,
+          concurrency: this.#slots,
           ...(lockDuration === undefined ? {} : { lockDuration }),
           ...(stalledInterval === undefined ? {} : { stalledInterval }),
         });
@@ -543,17 +546,17 @@ class BullmqQueue implements DeliveryQueue {
     const { signal } = opened.shutdown;
     const epoch = this.#stallEpoch;
     const takenAt = performance.now();
-    let open = attempts.length;
+    let open = 0;
     const done = (count: number) => {
       open -= count;
       this.#held -= count;
-      this.#fitConcurrency(opened);
+      this.#admitWaitingJobs();
     };
     this.#active++;
-    this.#held += attempts.length;
-    this.#fitConcurrency(opened);
     let taken: DeliveryAttempt[] = [];
     try {
+      await this.#roomForJob(attempts.length, signal);
+      open = attempts.length;
       // A job of this version counts off the waiting deliveries on its first start (its retries and
       // stalled runs were counted off then); a job of an earlier version was never counted in.
       const firstStart = isBatch(job.data) && (job.attemptsStarted ?? 1) <= 1;
@@ -593,7 +596,7 @@ class BullmqQueue implements DeliveryQueue {
       }
     } finally {
       await this.#release(jobId, taken);
-      done(open);
+      if (open > 0) done(open);
       this.#active--;
       if (this.#active === 0) {
         for (const resolve of this.#idle.splice(0)) resolve();
@@ -613,13 +616,28 @@ class BullmqQueue implements DeliveryQueue {
   }
 
   /**
-   * BullMQ takes another job only while this worker holds fewer deliveries than HELD_PER_SLOT per slot
-   * (one at a time: its main loop reads the concurrency as each job starts and ends).
+   * Waits until this worker holds fewer than HELD_PER_SLOT deliveries per slot, then counts the job's
+   * in. A job that waits has taken no key and read nothing: another job may still take its deliveries.
+   * Past the shutdown deadline every job goes on (its deliveries are given back at once).
    */
-  #fitConcurrency({ worker }: Opened): void {
-    if (!worker) return;
-    const wanted = Math.max(1, this.#active + (this.#held < this.#holdLimit() ? 1 : 0));
-    if (worker.concurrency !== wanted) worker.concurrency = wanted;
+  async #roomForJob(size: number, signal: AbortSignal): Promise<void> {
+    if ((this.#held < this.#holdLimit() && this.#waitingJobs.length === 0) || signal.aborted) {
+      this.#held += size;
+      return;
+    }
+    if (!this.#watchedSignals.has(signal)) {
+      this.#watchedSignals.add(signal);
+      signal.addEventListener('abort', () => this.#admitWaitingJobs(true), { once: true });
+    }
+    await new Promise<void>((resolve) => this.#waitingJobs.push({ size, resolve }));
+  }
+
+  #admitWaitingJobs(all = false): void {
+    while (this.#waitingJobs.length > 0 && (all || this.#held < this.#holdLimit())) {
+      const job = this.#waitingJobs.shift()!;
+      this.#held += job.size;
+      job.resolve();
+    }
   }
 
   /**
