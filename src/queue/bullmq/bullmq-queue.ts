@@ -545,7 +545,6 @@ class BullmqQueue implements DeliveryQueue {
     const jobId = job.id!;
     const { signal } = opened.shutdown;
     const epoch = this.#stallEpoch;
-    const takenAt = performance.now();
     let open = 0;
     const done = (count: number) => {
       open -= count;
@@ -553,7 +552,8 @@ class BullmqQueue implements DeliveryQueue {
       this.#admitWaitingJobs();
     };
     this.#active++;
-    let taken: DeliveryAttempt[] = [];
+    /** Keys this job holds that a later job may need: all but those of deliveries it recorded or gave back. */
+    let holding: DeliveryAttempt[] = [];
     try {
       await this.#roomForJob(attempts.length, signal);
       open = attempts.length;
@@ -561,7 +561,10 @@ class BullmqQueue implements DeliveryQueue {
       // stalled runs were counted off then); a job of an earlier version was never counted in.
       const firstStart = isBatch(job.data) && (job.attemptsStarted ?? 1) <= 1;
       const mine = await this.#guard.take(jobId, attempts, firstStart ? attempts.length : 0);
-      taken = attempts.filter((_, i) => mine[i]);
+      const takenAt = performance.now();
+      const taken = attempts.filter((_, i) => mine[i]);
+      const recorded = new Set<DeliveryAttempt>();
+      holding = taken;
       // Read after the keys are taken: a claim read before would not see a record made meanwhile.
       const read = await Promise.all(attempts.map((a) => this.#untilStoreAnswers(() => this.#claims.read(a.id), signal)));
       const claims = read.filter((_, i) => mine[i]);
@@ -583,19 +586,23 @@ class BullmqQueue implements DeliveryQueue {
             const outcome = await this.#attempts.run(claim, signal, go);
             // Claimed again by a relay, it may be in a new job soon: let that job have it.
             if (outcome === 'given back') await this.#release(jobId, [attempt]);
+            // Recorded: a job that meets its key reads the claim, finds it moved on, and has nothing to do.
+            if (outcome === 'recorded' || outcome === 'given back') recorded.add(attempt);
             return outcome;
           } finally {
             done(1);
           }
         }),
       );
+      holding = taken.filter((a) => !recorded.has(a));
       if (outcomes.includes('dropped')) {
         // Its worker stalled long enough for BullMQ to hand the job to another worker: what it has not
         // attempted is that worker's now, or this job's again when BullMQ retries it.
         throw new Error('resthooks: the worker stalled; its job is run again for the deliveries it had not attempted');
       }
     } finally {
-      await this.#release(jobId, taken);
+      // Skipped, dropped, or cut short by an error: the job's next run, or another job, takes them.
+      await this.#release(jobId, holding);
       if (open > 0) done(open);
       this.#active--;
       if (this.#active === 0) {
