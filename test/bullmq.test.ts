@@ -401,14 +401,14 @@ describe('resthooks worker (the CLI, a separate process)', () => {
 
 describe('bullmqQueue: the port, with a stand-in processor', () => {
   /** A queue whose processor waits until the test lets it finish; the "store" says which attempt is in flight. */
-  function standIn(name: string, worker = true) {
+  function standIn(name: string, worker = true, options: Partial<BullmqQueueOptions> = {}, concurrency = 4, logger = silentLogger) {
     const inFlight = new Map<string, number>(); // delivery id → attempt in flight
     const started: Array<{ id: string; attempt: number; finish(outcome?: ProcessedClaim): void }> = [];
     const claim = (id: string, attempt: number) => ({ id, attempt, leaseUntil: Date.now() + 60_000 }) as ClaimedDelivery;
-    const queue = bullmqQueue({ connection: redisUrl, queueName: name, worker })({
-      concurrency: 4,
+    const queue = bullmqQueue({ connection: redisUrl, queueName: name, worker, ...options })({
+      concurrency,
       timeoutMs: 1000,
-      logger: silentLogger,
+      logger,
       loadClaims: async (ids) => ids.flatMap((id) => (inFlight.has(id) ? [claim(id, inFlight.get(id)!)] : [])),
       inFlightAttempts: async () => [],
       extendLease: async () => true,
@@ -483,6 +483,30 @@ describe('bullmqQueue: the port, with a stand-in processor', () => {
     await inspector(name).add('deliver', { id: 'dlv_old', attempt: 3 }, { removeOnComplete: true });
     await eventually(() => expect(started.map((s) => `${s.id}.${s.attempt}`)).toEqual(['dlv_old.3']));
     started[0]!.finish('recorded');
+  });
+
+  it("a worker whose event loop stalled past half BullMQ's lock starts none of its jobs' waiting deliveries; the job runs again", async () => {
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (obj: object, msg?: string) => void warnings.push(`${msg ?? ''} ${JSON.stringify(obj)}`) };
+    // One slot: dlv_first runs, dlv_second waits for it in the same job.
+    const { queue, inFlight, started, claim } = standIn(queueName(), true, { lockDuration: 1000 }, 1, logger);
+    inFlight.set('dlv_first', 1);
+    inFlight.set('dlv_second', 1);
+    await queue.enqueue([claim('dlv_first', 1), claim('dlv_second', 1)]);
+    await eventually(() => expect(started.map((s) => s.id)).toEqual(['dlv_first']));
+    // A stall (a long GC pause, SIGSTOP): BullMQ may hand the job to another worker meanwhile.
+    const until = Date.now() + 800;
+    while (Date.now() < until) {
+      // the event loop is blocked
+    }
+    inFlight.delete('dlv_first');
+    started[0]!.finish('recorded');
+    // Not started after the stall: the job fails, and BullMQ's retry of it (same job) attempts what is still in flight.
+    await eventually(() => expect(warnings).toContainEqual(expect.stringContaining('delivery job failed; BullMQ retries it')));
+    expect(started.map((s) => s.id)).toEqual(['dlv_first']);
+    await eventually(() => expect(started.map((s) => s.id)).toEqual(['dlv_first', 'dlv_second']));
+    started[1]!.finish('recorded');
+    await queue.settled();
   });
 
   it('maxWaiting counts deliveries waiting in Redis, not jobs', async () => {

@@ -140,7 +140,7 @@ describe('resthooks worker: lease and lock options', () => {
     expect(seen.lockTtl).toBeLessThanOrEqual(3000);
   });
 
-  it('by default a claim is leased for the attempt timeout + 5 s + 20 ms per job that may wait ahead of it', async () => {
+  it('by default a claim is leased for the attempt timeout + 5 s + 20 ms per delivery that may wait ahead of it', async () => {
     const seen = await claimedByWorker((file, name) => ['--db', file, '--redis', redisUrl, '--queue', name]);
     expectLease(seen.leaseMs, 15_000 + 5000 + 1000 * 20);
   });
