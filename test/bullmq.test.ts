@@ -470,7 +470,7 @@ describe('bullmqQueue: the port, with a stand-in processor', () => {
     started.find((s) => s.id === 'dlv_back')!.finish('given back');
     // A relay claims it again; its new job must not wait for the first job's end (dlv_kept still runs).
     await queue.enqueue([claim('dlv_back', 1)]);
-    await eventually(() => expect(started.map((s) => s.id)).toEqual(['dlv_kept', 'dlv_back', 'dlv_back'].sort((a, b) => started.findIndex((s) => s.id === a) - started.findIndex((s) => s.id === b))));
+    await eventually(() => expect(started.filter((s) => s.id === 'dlv_back')).toHaveLength(2));
     expect(started.filter((s) => s.id === 'dlv_kept')).toHaveLength(1);
     for (const s of started) s.finish('recorded');
     await queue.settled();
