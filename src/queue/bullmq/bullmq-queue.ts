@@ -125,7 +125,7 @@ export function bullmqQueue(options: BullmqQueueOptions): QueueFactory {
 type Settings = Required<Omit<BullmqQueueOptions, 'connection' | 'prefix' | 'workerConcurrency' | 'leaseMs' | 'lockDuration' | 'stalledInterval'>> &
   Pick<BullmqQueueOptions, 'prefix' | 'workerConcurrency' | 'leaseMs' | 'lockDuration' | 'stalledInterval'> & { readonly connection: ConnectionOptions };
 
-/** The default lease (see `leaseMs`): an attempt, its record, and the wait behind `maxWaiting` jobs. */
+/** The default lease (see `leaseMs`): an attempt, its record, and the wait behind `maxWaiting` deliveries. */
 function defaultLeaseMs(timeoutMs: number, maxWaiting: number): number {
   return timeoutMs + RECORD_MARGIN_MS + maxWaiting * WAIT_PER_DELIVERY_MS;
 }
