@@ -203,7 +203,7 @@ class BullmqQueue implements DeliveryQueue {
   /** Deliveries in the jobs this worker runs that are not yet done (waiting for a slot, or in flight). */
   #held = 0;
   /** Jobs waiting for room (see `#roomForJob`), first come first served. */
-  #waitingJobs: Array<{ readonly size: number; readonly resolve: () => void }> = [];
+  #waitingJobs: Array<{ readonly size: number; readonly resolve: (admitted: number) => void }> = [];
   readonly #watchedSignals = new WeakSet<AbortSignal>();
   /**
    * Counts the event-loop stalls (SIGSTOP, a suspended VM) long enough that BullMQ may have handed this
@@ -555,23 +555,26 @@ class BullmqQueue implements DeliveryQueue {
     /** Keys this job holds that a later job may need: all but those of deliveries it recorded or gave back. */
     let holding: DeliveryAttempt[] = [];
     try {
-      await this.#roomForJob(attempts.length, signal);
-      open = attempts.length;
+      open = await this.#roomForJob(attempts.length, signal);
+      // A job larger than this worker may hold keeps what it may and hands the rest to other workers
+      // (if it is run again, the deliveries in both jobs are attempted by one of them: the keys).
+      const kept = attempts.slice(0, open);
+      if (kept.length < attempts.length) await this.#addJobs(opened.queue, attempts.slice(open));
       // A job of this version counts off the waiting deliveries on its first start (its retries and
       // stalled runs were counted off then); a job of an earlier version was never counted in.
       const firstStart = isBatch(job.data) && (job.attemptsStarted ?? 1) <= 1;
-      const mine = await this.#guard.take(jobId, attempts, firstStart ? attempts.length : 0);
+      const mine = await this.#guard.take(jobId, kept, firstStart ? attempts.length : 0);
       const takenAt = performance.now();
-      const taken = attempts.filter((_, i) => mine[i]);
+      const taken = kept.filter((_, i) => mine[i]);
       const recorded = new Set<DeliveryAttempt>();
       holding = taken;
       // Read after the keys are taken: a claim read before would not see a record made meanwhile.
-      const read = await Promise.all(attempts.map((a) => this.#untilStoreAnswers(() => this.#claims.read(a.id), signal)));
+      const read = await Promise.all(kept.map((a) => this.#untilStoreAnswers(() => this.#claims.read(a.id), signal)));
       const claims = read.filter((_, i) => mine[i]);
       // Held by another job, and still to do: tried again once that job has had its turn.
-      const heldElsewhere = attempts.filter((a, i) => !mine[i] && read[i]?.attempt === a.attempt);
+      const heldElsewhere = kept.filter((a, i) => !mine[i] && read[i]?.attempt === a.attempt);
       if (heldElsewhere.length > 0) await this.#addJobs(opened.queue, heldElsewhere, HELD_ELSEWHERE_RETRY_MS);
-      done(attempts.length - taken.length);
+      done(kept.length - taken.length);
       const go = (): Go => {
         this.#noticeStall();
         if (this.#stallEpoch !== epoch) return 'drop';
@@ -624,26 +627,29 @@ class BullmqQueue implements DeliveryQueue {
 
   /**
    * Waits until this worker holds fewer than HELD_PER_SLOT deliveries per slot, then counts the job's
-   * in. A job that waits has taken no key and read nothing: another job may still take its deliveries.
-   * Past the shutdown deadline every job goes on (its deliveries are given back at once).
+   * in: how many of its deliveries it may hold (all, unless the job alone is larger than that). A job
+   * that waits has taken no key and read nothing: another job may still take its deliveries. Past the
+   * shutdown deadline every job goes on (its deliveries are given back at once).
    */
-  async #roomForJob(size: number, signal: AbortSignal): Promise<void> {
+  async #roomForJob(size: number, signal: AbortSignal): Promise<number> {
     if ((this.#held < this.#holdLimit() && this.#waitingJobs.length === 0) || signal.aborted) {
-      this.#held += size;
-      return;
+      const admitted = signal.aborted ? size : Math.min(size, this.#holdLimit());
+      this.#held += admitted;
+      return admitted;
     }
     if (!this.#watchedSignals.has(signal)) {
       this.#watchedSignals.add(signal);
       signal.addEventListener('abort', () => this.#admitWaitingJobs(true), { once: true });
     }
-    await new Promise<void>((resolve) => this.#waitingJobs.push({ size, resolve }));
+    return new Promise<number>((resolve) => this.#waitingJobs.push({ size, resolve }));
   }
 
   #admitWaitingJobs(all = false): void {
     while (this.#waitingJobs.length > 0 && (all || this.#held < this.#holdLimit())) {
       const job = this.#waitingJobs.shift()!;
-      this.#held += job.size;
-      job.resolve();
+      const admitted = all ? job.size : Math.min(job.size, this.#holdLimit());
+      this.#held += admitted;
+      job.resolve(admitted);
     }
   }
 
