@@ -432,24 +432,30 @@ const POSTGRES_NOTES = [
   '(the schema changes the SQLite section above also points to) is what is left. BullMQ\'s worker CPU per delivery: see below.',
 ];
 
-// From CPU profiles (node --cpu-prof) of one `resthooks worker` at N=100 × K=100, and side-by-side runs of the previous code
-// (scratch harness: in-process, previous worker, this worker, alternating, same PostgreSQL and Redis); update when it changes.
+// From side-by-side runs of the previous worker and this one (scratch harness: in-process, previous worker, this worker,
+// alternating, same PostgreSQL and Redis), Redis's commandstats over a run, and a CPU profile (node --cpu-prof) of one
+// `resthooks worker` at N=300 × K=100; update when it changes.
 const BULLMQ_NOTES = [
   '',
-  'Where one worker\'s CPU goes at N=100 × K=100 (`node --cpu-prof` on the worker, shares of its busy time): the signed POST',
-  'through undici ~23% (the in-process engine pays it too), garbage collection ~15%, BullMQ\'s completion of each job',
-  '(`moveToFinished`, one Redis round trip that also fetches the next job) ~11%, the send gate ~16% with `sharedLimits` (two',
-  'scripts per attempt then), the pg driver ~9%, recording ~7% (batches of ~25 attempts, one statement each), its own relaying',
-  '(claims, added jobs, the backlog count) ~6%, reading claims back ~5% (one query per ~25 jobs). The PostgreSQL side is batched',
-  'already; what remains is per job: BullMQ\'s Redis round trip and job objects, and the gate\'s. Cut: the abort controller and',
-  '`AbortSignal.any` BullMQ and the worker made per job (jobs now share the shutdown signal), and the gate\'s round trips: the',
-  'admissions of one event-loop turn go in one script call with the finishes waiting by then (0.07 calls per attempt here, from',
-  '2). Side by side, three alternating rounds, medians, load average 3–5: worker CPU per delivery 407 → 332 µs with',
-  '`sharedLimits`, 341 → 300 µs without; the in-process engine 105 µs (3.9× → 3.2×). A job that carries several deliveries (a',
-  'fan-out batch to one origin) would divide BullMQ\'s per-job share; not',
-  'done. Workers left at the default 16 connections per origin and owner share 0.5 (one owner, all 100 subscriptions on one origin)',
-  'spent 854 µs per delivery: the jobs beyond those caps go back to the store and through Redis again; these runs give the workers',
-  'the in-process runs\' options.',
+  'Jobs carry several deliveries: a relay adds the claims of one dispatcher pass as jobs of up to 32 (N=100 × K=100: ~340',
+  'jobs for 10,000 deliveries, from 10,000), and a worker reads a job\'s claims in one query, attempts them in its own slots',
+  '(`workerConcurrency` attempts whatever the jobs, in the in-process queue\'s fair-share order) and completes the job when',
+  'all are done. A key per attempt in Redis, taken for the jobs that start together in one script, lets one job at a time',
+  'attempt a delivery now that jobs are not deduplicated. Redis script calls per delivery: 0.17, from 2.1. Side by side, three',
+  'alternating rounds, medians, load average 4–8: worker CPU per delivery at N=100 × K=100 272 → 195 µs against the',
+  'in-process engine\'s 80 µs (3.4× → 2.4×); at N=1,000 × K=1 1,300 → 1,030 µs (in-process 792 µs). Workers left at the',
+  'default 16 connections per origin and owner share 0.5 (one owner, all 100 subscriptions on one origin) went from 788 to',
+  '~280 µs per delivery and from 273 to ~1,050 deliveries/s (two rounds, load ~10): a delivery beyond those caps now waits in',
+  'the worker for its turn instead of going back to the store and through Redis again. Against the previous code\'s last quiet',
+  'run of this bench: one worker 251 → 200 µs per delivery at N=100 × K=100 (3.36× → 2.56× the in-process engine\'s), 3,100 →',
+  '4,026 deliveries/s; K=1 0.85× → 0.98× and 1.06× → 0.98×.',
+  '',
+  'Where one worker\'s CPU goes now (N=300 × K=100, shares of its busy time; load average ~10, so socket writes weigh more',
+  'than on a quiet machine): the signed POST through undici ~23% (the in-process engine pays it too), the send gate ~12%',
+  '(`sharedLimits: false` saves ~40 µs per delivery), BullMQ\'s calls (fetching and completing ~30 jobs per 1,000',
+  'deliveries, and the relaying this process also does) ~10%, garbage collection ~10%, the pg driver ~12% (reading the',
+  'claims back, one query per job, and recording), the per-attempt keys ~1.5%. What the in-process engine does not pay is',
+  'left: reading claims back (rows that repeat the event\'s body) and the gate\'s calls; the 1.5× target stays missed at K=100.',
 ];
 
 /**

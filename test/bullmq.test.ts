@@ -9,6 +9,7 @@ import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sqliteStore, type ClaimedDelivery, type DeliveryQueue, type Hooks, type HooksOptions, type QueueFactory, type StoreDialect } from '../src/index.js';
+import type { ProcessedClaim } from '../src/queue/queue.js';
 import { silentLogger } from '../src/logger.js';
 import { bullmqQueue, type BullmqQueueOptions } from '../src/queue/bullmq/index.js';
 import { startCli } from './cli/cli-process.js';
@@ -166,16 +167,19 @@ describe.each(['postgres', 'sqlite'] as const)('bullmqQueue: an app that only re
     expect(sentBy.w1 + sentBy.w2).toBe(200);
     const deliveries = await app.deliveries.list(subscription.id, { limit: 100 });
     expect(deliveries.every((d) => d.status === 'delivered' && d.attempts === 1)).toBe(true);
-    expect(await inspect.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed')).toEqual({
-      waiting: 0, active: 0, delayed: 0, prioritized: 0, completed: 0, failed: 0,
-    });
+    // A job that met a delivery another job held tries it again a second later, and finds it recorded.
+    await eventually(async () =>
+      expect(await inspect.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed')).toEqual({
+        waiting: 0, active: 0, delayed: 0, prioritized: 0, completed: 0, failed: 0,
+      }),
+    );
   });
 });
 
-describe('bullmqQueue: the relay is idempotent', () => {
-  it('relaying the same claim again (directly, or a lapsed lease claimed again) adds no second job', async () => {
+describe.each(['sqlite', 'postgres'] as const)('bullmqQueue: the relay is idempotent (%s)', (engine) => {
+  it('the same claim relayed again and again (directly, or a lapsed lease claimed again), in many jobs: two workers send it once', async () => {
     const name = queueName();
-    const store = await sharedStore('sqlite');
+    const store = await sharedStore(engine);
     const receiver = await receiverFor();
     const inspect = inspector(name);
     const waitingJobs = async () => {
@@ -195,24 +199,26 @@ describe('bullmqQueue: the relay is idempotent', () => {
     expect(new Set(relayed.flat().map((c) => `${c.id}.${c.attempt}`))).toEqual(new Set([`${relayed[0]![0]!.id}.1`]));
     await spy.queue().enqueue(relayed[0]!);
     await spy.queue().enqueue(relayed[0]!);
-    expect(await waitingJobs()).toBe(1);
+    // Jobs are not deduplicated: each relay of the claim is a job of its own.
+    expect(await waitingJobs()).toBeGreaterThanOrEqual(5);
 
     // A long lease from the next claim on, so the worker's own dispatcher finds nothing due; then stop relaying.
     spy.leaseMs = 60_000;
     await eventually(() => expect(spy.leases).toContain(60_000));
     await relay.stop();
-    expect(await waitingJobs()).toBe(1);
 
-    const worker = await bullHooks(store(), { connection: redisUrl, queueName: name, worker: true });
-    await worker.start();
+    // Both workers take these jobs at once; the delivery's key lets one job at a time attempt it.
+    const workers = [await bullHooks(store(), { connection: redisUrl, queueName: name, worker: true }), await bullHooks(store(), { connection: redisUrl, queueName: name, worker: true })];
+    await Promise.all(workers.map((w) => w.start()));
+    const [worker] = workers as [Hooks<'book.added'>, Hooks<'book.added'>];
     const [request] = await receiver.waitFor(1);
     await worker.idle();
+    await eventually(async () => expect(await waitingJobs()).toBe(0));
     await sleep(200);
     expect(receiver.received).toHaveLength(1);
     expect(verify(subscription.secret, request!)).toMatchObject({ data: { id: 1 } });
     const [delivery] = await worker.deliveries.list(subscription.id);
     expect(delivery).toMatchObject({ id: relayed[0]![0]!.id, status: 'delivered', attempts: 1 });
-    expect(await waitingJobs()).toBe(0);
   });
 });
 
@@ -250,13 +256,13 @@ describe('bullmqQueue: failures', () => {
     await relay.start();
     const subscription = await relay.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
     await relay.model('Book', 'created', { id: 7, ownerId: 'alice' });
-    await eventually(async () => expect(await inspect.getWaitingCount()).toBe(1));
+    await eventually(async () => expect(await inspect.getWaitingCount()).toBeGreaterThanOrEqual(1));
 
     await inspect.obliterate({ force: true }); // Redis lost everything (a flush, a failover without persistence)
     const before = spy.relayed.length;
     spy.leaseMs = 60_000;
     await eventually(() => expect(spy.leases.slice(before)).toContain(60_000), 3000);
-    expect(await inspect.getWaitingCount()).toBe(1);
+    expect(await inspect.getWaitingCount()).toBeGreaterThanOrEqual(1);
     await relay.stop();
 
     const worker = await bullHooks(store(), { connection: redisUrl, queueName: name, worker: true });
@@ -395,37 +401,41 @@ describe('resthooks worker (the CLI, a separate process)', () => {
 
 describe('bullmqQueue: the port, with a stand-in processor', () => {
   /** A queue whose processor waits until the test lets it finish; the "store" says which attempt is in flight. */
-  function standIn(name: string) {
+  function standIn(name: string, worker = true, options: Partial<BullmqQueueOptions> = {}, concurrency = 4, logger = silentLogger) {
     const inFlight = new Map<string, number>(); // delivery id → attempt in flight
-    const started: Array<{ id: string; attempt: number; finish(): void }> = [];
-    const claim = (id: string, attempt: number) => ({ id, attempt }) as ClaimedDelivery;
-    const queue = bullmqQueue({ connection: redisUrl, queueName: name, worker: true })({
-      concurrency: 4,
+    const started: Array<{ id: string; attempt: number; finish(outcome?: ProcessedClaim): void }> = [];
+    const claim = (id: string, attempt: number) => ({ id, attempt, leaseUntil: Date.now() + 60_000 }) as ClaimedDelivery;
+    const queue = bullmqQueue({ connection: redisUrl, queueName: name, worker, ...options })({
+      concurrency,
       timeoutMs: 1000,
-      logger: silentLogger,
+      logger,
       loadClaims: async (ids) => ids.flatMap((id) => (inFlight.has(id) ? [claim(id, inFlight.get(id)!)] : [])),
       inFlightAttempts: async () => [],
       extendLease: async () => true,
-      processor: (delivery) => new Promise<void>((finish) => started.push({ id: delivery.id, attempt: delivery.attempt, finish })),
+      processor: (delivery) => new Promise<ProcessedClaim | void>((finish) => started.push({ id: delivery.id, attempt: delivery.attempt, finish })),
     });
     later(() => queue.close(1000), queue);
     queue.capacity(); // opens the queue and starts the worker, as the dispatcher's first pass does
     return { queue, inFlight, started, claim };
   }
 
-  it('a claim relayed again while its job is still running is attempted again after it (a claim given back, then claimed anew)', async () => {
-    const { queue, inFlight, started, claim } = standIn(queueName());
+  it('a claim relayed again while its job is still running is attempted once that job gave it back, by one of the new jobs', async () => {
+    const name = queueName();
+    const { queue, inFlight, started, claim } = standIn(name);
+    const inspect = inspector(name);
     inFlight.set('dlv_a', 1);
     await queue.enqueue([claim('dlv_a', 1)]);
     await eventually(() => expect(started).toHaveLength(1));
-    await queue.enqueue([claim('dlv_a', 1)]); // BullMQ keeps it until the running job ends
-    await queue.enqueue([claim('dlv_a', 1)]); // …once
+    await queue.enqueue([claim('dlv_a', 1)]); // its key is held by the running job: tried again a second later
+    await queue.enqueue([claim('dlv_a', 1)]); // the same
     await sleep(100);
     expect(started).toHaveLength(1);
-    started[0]!.finish();
+    started[0]!.finish('given back'); // still in flight for attempt 1 (claimed anew by a relay)
     await eventually(() => expect(started).toHaveLength(2));
-    started[1]!.finish();
-    await sleep(150);
+    inFlight.delete('dlv_a');
+    started[1]!.finish('recorded');
+    // The other new job finds it recorded; nothing is left in Redis.
+    await eventually(async () => expect(await inspect.getJobCounts('waiting', 'active', 'delayed')).toEqual({ waiting: 0, active: 0, delayed: 0 }), 10_000);
     expect(started.map((s) => `${s.id}.${s.attempt}`)).toEqual(['dlv_a.1', 'dlv_a.1']);
     await queue.settled();
   });
@@ -440,6 +450,85 @@ describe('bullmqQueue: the port, with a stand-in processor', () => {
     await sleep(150);
     expect(started.map((s) => `${s.id}.${s.attempt}`)).toEqual(['dlv_b.2']);
     await queue.settled();
+  });
+
+  it('a job carries the claims of one enqueue(): one job, one claim read, each claim attempted', async () => {
+    const name = queueName();
+    const { queue, inFlight, started, claim } = standIn(name);
+    const ids = Array.from({ length: 3 }, (_, i) => `dlv_batch${i}`);
+    for (const id of ids) inFlight.set(id, 1);
+    const inspect = inspector(name);
+    await queue.enqueue(ids.map((id) => claim(id, 1)));
+    await eventually(() => expect(started).toHaveLength(3));
+    expect((await inspect.getJobs(['active'])).map((job) => job.data)).toEqual([{ deliveries: ids.map((id) => ({ id, attempt: 1 })) }]);
+    for (const s of started) s.finish('recorded');
+    await eventually(async () => expect(await inspect.getJobCounts('waiting', 'active', 'delayed')).toEqual({ waiting: 0, active: 0, delayed: 0 }));
+  });
+
+  it("a claim given back from a job is let go at once: relayed again, it is attempted while the job's other claims still run", async () => {
+    const { queue, inFlight, started, claim } = standIn(queueName());
+    inFlight.set('dlv_kept', 1);
+    inFlight.set('dlv_back', 1);
+    await queue.enqueue([claim('dlv_kept', 1), claim('dlv_back', 1)]);
+    await eventually(() => expect(started).toHaveLength(2));
+    started.find((s) => s.id === 'dlv_back')!.finish('given back');
+    // A relay claims it again; its new job must not wait for the first job's end (dlv_kept still runs).
+    await queue.enqueue([claim('dlv_back', 1)]);
+    await eventually(() => expect(started.filter((s) => s.id === 'dlv_back')).toHaveLength(2));
+    expect(started.filter((s) => s.id === 'dlv_kept')).toHaveLength(1);
+    for (const s of started) s.finish('recorded');
+    await queue.settled();
+  });
+
+  it('a job of an earlier version, one delivery ({ id, attempt }), is attempted too (a rolling upgrade)', async () => {
+    const name = queueName();
+    const { inFlight, started } = standIn(name);
+    inFlight.set('dlv_old', 3);
+    await inspector(name).add('deliver', { id: 'dlv_old', attempt: 3 }, { removeOnComplete: true });
+    await eventually(() => expect(started.map((s) => `${s.id}.${s.attempt}`)).toEqual(['dlv_old.3']));
+    started[0]!.finish('recorded');
+  });
+
+  it("a worker whose event loop stalled past half BullMQ's lock starts none of its jobs' waiting deliveries; the job runs again", async () => {
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (obj: object, msg?: string) => void warnings.push(`${msg ?? ''} ${JSON.stringify(obj)}`) };
+    // One slot: dlv_first runs, dlv_second waits for it in the same job.
+    const { queue, inFlight, started, claim } = standIn(queueName(), true, { lockDuration: 1000 }, 1, logger);
+    inFlight.set('dlv_first', 1);
+    inFlight.set('dlv_second', 1);
+    await queue.enqueue([claim('dlv_first', 1), claim('dlv_second', 1)]);
+    await eventually(() => expect(started.map((s) => s.id)).toEqual(['dlv_first']));
+    // A stall (a long GC pause, SIGSTOP): BullMQ may hand the job to another worker meanwhile.
+    const until = Date.now() + 800;
+    while (Date.now() < until) {
+      // the event loop is blocked
+    }
+    inFlight.delete('dlv_first');
+    started[0]!.finish('recorded');
+    // Not started after the stall: the job fails, and BullMQ's retry of it (same job) attempts what is still in flight.
+    await eventually(() => expect(warnings).toContainEqual(expect.stringContaining('delivery job failed; BullMQ retries it')));
+    expect(started.map((s) => s.id)).toEqual(['dlv_first']);
+    await eventually(() => expect(started.map((s) => s.id)).toEqual(['dlv_first', 'dlv_second']));
+    started[1]!.finish('recorded');
+    await queue.settled();
+  });
+
+  it('maxWaiting counts deliveries waiting in Redis, not jobs', async () => {
+    const name = queueName();
+    const relay = standIn(name, false);
+    await relay.queue.enqueue(Array.from({ length: 100 }, (_, i) => relay.claim(`dlv_wait${i}`, 1)));
+    expect(relay.queue.capacity()).toBe(1000 - 100);
+    await sleep(600); // counted again from Redis meanwhile: 4 jobs, 100 deliveries
+    expect(relay.queue.capacity()).toBe(1000 - 100);
+    // A worker with 4 slots holds 8: it keeps 8 of the first job (32 off the count) and hands the other 24 back in a job of their own.
+    const worker = standIn(name);
+    for (let i = 0; i < 100; i++) worker.inFlight.set(`dlv_wait${i}`, 1);
+    await eventually(() => expect(worker.started.length).toBeGreaterThan(0));
+    await eventually(() => expect(relay.queue.capacity()).toBe(1000 - 100 + 32 - 24));
+    await eventually(() => {
+      for (const s of worker.started.splice(0)) s.finish('recorded');
+      expect(relay.queue.capacity()).toBe(1000);
+    }, 15_000);
   });
 
   it('close() waits for a check of Redis in flight, and nothing of it reads the store afterwards', async () => {

@@ -140,7 +140,7 @@ describe('resthooks worker: lease and lock options', () => {
     expect(seen.lockTtl).toBeLessThanOrEqual(3000);
   });
 
-  it('by default a claim is leased for the attempt timeout + 5 s + 20 ms per job that may wait ahead of it', async () => {
+  it('by default a claim is leased for the attempt timeout + 5 s + 20 ms per delivery that may wait ahead of it', async () => {
     const seen = await claimedByWorker((file, name) => ['--db', file, '--redis', redisUrl, '--queue', name]);
     expectLease(seen.leaseMs, 15_000 + 5000 + 1000 * 20);
   });
@@ -184,7 +184,9 @@ describe.each(['postgres', 'sqlite'] as const)('stranded claims (%s)', (engine) 
     const subscription = await app.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
     for (let id = 1; id <= 20; id++) await app.model('Book', 'created', { id, ownerId: 'alice' });
     const inspect = inspector(name, redis.url);
-    await eventually(async () => expect(await inspect.getWaitingCount()).toBe(20), 20_000);
+    // Jobs carry several deliveries (those relayed together, or re-added by the relay's first check of Redis).
+    const waitingDeliveries = async () => new Set((await inspect.getWaiting()).flatMap((job) => (job.data as { deliveries: Array<{ id: string }> }).deliveries.map((d) => d.id))).size;
+    await eventually(async () => expect(await waitingDeliveries()).toBe(20), 20_000);
 
     await redis.restart(500);
     const restartedAt = Date.now();
@@ -215,7 +217,8 @@ describe.each(['postgres', 'sqlite'] as const)('stranded claims (%s)', (engine) 
     const subscription = await app.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
     await app.model('Book', 'created', { id: 1, ownerId: 'alice' });
     const inspect = inspector(name, redisUrl);
-    await eventually(async () => expect(await inspect.getWaitingCount()).toBe(1), 20_000);
+    // One job per relay of the claim (jobs are not deduplicated; one job at a time attempts it).
+    await eventually(async () => expect(await inspect.getWaitingCount()).toBeGreaterThanOrEqual(1), 20_000);
     await new Promise((resolve) => setTimeout(resolve, 600));
 
     const workerHooks = await bullHooks(db.dialect(), { connection: redisUrl, queueName: name, worker: true });

@@ -32,7 +32,7 @@ Options:
                              and, under \`bullmq\`, bullmqQueue options (leaseMs, …);
                              its store and queue are ignored
   --lease <time>             how long a claim is leased before a relay takes it again
-                             (default: delivery timeout + 5s + 20ms per maxWaiting job,
+                             (default: delivery timeout + 5s + 20ms per delivery of maxWaiting,
                              40s with the defaults)
   --lock-duration <time>     BullMQ's job lock; a killed worker's jobs go to another
                              worker within lock duration + stalled interval (default 30s)

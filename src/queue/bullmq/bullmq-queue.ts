@@ -2,18 +2,22 @@
  * The distributed engine: claimed deliveries become BullMQ jobs in Redis, and `Worker`s in any
  * number of processes attempt them. BullMQ's split, kept: the relay side (`enqueue`) only adds
  * jobs, the worker side only processes them. The store stays the source of truth: a job carries
- * only the delivery id and attempt number, and the worker reloads the claim before sending.
+ * only delivery ids and attempt numbers (several per job, see delivery-jobs.ts), and the worker
+ * reloads the claims before sending.
  * @module
  */
 import { Queue, Worker, type ConnectionOptions, type Job, type RedisClient } from 'bullmq';
 import { ConfigError } from '../../errors.js';
 import { loggedError, silentLogger, type Logger } from '../../logger.js';
 import type { ClaimedDelivery } from '../../store/kysely-store.js';
-import { GiveBack, type DeliveryQueue, type ProcessedClaim, type QueueContext, type QueueFactory } from '../queue.js';
+import type { DeliveryQueue, QueueContext, QueueFactory } from '../queue.js';
 import type { SendGate } from '../send-gate.js';
 import { SLOT_LEASE_MARGIN_MS } from '../send-limits.js';
 import { ClaimReader } from './claim-reader.js';
+import { DeliveryGuard } from './delivery-guard.js';
+import { addJobs, attemptsOf, isBatch, type DeliveryAttempt, type DeliveryJobData } from './delivery-jobs.js';
 import { RedisSendGate } from './redis-send-gate.js';
+import { WorkerSlots, type Go } from './worker-slots.js';
 
 export interface BullmqQueueOptions {
   /**
@@ -32,7 +36,7 @@ export interface BullmqQueueOptions {
    * Past it, a relay claims the delivery again (the claimer died before adding its job, or an attempt
    * was made but not recorded). Default: `delivery.timeout` + 5 s + `maxWaiting` × 20 ms, i.e. the
    * attempt, time to record it, and the wait behind a full backlog for a fleet that starts at least
-   * 50 jobs a second (40 s with the defaults).
+   * 50 deliveries a second (40 s with the defaults).
    */
   leaseMs?: number;
   /**
@@ -44,10 +48,13 @@ export interface BullmqQueueOptions {
   lockDuration?: number;
   /** How often, in ms, each worker looks for jobs whose lock expired (see `lockDuration`). Default 30 s (BullMQ's). */
   stalledInterval?: number;
-  /** Jobs this process runs at once. Default `delivery.concurrency` (64). */
+  /**
+   * Attempts this process makes at once, whatever jobs they come in (a job carries several deliveries).
+   * Default `delivery.concurrency` (64).
+   */
   workerConcurrency?: number;
   /**
-   * How many jobs may wait in Redis (not yet started) before the relay stops claiming more. The rest
+   * How many deliveries may wait in Redis (in jobs not yet started) before the relay stops claiming more. The rest
    * wait in the store, unleased, so a backlog never outlives its leases. Default 1000.
    */
   maxWaiting?: number;
@@ -62,29 +69,32 @@ export interface BullmqQueueOptions {
   logger?: Logger;
 }
 
-/** What a job carries: the store has everything else. */
-interface DeliveryJobData {
-  readonly id: string;
-  readonly attempt: number;
-}
-
 const DEFAULT_QUEUE_NAME = 'resthooks-deliveries';
 const DEFAULT_MAX_WAITING = 1000;
 /** Beyond the attempt's timeout, the time its lease leaves to record it. */
 const RECORD_MARGIN_MS = 5000;
-/** The default lease's allowance per job waiting ahead: a fleet that starts at least 50 jobs a second. */
-const WAIT_PER_JOB_MS = 20;
+/** The default lease's allowance per delivery waiting ahead: a fleet that starts at least 50 deliveries a second. */
+const WAIT_PER_DELIVERY_MS = 20;
 const BACKLOG_REFRESH_MS = 200;
 /** How often a relay checks that Redis still holds its jobs (a restart without persistence, a flush, a failover). */
 const REDIS_CHECK_MS = 1000;
-/** How long after a claim was given back the Redis check keeps re-adding the jobs of deliveries in flight. */
-const GIVE_BACK_RESYNC_MS = 5000;
+/** How long a job waits before it tries again the deliveries whose keys another job held (see DeliveryGuard). */
+const HELD_ELSEWHERE_RETRY_MS = 1000;
+/**
+ * Deliveries a worker works on (keys taken, claims read, waiting for a slot or in flight) per slot:
+ * enough that its slots never wait for the next job's reads, few enough that what waits does not wait long.
+ */
+const HELD_PER_SLOT = 2;
+/** How often a worker notes that its event loop runs (see `#stallEpoch`). */
+const TICK_MS = 250;
 /** Deliveries in flight read (and jobs re-added) per page when Redis lost its jobs. */
 const RESYNC_PAGE = 500;
 // While the store cannot be read, a job waits for it (its lock renewed) rather than failing: these
 // waits double from the first to the last.
 const STORE_RETRY_FIRST_MS = 100;
 const STORE_RETRY_MAX_MS = 5000;
+/** BullMQ's default job lock. */
+const DEFAULT_LOCK_MS = 30_000;
 // After the shutdown deadline aborts the attempts, how long the worker gets to hand its jobs back.
 const FORCE_CLOSE_GRACE_MS = 2000;
 
@@ -115,9 +125,9 @@ export function bullmqQueue(options: BullmqQueueOptions): QueueFactory {
 type Settings = Required<Omit<BullmqQueueOptions, 'connection' | 'prefix' | 'workerConcurrency' | 'leaseMs' | 'lockDuration' | 'stalledInterval'>> &
   Pick<BullmqQueueOptions, 'prefix' | 'workerConcurrency' | 'leaseMs' | 'lockDuration' | 'stalledInterval'> & { readonly connection: ConnectionOptions };
 
-/** The default lease (see `leaseMs`): an attempt, its record, and the wait behind `maxWaiting` jobs. */
+/** The default lease (see `leaseMs`): an attempt, its record, and the wait behind `maxWaiting` deliveries. */
 function defaultLeaseMs(timeoutMs: number, maxWaiting: number): number {
-  return timeoutMs + RECORD_MARGIN_MS + maxWaiting * WAIT_PER_JOB_MS;
+  return timeoutMs + RECORD_MARGIN_MS + maxWaiting * WAIT_PER_DELIVERY_MS;
 }
 
 function checkOptions(options: BullmqQueueOptions): Settings {
@@ -163,9 +173,6 @@ interface Opened {
   readonly adding: Set<Promise<unknown>>;
 }
 
-/** How long a job whose owner holds its share of this worker's slots waits (back in the store) before it is tried again. */
-const OWNER_FULL_WAIT_MS = 1000;
-
 class BullmqQueue implements DeliveryQueue {
   readonly leaseMs: number;
   readonly gate: SendGate | undefined;
@@ -175,7 +182,7 @@ class BullmqQueue implements DeliveryQueue {
   #opened: Opened | undefined;
   /** The queue `close()` is closing: its attempts still finish through its connection. */
   #closing: Opened | undefined;
-  /** Jobs waiting in Redis, as last counted, plus those added since. */
+  /** Deliveries waiting in Redis (in jobs not yet started), as last counted, plus those added since. */
   #backlog = 0;
   #refreshTimer: NodeJS.Timeout | undefined;
   #active = 0;
@@ -186,24 +193,47 @@ class BullmqQueue implements DeliveryQueue {
   #checking: Promise<void> | undefined;
   /** Set when jobs may be missing from Redis (an add failed, a job failed for good): re-add every claim in flight. */
   #resyncWanted = false;
-  /** Until when each Redis check re-adds the jobs of deliveries in flight (see `#gaveBack`). */
-  #resyncUntil = 0;
   /** Set while the store cannot be read by this worker's jobs, so the outage is logged once, not per job. */
   #storeUnreachable = false;
-  /** Attempts running in this worker, in all and per owner: an owner holds at most `ownerShare` of the slots others leave free. */
-  #attempting = 0;
-  readonly #ownerAttempting = new Map<string, number>();
-  readonly #ownerFull = AbortSignal.abort(new GiveBack("its owner holds its share of this worker's slots", OWNER_FULL_WAIT_MS));
+  readonly #guard: DeliveryGuard;
+  readonly #keyPrefix: string;
+  /** `workerConcurrency`: attempts in flight at once in this worker. */
+  readonly #slots: number;
+  readonly #attempts: WorkerSlots;
+  /** Deliveries in the jobs this worker runs that are not yet done (waiting for a slot, or in flight). */
+  #held = 0;
+  /** Jobs waiting for room (see `#roomForJob`), first come first served. */
+  #waitingJobs: Array<{ readonly size: number; readonly resolve: (admitted: number) => void }> = [];
+  readonly #watchedSignals = new WeakSet<AbortSignal>();
+  /**
+   * Counts the event-loop stalls (SIGSTOP, a suspended VM) long enough that BullMQ may have handed this
+   * worker's jobs to another: the deliveries of a job taken before one are not attempted any more.
+   */
+  #stallEpoch = 0;
+  #lastTick = performance.now();
+  #ticker: NodeJS.Timeout | undefined;
 
   constructor(context: QueueContext, settings: Settings) {
     this.#context = context;
     this.#claims = new ClaimReader((ids) => context.loadClaims(ids));
     this.#settings = settings;
     this.leaseMs = settings.leaseMs ?? defaultLeaseMs(context.timeoutMs, settings.maxWaiting);
+    this.#keyPrefix = `${settings.prefix ?? 'bull'}:${settings.queueName}`;
+    this.#slots = settings.workerConcurrency ?? context.concurrency;
+    // A key outlives its job only when the job's worker died: long enough to cover a job that holds a
+    // delivery up to HELD_PER_SLOT attempts long and then attempts it; a job that held it longer gives it back.
+    this.#guard = new DeliveryGuard(() => this.#redisClient(), { keyPrefix: this.#keyPrefix, ttlMs: this.#guardTtlMs() });
+    this.#attempts = new WorkerSlots({
+      slots: this.#slots,
+      fairness: context.fairness,
+      processor: context.processor,
+      prepare: (claim, signal) => this.#prepare(claim, signal),
+      full: () => this.#held >= this.#holdLimit(),
+    });
     const fairness = context.fairness;
     this.gate = settings.sharedLimits
       ? new RedisSendGate(() => this.#redisClient(), {
-          keyPrefix: `${settings.prefix ?? 'bull'}:${settings.queueName}`,
+          keyPrefix: this.#keyPrefix,
           leaseMs: context.timeoutMs + SLOT_LEASE_MARGIN_MS,
           perOrigin: fairness?.perOrigin ?? Number.MAX_SAFE_INTEGER,
           perSubscription: fairness?.perSubscription ?? Number.MAX_SAFE_INTEGER,
@@ -232,13 +262,13 @@ class BullmqQueue implements DeliveryQueue {
       // one-off connection rather than leave them leased to nobody until the lease lapses.
       const queue = this.#newQueue();
       try {
-        await addJobs(queue, deliveries);
+        await this.#addJobs(queue, deliveries, 0, new DeliveryGuard(() => redisClientOf(queue), { keyPrefix: this.#keyPrefix, ttlMs: this.#guardTtlMs() }));
       } finally {
         await queue.close();
       }
       return;
     }
-    const adding = addJobs(opened.queue, deliveries);
+    const adding = this.#addJobs(opened.queue, deliveries);
     opened.adding.add(adding);
     try {
       await adding;
@@ -257,6 +287,20 @@ class BullmqQueue implements DeliveryQueue {
     this.#listener = listener;
   }
 
+  /** Adds jobs for `attempts` and counts them as waiting (in deliveries, as `maxWaiting` is). */
+  async #addJobs(queue: Queue<DeliveryJobData>, attempts: readonly DeliveryAttempt[], delayMs = 0, guard = this.#guard): Promise<void> {
+    await addJobs(queue, attempts, delayMs);
+    await guard.added(attempts.length);
+  }
+
+  #guardTtlMs(): number {
+    return Math.max(this.leaseMs, HELD_PER_SLOT * this.#context.timeoutMs) + this.#context.timeoutMs + RECORD_MARGIN_MS;
+  }
+
+  #holdLimit(): number {
+    return HELD_PER_SLOT * this.#slots;
+  }
+
   async settled(): Promise<void> {
     if (this.#active > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
   }
@@ -269,6 +313,8 @@ class BullmqQueue implements DeliveryQueue {
     this.#refreshTimer = undefined;
     clearTimeout(this.#redisCheck);
     this.#redisCheck = undefined;
+    clearInterval(this.#ticker);
+    this.#ticker = undefined;
     if (!opened) return;
     await Promise.allSettled([...opened.adding]);
     if (this.#checking) await bounded(this.#checking, FORCE_CLOSE_GRACE_MS);
@@ -337,7 +383,7 @@ class BullmqQueue implements DeliveryQueue {
 
   #open(): void {
     if (this.#opened) return;
-    const { connection, queueName, prefix, logger, worker: runsWorker, workerConcurrency } = this.#settings;
+    const { connection, queueName, prefix, logger, worker: runsWorker } = this.#settings;
     const shutdown = new AbortController();
     const queue = this.#newQueue();
     let worker: Worker<DeliveryJobData> | undefined;
@@ -345,13 +391,15 @@ class BullmqQueue implements DeliveryQueue {
       // One parameter: BullMQ then makes no abort controller per job (its signal aborts only on
       // `cancelJob`, never called here). Every job shares the shutdown signal, as the in-process queue's
       // attempts do, so the sender watches it with one listener rather than one per job.
-      const processJob = (job: Job<DeliveryJobData>) => this.#process(job, shutdown.signal);
+      const processJob = (job: Job<DeliveryJobData>) => this.#process(job, opened);
       try {
         const { lockDuration, stalledInterval } = this.#settings;
+        // As many jobs as slots (jobs of one delivery each fill them); a job that finds the worker
+        // holding all it may waits for room before it reads anything (see `#roomForJob`).
         worker = new Worker<DeliveryJobData>(queueName, processJob, {
           connection,
           ...(prefix === undefined ? {} : { prefix }),
-          concurrency: workerConcurrency ?? this.#context.concurrency,
+          concurrency: this.#slots,
           ...(lockDuration === undefined ? {} : { lockDuration }),
           ...(stalledInterval === undefined ? {} : { stalledInterval }),
         });
@@ -365,12 +413,18 @@ class BullmqQueue implements DeliveryQueue {
         // A job gone for good while its delivery is still in flight: re-add it rather than wait for the lease.
         if (final) this.#resyncWanted = true;
         logger.warn(
-          { err: loggedError(error), deliveryId: job?.data.id },
+          { err: loggedError(error), deliveryIds: job ? attemptsOf(job.data).map((a) => a.id) : undefined },
           final ? 'resthooks: delivery job failed for good; added again if its delivery is still in flight' : 'resthooks: delivery job failed; BullMQ retries it',
         );
       });
     }
-    this.#opened = { queue, worker, shutdown, adding: new Set() };
+    const opened: Opened = { queue, worker, shutdown, adding: new Set() };
+    this.#opened = opened;
+    if (worker) {
+      this.#lastTick = performance.now();
+      this.#ticker = setInterval(() => this.#noticeStall(), TICK_MS);
+      this.#ticker.unref();
+    }
     this.#scheduleRefresh();
     this.#scheduleRedisCheck(0);
   }
@@ -387,9 +441,9 @@ class BullmqQueue implements DeliveryQueue {
 
   /**
    * Notices that Redis lost its jobs (restarted without persistence, flushed, failed over) by a key
-   * each relay keeps there, and then re-adds a job for every delivery in flight in the store. BullMQ's
-   * deduplication makes that safe to repeat: a job still in Redis is not added twice, and the worker
-   * skips a job whose delivery was recorded meanwhile. Without this, those deliveries would wait for
+   * each relay keeps there, and then re-adds jobs for every delivery in flight in the store. That is
+   * safe to repeat: a delivery also in a job still in Redis is attempted by one job at a time (see
+   * DeliveryGuard), and a job skips a delivery recorded meanwhile. Without this, those deliveries would wait for
    * their leases.
    */
   async #checkRedis(): Promise<void> {
@@ -403,11 +457,10 @@ class BullmqQueue implements DeliveryQueue {
         await client.set(key, String(Date.now()));
         this.#resyncWanted = true;
       }
-      const afterGiveBack = Date.now() < this.#resyncUntil;
-      if ((this.#resyncWanted || afterGiveBack) && this.#opened === opened) {
+      if (this.#resyncWanted && this.#opened === opened) {
         this.#resyncWanted = false;
         try {
-          await this.#resync(opened, !afterGiveBack);
+          await this.#resync(opened);
         } catch (error) {
           this.#resyncWanted = true;
           throw error;
@@ -421,29 +474,26 @@ class BullmqQueue implements DeliveryQueue {
     }
   }
 
-  async #resync(opened: Opened, announce = true): Promise<void> {
+  async #resync(opened: Opened): Promise<void> {
     let added = 0;
     // Page by page until done, or until close(): the claims of pages left unread then come back when
     // their leases lapse, as those of a relay that died would.
     for (let after: string | undefined; this.#opened === opened; ) {
       const page = await this.#context.inFlightAttempts(RESYNC_PAGE, after);
       if (page.length === 0) break;
-      await addJobs(opened.queue, page);
+      await this.#addJobs(opened.queue, page);
       added += page.length;
       after = page[page.length - 1]!.id;
     }
-    if (added > 0 && announce) this.#settings.logger.warn({ count: added }, 'resthooks: jobs may have been lost from Redis; the deliveries in flight were added again');
+    if (added > 0) this.#settings.logger.warn({ count: added }, 'resthooks: jobs may have been lost from Redis; the deliveries in flight were added again');
   }
 
   /**
-   * The claim a job is for, its lease covering the attempt: a job that waited in Redis longer than its
-   * claim's lease would otherwise let a relay claim the delivery again while it is being attempted.
-   * Undefined when the job has nothing to do (recorded meanwhile, another attempt, another claimer).
+   * The claim as it may be attempted now, its lease covering the attempt: a delivery that waited (in
+   * Redis, or in this worker for a slot) longer than its claim's lease would otherwise let a relay
+   * claim it again while it is being attempted. Undefined when another claimer took it meanwhile.
    */
-  async #claimFor(job: Job<DeliveryJobData>, signal: AbortSignal): Promise<ClaimedDelivery | undefined> {
-    const claim = await this.#untilStoreAnswers(() => this.#claims.read(job.data.id), signal);
-    // No claim: recorded meanwhile (a duplicate job). Another attempt number: that attempt has its own job.
-    if (!claim || claim.attempt !== job.data.attempt) return undefined;
+  async #prepare(claim: ClaimedDelivery, signal: AbortSignal): Promise<ClaimedDelivery | undefined> {
     const needed = this.#context.timeoutMs + RECORD_MARGIN_MS;
     if (claim.leaseUntil - Date.now() >= needed) return claim;
     const leaseUntil = Date.now() + needed;
@@ -484,28 +534,79 @@ class BullmqQueue implements DeliveryQueue {
     return redisClientOf(this.#opened!.queue);
   }
 
-  async #process(job: Job<DeliveryJobData>, signal: AbortSignal): Promise<void> {
+  /**
+   * Runs one job: takes its deliveries' keys (DeliveryGuard), reads their claims in one query, attempts
+   * them in this worker's slots, and ends when all are done. Deliveries another job holds are tried
+   * again in a job of their own a little later: by then that job has attempted them (and this one
+   * finds them recorded) or given them back.
+   */
+  async #process(job: Job<DeliveryJobData>, opened: Opened): Promise<void> {
+    const attempts = attemptsOf(job.data);
+    const jobId = job.id!;
+    const { signal } = opened.shutdown;
+    const epoch = this.#stallEpoch;
+    let open = 0;
+    const done = (count: number) => {
+      open -= count;
+      this.#held -= count;
+      this.#admitWaitingJobs();
+    };
     this.#active++;
+    /** Keys this job holds that a later job may need: all but those of deliveries it recorded or gave back. */
+    let holding: DeliveryAttempt[] = [];
     try {
-      const claim = await this.#claimFor(job, signal);
-      if (!claim) return;
-      const owner = claim.subscription?.owner ?? '';
-      const ownerAttempting = this.#ownerAttempting.get(owner) ?? 0;
-      if (ownerAttempting >= this.#ownerLimit(ownerAttempting)) {
-        this.#gaveBack(await this.#context.processor(claim, this.#ownerFull));
-        return;
-      }
-      this.#attempting++;
-      this.#ownerAttempting.set(owner, ownerAttempting + 1);
-      try {
-        this.#gaveBack(await this.#context.processor(claim, signal));
-      } finally {
-        this.#attempting--;
-        const left = this.#ownerAttempting.get(owner)! - 1;
-        if (left === 0) this.#ownerAttempting.delete(owner);
-        else this.#ownerAttempting.set(owner, left);
+      open = await this.#roomForJob(attempts.length, signal);
+      // A job larger than this worker may hold keeps what it may and hands the rest to other workers
+      // (if it is run again, the deliveries in both jobs are attempted by one of them: the keys).
+      const kept = attempts.slice(0, open);
+      if (kept.length < attempts.length) await this.#addJobs(opened.queue, attempts.slice(open));
+      // A job of this version counts off the waiting deliveries on its first start (its retries and
+      // stalled runs were counted off then); a job of an earlier version was never counted in.
+      const firstStart = isBatch(job.data) && (job.attemptsStarted ?? 1) <= 1;
+      const mine = await this.#guard.take(jobId, kept, firstStart ? attempts.length : 0);
+      const takenAt = performance.now();
+      const taken = kept.filter((_, i) => mine[i]);
+      const recorded = new Set<DeliveryAttempt>();
+      holding = taken;
+      // Read after the keys are taken: a claim read before would not see a record made meanwhile.
+      const read = await Promise.all(kept.map((a) => this.#untilStoreAnswers(() => this.#claims.read(a.id), signal)));
+      const claims = read.filter((_, i) => mine[i]);
+      // Held by another job, and still to do: tried again once that job has had its turn.
+      const heldElsewhere = kept.filter((a, i) => !mine[i] && read[i]?.attempt === a.attempt);
+      if (heldElsewhere.length > 0) await this.#addJobs(opened.queue, heldElsewhere, HELD_ELSEWHERE_RETRY_MS);
+      done(kept.length - taken.length);
+      const go = (): Go => {
+        this.#noticeStall();
+        if (this.#stallEpoch !== epoch) return 'drop';
+        return performance.now() - takenAt > this.#guardTtlMs() - this.#context.timeoutMs - RECORD_MARGIN_MS ? 'give back' : 'go';
+      };
+      const outcomes = await Promise.all(
+        taken.map(async (attempt, i) => {
+          const claim = claims[i];
+          try {
+            // No claim: recorded meanwhile (a duplicate job). Another attempt number: that attempt has its own job.
+            if (!claim || claim.attempt !== attempt.attempt) return 'skipped';
+            const outcome = await this.#attempts.run(claim, signal, go);
+            // Claimed again by a relay, it may be in a new job soon: let that job have it.
+            if (outcome === 'given back') await this.#release(jobId, [attempt]);
+            // Recorded: a job that meets its key reads the claim, finds it moved on, and has nothing to do.
+            if (outcome === 'recorded' || outcome === 'given back') recorded.add(attempt);
+            return outcome;
+          } finally {
+            done(1);
+          }
+        }),
+      );
+      holding = taken.filter((a) => !recorded.has(a));
+      if (outcomes.includes('dropped')) {
+        // Its worker stalled long enough for BullMQ to hand the job to another worker: what it has not
+        // attempted is that worker's now, or this job's again when BullMQ retries it.
+        throw new Error('resthooks: the worker stalled; its job is run again for the deliveries it had not attempted');
       }
     } finally {
+      // Skipped, dropped, or cut short by an error: the job's next run, or another job, takes them.
+      await this.#release(jobId, holding);
+      if (open > 0) done(open);
       this.#active--;
       if (this.#active === 0) {
         for (const resolve of this.#idle.splice(0)) resolve();
@@ -515,22 +616,51 @@ class BullmqQueue implements DeliveryQueue {
     }
   }
 
-  /**
-   * A claim given back unattempted (owner share, rate limit, pause, a full origin) is claimed again by a
-   * relay, often while this job is still finishing; BullMQ's deduplication can then drop the new job,
-   * leaving the delivery in flight with no job until its lease lapses. So for a while after a give-back
-   * the Redis check re-adds a job for every delivery in flight (deduplicated: no job is added twice).
-   */
-  #gaveBack(processed: ProcessedClaim | void): void {
-    if (processed === 'given back') this.#resyncUntil = Date.now() + GIVE_BACK_RESYNC_MS;
+  /** Lets go of a job's keys; one that cannot be let go expires with its time to live. */
+  async #release(jobId: string, attempts: readonly DeliveryAttempt[]): Promise<void> {
+    try {
+      await this.#guard.release(jobId, attempts);
+    } catch (error) {
+      this.#settings.logger.warn({ err: loggedError(error) }, 'resthooks: could not let go of the keys of a job; they expire on their own');
+    }
   }
 
-  /** The most attempts an owner with `ownerAttempting` running may have in this worker (as the in-process queue's share). */
-  #ownerLimit(ownerAttempting: number): number {
-    const share = this.#context.fairness?.ownerShare ?? 1;
-    const slots = this.#settings.workerConcurrency ?? this.#context.concurrency;
-    if (share >= 1) return slots;
-    return Math.max(1, Math.floor(share * (slots - (this.#attempting - ownerAttempting))));
+  /**
+   * Waits until this worker holds fewer than HELD_PER_SLOT deliveries per slot, then counts the job's
+   * in: how many of its deliveries it may hold (all, unless the job alone is larger than that). A job
+   * that waits has taken no key and read nothing: another job may still take its deliveries. Past the
+   * shutdown deadline every job goes on (its deliveries are given back at once).
+   */
+  async #roomForJob(size: number, signal: AbortSignal): Promise<number> {
+    if ((this.#held < this.#holdLimit() && this.#waitingJobs.length === 0) || signal.aborted) {
+      const admitted = signal.aborted ? size : Math.min(size, this.#holdLimit());
+      this.#held += admitted;
+      return admitted;
+    }
+    if (!this.#watchedSignals.has(signal)) {
+      this.#watchedSignals.add(signal);
+      signal.addEventListener('abort', () => this.#admitWaitingJobs(true), { once: true });
+    }
+    return new Promise<number>((resolve) => this.#waitingJobs.push({ size, resolve }));
+  }
+
+  #admitWaitingJobs(all = false): void {
+    while (this.#waitingJobs.length > 0 && (all || this.#held < this.#holdLimit())) {
+      const job = this.#waitingJobs.shift()!;
+      const admitted = all ? job.size : Math.min(job.size, this.#holdLimit());
+      this.#held += admitted;
+      job.resolve(admitted);
+    }
+  }
+
+  /**
+   * A gap between two ticks longer than half BullMQ's lock: the lock may have lapsed meanwhile and the
+   * job gone to another worker, so what the jobs taken before it have not started is left alone.
+   */
+  #noticeStall(): void {
+    const now = performance.now();
+    if (now - this.#lastTick > (this.#settings.lockDuration ?? DEFAULT_LOCK_MS) / 2) this.#stallEpoch++;
+    this.#lastTick = now;
   }
 
   #scheduleRefresh(): void {
@@ -539,16 +669,16 @@ class BullmqQueue implements DeliveryQueue {
     this.#refreshTimer.unref();
   }
 
-  /** Counts the jobs still waiting in Redis (all relays' jobs, all workers'); frees capacity as they start. */
+  /** Counts the deliveries still waiting in Redis (all relays' jobs, all workers'); frees capacity as they start. */
   async #refresh(): Promise<void> {
     this.#refreshTimer = undefined;
     const opened = this.#opened;
     try {
       if (!opened) return;
-      const counts = await opened.queue.getJobCounts('waiting', 'prioritized', 'delayed');
+      const waiting = await this.#guard.waiting();
       if (this.#opened !== opened) return;
       const before = this.#backlog;
-      this.#backlog = Object.values(counts).reduce((sum, n) => sum + n, 0);
+      this.#backlog = waiting;
       if (this.#backlog < before) this.#listener();
     } catch (error) {
       this.#settings.logger.warn({ err: loggedError(error) }, 'resthooks: could not count the BullMQ backlog');
@@ -587,28 +717,4 @@ function redisClientOf(queue: Queue<DeliveryJobData>): Promise<RedisClient> {
   const found = backend?.client ?? client;
   if (!found) throw new Error('resthooks: this BullMQ version gives no access to its Redis connection (queue.backend.client or queue.client)');
   return found;
-}
-
-/**
- * One job per attempt of a delivery, whichever relay adds it and however often (a lease that lapsed
- * while the job waited): BullMQ deduplicates on `<delivery id>.<attempt>`. `keepLastIfActive` covers
- * the one case where a duplicate is real work: a claim given back unattempted (shutdown, rate limit)
- * and claimed again while its first job is still finishing; BullMQ then adds the job when that one ends.
- */
-function addJobs(queue: Queue<DeliveryJobData>, deliveries: ReadonlyArray<Pick<ClaimedDelivery, 'id' | 'attempt'>>): Promise<unknown> {
-  return queue.addBulk(
-    deliveries.map((d) => ({
-      name: 'deliver',
-      data: { id: d.id, attempt: d.attempt },
-      opts: {
-        deduplication: { id: `${d.id}.${d.attempt}`, keepLastIfActive: true },
-        removeOnComplete: true,
-        removeOnFail: true,
-        // A job waits for an unreachable store rather than fail; it fails on a shutdown deadline (another
-        // worker takes it) or an unexpected error. One that fails for good is added again by a relay.
-        attempts: 3,
-        backoff: { type: 'exponential', delay: 1000 },
-      },
-    })),
-  );
 }

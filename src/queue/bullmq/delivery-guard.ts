@@ -1,0 +1,144 @@
+/**
+ * One job at a time per delivery attempt. Jobs carry several deliveries and are not deduplicated, so
+ * one attempt may be in several jobs at once: relayed again after its lease lapsed, re-added after
+ * Redis lost its jobs, given back and claimed anew while its first job still runs. Before a job reads
+ * its claims it takes a key per attempt (`SET … PX`, holding the job's id); a job that finds a key
+ * held by another job leaves that delivery to it. The same job run again (BullMQ's stalled check after
+ * its worker died, or its retry) takes its keys again. Keys are let go when the job ends, or at once
+ * for a delivery given back, and expire on their own after a worker's death.
+ *
+ * Jobs that start in the same turn of the event loop take their keys in one script call; the same
+ * call takes their counts off the relays' count of waiting deliveries.
+ * @module
+ */
+import type { RedisClient } from 'bullmq';
+import type { DeliveryAttempt } from './delivery-jobs.js';
+
+// KEYS: the waiting count, then one key per attempt. ARGV: how much to take off the waiting count, the
+// keys' lifetime in ms, then the job id for each key. Returns 1 (taken) or 0 (held by another job) per key.
+const TAKE = `
+if tonumber(ARGV[1]) > 0 then redis.call('DECRBY', KEYS[1], ARGV[1]) end
+local taken = {}
+for i = 2, #KEYS do
+  local job = ARGV[i + 1]
+  local holder = redis.call('GET', KEYS[i])
+  if not holder or holder == job then
+    redis.call('SET', KEYS[i], job, 'PX', ARGV[2])
+    taken[i - 1] = 1
+  else
+    taken[i - 1] = 0
+  end
+end
+return taken
+`;
+// KEYS: one key per attempt. ARGV: the job id for each key. Deletes only the keys that job holds.
+const RELEASE = `
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[i] then redis.call('DEL', KEYS[i]) end
+end
+return 0
+`;
+const ADD_WAITING = `return redis.call('INCRBY', KEYS[1], ARGV[1])`;
+const TAKE_COMMAND = 'resthooksTakeDeliveries';
+const ADD_WAITING_COMMAND = 'resthooksAddWaiting';
+const RELEASE_COMMAND = 'resthooksReleaseDeliveries';
+
+interface Take {
+  readonly jobId: string;
+  readonly attempts: readonly DeliveryAttempt[];
+  readonly waiting: number;
+  readonly resolve: (taken: boolean[]) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+export class DeliveryGuard {
+  readonly #client: () => Promise<RedisClient>;
+  readonly #keyPrefix: string;
+  readonly #waitingKey: string;
+  readonly #ttlMs: number;
+  readonly #defined = new WeakSet<RedisClient>();
+  #takes: Take[] = [];
+
+  /** `ttlMs`: how long a key outlives a worker that died holding it. */
+  constructor(client: () => Promise<RedisClient>, options: { readonly keyPrefix: string; readonly ttlMs: number }) {
+    this.#client = client;
+    this.#keyPrefix = options.keyPrefix;
+    this.#waitingKey = `${options.keyPrefix}:resthooks-waiting`;
+    this.#ttlMs = options.ttlMs;
+  }
+
+  /**
+   * Takes the keys of a job's attempts for `jobId`: true for each one this job may attempt. `waiting`:
+   * how many deliveries to take off the waiting count (the job's, on its first start; else 0).
+   */
+  take(jobId: string, attempts: readonly DeliveryAttempt[], waiting: number): Promise<boolean[]> {
+    return new Promise((resolve, reject) => {
+      this.#takes.push({ jobId, attempts, waiting, resolve, reject });
+      // After the I/O callbacks of this turn: the jobs started by the same socket read join in.
+      if (this.#takes.length === 1) setImmediate(() => void this.#flush());
+    });
+  }
+
+  /** Counts `count` more deliveries waiting in jobs (a relay has just added them). */
+  async added(count: number): Promise<void> {
+    const client = await this.#ready();
+    await client.runCommand(ADD_WAITING_COMMAND, [1, this.#waitingKey, String(count)]);
+  }
+
+  /**
+   * The deliveries waiting in jobs not yet started, every relay's: what the relays counted in, less
+   * what the workers took off as each job first started.
+   */
+  async waiting(): Promise<number> {
+    const client = await this.#ready();
+    return Math.max(0, Number(await client.get(this.#waitingKey)));
+  }
+
+  /** Lets the keys go that `jobId` holds (not those another job took since). */
+  async release(jobId: string, attempts: readonly DeliveryAttempt[]): Promise<void> {
+    if (attempts.length === 0) return;
+    const client = await this.#ready();
+    await client.runCommand(RELEASE_COMMAND, [attempts.length, ...attempts.map((a) => this.#key(a)), ...attempts.map(() => jobId)]);
+  }
+
+  async #flush(): Promise<void> {
+    const takes = this.#takes;
+    this.#takes = [];
+    try {
+      const client = await this.#ready();
+      const keys = [this.#waitingKey];
+      const jobs: string[] = [];
+      let waiting = 0;
+      for (const take of takes) {
+        waiting += take.waiting;
+        for (const attempt of take.attempts) {
+          keys.push(this.#key(attempt));
+          jobs.push(take.jobId);
+        }
+      }
+      const taken = (await client.runCommand(TAKE_COMMAND, [keys.length, ...keys, String(waiting), String(this.#ttlMs), ...jobs])) as number[];
+      let at = 0;
+      for (const take of takes) {
+        take.resolve(take.attempts.map(() => taken[at++] === 1));
+      }
+    } catch (error) {
+      for (const take of takes) take.reject(error);
+    }
+  }
+
+  #key({ id, attempt }: DeliveryAttempt): string {
+    return `${this.#keyPrefix}:attempting:${id}.${attempt}`;
+  }
+
+  async #ready(): Promise<RedisClient> {
+    const client = await this.#client();
+    if (!this.#defined.has(client)) {
+      // No fixed key count: each call passes its own (ioredis then takes it as the first argument).
+      client.defineCommand(TAKE_COMMAND, { lua: TAKE, numberOfKeys: undefined as unknown as number });
+      client.defineCommand(RELEASE_COMMAND, { lua: RELEASE, numberOfKeys: undefined as unknown as number });
+      client.defineCommand(ADD_WAITING_COMMAND, { lua: ADD_WAITING, numberOfKeys: undefined as unknown as number });
+      this.#defined.add(client);
+    }
+    return client;
+  }
+}
