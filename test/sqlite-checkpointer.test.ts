@@ -13,6 +13,7 @@ import { afterEach, expect, it } from 'vitest';
 import { ConfigError, sqliteStore, type Logger, type StoreDialect } from '../src/index.js';
 import type { SqliteCheckpointer } from '../src/store/sqlite/sqlite-checkpointer.js';
 import { eventually, tempDir, testHooks } from './support/hooks.js';
+import { ALL_EVENTS } from './support/events.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CRASH_CHILD = fileURLToPath(new URL('./support/checkpoint-crash-child.ts', import.meta.url));
@@ -133,7 +134,7 @@ it('two stores on one file, each with its thread (as two processes would be): th
   expect(logger.lines.filter((line) => line.level === 'warn' || line.level === 'error')).toEqual([]);
   const reader = new Database(file, { readonly: true });
   try {
-    expect(reader.prepare("select count(*) as n from resthooks_events where name = 'thing.happened'").get()).toEqual({ n: written });
+    expect(reader.prepare(`select count(*) as n from ${ALL_EVENTS} where name = 'thing.happened'`).get()).toEqual({ n: written });
   } finally {
     reader.close();
   }
@@ -258,7 +259,7 @@ it('kill -9 while the thread checkpoints loses no outbox row, and leaves a sound
     const db = new Database(file);
     try {
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
-      const stored = new Set((db.prepare("select json_extract(data, '$.n') as n from resthooks_events where name = 'thing.happened'").all() as Array<{ n: number }>).map((row) => row.n));
+      const stored = new Set((db.prepare(`select json_extract(data, '$.n') as n from ${ALL_EVENTS} where name = 'thing.happened'`).all() as Array<{ n: number }>).map((row) => row.n));
       expect(acknowledged.filter((n) => !stored.has(n))).toEqual([]);
       next = [...stored].reduce((a, b) => Math.max(a, b), -1) + 1;
     } finally {
