@@ -36,9 +36,18 @@ const commands = block(firstDelivery, 'sh')
   .map((line) => line.replace(/#.*$/, '').trim())
   .filter(Boolean);
 
+// `npx` runs the listener through a shell: each is started in a process group of its own, and the
+// whole group is signalled, or the listener would outlive the test.
 const children: ChildProcess[] = [];
+function stopGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
 afterAll(() => {
-  for (const child of children) child.kill('SIGKILL');
+  for (const child of children) stopGroup(child, 'SIGKILL');
 });
 
 describe("the README's first delivery", () => {
@@ -56,7 +65,7 @@ describe("the README's first delivery", () => {
       app.write(file, `${block(firstDelivery, `js file=${file}`)}\n`);
 
       // `npx resthooks listen`, on a free port; it prints the address it listens on.
-      const listener = spawn('npx', ['resthooks', 'listen', '--port', '0'], { cwd: app.dir, env: { ...process.env, NO_COLOR: '1' } });
+      const listener = spawn('npx', ['resthooks', 'listen', '--port', '0'], { cwd: app.dir, env: { ...process.env, NO_COLOR: '1' }, detached: true });
       children.push(listener);
       let heard = '';
       listener.stdout.on('data', (chunk: Buffer) => (heard += chunk.toString()));
@@ -75,7 +84,7 @@ describe("the README's first delivery", () => {
         expect(heard).toContain('book.added');
         expect(heard).toContain('The Two Towers');
       }, 30_000);
-      listener.kill('SIGINT');
+      stopGroup(listener, 'SIGINT');
     });
   }
 });
