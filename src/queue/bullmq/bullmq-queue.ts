@@ -171,6 +171,8 @@ interface Opened {
   readonly worker: Worker<DeliveryJobData> | undefined;
   readonly shutdown: AbortController;
   readonly adding: Set<Promise<unknown>>;
+  /** Stops watching the Redis connection (see `#stallEpoch`). */
+  unwatch?: () => void;
 }
 
 class BullmqQueue implements DeliveryQueue {
@@ -206,8 +208,11 @@ class BullmqQueue implements DeliveryQueue {
   #waitingJobs: Array<{ readonly size: number; readonly resolve: (admitted: number) => void }> = [];
   readonly #watchedSignals = new WeakSet<AbortSignal>();
   /**
-   * Counts the event-loop stalls (SIGSTOP, a suspended VM) long enough that BullMQ may have handed this
-   * worker's jobs to another: the deliveries of a job taken before one are not attempted any more.
+   * Counts the moments after which the keys this worker's jobs hold may be gone or another's: event-loop
+   * stalls (SIGSTOP, a suspended VM) long enough that BullMQ may have handed the jobs to another worker,
+   * and lost Redis connections (a Redis restarted without persistence forgets every key, and the relays
+   * add the jobs of deliveries in flight again). The deliveries of a job taken before one are not
+   * attempted any more by that job.
    */
   #stallEpoch = 0;
   #lastTick = performance.now();
@@ -316,6 +321,7 @@ class BullmqQueue implements DeliveryQueue {
     clearInterval(this.#ticker);
     this.#ticker = undefined;
     if (!opened) return;
+    opened.unwatch?.();
     await Promise.allSettled([...opened.adding]);
     if (this.#checking) await bounded(this.#checking, FORCE_CLOSE_GRACE_MS);
     try {
@@ -424,9 +430,23 @@ class BullmqQueue implements DeliveryQueue {
       this.#lastTick = performance.now();
       this.#ticker = setInterval(() => this.#noticeStall(), TICK_MS);
       this.#ticker.unref();
+      this.#watchRedis(opened);
     }
     this.#scheduleRefresh();
     this.#scheduleRedisCheck(0);
+  }
+
+  /** A lost connection to Redis starts a new epoch: see `#stallEpoch`. */
+  #watchRedis(opened: Opened): void {
+    const lost = () => this.#stallEpoch++;
+    redisClientOf(opened.queue).then(
+      (client) => {
+        client.on('reconnecting', lost);
+        opened.unwatch = () => client.off('reconnecting', lost);
+        if (this.#opened !== opened) opened.unwatch();
+      },
+      () => undefined, // BullMQ reports a connection that never opens through the queue's `error` event
+    );
   }
 
   #scheduleRedisCheck(delayMs: number): void {
@@ -599,9 +619,9 @@ class BullmqQueue implements DeliveryQueue {
       );
       holding = taken.filter((a) => !recorded.has(a));
       if (outcomes.includes('dropped')) {
-        // Its worker stalled long enough for BullMQ to hand the job to another worker: what it has not
-        // attempted is that worker's now, or this job's again when BullMQ retries it.
-        throw new Error('resthooks: the worker stalled; its job is run again for the deliveries it had not attempted');
+        // Its worker stalled long enough for BullMQ to hand the job to another worker, or lost Redis (and
+        // perhaps its keys): what it has not attempted is another job's now, or this job's again when BullMQ retries it.
+        throw new Error('resthooks: the worker stalled or lost its Redis connection; its job is run again for the deliveries it had not attempted');
       }
     } finally {
       // Skipped, dropped, or cut short by an error: the job's next run, or another job, takes them.
