@@ -37,8 +37,13 @@ export class DeliveryMetrics {
     this.latency = new Histogram('resthooks_attempt_duration_seconds', 'Time from sending an attempt to the end of its response (or its failure).', latencyBuckets);
   }
 
+  // Counted on every save: one handle per status, made on first use.
+  readonly #triggerCounts = new Map<string, { inc(): void }>();
+
   triggered(status: string): void {
-    this.triggers.inc({ status });
+    let count = this.#triggerCounts.get(status);
+    if (!count) this.#triggerCounts.set(status, (count = this.triggers.labelled({ status })));
+    count.inc();
   }
 
   /** One attempt's result (or the end of a delivery without an attempt: its subscription gone or inactive). */

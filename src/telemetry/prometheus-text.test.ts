@@ -25,3 +25,15 @@ describe('Counter', () => {
     expect(counter.value({ target: 'a\\b"c\nd' })).toBe(1);
   });
 });
+
+describe('Counter.labelled', () => {
+  it('adds to the same count as inc() with those labels, and shows at 0 until then', () => {
+    const counter = new Counter('w_total', 'W.', []);
+    const queued = counter.labelled({ status: 'queued' });
+    expect(counter.render()).toContain('w_total{status="queued"} 0\n');
+    queued.inc();
+    queued.inc(2);
+    counter.inc({ status: 'queued' });
+    expect(counter.value({ status: 'queued' })).toBe(4);
+  });
+});

@@ -11,6 +11,17 @@ describe('default serialization', () => {
     expect(toJsonText(undefined)).toBe('null');
   });
 
+  it('serializes bigint at any depth, and passes on a TypeError of toJSON that is not about a bigint', () => {
+    expect(toJsonText([1n, { deep: [2n] }])).toBe('["1",{"deep":["2"]}]');
+    expect(() =>
+      toJsonText({
+        toJSON() {
+          throw new TypeError('no JSON for you');
+        },
+      }),
+    ).toThrow('no JSON for you');
+  });
+
   it('throws on circular data (reported by the trigger, not thrown into the caller)', () => {
     const a: Record<string, unknown> = {};
     a.self = a;

@@ -6,6 +6,14 @@ function replacer(_key: string, value: unknown): unknown {
 
 /** The instance's JSON text: `toJSON()` if present, Dates as ISO strings, bigint as strings. */
 export function toJsonText(value: unknown): string {
-  const text = JSON.stringify(value, replacer);
+  let text: string | undefined;
+  try {
+    // Without a replacer, JSON.stringify keeps V8's fast path (every save runs this); only a bigint,
+    // which it refuses, needs the replacer, and then the instance is serialized again with it.
+    text = JSON.stringify(value);
+  } catch (error) {
+    if (!(error instanceof TypeError) || !/bigint/i.test(error.message)) throw error;
+    text = JSON.stringify(value, replacer);
+  }
   return text === undefined ? 'null' : text;
 }
