@@ -5,7 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backlogReport, buildBacklog, measureBacklog } from '../../bench/backlog.js';
+import { backlogReport, buildBacklog, measureBacklog, threadOverheadMb } from '../../bench/backlog.js';
 import { fanOutReport, measureFanOut } from '../../bench/fanout-10k.js';
 import { latencyReport, measureLatency } from '../../bench/latency.js';
 import { Receiver } from '../../bench/receiver-process.js';
@@ -70,6 +70,11 @@ describe('backlog', () => {
     const report = backlogReport(run, run, 0);
     expect(run.heapAfterGcMb).toBeGreaterThan(0);
     expect(report.lines.join('\n')).toContain('| 10 |');
+    // A target missed names the checkpointer thread's share of the fixed cost, when it was measured.
+    const thread = threadOverheadMb();
+    expect(thread).toBeGreaterThan(0);
+    const missed = backlogReport({ ...run, rssMaxMb: 10_000 }, run, 0, thread);
+    expect(missed.verdicts[0]).toMatch(/missed.*MB is the SQLite store's checkpointer thread/);
   });
 });
 
