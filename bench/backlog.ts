@@ -146,17 +146,21 @@ export async function restartOn(rx: Receiver, file: string, drainMs: number): Pr
   }
 }
 
+/** The RSS of a node process that runs `script` with `flags`, in bytes, as it reports it. */
+function processRss(what: string, flags: readonly string[], script: string): number {
+  const out = spawnSync(process.execPath, [...flags, '-e', script], { cwd: ROOT, encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(`backlog: measuring ${what}'s RSS failed: ${out.stderr}`);
+  return Number(out.stdout);
+}
+
+const REPORT_RSS = 'process.stdout.write(String(process.memoryUsage.rss()))';
+
 /**
  * The RSS the TypeScript loader adds to a process (the restarted process runs the sources under tsx; an
  * app runs compiled JavaScript): an empty script's RSS under `--import tsx` minus plain node's.
  */
 export function loaderOverheadMb(): number {
-  const rss = (args: string[]) => {
-    const out = spawnSync(process.execPath, [...args, '-e', 'process.stdout.write(String(process.memoryUsage.rss()))'], { cwd: ROOT, encoding: 'utf8' });
-    if (out.status !== 0) throw new Error(`backlog: measuring the loader's RSS failed: ${out.stderr}`);
-    return Number(out.stdout);
-  };
-  return mb(rss(['--import', 'tsx']) - rss([]));
+  return mb(processRss('the loader', ['--import', 'tsx'], REPORT_RSS) - processRss('the loader', [], REPORT_RSS));
 }
 
 /**
@@ -164,12 +168,8 @@ export function loaderOverheadMb(): number {
  * its own): a script that starts an idle thread against one that does not, the median of three pairs.
  */
 export function threadOverheadMb(): number {
-  const rss = (withThread: boolean) => {
-    const start = withThread ? "new (require('node:worker_threads').Worker)('setInterval(() => {}, 1000)', { eval: true }).unref();" : '';
-    const out = spawnSync(process.execPath, ['-e', `${start} setTimeout(() => process.stdout.write(String(process.memoryUsage.rss())), 500)`], { cwd: ROOT, encoding: 'utf8' });
-    if (out.status !== 0) throw new Error(`backlog: measuring a thread's RSS failed: ${out.stderr}`);
-    return Number(out.stdout);
-  };
+  const startThread = "new (require('node:worker_threads').Worker)('setInterval(() => {}, 1000)', { eval: true }).unref();";
+  const rss = (withThread: boolean) => processRss('a thread', [], `${withThread ? startThread : ''} setTimeout(() => ${REPORT_RSS}, 500)`);
   const pairs = [0, 1, 2].map(() => rss(true) - rss(false)).sort((a, b) => a - b);
   return mb(pairs[1]!);
 }
