@@ -19,9 +19,12 @@ afterEach(async () => {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Hooks on a fresh SQLite file with the suite's millisecond schedule (three attempts) and a 300 ms timeout. */
+/**
+ * Hooks on a fresh SQLite file with the suite's millisecond schedule (three attempts) and a 2 s timeout: long
+ * enough that a loaded machine never turns an answer into a timeout; the timeout tests set their own.
+ */
 async function hooksWith(delivery: DeliveryOptions = {}): Promise<Hooks<Event>> {
-  const t = await testHooks({ events: EVENTS, delivery: { retry: { schedule: [0, 30, 60], jitter: 0 }, timeout: 300, ...delivery } });
+  const t = await testHooks({ events: EVENTS, delivery: { retry: { schedule: [0, 30, 60], jitter: 0 }, timeout: 2000, ...delivery } });
   closers.push(() => t.close());
   return t.hooks;
 }
@@ -248,7 +251,7 @@ describe('status codes', () => {
 
 describe('timeouts', () => {
   it('an answer slower than the timeout: the attempt is recorded as timed out and retried', async () => {
-    const hooks = await hooksWith();
+    const hooks = await hooksWith({ timeout: 300 });
     const r = await receiver((_, index, response) => {
       if (index > 0) return 200;
       setTimeout(() => response.destroyed || response.writeHead(200).end('too late'), 700);
@@ -264,7 +267,7 @@ describe('timeouts', () => {
   });
 
   it('headers at once but a body that never ends: still cut off by the timeout and retried', async () => {
-    const hooks = await hooksWith();
+    const hooks = await hooksWith({ timeout: 300 });
     const r = await receiver((_, index, response) => {
       if (index > 0) return 200;
       response.writeHead(200, { 'content-length': '1000' });
