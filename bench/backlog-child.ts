@@ -4,7 +4,7 @@
  * called and the peak RSS and heap it saw while delivering, sampled every 50 ms, once the parent says stop,
  * and the heap still in use after a full GC then: what the process keeps, as opposed to garbage not yet collected.
  *
- *   node --expose-gc --import tsx bench/backlog-child.ts <sqlite file>
+ *   node --expose-gc <backlog-child.ts bundled by esbuild> <sqlite file>   (bench/backlog.ts compiles and starts it)
  *
  * → { type: 'started', at }   (clock: performance.timeOrigin + performance.now(), as the receiver's)
  * ← { type: 'stop' }  → { type: 'stopped', rssMax, heapMax, rssAtStart, heapAfterGc, samples }
@@ -14,7 +14,7 @@ import { createHooks, sqliteStore } from '../src/index.js';
 import { CONCURRENCY, now } from './scenario.js';
 
 const file = process.argv[2];
-if (!file || !process.send) throw new Error('usage: node --import tsx bench/backlog-child.ts <sqlite file> (spawned with an IPC channel)');
+if (!file || !process.send) throw new Error('usage: node <backlog-child bundle> <sqlite file> (spawned by bench/backlog.ts with an IPC channel)');
 const send = (message: object) => process.send!(message);
 
 const rssAtStart = process.memoryUsage.rss();

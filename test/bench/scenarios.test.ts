@@ -67,13 +67,13 @@ describe('backlog', () => {
     expect(run.firstAfterStartMs).toBeGreaterThan(0);
     expect(run.firstAfterSpawnMs).toBeGreaterThan(run.firstAfterStartMs);
     expect(run.rssMaxMb).toBeGreaterThanOrEqual(run.rssAtStartMb);
-    const report = backlogReport(run, run, 0);
+    const report = backlogReport(run, run);
     expect(run.heapAfterGcMb).toBeGreaterThan(0);
     expect(report.lines.join('\n')).toContain('| 10 |');
     // A target missed names the checkpointer thread's share of the fixed cost, when it was measured.
     const thread = threadOverheadMb();
     expect(thread).toBeGreaterThan(0);
-    const missed = backlogReport({ ...run, rssMaxMb: 10_000 }, run, 0, thread);
+    const missed = backlogReport({ ...run, rssMaxMb: 10_000 }, run, thread);
     expect(missed.verdicts[0]).toMatch(/missed.*MB is the SQLite store's checkpointer thread/);
   });
 });
