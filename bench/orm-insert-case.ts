@@ -326,6 +326,7 @@ export async function setUpCase(name: OrmCase, dir: string, prismaClientModule?:
     case 'sequelize':
       return sequelizeCase(dir);
   }
+  throw new Error(`No bench case ${String(name)}; the cases: ${ORM_CASES.join(', ')}`);
 }
 
 /** Runs one case under the parent's orders (see the module comment). */
