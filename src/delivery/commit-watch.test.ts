@@ -28,14 +28,33 @@ describe('CommitWatch', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     let looks = 0;
     const watch = new CommitWatch(() => looks++);
-    watch.written();
-    expect(vi.getTimerCount()).toBe(0);
+    for (let i = 0; i < 100; i++) watch.written();
+    await microtasks();
+    expect([looks, vi.getTimerCount()]).toEqual([0, 0]);
     watch.start();
     watch.stop();
-    for (let i = 0; i < 100; i++) watch.written();
-    expect(vi.getTimerCount()).toBe(0);
     await microtasks();
-    expect(looks).toBe(0);
+    const before = looks;
+    for (let i = 0; i < 100; i++) watch.written();
+    await microtasks();
+    expect([looks - before, vi.getTimerCount()]).toEqual([0, 0]);
+  });
+
+  it('looks, once started, for a write it saw while stopped (its transaction may commit later)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    let looks = 0;
+    const watch = new CommitWatch(() => looks++);
+    watch.written();
+    watch.start();
+    await microtasks();
+    expect(looks).toBe(1);
+    vi.runAllTimers();
+    expect(looks).toBe(11);
+    watch.stop();
+    watch.start();
+    await microtasks();
+    expect([looks, vi.getTimerCount()]).toEqual([11, 0]);
+    watch.stop();
   });
 
   it('stop() ends a schedule under way', () => {

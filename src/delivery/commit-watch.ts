@@ -8,8 +8,9 @@
  * triggers, however many triggers the burst has. ORM adapters that see the commit announce it instead
  * (`announcingCommit`).
  *
- * Only between `start()` and `stop()`: a stopped dispatcher would not look, and its start looks anyway, so a
- * watch armed while stopped would only cost the app's writes timers for nothing.
+ * Armed only between `start()` and `stop()`: a stopped dispatcher would not look, so a watch armed while
+ * stopped would only cost the app's writes timers for nothing. A write seen while stopped is remembered, and
+ * `start()` starts the looks for it (its transaction may commit after the dispatcher's first pass).
  * @module
  */
 
@@ -19,6 +20,8 @@ const COMMIT_WATCH_DELAYS_MS: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 128, 
 export class CommitWatch {
   readonly #look: () => void;
   #running = false;
+  /** A write came while stopped. */
+  #missed = false;
   #step = 0;
   #timer: NodeJS.Timeout | undefined;
 
@@ -28,11 +31,16 @@ export class CommitWatch {
 
   start(): void {
     this.#running = true;
+    if (this.#missed) this.written();
+    this.#missed = false;
   }
 
   /** A trigger wrote in a transaction: (re)start the looks. A burst shares one schedule. */
   written(): void {
-    if (!this.#running) return;
+    if (!this.#running) {
+      this.#missed = true;
+      return;
+    }
     this.#step = 0;
     if (this.#timer !== undefined) return;
     queueMicrotask(this.#look);
