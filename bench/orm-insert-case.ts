@@ -1,8 +1,8 @@
 /**
  * One case of bench/orm-insert.ts, set up and run in a child process of its own: only its ORM is loaded,
- * on fresh files, with its own resthooks instance. A case measured beside the others in one process
- * pays for them too: their heaps make every garbage collection dearer, their executors make the
- * trigger's call sites megamorphic, and their events fill the shared outbox; none of that is the adapter's.
+ * on fresh files, with its own resthooks instance. A case measured beside the others in one process may pay
+ * for them too (their heaps in every garbage collection, the type feedback of the trigger code they share,
+ * their events in a shared outbox), and none of that is the adapter's.
  *
  * Protocol (IPC): the child sets up, warms both sides up and sends `ready`; then, for each `round`, runs
  * the plain and the hooked side in the order asked and sends their times; on `finish` it checks that every

@@ -10,7 +10,7 @@
  * store has a file of its own there ('after-commit' mode: the row is appended after each COMMIT).
  *
  * Each case runs in a child process of its own, on fresh files, with only its ORM loaded
- * (bench/orm-insert-case.ts): the ratio measures the adapter, not the other ORMs' heaps, garbage or events.
+ * (bench/orm-insert-case.ts): the ratio measures the adapter, not what the other ORMs leave in a shared process.
  * Rounds are interleaved: each round runs every case, one child at a time in a rotating order, and within a
  * case the plain and the hooked insert alternate which goes first; each round lasts about the same time for
  * every case. The ratio is the median over rounds of the round's hooked / plain time (drift hits both sides alike).
