@@ -471,6 +471,7 @@ function wireHooks(options: HooksOptions): Hooks {
       await ready();
       options.store.maintenance?.start(logger);
       dispatcher.start();
+      commitWatch.start();
       if (retentionMs !== null && retentionTimer === undefined) {
         const run = () => purgeInBackground(retentionMs);
         retentionTimer = setInterval(run, RETENTION_INTERVAL_MS).unref();

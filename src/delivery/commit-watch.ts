@@ -7,6 +7,10 @@
  * Works the same on every driver and ORM, and costs a bounded number of dispatcher passes per burst of
  * triggers, however many triggers the burst has. ORM adapters that see the commit announce it instead
  * (`announcingCommit`).
+ *
+ * Armed only between `start()` and `stop()`: a stopped dispatcher would not look, so a watch armed while
+ * stopped would only cost the app's writes timers for nothing. A write seen while stopped is remembered, and
+ * `start()` starts the looks for it (its transaction may commit after the dispatcher's first pass).
  * @module
  */
 
@@ -15,6 +19,9 @@ const COMMIT_WATCH_DELAYS_MS: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 128, 
 
 export class CommitWatch {
   readonly #look: () => void;
+  #running = false;
+  /** A write came while stopped. */
+  #missed = false;
   #step = 0;
   #timer: NodeJS.Timeout | undefined;
 
@@ -22,8 +29,18 @@ export class CommitWatch {
     this.#look = look;
   }
 
+  start(): void {
+    this.#running = true;
+    if (this.#missed) this.written();
+    this.#missed = false;
+  }
+
   /** A trigger wrote in a transaction: (re)start the looks. A burst shares one schedule. */
   written(): void {
+    if (!this.#running) {
+      this.#missed = true;
+      return;
+    }
     this.#step = 0;
     if (this.#timer !== undefined) return;
     queueMicrotask(this.#look);
@@ -31,13 +48,14 @@ export class CommitWatch {
   }
 
   stop(): void {
+    this.#running = false;
     clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 
   #schedule(): void {
     const delay = COMMIT_WATCH_DELAYS_MS[this.#step];
-    if (delay === undefined) return;
+    if (delay === undefined || !this.#running) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#step++;

@@ -482,8 +482,10 @@ function serializationFailed(what: string, event: string, error: unknown): Resth
 // Extra envelope members are stored in the event's `body` as `,"changes":[…]`: no JSON text starts with a
 // comma, so the dispatcher tells them from a whole payload (delivery/envelope.ts) without a new column.
 function extraMembers(event: string, extra: ModelTriggerOptions['extra']): string | null {
+  // Most saves have none: no entries array to build.
+  if (extra === undefined) return null;
   let members = '';
-  for (const [key, value] of Object.entries(extra ?? {})) {
+  for (const [key, value] of Object.entries(extra)) {
     if (key === 'hook' || key === 'data') throw new ValidationError('invalid_field', `extra.${key} would replace the envelope's own "${key}"; pick another name.`, 'extra');
     members += `,${JSON.stringify(key)}:${serialize(value, `extra.${key}`, event)}`;
   }

@@ -242,6 +242,27 @@ for (const app of ENGINES) for (const wrapped of [false, true]) {
       expect(await titles()).toEqual(['B2']);
     });
 
+    it("another resthooks client's write inside this client's $transaction is its own: it keeps its event when that transaction rolls back", async () => {
+      await open();
+      const other = generated[app].create(env.database.url, wrapped ? (factory) => resthooksAdapter(factory, { maxWait: 30_000 }) : undefined);
+      try {
+        const second = await withResthooks(other, env.hooks);
+        await rolledBack(
+          env.prisma.$transaction(async (tx) => {
+            await second.book.create({ data: book('Second client') });
+            await tx.book.create({ data: book('Rolled back') });
+            throw ROLLBACK;
+          }),
+        );
+        await env.receiver.waitFor(1);
+        await settle();
+        expect(received()).toEqual(['book.added Second client']);
+        expect(await titles()).toEqual(['Second client']);
+      } finally {
+        await other.$disconnect();
+      }
+    });
+
     it("a nested transaction's rollback (a savepoint) drops only its own events", async () => {
       await open();
       await env.prisma.$transaction(async (tx) => {

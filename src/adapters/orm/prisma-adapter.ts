@@ -10,12 +10,11 @@
  * Imports Prisma for nothing at run time.
  * @module
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Hooks } from '../../hooks.js';
 import type { Logger } from '../../logger.js';
 import type { HostConnection, HostTransaction, ModelAction, OutboxMode, PendingWrite } from './orm-adapter.js';
 import { outboxBridge, type OutboxBridge } from './outbox-bridge.js';
-import { endHold, executeOn, inSlot, type DriverSlot } from './prisma-driver.js';
+import { endHold, executeOn, inScope, inSlot, scopeOf, type DriverSlot } from './prisma-driver.js';
 
 export { resthooksAdapter, type DriverAdapterFactoryLike, type ResthooksAdapterOptions } from './prisma-driver.js';
 
@@ -129,7 +128,6 @@ const FIRING: Readonly<Record<string, readonly ModelAction[]>> = {
 const BULK: Readonly<Record<string, readonly ModelAction[]>> = { createMany: ['created'], updateMany: ['updated'], deleteMany: ['deleted'] };
 
 class PrismaAdapter {
-  readonly #scope = new AsyncLocalStorage<Scope>();
   #warnedBatch = false;
 
   constructor(
@@ -168,9 +166,18 @@ class PrismaAdapter {
     };
   }
 
+  // The scope lives in the async context the driver wrapper shares (prisma-driver.ts), keyed by this adapter.
+  #inScope<T>(scope: Scope, work: () => T): T {
+    return inScope(this, scope, work);
+  }
+
+  #currentScope(): Scope | undefined {
+    return scopeOf(this) as Scope | undefined;
+  }
+
   /** The interactive transaction whose client `caller` is, if any (a call on the root client inside one is not in it). */
   #transactionOf(caller: PrismaClient): HostTransaction | undefined {
-    const scope = this.#scope.getStore();
+    const scope = this.#currentScope();
     return scope?.kind === 'interactive' && scope.trx === caller ? scope.tx : undefined;
   }
 
@@ -184,7 +191,7 @@ class PrismaAdapter {
     // Prisma runs a query only when it is awaited, in the async context of that await.
     const inScope = (trx: PrismaClient, tx: HostTransaction) => {
       if (slot?.kind === 'interactive') slot.sealed = true;
-      return this.#scope.run({ kind: 'interactive', trx, tx }, async () => await work(trx));
+      return this.#inScope({ kind: 'interactive', trx, tx }, async () => await work(trx));
     };
     const opened = slot ? (body: unknown) => inSlot(slot, () => begin(body)) : begin;
     return this.bridge.around(opened, (trx: PrismaClient) => connection(key, trx, slot), inScope);
@@ -220,14 +227,14 @@ class PrismaAdapter {
   /** `$transaction([...])` has no client to write through: its writes are appended once it has committed. */
   async #batch(begin: (body: unknown) => Promise<unknown>, requests: unknown): Promise<unknown> {
     const writes: PendingWrite[] = [];
-    const results = await this.#scope.run({ kind: 'batch', writes }, () => begin(requests));
+    const results = await this.#inScope({ kind: 'batch', writes }, () => begin(requests));
     for (const write of writes) await this.bridge.write(undefined, write);
     return results;
   }
 
   #onQuery({ model, operation, args, query }: QueryParams): PromiseLike<unknown> {
     const actions = FIRING[operation] ?? (this.bulk ? BULK[operation] : undefined);
-    const scope = this.#scope.getStore();
+    const scope = this.#currentScope();
     if (!model || !actions || !actions.some((action) => this.bridge.watches(model, action)) || scope?.kind === 'own-read') return query(args);
     if (scope?.kind === 'interactive') return this.#perform(scope.trx, scope.tx, model, operation, args, () => query(args));
     if (scope?.kind === 'batch') return this.#inBatch(scope.writes, model, operation, args, () => query(args));
@@ -264,7 +271,7 @@ class PrismaAdapter {
 
   async #write(trx: PrismaClient, model: string, operation: string, args: Args, write: () => PromiseLike<unknown>, fire: (action: ModelAction, row: object, set?: unknown) => void): Promise<unknown> {
     // The reads and writes resthooks adds run through `trx` (in the write's transaction, if any), and fire nothing themselves.
-    const own = (name: string, ownArgs: Args) => this.#scope.run({ kind: 'own-read' }, async () => await delegate(trx, model, name)(ownArgs));
+    const own = (name: string, ownArgs: Args) => this.#inScope({ kind: 'own-read' }, async () => await delegate(trx, model, name)(ownArgs));
     switch (operation) {
       case 'upsert': {
         // Whether the row existed decides the action; read in the write's transaction, just before it.

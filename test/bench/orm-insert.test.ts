@@ -1,0 +1,28 @@
+/**
+ * The ORM adapter bench runs each case in a child process of its own, driven round by round: the rows
+ * come back complete, each hooked insert recorded its event (checked by the child), and a child that
+ * dies is reported instead of waited for.
+ */
+import { describe, expect, it } from 'vitest';
+import { adapterCosts } from '../../bench/orm-insert.js';
+import type { OrmCase } from '../../bench/orm-insert-case.js';
+
+describe('bench/orm-insert.ts', () => {
+  it('measures each case in its own child process, rounds interleaved', { timeout: 120_000 }, async () => {
+    const lines: string[] = [];
+    const rows = await adapterCosts(2, (line) => lines.push(line), ['raw-tx', 'kysely']);
+    expect(rows.map((r) => [r.adapter, r.mode])).toEqual([
+      ['raw better-sqlite3, `{ tx }`', 'transaction'],
+      ['Kysely', 'transaction'],
+    ]);
+    for (const r of rows) {
+      expect(r.inserts).toBeGreaterThanOrEqual(40);
+      for (const value of [r.plainUs, r.hookedUs, r.ratio, r.plainCpuUs, r.hookedCpuUs]) expect(Number.isFinite(value) && value > 0).toBe(true);
+    }
+    expect(lines).toEqual(['  adapters: raw-tx ready', '  adapters: kysely ready', '  adapters: round 1 of 2', '  adapters: round 2 of 2']);
+  });
+
+  it('reports a case whose child dies', { timeout: 60_000 }, async () => {
+    await expect(adapterCosts(1, () => undefined, ['no-such-case' as OrmCase])).rejects.toThrow(/bench case no-such-case exited/);
+  });
+});
