@@ -10,12 +10,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sqliteStore, type ClaimedDelivery, type DeliveryQueue, type Hooks, type HooksOptions, type QueueFactory, type StoreDialect } from '../src/index.js';
 import type { ProcessedClaim } from '../src/queue/queue.js';
+import type { ReceiverVerdict, SendGate } from '../src/queue/send-gate.js';
 import { silentLogger } from '../src/logger.js';
 import { bullmqQueue, type BullmqQueueOptions } from '../src/queue/bullmq/index.js';
 import { startCli } from './cli/cli-process.js';
 import { eventually, tempDir, testHooks } from './support/hooks.js';
 import { TestDatabase, type Engine } from './support/database.js';
 import { startReceiver, verify, type Receiver } from './support/receiver.js';
+import { startRedis } from './support/redis.js';
 
 const EVENTS = { 'book.added': 'Book.created' } as const;
 
@@ -271,6 +273,56 @@ describe('bullmqQueue: failures', () => {
     await worker.idle();
     expect((await worker.deliveries.list(subscription.id))[0]).toMatchObject({ status: 'delivered', attempts: 1 });
     expect(receiver.received).toHaveLength(1);
+  });
+});
+
+describe.each(['sqlite', 'postgres'] as const)('bullmqQueue: Redis restarted empty while an attempt waits on the shared send gate (%s)', (engine) => {
+  it('that attempt is not sent once admitted (its job was added again by the relay, whose attempt sends it): one request', async () => {
+    const redis = await startRedis(); // restarted by this test: not the one other tests share
+    later(() => redis.stop(), undefined);
+    const store = await sharedStore(engine);
+    const receiver = await receiverFor();
+    // The gate of the first admission waits until the test lets it go on; every admission's verdict is kept.
+    let letFirstGo!: () => void;
+    const firstHeld = new Promise<void>((resolve) => (letFirstGo = resolve));
+    let admissions = 0;
+    const verdicts: Array<ReceiverVerdict['kind']> = [];
+    const holdFirstAdmission: QueueFactory = (context) => {
+      const queue = bullmqQueue({ connection: redis.url, queueName: queueName(), worker: true })(context);
+      const gate = queue.gate!;
+      const heldGate: SendGate = {
+        admit: async (request) => {
+          if (++admissions === 1) await firstHeld;
+          return gate.admit(request);
+        },
+        finish: (pass, verdict) => (verdicts.push(verdict.kind), gate.finish(pass, verdict)),
+      };
+      return {
+        leaseMs: queue.leaseMs,
+        gate: heldGate,
+        capacity: () => queue.capacity(),
+        enqueue: (claims) => queue.enqueue(claims),
+        onCapacity: (listener) => queue.onCapacity(listener),
+        settled: () => queue.settled(),
+        close: (timeoutMs) => queue.close(timeoutMs),
+      };
+    };
+    const hooks = await bullHooks(store(), holdFirstAdmission);
+    await hooks.start();
+    const subscription = await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    await hooks.model('Book', 'created', { id: 1, ownerId: 'alice' });
+    await eventually(() => expect(admissions).toBe(1), 10_000);
+
+    await redis.restart(200); // its jobs and keys gone; the relay adds the job of the delivery in flight again
+    await eventually(() => expect(admissions).toBe(2), 20_000);
+    letFirstGo();
+    await eventually(() => expect(verdicts).toHaveLength(2), 20_000);
+    await hooks.idle({ timeout: '20s' });
+    // The waiting attempt was admitted after the restart, then dropped unsent; the re-added job's attempt sent it.
+    expect(verdicts.toSorted()).toEqual(['fine', 'unsent']);
+    expect(receiver.received).toHaveLength(1);
+    const [delivery] = await hooks.deliveries.list(subscription.id);
+    expect(delivery).toMatchObject({ id: receiver.received[0]!.headers['webhook-id'], status: 'delivered', attempts: 1 });
   });
 });
 
