@@ -196,8 +196,11 @@ describe('redis send gate: caps on attempts in flight, across workers', () => {
 });
 
 describe('redis send gate: round trips on Redis time', () => {
-  /** A gate on Redis's clock with a per-origin cap of 1, and how many script calls it made. */
-  async function countedGate(name: string): Promise<{ gate: RedisSendGate; calls: () => number }> {
+  /**
+   * A gate on Redis's clock with a per-origin cap of 1, and how many script calls it made; `holdFirst`:
+   * the first call's answer waits until the test lets it through (Redis slow to answer).
+   */
+  async function countedGate(name: string, holdFirst?: Promise<void>): Promise<{ gate: RedisSendGate; calls: () => number }> {
     const queue = new Queue(name, { connection: { url: inject('redisUrl') } });
     closers.push(() => queue.close());
     const client = await queue.backend.client;
@@ -205,9 +208,10 @@ describe('redis send gate: round trips on Redis time', () => {
     const counted = new Proxy(client, {
       get(target, property) {
         if (property === 'runCommand') {
-          return (...args: Parameters<typeof target.runCommand>) => {
-            calls++;
-            return target.runCommand(...args);
+          return async (...args: Parameters<typeof target.runCommand>) => {
+            const answer = target.runCommand(...args);
+            if (++calls === 1 && holdFirst) await holdFirst;
+            return answer;
           };
         }
         const value: unknown = Reflect.get(target, property);
@@ -238,6 +242,23 @@ describe('redis send gate: round trips on Redis time', () => {
     expect(first).toMatchObject({ admitted: true });
     expect(second).toMatchObject({ admitted: false, reason: 'origin' });
     expect(third).toMatchObject({ admitted: true });
+  });
+
+  it('while a call is on its way, the admissions asked for meanwhile wait for it and go together in the next one', async () => {
+    let answer!: () => void;
+    const { gate, calls } = await countedGate(`gate-test-${process.pid}-${++gates}`, new Promise<void>((resolve) => (answer = resolve)));
+    const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+    const first = gate.admit(request('s1', null, 'http://one.test'));
+    await nextTurn();
+    expect(calls()).toBe(1); // on its way, its answer held
+    const later = [gate.admit(request('s2', null, 'http://two.test'))];
+    await nextTurn();
+    later.push(gate.admit(request('s3', null, 'http://three.test')));
+    await nextTurn();
+    expect(calls()).toBe(1);
+    answer();
+    expect(await Promise.all([first, ...later])).toMatchObject([{ admitted: true }, { admitted: true }, { admitted: true }]);
+    expect(calls()).toBe(2); // the held one, then the two that waited for it
   });
 
   it('finishes with no admission after them go together within moments; another worker then finds their slots free', async () => {

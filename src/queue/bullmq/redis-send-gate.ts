@@ -167,6 +167,15 @@ export class RedisSendGate implements SendGate {
   #admissions: PendingAdmission[] = [];
   #finishTimer: NodeJS.Timeout | undefined;
   #admitScheduled = false;
+  /**
+   * A script call is on its way: what comes meanwhile waits for its answer and goes in the next call.
+   * A worker's attempts end and start a few at a time; each call's write is a system call, and one
+   * call in flight lets the batches grow with the load rather than the calls.
+   */
+  #calling = false;
+  /** Pass ids: unique across workers by the prefix, cheap per attempt by the counter. */
+  readonly #idPrefix = `${randomUUID()}:`;
+  #passes = 0;
 
   constructor(client: () => Promise<RedisClient>, options: RedisSendGateOptions) {
     this.#client = client;
@@ -179,8 +188,8 @@ export class RedisSendGate implements SendGate {
    */
   admit(request: GateRequest): Promise<Admission> {
     return new Promise((resolve, reject) => {
-      this.#admissions.push({ id: randomUUID(), request, resolve, reject });
-      if (this.#admitScheduled) return;
+      this.#admissions.push({ id: this.#idPrefix + String(++this.#passes), request, resolve, reject });
+      if (this.#admitScheduled || this.#calling) return;
       this.#admitScheduled = true;
       setImmediate(() => void this.#send());
     });
@@ -194,7 +203,7 @@ export class RedisSendGate implements SendGate {
   finish(pass: GatePass, verdict: ReceiverVerdict): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#finishes.push({ pass, verdict, resolve, reject });
-      this.#finishTimer ??= setTimeout(() => void this.#send(), FINISH_WAIT_MS);
+      if (!this.#calling) this.#finishTimer ??= setTimeout(() => void this.#send(), FINISH_WAIT_MS);
     });
   }
 
@@ -210,11 +219,21 @@ export class RedisSendGate implements SendGate {
     await this.#run(now, [this.#finishArgs(pass, verdict)], []);
   }
 
-  /** Sends everything pending, on Redis's clock, in calls of at most MAX_PER_CALL. */
+  /** Sends everything pending, on Redis's clock, in calls of at most MAX_PER_CALL; then what came meanwhile. */
   async #send(): Promise<void> {
     clearTimeout(this.#finishTimer);
     this.#finishTimer = undefined;
     this.#admitScheduled = false;
+    if (this.#calling) return;
+    this.#calling = true;
+    try {
+      while (this.#finishes.length > 0 || this.#admissions.length > 0) await this.#sendPending();
+    } finally {
+      this.#calling = false;
+    }
+  }
+
+  async #sendPending(): Promise<void> {
     const finishes = this.#finishes;
     const admissions = this.#admissions;
     this.#finishes = [];
