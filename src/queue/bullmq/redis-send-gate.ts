@@ -191,12 +191,6 @@ export class RedisSendGate implements SendGate {
   #admissions: PendingAdmission[] = [];
   #finishTimer: NodeJS.Timeout | undefined;
   #admitScheduled = false;
-  /**
-   * A script call is on its way: what comes meanwhile waits for its answer and goes in the next call.
-   * A worker's attempts end and start a few at a time; each call's write is a system call, and one
-   * call in flight lets the batches grow with the load rather than the calls.
-   */
-  #calling = false;
   /** Pass ids: unique across workers by the prefix, cheap per attempt by the counter. */
   readonly #idPrefix = `${randomUUID()}:`;
   #passes = 0;
@@ -213,7 +207,7 @@ export class RedisSendGate implements SendGate {
   admit(request: GateRequest): Promise<Admission> {
     return new Promise((resolve, reject) => {
       this.#admissions.push({ id: this.#newPassId(), request, resolve, reject });
-      if (this.#admitScheduled || this.#calling) return;
+      if (this.#admitScheduled) return;
       this.#admitScheduled = true;
       setImmediate(() => void this.#send());
     });
@@ -227,7 +221,7 @@ export class RedisSendGate implements SendGate {
   finish(pass: GatePass, verdict: ReceiverVerdict): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#finishes.push({ pass, verdict, resolve, reject });
-      if (!this.#calling) this.#finishTimer ??= setTimeout(() => void this.#send(), FINISH_WAIT_MS);
+      this.#finishTimer ??= setTimeout(() => void this.#send(), FINISH_WAIT_MS);
     });
   }
 
@@ -243,21 +237,11 @@ export class RedisSendGate implements SendGate {
     await this.#run(now, [this.#finishArgs(pass, verdict)], []);
   }
 
-  /** Sends everything pending, on Redis's clock, in calls of at most MAX_PER_CALL; then what came meanwhile. */
+  /** Sends everything pending, on Redis's clock, in calls of at most MAX_PER_CALL. */
   async #send(): Promise<void> {
     clearTimeout(this.#finishTimer);
     this.#finishTimer = undefined;
     this.#admitScheduled = false;
-    if (this.#calling) return;
-    this.#calling = true;
-    try {
-      while (this.#finishes.length > 0 || this.#admissions.length > 0) await this.#sendPending();
-    } finally {
-      this.#calling = false;
-    }
-  }
-
-  async #sendPending(): Promise<void> {
     const finishes = this.#finishes;
     const admissions = this.#admissions;
     this.#finishes = [];
