@@ -5,17 +5,20 @@
  */
 import Database from 'better-sqlite3';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sqliteStore, type ClaimedDelivery, type DeliveryQueue, type Hooks, type HooksOptions, type QueueFactory, type StoreDialect } from '../src/index.js';
 import type { ProcessedClaim } from '../src/queue/queue.js';
+import type { ReceiverVerdict, SendGate } from '../src/queue/send-gate.js';
 import { silentLogger } from '../src/logger.js';
 import { bullmqQueue, type BullmqQueueOptions } from '../src/queue/bullmq/index.js';
 import { startCli } from './cli/cli-process.js';
 import { eventually, tempDir, testHooks } from './support/hooks.js';
 import { TestDatabase, type Engine } from './support/database.js';
 import { startReceiver, verify, type Receiver } from './support/receiver.js';
+import { startRedis } from './support/redis.js';
 
 const EVENTS = { 'book.added': 'Book.created' } as const;
 
@@ -274,6 +277,56 @@ describe('bullmqQueue: failures', () => {
   });
 });
 
+describe.each(['sqlite', 'postgres'] as const)('bullmqQueue: Redis restarted empty while an attempt waits on the shared send gate (%s)', (engine) => {
+  it('that attempt is not sent once admitted (its job was added again by the relay, whose attempt sends it): one request', async () => {
+    const redis = await startRedis(); // restarted by this test: not the one other tests share
+    later(() => redis.stop(), undefined);
+    const store = await sharedStore(engine);
+    const receiver = await receiverFor();
+    // The gate of the first admission waits until the test lets it go on; every admission's verdict is kept.
+    let letFirstGo!: () => void;
+    const firstHeld = new Promise<void>((resolve) => (letFirstGo = resolve));
+    let admissions = 0;
+    const verdicts: Array<ReceiverVerdict['kind']> = [];
+    const holdFirstAdmission: QueueFactory = (context) => {
+      const queue = bullmqQueue({ connection: redis.url, queueName: queueName(), worker: true })(context);
+      const gate = queue.gate!;
+      const heldGate: SendGate = {
+        admit: async (request) => {
+          if (++admissions === 1) await firstHeld;
+          return gate.admit(request);
+        },
+        finish: (pass, verdict) => (verdicts.push(verdict.kind), gate.finish(pass, verdict)),
+      };
+      return {
+        leaseMs: queue.leaseMs,
+        gate: heldGate,
+        capacity: () => queue.capacity(),
+        enqueue: (claims) => queue.enqueue(claims),
+        onCapacity: (listener) => queue.onCapacity(listener),
+        settled: () => queue.settled(),
+        close: (timeoutMs) => queue.close(timeoutMs),
+      };
+    };
+    const hooks = await bullHooks(store(), holdFirstAdmission);
+    await hooks.start();
+    const subscription = await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    await hooks.model('Book', 'created', { id: 1, ownerId: 'alice' });
+    await eventually(() => expect(admissions).toBe(1), 10_000);
+
+    await redis.restart(200); // its jobs and keys gone; the relay adds the job of the delivery in flight again
+    await eventually(() => expect(admissions).toBe(2), 20_000);
+    letFirstGo();
+    await eventually(() => expect(verdicts).toHaveLength(2), 20_000);
+    await hooks.idle({ timeout: '20s' });
+    // The waiting attempt was admitted after the restart, then dropped unsent; the re-added job's attempt sent it.
+    expect(verdicts.toSorted()).toEqual(['fine', 'unsent']);
+    expect(receiver.received).toHaveLength(1);
+    const [delivery] = await hooks.deliveries.list(subscription.id);
+    expect(delivery).toMatchObject({ id: receiver.received[0]!.headers['webhook-id'], status: 'delivered', attempts: 1 });
+  });
+});
+
 describe.each(['postgres', 'sqlite'] as const)('bullmqQueue: a worker whose lease lapsed mid-attempt (%s)', (engine) => {
   it('its late result, after another worker delivered the delivery, changes nothing: delivered once, never flipped back', async () => {
     const store = await sharedStore(engine);
@@ -403,7 +456,7 @@ describe('bullmqQueue: the port, with a stand-in processor', () => {
   /** A queue whose processor waits until the test lets it finish; the "store" says which attempt is in flight. */
   function standIn(name: string, worker = true, options: Partial<BullmqQueueOptions> = {}, concurrency = 4, logger = silentLogger) {
     const inFlight = new Map<string, number>(); // delivery id → attempt in flight
-    const started: Array<{ id: string; attempt: number; finish(outcome?: ProcessedClaim): void }> = [];
+    const started: Array<{ id: string; attempt: number; finish(outcome?: ProcessedClaim): void; stillMine?: () => boolean }> = [];
     const claim = (id: string, attempt: number) => ({ id, attempt, leaseUntil: Date.now() + 60_000 }) as ClaimedDelivery;
     const queue = bullmqQueue({ connection: redisUrl, queueName: name, worker, ...options })({
       concurrency,
@@ -412,7 +465,7 @@ describe('bullmqQueue: the port, with a stand-in processor', () => {
       loadClaims: async (ids) => ids.flatMap((id) => (inFlight.has(id) ? [claim(id, inFlight.get(id)!)] : [])),
       inFlightAttempts: async () => [],
       extendLease: async () => true,
-      processor: (delivery) => new Promise<ProcessedClaim | void>((finish) => started.push({ id: delivery.id, attempt: delivery.attempt, finish })),
+      processor: (delivery, _signal, stillMine) => new Promise<ProcessedClaim | void>((finish) => started.push({ id: delivery.id, attempt: delivery.attempt, finish, stillMine })),
     });
     later(() => queue.close(1000), queue);
     queue.capacity(); // opens the queue and starts the worker, as the dispatcher's first pass does
@@ -509,6 +562,34 @@ describe('bullmqQueue: the port, with a stand-in processor', () => {
     await eventually(() => expect(warnings).toContainEqual(expect.stringContaining('delivery job failed; BullMQ retries it')));
     expect(started.map((s) => s.id)).toEqual(['dlv_first']);
     await eventually(() => expect(started.map((s) => s.id)).toEqual(['dlv_first', 'dlv_second']));
+    started[1]!.finish('recorded');
+    await queue.settled();
+  });
+
+  it('Redis restarted empty: an attempt started before is no longer its worker\'s, and its job does not let go of the key of the new job that took its number', async () => {
+    const redis = await startRedis(); // restarted by this test: not the one other tests share
+    later(() => redis.stop(), undefined);
+    const said: string[] = [];
+    const logger = { ...silentLogger, warn: (_obj: object, msg?: string) => void said.push(msg ?? ''), error: (_obj: object, msg?: string) => void said.push(msg ?? '') };
+    const name = queueName();
+    const { queue, inFlight, started, claim } = standIn(name, true, { connection: redis.url }, 4, logger);
+    inFlight.set('dlv_x', 1);
+    await queue.enqueue([claim('dlv_x', 1)]); // job 1
+    await eventually(() => expect(started).toHaveLength(1));
+    expect(started[0]!.stillMine?.()).toBe(true);
+
+    await redis.restart(200);
+    await queue.enqueue([claim('dlv_x', 1)]); // as a relay adds it again: job 1 of the empty Redis
+    await eventually(() => expect(started).toHaveLength(2), 20_000);
+    // The attempt from before the restart: its worker lost Redis meanwhile, so it is not sent.
+    expect(started[0]!.stillMine?.()).toBe(false);
+    expect(started[1]!.stillMine?.()).toBe(true);
+    started[0]!.finish();
+    await eventually(() => expect(said).toContainEqual(expect.stringMatching(/delivery job failed|BullMQ worker error/)), 20_000);
+    // The new job still holds its key: another job of dlv_x waits rather than send it again beside it.
+    const client = new Redis(redis.url);
+    later(() => client.quit(), undefined);
+    expect(await client.get(`bull:${name}:attempting:dlv_x.1`)).toMatch(/^1@/);
     started[1]!.finish('recorded');
     await queue.settled();
   });

@@ -49,8 +49,8 @@ export class AttemptRunner {
     this.#deps = deps;
   }
 
-  /** `extraHeaders` (a trace's `traceparent`) go with the attempt's request. */
-  async run(claim: ClaimedDelivery, signal: AbortSignal, extraHeaders: Readonly<Record<string, string>> = {}): Promise<FinishedAttempt> {
+  /** `extraHeaders` (a trace's `traceparent`) go with the attempt's request; `stillMine`: see DeliveryProcessor. */
+  async run(claim: ClaimedDelivery, signal: AbortSignal, extraHeaders: Readonly<Record<string, string>> = {}, stillMine?: () => boolean): Promise<FinishedAttempt> {
     const { options } = this.#deps;
     const subscription = claim.subscription;
     const startedAt = Date.now();
@@ -65,6 +65,11 @@ export class AttemptRunner {
       const admission = await this.#deps.gate.admit({ subscriptionId: subscription.id, origin: this.#origins.of(subscription.target), perSecond });
       if (!admission.admitted) return { release: giveBack(claim, Date.now() + admission.waitMs) };
       pass = admission.pass;
+      if (stillMine && !stillMine()) {
+        // Nothing to record and no claim to give back: whoever holds the attempt now makes it.
+        await this.#deps.gate.finish(pass, { kind: 'unsent' }).catch(() => undefined);
+        return {};
+      }
     } catch (error) {
       this.#deps.logger.warn({ err: loggedError(error), deliveryId: claim.id }, 'resthooks: could not check the rate limits; the delivery waits');
       return { release: giveBack(claim, Date.now() + GATE_UNREACHABLE_WAIT_MS) };

@@ -16,7 +16,12 @@ import type { SendGate } from './send-gate.js';
 /** What became of a claim a processor was given: an attempt recorded, or the claim given back unattempted (due again later). */
 export type ProcessedClaim = 'recorded' | 'given back';
 
-export type DeliveryProcessor = (delivery: ClaimedDelivery, signal: AbortSignal) => Promise<ProcessedClaim | void>;
+/**
+ * `stillMine`, when given, is asked after the send gate admits the attempt (a wait that may outlast a
+ * fault): false means this process may no longer make it (its job may be another worker's now), and
+ * the attempt is neither sent nor given back; its claim stays as it is, for whoever holds it now.
+ */
+export type DeliveryProcessor = (delivery: ClaimedDelivery, signal: AbortSignal, stillMine?: () => boolean) => Promise<ProcessedClaim | void>;
 
 /** The abort reason of a claim handed back unattempted that should not be claimed again for `delayMs`. */
 export class GiveBack extends Error {

@@ -196,17 +196,19 @@ describe('redis send gate: caps on attempts in flight, across workers', () => {
 });
 
 describe('redis send gate: round trips on Redis time', () => {
-  /** A gate on Redis's clock with a per-origin cap of 1, and how many script calls it made. */
-  async function countedGate(name: string): Promise<{ gate: RedisSendGate; calls: () => number }> {
+  /** A gate on Redis's clock with a per-origin cap of 1, how many script calls it made, and the last one's arguments. */
+  async function countedGate(name: string): Promise<{ gate: RedisSendGate; calls: () => number; lastArgs: () => unknown[] }> {
     const queue = new Queue(name, { connection: { url: inject('redisUrl') } });
     closers.push(() => queue.close());
     const client = await queue.backend.client;
     let calls = 0;
+    let lastArgs: unknown[] = [];
     const counted = new Proxy(client, {
       get(target, property) {
         if (property === 'runCommand') {
           return (...args: Parameters<typeof target.runCommand>) => {
             calls++;
+            lastArgs = args[1];
             return target.runCommand(...args);
           };
         }
@@ -215,7 +217,7 @@ describe('redis send gate: round trips on Redis time', () => {
       },
     });
     const gate = new RedisSendGate(async () => counted, { keyPrefix: `bull:${name}`, leaseMs: LEASE_MS, perOrigin: 1, perSubscription: 1000 });
-    return { gate, calls: () => calls };
+    return { gate, calls: () => calls, lastArgs: () => lastArgs };
   }
 
   it("a finish rides on the next admission: one call for both, and the admission gets the slot it freed", async () => {
@@ -238,6 +240,20 @@ describe('redis send gate: round trips on Redis time', () => {
     expect(first).toMatchObject({ admitted: true });
     expect(second).toMatchObject({ admitted: false, reason: 'origin' });
     expect(third).toMatchObject({ admitted: true });
+  });
+
+  it("a call's arguments: each key once (one origin's key for all its attempts), one argument per admission or finish", async () => {
+    const { gate, lastArgs } = await countedGate(`gate-test-${process.pid}-${++gates}`);
+    const one = await gate.admit(request('s1', null, 'http://one.test'));
+    if (!one.admitted) throw new Error('not admitted');
+    const finished = gate.finish(one.pass, { kind: 'fine' });
+    // Without a rate, no rate key; the finish and the admission of s1 share its keys; one origin key.
+    await Promise.all([gate.admit(request('s1', null, 'http://one.test')), gate.admit(request('s2', null, 'http://one.test')), gate.admit(request('s3', 5, 'http://one.test'))]);
+    await finished;
+    const args = lastArgs();
+    const keyCount = Number(args[0]);
+    expect(args.slice(1, 1 + keyCount).map((key) => String(key).replace(/^.*:gate:/, '')).toSorted()).toEqual(['origin:http://one.test', 'pause:s1', 'pause:s2', 'pause:s3', 'rate:s3', 'sub:s1', 'sub:s2', 'sub:s3']);
+    expect(args).toHaveLength(1 + keyCount + 7 + 1 + 3); // count, keys, 7 common arguments, then one per finish and admission
   });
 
   it('finishes with no admission after them go together within moments; another worker then finds their slots free', async () => {

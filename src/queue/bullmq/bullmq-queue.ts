@@ -562,7 +562,9 @@ class BullmqQueue implements DeliveryQueue {
    */
   async #process(job: Job<DeliveryJobData>, opened: Opened): Promise<void> {
     const attempts = attemptsOf(job.data);
-    const jobId = job.id!;
+    // What its keys hold: the job's id and when it was added. A Redis restarted empty numbers its jobs
+    // from 1 again, and a job from before the restart must not let go of the keys a new one took.
+    const jobId = `${job.id!}@${job.timestamp}`;
     const { signal } = opened.shutdown;
     const epoch = this.#stallEpoch;
     let open = 0;

@@ -2,7 +2,7 @@
  * One job at a time per delivery attempt. Jobs carry several deliveries and are not deduplicated, so
  * one attempt may be in several jobs at once: relayed again after its lease lapsed, re-added after
  * Redis lost its jobs, given back and claimed anew while its first job still runs. Before a job reads
- * its claims it takes a key per attempt (`SET … PX`, holding the job's id); a job that finds a key
+ * its claims it takes a key per attempt (`SET … PX`, holding the job's id and time of adding); a job that finds a key
  * held by another job leaves that delivery to it. The same job run again (BullMQ's stalled check after
  * its worker died, or its retry) takes its keys again. Keys are let go when the job ends, or at once
  * for a delivery given back, and expire on their own after a worker's death.

@@ -31,19 +31,33 @@ const PAUSE_KEEP_MS = PAUSE_FORGET_MS;
 
 // One script, one round trip: first the finishes of earlier attempts (their slots freed, their
 // verdicts applied), then the admissions in order, so each admission sees the slots those finishes
-// free and those the admissions before it take. ARGV: now ('' = Redis's clock), finishes F,
-// admissions A; then per finish: pass id, probe (1/0), verdict (pause, troubled, fine, unsent), pause
-// ms; then per admission: pass id, lease ms, capacity (0 = no rate), window ms, per-origin cap,
-// per-subscription cap. KEYS: pause, rate, origin, subscription of each finish, then of each
-// admission. Returns one {admitted, wait ms or probe, reason} per admission.
+// free and those the admissions before it take. KEYS: every key the call's finishes and admissions
+// name, each once (one origin's key serves all its attempts). ARGV: now ('' = Redis's clock), the
+// pass ids' prefix, lease ms, per-origin cap, per-subscription cap, finishes F, admissions A; then one
+// word list per finish: the KEYS indexes of its pause, rate (0: none), origin and subscription keys,
+// pass id (after the prefix), probe (1/0), verdict (pause, troubled, fine, unsent), pause ms; then one
+// per admission: the four indexes, pass id, capacity (0 = no rate), window ms. One argument per
+// finish or admission keeps the client's work per attempt small. Returns one {admitted, wait ms or
+// probe, reason} per admission.
 const GATE = `
 local now = tonumber(ARGV[1])
 if not now then local t = redis.call('TIME'); now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
+local prefix, lease, perOrigin, perSubscription = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+
+local function words(s)
+  local w = {}
+  for part in string.gmatch(s, '%S+') do w[#w + 1] = part end
+  return w
+end
+local function keysOf(w)
+  local rate = tonumber(w[2])
+  return {KEYS[tonumber(w[1])], rate > 0 and KEYS[rate] or false, KEYS[tonumber(w[3])], KEYS[tonumber(w[4])]}
+end
 
 local function finish(k, id, probeArg, kind, pauseMs)
   redis.call('ZREM', k[3], id)
   redis.call('ZREM', k[4], id)
-  redis.call('ZADD', k[2], 'XX', now, id)
+  if k[2] then redis.call('ZADD', k[2], 'XX', now, id) end
   local pause = redis.call('HMGET', k[1], 'until', 'length', 'probe')
   local isProbe = probeArg == '1' and pause[3] == id
   if kind == 'pause' then
@@ -68,7 +82,7 @@ local function finish(k, id, probeArg, kind, pauseMs)
   end
 end
 
-local function admit(k, id, lease, capacity, window, perOrigin, perSubscription)
+local function admit(k, id, capacity, window)
   local probe = 0
   local pause = redis.call('HMGET', k[1], 'until', 'probe', 'probeUntil')
   local probeUntil = tonumber(pause[3]) or 0
@@ -112,17 +126,15 @@ local function admit(k, id, lease, capacity, window, perOrigin, perSubscription)
   return {1, probe, ''}
 end
 
-local finishes, admissions = tonumber(ARGV[2]), tonumber(ARGV[3])
-local a = 4
-for i = 0, finishes - 1 do
-  finish({KEYS[i * 4 + 1], KEYS[i * 4 + 2], KEYS[i * 4 + 3], KEYS[i * 4 + 4]}, ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
-  a = a + 4
+local finishes, admissions = tonumber(ARGV[6]), tonumber(ARGV[7])
+for i = 8, 7 + finishes do
+  local w = words(ARGV[i])
+  finish(keysOf(w), prefix .. w[5], w[6], w[7], w[8])
 end
 local results = {}
-for i = 0, admissions - 1 do
-  local b = (finishes + i) * 4
-  results[i + 1] = admit({KEYS[b + 1], KEYS[b + 2], KEYS[b + 3], KEYS[b + 4]}, ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]))
-  a = a + 6
+for i = 1, admissions do
+  local w = words(ARGV[7 + finishes + i])
+  results[i] = admit(keysOf(w), prefix .. w[5], tonumber(w[6]), tonumber(w[7]))
 end
 return results
 `;
@@ -150,11 +162,23 @@ interface PendingAdmission extends Waiting<Admission> {
   readonly request: GateRequest;
 }
 
-/** One finish's or admission's part of a script call. */
-interface ScriptArgs {
-  readonly keys: string[];
-  readonly argv: string[];
+/** A script call's keys, each once, by the index the script reads it at (from 1, as Lua counts). */
+class CallKeys {
+  readonly list: string[] = [];
+  readonly #index = new Map<string, number>();
+
+  indexOf(key: string): number {
+    let index = this.#index.get(key);
+    if (index === undefined) {
+      index = this.list.push(key);
+      this.#index.set(key, index);
+    }
+    return index;
+  }
 }
+
+/** One finish's or admission's part of a script call: its words, once the call's keys are known. */
+type ScriptPart = (keys: CallKeys) => string;
 
 type AdmitReply = [number, number, string];
 
@@ -167,6 +191,9 @@ export class RedisSendGate implements SendGate {
   #admissions: PendingAdmission[] = [];
   #finishTimer: NodeJS.Timeout | undefined;
   #admitScheduled = false;
+  /** Pass ids: unique across workers by the prefix, cheap per attempt by the counter. */
+  readonly #idPrefix = `${randomUUID()}:`;
+  #passes = 0;
 
   constructor(client: () => Promise<RedisClient>, options: RedisSendGateOptions) {
     this.#client = client;
@@ -179,7 +206,7 @@ export class RedisSendGate implements SendGate {
    */
   admit(request: GateRequest): Promise<Admission> {
     return new Promise((resolve, reject) => {
-      this.#admissions.push({ id: randomUUID(), request, resolve, reject });
+      this.#admissions.push({ id: this.#newPassId(), request, resolve, reject });
       if (this.#admitScheduled) return;
       this.#admitScheduled = true;
       setImmediate(() => void this.#send());
@@ -200,7 +227,7 @@ export class RedisSendGate implements SendGate {
 
   /** One admission with a clock of its own, sent alone (tests; production uses `admit`). */
   async admitAt(request: GateRequest, now: number | undefined): Promise<Admission> {
-    const id = randomUUID();
+    const id = this.#newPassId();
     const [reply] = await this.#run(now, [], [this.#admissionArgs(id, request)]);
     return admission(id, request, reply!);
   }
@@ -238,37 +265,49 @@ export class RedisSendGate implements SendGate {
     }
   }
 
-  async #run(now: number | undefined, finishes: ScriptArgs[], admissions: ScriptArgs[]): Promise<AdmitReply[]> {
+  async #run(now: number | undefined, finishes: ScriptPart[], admissions: ScriptPart[]): Promise<AdmitReply[]> {
     const client = await this.#ready();
-    const keys: string[] = [];
-    const argv = [now === undefined ? '' : String(now), String(finishes.length), String(admissions.length)];
-    for (const part of [...finishes, ...admissions]) {
-      keys.push(...part.keys);
-      argv.push(...part.argv);
-    }
-    return (await client.runCommand(GATE_COMMAND, [keys.length, ...keys, ...argv])) as AdmitReply[];
-  }
-
-  #keys(request: GateRequest): string[] {
-    const base = `${this.#options.keyPrefix}:gate`;
-    return [`${base}:pause:${request.subscriptionId}`, `${base}:rate:${request.subscriptionId}`, `${base}:origin:${request.origin}`, `${base}:sub:${request.subscriptionId}`];
-  }
-
-  #finishArgs(pass: GatePass, verdict: ReceiverVerdict): ScriptArgs {
-    return { keys: this.#keys(pass.request), argv: [pass.id, pass.probe ? '1' : '0', verdict.kind, verdict.kind === 'pause' ? String(verdict.ms) : '0'] };
-  }
-
-  #admissionArgs(id: string, request: GateRequest): ScriptArgs {
     const { leaseMs, perOrigin, perSubscription } = this.#options;
+    const keys = new CallKeys();
+    const args: Array<string | number> = [now === undefined ? '' : String(now), this.#idPrefix, String(leaseMs), String(perOrigin), String(perSubscription), String(finishes.length), String(admissions.length)];
+    for (const part of finishes) args.push(part(keys));
+    for (const part of admissions) args.push(part(keys));
+    return (await client.runCommand(GATE_COMMAND, [keys.list.length, ...keys.list, ...args])) as AdmitReply[];
+  }
+
+  /** The KEYS indexes of a request's pause, rate (0 without a rate), origin and subscription keys. */
+  #keyIndexes(keys: CallKeys, request: GateRequest): string {
+    const base = `${this.#options.keyPrefix}:gate:`;
+    const rate = request.perSecond === null ? 0 : keys.indexOf(`${base}rate:${request.subscriptionId}`);
+    return `${keys.indexOf(`${base}pause:${request.subscriptionId}`)} ${rate} ${keys.indexOf(`${base}origin:${request.origin}`)} ${keys.indexOf(`${base}sub:${request.subscriptionId}`)}`;
+  }
+
+  #finishArgs(pass: GatePass, verdict: ReceiverVerdict): ScriptPart {
+    const id = this.#passSuffix(pass.id);
+    return (keys) => `${this.#keyIndexes(keys, pass.request)} ${id} ${pass.probe ? 1 : 0} ${verdict.kind} ${verdict.kind === 'pause' ? verdict.ms : 0}`;
+  }
+
+  #admissionArgs(id: string, request: GateRequest): ScriptPart {
     const { capacity, windowMs } = request.perSecond === null ? { capacity: 0, windowMs: 0 } : rateWindow(request.perSecond);
-    return { keys: this.#keys(request), argv: [id, String(leaseMs), String(capacity), String(windowMs), String(perOrigin), String(perSubscription)] };
+    const suffix = this.#passSuffix(id);
+    return (keys) => `${this.#keyIndexes(keys, request)} ${suffix} ${capacity} ${windowMs}`;
+  }
+
+  #newPassId(): string {
+    return this.#idPrefix + String(++this.#passes);
+  }
+
+  /** A pass's id as the script gets it: after this gate's prefix (every pass it finishes is one it admitted). */
+  #passSuffix(id: string): string {
+    if (!id.startsWith(this.#idPrefix)) throw new Error(`resthooks: the pass ${id} was not admitted by this gate`);
+    return id.slice(this.#idPrefix.length);
   }
 
   async #ready(): Promise<RedisClient> {
     const client = await this.#client();
     if (!this.#defined.has(client)) {
-      // No fixed key count (ioredis then takes it as each call's first argument): four keys per
-      // finish and per admission. BullMQ's type wants a number; ioredis takes `undefined` for this.
+      // No fixed key count (ioredis then takes it as each call's first argument): each call names
+      // its own. BullMQ's type wants a number; ioredis takes `undefined` for this.
       client.defineCommand(GATE_COMMAND, { lua: GATE, numberOfKeys: undefined as unknown as number });
       this.#defined.add(client);
     }

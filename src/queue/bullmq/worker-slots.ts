@@ -97,7 +97,15 @@ export class WorkerSlots {
         return;
       }
       const claim = await this.#options.prepare(entry.claim, pending.signal);
-      outcome = claim ? ((await this.#options.processor(claim, pending.signal)) ?? 'recorded') : 'skipped';
+      if (!claim) {
+        outcome = 'skipped';
+        return;
+      }
+      // Asked again once the gate admits it: the gate's wait may have outlasted a stall or a lost Redis.
+      let dropped = false;
+      const stillMine = () => !(dropped = pending.go() === 'drop');
+      const processed = await this.#options.processor(claim, pending.signal, stillMine);
+      outcome = dropped ? 'dropped' : (processed ?? 'recorded');
     } finally {
       this.#inFlight--;
       this.#fairShare.finished(entry);
