@@ -25,6 +25,24 @@ describe('ids', () => {
     expect(TypeID.fromUUID('evt', uuid).toString()).toBe(id);
   });
 
+  it('every random bit lands where TypeID puts it: thousands of ids decode and encode back to the same text', () => {
+    // The 62 random bits (after the variant's two): each is seen both set and clear.
+    let seenSet = 0n;
+    let seenClear = 0n;
+    const random = (1n << 62n) - 1n;
+    for (let i = 0; i < 5_000; i++) {
+      const id = newId('dlv');
+      const uuid = TypeID.fromString(id).toUUID();
+      expect(uuid[14]).toBe('7');
+      expect('89ab').toContain(uuid[19]);
+      expect(TypeID.fromUUID('dlv', uuid).toString()).toBe(id);
+      const bits = BigInt(`0x${uuid.replace(/-/g, '').slice(16)}`) & random;
+      seenSet |= bits;
+      seenClear |= ~bits & random;
+    }
+    expect([seenSet, seenClear]).toEqual([random, random]);
+  });
+
   it('sort by creation time as strings, also within one millisecond and past 4096 ids in it', () => {
     vi.spyOn(Date, 'now').mockReturnValue(1_800_000_000_000);
     const ids = Array.from({ length: 10_000 }, () => newId('dlv'));

@@ -20,23 +20,20 @@ let pool = randomBytes(4096);
 let poolOffset = 0;
 let lastMs = 0;
 let counter = 0;
+// The 10 characters of the last millisecond an id was made in, made once for all its ids.
+let encodedMs = -1;
+let encodedMsText = '';
 
 export type IdPrefix = 'sub' | 'evt' | 'dlv' | 'att';
 
-/** 128 bits as TypeID's 26 characters: two zero bits in front make 130 bits, 5 per character. */
-function encodeUuid(bytes: Uint8Array): string {
-  let out = '';
-  let acc = 0;
-  let bits = 2;
-  for (const byte of bytes) {
-    acc = ((acc << 8) | byte) & 0x1fff;
-    bits += 8;
-    while (bits >= 5) {
-      bits -= 5;
-      out += ALPHABET[(acc >> bits) & 31];
-    }
-  }
-  return out;
+/** A 40-bit number as 8 characters, most significant first (two 20-bit halves, for 32-bit shifts). */
+function encode40(value: number): string {
+  const high = Math.floor(value / 0x100000);
+  const low = value - high * 0x100000;
+  return (
+    ALPHABET[high >>> 15]! + ALPHABET[(high >>> 10) & 31]! + ALPHABET[(high >>> 5) & 31]! + ALPHABET[high & 31]! +
+    ALPHABET[low >>> 15]! + ALPHABET[(low >>> 10) & 31]! + ALPHABET[(low >>> 5) & 31]! + ALPHABET[low & 31]!
+  );
 }
 
 function encodeMs(ms: number): string {
@@ -66,18 +63,20 @@ export function newId(prefix: IdPrefix): string {
     pool = randomBytes(4096);
     poolOffset = 0;
   }
-  const bytes = new Uint8Array(16);
-  let ms = lastMs;
-  for (let i = 5; i >= 0; i--) {
-    bytes[i] = ms % 256;
-    ms = Math.floor(ms / 256);
+  // TypeID's 26 characters are two zero bits and the UUID's 128, 5 bits each: the first 10 are exactly the
+  // 48-bit milliseconds (made once per millisecond), the other 16 the 80 bits after them, taken as two 40-bit
+  // numbers: version 7 and the counter (16 bits) and 24 random bits, then 40 random bits. The first two
+  // random bits are the RFC 9562 variant (0b10).
+  if (lastMs !== encodedMs) {
+    encodedMs = lastMs;
+    encodedMsText = encodeMs(lastMs);
   }
-  bytes[6] = 0x70 | (counter >> 8); // version 7
-  bytes[7] = counter & 0xff;
-  bytes.set(pool.subarray(poolOffset, poolOffset + 8), 8);
+  const r = pool;
+  const o = poolOffset;
   poolOffset += 8;
-  bytes[8] = 0x80 | (bytes[8]! & 0x3f); // RFC 9562 variant
-  return `${prefix}_${encodeUuid(bytes)}`;
+  const high = (0x7000 | counter) * 2 ** 24 + (0x80 | (r[o]! & 0x3f)) * 2 ** 16 + r[o + 1]! * 2 ** 8 + r[o + 2]!;
+  const low = r[o + 3]! * 2 ** 32 + (((r[o + 4]! << 24) | (r[o + 5]! << 16) | (r[o + 6]! << 8) | r[o + 7]!) >>> 0);
+  return `${prefix}_${encodedMsText}${encode40(high)}${encode40(low)}`;
 }
 
 /**
