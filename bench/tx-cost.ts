@@ -14,8 +14,13 @@ import pg from 'pg';
 import { createHooks, postgresStore, type HostExecutor } from '../src/index.js';
 import { startPostgres } from '../test/support/postgres.js';
 import { adapterCosts, type AdapterCost } from './orm-insert.js';
+import { ORM_CASES } from './orm-insert-case.js';
+
 import type { Scenario, ScenarioContext, ScenarioReport } from './scenario-report.js';
 import { median } from './stats.js';
+
+// Alone, the scenario measures only the cases it reports: the raw better-sqlite3 ones.
+const RAW_CASES = ORM_CASES.filter((name) => name.startsWith('raw-'));
 
 export interface TxCost {
   readonly engine: string;
@@ -127,7 +132,7 @@ export const txCostScenario: Scenario = {
   async run(context: ScenarioContext) {
     const sqlite = context.adapterCosts
       ? sqliteTxCosts(context.adapterCosts, 'the adapter table of this run')
-      : sqliteTxCosts(await adapterCosts(7), 'bench/orm-insert.ts, 7 rounds, in this scenario');
+      : sqliteTxCosts(await adapterCosts(7, () => undefined, RAW_CASES), 'bench/orm-insert.ts, its raw better-sqlite3 cases, 7 rounds, in this scenario');
     const postgres = await postgresTxCost({ rounds: 21, perRound: 200 });
     context.log(`  tx cost: PostgreSQL ${postgres.plainUs.toFixed(1)} µs plain, ${postgres.hookedUs.toFixed(1)} µs with { tx }, ${postgres.ratio.toFixed(2)}×`);
     return txCostReport([...sqlite, postgres]);
