@@ -15,7 +15,6 @@ import { createHooks, postgresStore, type HostExecutor } from '../src/index.js';
 import { startPostgres } from '../test/support/postgres.js';
 import { adapterCosts, type AdapterCost } from './orm-insert.js';
 import { ORM_CASES } from './orm-insert-case.js';
-
 import type { Scenario, ScenarioContext, ScenarioReport } from './scenario-report.js';
 import { median } from './stats.js';
 
