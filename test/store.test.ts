@@ -89,6 +89,7 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
       ['0004-event-names-indexed-at-fanout', 'Success'],
       ['0005-subscription-max-per-second', 'Success'],
       ['0006-fresh-events-table', 'Success'],
+      ['0007-first-attempt-in-delivery-row', 'Success'],
     ]);
     const second = await store.migrate();
     expect(second.error).toBeUndefined();
@@ -126,6 +127,7 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
       ['0004-event-names-indexed-at-fanout', 'Success'],
       ['0005-subscription-max-per-second', 'Success'],
       ['0006-fresh-events-table', 'Success'],
+      ['0007-first-attempt-in-delivery-row', 'Success'],
     ]);
     const rows = await store.db.selectFrom('resthooks_attempts').select(['id', 'delivery_id', 'number', 'status_code']).orderBy('delivery_id').orderBy('number').execute();
     expect(rows.map((r) => [r.delivery_id, Number(r.number), Number(r.status_code)])).toEqual(
@@ -674,8 +676,7 @@ describe.each(ENGINES)('KyselyStore claims and records on %s', (engine) => {
     // Written again later, whole: its texts are kept.
     expect(await recorder.recordAttempts([record], T0 + 20)).toMatchObject({ stale: [], withoutTexts: [], released: [] });
     expect(await deliveryRow(store, claim!.id)).toMatchObject({ status: 'delivered' });
-    const [attempt] = await store.db.selectFrom('resthooks_attempts').selectAll().where('delivery_id', '=', claim!.id).execute();
-    expect(attempt).toMatchObject({ response_excerpt: 'the answer', status_code: 200 });
+    expect((await store.getDelivery(claim!.id))?.attemptLog).toMatchObject([{ responseExcerpt: 'the answer', statusCode: 200 }]);
     await recorder.destroy().catch(() => undefined);
   });
 
