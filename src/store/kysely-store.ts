@@ -50,12 +50,13 @@ export interface ClaimedDelivery {
 
 /**
  * A claim from its rows: the fan-out builds one from the rows it just wrote, `loadClaims` from the
- * joined columns it read back.
+ * joined columns it read back. Its event and subscription parts may be shared by many claims (made
+ * once per event and per subscription row with `claimEventOf` and `claimSubscriptionOf`): they are read only.
  */
 export function claimOf(
   delivery: Pick<DeliveryTable, 'id' | 'event_id' | 'subscription_id' | 'attempts' | 'body' | 'due_at'>,
-  event: Pick<EventTable, 'name' | 'model' | 'action' | 'owner' | 'all_owners' | 'data' | 'body' | 'created_at'>,
-  subscription: Pick<SubscriptionTable, 'id' | 'owner' | 'event' | 'target' | 'active' | 'secret' | 'previous_secrets' | 'failing_since' | 'max_per_second'> | null,
+  event: ClaimedDelivery['event'],
+  subscription: ClaimedDelivery['subscription'],
 ): ClaimedDelivery {
   return {
     id: delivery.id,
@@ -64,17 +65,31 @@ export function claimOf(
     attempt: Number(delivery.attempts) + 1,
     leaseUntil: Number(delivery.due_at),
     body: delivery.body,
-    event: {
-      name: event.name,
-      model: event.model,
-      action: event.action,
-      owner: event.owner,
-      allOwners: Number(event.all_owners) === 1,
-      data: event.data,
-      body: event.body,
-      createdAt: Number(event.created_at),
-    },
-    subscription: subscription && {
+    event,
+    subscription,
+  };
+}
+
+/** The event part of a claim, from the event's row. */
+export function claimEventOf(event: Pick<EventTable, 'name' | 'model' | 'action' | 'owner' | 'all_owners' | 'data' | 'body' | 'created_at'>): ClaimedDelivery['event'] {
+  return {
+    name: event.name,
+    model: event.model,
+    action: event.action,
+    owner: event.owner,
+    allOwners: Number(event.all_owners) === 1,
+    data: event.data,
+    body: event.body,
+    createdAt: Number(event.created_at),
+  };
+}
+
+/** The subscription part of a claim, from the subscription's row (null: deleted since the fan-out). */
+export function claimSubscriptionOf(
+  subscription: Pick<SubscriptionTable, 'id' | 'owner' | 'event' | 'target' | 'active' | 'secret' | 'previous_secrets' | 'failing_since' | 'max_per_second'> | null,
+): ClaimedDelivery['subscription'] {
+  return (
+    subscription && {
       id: subscription.id,
       owner: subscription.owner,
       event: subscription.event,
@@ -84,8 +99,8 @@ export function claimOf(
       previousSecrets: subscription.previous_secrets,
       failingSince: subscription.failing_since === null ? null : Number(subscription.failing_since),
       maxPerSecond: subscription.max_per_second == null ? null : Number(subscription.max_per_second),
-    },
-  };
+    }
+  );
 }
 
 /** The claim's event as `onSent` shows it to the app: data parsed, time a Date. */
@@ -742,10 +757,12 @@ export class KyselyStore {
     return rows.map((r) =>
       claimOf(
         r,
-        { name: r.name, model: r.model, action: r.action, owner: r.event_owner, all_owners: r.all_owners, data: r.data, body: r.event_body, created_at: r.created_at },
-        r.s_id === null
-          ? null
-          : this.#opened({ id: r.s_id, owner: r.owner!, event: r.event!, target: r.target!, active: r.active!, secret: r.secret!, previous_secrets: r.previous_secrets, failing_since: r.failing_since, max_per_second: r.max_per_second }),
+        claimEventOf({ name: r.name, model: r.model, action: r.action, owner: r.event_owner, all_owners: r.all_owners, data: r.data, body: r.event_body, created_at: r.created_at }),
+        claimSubscriptionOf(
+          r.s_id === null
+            ? null
+            : this.#opened({ id: r.s_id, owner: r.owner!, event: r.event!, target: r.target!, active: r.active!, secret: r.secret!, previous_secrets: r.previous_secrets, failing_since: r.failing_since, max_per_second: r.max_per_second }),
+        ),
       ),
     );
   }
