@@ -109,8 +109,8 @@ export class Sender {
 const ABORTED_BY_SHUTDOWN = 'aborted by shutdown';
 
 // A subscription's target is parsed once, not on every attempt (a URL object per request was a
-// measurable part of an attempt's own CPU); the bound keeps a churn of targets from growing it without end.
-const MAX_TARGETS = 4096;
+// measurable part of an attempt's own CPU); the bound (as `Origins`') keeps a churn of targets from growing it without end.
+const MAX_TARGETS = 10_000;
 const targets = new Map<string, { readonly origin: string; readonly path: string }>();
 function targetOf(target: string): { readonly origin: string; readonly path: string } {
   let parsed = targets.get(target);
