@@ -13,6 +13,7 @@ import { eventFanOutRetries } from '../src/store/migrations/0003-event-fanout-re
 import { eventNamesIndexedAtFanOut } from '../src/store/migrations/0004-event-names-indexed-at-fanout.js';
 import { subscriptionMaxPerSecond } from '../src/store/migrations/0005-subscription-max-per-second.js';
 import { freshEventsTable } from '../src/store/migrations/0006-fresh-events-table.js';
+import { firstAttemptInDeliveryRow } from '../src/store/migrations/0007-first-attempt-in-delivery-row.js';
 import { getOutboxEvent, listOutbox } from '../src/store/outbox.js';
 import { newDeliveryRow } from '../src/store/rows.js';
 import type { EventTable, SubscriptionTable } from '../src/store/schema.js';
@@ -146,7 +147,7 @@ describe.each(ENGINES)('fan-out bookkeeping on %s', (engine) => {
 
     const { error, results } = await store.migrate();
     expect(error).toBeUndefined();
-    expect(results?.map((r) => r.migrationName)).toEqual(['0003-event-fanout-retries', '0004-event-names-indexed-at-fanout', '0005-subscription-max-per-second', '0006-fresh-events-table']);
+    expect(results?.map((r) => r.migrationName)).toEqual(['0003-event-fanout-retries', '0004-event-names-indexed-at-fanout', '0005-subscription-max-per-second', '0006-fresh-events-table', '0007-first-attempt-in-delivery-row']);
     expect((await store.pendingEvents(10, T0)).map((e) => e.id)).toEqual([pending.id]);
     expect(await getOutboxEvent(store, pending.id)).toMatchObject({ status: 'pending', fanOutAttempts: 0, error: null });
     expect(await getOutboxEvent(store, undeliverable.id)).toMatchObject({ status: 'undeliverable', error: 'no owner', retryable: false });
@@ -172,7 +173,7 @@ describe.each(ENGINES)('fan-out bookkeeping on %s', (engine) => {
 
     const { error, results } = await store.migrate();
     expect(error).toBeUndefined();
-    expect(results?.map((r) => [r.migrationName, r.status])).toEqual([['0006-fresh-events-table', 'Success']]);
+    expect(results?.map((r) => [r.migrationName, r.status])).toEqual([['0006-fresh-events-table', 'Success'], ['0007-first-attempt-in-delivery-row', 'Success']]);
     const fresh = eventRow();
     await store.append(fresh);
     const where = async (id: string) => ({
@@ -211,11 +212,15 @@ describe.each(ENGINES)('fan-out bookkeeping on %s', (engine) => {
           '0004-event-names-indexed-at-fanout': eventNamesIndexedAtFanOut,
           '0005-subscription-max-per-second': subscriptionMaxPerSecond,
           '0006-fresh-events-table': freshEventsTable,
+          '0007-first-attempt-in-delivery-row': firstAttemptInDeliveryRow,
         }),
       }, migrationTableName: 'resthooks_migration', migrationLockTableName: 'resthooks_migration_lock' });
-    const { error, results } = await migrator.migrateDown();
+    const { error, results } = await migrator.migrateTo('0005-subscription-max-per-second');
     expect(error).toBeUndefined();
-    expect(results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['0006-fresh-events-table', 'Down', 'Success']]);
+    expect(results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([
+      ['0007-first-attempt-in-delivery-row', 'Down', 'Success'],
+      ['0006-fresh-events-table', 'Down', 'Success'],
+    ]);
     const rows = await store.db.selectFrom('resthooks_events').select(['id', 'status', 'data']).orderBy('id').execute();
     expect(rows).toEqual(events.map((e) => ({ id: e.id, status: 'pending', data: e.data })));
     await expect(store.db.selectFrom('resthooks_outbox').select('id').execute()).rejects.toThrow();

@@ -63,7 +63,16 @@ async function snapshot(store: KyselyStore) {
   const n = (x: unknown) => (x === null ? null : Number(x));
   const subscriptions = await store.db.selectFrom('resthooks_subscriptions').select(['id', 'active', 'failing_since', 'disabled_reason', 'updated_at']).orderBy('id').execute();
   const deliveries = await store.db.selectFrom('resthooks_deliveries').select(['id', 'status', 'attempts', 'due_at', 'last_status_code', 'last_error', 'updated_at']).orderBy('id').execute();
-  const attempts = await store.db.selectFrom('resthooks_attempts').selectAll().orderBy('delivery_id').orderBy('number').execute();
+  // Where an attempt is written (a row of its own, or kept in its delivery's row: migration 0007) may differ by engine; what was written may not.
+  const kept = await store.db
+    .selectFrom('resthooks_deliveries')
+    .select(['first_attempt_id as id', 'id as delivery_id', 'first_attempt_started_at as started_at', 'first_attempt_duration_ms as duration_ms', 'first_attempt_status_code as status_code', 'first_attempt_excerpt as response_excerpt'])
+    .where('first_attempt_id', 'is not', null)
+    .execute();
+  const attempts = [
+    ...(await store.db.selectFrom('resthooks_attempts').selectAll().execute()),
+    ...kept.map((k) => ({ ...k, id: k.id!, number: 1, error: null, outcome: 'delivered' as const, started_at: k.started_at!, duration_ms: k.duration_ms! })),
+  ].sort((x, y) => x.delivery_id.localeCompare(y.delivery_id) || Number(x.number) - Number(y.number));
   const events = await store.db.selectFrom('resthooks_events').select(['id', 'status']).orderBy('id').execute();
   return {
     subscriptions: subscriptions.map((s) => ({ ...s, active: n(s.active), failing_since: n(s.failing_since), updated_at: n(s.updated_at) })),

@@ -12,6 +12,7 @@ import { KyselyStore, type AttemptRecord } from '../src/store/kysely-store.js';
 import { inlineBatch, inlineParameters, type PostgresStoreDialectOptions } from '../src/store/postgres/postgres-store-dialect.js';
 import { initial } from '../src/store/migrations/0001-initial.js';
 import { MIGRATION_NAMES } from '../src/store/migrator.js';
+import { firstAttemptInDeliveryRow } from '../src/store/migrations/0007-first-attempt-in-delivery-row.js';
 import { newDeliveryRow } from '../src/store/rows.js';
 import type { EventTable, SubscriptionTable } from '../src/store/schema.js';
 import { ENGINES, TestDatabase } from './support/database.js';
@@ -89,6 +90,7 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
       ['0004-event-names-indexed-at-fanout', 'Success'],
       ['0005-subscription-max-per-second', 'Success'],
       ['0006-fresh-events-table', 'Success'],
+      ['0007-first-attempt-in-delivery-row', 'Success'],
     ]);
     const second = await store.migrate();
     expect(second.error).toBeUndefined();
@@ -126,6 +128,7 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
       ['0004-event-names-indexed-at-fanout', 'Success'],
       ['0005-subscription-max-per-second', 'Success'],
       ['0006-fresh-events-table', 'Success'],
+      ['0007-first-attempt-in-delivery-row', 'Success'],
     ]);
     const rows = await store.db.selectFrom('resthooks_attempts').select(['id', 'delivery_id', 'number', 'status_code']).orderBy('delivery_id').orderBy('number').execute();
     expect(rows.map((r) => [r.delivery_id, Number(r.number), Number(r.status_code)])).toEqual(
@@ -630,6 +633,60 @@ describe.each(ENGINES)('KyselyStore claims and records on %s', (engine) => {
   const failingSince = async (store: KyselyStore, id: string) =>
     (await store.db.selectFrom('resthooks_subscriptions').select('failing_since').where('id', '=', id).executeTakeFirstOrThrow()).failing_since;
 
+  const attemptRows = (store: KyselyStore, deliveryId: string) => store.db.selectFrom('resthooks_attempts').select(['id', 'number']).where('delivery_id', '=', deliveryId).orderBy('number').execute();
+  const logOf = async (store: KyselyStore, id: string) =>
+    (await store.getDelivery(id))!.attemptLog.map((a) => [a.id, a.number, a.statusCode, a.responseExcerpt, a.outcome, a.startedAt.getTime(), a.durationMs]);
+
+  it('a first attempt that delivers is kept in its delivery\'s row where records are written one by one (SQLite); the log reads the same, later attempts follow it', async () => {
+    const store = await db.migrated();
+    await seed(store, 2, T0);
+    const [a, b] = await store.claimDue(10, T0, T0 + 60_000);
+    const [delivered, retried] = [recordOf(a!, 200, { excerpt: 'ok' }), recordOf(b!, 503)];
+    expect(await store.recordAttempts([delivered, retried], T0 + 1)).toMatchObject({ stale: [], withoutTexts: [], released: [] });
+    // One row written for the delivery, none for its attempt; PostgreSQL's set-based statement writes attempt rows.
+    expect(await attemptRows(store, a!.id)).toHaveLength(engine === 'sqlite' ? 0 : 1);
+    expect(await attemptRows(store, b!.id)).toHaveLength(1);
+    expect(await logOf(store, a!.id)).toEqual([[delivered.attempt!.id, 1, 200, 'ok', 'delivered', T0, 5]]);
+    expect(await store.getDelivery(a!.id)).toMatchObject({ status: 'delivered', attempts: 1, lastStatusCode: 200 });
+
+    // A manual retry: the second attempt is a row, after the kept one, whose status code stays its own.
+    expect(await store.requeueDelivery(a!.id, T0 + 2)).toBe('requeued');
+    const [again] = await store.claimDue(10, T0 + 2, T0 + 60_000);
+    expect(again).toMatchObject({ id: a!.id, attempt: 2 });
+    const second = recordOf(again!, 201, { excerpt: 'again' });
+    await store.recordAttempts([second], T0 + 3);
+    expect(await logOf(store, a!.id)).toEqual([
+      [delivered.attempt!.id, 1, 200, 'ok', 'delivered', T0, 5],
+      [second.attempt!.id, 2, 201, 'again', 'delivered', T0, 5],
+    ]);
+    expect(await store.getDelivery(a!.id)).toMatchObject({ status: 'delivered', attempts: 2, lastStatusCode: 201 });
+    // A record made under the first claim again is stale: nothing of it is written, the kept attempt included.
+    expect((await store.recordAttempts([recordOf(a!, 200, { excerpt: 'late' })], T0 + 4)).stale).toHaveLength(1);
+    expect((await logOf(store, a!.id)).map((x) => x[3])).toEqual(['ok', 'again']);
+  });
+
+  it('undoing migration 0007 turns kept first attempts back into attempt rows', async () => {
+    const store = await db.migrated();
+    await seed(store, 1, T0);
+    const [claim] = await store.claimDue(10, T0, T0 + 60_000);
+    const record = recordOf(claim!, 200, { excerpt: 'ok' });
+    await store.recordAttempts([record], T0 + 1);
+    const before = await logOf(store, claim!.id);
+    const all = Object.fromEntries(MIGRATION_NAMES.map((name) => [name, { up: async () => {} }]));
+    const migrator = new Migrator({
+      db: store.db,
+      provider: { getMigrations: async () => ({ ...all, '0007-first-attempt-in-delivery-row': firstAttemptInDeliveryRow }) },
+      migrationTableName: 'resthooks_migration',
+      migrationLockTableName: 'resthooks_migration_lock',
+    });
+    const { error, results } = await migrator.migrateTo('0006-fresh-events-table');
+    expect(error).toBeUndefined();
+    expect(results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['0007-first-attempt-in-delivery-row', 'Down', 'Success']]);
+    const rows = await store.db.selectFrom('resthooks_attempts').selectAll().where('delivery_id', '=', claim!.id).execute();
+    expect(rows.map((r) => [r.id, Number(r.number), Number(r.status_code), r.response_excerpt, r.outcome, Number(r.started_at), Number(r.duration_ms)])).toEqual(before);
+    await expect(store.db.selectFrom(D).select('first_attempt_id').execute()).rejects.toThrow();
+  });
+
   it('a record batch the database cannot run (locked, timed out) is thrown back whole, not taken apart and stored without its texts', async () => {
     const store = await db.migrated();
     await seed(store, 1, T0);
@@ -674,8 +731,7 @@ describe.each(ENGINES)('KyselyStore claims and records on %s', (engine) => {
     // Written again later, whole: its texts are kept.
     expect(await recorder.recordAttempts([record], T0 + 20)).toMatchObject({ stale: [], withoutTexts: [], released: [] });
     expect(await deliveryRow(store, claim!.id)).toMatchObject({ status: 'delivered' });
-    const [attempt] = await store.db.selectFrom('resthooks_attempts').selectAll().where('delivery_id', '=', claim!.id).execute();
-    expect(attempt).toMatchObject({ response_excerpt: 'the answer', status_code: 200 });
+    expect((await store.getDelivery(claim!.id))?.attemptLog).toMatchObject([{ responseExcerpt: 'the answer', statusCode: 200 }]);
     await recorder.destroy().catch(() => undefined);
   });
 
@@ -782,14 +838,23 @@ describe.each(ENGINES)('KyselyStore claims and records on %s', (engine) => {
     expect(result).toMatchObject({ stale: [], withoutTexts: [], released: [] });
   });
 
-  /** A real refusal by the database: a trigger that raises on attempt rows matching `condition`. */
-  async function refuseAttempts(store: KyselyStore, condition: string): Promise<void> {
+  /**
+   * A real refusal by the database: triggers that raise on attempt rows matching `condition`, and on a first
+   * attempt kept in its delivery's row (migration 0007) matching `keptCondition` (over the delivery row).
+   */
+  async function refuseAttempts(store: KyselyStore, condition: string, keptCondition: string): Promise<void> {
+    const kept = `new.first_attempt_id is not null and old.first_attempt_id is null and ${keptCondition}`;
     const statements =
       engine === 'sqlite'
-        ? [`create trigger refuse_attempt before insert on resthooks_attempts when ${condition} begin select raise(abort, 'attempt row refused'); end`]
+        ? [
+            `create trigger refuse_attempt before insert on resthooks_attempts when ${condition} begin select raise(abort, 'attempt row refused'); end`,
+            `create trigger refuse_kept_attempt before update on resthooks_deliveries when ${kept} begin select raise(abort, 'attempt row refused'); end`,
+          ]
         : [
             `create function refuse_attempt() returns trigger language plpgsql as $$ begin if ${condition} then raise exception 'attempt row refused'; end if; return new; end $$`,
             'create trigger refuse_attempt before insert on resthooks_attempts for each row execute function refuse_attempt()',
+            `create function refuse_kept_attempt() returns trigger language plpgsql as $$ begin if ${kept} then raise exception 'attempt row refused'; end if; return new; end $$`,
+            'create trigger refuse_kept_attempt before update on resthooks_deliveries for each row execute function refuse_kept_attempt()',
           ];
     for (const text of statements) await store.db.executeQuery(CompiledQuery.raw(text));
   }
@@ -797,7 +862,7 @@ describe.each(ENGINES)('KyselyStore claims and records on %s', (engine) => {
   it('one record the database refuses holds back no other: the batch is written record by record, the refused one without its texts', async () => {
     const store = await db.migrated();
     await seed(store, 3, T0);
-    await refuseAttempts(store, `new.response_excerpt like '%poison%'`);
+    await refuseAttempts(store, `new.response_excerpt like '%poison%'`, `new.first_attempt_excerpt like '%poison%'`);
     const claims = await store.claimDue(10, T0, T0 + 60_000);
     const records = claims.map((c, index) => recordOf(c, 200, { excerpt: index === 1 ? 'a poison answer' : 'ok' }));
     const result = await store.recordAttempts(records, T0 + 1);
@@ -814,7 +879,7 @@ describe.each(ENGINES)('KyselyStore claims and records on %s', (engine) => {
     const store = await db.migrated();
     await seed(store, 2, T0);
     const [a, b] = await store.claimDue(10, T0, T0 + 60_000);
-    await refuseAttempts(store, `new.delivery_id = '${a!.id}'`);
+    await refuseAttempts(store, `new.delivery_id = '${a!.id}'`, `new.id = '${a!.id}'`);
     const records = [recordOf(a!, 200), recordOf(b!, 200)];
     const result = await store.recordAttempts(records, T0 + 1);
     expect(result).toMatchObject({ stale: [], withoutTexts: [], released: [records[0]] });

@@ -13,7 +13,7 @@ import type { Finder } from '../config/options.js';
 import { newDeliveryRow } from '../store/rows.js';
 import { storableText } from '../store/storable-text.js';
 import { errorInfo, loggedError, type Logger } from '../logger.js';
-import { claimOf, type ClaimedDelivery, type FanOutSetback, type FannedOutEvent, type KyselyStore, type PendingEvent } from '../store/kysely-store.js';
+import { claimEventOf, claimOf, claimSubscriptionOf, type ClaimedDelivery, type FanOutSetback, type FannedOutEvent, type KyselyStore, type PendingEvent } from '../store/kysely-store.js';
 import { toStoredEvent, type Subscription } from '../store/records.js';
 import type { DeliveryTable, EventTable, SubscriptionTable } from '../store/schema.js';
 import type { FindSubscriptions } from '../triggers/triggers.js';
@@ -146,6 +146,7 @@ export async function fanOutBatch({ store, customFind, lookupRetry, logger }: Fa
   const claims: ClaimedDelivery[] = [];
   // A custom finder returns subscriptions, not rows: its deliveries are claimed by the next pass.
   const handingOff = !customFind;
+  const claimSubscriptions = new Map<SubscriptionTable, ClaimedDelivery['subscription']>();
   let taken = 0;
   for (const event of events) {
     if (handingOff && claims.length >= handoff.capacity) break;
@@ -173,13 +174,17 @@ export async function fanOutBatch({ store, customFind, lookupRetry, logger }: Fa
     // later) did not ask for the past.
     const createdAt = Number(event.created_at);
     if ('rows' in found) {
+      // One event part for all of its claims, one subscription part per row for the whole batch.
+      const claimEvent = handingOff ? claimEventOf(event) : undefined;
       for (const row of found.rows) {
         if (Number(row.created_at) > createdAt) continue;
         const delivery = newDeliveryRow(event.id, row.id, now);
-        if (handingOff) {
+        if (claimEvent) {
           delivery.status = 'in_flight';
           delivery.due_at = handoff.leaseUntil;
-          claims.push(claimOf(delivery, event, row));
+          let claimSubscription = claimSubscriptions.get(row);
+          if (!claimSubscription) claimSubscriptions.set(row, (claimSubscription = claimSubscriptionOf(row)));
+          claims.push(claimOf(delivery, claimEvent, claimSubscription));
         }
         deliveries.push(delivery);
       }

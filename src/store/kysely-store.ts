@@ -7,16 +7,16 @@
  * and lets the hot statements be compiled once.
  * @module
  */
-import { CompiledQuery, Kysely, sql, type MigrationResultSet, type RawBuilder, type SqlBool } from 'kysely';
+import { CompiledQuery, Kysely, sql, type MigrationResultSet, type RawBuilder, type Selectable, type SqlBool } from 'kysely';
 import { MigrationRequiredError } from '../errors.js';
 import { migrateToLatest, missingMigrations, missingMigrationsMessage } from './migrator.js';
 import { storableText } from './storable-text.js';
 import { SEALED_PREFIX, SecretBox, sealedKeyId, unknownKeyError } from './secret-box.js';
-import type { AttemptTable, DeliveryTable, EventRow, EventStatus, EventTable, FreshEventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
+import type { AttemptTable, DeliveryFirstAttemptColumns, DeliveryTable, EventRow, EventStatus, EventTable, FreshEventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { CompiledStatement } from './host-executor.js';
 import type { StoreDialect } from './store-dialect.js';
 import { fanOutStatement, recordStatement, statementName } from './postgres/set-based-writes.js';
-import { FRESH_EVENT_COLUMNS, freshEventRow, livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type JsonValue, type StoredEvent, type Subscription } from './records.js';
+import { FRESH_EVENT_COLUMNS, livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type JsonValue, type StoredEvent, type Subscription } from './records.js';
 
 /** A delivery claimed for one attempt, with everything the sender needs, read in one query. */
 export interface ClaimedDelivery {
@@ -50,12 +50,13 @@ export interface ClaimedDelivery {
 
 /**
  * A claim from its rows: the fan-out builds one from the rows it just wrote, `loadClaims` from the
- * joined columns it read back.
+ * joined columns it read back. Its event and subscription parts may be shared by many claims (made
+ * once per event and per subscription row with `claimEventOf` and `claimSubscriptionOf`): they are read only.
  */
 export function claimOf(
   delivery: Pick<DeliveryTable, 'id' | 'event_id' | 'subscription_id' | 'attempts' | 'body' | 'due_at'>,
-  event: Pick<EventTable, 'name' | 'model' | 'action' | 'owner' | 'all_owners' | 'data' | 'body' | 'created_at'>,
-  subscription: Pick<SubscriptionTable, 'id' | 'owner' | 'event' | 'target' | 'active' | 'secret' | 'previous_secrets' | 'failing_since' | 'max_per_second'> | null,
+  event: ClaimedDelivery['event'],
+  subscription: ClaimedDelivery['subscription'],
 ): ClaimedDelivery {
   return {
     id: delivery.id,
@@ -64,17 +65,31 @@ export function claimOf(
     attempt: Number(delivery.attempts) + 1,
     leaseUntil: Number(delivery.due_at),
     body: delivery.body,
-    event: {
-      name: event.name,
-      model: event.model,
-      action: event.action,
-      owner: event.owner,
-      allOwners: Number(event.all_owners) === 1,
-      data: event.data,
-      body: event.body,
-      createdAt: Number(event.created_at),
-    },
-    subscription: subscription && {
+    event,
+    subscription,
+  };
+}
+
+/** The event part of a claim, from the event's row. */
+export function claimEventOf(event: Pick<EventTable, 'name' | 'model' | 'action' | 'owner' | 'all_owners' | 'data' | 'body' | 'created_at'>): ClaimedDelivery['event'] {
+  return {
+    name: event.name,
+    model: event.model,
+    action: event.action,
+    owner: event.owner,
+    allOwners: Number(event.all_owners) === 1,
+    data: event.data,
+    body: event.body,
+    createdAt: Number(event.created_at),
+  };
+}
+
+/** The subscription part of a claim, from the subscription's row (null: deleted since the fan-out). */
+export function claimSubscriptionOf(
+  subscription: Pick<SubscriptionTable, 'id' | 'owner' | 'event' | 'target' | 'active' | 'secret' | 'previous_secrets' | 'failing_since' | 'max_per_second'> | null,
+): ClaimedDelivery['subscription'] {
+  return (
+    subscription && {
       id: subscription.id,
       owner: subscription.owner,
       event: subscription.event,
@@ -84,8 +99,8 @@ export function claimOf(
       previousSecrets: subscription.previous_secrets,
       failingSince: subscription.failing_since === null ? null : Number(subscription.failing_since),
       maxPerSecond: subscription.max_per_second == null ? null : Number(subscription.max_per_second),
-    },
-  };
+    }
+  );
 }
 
 /** The claim's event as `onSent` shows it to the app: data parsed, time a Date. */
@@ -239,6 +254,8 @@ export class KyselyStore {
   // Each applies only while the record's claim still holds its delivery (see `recordAttempts`).
   readonly #insertAttemptSql: string;
   readonly #updateDeliverySql: string;
+  // The same update keeping the attempt in the delivery's row: a first attempt that delivered (migration 0007).
+  readonly #recordFirstDeliverySql: string;
   readonly #deleteGoneSql: string;
   readonly #cancelGoneSql: string;
   readonly #releaseClaimSql: string;
@@ -279,14 +296,10 @@ export class KyselyStore {
       select ${sql.join(ATTEMPT_COLUMNS.map((c) => (ATTEMPT_INTEGER_COLUMNS.has(c) ? integer : text)))}
       where ${heldBy(1)}
       on conflict (delivery_id, number) do nothing`.compile(this.db).sql;
-    this.#updateDeliverySql = this.db
-      .updateTable(D)
-      .set(SAMPLE_DELIVERY_CHANGE)
-      .where('id', '=', '')
-      .where('status', '=', IN_FLIGHT)
-      .where('attempts', '=', 0)
-      .where('due_at', '=', 0)
-      .compile().sql;
+    const deliveryUpdate = (change: typeof SAMPLE_DELIVERY_CHANGE | typeof SAMPLE_FIRST_DELIVERY) =>
+      this.db.updateTable(D).set(change).where('id', '=', '').where('status', '=', IN_FLIGHT).where('attempts', '=', 0).where('due_at', '=', 0).compile().sql;
+    this.#updateDeliverySql = deliveryUpdate(SAMPLE_DELIVERY_CHANGE);
+    this.#recordFirstDeliverySql = deliveryUpdate(SAMPLE_FIRST_DELIVERY);
     this.#deleteGoneSql = this.db.deleteFrom(S).where('id', '=', '').where(heldBy(1)).compile().sql;
     this.#cancelGoneSql = this.db
       .updateTable(D)
@@ -744,10 +757,12 @@ export class KyselyStore {
     return rows.map((r) =>
       claimOf(
         r,
-        { name: r.name, model: r.model, action: r.action, owner: r.event_owner, all_owners: r.all_owners, data: r.data, body: r.event_body, created_at: r.created_at },
-        r.s_id === null
-          ? null
-          : this.#opened({ id: r.s_id, owner: r.owner!, event: r.event!, target: r.target!, active: r.active!, secret: r.secret!, previous_secrets: r.previous_secrets, failing_since: r.failing_since, max_per_second: r.max_per_second }),
+        claimEventOf({ name: r.name, model: r.model, action: r.action, owner: r.event_owner, all_owners: r.all_owners, data: r.data, body: r.event_body, created_at: r.created_at }),
+        claimSubscriptionOf(
+          r.s_id === null
+            ? null
+            : this.#opened({ id: r.s_id, owner: r.owner!, event: r.event!, target: r.target!, active: r.active!, secret: r.secret!, previous_secrets: r.previous_secrets, failing_since: r.failing_since, max_per_second: r.max_per_second }),
+        ),
       ),
     );
   }
@@ -896,8 +911,12 @@ export class KyselyStore {
     const openRuns = new Map<string, StreakRun>();
     for (const { claim, attempt, delivery, goneSubscriptionId, streak } of records) {
       const held = heldParams(delivery.id, claim);
-      if (attempt) effects.push(statement(this.#insertAttemptSql, [...attemptParams(attempt), ...held]));
-      updates.push(statement(this.#updateDeliverySql, [...deliveryChangeParams(delivery, now), ...held]));
+      if (attempt && keptInDeliveryRow(attempt)) {
+        updates.push(statement(this.#recordFirstDeliverySql, [...deliveryChangeParams(delivery, now), ...firstAttemptParams(attempt), ...held]));
+      } else {
+        if (attempt) effects.push(statement(this.#insertAttemptSql, [...attemptParams(attempt), ...held]));
+        updates.push(statement(this.#updateDeliverySql, [...deliveryChangeParams(delivery, now), ...held]));
+      }
       if (goneSubscriptionId !== undefined) {
         effects.push(statement(this.#deleteGoneSql, [goneSubscriptionId, ...held]));
         effects.push(statement(this.#cancelGoneSql, ['cancelled', 'subscription gone (410)', now, goneSubscriptionId, ...held]));
@@ -983,7 +1002,7 @@ export class KyselyStore {
   }
 
   /** The deliveries with their attempt logs, oldest attempt first: one query for all of them. */
-  async #withAttempts(deliveries: ReadonlyArray<DeliveryTable & { event_name: string }>): Promise<DeliveryWithAttempts[]> {
+  async #withAttempts(deliveries: ReadonlyArray<DeliveryTable & KeptAttempt & { event_name: string }>): Promise<DeliveryWithAttempts[]> {
     if (deliveries.length === 0) return [];
     const attempts = await this.db
       .selectFrom(A)
@@ -992,6 +1011,11 @@ export class KyselyStore {
       .orderBy('number')
       .execute();
     const byDelivery = new Map<string, Attempt[]>();
+    // A first attempt kept in its delivery's row (migration 0007) comes first: every row of the attempts table is a later one.
+    for (const d of deliveries) {
+      const kept = firstAttemptOf(d);
+      if (kept) byDelivery.set(d.id, [toAttempt(kept)]);
+    }
     for (const a of attempts) {
       const log = byDelivery.get(a.delivery_id);
       if (log) log.push(toAttempt(a));
@@ -1047,9 +1071,15 @@ function eventParams(e: EventTable): unknown[] {
 function freshEventParams(e: EventTable): unknown[] {
   return [e.id, e.name, e.model, e.action, e.owner, e.all_owners, e.data, e.body, e.created_at];
 }
-/** A fresh event as the fan-out reads it: pending, never tried. */
-function toPendingEvent({ seq, ...row }: Omit<FreshEventTable, 'seq'> & { seq: number }): PendingEvent {
-  return { ...freshEventRow(row), seq: Number(seq) };
+/**
+ * A fresh event as the fan-out reads it: pending, never tried. Built member by member: a rest pattern and
+ * two spreads per event cost about as much as reading the row (the fan-out reads one per delivery at K=1).
+ */
+function toPendingEvent(row: Omit<FreshEventTable, 'seq'> & { seq: number }): PendingEvent {
+  return {
+    id: row.id, name: row.name, model: row.model, action: row.action, owner: row.owner, all_owners: row.all_owners, data: row.data, body: row.body, created_at: row.created_at,
+    status: 'pending', error: null, fanout_attempts: 0, finder_failures: 0, next_fanout_at: 0, seq: Number(row.seq),
+  };
 }
 function deliveryParams(d: DeliveryTable): unknown[] {
   return [d.id, d.event_id, d.subscription_id, d.status, d.attempts, d.due_at, d.body, d.last_status_code, d.last_error, d.created_at, d.updated_at];
@@ -1071,6 +1101,35 @@ interface StreakRun {
 function attemptParams(a: AttemptTable): unknown[] {
   return [a.id, a.delivery_id, a.number, a.started_at, a.duration_ms, a.status_code, storableText(a.response_excerpt), storableText(a.error), a.outcome];
 }
+/** A delivery row's first-attempt columns, as read. */
+type KeptAttempt = Selectable<DeliveryFirstAttemptColumns>;
+/** The attempt a delivery's row keeps (migration 0007), as an attempt row; undefined when it keeps none. */
+function firstAttemptOf(d: KeptAttempt & Pick<DeliveryTable, 'id'>): AttemptTable | undefined {
+  if (d.first_attempt_id === null) return undefined;
+  return {
+    id: d.first_attempt_id,
+    delivery_id: d.id,
+    number: 1,
+    started_at: Number(d.first_attempt_started_at),
+    duration_ms: Number(d.first_attempt_duration_ms),
+    status_code: d.first_attempt_status_code,
+    response_excerpt: d.first_attempt_excerpt,
+    error: null,
+    outcome: 'delivered',
+  };
+}
+/**
+ * A first attempt that delivered is kept in its delivery's row (migration 0007): the update that marks
+ * the delivery delivered writes it, and no attempt row is inserted. Only where records are written
+ * statement by statement; the set-based record statement writes every attempt as a row.
+ */
+function keptInDeliveryRow(attempt: AttemptTable): boolean {
+  return attempt.number === 1 && attempt.outcome === 'delivered';
+}
+// In SAMPLE_FIRST_DELIVERY's order, after deliveryChangeParams.
+function firstAttemptParams(a: AttemptTable): unknown[] {
+  return [a.id, a.started_at, a.duration_ms, a.status_code, storableText(a.response_excerpt)];
+}
 // The SET columns of SAMPLE_DELIVERY_CHANGE; `heldParams` follow for the WHERE.
 function deliveryChangeParams(d: AttemptRecord['delivery'], now: number): unknown[] {
   return [d.status, d.attempts, d.due_at, d.last_status_code, storableText(d.last_error), now];
@@ -1086,6 +1145,9 @@ function withoutTexts(record: AttemptRecord): AttemptRecord {
 const ATTEMPT_COLUMNS = ['id', 'delivery_id', 'number', 'started_at', 'duration_ms', 'status_code', 'response_excerpt', 'error', 'outcome'] as const satisfies ReadonlyArray<keyof AttemptTable>;
 const ATTEMPT_INTEGER_COLUMNS: ReadonlySet<string> = new Set(['number', 'started_at', 'duration_ms', 'status_code']);
 const SAMPLE_DELIVERY_CHANGE = { status: 'delivered', attempts: 0, due_at: 0, last_status_code: null, last_error: null, updated_at: 0 } as const;
+const SAMPLE_FIRST_DELIVERY = {
+  ...SAMPLE_DELIVERY_CHANGE, first_attempt_id: '', first_attempt_started_at: 0, first_attempt_duration_ms: 0, first_attempt_status_code: null, first_attempt_excerpt: null,
+} as const;
 const SAMPLE_EVENT: EventTable = {
   id: '', name: '', model: null, action: null, owner: null, all_owners: 0, data: '', body: null, status: 'pending', error: null, created_at: 0,
 };

@@ -18,6 +18,7 @@ import { eventFanOutRetries } from './migrations/0003-event-fanout-retries.js';
 import { eventNamesIndexedAtFanOut } from './migrations/0004-event-names-indexed-at-fanout.js';
 import { subscriptionMaxPerSecond } from './migrations/0005-subscription-max-per-second.js';
 import { freshEventsTable } from './migrations/0006-fresh-events-table.js';
+import { firstAttemptInDeliveryRow } from './migrations/0007-first-attempt-in-delivery-row.js';
 
 const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-initial': initial,
@@ -26,6 +27,7 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0004-event-names-indexed-at-fanout': eventNamesIndexedAtFanOut,
   '0005-subscription-max-per-second': subscriptionMaxPerSecond,
   '0006-fresh-events-table': freshEventsTable,
+  '0007-first-attempt-in-delivery-row': firstAttemptInDeliveryRow,
 };
 
 /** Every migration's name, in the order they run; the last one is the current schema version. */

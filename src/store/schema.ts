@@ -89,6 +89,18 @@ export interface DeliveryTable {
   updated_at: number;
 }
 
+/**
+ * The first attempt of a delivery it delivered, kept in the delivery's row (migration 0007) instead of a
+ * row of `resthooks_attempts`; all null otherwise. Never written by an insert: only the record sets them.
+ */
+export interface DeliveryFirstAttemptColumns {
+  first_attempt_id: ColumnType<string | null, string | null | undefined, string | null>;
+  first_attempt_started_at: ColumnType<number | null, number | null | undefined, number | null>;
+  first_attempt_duration_ms: ColumnType<number | null, number | null | undefined, number | null>;
+  first_attempt_status_code: ColumnType<number | null, number | null | undefined, number | null>;
+  first_attempt_excerpt: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
 export interface AttemptTable {
   id: string;
   delivery_id: string;
@@ -105,6 +117,6 @@ export interface ResthooksDatabase {
   resthooks_subscriptions: SubscriptionTable;
   resthooks_events: EventTable & EventFanOutColumns;
   resthooks_outbox: FreshEventTable;
-  resthooks_deliveries: DeliveryTable;
+  resthooks_deliveries: DeliveryTable & DeliveryFirstAttemptColumns;
   resthooks_attempts: AttemptTable;
 }
