@@ -14,6 +14,16 @@ const ATTEMPT_OUTCOMES = ['delivered', 'retry', 'failed', 'gone'] as const;
 const DELIVERY_OUTCOMES = ['delivered', 'failed', 'gone', 'cancelled'] as const;
 const TRIGGER_STATUSES = ['queued', 'ignored', 'undeliverable', 'dropped', 'failed'] as const;
 
+/** The counts of `counter` by the value of its one label, each handle made on first use. */
+function handlesByValue(counter: Counter, label: string): (value: string) => { inc(): void } {
+  const handles = new Map<string, { inc(): void }>();
+  return (value) => {
+    let handle = handles.get(value);
+    if (!handle) handles.set(value, (handle = counter.labelled({ [label]: value })));
+    return handle;
+  };
+}
+
 export class DeliveryMetrics {
   readonly triggers = new Counter(
     'resthooks_triggers_total',
@@ -37,25 +47,25 @@ export class DeliveryMetrics {
     this.latency = new Histogram('resthooks_attempt_duration_seconds', 'Time from sending an attempt to the end of its response (or its failure).', latencyBuckets);
   }
 
-  // Counted on every save: one handle per status, made on first use.
-  readonly #triggerCounts = new Map<string, { inc(): void }>();
+  // Counted on every save and every attempt: a handle per label value, so no label text is built each time.
+  readonly #triggerCount = handlesByValue(this.triggers, 'status');
+  readonly #attemptCount = handlesByValue(this.attempts, 'outcome');
+  readonly #deliveryCount = handlesByValue(this.deliveries, 'outcome');
 
   triggered(status: string): void {
-    let count = this.#triggerCounts.get(status);
-    if (!count) this.#triggerCounts.set(status, (count = this.triggers.labelled({ status })));
-    count.inc();
+    this.#triggerCount(status).inc();
   }
 
   /** One attempt's result (or the end of a delivery without an attempt: its subscription gone or inactive). */
   attempted(record: AttemptRecord): void {
     const attempt = record.attempt;
     if (attempt) {
-      this.attempts.inc({ outcome: attempt.outcome });
+      this.#attemptCount(attempt.outcome).inc();
       this.latency.observe(attempt.duration_ms / 1000);
     }
     const status = record.delivery.status;
     if (status === 'pending') return;
-    this.deliveries.inc({ outcome: attempt?.outcome === 'gone' ? 'gone' : status });
+    this.#deliveryCount(attempt?.outcome === 'gone' ? 'gone' : status).inc();
   }
 
   /** A pass took `taken` events, fanned out `fannedOut` of them (the rest wait for another lookup) and created `created` deliveries. */

@@ -99,8 +99,13 @@ export class Histogram {
     this.#sum += value;
     this.#count++;
     // Counted in the first bucket that holds it; rendering makes the counts cumulative.
-    const index = this.#bounds.findIndex((bound) => value <= bound);
-    if (index >= 0) this.#counts[index]!++;
+    const bounds = this.#bounds;
+    for (let i = 0; i < bounds.length; i++) {
+      if (value <= bounds[i]!) {
+        this.#counts[i]!++;
+        return;
+      }
+    }
   }
 
   render(): string {
