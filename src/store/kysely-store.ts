@@ -15,7 +15,8 @@ import { SEALED_PREFIX, SecretBox, sealedKeyId, unknownKeyError } from './secret
 import type { AttemptTable, DeliveryTable, EventRow, EventStatus, EventTable, FreshEventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { CompiledStatement } from './host-executor.js';
 import type { StoreDialect } from './store-dialect.js';
-import { fanOutStatement, recordStatement, statementName } from './postgres/set-based-writes.js';
+import { fanOutPassStatement, fanOutStatement, readFanOutPass, recordStatement, statementName } from './postgres/set-based-writes.js';
+import { newId } from '../ids.js';
 import { FRESH_EVENT_COLUMNS, freshEventRow, livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type JsonValue, type StoredEvent, type Subscription } from './records.js';
 
 /** A delivery claimed for one attempt, with everything the sender needs, read in one query. */
@@ -587,6 +588,24 @@ export class KyselyStore {
     const untried = indexed.filter((row) => Number(row.next_fanout_at) === 0);
     const fresh = limit > untried.length ? await this.db.selectFrom(F).selectAll().orderBy('seq').limit(limit - untried.length).execute() : [];
     return [...untried, ...fresh.map(toPendingEvent), ...indexed.filter((row) => Number(row.next_fanout_at) !== 0)].slice(0, limit);
+  }
+
+  /**
+   * A whole fan-out pass in one statement, with the default finder (`fansOutInOneStatement`): up to
+   * `limit` due events, taken in order while the deliveries of those before are fewer than
+   * `handoff.capacity`, marked done, their deliveries inserted claimed until `handoff.leaseUntil`.
+   * Returns the events it took, how many it read, and the claims of the deliveries it inserted.
+   */
+  async fanOutPass(limit: number, now: number, handoff: { readonly capacity: number; readonly leaseUntil: number }): Promise<{ read: number; events: EventTable[]; claimed: ClaimedDelivery[] }> {
+    const statement = fanOutPassStatement({ events: limit, deliveries: handoff.capacity, now, leaseUntil: handoff.leaseUntil, idPrefix: newId('dlv').slice(0, 26) });
+    const [result] = await this.dialect.executeBatch([statement]);
+    const pass = readFanOutPass(result!.rows);
+    const events = new Map(pass.events.map((e): [string, EventTable] => [e.id, { ...e, all_owners: Number(e.all_owners), created_at: Number(e.created_at), status: 'done', error: null }]));
+    const subscriptions = new Map(pass.subscriptions.map((s) => [s.id, this.#opened({ ...s, active: Number(s.active), failing_since: s.failing_since === null ? null : Number(s.failing_since), max_per_second: s.max_per_second === null ? null : Number(s.max_per_second) })]));
+    const claimed = pass.deliveries.map((d) =>
+      claimOf({ ...d, attempts: 0, body: null, due_at: handoff.leaseUntil }, events.get(d.event_id)!, subscriptions.get(d.subscription_id)!),
+    );
+    return { read: pass.read, events: [...events.values()], claimed };
   }
 
   /**

@@ -33,6 +33,14 @@ export interface StoreCapabilities {
    * writing `resthooks_events` until the whole trade is measured. Readers read both tables either way.
    */
   readonly appendsFreshEvents: boolean;
+  /**
+   * A dispatcher pass with the default finder is one statement: it reads the due events and their
+   * subscriptions itself, marks the events done and inserts their deliveries claimed, and returns
+   * what the queue needs. On PostgreSQL every pass would otherwise be three round trips (events,
+   * subscriptions, fan-out), each planned and waited for while the events trickle in one or two per
+   * pass. SQLite runs in-process, where a round trip costs nothing. Absent: false.
+   */
+  readonly fansOutInOneStatement?: boolean;
 }
 
 /**

@@ -261,7 +261,7 @@ export function postgresStoreDialect(pool: PgPool, options: PostgresStoreDialect
   const base = new PostgresDialect({ pool: pool as unknown as PostgresPool });
   return {
     name: 'postgres',
-    capabilities: { supportsSkipLocked: true, supportsArrayParameters: true, appendsFreshEvents: false },
+    capabilities: { supportsSkipLocked: true, supportsArrayParameters: true, appendsFreshEvents: false, fansOutInOneStatement: true },
     kysely: {
       createAdapter: () => new ResthooksPostgresAdapter(),
       createDriver: () => base.createDriver(),
