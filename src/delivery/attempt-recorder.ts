@@ -24,6 +24,8 @@ export interface AttemptRecorderDeps {
 // after these waits, doubling, until it is written or its attempts' signals abort (the shutdown deadline).
 const RETRY_FIRST_MS = 100;
 const RETRY_MAX_MS = 5000;
+/** A batch this large is written without waiting out the store's batch window. */
+const WINDOW_FULL = 16;
 
 export class AttemptRecorder {
   readonly #deps: AttemptRecorderDeps;
@@ -32,6 +34,8 @@ export class AttemptRecorder {
   /** The signal each attempt ran with: once it aborts (shutdown deadline), its record is no longer retried. */
   readonly #signals = new WeakMap<FinishedAttempt, AbortSignal>();
   #failures = 0;
+  /** Ends the batch window now (the batch is full). */
+  #windowEnds: (() => void) | undefined;
 
   constructor(deps: AttemptRecorderDeps) {
     this.#deps = deps;
@@ -44,8 +48,28 @@ export class AttemptRecorder {
   record(finished: FinishedAttempt, signal?: AbortSignal): Promise<void> {
     if (signal) this.#signals.set(finished, signal);
     this.#pending.push(finished);
-    this.#flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#flush());
+    this.#flushing ??= this.#window().then(() => this.#flush());
+    if (this.#pending.length >= WINDOW_FULL) this.#windowEnds?.();
     return this.#flushing;
+  }
+
+  /**
+   * Until the batch is written: the end of this tick, or on a store with a batch window (PostgreSQL:
+   * each batch is a commit that waits for the disk), that window or a batch of `WINDOW_FULL`, whichever
+   * comes first, so that attempts finishing one by one share a commit.
+   */
+  #window(): Promise<void> {
+    const ms = this.#deps.store.dialect.capabilities.batchWindowMs ?? 0;
+    return new Promise<void>((resolve) => {
+      if (ms < 1) return void setImmediate(resolve);
+      const end = () => {
+        clearTimeout(timer);
+        this.#windowEnds = undefined;
+        resolve();
+      };
+      const timer = setTimeout(end, ms);
+      this.#windowEnds = end;
+    });
   }
 
   /** Resolves when everything handed to `record` so far is written. */

@@ -54,6 +54,11 @@ export class Dispatcher {
    */
   #claimQuietUntil = 0;
   #dueWritesSeen = -1;
+  /** When the last fan-out began (performance.now()), and whether it left the outbox empty. */
+  #lastFanOutAt = -Infinity;
+  #outboxDrained = false;
+  /** The next pass, held back for more events to share its fan-out (`batchWindowMs`). */
+  #windowTimer: NodeJS.Timeout | undefined;
 
   constructor(deps: DispatcherDeps) {
     this.#deps = deps;
@@ -96,13 +101,30 @@ export class Dispatcher {
   // setImmediate, not setTimeout(…, 0): a timer waits at least 1 ms, half of a 2 ms save-to-receive
   // budget. A burst of saves in one turn still shares the pass.
   #pumpSoon(): void {
-    if (this.#soon) return;
+    if (this.#soon || this.#windowTimer) return;
     if (this.#timer) clearTimeout(this.#timer);
+    const hold = this.#windowHold();
+    if (hold >= 1) {
+      // Events trickle in (the last fan-out emptied the outbox): the next one waits out the window, so
+      // that the events saved meanwhile share its statement and its commit.
+      this.#timer = undefined;
+      this.#windowTimer = setTimeout(() => {
+        this.#windowTimer = undefined;
+        void this.#pump();
+      }, hold);
+      return;
+    }
     this.#timer = undefined;
     this.#soon = setImmediate(() => {
       this.#soon = undefined;
       void this.#pump();
     });
+  }
+
+  /** How long (ms) the next pass waits for more events to share its fan-out: 0 unless they trickle in. */
+  #windowHold(): number {
+    if (!this.#outboxWanted || !this.#outboxDrained) return 0;
+    return this.#lastFanOutAt + (this.#deps.store.dialect.capabilities.batchWindowMs ?? 0) - performance.now();
   }
 
   async #pump(): Promise<void> {
@@ -139,20 +161,23 @@ export class Dispatcher {
           this.#outboxWanted = false;
           const limit = Math.min(FAN_OUT_BATCH, Math.ceil(room / this.#deliveriesPerEvent));
           const handoff = { capacity: room, leaseUntil: Date.now() + queue.leaseMs };
+          this.#lastFanOutAt = performance.now();
           const fanOut = () => fanOutBatch(this.#deps, limit, handoff);
           const { taken, more, claimed, deferred } = await (this.#deps.observeFanOut?.(fanOut) ?? fanOut());
           if (taken > 0) this.#deliveriesPerEvent = Math.max(1, claimed.length / taken);
           if (deferred > 0) this.#lookupRetriesWaiting = true;
           if (claimed.length > 0) await queue.enqueue(claimed);
+          this.#outboxDrained = !more && taken > 0;
           if (more) {
             this.#outboxWanted = true;
             if (this.#running && queue.capacity() > 0) this.#again = true;
           }
         }
-      } while (this.#again && this.#running);
+      } while (this.#again && this.#running && this.#windowHold() < 1);
       // Stopped while this pass awaited the store: the queue may be closed, and asking a closed queue
       // for capacity opens it again (BullMQ: a new Redis connection and worker that nothing closes).
-      if (this.#running && queue.capacity() > 0) {
+      // Held for the batch window: the pass after it reads these.
+      if (this.#running && !this.#again && queue.capacity() > 0) {
         const next = await store.nextDueAt();
         if (next !== null) {
           wait = Math.max(0, Math.min(wait, next - Date.now()));
@@ -206,5 +231,7 @@ export class Dispatcher {
     this.#timer = undefined;
     if (this.#soon) clearImmediate(this.#soon);
     this.#soon = undefined;
+    if (this.#windowTimer) clearTimeout(this.#windowTimer);
+    this.#windowTimer = undefined;
   }
 }

@@ -14,7 +14,7 @@ import { storableText } from './storable-text.js';
 import { SEALED_PREFIX, SecretBox, sealedKeyId, unknownKeyError } from './secret-box.js';
 import type { AttemptTable, DeliveryTable, EventRow, EventStatus, EventTable, FreshEventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { CompiledStatement } from './host-executor.js';
-import type { StoreDialect } from './store-dialect.js';
+import type { StoreDialect, StoreStatement } from './store-dialect.js';
 import { fanOutPassStatement, fanOutStatement, readFanOutPass, recordStatement, statementName } from './postgres/set-based-writes.js';
 import { newId } from '../ids.js';
 import { FRESH_EVENT_COLUMNS, freshEventRow, livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type JsonValue, type StoredEvent, type Subscription } from './records.js';
@@ -318,6 +318,14 @@ export class KyselyStore {
     return result!.rows as Row[];
   }
 
+  /**
+   * A hot statement PostgreSQL keeps prepared per connection (every save's outbox INSERT was parsed and
+   * planned anew); a host transaction's executor takes it as the plain statement it also is.
+   */
+  #named(sql: string, parameters: readonly unknown[]): StoreStatement {
+    return this.dialect.name === 'postgres' ? { sql, parameters, name: statementName(sql) } : statement(sql, parameters);
+  }
+
   /** The SQL of a streak or disable statement guarded by `holders` claims (compiled once per length). */
   #runStatementSql(kind: 'clear' | 'start' | 'disable', holders: number): string {
     const key = `${kind}:${holders}`;
@@ -399,7 +407,7 @@ export class KyselyStore {
     }
     const fresh = this.dialect.capabilities.appendsFreshEvents && event.status === 'pending' && deliveries.length === 0;
     return [
-      fresh ? statement(this.#insertFreshEventSql, freshEventParams(event)) : statement(this.#insertEventSql, eventParams(event)),
+      fresh ? statement(this.#insertFreshEventSql, freshEventParams(event)) : this.#named(this.#insertEventSql, eventParams(event)),
       ...deliveries.map((d) => statement(this.#insertDeliverySql, deliveryParams(d))),
     ];
   }

@@ -41,6 +41,14 @@ export interface StoreCapabilities {
    * pass. SQLite runs in-process, where a round trip costs nothing. Absent: false.
    */
   readonly fansOutInOneStatement?: boolean;
+  /**
+   * While events trickle in, how long (ms) the next fan-out pass and a small batch of records wait for
+   * more, so that one statement and one commit serve several. On PostgreSQL each is a round trip and a
+   * commit that waits for the disk, and a pass that finds the one event saved since the last made about
+   * two commits per delivery beside the save's own. SQLite commits in-process for a fraction of that,
+   * and its save-to-receive latency is a target: absent (0), nothing waits.
+   */
+  readonly batchWindowMs?: number;
 }
 
 /**

@@ -40,6 +40,9 @@ export interface PostgresStoreDialectOptions {
   inlineBatches?: boolean;
 }
 
+// Bounded so that a delivery waits at most this long in each of the two places (fan-out, record).
+const BATCH_WINDOW_MS = 2;
+
 // Kysely's PostgresAdapter takes one advisory lock key shared by every Kysely Migrator. An app that
 // runs `hooks.migrate()` from one of its own Kysely migrations would then wait on itself (its migrator
 // holds the session lock on another connection), so resthooks takes its own key: "resthook" in ASCII.
@@ -261,7 +264,7 @@ export function postgresStoreDialect(pool: PgPool, options: PostgresStoreDialect
   const base = new PostgresDialect({ pool: pool as unknown as PostgresPool });
   return {
     name: 'postgres',
-    capabilities: { supportsSkipLocked: true, supportsArrayParameters: true, appendsFreshEvents: false, fansOutInOneStatement: true },
+    capabilities: { supportsSkipLocked: true, supportsArrayParameters: true, appendsFreshEvents: false, fansOutInOneStatement: true, batchWindowMs: BATCH_WINDOW_MS },
     kysely: {
       createAdapter: () => new ResthooksPostgresAdapter(),
       createDriver: () => base.createDriver(),
