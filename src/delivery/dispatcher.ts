@@ -57,6 +57,8 @@ export class Dispatcher {
   /** When the last fan-out began (performance.now()), and whether it left the outbox empty. */
   #lastFanOutAt = -Infinity;
   #outboxDrained = false;
+  /** The last `store.nextDueAt()` read, and `store.dueWrites` when it was made. */
+  #nextDue: { readonly at: number | null; readonly dueWrites: number } | undefined;
   /** The next pass, held back for more events to share its fan-out (`batchWindowMs`). */
   #windowTimer: NodeJS.Timeout | undefined;
 
@@ -178,7 +180,7 @@ export class Dispatcher {
       // for capacity opens it again (BullMQ: a new Redis connection and worker that nothing closes).
       // Held for the batch window: the pass after it reads these.
       if (this.#running && !this.#again && queue.capacity() > 0) {
-        const next = await store.nextDueAt();
+        const next = await this.#nextDueAt();
         if (next !== null) {
           wait = Math.max(0, Math.min(wait, next - Date.now()));
           this.#claimQuietUntil = Math.min(this.#claimQuietUntil, next);
@@ -211,9 +213,26 @@ export class Dispatcher {
     this.#timer = setTimeout(() => {
       this.#outboxWanted = true; // events committed through a host transaction are found by polling
       this.#claimQuietUntil = 0; // and so are deliveries other processes made due
+      this.#nextDue = undefined;
       void this.#pump();
     }, wait);
     this.#timer.unref();
+  }
+
+  /**
+   * `store.nextDueAt()`, read again only once a write through the store may have made a delivery due
+   * (`store.dueWrites`), the time read has come, or the poll interval has passed (other processes'
+   * writes): in between it can only have moved later (claims and records push it on), and waking
+   * early costs one claim query. Every pass read it, a round trip per pass while events trickle in.
+   */
+  async #nextDueAt(): Promise<number | null> {
+    const { store } = this.#deps;
+    const known = this.#nextDue;
+    if (known && known.dueWrites === store.dueWrites && (known.at === null || known.at > Date.now())) return known.at;
+    const dueWrites = store.dueWrites;
+    const at = await store.nextDueAt();
+    this.#nextDue = { at, dueWrites };
+    return at;
   }
 
   /**
