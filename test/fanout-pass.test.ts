@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Logger, StoreDialect } from '../src/index.js';
 import { fanOutBatch, type FanOutResult } from '../src/delivery/fanout.js';
 import { KyselyStore, type ClaimedDelivery } from '../src/store/kysely-store.js';
+import { FAN_OUT_PASS_EVENTS } from '../src/store/postgres/set-based-writes.js';
 import type { EventTable, SubscriptionTable } from '../src/store/schema.js';
 import { ENGINES, TestDatabase, type Engine } from './support/database.js';
 
@@ -139,6 +140,19 @@ describe.skipIf(!ENGINES.includes('postgres'))('a fan-out pass in one statement 
     expect(pass.claims.find((c) => c.eventId === 'evt_00000002')!.event).toEqual({
       name: 'book.added', model: null, action: null, owner: null, allOwners: true, data: EVENTS[1]!.data, body: ',"changes":["title"]', createdAt: T0,
     });
+  });
+
+  it('reads a bounded number of events per pass, and says when more wait', async () => {
+    const db = new TestDatabase('postgres');
+    databases.push(db);
+    await db.init();
+    const store = await db.migrated();
+    await store.insertSubscription(subscription(1, 'alice'));
+    for (let i = 1; i <= FAN_OUT_PASS_EVENTS + 2; i++) await store.append(event(i, 'alice'));
+    const first = await passOf(store, 500, 1024);
+    expect(first).toMatchObject({ taken: FAN_OUT_PASS_EVENTS, more: true });
+    const second = await passOf(store, 500, 1024);
+    expect(second).toMatchObject({ taken: 2, more: false });
   });
 
   it('two dispatchers at once fan every event out once, each delivery claimed by one of them', async () => {

@@ -138,9 +138,8 @@ export async function fanOutBatch({ store, customFind, lookupRetry, logger }: Fa
   const now = Date.now();
   if (!customFind && store.dialect.capabilities.fansOutInOneStatement === true) {
     try {
-      const { read, events, claimed } = await store.fanOutPass(limit, now, handoff);
-      const eventIds = events.map((e) => e.id);
-      return { taken: events.length, more: read === limit || events.length < read, claimed, deferred: 0, eventIds, created: claimed.length };
+      const { more, events, claimed } = await store.fanOutPass(limit, now, handoff);
+      return { taken: events.length, more, claimed, deferred: 0, eventIds: events.map((e) => e.id), created: claimed.length };
     } catch (error) {
       // The pass below, step by step, tells a failed lookup from a failed outbox read and sets back
       // only the events concerned; a database that is down fails it too.

@@ -15,7 +15,7 @@ import { SEALED_PREFIX, SecretBox, sealedKeyId, unknownKeyError } from './secret
 import type { AttemptTable, DeliveryTable, EventRow, EventStatus, EventTable, FreshEventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { CompiledStatement } from './host-executor.js';
 import type { StoreDialect, StoreStatement } from './store-dialect.js';
-import { fanOutPassStatement, fanOutStatement, readFanOutPass, recordStatement, statementName } from './postgres/set-based-writes.js';
+import { FAN_OUT_PASS_EVENTS, fanOutPassStatement, fanOutStatement, readFanOutPass, recordStatement, statementName } from './postgres/set-based-writes.js';
 import { newId } from '../ids.js';
 import { FRESH_EVENT_COLUMNS, freshEventRow, livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type JsonValue, type StoredEvent, type Subscription } from './records.js';
 
@@ -602,10 +602,11 @@ export class KyselyStore {
    * A whole fan-out pass in one statement, with the default finder (`fansOutInOneStatement`): up to
    * `limit` due events, taken in order while the deliveries of those before are fewer than
    * `handoff.capacity`, marked done, their deliveries inserted claimed until `handoff.leaseUntil`.
-   * Returns the events it took, how many it read, and the claims of the deliveries it inserted.
+   * Returns the events it took, whether more may be due, and the claims of the deliveries it inserted.
    */
-  async fanOutPass(limit: number, now: number, handoff: { readonly capacity: number; readonly leaseUntil: number }): Promise<{ read: number; events: EventTable[]; claimed: ClaimedDelivery[] }> {
-    const statement = fanOutPassStatement({ events: limit, deliveries: handoff.capacity, now, leaseUntil: handoff.leaseUntil, idPrefix: newId('dlv').slice(0, 26) });
+  async fanOutPass(limit: number, now: number, handoff: { readonly capacity: number; readonly leaseUntil: number }): Promise<{ more: boolean; events: EventTable[]; claimed: ClaimedDelivery[] }> {
+    const asked = Math.min(limit, FAN_OUT_PASS_EVENTS);
+    const statement = fanOutPassStatement({ events: asked, deliveries: handoff.capacity, now, leaseUntil: handoff.leaseUntil, idPrefix: newId('dlv').slice(0, 25) });
     const [result] = await this.dialect.executeBatch([statement]);
     const pass = readFanOutPass(result!.rows);
     const events = new Map(pass.events.map((e): [string, EventTable] => [e.id, { ...e, all_owners: Number(e.all_owners), created_at: Number(e.created_at), status: 'done', error: null }]));
@@ -613,7 +614,7 @@ export class KyselyStore {
     const claimed = pass.deliveries.map((d) =>
       claimOf({ ...d, attempts: 0, body: null, due_at: handoff.leaseUntil }, events.get(d.event_id)!, subscriptions.get(d.subscription_id)!),
     );
-    return { read: pass.read, events: [...events.values()], claimed };
+    return { more: pass.read === asked || events.size < pass.read, events: [...events.values()], claimed };
   }
 
   /**

@@ -181,14 +181,16 @@ export function recordStatement(records: readonly SetBasedRecord[], now: number,
 // it took, `s` the subscription of an inserted delivery, `n` how many due events it read. Events and
 // subscriptions come once each, not once per delivery (an event's data would repeat K times).
 const B32 = `'0123456789abcdefghjkmnpqrstvwxyz'`;
-const base32Of = (n: string) => [15, 10, 5, 0].map((shift) => `substr(${B32}, ((${n} >> ${shift}) & 31)::int + 1, 1)`).join(' || ');
+const base32Of = (n: string) => [20, 15, 10, 5, 0].map((shift) => `substr(${B32}, ((${n} >> ${shift}) & 31)::int + 1, 1)`).join(' || ');
 
 // The due events are locked (SKIP LOCKED: another dispatcher takes others) and taken in order while the
 // deliveries of the events before each one are fewer than the queue's room, so the pass overshoots the
 // room by less than one event's deliveries (as `fanOutBatch` stops at an event boundary). The lookup is
 // the default finder's: one index probe per event, by (event, owner) or, for an event to every owner (or
-// none named), by event. A delivery's id is the pass's id prefix and its row number in base32 (4
-// characters: past 2^20 rows in one pass the ids repeat, the insert fails, and the caller falls back).
+// none named), by event. Every event read has its deliveries worked out before the room is applied, so
+// the events read per pass are bounded (`FAN_OUT_PASS_EVENTS`). A delivery's id is the pass's id prefix
+// and its row number in base32 (5 characters: past 2^25 rows in one pass the ids would repeat, the
+// insert fails, and the caller falls back to the pass step by step).
 const FAN_OUT_PASS_SQL = `with ev0 as materialized (
   select id, name, model, action, owner, all_owners, data, body, created_at, next_fanout_at
   from resthooks_events
@@ -242,13 +244,19 @@ export interface FanOutPassLimits {
   readonly deliveries: number;
   readonly now: number;
   readonly leaseUntil: number;
-  /** The first 26 characters of a fresh delivery id (`dlv_` and 22 of the 26): each delivery adds 4. */
+  /** The first 25 characters of a fresh delivery id (`dlv_` and 21 of the 26): each delivery adds 5. */
   readonly idPrefix: string;
 }
 
+/**
+ * The most events one pass reads. Their deliveries are all worked out in the statement, taken or not:
+ * a backlog of events to thousands of subscriptions each must not make one pass millions of rows.
+ */
+export const FAN_OUT_PASS_EVENTS = 128;
+
 /** Fans out the due events in one statement; `readFanOutPass` reads what it returns. */
 export function fanOutPassStatement(limits: FanOutPassLimits): StoreStatement {
-  return fanOutPass([limits.now, limits.events, limits.deliveries, limits.idPrefix, limits.leaseUntil]);
+  return fanOutPass([limits.now, Math.min(limits.events, FAN_OUT_PASS_EVENTS), limits.deliveries, limits.idPrefix, limits.leaseUntil]);
 }
 
 type Text = string | null;
