@@ -27,6 +27,8 @@ const FAN_OUT_BATCH = 500;
 const CLAIM_BATCH = 256;
 /** Failed passes wait the poll interval, doubled after each failure in a row, up to this (or the poll interval, if longer). */
 const MAX_FAILURE_BACKOFF_MS = 10_000;
+/** A slow pass holds the next one back at most this many batch windows. */
+const MAX_WINDOW_STRETCH = 5;
 
 export class Dispatcher {
   readonly #deps: DispatcherDeps;
@@ -54,8 +56,9 @@ export class Dispatcher {
    */
   #claimQuietUntil = 0;
   #dueWritesSeen = -1;
-  /** When the last fan-out began (performance.now()), and whether it left the outbox empty. */
+  /** When the last fan-out began and ended (performance.now()), and whether it left the outbox empty. */
   #lastFanOutAt = -Infinity;
+  #lastFanOutEnd = -Infinity;
   #outboxDrained = false;
   /** The last `store.nextDueAt()` read, and `store.dueWrites` when it was made. */
   #nextDue: { readonly at: number | null; readonly dueWrites: number } | undefined;
@@ -125,8 +128,13 @@ export class Dispatcher {
 
   /** How long (ms) the next pass waits for more events to share its fan-out: 0 unless they trickle in. */
   #windowHold(): number {
-    if (!this.#outboxWanted || !this.#outboxDrained) return 0;
-    return this.#lastFanOutAt + (this.#deps.store.dialect.capabilities.batchWindowMs ?? 0) - performance.now();
+    const window = this.#deps.store.dialect.capabilities.batchWindowMs ?? 0;
+    if (window <= 0 || !this.#outboxWanted || !this.#outboxDrained) return 0;
+    // At least the window after the last pass began, and as long again as that pass took after it
+    // ended (bounded): a pass is a commit, and while the disk is slow to flush, passes that follow each
+    // other at once each find one event and make the saves wait behind their flushes.
+    const took = Math.min(this.#lastFanOutEnd - this.#lastFanOutAt, MAX_WINDOW_STRETCH * window);
+    return Math.max(this.#lastFanOutAt + window, this.#lastFanOutEnd + took) - performance.now();
   }
 
   async #pump(): Promise<void> {
@@ -166,6 +174,7 @@ export class Dispatcher {
           this.#lastFanOutAt = performance.now();
           const fanOut = () => fanOutBatch(this.#deps, limit, handoff);
           const { taken, more, claimed, deferred } = await (this.#deps.observeFanOut?.(fanOut) ?? fanOut());
+          this.#lastFanOutEnd = performance.now();
           if (taken > 0) this.#deliveriesPerEvent = Math.max(1, claimed.length / taken);
           if (deferred > 0) this.#lookupRetriesWaiting = true;
           if (claimed.length > 0) await queue.enqueue(claimed);
