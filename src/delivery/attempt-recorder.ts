@@ -61,7 +61,7 @@ export class AttemptRecorder {
   #window(): Promise<void> {
     const ms = this.#deps.store.dialect.capabilities.batchWindowMs ?? 0;
     return new Promise<void>((resolve) => {
-      if (ms < 1) return void setImmediate(resolve);
+      if (!this.#hasWindow()) return void setImmediate(resolve);
       const end = () => {
         clearTimeout(timer);
         this.#windowEnds = undefined;
@@ -70,6 +70,10 @@ export class AttemptRecorder {
       const timer = setTimeout(end, ms);
       this.#windowEnds = end;
     });
+  }
+
+  #hasWindow(): boolean {
+    return (this.#deps.store.dialect.capabilities.batchWindowMs ?? 0) >= 1;
   }
 
   /** Resolves when everything handed to `record` so far is written. */
@@ -104,6 +108,8 @@ export class AttemptRecorder {
       }
       for (const f of batch) if (f.sent && !(f.record && unrecorded.has(f.record))) await this.#tell('onSent', () => this.#deps.onSent!(f.sent!()));
       for (const id of recorded.disabled) await this.#tell('onSubscriptionDisabled', () => this.#disabled(id));
+      // What finished while this batch was written waits out the window too, unless it fills a batch.
+      if (this.#hasWindow() && this.#pending.length > 0 && this.#pending.length < WINDOW_FULL) await this.#window();
     }
     this.#flushing = undefined;
   }

@@ -27,6 +27,12 @@ const FAN_OUT_BATCH = 500;
 const CLAIM_BATCH = 256;
 /** Failed passes wait the poll interval, doubled after each failure in a row, up to this (or the poll interval, if longer). */
 const MAX_FAILURE_BACKOFF_MS = 10_000;
+/**
+ * A pass that makes fewer deliveries than this commits for few of them: the next one waits out the batch
+ * window. One that makes more shares its commit well enough, and holding the next back would only let the
+ * queue run dry.
+ */
+const TRICKLE_DELIVERIES = 16;
 /** A slow pass holds the next one back at most this many batch windows. */
 const MAX_WINDOW_STRETCH = 5;
 
@@ -56,10 +62,10 @@ export class Dispatcher {
    */
   #claimQuietUntil = 0;
   #dueWritesSeen = -1;
-  /** When the last fan-out began and ended (performance.now()), and whether it left the outbox empty. */
+  /** When the last fan-out began and ended (performance.now()), and whether events trickle in: it left the outbox empty, having made few deliveries. */
   #lastFanOutAt = -Infinity;
   #lastFanOutEnd = -Infinity;
-  #outboxDrained = false;
+  #trickling = false;
   /** The last `store.nextDueAt()` read, and `store.dueWrites` when it was made. */
   #nextDue: { readonly at: number | null; readonly dueWrites: number } | undefined;
   /** The next pass, held back for more events to share its fan-out (`batchWindowMs`). */
@@ -129,7 +135,7 @@ export class Dispatcher {
   /** How long (ms) the next pass waits for more events to share its fan-out: 0 unless they trickle in. */
   #windowHold(): number {
     const window = this.#deps.store.dialect.capabilities.batchWindowMs ?? 0;
-    if (window <= 0 || !this.#outboxWanted || !this.#outboxDrained) return 0;
+    if (window <= 0 || !this.#outboxWanted || !this.#trickling) return 0;
     // At least the window after the last pass began, and as long again as that pass took after it
     // ended (bounded): a pass is a commit, and while the disk is slow to flush, passes that follow each
     // other at once each find one event and make the saves wait behind their flushes.
@@ -178,7 +184,7 @@ export class Dispatcher {
           if (taken > 0) this.#deliveriesPerEvent = Math.max(1, claimed.length / taken);
           if (deferred > 0) this.#lookupRetriesWaiting = true;
           if (claimed.length > 0) await queue.enqueue(claimed);
-          this.#outboxDrained = !more && taken > 0;
+          this.#trickling = !more && taken > 0 && claimed.length < TRICKLE_DELIVERIES;
           if (more) {
             this.#outboxWanted = true;
             if (this.#running && queue.capacity() > 0) this.#again = true;
