@@ -175,12 +175,15 @@ if (ENGINES.includes('postgres')) {
       return { store: new KyselyStore(postgresStore(pool)), sent };
     }
 
-    it('a fan-out batch and a record batch are one named statement each, whatever their size', async () => {
+    it('an outbox insert is a named statement, and a fan-out batch and a record batch are one named statement each, whatever their size', async () => {
       const { store, sent } = countingPostgres();
       expect((await store.migrate()).error).toBeUndefined();
       for (let i = 0; i < 50; i++) await store.insertSubscription(subscriptionRow(i));
       const events = [eventRow(1, 'pending'), eventRow(2, 'pending')];
+      sent.length = 0;
       for (const event of events) await store.append(event);
+      // A save's outbox INSERT too: prepared once per connection, not parsed and planned per save.
+      expect(sent).toEqual([expect.objectContaining({ name: expect.stringMatching(/^resthooks_/) }), expect.objectContaining({ name: sent[0]!.name })]);
       const subscriptions = await store.activeSubscriptionRowsFor('book.added', 'alice');
       const items = events.map((e) => ({ eventId: e.id, deliveries: subscriptions.map((s) => newDeliveryRow(e.id, s.id, T0)) }));
 

@@ -24,6 +24,8 @@ export interface AttemptRecorderDeps {
 // after these waits, doubling, until it is written or its attempts' signals abort (the shutdown deadline).
 const RETRY_FIRST_MS = 100;
 const RETRY_MAX_MS = 5000;
+/** A batch this large is written without waiting out the store's batch window. */
+const WINDOW_FULL = 16;
 
 export class AttemptRecorder {
   readonly #deps: AttemptRecorderDeps;
@@ -32,6 +34,8 @@ export class AttemptRecorder {
   /** The signal each attempt ran with: once it aborts (shutdown deadline), its record is no longer retried. */
   readonly #signals = new WeakMap<FinishedAttempt, AbortSignal>();
   #failures = 0;
+  /** Ends the batch window now (the batch is full). */
+  #windowEnds: (() => void) | undefined;
 
   constructor(deps: AttemptRecorderDeps) {
     this.#deps = deps;
@@ -44,8 +48,32 @@ export class AttemptRecorder {
   record(finished: FinishedAttempt, signal?: AbortSignal): Promise<void> {
     if (signal) this.#signals.set(finished, signal);
     this.#pending.push(finished);
-    this.#flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#flush());
+    this.#flushing ??= this.#window().then(() => this.#flush());
+    if (this.#pending.length >= WINDOW_FULL) this.#windowEnds?.();
     return this.#flushing;
+  }
+
+  /**
+   * Until the batch is written: the end of this tick, or on a store with a batch window (PostgreSQL:
+   * each batch is a commit that waits for the disk), that window or a batch of `WINDOW_FULL`, whichever
+   * comes first, so that attempts finishing one by one share a commit.
+   */
+  #window(): Promise<void> {
+    const ms = this.#deps.store.dialect.capabilities.batchWindowMs ?? 0;
+    return new Promise<void>((resolve) => {
+      if (!this.#hasWindow()) return void setImmediate(resolve);
+      const end = () => {
+        clearTimeout(timer);
+        this.#windowEnds = undefined;
+        resolve();
+      };
+      const timer = setTimeout(end, ms);
+      this.#windowEnds = end;
+    });
+  }
+
+  #hasWindow(): boolean {
+    return (this.#deps.store.dialect.capabilities.batchWindowMs ?? 0) >= 1;
   }
 
   /** Resolves when everything handed to `record` so far is written. */
@@ -80,6 +108,8 @@ export class AttemptRecorder {
       }
       for (const f of batch) if (f.sent && !(f.record && unrecorded.has(f.record))) await this.#tell('onSent', () => this.#deps.onSent!(f.sent!()));
       for (const id of recorded.disabled) await this.#tell('onSubscriptionDisabled', () => this.#disabled(id));
+      // What finished while this batch was written waits out the window too, unless it fills a batch.
+      if (this.#hasWindow() && this.#pending.length > 0 && this.#pending.length < WINDOW_FULL) await this.#window();
     }
     this.#flushing = undefined;
   }

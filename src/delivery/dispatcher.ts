@@ -27,6 +27,14 @@ const FAN_OUT_BATCH = 500;
 const CLAIM_BATCH = 256;
 /** Failed passes wait the poll interval, doubled after each failure in a row, up to this (or the poll interval, if longer). */
 const MAX_FAILURE_BACKOFF_MS = 10_000;
+/**
+ * A pass that makes fewer deliveries than this commits for few of them: the next one waits out the batch
+ * window. One that makes more shares its commit well enough, and holding the next back would only let the
+ * queue run dry.
+ */
+const TRICKLE_DELIVERIES = 16;
+/** A slow pass holds the next one back at most this many batch windows. */
+const MAX_WINDOW_STRETCH = 5;
 
 export class Dispatcher {
   readonly #deps: DispatcherDeps;
@@ -54,6 +62,14 @@ export class Dispatcher {
    */
   #claimQuietUntil = 0;
   #dueWritesSeen = -1;
+  /** When the last fan-out began and ended (performance.now()), and whether events trickle in: it left the outbox empty, having made few deliveries. */
+  #lastFanOutAt = -Infinity;
+  #lastFanOutEnd = -Infinity;
+  #trickling = false;
+  /** The last `store.nextDueAt()` read, and `store.dueWrites` when it was made. */
+  #nextDue: { readonly at: number | null; readonly dueWrites: number } | undefined;
+  /** The next pass, held back for more events to share its fan-out (`batchWindowMs`). */
+  #windowTimer: NodeJS.Timeout | undefined;
 
   constructor(deps: DispatcherDeps) {
     this.#deps = deps;
@@ -96,13 +112,35 @@ export class Dispatcher {
   // setImmediate, not setTimeout(…, 0): a timer waits at least 1 ms, half of a 2 ms save-to-receive
   // budget. A burst of saves in one turn still shares the pass.
   #pumpSoon(): void {
-    if (this.#soon) return;
+    if (this.#soon || this.#windowTimer) return;
     if (this.#timer) clearTimeout(this.#timer);
+    const hold = this.#windowHold();
+    if (hold >= 1) {
+      // Events trickle in (the last fan-out emptied the outbox): the next one waits out the window, so
+      // that the events saved meanwhile share its statement and its commit.
+      this.#timer = undefined;
+      this.#windowTimer = setTimeout(() => {
+        this.#windowTimer = undefined;
+        void this.#pump();
+      }, hold);
+      return;
+    }
     this.#timer = undefined;
     this.#soon = setImmediate(() => {
       this.#soon = undefined;
       void this.#pump();
     });
+  }
+
+  /** How long (ms) the next pass waits for more events to share its fan-out: 0 unless they trickle in. */
+  #windowHold(): number {
+    const window = this.#deps.store.dialect.capabilities.batchWindowMs ?? 0;
+    if (window <= 0 || !this.#outboxWanted || !this.#trickling) return 0;
+    // At least the window after the last pass began, and as long again as that pass took after it
+    // ended (bounded): a pass is a commit, and while the disk is slow to flush, passes that follow each
+    // other at once each find one event and make the saves wait behind their flushes.
+    const took = Math.min(this.#lastFanOutEnd - this.#lastFanOutAt, MAX_WINDOW_STRETCH * window);
+    return Math.max(this.#lastFanOutAt + window, this.#lastFanOutEnd + took) - performance.now();
   }
 
   async #pump(): Promise<void> {
@@ -139,21 +177,25 @@ export class Dispatcher {
           this.#outboxWanted = false;
           const limit = Math.min(FAN_OUT_BATCH, Math.ceil(room / this.#deliveriesPerEvent));
           const handoff = { capacity: room, leaseUntil: Date.now() + queue.leaseMs };
+          this.#lastFanOutAt = performance.now();
           const fanOut = () => fanOutBatch(this.#deps, limit, handoff);
           const { taken, more, claimed, deferred } = await (this.#deps.observeFanOut?.(fanOut) ?? fanOut());
+          this.#lastFanOutEnd = performance.now();
           if (taken > 0) this.#deliveriesPerEvent = Math.max(1, claimed.length / taken);
           if (deferred > 0) this.#lookupRetriesWaiting = true;
           if (claimed.length > 0) await queue.enqueue(claimed);
+          this.#trickling = !more && taken > 0 && claimed.length < TRICKLE_DELIVERIES;
           if (more) {
             this.#outboxWanted = true;
             if (this.#running && queue.capacity() > 0) this.#again = true;
           }
         }
-      } while (this.#again && this.#running);
+      } while (this.#again && this.#running && this.#windowHold() < 1);
       // Stopped while this pass awaited the store: the queue may be closed, and asking a closed queue
       // for capacity opens it again (BullMQ: a new Redis connection and worker that nothing closes).
-      if (this.#running && queue.capacity() > 0) {
-        const next = await store.nextDueAt();
+      // Held for the batch window: the pass after it reads these.
+      if (this.#running && !this.#again && queue.capacity() > 0) {
+        const next = await this.#nextDueAt();
         if (next !== null) {
           wait = Math.max(0, Math.min(wait, next - Date.now()));
           this.#claimQuietUntil = Math.min(this.#claimQuietUntil, next);
@@ -186,9 +228,26 @@ export class Dispatcher {
     this.#timer = setTimeout(() => {
       this.#outboxWanted = true; // events committed through a host transaction are found by polling
       this.#claimQuietUntil = 0; // and so are deliveries other processes made due
+      this.#nextDue = undefined;
       void this.#pump();
     }, wait);
     this.#timer.unref();
+  }
+
+  /**
+   * `store.nextDueAt()`, read again only once a write through the store may have made a delivery due
+   * (`store.dueWrites`), the time read has come, or the poll interval has passed (other processes'
+   * writes): in between it can only have moved later (claims and records push it on), and waking
+   * early costs one claim query. Every pass read it, a round trip per pass while events trickle in.
+   */
+  async #nextDueAt(): Promise<number | null> {
+    const { store } = this.#deps;
+    const known = this.#nextDue;
+    if (known && known.dueWrites === store.dueWrites && (known.at === null || known.at > Date.now())) return known.at;
+    const dueWrites = store.dueWrites;
+    const at = await store.nextDueAt();
+    this.#nextDue = { at, dueWrites };
+    return at;
   }
 
   /**
@@ -206,5 +265,7 @@ export class Dispatcher {
     this.#timer = undefined;
     if (this.#soon) clearImmediate(this.#soon);
     this.#soon = undefined;
+    if (this.#windowTimer) clearTimeout(this.#windowTimer);
+    this.#windowTimer = undefined;
   }
 }

@@ -136,6 +136,16 @@ type Found = { readonly rows: readonly SubscriptionTable[] } | { readonly subscr
  */
 export async function fanOutBatch({ store, customFind, lookupRetry, logger }: FanOutDeps, limit: number, handoff: FanOutHandoff): Promise<FanOutResult> {
   const now = Date.now();
+  if (!customFind && store.dialect.capabilities.fansOutInOneStatement === true) {
+    try {
+      const { more, events, claimed } = await store.fanOutPass(limit, now, handoff);
+      return { taken: events.length, more, claimed, deferred: 0, eventIds: events.map((e) => e.id), created: claimed.length };
+    } catch (error) {
+      // The pass below, step by step, tells a failed lookup from a failed outbox read and sets back
+      // only the events concerned; a database that is down fails it too.
+      if (!store.dialect.isUnavailable(error)) logger.warn({ err: loggedError(error) }, 'resthooks: the one-statement fan-out failed; fanning out step by step');
+    }
+  }
   const events = await store.pendingEvents(limit, now);
   if (events.length === 0) return { taken: 0, more: false, claimed: [], deferred: 0, eventIds: [], created: 0 };
   const shared = new Map<string, Promise<readonly SubscriptionTable[]>>();

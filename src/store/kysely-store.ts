@@ -14,8 +14,9 @@ import { storableText } from './storable-text.js';
 import { SEALED_PREFIX, SecretBox, sealedKeyId, unknownKeyError } from './secret-box.js';
 import type { AttemptTable, DeliveryFirstAttemptColumns, DeliveryTable, EventRow, EventStatus, EventTable, FreshEventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { CompiledStatement } from './host-executor.js';
-import type { StoreDialect } from './store-dialect.js';
-import { fanOutStatement, recordStatement, statementName } from './postgres/set-based-writes.js';
+import type { StoreDialect, StoreStatement } from './store-dialect.js';
+import { FAN_OUT_PASS_EVENTS, fanOutPassStatement, fanOutStatement, readFanOutPass, recordStatement, statementName } from './postgres/set-based-writes.js';
+import { newId } from '../ids.js';
 import { FRESH_EVENT_COLUMNS, livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type JsonValue, type StoredEvent, type Subscription } from './records.js';
 
 /** A delivery claimed for one attempt, with everything the sender needs, read in one query. */
@@ -330,6 +331,14 @@ export class KyselyStore {
     return result!.rows as Row[];
   }
 
+  /**
+   * A hot statement PostgreSQL keeps prepared per connection (every save's outbox INSERT was parsed and
+   * planned anew); a host transaction's executor takes it as the plain statement it also is.
+   */
+  #named(sql: string, parameters: readonly unknown[]): StoreStatement {
+    return this.dialect.name === 'postgres' ? { sql, parameters, name: statementName(sql) } : statement(sql, parameters);
+  }
+
   /** The SQL of a streak or disable statement guarded by `holders` claims (compiled once per length). */
   #runStatementSql(kind: 'clear' | 'start' | 'disable', holders: number): string {
     const key = `${kind}:${holders}`;
@@ -411,7 +420,7 @@ export class KyselyStore {
     }
     const fresh = this.dialect.capabilities.appendsFreshEvents && event.status === 'pending' && deliveries.length === 0;
     return [
-      fresh ? statement(this.#insertFreshEventSql, freshEventParams(event)) : statement(this.#insertEventSql, eventParams(event)),
+      fresh ? statement(this.#insertFreshEventSql, freshEventParams(event)) : this.#named(this.#insertEventSql, eventParams(event)),
       ...deliveries.map((d) => statement(this.#insertDeliverySql, deliveryParams(d))),
     ];
   }
@@ -600,6 +609,28 @@ export class KyselyStore {
     const untried = indexed.filter((row) => Number(row.next_fanout_at) === 0);
     const fresh = limit > untried.length ? await this.db.selectFrom(F).selectAll().orderBy('seq').limit(limit - untried.length).execute() : [];
     return [...untried, ...fresh.map(toPendingEvent), ...indexed.filter((row) => Number(row.next_fanout_at) !== 0)].slice(0, limit);
+  }
+
+  /**
+   * A whole fan-out pass in one statement, with the default finder (`fansOutInOneStatement`): up to
+   * `limit` due events, taken in order while the deliveries of those before are fewer than
+   * `handoff.capacity`, marked done, their deliveries inserted claimed until `handoff.leaseUntil`.
+   * Returns the events it took, whether more may be due, and the claims of the deliveries it inserted.
+   */
+  async fanOutPass(limit: number, now: number, handoff: { readonly capacity: number; readonly leaseUntil: number }): Promise<{ more: boolean; events: EventTable[]; claimed: ClaimedDelivery[] }> {
+    const asked = Math.min(limit, FAN_OUT_PASS_EVENTS);
+    const statement = fanOutPassStatement({ events: asked, deliveries: handoff.capacity, now, leaseUntil: handoff.leaseUntil, idPrefix: newId('dlv').slice(0, 25) });
+    const [result] = await this.dialect.executeBatch([statement]);
+    const pass = readFanOutPass(result!.rows);
+    const events = new Map(pass.events.map((e): [string, EventTable] => [e.id, { ...e, all_owners: Number(e.all_owners), created_at: Number(e.created_at), status: 'done', error: null }]));
+    const subscriptions = new Map(pass.subscriptions.map((s) => [s.id, this.#opened({ ...s, active: Number(s.active), failing_since: s.failing_since === null ? null : Number(s.failing_since), max_per_second: s.max_per_second === null ? null : Number(s.max_per_second) })]));
+    // One claim part per event and per subscription, shared by their deliveries' claims.
+    const claimEvents = new Map([...events].map(([id, e]) => [id, claimEventOf(e)]));
+    const claimSubscriptions = new Map([...subscriptions].map(([id, sub]) => [id, claimSubscriptionOf(sub)]));
+    const claimed = pass.deliveries.map((d) =>
+      claimOf({ ...d, attempts: 0, body: null, due_at: handoff.leaseUntil }, claimEvents.get(d.event_id)!, claimSubscriptions.get(d.subscription_id)!),
+    );
+    return { more: pass.read === asked || events.size < pass.read, events: [...events.values()], claimed };
   }
 
   /**

@@ -33,6 +33,22 @@ export interface StoreCapabilities {
    * writing `resthooks_events` until the whole trade is measured. Readers read both tables either way.
    */
   readonly appendsFreshEvents: boolean;
+  /**
+   * A dispatcher pass with the default finder is one statement: it reads the due events and their
+   * subscriptions itself, marks the events done and inserts their deliveries claimed, and returns
+   * what the queue needs. On PostgreSQL every pass would otherwise be three round trips (events,
+   * subscriptions, fan-out), each planned and waited for while the events trickle in one or two per
+   * pass. SQLite runs in-process, where a round trip costs nothing. Absent: false.
+   */
+  readonly fansOutInOneStatement?: boolean;
+  /**
+   * While events trickle in, how long (ms) the next fan-out pass and a small batch of records wait for
+   * more, so that one statement and one commit serve several. On PostgreSQL each is a round trip and a
+   * commit that waits for the disk, and a pass that finds the one event saved since the last made about
+   * two commits per delivery beside the save's own. SQLite commits in-process for a fraction of that,
+   * and its save-to-receive latency is a target: absent (0), nothing waits.
+   */
+  readonly batchWindowMs?: number;
 }
 
 /**

@@ -38,7 +38,17 @@ export interface PostgresStoreDialectOptions {
    * A pool made with `pipeline: true` sends the other batches in one round trip with bound parameters. Default true.
    */
   inlineBatches?: boolean;
+  /**
+   * While events trickle in, how long (ms) a fan-out pass and a small batch of attempt records wait for
+   * more, so that one statement and one commit serve several: a delivery's latency grows by up to twice
+   * this, and the database commits (and flushes its log) less often per delivery. 0: nothing waits.
+   * Default 2.
+   */
+  batchWindowMs?: number;
 }
+
+// A delivery waits at most this long in each of the two places (fan-out, record).
+const BATCH_WINDOW_MS = 2;
 
 // Kysely's PostgresAdapter takes one advisory lock key shared by every Kysely Migrator. An app that
 // runs `hooks.migrate()` from one of its own Kysely migrations would then wait on itself (its migrator
@@ -261,7 +271,7 @@ export function postgresStoreDialect(pool: PgPool, options: PostgresStoreDialect
   const base = new PostgresDialect({ pool: pool as unknown as PostgresPool });
   return {
     name: 'postgres',
-    capabilities: { supportsSkipLocked: true, supportsArrayParameters: true, appendsFreshEvents: false },
+    capabilities: { supportsSkipLocked: true, supportsArrayParameters: true, appendsFreshEvents: false, fansOutInOneStatement: true, batchWindowMs: options.batchWindowMs ?? BATCH_WINDOW_MS },
     kysely: {
       createAdapter: () => new ResthooksPostgresAdapter(),
       createDriver: () => base.createDriver(),

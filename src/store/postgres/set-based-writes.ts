@@ -174,3 +174,111 @@ export function recordStatement(records: readonly SetBasedRecord[], now: number,
     disabledReason,
   ]);
 }
+
+// ── a whole fan-out pass ────────────────────────────────────────────────────────────────────────
+
+// Every column travels as text, one row kind per line: `d` a delivery it inserted (claimed), `e` an event
+// it took, `s` the subscription of an inserted delivery, `n` how many due events it read. Events and
+// subscriptions come once each, not once per delivery (an event's data would repeat K times).
+const B32 = `'0123456789abcdefghjkmnpqrstvwxyz'`;
+const base32Of = (n: string) => [20, 15, 10, 5, 0].map((shift) => `substr(${B32}, ((${n} >> ${shift}) & 31)::int + 1, 1)`).join(' || ');
+
+// The due events are locked (SKIP LOCKED: another dispatcher takes others) and taken in order while the
+// deliveries of the events before each one are fewer than the queue's room, so the pass overshoots the
+// room by less than one event's deliveries (as `fanOutBatch` stops at an event boundary). The lookup is
+// the default finder's: one index probe per event, by (event, owner) or, for an event to every owner (or
+// none named), by event. Every event read has its deliveries worked out before the room is applied, so
+// the events read per pass are bounded (`FAN_OUT_PASS_EVENTS`). A delivery's id is the pass's id prefix
+// and its row number in base32 (5 characters: past 2^25 rows in one pass the ids would repeat, the
+// insert fails, and the caller falls back to the pass step by step).
+const FAN_OUT_PASS_SQL = `with ev0 as materialized (
+  select id, name, model, action, owner, all_owners, data, body, created_at, next_fanout_at
+  from resthooks_events
+  where status = 'pending' and next_fanout_at <= $1::bigint
+  order by next_fanout_at, id
+  limit $2::int
+  for update skip locked
+), ev as materialized (
+  select ev0.*, row_number() over (order by next_fanout_at, id) as ord from ev0
+), pairs as materialized (
+  select ev.ord, ev.id as event_id, s.id, s.owner, s.event, s.target, s.active, s.secret, s.previous_secrets, s.failing_since, s.max_per_second,
+    row_number() over (order by ev.ord, s.id) as n
+  from ev cross join lateral (
+    select * from resthooks_subscriptions s
+    where s.event = ev.name and s.active = 1 and s.owner = ev.owner and ev.all_owners <> 1 and s.created_at <= ev.created_at
+    union all
+    select * from resthooks_subscriptions s
+    where s.event = ev.name and s.active = 1 and (ev.all_owners = 1 or ev.owner is null) and s.created_at <= ev.created_at
+  ) s
+), counts as (
+  select ord, count(*) as c from pairs group by ord
+), taken as materialized (
+  select ord, id from (
+    select ev.ord, ev.id, sum(coalesce(counts.c, 0)) over (order by ev.ord) - coalesce(counts.c, 0) as before
+    from ev left join counts using (ord)
+  ) sized where before < $3::bigint
+), done as (
+  update resthooks_events as e set status = 'done' from taken where e.id = taken.id and e.status = 'pending'
+), ins as (
+  insert into resthooks_deliveries (id, event_id, subscription_id, status, attempts, due_at, body, last_status_code, last_error, created_at, updated_at)
+  select $4::text || ${base32Of('p.n')}, p.event_id, p.id, 'in_flight', 0, $5::bigint, null, null, null, $1::bigint, $1::bigint
+  from pairs p join taken using (ord)
+  on conflict (event_id, subscription_id) do nothing
+  returning id, event_id, subscription_id
+)
+select 'd' as kind, id, event_id as c1, subscription_id as c2, null as c3, null as c4, null as c5, null as c6, null as c7, null as c8 from ins
+union all
+select 'e', ev.id, ev.name, ev.model, ev.action, ev.owner, ev.all_owners::text, ev.data, ev.body, ev.created_at::text from ev join taken using (ord)
+union all
+select distinct on (p.id) 's', p.id, p.owner, p.event, p.target, p.active::text, p.secret, p.previous_secrets, p.failing_since::text, p.max_per_second::text
+from pairs p where p.id in (select subscription_id from ins)
+union all
+select 'n', count(*)::text, null, null, null, null, null, null, null, null from ev`;
+const fanOutPass = named(FAN_OUT_PASS_SQL);
+
+/** Where a fan-out pass stops and what its deliveries are claimed with. */
+export interface FanOutPassLimits {
+  /** Events read at most. */
+  readonly events: number;
+  /** Stop before an event once the deliveries of the events before it reach this many. */
+  readonly deliveries: number;
+  readonly now: number;
+  readonly leaseUntil: number;
+  /** The first 25 characters of a fresh delivery id (`dlv_` and 21 of the 26): each delivery adds 5. */
+  readonly idPrefix: string;
+}
+
+/**
+ * The most events one pass reads. Their deliveries are all worked out in the statement, taken or not:
+ * a backlog of events to thousands of subscriptions each must not make one pass millions of rows.
+ */
+export const FAN_OUT_PASS_EVENTS = 128;
+
+/** Fans out the due events in one statement; `readFanOutPass` reads what it returns. */
+export function fanOutPassStatement(limits: FanOutPassLimits): StoreStatement {
+  return fanOutPass([limits.now, Math.min(limits.events, FAN_OUT_PASS_EVENTS), limits.deliveries, limits.idPrefix, limits.leaseUntil]);
+}
+
+type Text = string | null;
+/** What a fan-out pass did, as rows of the store's tables (numbers still as the text PostgreSQL sent). */
+export interface FanOutPassRows {
+  /** How many due events it read; more may be due when it took fewer, or read as many as it could. */
+  readonly read: number;
+  readonly events: ReadonlyArray<{ id: string; name: string; model: Text; action: Text; owner: Text; all_owners: string; data: string; body: Text; created_at: string }>;
+  readonly subscriptions: ReadonlyArray<{ id: string; owner: string; event: string; target: string; active: string; secret: string; previous_secrets: Text; failing_since: Text; max_per_second: Text }>;
+  /** The deliveries it inserted, in id order (in flight, attempts 0, no body, due at the lease's end). */
+  readonly deliveries: ReadonlyArray<{ id: string; event_id: string; subscription_id: string }>;
+}
+
+export function readFanOutPass(rows: readonly Record<string, unknown>[]): FanOutPassRows {
+  const result = { read: 0, events: [] as FanOutPassRows['events'][number][], subscriptions: [] as FanOutPassRows['subscriptions'][number][], deliveries: [] as FanOutPassRows['deliveries'][number][] };
+  for (const row of rows as ReadonlyArray<Record<'kind' | 'id', string> & Record<'c1' | 'c2' | 'c3' | 'c4' | 'c5' | 'c6' | 'c7' | 'c8', Text>>) {
+    const { id, c1, c2, c3, c4, c5, c6, c7, c8 } = row;
+    if (row.kind === 'd') result.deliveries.push({ id, event_id: c1!, subscription_id: c2! });
+    else if (row.kind === 'e') result.events.push({ id, name: c1!, model: c2, action: c3, owner: c4, all_owners: c5!, data: c6!, body: c7, created_at: c8! });
+    else if (row.kind === 's') result.subscriptions.push({ id, owner: c1!, event: c2!, target: c3!, active: c4!, secret: c5!, previous_secrets: c6, failing_since: c7, max_per_second: c8 });
+    else result.read = Number(id);
+  }
+  result.deliveries.sort((a, b) => (a.id < b.id ? -1 : 1));
+  return result;
+}
