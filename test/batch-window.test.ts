@@ -5,7 +5,7 @@
  * A window far longer than the saves take makes the counts independent of this machine's speed.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { postgresStore } from '../src/index.js';
+import { ConfigError, postgresStore } from '../src/index.js';
 import { KyselyStore } from '../src/store/kysely-store.js';
 import { ENGINES, TestDatabase } from './support/database.js';
 import { testHooks } from './support/hooks.js';
@@ -43,5 +43,13 @@ describe.skipIf(!ENGINES.includes('postgres'))('the batch window on PostgreSQL',
     // One pass and one record batch per event without the window.
     expect(passes.mock.calls.length).toBeLessThanOrEqual(4);
     expect(records.mock.calls.length).toBeLessThanOrEqual(4);
+  });
+
+  it('a window that is not a number of milliseconds from 0 to 10 s is refused with a clear error', () => {
+    for (const batchWindowMs of [-1, Number.NaN, Number.POSITIVE_INFINITY, 60_000]) {
+      expect(() => postgresStore(db.pool(), { batchWindowMs })).toThrow(ConfigError);
+      expect(() => postgresStore(db.pool(), { batchWindowMs })).toThrow(/batchWindowMs must be a number of milliseconds from 0 to 10000/);
+    }
+    expect(() => postgresStore(db.pool(), { batchWindowMs: 0 })).not.toThrow();
   });
 });

@@ -1,4 +1,5 @@
 import { PostgresAdapter, PostgresDialect, sql, type Kysely, type PostgresPool } from 'kysely';
+import { ConfigError } from '../../errors.js';
 import type { CompiledStatement } from '../host-executor.js';
 import type { StatementResult, StoreDialect, StoreStatement } from '../store-dialect.js';
 
@@ -49,6 +50,8 @@ export interface PostgresStoreDialectOptions {
 
 // A delivery waits at most this long in each of the two places (fan-out, record).
 const BATCH_WINDOW_MS = 2;
+// A window is for sharing commits, not for delaying deliveries: ten seconds is already a mistake.
+const MAX_BATCH_WINDOW_MS = 10_000;
 
 // Kysely's PostgresAdapter takes one advisory lock key shared by every Kysely Migrator. An app that
 // runs `hooks.migrate()` from one of its own Kysely migrations would then wait on itself (its migrator
@@ -265,13 +268,17 @@ async function executeBatch(pool: PgPool, queries: readonly StoreStatement[], in
  */
 export function postgresStoreDialect(pool: PgPool, options: PostgresStoreDialectOptions = {}): StoreDialect {
   const inline = options.inlineBatches !== false;
+  const batchWindowMs = options.batchWindowMs ?? BATCH_WINDOW_MS;
+  if (!Number.isFinite(batchWindowMs) || batchWindowMs < 0 || batchWindowMs > MAX_BATCH_WINDOW_MS) {
+    throw new ConfigError(`postgresStore: batchWindowMs must be a number of milliseconds from 0 to ${MAX_BATCH_WINDOW_MS} (got ${batchWindowMs}).`);
+  }
   pool = guardPool(pool);
   // Kysely's driver only calls `query(sql, parameters)` and `release()` (cursors are never used here),
   // which PgPool declares; its type also lists the cursor overload, hence the cast.
   const base = new PostgresDialect({ pool: pool as unknown as PostgresPool });
   return {
     name: 'postgres',
-    capabilities: { supportsSkipLocked: true, supportsArrayParameters: true, appendsFreshEvents: false, fansOutInOneStatement: true, batchWindowMs: options.batchWindowMs ?? BATCH_WINDOW_MS },
+    capabilities: { supportsSkipLocked: true, supportsArrayParameters: true, appendsFreshEvents: false, fansOutInOneStatement: true, batchWindowMs },
     kysely: {
       createAdapter: () => new ResthooksPostgresAdapter(),
       createDriver: () => base.createDriver(),
