@@ -43,14 +43,18 @@ export class DeliveryMetrics {
   readonly fanOutBatch = new Histogram('resthooks_fanout_batch_events', 'Events taken by one fan-out pass.', BATCH_BUCKETS);
   readonly recordBatch = new Histogram('resthooks_record_batch_attempts', 'Attempt results written to the store in one transaction.', BATCH_BUCKETS);
 
+  // Counted on every save and every attempt: a handle per label value, so no label text is built each time.
+  // Made in the constructor: a compiled build may initialize private fields before the public ones they read.
+  readonly #triggerCount: (status: string) => { inc(): void };
+  readonly #attemptCount: (outcome: string) => { inc(): void };
+  readonly #deliveryCount: (outcome: string) => { inc(): void };
+
   constructor(latencyBuckets: readonly number[] = LATENCY_BUCKETS_SECONDS) {
     this.latency = new Histogram('resthooks_attempt_duration_seconds', 'Time from sending an attempt to the end of its response (or its failure).', latencyBuckets);
+    this.#triggerCount = handlesByValue(this.triggers, 'status');
+    this.#attemptCount = handlesByValue(this.attempts, 'outcome');
+    this.#deliveryCount = handlesByValue(this.deliveries, 'outcome');
   }
-
-  // Counted on every save and every attempt: a handle per label value, so no label text is built each time.
-  readonly #triggerCount = handlesByValue(this.triggers, 'status');
-  readonly #attemptCount = handlesByValue(this.attempts, 'outcome');
-  readonly #deliveryCount = handlesByValue(this.deliveries, 'outcome');
 
   triggered(status: string): void {
     this.#triggerCount(status).inc();
