@@ -623,7 +623,17 @@ export class KyselyStore {
     const [result] = await this.dialect.executeBatch([statement]);
     const pass = readFanOutPass(result!.rows);
     const events = new Map(pass.events.map((e): [string, EventTable] => [e.id, { ...e, all_owners: Number(e.all_owners), created_at: Number(e.created_at), status: 'done', error: null }]));
-    const subscriptions = new Map(pass.subscriptions.map((s) => [s.id, this.#opened({ ...s, active: Number(s.active), failing_since: s.failing_since === null ? null : Number(s.failing_since), max_per_second: s.max_per_second === null ? null : Number(s.max_per_second) })]));
+    const openAll = () =>
+      new Map(pass.subscriptions.map((s) => [s.id, this.#opened({ ...s, active: Number(s.active), failing_since: s.failing_since === null ? null : Number(s.failing_since), max_per_second: s.max_per_second === null ? null : Number(s.max_per_second) })]));
+    let subscriptions: ReturnType<typeof openAll>;
+    try {
+      subscriptions = openAll();
+    } catch (error) {
+      // A secret sealed under a key this process lacks: the pass is undone, so that the pass step by step
+      // sets back only the events concerned (and says which key), and a process that has the key fans them out.
+      await this.#undoFanOutPass(pass.deliveries.map((d) => d.id), [...events.keys()]);
+      throw error;
+    }
     // One claim part per event and per subscription, shared by their deliveries' claims.
     const claimEvents = new Map([...events].map(([id, e]) => [id, claimEventOf(e)]));
     const claimSubscriptions = new Map([...subscriptions].map(([id, sub]) => [id, claimSubscriptionOf(sub)]));
@@ -631,6 +641,13 @@ export class KyselyStore {
       claimOf({ ...d, attempts: 0, body: null, due_at: handoff.leaseUntil }, claimEvents.get(d.event_id)!, claimSubscriptions.get(d.subscription_id)!),
     );
     return { more: pass.read === asked || events.size < pass.read, events: [...events.values()], claimed };
+  }
+
+  /** Takes back a committed `fanOutPass`: its deliveries (still claimed by it, never attempted) and its events' `done`. */
+  async #undoFanOutPass(deliveryIds: readonly string[], eventIds: readonly string[]): Promise<void> {
+    await sql`with undone as (
+      delete from ${sql.table(D)} where id = any(${[...deliveryIds]}::text[]) and status = 'in_flight' and attempts = 0
+    ) update ${sql.table(E)} set status = 'pending' where id = any(${[...eventIds]}::text[]) and status = 'done'`.execute(this.db);
   }
 
   /**
