@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
 import { ConfigError, sqliteStore, type Logger, type StoreDialect } from '../src/index.js';
-import type { SqliteCheckpointer } from '../src/store/sqlite/sqlite-checkpointer.js';
+import { SqliteCheckpointer } from '../src/store/sqlite/sqlite-checkpointer.js';
 import { eventually, tempDir, testHooks } from './support/hooks.js';
 import { ALL_EVENTS } from './support/events.js';
 
@@ -167,6 +167,42 @@ it('a checkpointer thread that dies is logged once, and the store\'s own checkpo
   await hooks.stop();
   expect(logger.lines.filter(ended)).toHaveLength(1);
   expect(logger.lines.filter((line) => /checkpointer/.test(line.msg))).toHaveLength(1);
+});
+
+it('a database locked elsewhere as the thread starts (a recovery after a crash, an exclusive connection): the thread waits its turn, then checkpoints', { timeout: 60_000 }, async () => {
+  const dir = tempDir();
+  cleanups.push(() => dir.cleanup());
+  const file = join(dir.path, 'locked.db');
+  const setup = new Database(file);
+  setup.pragma('journal_mode = wal');
+  setup.exec('create table t (x blob)');
+  setup.close();
+  // Another connection holds the file in exclusive locking mode: every other connection's reads are refused.
+  const locker = new Database(file);
+  locker.pragma('locking_mode = exclusive');
+  locker.prepare('begin exclusive').run();
+  locker.prepare('commit').run();
+  const probe = new Database(file, { timeout: 0 });
+  expect(() => probe.prepare('select 1 from t').get()).toThrow(/locked/);
+  probe.close();
+  const logger = capturingLogger();
+  const checkpointer = new SqliteCheckpointer(locker, file, { walPages: 10, intervalMs: 20, backstopPages: BACKSTOP_PAGES });
+  cleanups.push(() => checkpointer.stop());
+  checkpointer.start(logger);
+  // A dozen of the thread's ticks meet the lock.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  locker.close();
+  const writer = new Database(file);
+  cleanups.push(() => void writer.close());
+  writer.pragma('wal_autocheckpoint = 0');
+  const insert = writer.prepare('insert into t values (randomblob(4000))');
+  for (let round = 0; checkpointer.stats.copiedFrames === 0; round++) {
+    expect(round).toBeLessThan(1_000);
+    for (let i = 0; i < 20; i++) insert.run();
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  expect(checkpointer.thread).toBeDefined();
+  expect(logger.lines).toEqual([]);
 });
 
 it('hooks.stop() ends the thread, start() brings it back, close() ends it; none for an in-memory database or with checkpointer: false', { timeout: 30_000 }, async () => {

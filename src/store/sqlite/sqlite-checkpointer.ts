@@ -64,7 +64,12 @@ const Database = require(workerData.driver);
 const { file, walPages, intervalMs } = workerData;
 const MAX_STEPS = 8;
 const db = new Database(file, { fileMustExist: true, timeout: 0 });
-const passive = db.prepare('pragma wal_checkpoint(PASSIVE)');
+// Prepared on a tick, not at start: preparing reads the schema, which a lock held elsewhere refuses for
+// a moment (the store's connection recovering the WAL after a crash, a connection in exclusive locking
+// mode). A thread that died of that would leave the store to its backstop; this one tries again next tick.
+let passive;
+// better-sqlite3's codes are the extended ones: SQLITE_BUSY_RECOVERY, SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED_SHAREDCACHE…
+const busy = (error) => typeof error?.code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(error.code);
 const header = Buffer.alloc(136);
 const little = require('node:os').endianness() === 'LE';
 const u32 = (offset) => (little ? header.readUInt32LE(offset) : header.readUInt32BE(offset));
@@ -85,6 +90,15 @@ let lastFrames = 0;
 function tick() {
   copied = 0;
   restarted = false;
+  try {
+    passive ??= db.prepare('pragma wal_checkpoint(PASSIVE)');
+    checkpoint();
+  } catch (error) {
+    if (!busy(error)) throw error;
+  }
+  if (copied > 0 || restarted) parentPort.postMessage({ type: 'checkpointed', copied, restarted });
+}
+function checkpoint() {
   for (let steps = 0; steps < MAX_STEPS; steps++) {
     const wal = walIndex();
     if (wal !== undefined) {
@@ -98,7 +112,6 @@ function tick() {
     if (wal === undefined || result.busy !== 0) break;
     if (result.checkpointed > wal.copied) copied += result.checkpointed - wal.copied;
   }
-  if (copied > 0 || restarted) parentPort.postMessage({ type: 'checkpointed', copied, restarted });
 }
 const timer = setInterval(tick, intervalMs);
 parentPort.on('message', (message) => {
