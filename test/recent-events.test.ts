@@ -5,17 +5,14 @@
  * write path adds no entry to the name index; a database from before the change keeps its samples.
  */
 import Database from 'better-sqlite3';
-import { Migrator } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newId } from '../src/ids.js';
 import type { KyselyStore } from '../src/store/kysely-store.js';
-import { initial } from '../src/store/migrations/0001-initial.js';
-import { attemptsKeyedByDelivery } from '../src/store/migrations/0002-attempts-keyed-by-delivery.js';
-import { eventFanOutRetries } from '../src/store/migrations/0003-event-fanout-retries.js';
 import { recentEvents } from '../src/store/recent-events.js';
 import type { EventTable } from '../src/store/schema.js';
 import { ENGINES, TestDatabase } from './support/database.js';
 import { postgresPlan, recordingPostgres, recordingSqlite, sqlitePlan } from './support/query-plans.js';
+import { migrateTo } from '../src/store/migrator.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -97,13 +94,7 @@ describe.each(ENGINES)('recent events by name on %s', (engine) => {
 
   it('migrating a 0003 database keeps every sample, fanned out or not', async () => {
     const store = db.store();
-    const migrator = new Migrator({
-      db: store.db,
-      provider: { getMigrations: async () => ({ '0001-initial': initial, '0002-attempts-keyed-by-delivery': attemptsKeyedByDelivery, '0003-event-fanout-retries': eventFanOutRetries }) },
-      migrationTableName: 'resthooks_migration',
-      migrationLockTableName: 'resthooks_migration_lock',
-    });
-    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    expect((await migrateTo(store.db, '0003-event-fanout-retries')).error).toBeUndefined();
     const [done, pending, undeliverable] = [eventRow({ status: 'done' }), eventRow(), eventRow({ status: 'undeliverable', owner: null, error: 'no owner' })];
     await store.db.insertInto('resthooks_events').values([done, pending, undeliverable]).execute();
 

@@ -4,21 +4,14 @@
  * the owner-scoped outbox list, the 0003 migration over existing data, and the query plan of the
  * pending read (it must stay on the partial index however many events wait for a later try).
  */
-import { Migrator } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newId } from '../src/ids.js';
-import { initial } from '../src/store/migrations/0001-initial.js';
-import { attemptsKeyedByDelivery } from '../src/store/migrations/0002-attempts-keyed-by-delivery.js';
-import { eventFanOutRetries } from '../src/store/migrations/0003-event-fanout-retries.js';
-import { eventNamesIndexedAtFanOut } from '../src/store/migrations/0004-event-names-indexed-at-fanout.js';
-import { subscriptionMaxPerSecond } from '../src/store/migrations/0005-subscription-max-per-second.js';
-import { freshEventsTable } from '../src/store/migrations/0006-fresh-events-table.js';
-import { firstAttemptInDeliveryRow } from '../src/store/migrations/0007-first-attempt-in-delivery-row.js';
 import { getOutboxEvent, listOutbox } from '../src/store/outbox.js';
 import { newDeliveryRow } from '../src/store/rows.js';
 import type { EventTable, SubscriptionTable } from '../src/store/schema.js';
 import { ENGINES, TestDatabase } from './support/database.js';
 import { postgresPlan, recordingPostgres, recordingSqlite, sqlitePlan } from './support/query-plans.js';
+import { migrateTo } from '../src/store/migrator.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -134,13 +127,7 @@ describe.each(ENGINES)('fan-out bookkeeping on %s', (engine) => {
 
   it('migrating a 0002 database keeps its pending events pending and due, and its history as it was', async () => {
     const store = db.store();
-    const migrator = new Migrator({
-      db: store.db,
-      provider: { getMigrations: async () => ({ '0001-initial': initial, '0002-attempts-keyed-by-delivery': attemptsKeyedByDelivery }) },
-      migrationTableName: 'resthooks_migration',
-      migrationLockTableName: 'resthooks_migration_lock',
-    });
-    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    expect((await migrateTo(store.db, '0002-attempts-keyed-by-delivery')).error).toBeUndefined();
     const pending = eventRow();
     const undeliverable = eventRow({ owner: null, status: 'undeliverable', error: 'no owner' });
     await store.db.insertInto('resthooks_events').values([pending, undeliverable]).execute();
@@ -155,15 +142,7 @@ describe.each(ENGINES)('fan-out bookkeeping on %s', (engine) => {
 
   it('migrating a 0005 database with pending events: they stay pending, are fanned out first, and fresh events follow them', async () => {
     const store = db.store();
-    const before0006 = {
-      '0001-initial': initial,
-      '0002-attempts-keyed-by-delivery': attemptsKeyedByDelivery,
-      '0003-event-fanout-retries': eventFanOutRetries,
-      '0004-event-names-indexed-at-fanout': eventNamesIndexedAtFanOut,
-      '0005-subscription-max-per-second': subscriptionMaxPerSecond,
-    };
-    const migrator = new Migrator({ db: store.db, provider: { getMigrations: async () => before0006 }, migrationTableName: 'resthooks_migration', migrationLockTableName: 'resthooks_migration_lock' });
-    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    expect((await migrateTo(store.db, '0005-subscription-max-per-second')).error).toBeUndefined();
     const subscription = subscriptionRow();
     await store.insertSubscription(subscription);
     const [older, old] = [eventRow(), eventRow()];
@@ -204,18 +183,7 @@ describe.each(ENGINES)('fan-out bookkeeping on %s', (engine) => {
     const store = await db.migrated();
     const events = [eventRow(), eventRow(), eventRow()];
     for (const e of events) await store.append(e);
-    const migrator = new Migrator({ db: store.db, provider: {
-        getMigrations: async () => ({
-          '0001-initial': initial,
-          '0002-attempts-keyed-by-delivery': attemptsKeyedByDelivery,
-          '0003-event-fanout-retries': eventFanOutRetries,
-          '0004-event-names-indexed-at-fanout': eventNamesIndexedAtFanOut,
-          '0005-subscription-max-per-second': subscriptionMaxPerSecond,
-          '0006-fresh-events-table': freshEventsTable,
-          '0007-first-attempt-in-delivery-row': firstAttemptInDeliveryRow,
-        }),
-      }, migrationTableName: 'resthooks_migration', migrationLockTableName: 'resthooks_migration_lock' });
-    const { error, results } = await migrator.migrateTo('0005-subscription-max-per-second');
+    const { error, results } = await migrateTo(store.db, '0005-subscription-max-per-second');
     expect(error).toBeUndefined();
     expect(results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([
       ['0007-first-attempt-in-delivery-row', 'Down', 'Success'],

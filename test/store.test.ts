@@ -3,16 +3,14 @@
  * and on a real PostgreSQL server, each test on a fresh database; then an end-to-end delivery per engine.
  */
 import type pg from 'pg';
-import { CompiledQuery, Migrator } from 'kysely';
+import { CompiledQuery } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { createHooks, sqliteStore, type PgPool, type StoreDialect } from '../src/index.js';
 import { newId } from '../src/ids.js';
 import { KyselyStore, type AttemptRecord } from '../src/store/kysely-store.js';
 import { inlineBatch, inlineParameters, type PostgresStoreDialectOptions } from '../src/store/postgres/postgres-store-dialect.js';
-import { initial } from '../src/store/migrations/0001-initial.js';
-import { MIGRATION_NAMES } from '../src/store/migrator.js';
-import { firstAttemptInDeliveryRow } from '../src/store/migrations/0007-first-attempt-in-delivery-row.js';
+import { MIGRATION_NAMES, migrateTo } from '../src/store/migrator.js';
 import { newDeliveryRow } from '../src/store/rows.js';
 import type { EventTable, SubscriptionTable } from '../src/store/schema.js';
 import { ENGINES, TestDatabase } from './support/database.js';
@@ -99,13 +97,7 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
 
   it('migrating a 0001 database keys attempts by (delivery, number) and keeps the log (a doubled pair once)', async () => {
     const store = db.store();
-    const migrator = new Migrator({
-      db: store.db,
-      provider: { getMigrations: async () => ({ '0001-initial': initial }) },
-      migrationTableName: 'resthooks_migration',
-      migrationLockTableName: 'resthooks_migration_lock',
-    });
-    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    expect((await migrateTo(store.db, '0001-initial')).error).toBeUndefined();
     const { deliveries } = await seed(store, 2, T0);
     const [first, second] = deliveries as [typeof deliveries[0], typeof deliveries[0]];
     const attempt = (deliveryId: string, number: number, statusCode: number, id = newId('att')) => ({
@@ -672,14 +664,7 @@ describe.each(ENGINES)('KyselyStore claims and records on %s', (engine) => {
     const record = recordOf(claim!, 200, { excerpt: 'ok' });
     await store.recordAttempts([record], T0 + 1);
     const before = await logOf(store, claim!.id);
-    const all = Object.fromEntries(MIGRATION_NAMES.map((name) => [name, { up: async () => {} }]));
-    const migrator = new Migrator({
-      db: store.db,
-      provider: { getMigrations: async () => ({ ...all, '0007-first-attempt-in-delivery-row': firstAttemptInDeliveryRow }) },
-      migrationTableName: 'resthooks_migration',
-      migrationLockTableName: 'resthooks_migration_lock',
-    });
-    const { error, results } = await migrator.migrateTo('0006-fresh-events-table');
+    const { error, results } = await migrateTo(store.db, '0006-fresh-events-table');
     expect(error).toBeUndefined();
     expect(results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['0007-first-attempt-in-delivery-row', 'Down', 'Success']]);
     const rows = await store.db.selectFrom('resthooks_attempts').selectAll().where('delivery_id', '=', claim!.id).execute();

@@ -51,6 +51,14 @@ export function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {
   return migrator(db).migrateToLatest();
 }
 
+/**
+ * Moves the resthooks tables up or down to migration `name`, as the shipped migrations make it (a database
+ * as an older version left it, or a migration undone).
+ */
+export function migrateTo(db: Kysely<any>, name: string): Promise<MigrationResultSet> {
+  return migrator(db).migrateTo(name);
+}
+
 /** The migrations this version of resthooks needs that the database has not recorded as run, in order. */
 export async function missingMigrations(db: Kysely<any>): Promise<string[]> {
   const migrations = await migrator(db).getMigrations();
