@@ -15,7 +15,7 @@ import { SEALED_PREFIX, SecretBox, sealedKeyId, unknownKeyError } from './secret
 import type { AttemptTable, DeliveryFirstAttemptColumns, DeliveryTable, EventRow, EventStatus, EventTable, FreshEventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { CompiledStatement } from './host-executor.js';
 import type { StoreDialect, StoreStatement } from './store-dialect.js';
-import { FAN_OUT_PASS_EVENTS, fanOutPassStatement, fanOutStatement, readFanOutPass, recordStatement, statementName } from './postgres/set-based-writes.js';
+import { FAN_OUT_PASS_EVENTS, fanOutPassStatement, fanOutStatement, readFanOutPass, recordStatement, statementName, undoFanOutPassStatement } from './postgres/set-based-writes.js';
 import { newId } from '../ids.js';
 import { FRESH_EVENT_COLUMNS, livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type JsonValue, type StoredEvent, type Subscription } from './records.js';
 
@@ -631,7 +631,7 @@ export class KyselyStore {
     } catch (error) {
       // A secret sealed under a key this process lacks: the pass is undone, so that the pass step by step
       // sets back only the events concerned (and says which key), and a process that has the key fans them out.
-      await this.#undoFanOutPass(pass.deliveries.map((d) => d.id), [...events.keys()]);
+      await this.dialect.executeBatch([undoFanOutPassStatement(pass.deliveries.map((d) => d.id), [...events.keys()])]);
       throw error;
     }
     // One claim part per event and per subscription, shared by their deliveries' claims.
@@ -641,13 +641,6 @@ export class KyselyStore {
       claimOf({ ...d, attempts: 0, body: null, due_at: handoff.leaseUntil }, claimEvents.get(d.event_id)!, claimSubscriptions.get(d.subscription_id)!),
     );
     return { more: pass.read === asked || events.size < pass.read, events: [...events.values()], claimed };
-  }
-
-  /** Takes back a committed `fanOutPass`: its deliveries (still claimed by it, never attempted) and its events' `done`. */
-  async #undoFanOutPass(deliveryIds: readonly string[], eventIds: readonly string[]): Promise<void> {
-    await sql`with undone as (
-      delete from ${sql.table(D)} where id = any(${[...deliveryIds]}::text[]) and status = 'in_flight' and attempts = 0
-    ) update ${sql.table(E)} set status = 'pending' where id = any(${[...eventIds]}::text[]) and status = 'done'`.execute(this.db);
   }
 
   /**

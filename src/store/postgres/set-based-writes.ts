@@ -259,6 +259,17 @@ export function fanOutPassStatement(limits: FanOutPassLimits): StoreStatement {
   return fanOutPass([limits.now, Math.min(limits.events, FAN_OUT_PASS_EVENTS), limits.deliveries, limits.idPrefix, limits.leaseUntil]);
 }
 
+// A committed pass taken back (its caller cannot use what it returned): the deliveries it inserted, still
+// claimed by it and never attempted, and the `done` of its events.
+const undoFanOutPass = named(`with undone as (
+  delete from resthooks_deliveries where id = any($1::text[]) and status = 'in_flight' and attempts = 0
+) update resthooks_events set status = 'pending' where id = any($2::text[]) and status = 'done'`);
+
+/** Takes back a committed fan-out pass: its deliveries by id and its events by id. */
+export function undoFanOutPassStatement(deliveryIds: readonly string[], eventIds: readonly string[]): StoreStatement {
+  return undoFanOutPass([deliveryIds, eventIds]);
+}
+
 type Text = string | null;
 /** What a fan-out pass did, as rows of the store's tables (numbers still as the text PostgreSQL sent). */
 export interface FanOutPassRows {
