@@ -59,9 +59,9 @@ export class AttemptRecorder {
    * comes first, so that attempts finishing one by one share a commit.
    */
   #window(): Promise<void> {
-    const ms = this.#deps.store.dialect.capabilities.batchWindowMs ?? 0;
+    const ms = this.#windowMs();
     return new Promise<void>((resolve) => {
-      if (!this.#hasWindow()) return void setImmediate(resolve);
+      if (ms < 1) return void setImmediate(resolve);
       const end = () => {
         clearTimeout(timer);
         this.#windowEnds = undefined;
@@ -72,8 +72,8 @@ export class AttemptRecorder {
     });
   }
 
-  #hasWindow(): boolean {
-    return (this.#deps.store.dialect.capabilities.batchWindowMs ?? 0) >= 1;
+  #windowMs(): number {
+    return this.#deps.store.dialect.capabilities.batchWindowMs ?? 0;
   }
 
   /** Resolves when everything handed to `record` so far is written. */
@@ -109,7 +109,7 @@ export class AttemptRecorder {
       for (const f of batch) if (f.sent && !(f.record && unrecorded.has(f.record))) await this.#tell('onSent', () => this.#deps.onSent!(f.sent!()));
       for (const id of recorded.disabled) await this.#tell('onSubscriptionDisabled', () => this.#disabled(id));
       // What finished while this batch was written waits out the window too, unless it fills a batch.
-      if (this.#hasWindow() && this.#pending.length > 0 && this.#pending.length < WINDOW_FULL) await this.#window();
+      if (this.#windowMs() >= 1 && this.#pending.length > 0 && this.#pending.length < WINDOW_FULL) await this.#window();
     }
     this.#flushing = undefined;
   }
