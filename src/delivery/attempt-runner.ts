@@ -17,7 +17,7 @@ import { classifyAttempt, type AttemptOutcome } from './outcome.js';
 import { pauseLengthMs, receiverVerdict } from './receiver-pause.js';
 import type { Sender, SendResult } from './sender.js';
 import { legacySignature, signatureHeaders } from './signing.js';
-import { Origins } from './origins.js';
+import { originOf } from './origins.js';
 
 /** What an attempt leaves to record. */
 export interface FinishedAttempt {
@@ -43,7 +43,6 @@ const GATE_UNREACHABLE_WAIT_MS = 1000;
 
 export class AttemptRunner {
   readonly #deps: AttemptRunnerDeps;
-  readonly #origins = new Origins();
 
   constructor(deps: AttemptRunnerDeps) {
     this.#deps = deps;
@@ -62,7 +61,7 @@ export class AttemptRunner {
     const perSecond = subscription.maxPerSecond ?? options.maxPerSecondPerSubscription;
     let pass: GatePass;
     try {
-      const admission = await this.#deps.gate.admit({ subscriptionId: subscription.id, origin: this.#origins.of(subscription.target), perSecond });
+      const admission = await this.#deps.gate.admit({ subscriptionId: subscription.id, origin: originOf(subscription.target), perSecond });
       if (!admission.admitted) return { release: giveBack(claim, Date.now() + admission.waitMs) };
       pass = admission.pass;
       if (stillMine && !stillMine()) {

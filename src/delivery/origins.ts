@@ -1,27 +1,38 @@
 /**
  * The origin (scheme, host and port) of a subscription's target: what a connection pool, and so a
- * per-origin cap, is keyed by. Targets are stored as written, so each is parsed once and remembered.
+ * per-origin cap, is keyed by, and the path a request to it asks for. Targets are stored as written, so
+ * each is parsed once and remembered, by the sender and by the caps alike.
  * @module
  */
 
 /** Targets remembered at most; past it the cache starts over (a URL parse is cheap, a leak is not). */
-const ORIGIN_CACHE_LIMIT = 10_000;
+const TARGET_CACHE_LIMIT = 10_000;
 
-export class Origins {
-  readonly #byTarget = new Map<string, string>();
+export interface ParsedTarget {
+  readonly origin: string;
+  /** The path and query a request to the target asks for. */
+  readonly path: string;
+}
 
-  /** The target's origin; '' for a target that is not a URL. */
-  of(target: string): string {
-    let origin = this.#byTarget.get(target);
-    if (origin === undefined) {
-      try {
-        origin = new URL(target).origin;
-      } catch {
-        origin = '';
-      }
-      if (this.#byTarget.size >= ORIGIN_CACHE_LIMIT) this.#byTarget.clear();
-      this.#byTarget.set(target, origin);
-    }
-    return origin;
+const parsed = new Map<string, ParsedTarget>();
+
+/** The target's origin and path. Throws as `new URL()` does (ERR_INVALID_URL) for one that is not a URL. */
+export function parseTarget(target: string): ParsedTarget {
+  let known = parsed.get(target);
+  if (known === undefined) {
+    const url = new URL(target);
+    known = { origin: url.origin, path: url.pathname + url.search };
+    if (parsed.size >= TARGET_CACHE_LIMIT) parsed.clear();
+    parsed.set(target, known);
+  }
+  return known;
+}
+
+/** The target's origin; '' for a target that is not a URL. */
+export function originOf(target: string): string {
+  try {
+    return parseTarget(target).origin;
+  } catch {
+    return '';
   }
 }

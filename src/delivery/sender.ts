@@ -15,6 +15,7 @@ import { Agent, buildConnector } from 'undici';
 import type { Dispatcher } from 'undici';
 import { AttemptTimeoutError, attemptErrorMessage } from './attempt-error.js';
 import { skippingInterimContinue } from './interim-continue.js';
+import { parseTarget } from './origins.js';
 import type { AttemptResult } from './outcome.js';
 
 /** How long an unused keep-alive connection stays open; an origin without connections is forgotten. */
@@ -78,7 +79,8 @@ export class Sender {
     }
     const attempt = new Attempt(request.timeoutMs, this.#options.excerptBytes, watch);
     try {
-      const url = targetOf(request.url);
+      // Parsed once per target, not per attempt (a URL object per request was a measurable part of its CPU).
+      const url = parseTarget(request.url);
       this.#agent.dispatch(
         {
           origin: url.origin,
@@ -107,21 +109,6 @@ export class Sender {
 }
 
 const ABORTED_BY_SHUTDOWN = 'aborted by shutdown';
-
-// A subscription's target is parsed once, not on every attempt (a URL object per request was a
-// measurable part of an attempt's own CPU); the bound (as `Origins`') keeps a churn of targets from growing it without end.
-const MAX_TARGETS = 10_000;
-const targets = new Map<string, { readonly origin: string; readonly path: string }>();
-function targetOf(target: string): { readonly origin: string; readonly path: string } {
-  let parsed = targets.get(target);
-  if (!parsed) {
-    const url = new URL(target);
-    parsed = { origin: url.origin, path: url.pathname + url.search };
-    if (targets.size >= MAX_TARGETS) targets.clear();
-    targets.set(target, parsed);
-  }
-  return parsed;
-}
 
 /**
  * The attempts in flight under one abort signal, and the signal's one listener (this object, via

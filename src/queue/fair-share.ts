@@ -6,7 +6,7 @@
  */
 import type { ClaimedDelivery } from '../store/kysely-store.js';
 import type { FairnessLimits } from './queue.js';
-import { Origins } from '../delivery/origins.js';
+import { originOf } from '../delivery/origins.js';
 
 /** A claim waiting for a slot. */
 export interface WaitingClaim {
@@ -89,7 +89,6 @@ export class FairShare {
   #newcomers: OwnerLine[] = [];
   readonly #originInFlight = new Map<string, number>();
   readonly #subscriptionInFlight = new Map<string, number>();
-  readonly #origins = new Origins();
   #inFlight = 0;
   #waiting = 0;
 
@@ -106,7 +105,7 @@ export class FairShare {
     const owner = claim.subscription?.owner ?? '';
     let line = this.#lines.get(owner);
     if (!line) this.#lines.set(owner, (line = { owner, claims: new ClaimLine(), inFlight: 0, queued: false }));
-    line.claims.push({ claim, line, origin: claim.subscription ? this.#origins.of(claim.subscription.target) : '', since: now });
+    line.claims.push({ claim, line, origin: claim.subscription ? originOf(claim.subscription.target) : '', since: now });
     this.#waiting++;
     if (!line.queued) {
       line.queued = true;
