@@ -212,6 +212,24 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
     expect(inFlight.every((r) => r.status === 'in_flight' && Number(r.due_at) === T0 + 60_000)).toBe(true);
   });
 
+  it('loadClaims reads each event and each subscription into one part that its claims share', async () => {
+    const store = await db.migrated();
+    const { subscriptions, event, deliveries } = await seed(store, 3, T0);
+    const other = eventRow({ status: 'done' });
+    const second = newDeliveryRow(other.id, subscriptions[0]!.id, T0);
+    await store.append(other, [second]);
+    const claims = await store.claimDue(10, T0, T0 + 60_000);
+    expect(claims).toHaveLength(4);
+    const ofEvent = claims.filter((c) => c.eventId === event.id);
+    expect(ids(ofEvent)).toEqual(ids(deliveries));
+    // Claims wait in the queue long enough to reach the old generation: copies per claim would stay until a full GC.
+    expect(new Set(ofEvent.map((c) => c.event)).size).toBe(1);
+    const ofFirstSubscription = claims.filter((c) => c.subscriptionId === subscriptions[0]!.id);
+    expect(ofFirstSubscription.map((c) => c.eventId).sort()).toEqual([event.id, other.id].sort());
+    expect(ofFirstSubscription[0]!.subscription).toBe(ofFirstSubscription[1]!.subscription);
+    expect(ofFirstSubscription[0]!.event).not.toBe(ofFirstSubscription[1]!.event);
+  });
+
   it('claimDue never gives the same row to two claimers', async () => {
     const store = await db.migrated();
     const { deliveries } = await seed(store, 60, T0);

@@ -795,17 +795,28 @@ export class KyselyStore {
       .where('d.id', 'in', ids)
       .where('d.status', '=', 'in_flight')
       .execute();
-    return rows.map((r) =>
-      claimOf(
-        r,
-        claimEventOf({ name: r.name, model: r.model, action: r.action, owner: r.event_owner, all_owners: r.all_owners, data: r.data, body: r.event_body, created_at: r.created_at }),
-        claimSubscriptionOf(
+    // One event part per event and one subscription part per subscription, as the fan-out makes them: the
+    // claims wait in the queue long enough for the garbage collector to move them to the old generation,
+    // and there each copy of an event's body read with another of its deliveries is memory until a full GC.
+    const events = new Map<string, ClaimedDelivery['event']>();
+    const subscriptions = new Map<string, ClaimedDelivery['subscription']>();
+    return rows.map((r) => {
+      let event = events.get(r.event_id);
+      if (!event) {
+        event = claimEventOf({ name: r.name, model: r.model, action: r.action, owner: r.event_owner, all_owners: r.all_owners, data: r.data, body: r.event_body, created_at: r.created_at });
+        events.set(r.event_id, event);
+      }
+      let subscription = subscriptions.get(r.subscription_id);
+      if (subscription === undefined) {
+        subscription = claimSubscriptionOf(
           r.s_id === null
             ? null
             : this.#opened({ id: r.s_id, owner: r.owner!, event: r.event!, target: r.target!, active: r.active!, secret: r.secret!, previous_secrets: r.previous_secrets, failing_since: r.failing_since, max_per_second: r.max_per_second }),
-        ),
-      ),
-    );
+        );
+        subscriptions.set(r.subscription_id, subscription);
+      }
+      return claimOf(r, event, subscription);
+    });
   }
 
   /**
