@@ -7,7 +7,7 @@
  *   node --expose-gc <backlog-child.ts bundled by esbuild> <sqlite file>   (bench/backlog.ts compiles and starts it)
  *
  * → { type: 'started', at }   (clock: performance.timeOrigin + performance.now(), as the receiver's)
- * ← { type: 'stop' }  → { type: 'stopped', rssMax, heapMax, rssAtStart, heapAfterGc, samples }
+ * ← { type: 'stop' }  → { type: 'stopped', rssMax, heapMax, rssAtStart, heapAfterGc, samples, atPeak }
  */
 import Database from 'better-sqlite3';
 import { createHooks, sqliteStore } from '../src/index.js';
@@ -21,10 +21,13 @@ const rssAtStart = process.memoryUsage.rss();
 let rssMax = rssAtStart;
 let heapMax = 0;
 let samples = 0;
+/** `process.memoryUsage()` at the sample with the highest RSS: what the peak is made of. */
+let atPeak: NodeJS.MemoryUsage | undefined;
 const sample = () => {
-  const { rss, heapUsed } = process.memoryUsage();
-  rssMax = Math.max(rssMax, rss);
-  heapMax = Math.max(heapMax, heapUsed);
+  const usage = process.memoryUsage();
+  if (usage.rss > rssMax || !atPeak) atPeak = usage;
+  rssMax = Math.max(rssMax, usage.rss);
+  heapMax = Math.max(heapMax, usage.heapUsed);
   samples++;
 };
 const sampler = setInterval(sample, 50);
@@ -47,7 +50,7 @@ process.on('message', (message: { type: string }) => {
     (globalThis as { gc?: () => void }).gc?.();
     const heapAfterGc = process.memoryUsage().heapUsed;
     await hooks.close({ timeout: '10s' });
-    send({ type: 'stopped', rssMax, heapMax, rssAtStart, heapAfterGc, samples });
+    send({ type: 'stopped', rssMax, heapMax, rssAtStart, heapAfterGc, samples, atPeak });
     process.disconnect();
   })();
 });

@@ -51,6 +51,8 @@ export interface BacklogRun {
   readonly heapMaxMb: number;
   /** Heap in use after a full GC at the end of the window: what the process keeps. */
   readonly heapAfterGcMb: number;
+  /** The sample with the highest RSS: V8's heap (committed and in use) and memory outside it, MB. */
+  readonly atPeakMb: { readonly heapTotal: number; readonly heapUsed: number; readonly external: number; readonly arrayBuffers: number };
 }
 
 const mb = (bytes: number) => bytes / 2 ** 20;
@@ -133,7 +135,7 @@ export async function restartOn(rx: Receiver, file: string, drainMs: number): Pr
     });
     const firstAt = (await first()).at;
     await new Promise((resolve) => setTimeout(resolve, drainMs));
-    const stopped = new Promise<{ rssMax: number; heapMax: number; rssAtStart: number; heapAfterGc: number; samples: number }>((resolve, reject) => {
+    const stopped = new Promise<{ rssMax: number; heapMax: number; rssAtStart: number; heapAfterGc: number; samples: number; atPeak: NodeJS.MemoryUsage }>((resolve, reject) => {
       child.once('message', resolve);
       void exited.then((code) => reject(new Error(`backlog child exited (${code}) before it reported`)));
     });
@@ -155,6 +157,7 @@ export async function restartOn(rx: Receiver, file: string, drainMs: number): Pr
       rssAtStartMb: mb(report.rssAtStart),
       heapMaxMb: mb(report.heapMax),
       heapAfterGcMb: mb(report.heapAfterGc),
+      atPeakMb: { heapTotal: mb(report.atPeak.heapTotal), heapUsed: mb(report.atPeak.heapUsed), external: mb(report.atPeak.external), arrayBuffers: mb(report.atPeak.arrayBuffers) },
     };
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
@@ -204,7 +207,9 @@ export function backlogReport(big: BacklogRun, small: BacklogRun, threadMb?: num
   const verdict =
     `backlog of ${fmt(big.pending)}: peak RSS ${fmt(appRss)} MB while delivering; ` +
     `target ≤ ${BACKLOG_RSS_TARGET_MB} MB: ${met ? 'met' : 'missed'}. Heap in use after a full GC at the end: ${fmt(big.heapAfterGcMb)} MB, against ${fmt(small.heapAfterGcMb)} MB ` +
-    `with a backlog of ${fmt(small.pending)}${met ? '.' : ': the backlog is not held in memory; the peak is garbage not yet collected and the process\'s fixed cost.'}${thread}`;
+    `with a backlog of ${fmt(small.pending)}${met ? '.' : ': the backlog is not held in memory; the peak is garbage not yet collected and the process\'s fixed cost.'} ` +
+    `At the peak sample V8's heap held ${fmt(big.atPeakMb.heapTotal)} MB (${fmt(big.atPeakMb.heapUsed)} MB of it in use, live or garbage) and the rest of the RSS, about ` +
+    `${fmt(big.rssMaxMb - big.atPeakMb.heapTotal)} MB, is the node binary's code, the C heap (SQLite's page cache, the drivers) and the threads' stacks and isolates.${thread}`;
   const row = (r: BacklogRun) =>
     `| ${fmt(r.pending)} | ${fmt(r.fileMb)} | ${fmt(r.buildMs / 1000, 1)} | ${fmt(r.firstAfterStartMs, 1)} | ${fmt(r.firstAfterSpawnMs)} | ${fmt(r.rssAtStartMb)} | ${fmt(r.rssMaxMb)} | ${fmt(r.heapMaxMb)} | ${fmt(r.heapAfterGcMb)} | ${fmt(r.delivered)} in ${fmt(r.drainMs / 1000)} s |`;
   return {
