@@ -54,7 +54,7 @@ export interface PostgresBenchDeps {
 }
 
 /** A run with the server's CPU per delivery, and for BullMQ the worker processes' (summed) and Redis's. */
-interface PgRun extends RunResult {
+export interface PgRun extends RunResult {
   readonly serverUs: number;
   readonly workersUs?: number;
   readonly redisUs?: number;
@@ -81,7 +81,7 @@ function statOf(pid: number): { ppid: number; ticks: number } | undefined {
 const processCpuUs = (pid: number) => (statOf(pid)?.ticks ?? 0) * TICK_US;
 
 /** CPU time (µs) of the postmaster and each of its children now, by pid. */
-function serverCpu(postmaster: number): Map<number, number> {
+export function serverCpu(postmaster: number): Map<number, number> {
   const cpu = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     const pid = Number(entry);
@@ -92,13 +92,13 @@ function serverCpu(postmaster: number): Map<number, number> {
   return cpu;
 }
 /** The server's CPU (µs) since `before`; a backend that started since counts from zero. */
-function serverCpuSince(postmaster: number, before: Map<number, number>): number {
+export function serverCpuSince(postmaster: number, before: Map<number, number>): number {
   let total = 0;
   for (const [pid, us] of serverCpu(postmaster)) total += us - (before.get(pid) ?? 0);
   return total;
 }
 
-async function postmasterOf(url: string): Promise<number> {
+export async function postmasterOf(url: string): Promise<number> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -111,12 +111,18 @@ async function postmasterOf(url: string): Promise<number> {
 
 // ── the runs ────────────────────────────────────────────────────────────────────────────────────
 
+/** What a run takes from resthooks: this tree's by default, another build's to compare two side by side. */
+export interface ResthooksEntry {
+  readonly createHooks: typeof createHooks;
+  readonly postgresStore: typeof postgresStore;
+}
+
 /** resthooks, in-process engine, on `postgresStore`: N awaited saves to K subscriptions, all checked delivered once. */
-async function resthooksOnPostgres(rx: Receiver, url: string, n: number, k: number, postmaster: number): Promise<PgRun> {
+export async function resthooksOnPostgres(rx: Receiver, url: string, n: number, k: number, postmaster: number, entry: ResthooksEntry = { createHooks, postgresStore }): Promise<PgRun> {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
-  const hooks = createHooks({
+  const hooks = entry.createHooks({
     events: { 'book.added': 'Book.created' },
-    store: postgresStore(pool),
+    store: entry.postgresStore(pool),
     allowPrivateTargets: true,
     delivery: { concurrency: CONCURRENCY, connectionsPerOrigin: CONCURRENCY, ownerShare: 1 },
   });
@@ -214,7 +220,7 @@ async function bullmqOnPostgres(rx: Receiver, url: string, redis: { url: string;
   }
 }
 
-async function floorOnPostgres(rx: Receiver, url: string, n: number, k: number, postmaster: number): Promise<PgRun> {
+export async function floorOnPostgres(rx: Receiver, url: string, n: number, k: number, postmaster: number): Promise<PgRun> {
   const server0 = serverCpu(postmaster);
   let serverUs = 0;
   const data = (i: number) => JSON.stringify(book(i));
