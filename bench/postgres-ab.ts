@@ -4,7 +4,7 @@
  * rotating per round; medians over the rounds. For a change to the store, measured against the build it
  * changes (a checkout of the commit before, with a `node_modules` beside its `src`).
  *
- * `npx tsx bench/postgres-ab.ts before=/path/to/old/checkout after=.`
+ * `npx tsx bench/postgres-ab.ts before=/path/to/old/checkout after=. after-5ms=.@5`
  * (RESTHOOKS_BENCH_PG_ROUNDS, default 3; RESTHOOKS_BENCH_PG_SCENARIOS as in postgres-scenarios.ts)
  * @module
  */
@@ -24,19 +24,24 @@ const SCENARIOS = [
 ].filter(({ n, k }) => !process.env.RESTHOOKS_BENCH_PG_SCENARIOS || process.env.RESTHOOKS_BENCH_PG_SCENARIOS.split(',').includes(`${n}x${k}`));
 const CHILD = fileURLToPath(new URL('./postgres-ab-child.ts', import.meta.url));
 
+// label=path, or label=path@ms to run that build with `postgresStore(pool, { batchWindowMs: ms })`.
 const builds = process.argv.slice(2).map((arg) => {
-  const [label, root] = arg.split('=');
-  if (!label || !root) throw new Error(`expected label=path, got ${arg}`);
-  return { label, root: resolve(root) };
+  const [label, target] = arg.split('=');
+  const [root, windowMs] = (target ?? '').split('@');
+  if (!label || !root) throw new Error(`expected label=path[@batchWindowMs], got ${arg}`);
+  return { label, root: resolve(root), windowMs: windowMs ?? '' };
 });
 if (builds.length === 0) throw new Error('usage: postgres-ab.ts before=/old/checkout after=.');
 
-function runChild(env: Record<string, string>): Promise<PgRun> {
+/** A run, with the commits in its database and the server's WAL flushes per delivery. */
+type AbRun = PgRun & { readonly commits: number; readonly walSyncs: number };
+
+function runChild(env: Record<string, string>): Promise<AbRun> {
   return new Promise((done, fail) => {
     execFile(process.execPath, ['--import', 'tsx', CHILD], { env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024, timeout: 900_000 }, (error, stdout, stderr) => {
       if (error) return fail(new Error(`${error.message}\n${stderr}`));
       const line = stdout.trim().split('\n').at(-1)!;
-      done(JSON.parse(line) as PgRun);
+      done(JSON.parse(line) as AbRun);
     });
   });
 }
@@ -45,34 +50,40 @@ const server = await startPostgres({ fsync: true });
 try {
   const postmaster = await postmasterOf(server.url);
   const labels = [...builds.map((b) => b.label), 'floor'];
-  const runs = new Map<string, PgRun[]>();
+  const runs = new Map<string, AbRun[]>();
   console.log(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   for (let round = 1; round <= ROUNDS; round++) {
     for (const { n, k } of SCENARIOS) {
       const order = labels.map((_, i) => labels[(i + round) % labels.length]!);
       for (const label of order) {
         const { url } = await createTestDatabase(server.url);
-        const root = builds.find((b) => b.label === label)?.root ?? 'floor';
-        const run = await runChild({ AB_URL: url, AB_POSTMASTER: String(postmaster), AB_ROOT: root, AB_N: String(n), AB_K: String(k) });
+        const build = builds.find((b) => b.label === label);
+        const run = await runChild({ AB_URL: url, AB_POSTMASTER: String(postmaster), AB_ROOT: build?.root ?? 'floor', AB_WINDOW_MS: build?.windowMs ?? '', AB_N: String(n), AB_K: String(k) });
         const key = `${n}x${k} ${label}`;
         runs.set(key, [...(runs.get(key) ?? []), run]);
         const rate = run.deliveries / (run.ms / 1000);
-        console.log(`round ${round} N=${n}×K=${k} ${label}: ${rate.toFixed(0)}/s, server ${run.serverUs.toFixed(1)} µs, client ${run.cpuUs.client.toFixed(1)} µs (load ${loadavg()[0]!.toFixed(2)})`);
+        console.log(`round ${round} N=${n}×K=${k} ${label}: ${rate.toFixed(0)}/s, server ${run.serverUs.toFixed(1)} µs, client ${run.cpuUs.client.toFixed(1)} µs, commits ${run.commits.toFixed(2)}, WAL flushes ${run.walSyncs.toFixed(2)} per delivery (load ${loadavg()[0]!.toFixed(2)})`);
       }
     }
   }
   console.log(`\nmedians over ${ROUNDS} rounds (load average at end: ${loadavg().map((x) => x.toFixed(2)).join(' ')})`);
-  console.log('| scenario | build | deliveries/s | × floor | server µs/delivery | × floor | client µs/delivery | × floor |');
-  console.log('|---|---|--:|--:|--:|--:|--:|--:|');
+  console.log('| scenario | build | deliveries/s | × floor | server µs/delivery | × floor | client µs/delivery | × floor | commits/delivery | WAL flushes/delivery |');
+  console.log('|---|---|--:|--:|--:|--:|--:|--:|--:|--:|');
   for (const { n, k } of SCENARIOS) {
     const stat = (label: string) => {
       const list = runs.get(`${n}x${k} ${label}`)!;
-      return { rate: median(list.map((r) => r.deliveries / (r.ms / 1000))), server: median(list.map((r) => r.serverUs)), client: median(list.map((r) => r.cpuUs.client)) };
+      return {
+        rate: median(list.map((r) => r.deliveries / (r.ms / 1000))),
+        server: median(list.map((r) => r.serverUs)),
+        client: median(list.map((r) => r.cpuUs.client)),
+        commits: median(list.map((r) => r.commits)),
+        walSyncs: median(list.map((r) => r.walSyncs)),
+      };
     };
     const floor = stat('floor');
     for (const label of labels) {
       const s = stat(label);
-      console.log(`| N=${n}×K=${k} | ${label} | ${s.rate.toFixed(0)} | ${(s.rate / floor.rate).toFixed(2)} | ${s.server.toFixed(0)} | ${(s.server / floor.server).toFixed(1)} | ${s.client.toFixed(0)} | ${(s.client / floor.client).toFixed(1)} |`);
+      console.log(`| N=${n}×K=${k} | ${label} | ${s.rate.toFixed(0)} | ${(s.rate / floor.rate).toFixed(2)} | ${s.server.toFixed(0)} | ${(s.server / floor.server).toFixed(1)} | ${s.client.toFixed(0)} | ${(s.client / floor.client).toFixed(1)} | ${s.commits.toFixed(2)} | ${s.walSyncs.toFixed(2)} |`);
     }
   }
 } finally {
