@@ -448,7 +448,12 @@ const POSTGRES_NOTES = [
   'from 17.1 to 14.1 (pg_stat_statements and pg_stat_wal over one run of each, 2026-12-07), server CPU 67–71 → 64 µs. The',
   'floor\'s rows have bigint keys and one index each; keys derived from (event, subscription) (one B-tree instead of two) are',
   'what is left for the rows. At K=1 the cost is per transaction, not per row: statements ran 220 of the 670 µs of server CPU',
-  'per delivery (N=1,000 × K=1, 1.7 transactions per delivery). BullMQ\'s worker CPU per delivery: see below.',
+  'per delivery (N=1,000 × K=1, 1.7 transactions per delivery). Side by side with the previous record statement (fresh',
+  'process per run, rotating, medians of 3 and 5 rounds, load average 7–23): server CPU at N=100 × K=100 73 → 67 and',
+  '69 → 65 µs per delivery; deliveries/s moved within the noise of that load. Still open: the record statement\'s cached',
+  'plan finds its deliveries through the due index, whose entries for rows already recorded stay until a vacuum, so a',
+  'batch\'s work grows with the deliveries recorded since (index rows visited per batch 30 → 4,990 over one 5,000-delivery',
+  'run, auto_explain). BullMQ\'s worker CPU per delivery: see below.',
 ];
 
 // From side-by-side runs of the previous worker and this one (scratch harness: in-process, previous worker, this worker,
