@@ -152,6 +152,7 @@ interface StoreDelivery {
   readonly status: string;
   readonly attempts: number;
   readonly last_status_code: number | null;
+  /** Attempts in the log: rows of resthooks_attempts, and a delivered first attempt kept in the delivery's row. */
   readonly recorded: number;
   readonly data_id: number;
 }
@@ -159,7 +160,7 @@ interface StoreDelivery {
 async function storeDeliveries(pool: pg.Pool): Promise<StoreDelivery[]> {
   const { rows } = await pool.query<StoreDelivery>(`
     select d.id, d.status, d.attempts::int as attempts, d.last_status_code::int as last_status_code,
-           (select count(*)::int from resthooks_attempts a where a.delivery_id = d.id) as recorded,
+           (select count(*)::int from resthooks_attempts a where a.delivery_id = d.id) + (d.first_attempt_id is not null)::int as recorded,
            (e.data::json ->> 'id')::int as data_id
     from resthooks_deliveries d join resthooks_events e on e.id = d.event_id`);
   return rows;

@@ -63,7 +63,8 @@ async function snapshot(store: KyselyStore) {
   const n = (x: unknown) => (x === null ? null : Number(x));
   const subscriptions = await store.db.selectFrom('resthooks_subscriptions').select(['id', 'active', 'failing_since', 'disabled_reason', 'updated_at']).orderBy('id').execute();
   const deliveries = await store.db.selectFrom('resthooks_deliveries').select(['id', 'status', 'attempts', 'due_at', 'last_status_code', 'last_error', 'updated_at']).orderBy('id').execute();
-  // Where an attempt is written (a row of its own, or kept in its delivery's row: migration 0007) may differ by engine; what was written may not.
+  // An attempt is written where the statements per row write it: a first attempt that delivered in its
+  // delivery's row (migration 0007), every other one as a row of its own (`keptInRow` says which).
   const kept = await store.db
     .selectFrom('resthooks_deliveries')
     .select(['first_attempt_id as id', 'id as delivery_id', 'first_attempt_started_at as started_at', 'first_attempt_duration_ms as duration_ms', 'first_attempt_status_code as status_code', 'first_attempt_excerpt as response_excerpt'])
@@ -79,6 +80,7 @@ async function snapshot(store: KyselyStore) {
     deliveries: deliveries.map((d) => ({ ...d, attempts: n(d.attempts), due_at: n(d.due_at), last_status_code: n(d.last_status_code), updated_at: n(d.updated_at) })),
     attempts: attempts.map((a) => ({ ...a, number: n(a.number), started_at: n(a.started_at), duration_ms: n(a.duration_ms), status_code: n(a.status_code) })),
     events,
+    keptInRow: kept.map((k) => k.delivery_id).sort(),
   };
 }
 
@@ -205,6 +207,9 @@ if (ENGINES.includes('postgres')) {
       expect(sent[0]!.name).toMatch(/^resthooks_/);
       const counts = await store.db.selectFrom('resthooks_deliveries').select(['status', (eb) => eb.fn.countAll<string>().as('n')]).groupBy('status').orderBy('status').execute();
       expect(counts.map((c) => [c.status, Number(c.n)])).toEqual([['delivered', 90], ['pending', 10]]);
+      // The 90 first attempts that delivered are kept in their deliveries' rows; only the 10 retries are attempt rows.
+      expect((await store.db.selectFrom('resthooks_attempts').select('outcome').execute()).map((a) => a.outcome)).toEqual(Array(10).fill('retry'));
+      expect(await store.db.selectFrom('resthooks_deliveries').select('id').where('first_attempt_id', 'is not', null).execute()).toHaveLength(90);
       await store.destroy();
     });
 

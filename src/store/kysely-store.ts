@@ -15,6 +15,7 @@ import { SEALED_PREFIX, SecretBox, sealedKeyId, unknownKeyError } from './secret
 import type { AttemptTable, DeliveryFirstAttemptColumns, DeliveryTable, EventRow, EventStatus, EventTable, FreshEventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { CompiledStatement } from './host-executor.js';
 import type { StoreDialect, StoreStatement } from './store-dialect.js';
+import { keptInDeliveryRow } from './rows.js';
 import { FAN_OUT_PASS_EVENTS, fanOutPassStatement, fanOutStatement, readFanOutPass, recordStatement, statementName, undoFanOutPassStatement } from './postgres/set-based-writes.js';
 import { newId } from '../ids.js';
 import { FRESH_EVENT_COLUMNS, livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type JsonValue, type StoredEvent, type Subscription } from './records.js';
@@ -1169,14 +1170,6 @@ function firstAttemptOf(d: KeptAttempt & Pick<DeliveryTable, 'id'>): AttemptTabl
     error: null,
     outcome: 'delivered',
   };
-}
-/**
- * A first attempt that delivered is kept in its delivery's row (migration 0007): the update that marks
- * the delivery delivered writes it, and no attempt row is inserted. Only where records are written
- * statement by statement; the set-based record statement writes every attempt as a row.
- */
-function keptInDeliveryRow(attempt: AttemptTable): boolean {
-  return attempt.number === 1 && attempt.outcome === 'delivered';
 }
 // In SAMPLE_FIRST_DELIVERY's order, after deliveryChangeParams.
 function firstAttemptParams(a: AttemptTable): unknown[] {

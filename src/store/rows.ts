@@ -17,3 +17,12 @@ export function newDeliveryRow(eventId: string, subscriptionId: string, now: num
     updated_at: now,
   };
 }
+
+/**
+ * A first attempt that delivered is kept in its delivery's row (migration 0007): the update that marks
+ * the delivery delivered writes it, and no attempt row is inserted. Every engine writes it so, the
+ * statements per row and PostgreSQL's set-based record statement alike: the common case writes one row.
+ */
+export function keptInDeliveryRow(attempt: { readonly number: number; readonly outcome: string }): boolean {
+  return attempt.number === 1 && attempt.outcome === 'delivered';
+}

@@ -9,6 +9,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
+import { keptInDeliveryRow } from '../rows.js';
 import { storableText } from '../storable-text.js';
 import type { StoreStatement } from '../store-dialect.js';
 import type { DeliveryTable } from '../schema.js';
@@ -71,7 +72,9 @@ export interface SetBasedRecord {
 // `r`: the records, in batch order (`seq`). `moved`: the deliveries whose claim still holds (in flight,
 // the claim's attempt and lease), moved on; `held`: their records. Everything else follows from `held`
 // only, so a stale record writes nothing: its attempt, its 410 (delete the subscription, cancel its
-// pending deliveries), its subscription's failure streak and the disabling.
+// pending deliveries), its subscription's failure streak and the disabling. A first attempt that
+// delivered (`kept`) goes into its delivery's row in the same UPDATE, not into resthooks_attempts, as
+// the statements per row do: the common case writes one row and no B-tree of the attempts table.
 //
 // A subscription's streak, as the per-row statements leave it after the batch's records in order (a
 // success clears `failing_since`, a failure sets it where unset): cleared when its last held record
@@ -86,13 +89,18 @@ const RECORD_SQL = `with r as (
   select * from unnest(
     $1::text[], $2::int[], $3::bigint[], $4::text[], $5::int[], $6::bigint[], $7::int[], $8::text[],
     $9::text[], $10::int[], $11::bigint[], $12::int[], $13::int[], $14::text[], $15::text[], $16::text[],
-    $17::text[], $18::boolean[], $19::text[]
+    $17::text[], $18::boolean[], $19::text[], $23::boolean[]
   ) with ordinality as r(id, held_attempts, held_due_at, status, attempts, due_at, last_status_code, last_error,
     attempt_id, number, started_at, duration_ms, status_code, response_excerpt, error, outcome,
-    streak_id, failed, gone_id, seq)
+    streak_id, failed, gone_id, kept, seq)
 ), moved as (
   update resthooks_deliveries as d
-  set status = r.status, attempts = r.attempts, due_at = r.due_at, last_status_code = r.last_status_code, last_error = r.last_error, updated_at = $20::bigint
+  set status = r.status, attempts = r.attempts, due_at = r.due_at, last_status_code = r.last_status_code, last_error = r.last_error, updated_at = $20::bigint,
+    first_attempt_id = case when r.kept then r.attempt_id else d.first_attempt_id end,
+    first_attempt_started_at = case when r.kept then r.started_at else d.first_attempt_started_at end,
+    first_attempt_duration_ms = case when r.kept then r.duration_ms else d.first_attempt_duration_ms end,
+    first_attempt_status_code = case when r.kept then r.status_code else d.first_attempt_status_code end,
+    first_attempt_excerpt = case when r.kept then r.response_excerpt else d.first_attempt_excerpt end
   from r
   where d.id = r.id and d.status = 'in_flight' and d.attempts = r.held_attempts and d.due_at = r.held_due_at
   returning d.id
@@ -100,7 +108,7 @@ const RECORD_SQL = `with r as (
   select r.* from r join moved on moved.id = r.id
 ), logged as (
   insert into resthooks_attempts (id, delivery_id, number, started_at, duration_ms, status_code, response_excerpt, error, outcome)
-  select attempt_id, id, number, started_at, duration_ms, status_code, response_excerpt, error, outcome from held where attempt_id is not null
+  select attempt_id, id, number, started_at, duration_ms, status_code, response_excerpt, error, outcome from held where attempt_id is not null and not kept
   on conflict (delivery_id, number) do nothing
 ), gone as (
   select distinct gone_id as id from held where gone_id is not null
@@ -172,6 +180,7 @@ export function recordStatement(records: readonly SetBasedRecord[], now: number,
     now,
     disableAfterMs,
     disabledReason,
+    each((r) => r.attempt !== undefined && keptInDeliveryRow(r.attempt)),
   ]);
 }
 
