@@ -27,6 +27,9 @@ import { promisify } from 'node:util';
 import { ORM_CASES, type OrmCase, type SideTime, type ToChild, type ToParent } from './orm-insert-case.js';
 import { median } from './stats.js';
 
+/** The raw better-sqlite3 rows: the `{ tx }` recipe an app writes by hand, no adapter; measured beside them, judged by no adapter target. */
+export const isRawRecipe = (cost: Pick<AdapterCost, 'adapter'>): boolean => cost.adapter.startsWith('raw ');
+
 export interface AdapterCost {
   readonly adapter: string;
   /** How the insert is written, both sides. */

@@ -13,7 +13,7 @@ import type { Hooks } from '../src/index.js';
 import { ceilingEndToEnd } from './ceiling.js';
 import { durableFloorEndToEnd } from './durable-floor.js';
 import { hotPathAgainstFloor, type HotPathRow } from './event-row.js';
-import { adapterCosts, type AdapterCost } from './orm-insert.js';
+import { adapterCosts, isRawRecipe, type AdapterCost } from './orm-insert.js';
 import { PEERS_END, PEERS_START } from './peers-section.js';
 import { postgresBench } from './postgres-scenarios.js';
 import { spliceSection, sectionOf, type ScenarioReport } from './scenario-report.js';
@@ -225,7 +225,7 @@ function writeDoc(
   const { hot, againstFloor, adapters, e2e, scenarios } = results;
   const calls = againstFloor.filter((r) => r.name.startsWith('`hooks.model()`'));
   const floorMet = calls.every((r) => r.ratio <= HOT_TARGET);
-  const adaptersMet = adapters.every((r) => r.ratio <= HOT_TARGET);
+  const adaptersMet = adapters.filter((r) => !isRawRecipe(r)).every((r) => r.ratio <= HOT_TARGET);
   const hotMet = hot.filter((r) => r.dispatcher === 'stopped').every((r) => r.median <= 50);
   const e2eMet = e2e.every((r) => rate(r.ours) / rate(r.ceiling) >= 0.6);
   const lines = [
@@ -376,10 +376,14 @@ function adapterSection(rows: readonly AdapterCost[], met: boolean): string[] {
     '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|',
     ...rows.map(
       (r) =>
-        `| ${r.adapter} | ${r.insert} | ${r.mode} | ${fmt(r.inserts)} | ${r.plainUs.toFixed(1)} | ${r.hookedUs.toFixed(1)} | ${r.ratio.toFixed(2)}× | ${r.plainCpuUs.toFixed(1)} | ${r.hookedCpuUs.toFixed(1)} | ${r.cpuRatio.toFixed(2)}× | ${r.ratio <= HOT_TARGET ? 'met' : 'missed'} |`,
+        `| ${r.adapter} | ${r.insert} | ${r.mode} | ${fmt(r.inserts)} | ${r.plainUs.toFixed(1)} | ${r.hookedUs.toFixed(1)} | ${r.ratio.toFixed(2)}× | ${r.plainCpuUs.toFixed(1)} | ${r.hookedCpuUs.toFixed(1)} | ${r.cpuRatio.toFixed(2)}× | ${isRawRecipe(r) ? 'no adapter' : r.ratio <= HOT_TARGET ? 'met' : 'missed'} |`,
     ),
     '',
-    `Target ≤ ${HOT_TARGET}× for every adapter: ${met ? 'met' : 'missed'}${met ? '.' : ` (${rows.filter((r) => r.ratio > HOT_TARGET).map((r) => r.adapter).join('; ')}).`}`,
+    `Target ≤ ${HOT_TARGET}× for every adapter: ${met ? 'met' : 'missed'}${met ? '.' : ` (${rows.filter((r) => !isRawRecipe(r) && r.ratio > HOT_TARGET).map((r) => r.adapter).join('; ')}).`}` +
+      ` The raw better-sqlite3 rows are no adapter but the \`{ tx }\` recipe for raw drivers (docs/orms.md), measured here beside them: ${rows
+        .filter(isRawRecipe)
+        .map((r) => `${r.adapter} ${r.ratio.toFixed(2)}×`)
+        .join(', ')}; their insert is a few µs, so the outbox row's own page weighs more there (see below and the \`{ tx }\` section).`,
     ...ADAPTER_NOTES,
   ];
 }

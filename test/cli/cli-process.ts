@@ -44,7 +44,8 @@ export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): 
     stdout: () => out,
     stderr: () => err,
     exited,
-    waitFor(pattern, timeoutMs = 15_000) {
+    // Generous: a CLI process starts in about a second, but on a machine running other suites it can take tens.
+    waitFor(pattern, timeoutMs = 45_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           const match = out.match(pattern);
