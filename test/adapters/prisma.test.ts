@@ -577,6 +577,24 @@ for (const app of ENGINES) {
       expect(await eventTitles()).toEqual(['After', 'Earlier', 'Other']);
     });
 
+    it('wakes the dispatcher once per committed write, in a transaction and outside one, and not for a rolled-back one', async () => {
+      env = await makeEnv({ app, store: 'app', wrapped: true });
+      const notify = vi.spyOn(env.hooks, 'notify');
+      try {
+        await env.prisma.book.create({ data: book('Alone') });
+        await env.prisma.$transaction((tx) => tx.book.create({ data: book('In a transaction') }));
+        await rolledBack(
+          env.prisma.$transaction(async (tx) => {
+            await tx.book.create({ data: book('Rolled back') });
+            throw ROLLBACK;
+          }),
+        );
+        expect(notify).toHaveBeenCalledTimes(2);
+      } finally {
+        notify.mockRestore();
+      }
+    });
+
     it('writes outside a transaction share one maxWait timer instead of setting one each', async () => {
       // A maxWait no other timer of the process uses, so that only this watch's timers are counted.
       const maxWait = 29_999;
