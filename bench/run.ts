@@ -412,7 +412,7 @@ const ADAPTER_NOTES = [
   'standalone, resthooks runs the write in an interactive transaction so that its outbox row commits with it, which costs far more than',
   'Prisma\'s implicit one (`standalone: \'after-write\'` avoids that, at the price of atomicity). `resthooksAdapter` avoids both. Prisma\'s',
   'own floor through its public API, measured in one process beside the hooked client (CPU, medians of interleaved batches, shared 2-core',
-  'machine): a no-op query extension took 1.04–1.09× a `$transaction` create and 1.10–1.25× a standalone one; adding the outbox INSERT',
+  'machine; `npm run bench:orm 7 prisma-tx-floor,prisma-standalone-floor` measures the same in this bench\'s way): a no-op query extension took 1.04–1.09× a `$transaction` create and 1.10–1.25× a standalone one; adding the outbox INSERT',
   'through the driver transaction (prepared on each write, as Prisma\'s driver adapter prepares every statement) made it 1.22–1.30× in',
   '`$transaction`; standalone, BEGIN (behind the adapter\'s mutex), the INSERT and COMMIT around the create made it 1.78–1.96×, above',
   'the 1.5× target before resthooks does anything. Over the `$transaction` floor, `hooks.model()` (route, serialize, id, row, metrics,',
