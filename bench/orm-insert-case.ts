@@ -31,7 +31,15 @@ export const ORM_CASES = [
   'prisma-standalone-wrapped',
   'sequelize',
 ] as const;
-export type OrmCase = (typeof ORM_CASES)[number];
+/**
+ * Run on request only (`npm run bench:orm 7 prisma-tx-floor,prisma-standalone-floor`), not in the adapter table: Prisma's
+ * floor through its public API, with no resthooks on the hooked side. In `$transaction`: a no-op query extension, a client
+ * `$transaction` that writes an outbox row through the driver transaction Prisma opened before the callback returns.
+ * Standalone: a no-op query extension that runs the write between BEGIN (the driver adapter's `startTransaction`) and
+ * COMMIT, with the outbox row. The ratio is what any extension doing the same through Prisma's public API pays.
+ */
+export const PRISMA_FLOOR_CASES = ['prisma-tx-floor', 'prisma-standalone-floor'] as const;
+export type OrmCase = (typeof ORM_CASES)[number] | (typeof PRISMA_FLOOR_CASES)[number];
 
 export type Mode = 'transaction' | 'after-commit';
 /** Wall-clock and CPU µs per insert over one side of one round. */
@@ -278,6 +286,94 @@ async function prismaCase(dir: string, which: 'prisma-tx' | 'prisma-standalone' 
   };
 }
 
+/** See PRISMA_FLOOR_CASES. The outbox row is the one `hooks.model()` writes for this insert, in the store's own table. */
+async function prismaFloorCase(dir: string, which: 'prisma-tx-floor' | 'prisma-standalone-floor', client: string): Promise<CaseSetup> {
+  const { file, closers } = await appFile(dir);
+  const { PrismaBetterSqlite3 } = await import('@prisma/adapter-better-sqlite3');
+  type Query = { args: object; query(args: object): Promise<object> };
+  type DriverQuery = { sql: string; args: unknown[]; argTypes: Array<{ scalarType: string; arity: 'scalar' }> };
+  type DriverTransaction = { executeRaw(query: DriverQuery): Promise<number>; commit(): Promise<void> };
+  type DriverAdapter = { startTransaction(): Promise<DriverTransaction> };
+  type Extendable = PrismaLike & { $extends(extension: object): Extendable; $queryRawUnsafe(sql: string): Promise<unknown> };
+  const { PrismaClient } = (await import(pathToFileURL(client).href)) as { PrismaClient: new (options: object) => Extendable };
+  // The driver adapter Prisma connects, and the transaction it opens last (one insert at a time here).
+  let adapter: DriverAdapter | undefined;
+  let opened: DriverTransaction | undefined;
+  const factory = new PrismaBetterSqlite3({ url: `file:${file}` });
+  const watched = {
+    provider: factory.provider,
+    adapterName: factory.adapterName,
+    connect: async () => {
+      const connected = (await factory.connect()) as unknown as DriverAdapter;
+      adapter = connected;
+      return new Proxy(connected, {
+        get(target, key) {
+          if (key === 'startTransaction') return async () => (opened = await target.startTransaction());
+          const value: unknown = Reflect.get(target, key, target);
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+    },
+  };
+  const base = new PrismaClient({ adapter: watched });
+  closers.unshift(() => base.$disconnect());
+  await base.$queryRawUnsafe('SELECT 1');
+  const plain = new PrismaClient({ adapter: new PrismaBetterSqlite3({ url: `file:${file}` }) });
+  closers.unshift(() => plain.$disconnect());
+  let next = 0;
+  const outboxRow = (row: object): DriverQuery => {
+    const args = [`evt_floor_${next++}`, 'book.added', 'Book', 'created', 'alice', 0, JSON.stringify(row), null, Date.now()];
+    const sql = 'insert into "resthooks_outbox" ("id", "name", "model", "action", "owner", "all_owners", "data", "body", "created_at") values (?, ?, ?, ?, ?, ?, ?, ?, ?)';
+    return { sql, args, argTypes: args.map(() => ({ scalarType: 'unknown', arity: 'scalar' as const })) };
+  };
+  const common = { mode: 'transaction' as const, recorded: countEvents(file), close: finish(closers) };
+  if (which === 'prisma-tx-floor') {
+    const original = base.$transaction;
+    const hooked = base
+      .$extends({
+        client: {
+          $transaction(this: PrismaLike, work: (tx: PrismaLike) => Promise<object>) {
+            return original.call(this, async (tx: PrismaLike) => {
+              const row = await work(tx);
+              await opened!.executeRaw(outboxRow(row));
+              return row;
+            });
+          },
+        },
+      })
+      .$extends({ query: { $allModels: { $allOperations: ({ args, query }: Query) => query(args) } } });
+    return {
+      adapter: "Prisma's floor, in `$transaction`",
+      insert: 'no resthooks: a no-op query extension, and a client `$transaction` that writes the outbox row through the driver transaction',
+      plain: (i) => plain.$transaction((t) => t.book.create({ data: row(i) })),
+      hooked: (i) => hooked.$transaction((t) => t.book.create({ data: row(i) })),
+      ...common,
+    };
+  }
+  const hooked = base.$extends({
+    query: {
+      $allModels: {
+        async $allOperations({ args, query }: Query) {
+          // SQLite: the driver adapter's one connection runs the write inside the BEGIN it has just sent.
+          const transaction = await adapter!.startTransaction();
+          const written = await query(args);
+          await transaction.executeRaw(outboxRow(written));
+          await transaction.executeRaw({ sql: 'COMMIT', args: [], argTypes: [] });
+          await transaction.commit();
+          return written;
+        },
+      },
+    },
+  });
+  return {
+    adapter: "Prisma's floor, standalone",
+    insert: 'no resthooks: a no-op query extension runs the create between BEGIN and COMMIT with the outbox row, on the driver adapter',
+    plain: (i) => plain.book.create({ data: row(i) }),
+    hooked: (i) => hooked.book.create({ data: row(i) }),
+    ...common,
+  };
+}
+
 /** Sequelize (sqlite3): the app in a file of its own, the store in another ('after-commit'). */
 async function sequelizeCase(dir: string): Promise<CaseSetup> {
   const { DataTypes, Sequelize } = await import('sequelize');
@@ -323,6 +419,10 @@ export async function setUpCase(name: OrmCase, dir: string, prismaClientModule?:
     case 'prisma-standalone-wrapped':
       if (!prismaClientModule) throw new Error(`${name} needs the generated Prisma client`);
       return prismaCase(dir, name, prismaClientModule);
+    case 'prisma-tx-floor':
+    case 'prisma-standalone-floor':
+      if (!prismaClientModule) throw new Error(`${name} needs the generated Prisma client`);
+      return prismaFloorCase(dir, name, prismaClientModule);
     case 'sequelize':
       return sequelizeCase(dir);
   }

@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { ORM_CASES, type OrmCase, type SideTime, type ToChild, type ToParent } from './orm-insert-case.js';
+import { ORM_CASES, PRISMA_FLOOR_CASES, type OrmCase, type SideTime, type ToChild, type ToParent } from './orm-insert-case.js';
 import { median } from './stats.js';
 
 /** The raw better-sqlite3 rows: the `{ tx }` recipe an app writes by hand, no adapter; measured beside them, judged by no adapter target. */
@@ -165,8 +165,9 @@ export async function adapterCosts(rounds = 21, log: (line: string) => void = ()
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const only = process.argv[3]?.split(',') as OrmCase[] | undefined;
-  const unknown = only?.filter((name) => !ORM_CASES.includes(name));
-  if (unknown?.length) throw new Error(`unknown case(s) ${unknown.join(', ')}; cases: ${ORM_CASES.join(', ')}`);
+  const known: readonly OrmCase[] = [...ORM_CASES, ...PRISMA_FLOOR_CASES];
+  const unknown = only?.filter((name) => !known.includes(name));
+  if (unknown?.length) throw new Error(`unknown case(s) ${unknown.join(', ')}; cases: ${known.join(', ')}`);
   const rows = await adapterCosts(Number(process.argv[2] ?? 21), (line) => console.log(line), only);
   for (const r of rows) {
     console.log(`${r.adapter} (${r.mode}): ${r.plainUs.toFixed(1)} µs plain, ${r.hookedUs.toFixed(1)} µs with resthooks (medians), ratio ${r.ratio.toFixed(2)}× (CPU ${r.cpuRatio.toFixed(2)}×)`);

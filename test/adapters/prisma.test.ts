@@ -13,7 +13,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { resthooksAdapter, withResthooks, type PrismaHooksOptions, type ResthooksPrismaClient } from '../../src/adapters/orm/prisma-adapter.js';
 import { OutboxWriteError, type Hooks } from '../../src/index.js';
 import { BOOK_EVENTS, ormAdapterSuite, type Book, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
@@ -546,6 +546,67 @@ for (const app of ENGINES) {
       await prisma.book.create({ data: book('After') });
       expect(await titles()).toEqual(['Other', 'After']);
       expect(await eventTitles()).toEqual(['After', 'Other']);
+    });
+
+    // The timer that watches for maxWait was armed by an earlier write: the waiting write is still given its own maxWait.
+    if (app === 'sqlite') it('a write that waits after earlier writes outside a transaction gives up at its own maxWait, not theirs', async () => {
+      const maxWait = 600;
+      env = await makeEnv({ app, store: 'app', wrapped: true, maxWait });
+      const prisma = env.prisma;
+      await prisma.book.create({ data: book('Earlier') });
+      await sleep(maxWait / 2);
+      let opened!: () => void;
+      let release!: () => void;
+      const open = new Promise<void>((resolve) => (opened = resolve));
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const other = prisma.$transaction(async (tx) => {
+        await tx.book.create({ data: book('Other') });
+        opened();
+        await released;
+      });
+      await open;
+      const asked = Date.now();
+      const waiting = await prisma.book.create({ data: book('Waiting') }).catch((error: unknown) => error);
+      const waited = Date.now() - asked;
+      release();
+      await other;
+      expect((waiting as Error).message).toMatch(/within 600 ms/);
+      // A lower bound only: a loaded machine makes the wait longer, never shorter.
+      expect(waited).toBeGreaterThanOrEqual(maxWait);
+      await prisma.book.create({ data: book('After') });
+      expect(await eventTitles()).toEqual(['After', 'Earlier', 'Other']);
+    });
+
+    it('wakes the dispatcher once per committed write, in a transaction and outside one, and not for a rolled-back one', async () => {
+      env = await makeEnv({ app, store: 'app', wrapped: true });
+      const notify = vi.spyOn(env.hooks, 'notify');
+      try {
+        await env.prisma.book.create({ data: book('Alone') });
+        await env.prisma.$transaction((tx) => tx.book.create({ data: book('In a transaction') }));
+        await rolledBack(
+          env.prisma.$transaction(async (tx) => {
+            await tx.book.create({ data: book('Rolled back') });
+            throw ROLLBACK;
+          }),
+        );
+        expect(notify).toHaveBeenCalledTimes(2);
+      } finally {
+        notify.mockRestore();
+      }
+    });
+
+    it('writes outside a transaction share one maxWait timer instead of setting one each', async () => {
+      // A maxWait no other timer of the process uses, so that only this watch's timers are counted.
+      const maxWait = 29_999;
+      env = await makeEnv({ app, store: 'app', wrapped: true, maxWait });
+      const setTimeoutSpy = vi.spyOn(globalThis, 'setTimeout');
+      try {
+        for (let i = 0; i < 10; i++) await env.prisma.book.create({ data: book(`Book ${i}`) });
+        expect(setTimeoutSpy.mock.calls.filter(([, delay]) => delay === maxWait)).toHaveLength(1);
+      } finally {
+        setTimeoutSpy.mockRestore();
+      }
+      expect((await eventTitles()).length).toBe(10);
     });
 
     it('a rolled-back transaction takes its outbox rows with it', async () => {

@@ -22,6 +22,15 @@ describe('bench/orm-insert.ts', () => {
     expect(lines).toEqual(['  adapters: raw-tx ready', '  adapters: kysely ready', '  adapters: round 1 of 2', '  adapters: round 2 of 2']);
   });
 
+  it("measures Prisma's floor on request: each floor insert writes its outbox row (checked by the child)", { timeout: 240_000 }, async () => {
+    const rows = await adapterCosts(1, () => undefined, ['prisma-tx-floor', 'prisma-standalone-floor']);
+    expect(rows.map((r) => [r.adapter, r.mode])).toEqual([
+      ["Prisma's floor, in `$transaction`", 'transaction'],
+      ["Prisma's floor, standalone", 'transaction'],
+    ]);
+    for (const r of rows) for (const value of [r.plainUs, r.hookedUs, r.ratio]) expect(Number.isFinite(value) && value > 0).toBe(true);
+  });
+
   it('reports a case whose child dies', { timeout: 60_000 }, async () => {
     await expect(adapterCosts(1, () => undefined, ['no-such-case' as OrmCase])).rejects.toThrow(/bench case no-such-case exited/);
   });

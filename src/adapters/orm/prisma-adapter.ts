@@ -126,6 +126,14 @@ const FIRING: Readonly<Record<string, readonly ModelAction[]>> = {
   delete: ['deleted'],
 };
 const BULK: Readonly<Record<string, readonly ModelAction[]>> = { createMany: ['created'], updateMany: ['updated'], deleteMany: ['deleted'] };
+/** The operations whose result is the rows they wrote, each firing one action. */
+const SINGLE: Readonly<Record<string, ModelAction | undefined>> = {
+  create: 'created',
+  createManyAndReturn: 'created',
+  update: 'updated',
+  updateManyAndReturn: 'updated',
+  delete: 'deleted',
+};
 
 class PrismaAdapter {
   #warnedBatch = false;
@@ -201,27 +209,37 @@ class PrismaAdapter {
    * A watched write outside any transaction, through a wrapped driver adapter: its statements run in a driver
    * transaction held open for it (see prisma-driver.ts), the outbox row goes through that transaction, then it
    * commits. One transaction, and the write runs once, through every query extension as the app called it.
+   * It has no savepoints, so the bridge's commit events are called here directly rather than through `around`.
    */
-  #held(model: string, operation: string, args: Args, write: () => PromiseLike<unknown>): Promise<unknown> {
-    type Hold = Extract<DriverSlot, { kind: 'hold' }>;
-    const begin = async (body: (slot: Hold) => Promise<unknown>): Promise<unknown> => {
-      const slot: Hold = { kind: 'hold', ended: false };
-      let value: unknown;
-      try {
-        value = await inSlot(slot, () => body(slot));
-      } catch (error) {
-        await endHold(slot, false).catch(() => undefined);
-        throw error;
-      }
-      await endHold(slot, true);
-      return value;
-    };
-    const held = (slot: Hold): HostConnection => ({
+  async #held(model: string, operation: string, args: Args, write: () => PromiseLike<unknown>): Promise<unknown> {
+    const slot: Extract<DriverSlot, { kind: 'hold' }> = { kind: 'hold', ended: false };
+    const tx: HostTransaction = {
       key: slot,
-      // A write that ran no statement of its own has opened no transaction yet: this statement opens it.
+      depth: () => (slot.ended ? 0 : 1),
+      // A write that ran no statement of its own has opened no transaction yet: this statement opens it (in the slot).
       execute: async (sql, parameters) => (slot.held ? executeOn(await slot.held, sql, parameters) : this.base.$executeRawUnsafe(sql, ...parameters)),
-    });
-    return this.bridge.around(begin, held, (_slot, tx) => this.#perform(this.base, tx, model, operation, args, write));
+    };
+    let value: unknown;
+    try {
+      value = await inSlot(slot, async () => {
+        const result = await this.#perform(this.base, tx, model, operation, args, write);
+        await this.bridge.beforeCommit(tx);
+        return result;
+      });
+    } catch (error) {
+      this.bridge.rollbackStarted(tx);
+      await endHold(slot, false).catch(() => undefined);
+      this.bridge.afterRollback(tx);
+      throw error;
+    }
+    try {
+      await endHold(slot, true);
+    } catch (error) {
+      this.bridge.afterRollback(tx);
+      throw error;
+    }
+    await this.bridge.afterCommit(tx);
+    return value;
   }
 
   /** `$transaction([...])` has no client to write through: its writes are appended once it has committed. */
@@ -253,6 +271,17 @@ class PrismaAdapter {
    * buffered in `tx`, or with no `tx` appended before this returns.
    */
   async #perform(trx: PrismaClient, tx: HostTransaction | undefined, model: string, operation: string, args: Args, write: () => PromiseLike<unknown>): Promise<unknown> {
+    const action = SINGLE[operation];
+    if (action) {
+      // The common case, without the reads the others need: every write of an operation fires one action.
+      const result = await write();
+      for (const row of Array.isArray(result) ? result : [result]) {
+        if (row === null || typeof row !== 'object') continue;
+        const appended = this.bridge.write(tx, this.#pending(model, action, row, args.data));
+        if (appended) await appended;
+      }
+      return result;
+    }
     const writes: PendingWrite[] = [];
     const result = await this.#write(trx, model, operation, args, write, (action, row, set) => void writes.push(this.#pending(model, action, row, set)));
     for (const pending of writes) await this.bridge.write(tx, pending);

@@ -119,7 +119,8 @@ export function resthooksAdapter<Factory extends DriverAdapterFactoryLike>(facto
   return overriding(factory, {
     connect: async () => {
       const adapter = (await factory.connect()) as DriverAdapter;
-      const hold = (slot: Hold): Promise<DriverTransaction> => (slot.held ??= startWithin(adapter, maxWait));
+      const starts = new StartWatch(maxWait);
+      const hold = (slot: Hold): Promise<DriverTransaction> => (slot.held ??= starts.start(adapter));
       return overriding(adapter, {
         queryRaw: (query: DriverQuery) => statement(adapter, hold, (target) => target.queryRaw(query)),
         executeRaw: (query: DriverQuery) => statement(adapter, hold, (target) => target.executeRaw(query)),
@@ -148,21 +149,66 @@ async function startTransaction(adapter: DriverAdapter, hold: (slot: Hold) => Pr
   return transaction;
 }
 
+interface PendingStart {
+  readonly deadline: number;
+  readonly reject: (error: Error) => void;
+}
+
 /**
- * A transaction of the adapter's, or a rejection after `maxWait` ms (as Prisma's own `maxWait`): a write
- * outside a transaction, made on SQLite inside another transaction's callback, would otherwise wait for ever.
- * One that starts too late is rolled back at once.
+ * Starts the transactions held for writes, each rejected if it has not started within `maxWait` ms (as
+ * Prisma's own `maxWait`): a write outside a transaction, made on SQLite inside another transaction's
+ * callback, would otherwise wait for ever. One that starts too late is rolled back at once.
+ *
+ * One timer watches every pending start, armed for the earliest deadline: a start almost always succeeds
+ * at once, and a timer set and cleared for each write cost more than the rest of the start. The timer
+ * keeps the process alive only while a start is pending.
  */
-function startWithin(adapter: DriverAdapter, maxWait: number): Promise<DriverTransaction> {
-  const starting = adapter.startTransaction();
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      void starting.then((transaction) => rollback(transaction)).catch(() => undefined);
-      reject(new Error(`resthooks/prisma: no transaction could be started for a write within ${maxWait} ms (resthooksAdapter's maxWait)`));
-    }, maxWait);
-  });
-  return Promise.race([starting, late]).finally(() => clearTimeout(timer));
+class StartWatch {
+  /** In the order they began, which is the order of their deadlines (one `maxWait` for all). */
+  readonly #pending = new Set<PendingStart>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly maxWait: number) {}
+
+  start(adapter: DriverAdapter): Promise<DriverTransaction> {
+    const starting = adapter.startTransaction();
+    return new Promise<DriverTransaction>((resolve, reject) => {
+      const pending: PendingStart = { deadline: Date.now() + this.maxWait, reject };
+      this.#pending.add(pending);
+      // A timer already armed is armed for an earlier deadline.
+      if (this.#timer) this.#timer.ref();
+      else this.#timer = setTimeout(() => this.#expire(), this.maxWait);
+      starting.then(
+        (transaction) => {
+          if (this.#settled(pending)) resolve(transaction);
+          else void rollback(transaction).catch(() => undefined);
+        },
+        (error: unknown) => {
+          if (this.#settled(pending)) reject(error);
+        },
+      );
+    });
+  }
+
+  /** Whether `pending` was still waiting (not given up on); it waits no longer. */
+  #settled(pending: PendingStart): boolean {
+    const waiting = this.#pending.delete(pending);
+    if (this.#pending.size === 0) this.#timer?.unref();
+    return waiting;
+  }
+
+  #expire(): void {
+    this.#timer = undefined;
+    const now = Date.now();
+    for (const pending of this.#pending) {
+      if (pending.deadline > now) {
+        this.#timer = setTimeout(() => this.#expire(), pending.deadline - now);
+        return;
+      }
+      this.#pending.delete(pending);
+      pending.reject(new Error(`resthooks/prisma: no transaction could be started for a write within ${this.maxWait} ms (resthooksAdapter's maxWait)`));
+    }
+  }
 }
 
 /**
