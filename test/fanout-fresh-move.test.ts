@@ -4,13 +4,13 @@
  * by a move elsewhere went to a later event in between; on SQLite the move of a batch is a fixed number
  * of statements, whatever its size.
  */
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sqliteStore } from '../src/index.js';
 import { newId } from '../src/ids.js';
 import { newDeliveryRow } from '../src/store/rows.js';
 import type { EventTable, SubscriptionTable } from '../src/store/schema.js';
 import { ENGINES, TestDatabase } from './support/database.js';
+import { runRecordingDatabase } from './support/statement-runs.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -76,19 +76,7 @@ describe('fresh events fanned out on sqlite', () => {
 
   it('moves a batch of fresh events with the same statements whatever its size', async () => {
     const runs: string[] = [];
-    const database = new Database(db.url);
-    const prepare = database.prepare.bind(database);
-    database.prepare = ((source: string) => {
-      const statement = prepare(source);
-      for (const method of ['run', 'all'] as const) {
-        const original = statement[method].bind(statement) as (...parameters: unknown[]) => unknown;
-        (statement as unknown as Record<string, unknown>)[method] = (...parameters: unknown[]) => {
-          runs.push(source);
-          return original(...parameters);
-        };
-      }
-      return statement;
-    }) as typeof database.prepare;
+    const database = runRecordingDatabase(db.url, runs);
     const store = await db.migrated(sqliteStore(database, { checkpointer: false }));
     const subscription = subscriptionRow();
     await store.insertSubscription(subscription);
