@@ -21,20 +21,20 @@ export function eventBody(hook: HookInfo, data: string, body: string | null, key
   return body.startsWith(',') ? envelopeBody(hook, data, body, key) : body;
 }
 
-const hookMembers = new WeakMap<object, { readonly hook: HookInfo; readonly json: string }>();
+/** The last `hookJson` made for a key: one entry, as a map per key cost more on a miss than a stringify. */
+let last: { readonly key: object; readonly hook: HookInfo; readonly json: string } | undefined;
 
 /**
  * The envelope's `hook` member. With a `key` (a claim's subscription part, which the deliveries of one
- * fan-out share), it is kept for that key while the hook stays the same: at one subscription per event
- * every delivery of a batch goes to the same hook, and stringifying it per delivery cost about as much
- * as the rest of the body.
+ * fan-out share), the last one made is reused while the key and the hook stay the same: at one
+ * subscription per event the queue sends a batch's deliveries one after the other to the same hook, and
+ * stringifying it per delivery cost about as much as the rest of the body.
  */
 export function hookJson(hook: HookInfo, key?: object): string {
   if (key === undefined) return JSON.stringify({ id: hook.id, event: hook.event, target: hook.target });
-  const kept = hookMembers.get(key);
-  if (kept !== undefined && kept.hook.id === hook.id && kept.hook.event === hook.event && kept.hook.target === hook.target) return kept.json;
+  if (last !== undefined && last.key === key && last.hook.id === hook.id && last.hook.event === hook.event && last.hook.target === hook.target) return last.json;
   const json = hookJson(hook);
-  hookMembers.set(key, { hook, json });
+  last = { key, hook, json };
   return json;
 }
 
