@@ -75,7 +75,7 @@ export class AttemptRunner {
     }
     // The event the delivery was made for: editing the subscription's event later must not relabel it.
     const hook: HookInfo = { id: subscription.id, event: claim.event.name, target: subscription.target };
-    const body = claim.body ?? eventBody(hook, claim.event.data, claim.event.body);
+    const body = claim.body ?? eventBody(hook, claim.event.data, claim.event.body, subscription);
     let result: SendResult = { error: 'not sent', excerpt: null, durationMs: 0, aborted: true };
     try {
       result = await this.#send(claim, hook, body, startedAt, signal, extraHeaders);

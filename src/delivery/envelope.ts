@@ -5,9 +5,10 @@ import { MAX_TARGET_LENGTH } from '../subscriptions.js';
 /**
  * django-rest-hooks' payload, `{"hook":{"id","event","target"},"data":…}`, built by concatenation: the data
  * was serialized once at trigger time and is spliced in as is, whatever the number of subscriptions.
+ * `key`: see `hookJson`.
  */
-export function envelopeBody(hook: HookInfo, data: string, members = ''): string {
-  return `{"hook":${JSON.stringify({ id: hook.id, event: hook.event, target: hook.target })},"data":${data}${members}}`;
+export function envelopeBody(hook: HookInfo, data: string, members = '', key?: object): string {
+  return `{"hook":${hookJson(hook, key)},"data":${data}${members}}`;
 }
 
 /**
@@ -15,9 +16,26 @@ export function envelopeBody(hook: HookInfo, data: string, members = ''): string
  * A `body` starting with a comma holds extra envelope members (a trigger's `extra`, e.g. `,"changes":[…]`),
  * spliced in after `data`; no JSON text starts with a comma, so the two never mix.
  */
-export function eventBody(hook: HookInfo, data: string, body: string | null): string {
-  if (body === null) return envelopeBody(hook, data);
-  return body.startsWith(',') ? envelopeBody(hook, data, body) : body;
+export function eventBody(hook: HookInfo, data: string, body: string | null, key?: object): string {
+  if (body === null) return envelopeBody(hook, data, '', key);
+  return body.startsWith(',') ? envelopeBody(hook, data, body, key) : body;
+}
+
+/** The last `hookJson` made for a key: one entry, as a map per key cost more on a miss than a stringify. */
+let last: { readonly key: object; readonly hook: HookInfo; readonly json: string } | undefined;
+
+/**
+ * The envelope's `hook` member. With a `key` (a claim's subscription part, which the deliveries of one
+ * fan-out share), the last one made is reused while the key and the hook stay the same: at one
+ * subscription per event the queue sends a batch's deliveries one after the other to the same hook, and
+ * stringifying it per delivery cost about as much as the rest of the body.
+ */
+export function hookJson(hook: HookInfo, key?: object): string {
+  if (key === undefined) return JSON.stringify({ id: hook.id, event: hook.event, target: hook.target });
+  if (last !== undefined && last.key === key && last.hook.id === hook.id && last.hook.event === hook.event && last.hook.target === hook.target) return last.json;
+  const json = hookJson(hook);
+  last = { key, hook, json };
+  return json;
 }
 
 // Subscription ids all have one length; JSON.stringify writes at most 6 bytes per UTF-16 unit (a control

@@ -249,6 +249,9 @@ export class KyselyStore {
   readonly #deleteFreshEventSql: string;
   readonly #moveFreshEventByIdSql: string;
   readonly #deleteFreshEventByIdSql: string;
+  // A whole fan-out batch of fresh events moved done, and removed, by one statement each (see `#moveFreshDone`).
+  readonly #moveFreshDoneSql: string;
+  readonly #deleteFreshDoneSql: string;
   readonly #insertDeliverySql: string;
   // So are the statements written once per delivery by the fan-out and per attempt by the recorder:
   // building and compiling them with Kysely cost more than running them (~40 µs per delivery).
@@ -284,6 +287,9 @@ export class KyselyStore {
     this.#deleteFreshEventSql = this.db.deleteFrom(F).where('seq', '=', 0).where('id', '=', '').compile().sql;
     this.#moveFreshEventByIdSql = move(sql<SqlBool>`id = ${''}`);
     this.#deleteFreshEventByIdSql = this.db.deleteFrom(F).where('id', '=', '').compile().sql;
+    const inBatch = sql<SqlBool>`seq between ${0} and ${0} and id in (select value from json_each(${''}))`;
+    this.#moveFreshDoneSql = move(inBatch);
+    this.#deleteFreshDoneSql = sql`delete from ${sql.table(F)} where ${inBatch}`.compile(this.db).sql;
     this.#insertDeliverySql = this.db
       .insertInto(D)
       .values(SAMPLE_DELIVERY)
@@ -662,8 +668,14 @@ export class KyselyStore {
     }
     const queries: CompiledStatement[] = [];
     const inserts: string[] = [];
+    const freshDone = this.dialect.capabilities.appendsFreshEvents ? items.filter((item) => typeof item.seq === 'number') : [];
+    for (const query of this.#moveFreshDone(freshDone)) {
+      queries.push(query);
+      inserts.push('');
+    }
     for (const item of items) {
-      for (const query of this.#moveFresh(item.eventId, item.seq, { status: 'done', error: null, attempts: 0, finderFailures: 0, nextFanOutAt: 0 })) {
+      const moves = typeof item.seq === 'number' ? [] : this.#moveFresh(item.eventId, item.seq, { status: 'done', error: null, attempts: 0, finderFailures: 0, nextFanOutAt: 0 });
+      for (const query of moves) {
         queries.push(query);
         inserts.push('');
       }
@@ -701,6 +713,26 @@ export class KyselyStore {
     const moved = [into.status, into.error, into.attempts, into.finderFailures, into.nextFanOutAt];
     if (seq === undefined) return [statement(this.#moveFreshEventByIdSql, [...moved, eventId]), statement(this.#deleteFreshEventByIdSql, [eventId])];
     return [statement(this.#moveFreshEventSql, [...moved, seq, eventId]), statement(this.#deleteFreshEventSql, [seq, eventId])];
+  }
+
+  /**
+   * Fresh events read by `pendingEvents` (their `seq` known) moved into resthooks_events as done, and
+   * removed from the fresh table: two statements for the whole batch instead of two per event (at one
+   * subscription per event, the per-event pair cost about as much as the event's delivery). The seq range
+   * finds the rows by key; the ids say which of them are these events: a seq freed by a move elsewhere
+   * may have been given to a later event, which must stay (an event id enters the fresh table once).
+   */
+  #moveFreshDone(items: readonly FannedOutEvent[]): CompiledStatement[] {
+    if (items.length === 0) return [];
+    let low = Infinity;
+    let high = -Infinity;
+    for (const item of items) {
+      const seq = item.seq as number;
+      if (seq < low) low = seq;
+      if (seq > high) high = seq;
+    }
+    const batch = [low, high, JSON.stringify(items.map((item) => item.eventId))];
+    return [statement(this.#moveFreshDoneSql, ['done', null, 0, 0, 0, ...batch]), statement(this.#deleteFreshDoneSql, batch)];
   }
 
   #setbackStatements(setback: FanOutSetback): CompiledStatement[] {
