@@ -77,7 +77,11 @@ export class SecretBox {
     const cipher = createCipheriv('aes-256-gcm', this.#keys.get(keyId)!, iv);
     cipher.setAAD(associatedData(keyId, column, subscriptionId));
     const sealed = Buffer.concat([iv, cipher.update(plain, 'utf8'), cipher.final(), cipher.getAuthTag()]);
-    return `${SEALED_PREFIX}${keyId}:${sealed.toString('base64')}`;
+    const stored = `${SEALED_PREFIX}${keyId}:${sealed.toString('base64')}`;
+    // A subscription created in this process is delivered to by it too, often at once: its first
+    // deliveries need not decrypt what was just encrypted here.
+    this.#remember(stored, subscriptionId, column, plain);
+    return stored;
   }
 
   /**
@@ -106,10 +110,14 @@ export class SecretBox {
         `The ${column === 'secret' ? 'secret' : 'previous secrets'} of subscription ${subscriptionId} do not open under key "${keyId}": the key with that id is not the one it was sealed with, or the stored value was altered or copied from another row.`,
       );
     }
+    this.#remember(stored, subscriptionId, column, plain);
+    return plain;
+  }
+
+  #remember(stored: string, subscriptionId: string, column: SealedColumn, plain: string): void {
     // The oldest entry goes (Map keeps insertion order): past the limit, hits keep coming for recent rows.
     if (this.#opened.size >= OPENED_CACHE_LIMIT) this.#opened.delete(this.#opened.keys().next().value!);
     this.#opened.set(stored, { subscriptionId, column, plain });
-    return plain;
   }
 
   /** Whether a stored value is already what `seal` would store now (sealed under the sealing key, or plaintext when not sealing). */
