@@ -13,6 +13,7 @@ import { sqliteStore, type ClaimedDelivery, type DeliveryQueue, type Hooks, type
 import type { ProcessedClaim } from '../src/queue/queue.js';
 import type { ReceiverVerdict, SendGate } from '../src/queue/send-gate.js';
 import { silentLogger } from '../src/logger.js';
+import { JOB_BATCH } from '../src/queue/bullmq/delivery-jobs.js';
 import { bullmqQueue, type BullmqQueueOptions } from '../src/queue/bullmq/index.js';
 import { startCli } from './cli/cli-process.js';
 import { eventually, tempDir, testHooks } from './support/hooks.js';
@@ -534,6 +535,17 @@ describe('bullmqQueue: the port, with a stand-in processor', () => {
     for (const s of started) s.finish('recorded');
     await eventually(async () => expect(await inspect.getJobCounts('waiting', 'active', 'delayed')).toEqual({ waiting: 0, active: 0, delayed: 0 }));
     expect(started.map((s) => s.id).sort()).toEqual(['dlv_pass1', 'dlv_pass2', 'dlv_pass3']);
+  });
+
+  it('a pass that fills a job adds it at once; its remainder waits for the next passes and then goes too', async () => {
+    const name = queueName();
+    const relay = standIn(name, false);
+    const inspect = inspector(name);
+    const sizes = async () => (await inspect.getJobs(['waiting'])).map((job) => (job.data as { deliveries: unknown[] }).deliveries.length).sort((a, b) => b - a);
+    await relay.queue.enqueue(Array.from({ length: JOB_BATCH + 8 }, (_, i) => relay.claim(`dlv_fill${i}`, 1)));
+    expect(await sizes()).toEqual([JOB_BATCH]);
+    await relay.queue.enqueue([relay.claim('dlv_next', 1)]);
+    await eventually(async () => expect(await sizes()).toEqual([JOB_BATCH, 9]));
   });
 
   it('claims gathered for a job when the relay closes are added before it closes', async () => {

@@ -297,8 +297,9 @@ class BullmqQueue implements DeliveryQueue {
     this.#backlog += gathered;
     this.#scheduleRefresh();
     if (this.#gathered.length >= JOB_BATCH) {
-      await this.#addGathered(opened);
-      return;
+      // Full jobs go now; the rest waits for the next passes' claims as before.
+      await this.#addGathered(opened, this.#gathered.length - (this.#gathered.length % JOB_BATCH));
+      if (this.#gathered.length === 0) return;
     }
     this.#gatherTimer ??= setTimeout(() => {
       this.#addGathered(opened).catch((error: unknown) => {
@@ -307,14 +308,20 @@ class BullmqQueue implements DeliveryQueue {
     }, GATHER_MS);
   }
 
-  /** Adds the gathered claims as jobs; on failure, every claim in flight is added again once Redis answers. */
-  async #addGathered(opened: Opened): Promise<void> {
-    clearTimeout(this.#gatherTimer);
-    this.#gatherTimer = undefined;
-    const attempts = this.#gathered;
-    if (attempts.length === 0) return;
-    this.#gathered = [];
-    this.#gatheredKeys = new Set();
+  /**
+   * Adds the first `count` gathered claims as jobs (all by default); on failure, every claim in flight
+   * is added again once Redis answers.
+   */
+  async #addGathered(opened: Opened, count = this.#gathered.length): Promise<void> {
+    if (count === 0) return;
+    const attempts = this.#gathered.splice(0, count);
+    if (this.#gathered.length === 0) {
+      clearTimeout(this.#gatherTimer);
+      this.#gatherTimer = undefined;
+      this.#gatheredKeys = new Set();
+    } else {
+      for (const { id, attempt } of attempts) this.#gatheredKeys.delete(`${id}.${attempt}`);
+    }
     const adding = this.#addJobs(opened.queue, attempts);
     opened.adding.add(adding);
     try {
