@@ -548,6 +548,37 @@ describe('bullmqQueue: the port, with a stand-in processor', () => {
     await eventually(async () => expect(await sizes()).toEqual([JOB_BATCH, 9]));
   });
 
+  it('while a gathered add is under way (Redis slow), the passes that come meanwhile wait for it and share the next job', async () => {
+    const redis = await startRedis(); // paused by this test: not the one other tests share
+    later(() => redis.stop(), undefined);
+    const name = queueName();
+    const relay = standIn(name, false, { connection: redis.url });
+    const client = new Redis(redis.url);
+    later(() => client.quit(), undefined);
+    const inspect = new Queue(name, { connection: { url: redis.url } });
+    later(() => inspect.close(), undefined);
+    await relay.queue.enqueue([relay.claim('dlv_warm', 1)]); // the relay's connection and scripts are ready
+    await eventually(async () => expect(await inspect.getWaitingCount()).toBe(1));
+    await client.call('CLIENT', 'PAUSE', '3000', 'WRITE');
+    await relay.queue.enqueue([relay.claim('dlv_first', 1)]);
+    for (const id of ['dlv_second', 'dlv_third', 'dlv_fourth']) {
+      await sleep(30); // longer than the gather window: each would go alone if it did not wait for the add under way
+      await relay.queue.enqueue([relay.claim(id, 1)]);
+    }
+    const jobs = async () => (await inspect.getJobs(['waiting'])).map((job) => (job.data as { deliveries: Array<{ id: string }> }).deliveries.map((d) => d.id).join(' ')).sort();
+    await eventually(async () => expect(await jobs()).toEqual(['dlv_first', 'dlv_second dlv_third dlv_fourth', 'dlv_warm']), 20_000);
+  });
+
+  it('once the relay has settled (hooks.idle()), the claims it gathered are in Redis', async () => {
+    const name = queueName();
+    const relay = standIn(name, false);
+    const inspect = inspector(name);
+    expect(await inspect.getWaitingCount()).toBe(0); // connected before: the count below is one round trip
+    await relay.queue.enqueue([relay.claim('dlv_settled', 1)]);
+    await relay.queue.settled();
+    expect(await inspect.getWaitingCount()).toBe(1);
+  });
+
   it('claims gathered for a job when the relay closes are added before it closes', async () => {
     const name = queueName();
     const relay = standIn(name, false);

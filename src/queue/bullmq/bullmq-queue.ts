@@ -192,7 +192,10 @@ class BullmqQueue implements DeliveryQueue {
   /** Claims relayed but not yet added as jobs (see `enqueue`), and their `id.attempt`s. */
   #gathered: DeliveryAttempt[] = [];
   #gatheredKeys = new Set<string>();
+  #gatherStartedAt = 0;
   #gatherTimer: NodeJS.Timeout | undefined;
+  /** The add of gathered claims under way, if any: what gathers meanwhile waits for it. */
+  #gatherAdding: Promise<void> | undefined;
   #active = 0;
   #idle: Array<() => void> = [];
   #listener: () => void = () => {};
@@ -266,10 +269,11 @@ class BullmqQueue implements DeliveryQueue {
   }
 
   /**
-   * Claims wait here up to GATHER_MS for the next passes' before they are added as jobs: with one or two
-   * deliveries per pass (K=1), BullMQ's and the worker's costs per job would otherwise land on each
-   * delivery. A pass that fills a job adds at once (and its error reaches the dispatcher); gathered
-   * claims whose add fails are added again once Redis answers, as those of a failed pass are.
+   * Claims wait here for the next passes' before they are added as jobs: at least GATHER_MS, and while
+   * the previous gathered add is still under way (one at a time, as when each pass awaited its own). With
+   * one or two deliveries per pass (K=1), BullMQ's and the worker's costs per job would otherwise land on
+   * each delivery. A pass that fills jobs adds them at once (and its error reaches the dispatcher);
+   * gathered claims whose add fails are added again once Redis answers, as those of a failed pass are.
    */
   async enqueue(deliveries: readonly ClaimedDelivery[]): Promise<void> {
     if (deliveries.length === 0) return;
@@ -286,6 +290,7 @@ class BullmqQueue implements DeliveryQueue {
       return;
     }
     let gathered = 0;
+    if (this.#gathered.length === 0) this.#gatherStartedAt = performance.now();
     for (const { id, attempt } of deliveries) {
       // The same attempt twice in one job would be taken twice by that job (its key is the job's): once is enough.
       const key = `${id}.${attempt}`;
@@ -301,11 +306,23 @@ class BullmqQueue implements DeliveryQueue {
       await this.#addGathered(opened, this.#gathered.length - (this.#gathered.length % JOB_BATCH));
       if (this.#gathered.length === 0) return;
     }
-    this.#gatherTimer ??= setTimeout(() => {
-      this.#addGathered(opened).catch((error: unknown) => {
+    this.#scheduleGatheredAdd(opened);
+  }
+
+  /** Adds what is gathered GATHER_MS after the first of it came, or once the gathered add under way ends. */
+  #scheduleGatheredAdd(opened: Opened): void {
+    if (this.#gatherTimer || this.#gatherAdding || this.#gathered.length === 0 || this.#opened !== opened) return;
+    this.#gatherTimer = setTimeout(() => {
+      this.#gatherTimer = undefined;
+      const adding = this.#addGathered(opened).catch((error: unknown) => {
         if (this.#opened === opened) this.#settings.logger.warn({ err: loggedError(error) }, 'resthooks: could not add delivery jobs to Redis; they are added again once it answers');
       });
-    }, GATHER_MS);
+      this.#gatherAdding = adding;
+      void adding.finally(() => {
+        this.#gatherAdding = undefined;
+        this.#scheduleGatheredAdd(opened);
+      });
+    }, Math.max(0, this.#gatherStartedAt + GATHER_MS - performance.now()));
   }
 
   /**
@@ -321,6 +338,7 @@ class BullmqQueue implements DeliveryQueue {
       this.#gatheredKeys = new Set();
     } else {
       for (const { id, attempt } of attempts) this.#gatheredKeys.delete(`${id}.${attempt}`);
+      this.#gatherStartedAt = performance.now();
     }
     const adding = this.#addJobs(opened.queue, attempts);
     opened.adding.add(adding);
@@ -354,6 +372,10 @@ class BullmqQueue implements DeliveryQueue {
   }
 
   async settled(): Promise<void> {
+    // Claims still gathered (see `enqueue`) are added now: once settled, what was relayed is in Redis.
+    const opened = this.#opened;
+    if (opened && this.#gathered.length > 0) await this.#addGathered(opened).catch(() => undefined);
+    if (opened) await Promise.allSettled([...opened.adding]);
     if (this.#active > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
   }
 
