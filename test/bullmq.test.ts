@@ -543,8 +543,7 @@ describe('bullmqQueue: the port, with a stand-in processor', () => {
     const inspect = inspector(name);
     const sizes = async () => (await inspect.getJobs(['waiting'])).map((job) => (job.data as { deliveries: unknown[] }).deliveries.length).sort((a, b) => b - a);
     await relay.queue.enqueue(Array.from({ length: JOB_BATCH + 8 }, (_, i) => relay.claim(`dlv_fill${i}`, 1)));
-    expect(await sizes()).toEqual([JOB_BATCH]);
-    await relay.queue.enqueue([relay.claim('dlv_next', 1)]);
+    await relay.queue.enqueue([relay.claim('dlv_next', 1)]); // the next pass, right after
     await eventually(async () => expect(await sizes()).toEqual([JOB_BATCH, 9]));
   });
 
