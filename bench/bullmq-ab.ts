@@ -7,8 +7,10 @@
  *   npx tsx bench/bullmq-ab.ts <tree A> <tree B> [rounds]
  *
  * Each tree needs this file at bench/bullmq-ab.ts (copy it into an older checkout). Prints one line per
- * run and, at the end, medians per tree and scenario. RESTHOOKS_BENCH_PG_SCENARIOS narrows the scenarios
- * as in postgres-scenarios.ts.
+ * run (and, for BullMQ, Redis's calls per delivery: `lpush` counts the jobs added) and, at the end,
+ * medians per tree and scenario. RESTHOOKS_BENCH_PG_SCENARIOS narrows the scenarios as in
+ * postgres-scenarios.ts; RESTHOOKS_AB_WORKER_NODE_OPTIONS goes to the worker process only (a
+ * `--require` that starts a CPU profile, say).
  * @module
  */
 import { execFileSync, spawn } from 'node:child_process';
