@@ -445,9 +445,8 @@ const POSTGRES_NOTES = [
 // `resthooks worker` at N=300 × K=100; update when it changes.
 const BULLMQ_NOTES = [
   '',
-  'Jobs carry several deliveries: a relay adds claims as jobs of up to 32 (N=100 × K=100: ~340 jobs for 10,000 deliveries,',
-  'from 10,000; a pass\'s claims short of a full job wait at least 2 ms, and while the previous such add is under way, for the',
-  'next passes\'), and a worker reads a job\'s claims in one query, attempts them in its own slots',
+  'Jobs carry several deliveries: a relay adds the claims of one dispatcher pass as jobs of up to 32 (N=100 × K=100: ~340',
+  'jobs for 10,000 deliveries, from 10,000), and a worker reads a job\'s claims in one query, attempts them in its own slots',
   '(`workerConcurrency` attempts whatever the jobs, in the in-process queue\'s fair-share order) and completes the job when',
   'all are done. A key per attempt in Redis, taken for the jobs that start together in one script, lets one job at a time',
   'attempt a delivery now that jobs are not deduplicated. Redis script calls per delivery: 0.17, from 2.1. Side by side, three',

@@ -15,7 +15,7 @@ import type { SendGate } from '../send-gate.js';
 import { SLOT_LEASE_MARGIN_MS } from '../send-limits.js';
 import { ClaimReader } from './claim-reader.js';
 import { DeliveryGuard } from './delivery-guard.js';
-import { addJobs, attemptsOf, isBatch, JOB_BATCH, type DeliveryAttempt, type DeliveryJobData } from './delivery-jobs.js';
+import { addJobs, attemptsOf, isBatch, type DeliveryAttempt, type DeliveryJobData } from './delivery-jobs.js';
 import { RedisSendGate } from './redis-send-gate.js';
 import { WorkerSlots, type Go } from './worker-slots.js';
 
@@ -76,8 +76,6 @@ const RECORD_MARGIN_MS = 5000;
 /** The default lease's allowance per delivery waiting ahead: a fleet that starts at least 50 deliveries a second. */
 const WAIT_PER_DELIVERY_MS = 20;
 const BACKLOG_REFRESH_MS = 200;
-/** How long a relay gathers claims for one job (see `enqueue`): the store's default batch window. */
-const GATHER_MS = 2;
 /** How often a relay checks that Redis still holds its jobs (a restart without persistence, a flush, a failover). */
 const REDIS_CHECK_MS = 1000;
 /** How long a job waits before it tries again the deliveries whose keys another job held (see DeliveryGuard). */
@@ -189,13 +187,6 @@ class BullmqQueue implements DeliveryQueue {
   /** Deliveries waiting in Redis (in jobs not yet started), as last counted, plus those added since. */
   #backlog = 0;
   #refreshTimer: NodeJS.Timeout | undefined;
-  /** Claims relayed but not yet added as jobs (see `enqueue`), and their `id.attempt`s. */
-  #gathered: DeliveryAttempt[] = [];
-  #gatheredKeys = new Set<string>();
-  #gatherStartedAt = 0;
-  #gatherTimer: NodeJS.Timeout | undefined;
-  /** The add of gathered claims under way, if any: what gathers meanwhile waits for it. */
-  #gatherAdding: Promise<void> | undefined;
   #active = 0;
   #idle: Array<() => void> = [];
   #listener: () => void = () => {};
@@ -268,13 +259,6 @@ class BullmqQueue implements DeliveryQueue {
     return Math.max(0, this.#settings.maxWaiting - this.#backlog);
   }
 
-  /**
-   * Claims wait here for the next passes' before they are added as jobs: at least GATHER_MS, and while
-   * the previous gathered add is still under way (one at a time, as when each pass awaited its own). With
-   * one or two deliveries per pass (K=1), BullMQ's and the worker's costs per job would otherwise land on
-   * each delivery. A pass that fills jobs adds them at once (and its error reaches the dispatcher);
-   * gathered claims whose add fails are added again once Redis answers, as those of a failed pass are.
-   */
   async enqueue(deliveries: readonly ClaimedDelivery[]): Promise<void> {
     if (deliveries.length === 0) return;
     const opened = this.#opened;
@@ -289,58 +273,7 @@ class BullmqQueue implements DeliveryQueue {
       }
       return;
     }
-    let gathered = 0;
-    if (this.#gathered.length === 0) this.#gatherStartedAt = performance.now();
-    for (const { id, attempt } of deliveries) {
-      // The same attempt twice in one job would be taken twice by that job (its key is the job's): once is enough.
-      const key = `${id}.${attempt}`;
-      if (this.#gatheredKeys.has(key)) continue;
-      this.#gatheredKeys.add(key);
-      this.#gathered.push({ id, attempt });
-      gathered++;
-    }
-    this.#backlog += gathered;
-    this.#scheduleRefresh();
-    if (this.#gathered.length >= JOB_BATCH) {
-      // Full jobs go now; the rest waits for the next passes' claims as before.
-      await this.#addGathered(opened, this.#gathered.length - (this.#gathered.length % JOB_BATCH));
-      if (this.#gathered.length === 0) return;
-    }
-    this.#scheduleGatheredAdd(opened);
-  }
-
-  /** Adds what is gathered GATHER_MS after the first of it came, or once the gathered add under way ends. */
-  #scheduleGatheredAdd(opened: Opened): void {
-    if (this.#gatherTimer || this.#gatherAdding || this.#gathered.length === 0 || this.#opened !== opened) return;
-    this.#gatherTimer = setTimeout(() => {
-      this.#gatherTimer = undefined;
-      const adding = this.#addGathered(opened).catch((error: unknown) => {
-        if (this.#opened === opened) this.#settings.logger.warn({ err: loggedError(error) }, 'resthooks: could not add delivery jobs to Redis; they are added again once it answers');
-      });
-      this.#gatherAdding = adding;
-      void adding.finally(() => {
-        this.#gatherAdding = undefined;
-        this.#scheduleGatheredAdd(opened);
-      });
-    }, Math.max(0, this.#gatherStartedAt + GATHER_MS - performance.now()));
-  }
-
-  /**
-   * Adds the first `count` gathered claims as jobs (all by default); on failure, every claim in flight
-   * is added again once Redis answers.
-   */
-  async #addGathered(opened: Opened, count = this.#gathered.length): Promise<void> {
-    if (count === 0) return;
-    const attempts = this.#gathered.splice(0, count);
-    if (this.#gathered.length === 0) {
-      clearTimeout(this.#gatherTimer);
-      this.#gatherTimer = undefined;
-      this.#gatheredKeys = new Set();
-    } else {
-      for (const { id, attempt } of attempts) this.#gatheredKeys.delete(`${id}.${attempt}`);
-      this.#gatherStartedAt = performance.now();
-    }
-    const adding = this.#addJobs(opened.queue, attempts);
+    const adding = this.#addJobs(opened.queue, deliveries);
     opened.adding.add(adding);
     try {
       await adding;
@@ -351,6 +284,8 @@ class BullmqQueue implements DeliveryQueue {
     } finally {
       opened.adding.delete(adding);
     }
+    this.#backlog += deliveries.length;
+    this.#scheduleRefresh();
   }
 
   onCapacity(listener: () => void): void {
@@ -372,10 +307,6 @@ class BullmqQueue implements DeliveryQueue {
   }
 
   async settled(): Promise<void> {
-    // Claims still gathered (see `enqueue`) are added now: once settled, what was relayed is in Redis.
-    const opened = this.#opened;
-    if (opened && this.#gathered.length > 0) await this.#addGathered(opened).catch(() => undefined);
-    if (opened) await Promise.allSettled([...opened.adding]);
     if (this.#active > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
   }
 
@@ -391,8 +322,6 @@ class BullmqQueue implements DeliveryQueue {
     this.#ticker = undefined;
     if (!opened) return;
     opened.unwatch?.();
-    // What was gathered goes now: its claims are leased, and a closed relay would leave them to their leases.
-    await this.#addGathered(opened).catch(() => undefined);
     await Promise.allSettled([...opened.adding]);
     if (this.#checking) await bounded(this.#checking, FORCE_CLOSE_GRACE_MS);
     try {
