@@ -612,6 +612,21 @@ describe('bullmqQueue: the port, with a stand-in processor', () => {
     }, 15_000);
   });
 
+  it('after an add the relay counts what Redis counts, other relays\' deliveries included, and nothing twice', async () => {
+    const name = queueName();
+    const other = standIn(name, false);
+    const relay = standIn(name, false);
+    await other.queue.enqueue(Array.from({ length: 100 }, (_, i) => other.claim(`dlv_other${i}`, 1)));
+    // The answer to the add is the count: another relay's 100 are in it at once, not a refresh later.
+    await relay.queue.enqueue(Array.from({ length: 50 }, (_, i) => relay.claim(`dlv_mine${i}`, 1)));
+    expect(relay.queue.capacity()).toBe(1000 - 150);
+    await other.queue.enqueue(Array.from({ length: 30 }, (_, i) => other.claim(`dlv_more${i}`, 1)));
+    expect(other.queue.capacity()).toBe(1000 - 180);
+    await sleep(600); // both refreshed from Redis meanwhile: the same count, nothing counted twice
+    expect(relay.queue.capacity()).toBe(1000 - 180);
+    expect(other.queue.capacity()).toBe(1000 - 180);
+  });
+
   it('close() waits for a check of Redis in flight, and nothing of it reads the store afterwards', async () => {
     // The first check finds Redis without this relay's key and reads the deliveries in flight from the
     // store; held here until the test lets it go.

@@ -275,8 +275,9 @@ class BullmqQueue implements DeliveryQueue {
     }
     const adding = this.#addJobs(opened.queue, deliveries);
     opened.adding.add(adding);
+    let waiting: number;
     try {
-      await adding;
+      waiting = await adding;
     } catch (error) {
       // Some of these jobs may be in Redis, some not: once Redis answers, every claim in flight is re-added.
       this.#resyncWanted = true;
@@ -284,7 +285,7 @@ class BullmqQueue implements DeliveryQueue {
     } finally {
       opened.adding.delete(adding);
     }
-    this.#backlog += deliveries.length;
+    this.#backlog = waiting;
     this.#scheduleRefresh();
   }
 
@@ -292,10 +293,10 @@ class BullmqQueue implements DeliveryQueue {
     this.#listener = listener;
   }
 
-  /** Adds jobs for `attempts` and counts them as waiting (in deliveries, as `maxWaiting` is). */
-  async #addJobs(queue: Queue<DeliveryJobData>, attempts: readonly DeliveryAttempt[], delayMs = 0, guard = this.#guard): Promise<void> {
+  /** Adds jobs for `attempts` and counts them as waiting (in deliveries, as `maxWaiting` is); resolves with the count. */
+  async #addJobs(queue: Queue<DeliveryJobData>, attempts: readonly DeliveryAttempt[], delayMs = 0, guard = this.#guard): Promise<number> {
     await addJobs(queue, attempts, delayMs);
-    await guard.added(attempts.length);
+    return guard.added(attempts.length);
   }
 
   #guardTtlMs(): number {

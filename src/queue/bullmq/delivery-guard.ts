@@ -58,6 +58,10 @@ export class DeliveryGuard {
   readonly #ttlMs: number;
   readonly #defined = new WeakSet<RedisClient>();
   #takes: Take[] = [];
+  // The waiting count, from the answer to the last command sent of those answered (one connection answers in order).
+  #countsSent = 0;
+  #countAnswered = 0;
+  #count = 0;
 
   /** `ttlMs`: how long a key outlives a worker that died holding it. */
   constructor(client: () => Promise<RedisClient>, options: { readonly keyPrefix: string; readonly ttlMs: number }) {
@@ -79,19 +83,34 @@ export class DeliveryGuard {
     });
   }
 
-  /** Counts `count` more deliveries waiting in jobs (a relay has just added them). */
-  async added(count: number): Promise<void> {
+  /**
+   * Counts `count` more deliveries waiting in jobs (a relay has just added them); resolves with the count
+   * as `waiting()` does.
+   */
+  async added(count: number): Promise<number> {
     const client = await this.#ready();
-    await client.runCommand(ADD_WAITING_COMMAND, [1, this.#waitingKey, String(count)]);
+    const sent = ++this.#countsSent;
+    return this.#counted(sent, await client.runCommand(ADD_WAITING_COMMAND, [1, this.#waitingKey, String(count)]));
   }
 
   /**
    * The deliveries waiting in jobs not yet started, every relay's: what the relays counted in, less
-   * what the workers took off as each job first started.
+   * what the workers took off as each job first started. Of answers that cross (a read and an add on
+   * their way at once), the one to the command sent last: a read sent before an add may or may not
+   * count it, so a caller that added the add's own count to it could count it twice.
    */
   async waiting(): Promise<number> {
     const client = await this.#ready();
-    return Math.max(0, Number(await client.get(this.#waitingKey)));
+    const sent = ++this.#countsSent;
+    return this.#counted(sent, await client.get(this.#waitingKey));
+  }
+
+  #counted(sent: number, answer: unknown): number {
+    if (sent > this.#countAnswered) {
+      this.#countAnswered = sent;
+      this.#count = Math.max(0, Number(answer));
+    }
+    return this.#count;
   }
 
   /** Lets the keys go that `jobId` holds (not those another job took since). */
