@@ -27,17 +27,8 @@ import { createTestDatabase, startPostgres } from '../test/support/postgres.js';
 import { startRedis } from '../test/support/redis.js';
 import { cpuPerDelivery, Receiver } from './receiver-process.js';
 import { CONCURRENCY, now, saveBooks } from './scenario.js';
+import { SCENARIOS } from './postgres-scenarios.js';
 import { median } from './stats.js';
-
-const ALL_SCENARIOS = [
-  { n: 1_000, k: 1 },
-  { n: 100, k: 100 },
-  { n: 20_000, k: 1 },
-] as const;
-const SCENARIOS = ALL_SCENARIOS.filter(({ n, k }) => {
-  const only = process.env.RESTHOOKS_BENCH_PG_SCENARIOS;
-  return !only || only.split(',').includes(`${n}x${k}`);
-});
 
 interface Measured {
   readonly engine: 'in-process' | 'bullmq';

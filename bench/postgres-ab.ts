@@ -13,15 +13,10 @@ import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestDatabase, startPostgres } from '../test/support/postgres.js';
-import { postmasterOf, type PgRun } from './postgres-scenarios.js';
+import { postmasterOf, SCENARIOS, type PgRun } from './postgres-scenarios.js';
 import { median } from './stats.js';
 
 const ROUNDS = Number(process.env.RESTHOOKS_BENCH_PG_ROUNDS ?? 3);
-const SCENARIOS = [
-  { n: 1_000, k: 1 },
-  { n: 100, k: 100 },
-  { n: 20_000, k: 1 },
-].filter(({ n, k }) => !process.env.RESTHOOKS_BENCH_PG_SCENARIOS || process.env.RESTHOOKS_BENCH_PG_SCENARIOS.split(',').includes(`${n}x${k}`));
 const CHILD = fileURLToPath(new URL('./postgres-ab-child.ts', import.meta.url));
 
 // label=path, or label=path@ms to run that build with `postgresStore(pool, { batchWindowMs: ms })`.

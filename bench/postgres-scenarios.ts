@@ -31,7 +31,7 @@ const ALL_SCENARIOS = [
   { n: 20_000, k: 1 },
 ] as const;
 // RESTHOOKS_BENCH_PG_SCENARIOS=100x100,1000x1 runs only those scenarios (all by default).
-const SCENARIOS = ALL_SCENARIOS.filter(({ n, k }) => {
+export const SCENARIOS = ALL_SCENARIOS.filter(({ n, k }) => {
   const only = process.env.RESTHOOKS_BENCH_PG_SCENARIOS;
   return !only || only.split(',').includes(`${n}x${k}`);
 });
