@@ -147,7 +147,8 @@ describe.each(ENGINES)('two resthooks worker processes on one Redis (%s)', (engi
     const db = await database(engine);
     const name = queueName();
     const app = await relayApp(db.dialect(), name);
-    const workers = await twoWorkers(db, name, {});
+    // 8 attempts each: one worker cannot hold every delivery, so both take part whichever starts first.
+    const workers = await twoWorkers(db, name, {}, ['--concurrency', '8']);
     const limited = await receiver();
     const free = await receiver();
     await app.subscriptions.create({ owner: 'alice', event: 'book.added', target: `${limited.url}/limited`, maxPerSecond: 5 });
