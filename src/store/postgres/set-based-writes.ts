@@ -14,6 +14,22 @@ import { storableText } from '../storable-text.js';
 import type { StoreStatement } from '../store-dialect.js';
 import type { DeliveryTable } from '../schema.js';
 
+// Named, a statement's plan is made once per connection and, after a few executions, without its
+// parameters' values (a generic plan), then kept whatever the tables become. So that the rows a statement
+// names by id are reached by primary key in that plan, empty table or not, statistics or not:
+//
+// - The ids come from their array with `limit cardinality(…)`: a limit the planner cannot evaluate counts
+//   as a tenth of its input, so the batch is estimated at a row, and a key lookup per row costs less than
+//   a scan of even an empty table (taken for 10 pages until its first vacuum or analyze). Estimated at 10
+//   rows, a batch was joined by a sequential scan, and that plan stayed cached as the table grew.
+// - What a row must still be (in flight, pending, done) is compared with a value carried beside its id,
+//   not with a literal: a partial index on status (the due index, resthooks_events_name on done events)
+//   is usable only where its predicate follows from the query, and a literal made it follow. The due
+//   index keeps the entries of recorded deliveries until a vacuum and is smaller than the primary key, so
+//   a plan probed it by `due_at` and read every delivery recorded since; and a literal test on the table
+//   alone made a sequential scan look selective.
+const byIds = (array: string, carried: string) => `(select unnest(${array}) as id, ${carried} limit cardinality(${array}))`;
+
 const names = new Map<string, string>();
 
 /** The name a statement is prepared under: its text's hash, so two texts never share one. */
@@ -93,6 +109,9 @@ const RECORD_SQL = `with r as (
   ) with ordinality as r(id, held_attempts, held_due_at, status, attempts, due_at, last_status_code, last_error,
     attempt_id, number, started_at, duration_ms, status_code, response_excerpt, error, outcome,
     streak_id, failed, gone_id, kept, seq)
+  limit cardinality($1::text[])
+), claimed as materialized (
+  select r.*, 'in_flight' as held_status from r
 ), moved as (
   update resthooks_deliveries as d
   set status = r.status, attempts = r.attempts, due_at = r.due_at, last_status_code = r.last_status_code, last_error = r.last_error, updated_at = $20::bigint,
@@ -101,8 +120,8 @@ const RECORD_SQL = `with r as (
     first_attempt_duration_ms = case when r.kept then r.duration_ms else d.first_attempt_duration_ms end,
     first_attempt_status_code = case when r.kept then r.status_code else d.first_attempt_status_code end,
     first_attempt_excerpt = case when r.kept then r.response_excerpt else d.first_attempt_excerpt end
-  from r
-  where d.id = r.id and d.status = 'in_flight' and d.attempts = r.held_attempts and d.due_at = r.held_due_at
+  from claimed as r
+  where d.id = r.id and d.status = r.held_status and d.attempts = r.held_attempts and d.due_at = r.held_due_at
   returning d.id
 ), held as (
   select r.* from r join moved on moved.id = r.id
@@ -111,12 +130,12 @@ const RECORD_SQL = `with r as (
   select attempt_id, id, number, started_at, duration_ms, status_code, response_excerpt, error, outcome from held where attempt_id is not null and not kept
   on conflict (delivery_id, number) do nothing
 ), gone as (
-  select distinct gone_id as id from held where gone_id is not null
+  select distinct gone_id as id, 'pending' as cancels from held where gone_id is not null
 ), deleted as (
   delete from resthooks_subscriptions as s using gone where s.id = gone.id
 ), cancelled as (
   update resthooks_deliveries as d set status = 'cancelled', last_error = 'subscription gone (410)', updated_at = $20::bigint
-  from gone where d.subscription_id = gone.id and d.status = 'pending'
+  from gone where d.subscription_id = gone.id and d.status = gone.cancels
 ), streaks as (
   select streak_id as id,
     (array_agg(failed order by seq desc))[1] as ends_failed,
@@ -271,8 +290,10 @@ export function fanOutPassStatement(limits: FanOutPassLimits): StoreStatement {
 // A committed pass taken back (its caller cannot use what it returned): the deliveries it inserted, still
 // claimed by it and never attempted, and the `done` of its events.
 const undoFanOutPass = named(`with undone as (
-  delete from resthooks_deliveries where id = any($1::text[]) and status = 'in_flight' and attempts = 0
-) update resthooks_events set status = 'pending' where id = any($2::text[]) and status = 'done'`);
+  delete from resthooks_deliveries as d using ${byIds('$1::text[]', `'in_flight' as status, 0 as attempts`)} as named
+  where d.id = named.id and d.status = named.status and d.attempts = named.attempts
+) update resthooks_events as e set status = 'pending' from ${byIds('$2::text[]', `'done' as status`)} as named
+  where e.id = named.id and e.status = named.status`);
 
 /** Takes back a committed fan-out pass: its deliveries by id and its events by id. */
 export function undoFanOutPassStatement(deliveryIds: readonly string[], eventIds: readonly string[]): StoreStatement {
