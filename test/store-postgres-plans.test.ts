@@ -73,10 +73,18 @@ async function genericPlan(pool: pg.Pool, text: string): Promise<string[]> {
 interface Checked {
   readonly name: string;
   readonly text: string;
+  /** The values it was sent with, for the plan made with them. */
+  readonly parameters: readonly unknown[];
   /** It names deliveries by id: at least one read of them by the primary key. */
   readonly byDeliveryId: boolean;
   /** Reads of the due index it is for (the claim's scan of due deliveries); every other one is a failure. */
   readonly dueScans?: number;
+}
+
+/** The plan PostgreSQL makes for `text` with its parameters' values (an unnamed statement's, planned at each execution). */
+async function customPlan(pool: pg.Pool, text: string, parameters: readonly unknown[]): Promise<string[]> {
+  const { rows } = await pool.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`explain (format json) ${text}`, [...parameters]);
+  return tableReads(rows[0]!['QUERY PLAN'][0]!.Plan);
 }
 
 /** What is wrong with the plan: reads of a whole table, of the due index, or deliveries not read by key. */
@@ -89,20 +97,22 @@ function faults(statement: Checked, reads: readonly string[]): string[] {
   return found;
 }
 
+const sent = (statement: { sql: string; parameters: readonly unknown[] }) => ({ text: statement.sql, parameters: statement.parameters });
+
 const record: SetBasedRecord = {
   claim: { attempt: 1, leaseUntil: T0 + 60_000 },
   attempt: { id: 'att_1', number: 1, started_at: T0, duration_ms: 3, status_code: 503, response_excerpt: 'x', error: 'HTTP 503', outcome: 'retry' },
-  delivery: { id: 'dlv_1', status: 'pending', attempts: 1, due_at: T0 + 1_000, last_status_code: 503, last_error: 'HTTP 503' },
-  streak: { subscriptionId: 'sub_1', failed: true },
+  delivery: { id: `dlv_${pad(49_000)}`, status: 'pending', attempts: 1, due_at: T0 + 1_000, last_status_code: 503, last_error: 'HTTP 503' },
+  streak: { subscriptionId: `sub_${pad(1)}`, failed: true },
 };
 
 describe('PostgreSQL statements that name rows by id, as planned once and cached', () => {
   const databases: TestDatabase[] = [];
   const statements: Checked[] = [
-    { name: 'record batch', text: recordStatement([record], T0, 1_000, 'failing').sql, byDeliveryId: true },
-    { name: 'fan-out batch', text: fanOutStatement(['evt_1'], []).sql, byDeliveryId: false },
-    { name: 'fan-out pass', text: fanOutPassStatement({ events: 10, deliveries: 10, now: T0, leaseUntil: T0, idPrefix: 'dlv_' }).sql, byDeliveryId: false },
-    { name: 'undo of a fan-out pass', text: undoFanOutPassStatement(['dlv_1'], ['evt_1']).sql, byDeliveryId: true },
+    { name: 'record batch', ...sent(recordStatement([record], T0, 1_000, 'failing')), byDeliveryId: true },
+    { name: 'fan-out batch', ...sent(fanOutStatement([`evt_${pad(7)}`], [])), byDeliveryId: false },
+    { name: 'fan-out pass', ...sent(fanOutPassStatement({ events: 10, deliveries: 10, now: T0, leaseUntil: T0, idPrefix: 'dlv_' })), byDeliveryId: false },
+    { name: 'undo of a fan-out pass', ...sent(undoFanOutPassStatement([`dlv_${pad(49_000)}`], [`evt_${pad(49_000)}`])), byDeliveryId: true },
   ];
   let empty: pg.Pool;
   let loaded: pg.Pool;
@@ -110,29 +120,30 @@ describe('PostgreSQL statements that name rows by id, as planned once and cached
   beforeAll(async () => {
     // The statements a store sends for claims, their lease and their release, noted on a database of a few rows.
     const seen: string[] = [];
+    const values = new Map<string, unknown[]>();
     const noted = new TestDatabase('postgres');
     databases.push(noted);
     await noted.init();
-    const store = await noted.migrated(recordingPostgres(noted.pool(), seen));
+    const store = await noted.migrated(recordingPostgres(noted.pool(), seen, values));
     await store.insertSubscription(subscriptionRow(1));
     for (let i = 1; i <= 3; i++) await store.append(eventRow(i), [{ ...newDeliveryRow(`evt_${pad(i)}`, 'sub_00000001', T0), id: `dlv_${i}` }]);
-    const sent = (from: number, what: string) => {
+    const sentSince = (from: number, what: string) => {
       const texts = [...new Set(seen.slice(from))].filter((text) => /resthooks_deliveries/.test(text));
       expect(texts.length, `${what}: ${texts.join('\n')}`).toBeGreaterThan(0);
-      return texts;
+      return texts.map((text) => ({ text, parameters: values.get(text)! }));
     };
     let from = seen.length;
     const claims = await store.claimDue(10, T0, T0 + 60_000);
     expect(claims).toHaveLength(3);
-    const [claimSql, loadSql] = sent(from, 'claim');
-    statements.push({ name: 'claim of due deliveries', text: claimSql!, byDeliveryId: true, dueScans: 1 });
-    statements.push({ name: 'read of claims', text: loadSql!, byDeliveryId: true });
+    const [claim, load] = sentSince(from, 'claim');
+    statements.push({ name: 'claim of due deliveries', ...claim!, byDeliveryId: true, dueScans: 1 });
+    statements.push({ name: 'read of claims', ...load!, byDeliveryId: true });
     from = seen.length;
     expect(await store.extendLease(claims[0]!, T0 + 120_000, T0)).toBe(true);
-    statements.push({ name: 'lease extension', text: sent(from, 'lease extension')[0]!, byDeliveryId: true });
+    statements.push({ name: 'lease extension', ...sentSince(from, 'lease extension')[0]!, byDeliveryId: true });
     from = seen.length;
     expect(await store.releaseClaims([{ id: claims[1]!.id, claim: claims[1]!, dueAt: T0 }], T0)).toEqual({ stale: [] });
-    statements.push({ name: 'release of a claim', text: sent(from, 'release')[0]!, byDeliveryId: true });
+    statements.push({ name: 'release of a claim', ...sentSince(from, 'release')[0]!, byDeliveryId: true });
     await store.destroy();
 
     const fresh = new TestDatabase('postgres');
@@ -171,10 +182,10 @@ describe('PostgreSQL statements that name rows by id, as planned once and cached
     for (const database of databases) await database.close();
   });
 
-  const check = async (pool: pg.Pool) => {
+  const check = async (pool: pg.Pool, plan: 'generic' | 'custom' = 'generic') => {
     const wrong: Record<string, { faults: string[]; reads: string[] }> = {};
     for (const statement of statements) {
-      const reads = await genericPlan(pool, statement.text);
+      const reads = plan === 'generic' ? await genericPlan(pool, statement.text) : await customPlan(pool, statement.text, statement.parameters);
       const found = faults(statement, reads);
       if (found.length > 0) wrong[statement.name] = { faults: found, reads };
     }
@@ -193,5 +204,7 @@ describe('PostgreSQL statements that name rows by id, as planned once and cached
   it('on the same table once analyzed', async () => {
     for (const table of TABLES) await loaded.query(`analyze ${table}`);
     await check(loaded);
+    // An unnamed statement is planned at each execution with its values: so is a named one at first.
+    await check(loaded, 'custom');
   });
 });

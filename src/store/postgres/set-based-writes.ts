@@ -203,6 +203,44 @@ export function recordStatement(records: readonly SetBasedRecord[], now: number,
   ]);
 }
 
+// ── claims given back ───────────────────────────────────────────────────────────────────────────
+
+// Each delivery only while its claim still holds it (in flight, the claim's attempt and lease).
+const releaseClaims = named(`update resthooks_deliveries as d
+set status = 'pending', due_at = r.due_at, updated_at = $5::bigint
+from (
+  select *, 'in_flight' as held_status from unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) as r(id, held_attempts, held_due_at, due_at)
+  limit cardinality($1::text[])
+) as r
+where d.id = r.id and d.status = r.held_status and d.attempts = r.held_attempts and d.due_at = r.held_due_at
+returning d.id`);
+
+/** A claim given back unattempted, due again at `dueAt` (a `ClaimRelease`). */
+export interface SetBasedRelease {
+  readonly id: string;
+  readonly claim: { readonly attempt: number; readonly leaseUntil: number };
+  readonly dueAt: number;
+}
+
+/** Gives the claims back in one statement; its rows name the deliveries given back (the others were stale). Each delivery at most once. */
+export function releaseClaimsStatement(releases: readonly SetBasedRelease[], now: number): StoreStatement {
+  return releaseClaims([releases.map((r) => r.id), releases.map((r) => r.claim.attempt - 1), releases.map((r) => r.claim.leaseUntil), releases.map((r) => r.dueAt), now]);
+}
+
+// ── a lease extended ────────────────────────────────────────────────────────────────────────────
+
+// One claim, carried in a subquery (`offset 0` keeps it one) so that even the plan made with the values
+// compares status with a column, not a literal: with a literal, the due index served the lookup by `due_at`.
+const extendLease = named(`update resthooks_deliveries as d
+set due_at = $4::bigint, updated_at = $5::bigint
+from (select $1::text as id, $2::int as held_attempts, $3::bigint as held_due_at, 'in_flight' as held_status offset 0) as r
+where d.id = r.id and d.status = r.held_status and d.attempts = r.held_attempts and d.due_at = r.held_due_at`);
+
+/** Extends a claim's lease to `leaseUntil` while the claim still holds its delivery (one row changed, else none). */
+export function extendLeaseStatement(claim: { readonly id: string; readonly attempt: number; readonly leaseUntil: number }, leaseUntil: number, now: number): StoreStatement {
+  return extendLease([claim.id, claim.attempt - 1, claim.leaseUntil, leaseUntil, now]);
+}
+
 // ── a whole fan-out pass ────────────────────────────────────────────────────────────────────────
 
 // Every column travels as text, one row kind per line: `d` a delivery it inserted (claimed), `e` an event
