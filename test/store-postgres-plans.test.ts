@@ -37,14 +37,19 @@ interface PlanNode {
   readonly 'Node Type': string;
   readonly 'Relation Name'?: string;
   readonly 'Index Name'?: string;
+  readonly 'Index Cond'?: string;
   readonly Plans?: readonly PlanNode[];
 }
 
-/** Each node that reads a table, as `Node Type on table [using index]` (a bitmap heap scan names its index scans' indexes). */
+/**
+ * Each node that reads a table, as `Node Type on table [using index]` (a bitmap heap scan names its index
+ * scans' indexes); an index read with no condition, all of it, is named `index (whole)`.
+ */
 function tableReads(node: PlanNode, into: string[] = []): string[] {
-  const indexes = (n: PlanNode): string[] => [...(n['Index Name'] ? [n['Index Name']] : []), ...(n.Plans ?? []).flatMap(indexes)];
+  const named = (n: PlanNode) => `${n['Index Name']}${n['Index Cond'] === undefined ? ' (whole)' : ''}`;
+  const indexes = (n: PlanNode): string[] => [...(n['Index Name'] ? [named(n)] : []), ...(n.Plans ?? []).flatMap(indexes)];
   if (node['Relation Name'] !== undefined && !/^(Insert|Update|Delete|ModifyTable)$/.test(node['Node Type'])) {
-    const used = node['Node Type'] === 'Bitmap Heap Scan' ? indexes(node) : node['Index Name'] ? [node['Index Name']] : [];
+    const used = node['Node Type'] === 'Bitmap Heap Scan' ? indexes(node) : node['Index Name'] ? [named(node)] : [];
     into.push(`${node['Node Type']} on ${node['Relation Name']}${used.length > 0 ? ` using ${used.join(', ')}` : ''}`);
   }
   if (node['Node Type'] !== 'Bitmap Heap Scan') for (const child of node.Plans ?? []) tableReads(child, into);
@@ -91,6 +96,7 @@ async function customPlan(pool: pg.Pool, text: string, parameters: readonly unkn
 function faults(statement: Checked, reads: readonly string[]): string[] {
   const found: string[] = [];
   for (const read of reads) if (/^Seq Scan on /.test(read) && TABLES.some((t) => read.endsWith(` on ${t}`))) found.push(`whole table: ${read}`);
+  for (const read of reads) if (read.includes('(whole)')) found.push(`whole index: ${read}`);
   const dueScans = reads.filter((read) => read.includes('resthooks_deliveries_due')).length;
   if (dueScans !== (statement.dueScans ?? 0)) found.push(`${dueScans} reads of the due index (expected ${statement.dueScans ?? 0})`);
   if (statement.byDeliveryId && !reads.some((read) => read.includes(` on ${D} `) && read.includes('resthooks_deliveries_pkey'))) found.push('deliveries not read by primary key');

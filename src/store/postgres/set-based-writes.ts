@@ -5,7 +5,9 @@
  * atomic on its own (autocommit, no BEGIN/COMMIT) and, named, is parsed and planned once per connection.
  * A statement per row had PostgreSQL spend its CPU parsing and planning (about three per delivery).
  * The statements per row in kysely-store.ts (SQLite's) stay the reference: these must leave the same
- * rows, which a seeded run of every outcome on both engines side by side checks.
+ * rows, which a seeded run of every outcome on both engines side by side checks. The other statements
+ * here name their rows by id too (a pass taken back, claims given back, a lease extended), and are
+ * written as these are so that every plan reaches those rows by primary key (see `byIds`).
  * @module
  */
 import { createHash } from 'node:crypto';
@@ -25,9 +27,9 @@ import type { DeliveryTable } from '../schema.js';
 // - What a row must still be (in flight, pending, done) is compared with a value carried beside its id,
 //   not with a literal: a partial index on status (the due index, resthooks_events_name on done events)
 //   is usable only where its predicate follows from the query, and a literal made it follow. The due
-//   index keeps the entries of recorded deliveries until a vacuum and is smaller than the primary key, so
-//   a plan probed it by `due_at` and read every delivery recorded since; and a literal test on the table
-//   alone made a sequential scan look selective.
+//   index keeps the entries of recorded deliveries until a vacuum and is smaller than the primary key:
+//   a plan made without statistics read it whole (every delivery recorded since), one made with them
+//   probed it by `due_at`. A literal test of the table alone also made a sequential scan look selective.
 const byIds = (array: string, carried: string) => `(select unnest(${array}) as id, ${carried} limit cardinality(${array}))`;
 
 const names = new Map<string, string>();
@@ -54,7 +56,8 @@ function named(sql: string): (parameters: readonly unknown[]) => StoreStatement 
 // The events are marked done and their deliveries inserted in one statement: both or neither. A
 // repeated fan-out (another process got there first) inserts nothing for a pair that has a delivery.
 const FAN_OUT_SQL = `with done as (
-  update resthooks_events set status = 'done' where id = any($1::text[]) and status = 'pending'
+  update resthooks_events as e set status = 'done' from ${byIds('$1::text[]', `'pending' as status`)} as named
+  where e.id = named.id and e.status = named.status
 )
 insert into resthooks_deliveries (id, event_id, subscription_id, status, attempts, due_at, body, last_status_code, last_error, created_at, updated_at)
 select * from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::bigint[], $8::text[], $9::int[], $10::text[], $11::bigint[], $12::bigint[])
@@ -102,7 +105,7 @@ export interface SetBasedRecord {
 // the batch is neither (the statements per row may still report it disabled first; the app hears of
 // neither, as it is gone).
 const RECORD_SQL = `with r as (
-  select * from unnest(
+  select *, 'in_flight' as held_status from unnest(
     $1::text[], $2::int[], $3::bigint[], $4::text[], $5::int[], $6::bigint[], $7::int[], $8::text[],
     $9::text[], $10::int[], $11::bigint[], $12::int[], $13::int[], $14::text[], $15::text[], $16::text[],
     $17::text[], $18::boolean[], $19::text[], $23::boolean[]
@@ -110,8 +113,6 @@ const RECORD_SQL = `with r as (
     attempt_id, number, started_at, duration_ms, status_code, response_excerpt, error, outcome,
     streak_id, failed, gone_id, kept, seq)
   limit cardinality($1::text[])
-), claimed as materialized (
-  select r.*, 'in_flight' as held_status from r
 ), moved as (
   update resthooks_deliveries as d
   set status = r.status, attempts = r.attempts, due_at = r.due_at, last_status_code = r.last_status_code, last_error = r.last_error, updated_at = $20::bigint,
@@ -120,7 +121,7 @@ const RECORD_SQL = `with r as (
     first_attempt_duration_ms = case when r.kept then r.duration_ms else d.first_attempt_duration_ms end,
     first_attempt_status_code = case when r.kept then r.status_code else d.first_attempt_status_code end,
     first_attempt_excerpt = case when r.kept then r.response_excerpt else d.first_attempt_excerpt end
-  from claimed as r
+  from r
   where d.id = r.id and d.status = r.held_status and d.attempts = r.held_attempts and d.due_at = r.held_due_at
   returning d.id
 ), held as (
@@ -279,12 +280,12 @@ const FAN_OUT_PASS_SQL = `with ev0 as materialized (
 ), counts as (
   select ord, count(*) as c from pairs group by ord
 ), taken as materialized (
-  select ord, id from (
+  select ord, id, 'pending' as status from (
     select ev.ord, ev.id, sum(coalesce(counts.c, 0)) over (order by ev.ord) - coalesce(counts.c, 0) as before
     from ev left join counts using (ord)
   ) sized where before < $3::bigint
 ), done as (
-  update resthooks_events as e set status = 'done' from taken where e.id = taken.id and e.status = 'pending'
+  update resthooks_events as e set status = 'done' from taken where e.id = taken.id and e.status = taken.status
 ), ins as (
   insert into resthooks_deliveries (id, event_id, subscription_id, status, attempts, due_at, body, last_status_code, last_error, created_at, updated_at)
   select $4::text || ${base32Of('p.n')}, p.event_id, p.id, 'in_flight', 0, $5::bigint, null, null, null, $1::bigint, $1::bigint
