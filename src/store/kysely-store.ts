@@ -16,7 +16,7 @@ import type { AttemptTable, DeliveryFirstAttemptColumns, DeliveryTable, EventRow
 import type { CompiledStatement } from './host-executor.js';
 import type { StoreDialect, StoreStatement } from './store-dialect.js';
 import { keptInDeliveryRow } from './rows.js';
-import { FAN_OUT_PASS_EVENTS, fanOutPassStatement, fanOutStatement, readFanOutPass, extendLeaseStatement, recordStatement, releaseClaimsStatement, statementName, undoFanOutPassStatement } from './postgres/set-based-writes.js';
+import { FAN_OUT_PASS_EVENTS, extendLeaseStatement, fanOutPassStatement, fanOutStatement, readFanOutPass, recordStatement, releaseClaimsStatement, statementName, undoFanOutPassStatement } from './postgres/set-based-writes.js';
 import { newId } from '../ids.js';
 import { FRESH_EVENT_COLUMNS, livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type JsonValue, type StoredEvent, type Subscription } from './records.js';
 
