@@ -456,8 +456,10 @@ const POSTGRES_NOTES = [
   'run, auto_explain). Every statement that names rows by id now reaches them by primary key whatever the table was when',
   'its plan was made: a 50-delivery record batch whose plan was cached on the empty table read 2 → 713 buffers (1.2 → 5.3',
   'ms) as the deliveries recorded since the last vacuum went from 0 to 50,000, and now reads 100 → 200 (0.23 ms). Side by',
-  'side over whole runs (3 rounds, two runs, load average 5–26): server CPU per delivery at N=20,000 × K=1 505 → 477 and',
-  '621 → 505 µs; N=1,000 × K=1 and N=100 × K=100 within the noise. BullMQ\'s worker CPU per delivery: see below.',
+  'side over whole runs (three runs of 3 rounds; load average 1–5, 5–11, 7–26): server CPU per delivery at N=20,000 × K=1',
+  '399 → 346, 505 → 477 and 621 → 505 µs (1,409 → 1,539 deliveries/s in the quietest run); N=100 × K=100 59 → 52 µs',
+  '(6,318 → 6,839/s) in the quietest run, within the noise in the others; N=1,000 × K=1 within the noise (440 → 420,',
+  '540 → 510, 560 → 610 µs). BullMQ\'s worker CPU per delivery: see below.',
 ];
 
 // From side-by-side runs of the previous worker and this one (scratch harness: in-process, previous worker, this worker,
