@@ -14,6 +14,7 @@ const NEEDS_SERVICES: string[] = [
   // PostgreSQL or Redis in every case
   'test/bullmq.test.ts',
   'test/pg-restart.test.ts',
+  'test/store-postgres-plans.test.ts',
   'test/worker-faults.test.ts',
   'test/worker-lapsed-lease.test.ts',
   'test/scale-out.test.ts',

@@ -10,6 +10,7 @@ import { createHooks, sqliteStore, type PgPool, type StoreDialect } from '../src
 import { newId } from '../src/ids.js';
 import { KyselyStore, type AttemptRecord } from '../src/store/kysely-store.js';
 import { inlineBatch, inlineParameters, type PostgresStoreDialectOptions } from '../src/store/postgres/postgres-store-dialect.js';
+import { undoFanOutPassStatement } from '../src/store/postgres/set-based-writes.js';
 import { MIGRATION_NAMES, migrateTo } from '../src/store/migrator.js';
 import { newDeliveryRow } from '../src/store/rows.js';
 import type { EventTable, SubscriptionTable } from '../src/store/schema.js';
@@ -315,6 +316,22 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
     expect(await store.releaseClaims([], T0)).toEqual({ stale: [] }); // nothing to do, no statement
   });
 
+  it('extendLease moves the lease of a claim that still holds its delivery, and of no other', async () => {
+    const store = await db.migrated();
+    const { deliveries } = await seed(store, 2, T0);
+    const [held, other] = await store.claimDue(2, T0, T0 + 60_000);
+    expect(await store.extendLease(held!, T0 + 90_000, T0 + 5)).toBe(true);
+    // The claim as it was (its lease since moved), an attempt it is not for, a delivery given back.
+    expect(await store.extendLease(held!, T0 + 120_000, T0 + 6)).toBe(false);
+    expect(await store.extendLease({ ...other!, attempt: 2 }, T0 + 120_000, T0 + 6)).toBe(false);
+    await store.releaseClaims([{ id: other!.id, claim: other!, dueAt: T0 + 7 }], T0 + 7);
+    expect(await store.extendLease(other!, T0 + 120_000, T0 + 8)).toBe(false);
+    const rows = new Map((await deliveryRows(store)).map((r) => [r.id, r]));
+    expect([rows.get(held!.id)?.status, Number(rows.get(held!.id)?.due_at), Number(rows.get(held!.id)?.updated_at)]).toEqual(['in_flight', T0 + 90_000, T0 + 5]);
+    expect([rows.get(other!.id)?.status, Number(rows.get(other!.id)?.due_at)]).toEqual(['pending', T0 + 7]);
+    expect(ids(deliveries)).toEqual(ids([held!, other!]));
+  });
+
   it('listDeliveries: newest first, each with its attempts in order, paged by `before`', async () => {
     const store = await db.migrated();
     const subscription = subscriptionRow();
@@ -437,6 +454,20 @@ if (ENGINES.includes('postgres')) describe('postgresStore', () => {
     await db.init();
   });
   afterEach(() => db.close());
+
+  it('a fan-out pass taken back deletes only its unattempted claimed deliveries and sets back only its done events', async () => {
+    const store = await db.migrated();
+    const { deliveries, event } = await seed(store, 3, T0);
+    const waiting = eventRow({ status: 'undeliverable' });
+    await store.append(waiting);
+    const [taken, attempted] = await store.claimDue(2, T0, T0 + 60_000);
+    await store.db.updateTable(D).set({ attempts: 1 }).where('id', '=', attempted!.id).execute();
+    const pending = deliveries.find((d) => d.id !== taken!.id && d.id !== attempted!.id)!;
+    await store.dialect.executeBatch([undoFanOutPassStatement([taken!.id, attempted!.id, pending.id, 'dlv_unknown'], [event.id, waiting.id])]);
+    expect(ids(await deliveryRows(store))).toEqual(ids([attempted!, pending]));
+    const statuses = await store.db.selectFrom(E).select(['id', 'status']).orderBy('id').execute();
+    expect(new Map(statuses.map((e) => [e.id, e.status]))).toEqual(new Map([[event.id, 'pending'], [waiting.id, 'undeliverable']]));
+  });
 
   it('accepts a pg Pool as PgPool (structural type, no import of pg in the core)', () => {
     const pool: PgPool = db.pool();

@@ -5,7 +5,9 @@
  * atomic on its own (autocommit, no BEGIN/COMMIT) and, named, is parsed and planned once per connection.
  * A statement per row had PostgreSQL spend its CPU parsing and planning (about three per delivery).
  * The statements per row in kysely-store.ts (SQLite's) stay the reference: these must leave the same
- * rows, which a seeded run of every outcome on both engines side by side checks.
+ * rows, which a seeded run of every outcome on both engines side by side checks. The other statements
+ * here name their rows by id too (a pass taken back, claims given back, a lease extended), and are
+ * written as these are so that every plan reaches those rows by primary key (see `byIds`).
  * @module
  */
 import { createHash } from 'node:crypto';
@@ -13,6 +15,22 @@ import { keptInDeliveryRow } from '../rows.js';
 import { storableText } from '../storable-text.js';
 import type { StoreStatement } from '../store-dialect.js';
 import type { DeliveryTable } from '../schema.js';
+
+// Named, a statement's plan is made once per connection and, after a few executions, without its
+// parameters' values (a generic plan), then kept whatever the tables become. So that the rows a statement
+// names by id are reached by primary key in that plan, empty table or not, statistics or not:
+//
+// - The ids come from their array with `limit cardinality(…)`: a limit the planner cannot evaluate counts
+//   as a tenth of its input, so the batch is estimated at a row, and a key lookup per row costs less than
+//   a scan of even an empty table (taken for 10 pages until its first vacuum or analyze). Estimated at 10
+//   rows, a batch was joined by a sequential scan, and that plan stayed cached as the table grew.
+// - What a row must still be (in flight, pending, done) is compared with a value carried beside its id,
+//   not with a literal: a partial index on status (the due index, resthooks_events_name on done events)
+//   is usable only where its predicate follows from the query, and a literal made it follow. The due
+//   index keeps the entries of recorded deliveries until a vacuum and is smaller than the primary key:
+//   a plan made without statistics read it whole (every delivery recorded since), one made with them
+//   probed it by `due_at`. A literal test of the table alone also made a sequential scan look selective.
+const byIds = (array: string, carried: string) => `(select unnest(${array}) as id, ${carried} limit cardinality(${array}))`;
 
 const names = new Map<string, string>();
 
@@ -38,7 +56,8 @@ function named(sql: string): (parameters: readonly unknown[]) => StoreStatement 
 // The events are marked done and their deliveries inserted in one statement: both or neither. A
 // repeated fan-out (another process got there first) inserts nothing for a pair that has a delivery.
 const FAN_OUT_SQL = `with done as (
-  update resthooks_events set status = 'done' where id = any($1::text[]) and status = 'pending'
+  update resthooks_events as e set status = 'done' from ${byIds('$1::text[]', `'pending' as status`)} as named
+  where e.id = named.id and e.status = named.status
 )
 insert into resthooks_deliveries (id, event_id, subscription_id, status, attempts, due_at, body, last_status_code, last_error, created_at, updated_at)
 select * from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::bigint[], $8::text[], $9::int[], $10::text[], $11::bigint[], $12::bigint[])
@@ -86,13 +105,14 @@ export interface SetBasedRecord {
 // the batch is neither (the statements per row may still report it disabled first; the app hears of
 // neither, as it is gone).
 const RECORD_SQL = `with r as (
-  select * from unnest(
+  select *, 'in_flight' as held_status from unnest(
     $1::text[], $2::int[], $3::bigint[], $4::text[], $5::int[], $6::bigint[], $7::int[], $8::text[],
     $9::text[], $10::int[], $11::bigint[], $12::int[], $13::int[], $14::text[], $15::text[], $16::text[],
     $17::text[], $18::boolean[], $19::text[], $23::boolean[]
   ) with ordinality as r(id, held_attempts, held_due_at, status, attempts, due_at, last_status_code, last_error,
     attempt_id, number, started_at, duration_ms, status_code, response_excerpt, error, outcome,
     streak_id, failed, gone_id, kept, seq)
+  limit cardinality($1::text[])
 ), moved as (
   update resthooks_deliveries as d
   set status = r.status, attempts = r.attempts, due_at = r.due_at, last_status_code = r.last_status_code, last_error = r.last_error, updated_at = $20::bigint,
@@ -102,7 +122,7 @@ const RECORD_SQL = `with r as (
     first_attempt_status_code = case when r.kept then r.status_code else d.first_attempt_status_code end,
     first_attempt_excerpt = case when r.kept then r.response_excerpt else d.first_attempt_excerpt end
   from r
-  where d.id = r.id and d.status = 'in_flight' and d.attempts = r.held_attempts and d.due_at = r.held_due_at
+  where d.id = r.id and d.status = r.held_status and d.attempts = r.held_attempts and d.due_at = r.held_due_at
   returning d.id
 ), held as (
   select r.* from r join moved on moved.id = r.id
@@ -111,12 +131,12 @@ const RECORD_SQL = `with r as (
   select attempt_id, id, number, started_at, duration_ms, status_code, response_excerpt, error, outcome from held where attempt_id is not null and not kept
   on conflict (delivery_id, number) do nothing
 ), gone as (
-  select distinct gone_id as id from held where gone_id is not null
+  select distinct gone_id as id, 'pending' as cancels from held where gone_id is not null
 ), deleted as (
   delete from resthooks_subscriptions as s using gone where s.id = gone.id
 ), cancelled as (
   update resthooks_deliveries as d set status = 'cancelled', last_error = 'subscription gone (410)', updated_at = $20::bigint
-  from gone where d.subscription_id = gone.id and d.status = 'pending'
+  from gone where d.subscription_id = gone.id and d.status = gone.cancels
 ), streaks as (
   select streak_id as id,
     (array_agg(failed order by seq desc))[1] as ends_failed,
@@ -184,6 +204,44 @@ export function recordStatement(records: readonly SetBasedRecord[], now: number,
   ]);
 }
 
+// ── claims given back ───────────────────────────────────────────────────────────────────────────
+
+// Each delivery only while its claim still holds it (in flight, the claim's attempt and lease).
+const releaseClaims = named(`update resthooks_deliveries as d
+set status = 'pending', due_at = r.due_at, updated_at = $5::bigint
+from (
+  select *, 'in_flight' as held_status from unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[]) as r(id, held_attempts, held_due_at, due_at)
+  limit cardinality($1::text[])
+) as r
+where d.id = r.id and d.status = r.held_status and d.attempts = r.held_attempts and d.due_at = r.held_due_at
+returning d.id`);
+
+/** A claim given back unattempted, due again at `dueAt` (a `ClaimRelease`). */
+export interface SetBasedRelease {
+  readonly id: string;
+  readonly claim: { readonly attempt: number; readonly leaseUntil: number };
+  readonly dueAt: number;
+}
+
+/** Gives the claims back in one statement; its rows name the deliveries given back (the others were stale). Each delivery at most once. */
+export function releaseClaimsStatement(releases: readonly SetBasedRelease[], now: number): StoreStatement {
+  return releaseClaims([releases.map((r) => r.id), releases.map((r) => r.claim.attempt - 1), releases.map((r) => r.claim.leaseUntil), releases.map((r) => r.dueAt), now]);
+}
+
+// ── a lease extended ────────────────────────────────────────────────────────────────────────────
+
+// One claim, carried in a subquery (`offset 0` keeps it one) so that even the plan made with the values
+// compares status with a column, not a literal: with a literal, the due index served the lookup by `due_at`.
+const extendLease = named(`update resthooks_deliveries as d
+set due_at = $4::bigint, updated_at = $5::bigint
+from (select $1::text as id, $2::int as held_attempts, $3::bigint as held_due_at, 'in_flight' as held_status offset 0) as r
+where d.id = r.id and d.status = r.held_status and d.attempts = r.held_attempts and d.due_at = r.held_due_at`);
+
+/** Extends a claim's lease to `leaseUntil` while the claim still holds its delivery (one row changed, else none). */
+export function extendLeaseStatement(claim: { readonly id: string; readonly attempt: number; readonly leaseUntil: number }, leaseUntil: number, now: number): StoreStatement {
+  return extendLease([claim.id, claim.attempt - 1, claim.leaseUntil, leaseUntil, now]);
+}
+
 // ── a whole fan-out pass ────────────────────────────────────────────────────────────────────────
 
 // Every column travels as text, one row kind per line: `d` a delivery it inserted (claimed), `e` an event
@@ -222,12 +280,12 @@ const FAN_OUT_PASS_SQL = `with ev0 as materialized (
 ), counts as (
   select ord, count(*) as c from pairs group by ord
 ), taken as materialized (
-  select ord, id from (
+  select ord, id, 'pending' as status from (
     select ev.ord, ev.id, sum(coalesce(counts.c, 0)) over (order by ev.ord) - coalesce(counts.c, 0) as before
     from ev left join counts using (ord)
   ) sized where before < $3::bigint
 ), done as (
-  update resthooks_events as e set status = 'done' from taken where e.id = taken.id and e.status = 'pending'
+  update resthooks_events as e set status = 'done' from taken where e.id = taken.id and e.status = taken.status
 ), ins as (
   insert into resthooks_deliveries (id, event_id, subscription_id, status, attempts, due_at, body, last_status_code, last_error, created_at, updated_at)
   select $4::text || ${base32Of('p.n')}, p.event_id, p.id, 'in_flight', 0, $5::bigint, null, null, null, $1::bigint, $1::bigint
@@ -271,8 +329,10 @@ export function fanOutPassStatement(limits: FanOutPassLimits): StoreStatement {
 // A committed pass taken back (its caller cannot use what it returned): the deliveries it inserted, still
 // claimed by it and never attempted, and the `done` of its events.
 const undoFanOutPass = named(`with undone as (
-  delete from resthooks_deliveries where id = any($1::text[]) and status = 'in_flight' and attempts = 0
-) update resthooks_events set status = 'pending' where id = any($2::text[]) and status = 'done'`);
+  delete from resthooks_deliveries as d using ${byIds('$1::text[]', `'in_flight' as status, 0 as attempts`)} as named
+  where d.id = named.id and d.status = named.status and d.attempts = named.attempts
+) update resthooks_events as e set status = 'pending' from ${byIds('$2::text[]', `'done' as status`)} as named
+  where e.id = named.id and e.status = named.status`);
 
 /** Takes back a committed fan-out pass: its deliveries by id and its events by id. */
 export function undoFanOutPassStatement(deliveryIds: readonly string[], eventIds: readonly string[]): StoreStatement {
