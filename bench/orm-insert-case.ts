@@ -63,7 +63,10 @@ interface CaseSetup {
   readonly close: () => Promise<void>;
 }
 
-const ROUND_MS = 25; // per side: long enough to swamp timer noise, short enough to interleave finely
+// Per side: long enough that one garbage collection, WAL checkpoint or preemption moves a side by a few
+// percent, not tens (at 25 ms the CPU ratio of one unchanged case ranged 1.0–2.2× from run to run, at
+// 100 ms 1.2–1.6×), and short enough to interleave finely.
+const ROUND_MS = 100;
 const row = (i: number) => ({ title: `Book ${i}`, ownerId: 'alice' });
 const EVENTS = { 'book.added': 'Book.created' } as const;
 const BOOKS_SQL = 'create table books (id integer primary key autoincrement, title text not null, "ownerId" text not null)';
@@ -449,7 +452,7 @@ async function serve(name: OrmCase, dir: string, prismaClientModule: string | un
   // Warm-up, and as many inserts per round as fill ROUND_MS on the hooked side.
   await time(setup.plain, 200);
   const [warmUs] = await hooked(200);
-  const count = Math.max(20, Math.min(2_000, Math.round((ROUND_MS * 1000) / warmUs)));
+  const count = Math.max(20, Math.min(10_000, Math.round((ROUND_MS * 1000) / warmUs)));
   process.on('message', (message: ToChild) => {
     void (async () => {
       if (message.type === 'round') {

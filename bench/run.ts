@@ -368,7 +368,7 @@ function adapterSection(rows: readonly AdapterCost[], met: boolean): string[] {
     'one process, each may also pay for the others (their heaps in every garbage collection, the type feedback of the trigger code they',
     'share, their events in a shared outbox), which is no cost of the adapter measured.',
     `${ADAPTER_ROUNDS} rounds: each runs every adapter, one child at a time (rotating which goes first), with its plain and hooked inserts`,
-    'alternating which goes first, as many inserts per side as fill ~25 ms; times are medians over rounds and the ratio is the median over',
+    'alternating which goes first, as many inserts per side as fill ~100 ms; times are medians over rounds and the ratio is the median over',
     'rounds of hooked / plain, in wall-clock time (what decides the target) and in CPU time of the child (which other processes on the',
     'machine disturb less).',
     '',
