@@ -458,6 +458,20 @@ for (const app of ENGINES) {
     const book = (title: string) => ({ title, pages: 1, ownerId: 'alice' });
     const titles = async () => (await env!.plain.book.findMany({ orderBy: { id: 'asc' } })).map((row: Book) => row.title);
     const eventTitles = async () => (await env!.hooks.recentEvents('book.added', { owner: 'alice', limit: 100 })).map((event) => (event.data as { title: string }).title).sort();
+    /** Another request's transaction: it writes a book titled `title`, then stays open until `end()` (which resolves once it has committed). */
+    const openTransaction = async (prisma: TestPrismaClient, title: string) => {
+      let opened!: () => void;
+      let release!: () => void;
+      const open = new Promise<void>((resolve) => (opened = resolve));
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const done = prisma.$transaction(async (tx: TestPrismaClient) => {
+        await tx.book.create({ data: book(title) });
+        opened();
+        await released;
+      });
+      await open;
+      return { end: () => (release(), done) };
+    };
     /** Counts the raw statements that pass through Prisma's query executor (`$executeRawUnsafe`), on any client derived from the base one. */
     const counting = () => {
       const calls = { raw: 0 };
@@ -527,20 +541,10 @@ for (const app of ENGINES) {
     if (app === 'sqlite') it('a write outside a transaction that cannot get one gives up after maxWait instead of waiting for ever', async () => {
       env = await makeEnv({ app, store: 'app', wrapped: true, maxWait: 200 });
       const prisma = env.prisma;
-      let opened!: () => void;
-      let release!: () => void;
-      const open = new Promise<void>((resolve) => (opened = resolve));
-      const released = new Promise<void>((resolve) => (release = resolve));
       // Another request's transaction, open until the write below has settled.
-      const other = prisma.$transaction(async (tx) => {
-        await tx.book.create({ data: book('Other') });
-        opened();
-        await released;
-      });
-      await open;
+      const other = await openTransaction(prisma, 'Other');
       const waiting = await prisma.book.create({ data: book('Waiting') }).catch((error: unknown) => error);
-      release();
-      await other;
+      await other.end();
       expect(waiting).toBeInstanceOf(Error);
       expect((waiting as Error).message).toMatch(/within 200 ms/);
       await prisma.book.create({ data: book('After') });
@@ -555,21 +559,11 @@ for (const app of ENGINES) {
       const prisma = env.prisma;
       await prisma.book.create({ data: book('Earlier') });
       await sleep(maxWait / 2);
-      let opened!: () => void;
-      let release!: () => void;
-      const open = new Promise<void>((resolve) => (opened = resolve));
-      const released = new Promise<void>((resolve) => (release = resolve));
-      const other = prisma.$transaction(async (tx) => {
-        await tx.book.create({ data: book('Other') });
-        opened();
-        await released;
-      });
-      await open;
+      const other = await openTransaction(prisma, 'Other');
       const asked = Date.now();
       const waiting = await prisma.book.create({ data: book('Waiting') }).catch((error: unknown) => error);
       const waited = Date.now() - asked;
-      release();
-      await other;
+      await other.end();
       expect((waiting as Error).message).toMatch(/within 600 ms/);
       // A lower bound only: a loaded machine makes the wait longer, never shorter.
       expect(waited).toBeGreaterThanOrEqual(maxWait);
