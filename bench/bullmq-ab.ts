@@ -13,7 +13,7 @@
  * `--require` that starts a CPU profile, say).
  * @module
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -25,9 +25,9 @@ import { bullmqQueue } from '../src/queue/bullmq/index.js';
 import { startCli, type CliProcess } from '../test/cli/cli-process.js';
 import { createTestDatabase, startPostgres } from '../test/support/postgres.js';
 import { startRedis } from '../test/support/redis.js';
-import { cpuPerDelivery, Receiver } from './receiver-process.js';
+import { Receiver } from './receiver-process.js';
 import { CONCURRENCY, now, saveBooks } from './scenario.js';
-import { SCENARIOS } from './postgres-scenarios.js';
+import { checkDeliveredOnce, postmasterOf, processCpuUs, resthooksOnPostgres, SCENARIOS } from './postgres-scenarios.js';
 import { median } from './stats.js';
 
 interface Measured {
@@ -38,41 +38,10 @@ interface Measured {
   readonly clientUs: number;
 }
 
-const TICK_US = 1e6 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-function processCpuUs(pid: number): number {
-  const text = execFileSync('cat', [`/proc/${pid}/stat`], { encoding: 'utf8' });
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_US;
-}
-
-async function checkDelivered(pool: pg.Pool, total: number): Promise<void> {
-  const { rows } = await pool.query<{ status: string; attempts: number; n: string }>('select status, attempts, count(*) as n from resthooks_deliveries group by status, attempts');
-  if (rows.length !== 1 || rows[0]!.status !== 'delivered' || Number(rows[0]!.attempts) !== 1 || Number(rows[0]!.n) !== total) {
-    throw new Error(`unexpected delivery states: ${JSON.stringify(rows)}`);
-  }
-}
-
+/** In-process: the bench's own run (bench/postgres-scenarios.ts); its client CPU is this process's. */
 async function inProcess(rx: Receiver, url: string, n: number, k: number): Promise<Measured> {
-  const pool = new pg.Pool({ connectionString: url, max: 10 });
-  const hooks = createHooks({
-    events: { 'book.added': 'Book.created' },
-    store: postgresStore(pool),
-    allowPrivateTargets: true,
-    delivery: { concurrency: CONCURRENCY, connectionsPerOrigin: CONCURRENCY, ownerShare: 1 },
-  });
-  for (let i = 0; i < k; i++) await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: `http://127.0.0.1:${rx.port}/hook/${i}` });
-  await hooks.start();
-  const total = n * k;
-  const reached = await rx.expect(total, 900_000);
-  const cpu0 = process.cpuUsage();
-  const t0 = now();
-  await saveBooks(hooks, n);
-  const end = await reached();
-  const cpu = cpuPerDelivery(cpu0, end, total);
-  await hooks.idle({ timeout: '30s' });
-  await checkDelivered(pool, total);
-  await hooks.close(); // ends the pool
-  return { engine: 'in-process', deliveries: total, ms: end.at - t0, clientUs: cpu.client };
+  const run = await resthooksOnPostgres(rx, url, n, k, await postmasterOf(url));
+  return { engine: 'in-process', deliveries: run.deliveries, ms: run.ms, clientUs: run.cpuUs.client };
 }
 
 async function bullmq(rx: Receiver, url: string, redisUrl: string, n: number, k: number): Promise<Measured> {
@@ -106,7 +75,7 @@ async function bullmq(rx: Receiver, url: string, redisUrl: string, n: number, k:
     const calls = [...stats1].map(([command, count]) => `${command} ${((count - (stats0.get(command) ?? 0)) / total).toFixed(2)}`).filter((s) => !s.endsWith(' 0.00'));
     console.error(`  Redis calls per delivery (every client): ${calls.join(', ')}`);
     await hooks.idle({ timeout: '60s' });
-    await checkDelivered(pool, total);
+    await checkDeliveredOnce(pool, total, 'the BullMQ run');
     return { engine: 'bullmq', deliveries: total, ms: end.at - t0, clientUs: workerUs };
   } finally {
     cli?.child.kill('SIGTERM');

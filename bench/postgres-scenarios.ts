@@ -78,7 +78,8 @@ function statOf(pid: number): { ppid: number; ticks: number } | undefined {
 }
 
 /** CPU time (µs) of one process so far (0 once it is gone). */
-const processCpuUs = (pid: number) => (statOf(pid)?.ticks ?? 0) * TICK_US;
+/** A process's CPU time so far (user + system), µs, from /proc. */
+export const processCpuUs = (pid: number) => (statOf(pid)?.ticks ?? 0) * TICK_US;
 
 /** CPU time (µs) of the postmaster and each of its children now, by pid. */
 export function serverCpu(postmaster: number): Map<number, number> {
@@ -106,6 +107,14 @@ export async function postmasterOf(url: string): Promise<number> {
     return statOf(rows[0]!.pid)!.ppid;
   } finally {
     await client.end();
+  }
+}
+
+/** Throws unless exactly `total` deliveries exist, each delivered after one attempt. */
+export async function checkDeliveredOnce(db: Pick<pg.Pool, 'query'>, total: number, run: string): Promise<void> {
+  const { rows } = await db.query<{ status: string; attempts: number; n: string }>('select status, attempts, count(*) as n from resthooks_deliveries group by status, attempts');
+  if (rows.length !== 1 || rows[0]!.status !== 'delivered' || Number(rows[0]!.attempts) !== 1 || Number(rows[0]!.n) !== total) {
+    throw new Error(`unexpected delivery states after ${run}: ${JSON.stringify(rows)}`);
   }
 }
 
@@ -142,10 +151,10 @@ export async function resthooksOnPostgres(rx: Receiver, url: string, n: number, 
   await hooks.close();
   const check = new pg.Client({ connectionString: url });
   await check.connect();
-  const { rows } = await check.query<{ status: string; attempts: number; n: string }>('select status, attempts, count(*) as n from resthooks_deliveries group by status, attempts');
-  await check.end();
-  if (rows.length !== 1 || rows[0]!.status !== 'delivered' || Number(rows[0]!.attempts) !== 1 || Number(rows[0]!.n) !== total) {
-    throw new Error(`unexpected delivery states after the PostgreSQL run: ${JSON.stringify(rows)}`);
+  try {
+    await checkDeliveredOnce(check, total, 'the PostgreSQL run');
+  } finally {
+    await check.end();
   }
   return { deliveries: total, ms: end.at - t0, triggerMs: triggered - t0, cpuUs, serverUs };
 }
@@ -208,10 +217,7 @@ async function bullmqOnPostgres(rx: Receiver, url: string, redis: { url: string;
     const redisUs = (processCpuUs(redis.pid) - redis0) / total;
     await hooks.idle({ timeout: '60s' });
     const serverUs = serverCpuSince(postmaster, server0) / total;
-    const { rows } = await pool.query<{ status: string; attempts: number; n: string }>('select status, attempts, count(*) as n from resthooks_deliveries group by status, attempts');
-    if (rows.length !== 1 || rows[0]!.status !== 'delivered' || Number(rows[0]!.attempts) !== 1 || Number(rows[0]!.n) !== total) {
-      throw new Error(`unexpected delivery states after the BullMQ run: ${JSON.stringify(rows)}`);
-    }
+    await checkDeliveredOnce(pool, total, 'the BullMQ run');
     return { deliveries: total, ms: end.at - t0, triggerMs: triggered - t0, cpuUs: { client: workersUs, receiver: app.receiver }, serverUs, workersUs, redisUs, appUs: app.client };
   } finally {
     for (const cli of clis) cli.child.kill('SIGTERM');
