@@ -34,18 +34,22 @@ describe.each(ENGINES)('dispatcher claims on %s', (engine) => {
     return { hooks: t.hooks, receiver, subscription };
   }
 
+  /** Saves `events` books after the first, each once the one before has reached the receiver: each its own dispatcher pass. */
+  async function oneByOne(hooks: Awaited<ReturnType<typeof setUp>>['hooks'], receiver: Awaited<ReturnType<typeof setUp>>['receiver'], events: number) {
+    for (let i = 1; i <= events; i++) {
+      await hooks.model('Book', 'created', { id: i, ownerId: 'alice' });
+      await receiver.waitFor(i + 1);
+    }
+    await hooks.idle({ timeout: '10s' });
+  }
+
   it('a stream of events is delivered with no claim query per pass', async () => {
     const { hooks, receiver } = await setUp(() => 200);
     await hooks.model('Book', 'created', { id: 0, ownerId: 'alice' });
     await receiver.waitFor(1);
     const claims = vi.spyOn(KyselyStore.prototype, 'claimDue');
     const events = 60;
-    for (let i = 1; i <= events; i++) {
-      await hooks.model('Book', 'created', { id: i, ownerId: 'alice' });
-      // One event at a time reaches the receiver: each is its own dispatcher pass.
-      await receiver.waitFor(i + 1);
-    }
-    await hooks.idle({ timeout: '10s' });
+    await oneByOne(hooks, receiver, events);
     // One per pass would be `events` (and more); a claim now and then (a lease check, a pass the timer ran) is fine.
     expect(claims.mock.calls.length).toBeLessThan(events / 2);
   });
@@ -56,11 +60,7 @@ describe.each(ENGINES)('dispatcher claims on %s', (engine) => {
     await receiver.waitFor(1);
     const reads = vi.spyOn(KyselyStore.prototype, 'nextDueAt');
     const events = 60;
-    for (let i = 1; i <= events; i++) {
-      await hooks.model('Book', 'created', { id: i, ownerId: 'alice' });
-      await receiver.waitFor(i + 1);
-    }
-    await hooks.idle({ timeout: '10s' });
+    await oneByOne(hooks, receiver, events);
     // Each pass ends by reading it unless nothing could have made a delivery due since the last read.
     expect(reads.mock.calls.length).toBeLessThan(events / 2);
   });
