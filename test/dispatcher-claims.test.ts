@@ -72,6 +72,34 @@ describe.each(ENGINES)('dispatcher claims on %s', (engine) => {
     await eventually(async () => expect((await hooks.deliveries.list(subscription.id))[0]).toMatchObject({ status: 'delivered', attempts: 2 }), 10_000);
   });
 
+  it('a retry recorded while a pass reads the next due time is counted after its write, so that read is not kept', async () => {
+    // A pass that reads the next due time while a record is being written may not see the retry, and
+    // keeps what it read until `dueWrites` moves: it must move after the write, not before.
+    const record = KyselyStore.prototype.recordAttempts;
+    const counts: Array<{ asWritten: number; after: number }> = [];
+    vi.spyOn(KyselyStore.prototype, 'recordAttempts').mockImplementation(async function (this: KyselyStore, ...args) {
+      const dialect = this.dialect;
+      const execute = dialect.executeBatch;
+      let asWritten = Number.NaN;
+      dialect.executeBatch = (queries) => {
+        asWritten = this.dueWrites; // what a read of the next due time starting with this write would be kept against
+        return execute.call(dialect, queries);
+      };
+      try {
+        return await record.apply(this, args);
+      } finally {
+        dialect.executeBatch = execute;
+        counts.push({ asWritten, after: this.dueWrites });
+      }
+    });
+    const { hooks, receiver, subscription } = await setUp((index) => (index === 0 ? 503 : 200));
+    await hooks.model('Book', 'created', { id: 1, ownerId: 'alice' });
+    await receiver.waitFor(2, 10_000);
+    await eventually(async () => expect((await hooks.deliveries.list(subscription.id))[0]).toMatchObject({ status: 'delivered', attempts: 2 }), 10_000);
+    const retry = counts[0]!;
+    expect(retry.after).toBeGreaterThan(retry.asWritten);
+  });
+
   it('a delivery requeued by hand is claimed at once', async () => {
     const { hooks, receiver, subscription } = await setUp(() => 200);
     await hooks.model('Book', 'created', { id: 1, ownerId: 'alice' });

@@ -387,13 +387,25 @@ export class KyselyStore {
   }
 
   /**
-   * How many writes through this store may have made a delivery due that no claim of it holds (a
+   * How many writes through this store, ended, may have made a delivery due that no claim of it holds (a
    * retry, a claim given back, a requeue, deliveries created unclaimed): a dispatcher that found
    * nothing due need not ask again until this changes, a lease lapses, or another process may have
    * written (its poll interval).
    */
   get dueWrites(): number {
     return this.#dueWrites;
+  }
+
+  /**
+   * Runs a write that may make deliveries due, counted in `dueWrites` once it has ended: a read of the
+   * next due time made while it ran may not see it, so the count must move after, not before.
+   */
+  async #makingDue<T>(write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } finally {
+      this.#dueWrites++;
+    }
   }
 
   /**
@@ -657,7 +669,11 @@ export class KyselyStore {
    * process may have fanned it out meanwhile).
    */
   async commitFanOut(items: readonly FannedOutEvent[], setbacks: readonly FanOutSetback[] = []): Promise<Set<string>> {
-    if (items.some((item) => item.deliveries.some((d) => d.status === 'pending'))) this.#dueWrites++;
+    const write = () => this.#commitFanOut(items, setbacks);
+    return items.some((item) => item.deliveries.some((d) => d.status === 'pending')) ? this.#makingDue(write) : write();
+  }
+
+  async #commitFanOut(items: readonly FannedOutEvent[], setbacks: readonly FanOutSetback[]): Promise<Set<string>> {
     // The set-based statement marks events in resthooks_events only: a fresh event takes the per-row path.
     const fresh = this.dialect.capabilities.appendsFreshEvents && [...items, ...setbacks].some((event) => event.seq !== null);
     if (this.dialect.capabilities.supportsArrayParameters && items.length > 0 && !fresh) {
@@ -935,8 +951,15 @@ export class KyselyStore {
    */
   async recordAttempts(records: readonly AttemptRecord[], now: number, disableAfterMs: number | null = null): Promise<RecordedAttempts> {
     if (records.length === 0) return { disabled: [], stale: [], withoutTexts: [], released: [] };
-    // A retry is due again (a record given back below counts as a release).
-    if (records.some((r) => r.delivery.status === 'pending')) this.#dueWrites++;
+    // A retry is due again, and so is a record given back below.
+    const write = () => this.#recordAttempts(records, now, disableAfterMs);
+    if (records.some((r) => r.delivery.status === 'pending')) return this.#makingDue(write);
+    const recorded = await write();
+    if (recorded.released.length > 0) this.#dueWrites++;
+    return recorded;
+  }
+
+  async #recordAttempts(records: readonly AttemptRecord[], now: number, disableAfterMs: number | null): Promise<RecordedAttempts> {
     let batchError: unknown;
     try {
       return { ...(await this.#writeRecords(records, now, disableAfterMs)), withoutTexts: [], released: [] };
@@ -1054,14 +1077,15 @@ export class KyselyStore {
 
   /** Makes a subscription's failed or cancelled deliveries created since `since` due again. */
   async requeueFinished(subscriptionId: string, since: number, now: number): Promise<number> {
-    this.#dueWrites++;
-    const result = await this.db
-      .updateTable(D)
-      .set({ status: 'pending', due_at: now, updated_at: now })
-      .where('subscription_id', '=', subscriptionId)
-      .where('status', 'in', ['failed', 'cancelled'])
-      .where('created_at', '>=', since)
-      .executeTakeFirst();
+    const result = await this.#makingDue(() =>
+      this.db
+        .updateTable(D)
+        .set({ status: 'pending', due_at: now, updated_at: now })
+        .where('subscription_id', '=', subscriptionId)
+        .where('status', 'in', ['failed', 'cancelled'])
+        .where('created_at', '>=', since)
+        .executeTakeFirst(),
+    );
     return Number(result.numUpdatedRows);
   }
 
@@ -1072,7 +1096,10 @@ export class KyselyStore {
    */
   async releaseClaims(releases: readonly ClaimRelease[], now: number): Promise<{ stale: string[] }> {
     if (releases.length === 0) return { stale: [] };
-    this.#dueWrites++;
+    return this.#makingDue(() => this.#releaseClaims(releases, now));
+  }
+
+  async #releaseClaims(releases: readonly ClaimRelease[], now: number): Promise<{ stale: string[] }> {
     // One statement where the engine binds arrays (its plan reaches the deliveries by key whatever the
     // statistics); a delivery given back twice takes the statements per row, where the second is stale.
     if (this.dialect.capabilities.supportsArrayParameters && new Set(releases.map((r) => r.id)).size === releases.length) {
@@ -1137,13 +1164,7 @@ export class KyselyStore {
    * record decides what comes next), and says so: `'in_flight'`; `'missing'` when there is none.
    */
   async requeueDelivery(id: string, now: number): Promise<'requeued' | 'in_flight' | 'missing'> {
-    this.#dueWrites++;
-    const result = await this.db
-      .updateTable(D)
-      .set({ status: 'pending', due_at: now, updated_at: now })
-      .where('id', '=', id)
-      .where('status', '!=', 'in_flight')
-      .executeTakeFirst();
+    const result = await this.#makingDue(() => this.db.updateTable(D).set({ status: 'pending', due_at: now, updated_at: now }).where('id', '=', id).where('status', '!=', 'in_flight').executeTakeFirst());
     if (Number(result.numUpdatedRows) > 0) return 'requeued';
     // The UPDATE left an existing row alone only because it was in flight.
     return (await this.db.selectFrom(D).select('id').where('id', '=', id).executeTakeFirst()) ? 'in_flight' : 'missing';
