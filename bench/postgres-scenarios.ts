@@ -120,6 +120,12 @@ export async function checkDeliveredOnce(db: Pick<pg.Pool, 'query'>, total: numb
 
 // ── the runs ────────────────────────────────────────────────────────────────────────────────────
 
+/** Called around a run's measured part (from the first save to the last delivery's receipt), e.g. to profile it. */
+export interface MeasuredPart {
+  begin(): Promise<void>;
+  end(): Promise<void>;
+}
+
 /** What a run takes from resthooks: this tree's by default, another build's to compare two side by side. */
 export interface ResthooksEntry {
   readonly createHooks: typeof createHooks;
@@ -127,7 +133,7 @@ export interface ResthooksEntry {
 }
 
 /** resthooks, in-process engine, on `postgresStore`: N awaited saves to K subscriptions, all checked delivered once. */
-export async function resthooksOnPostgres(rx: Receiver, url: string, n: number, k: number, postmaster: number, entry: ResthooksEntry = { createHooks, postgresStore }): Promise<PgRun> {
+export async function resthooksOnPostgres(rx: Receiver, url: string, n: number, k: number, postmaster: number, entry: ResthooksEntry = { createHooks, postgresStore }, measured?: MeasuredPart): Promise<PgRun> {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   const hooks = entry.createHooks({
     events: { 'book.added': 'Book.created' },
@@ -139,6 +145,7 @@ export async function resthooksOnPostgres(rx: Receiver, url: string, n: number, 
   await hooks.start();
   const total = n * k;
   const reached = await rx.expect(total, 900_000);
+  await measured?.begin();
   const server0 = serverCpu(postmaster);
   const cpu0 = process.cpuUsage();
   const t0 = now();
@@ -146,6 +153,7 @@ export async function resthooksOnPostgres(rx: Receiver, url: string, n: number, 
   const triggered = now();
   const end = await reached();
   const cpuUs = cpuPerDelivery(cpu0, end, total);
+  await measured?.end();
   await hooks.idle({ timeout: '30s' });
   const serverUs = serverCpuSince(postmaster, server0) / total;
   await hooks.close();
@@ -226,11 +234,17 @@ async function bullmqOnPostgres(rx: Receiver, url: string, redis: { url: string;
   }
 }
 
-export async function floorOnPostgres(rx: Receiver, url: string, n: number, k: number, postmaster: number): Promise<PgRun> {
+export async function floorOnPostgres(rx: Receiver, url: string, n: number, k: number, postmaster: number, measured?: MeasuredPart): Promise<PgRun> {
   const server0 = serverCpu(postmaster);
   let serverUs = 0;
+  let ended: Promise<void> | undefined;
   const data = (i: number) => JSON.stringify(book(i));
-  const run = await postgresFloorEndToEnd(rx, { url, events: n, subscriptionsPerEvent: k, inFlight: CONCURRENCY, now, data, onReached: () => (serverUs = serverCpuSince(postmaster, server0)) });
+  const onReached = () => {
+    serverUs = serverCpuSince(postmaster, server0);
+    ended = measured?.end();
+  };
+  const run = await postgresFloorEndToEnd(rx, { url, events: n, subscriptionsPerEvent: k, inFlight: CONCURRENCY, now, data, onStart: measured?.begin, onReached });
+  await ended;
   return { ...run, serverUs: serverUs / run.deliveries };
 }
 
