@@ -6,7 +6,7 @@
 import type { SentInfo } from '../config/options.js';
 import { ResthooksError } from '../errors.js';
 import { loggedError, type Logger } from '../logger.js';
-import type { AttemptRecord, KyselyStore, RecordedAttempts } from '../store/kysely-store.js';
+import type { AttemptRecord, KyselyStore, RecordedAttempts, RecordsForAPass } from '../store/kysely-store.js';
 import type { Subscription } from '../store/records.js';
 import type { FinishedAttempt } from './attempt-runner.js';
 
@@ -34,8 +34,12 @@ export class AttemptRecorder {
   /** The signal each attempt ran with: once it aborts (shutdown deadline), its record is no longer retried. */
   readonly #signals = new WeakMap<FinishedAttempt, AbortSignal>();
   #failures = 0;
-  /** Ends the batch window now (the batch is full). */
+  /** Ends the batch window now (the batch is full, or a fan-out pass took it). */
   #windowEnds: (() => void) | undefined;
+  /** Settles once the fan-out pass that took the waiting batch has written it or handed it back. */
+  #riding: Promise<void> | undefined;
+  /** The pass handed its batch back unwritten: it has waited its window already. */
+  #handedBack = false;
 
   constructor(deps: AttemptRecorderDeps) {
     this.#deps = deps;
@@ -76,13 +80,56 @@ export class AttemptRecorder {
     return this.#deps.store.dialect.capabilities.batchWindowMs ?? 0;
   }
 
+  /**
+   * The batch waiting out its window, for a fan-out pass to write in its own statement (one commit for
+   * both: with the store's batch window, a pass and a small record batch were a commit each). Undefined
+   * when no batch waits, or one waits with a claim to give back (written by `releaseClaims` only).
+   * Until the pass settles it, the batch's `record` calls stay unresolved, as for a batch written here.
+   */
+  recordsForPass(): RecordsForAPass | undefined {
+    const endWindow = this.#windowEnds;
+    if (!endWindow || this.#riding || this.#pending.length === 0 || this.#pending.some((f) => !f.record || f.release)) return undefined;
+    const batch = this.#pending;
+    this.#pending = [];
+    let settle!: () => void;
+    this.#riding = new Promise<void>((resolve) => (settle = resolve));
+    endWindow();
+    return {
+      records: batch.map((f) => f.record!),
+      disableAfterMs: this.#deps.disableAfterMs,
+      written: (recorded) => {
+        this.#failures = 0;
+        void this.#written(batch, recorded, []).finally(() => {
+          this.#riding = undefined;
+          settle();
+        });
+      },
+      notWritten: () => {
+        this.#pending = batch.concat(this.#pending);
+        this.#handedBack = true;
+        this.#riding = undefined;
+        settle();
+      },
+    };
+  }
+
   /** Resolves when everything handed to `record` so far is written. */
   async settled(): Promise<void> {
     while (this.#flushing) await this.#flushing;
   }
 
   async #flush(): Promise<void> {
-    while (this.#pending.length > 0) {
+    for (;;) {
+      if (this.#riding) {
+        await this.#riding;
+        // What finished meanwhile waits out a window of its own (and may ride the next pass); a batch
+        // handed back is written at once, with it.
+        const handedBack = this.#handedBack;
+        this.#handedBack = false;
+        if (!handedBack && this.#windowMs() >= 1 && this.#pending.length > 0 && this.#pending.length < WINDOW_FULL) await this.#window();
+        continue;
+      }
+      if (this.#pending.length === 0) break;
       const batch = this.#pending;
       this.#pending = [];
       let recorded: RecordedAttempts;
@@ -97,21 +144,26 @@ export class AttemptRecorder {
         continue;
       }
       this.#failures = 0;
-      this.#deps.onBatchWritten?.(batch.length);
-      this.#report(recorded, notReleased);
-      // `onSent` tells of recorded attempts: a stale one's result was discarded, a released one is made again.
-      const unrecorded = new Set([...recorded.stale, ...recorded.released]);
-      for (const f of batch) {
-        if (f.record?.goneSubscriptionId !== undefined && !unrecorded.has(f.record)) {
-          this.#deps.logger.info({ subscriptionId: f.record.goneSubscriptionId }, 'resthooks: receiver answered 410 Gone; subscription deleted');
-        }
-      }
-      for (const f of batch) if (f.sent && !(f.record && unrecorded.has(f.record))) await this.#tell('onSent', () => this.#deps.onSent!(f.sent!()));
-      for (const id of recorded.disabled) await this.#tell('onSubscriptionDisabled', () => this.#disabled(id));
+      await this.#written(batch, recorded, notReleased);
       // What finished while this batch was written waits out the window too, unless it fills a batch.
       if (this.#windowMs() >= 1 && this.#pending.length > 0 && this.#pending.length < WINDOW_FULL) await this.#window();
     }
     this.#flushing = undefined;
+  }
+
+  /** Tells what a written batch did: the log, `onSent` per recorded attempt, `onSubscriptionDisabled`. */
+  async #written(batch: readonly FinishedAttempt[], recorded: RecordedAttempts, notReleased: readonly string[]): Promise<void> {
+    this.#deps.onBatchWritten?.(batch.length);
+    this.#report(recorded, notReleased);
+    // `onSent` tells of recorded attempts: a stale one's result was discarded, a released one is made again.
+    const unrecorded = new Set([...recorded.stale, ...recorded.released]);
+    for (const f of batch) {
+      if (f.record?.goneSubscriptionId !== undefined && !unrecorded.has(f.record)) {
+        this.#deps.logger.info({ subscriptionId: f.record.goneSubscriptionId }, 'resthooks: receiver answered 410 Gone; subscription deleted');
+      }
+    }
+    for (const f of batch) if (f.sent && !(f.record && unrecorded.has(f.record))) await this.#tell('onSent', () => this.#deps.onSent!(f.sent!()));
+    for (const id of recorded.disabled) await this.#tell('onSubscriptionDisabled', () => this.#disabled(id));
   }
 
   /**
