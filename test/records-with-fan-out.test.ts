@@ -126,6 +126,24 @@ if (ENGINES.includes('postgres')) {
       expect(warnings).toContain('resthooks: the database refused a batch of attempt records; wrote them one by one');
     });
 
+    it('while passes take the batches, a batch waits up to three windows for the next pass', async () => {
+      const claims = await claimedAndWaiting();
+      const windowMs = 500;
+      const riding = new AttemptRecorder({ store: await db.migrated(db.dialect({ batchWindowMs: windowMs })), disableAfterMs: null, onSent: undefined, onSubscriptionDisabled: undefined, logger: silentLogger });
+      const first = riding.record(finished(delivered(claims[0]!)));
+      const shared = riding.recordsForPass()!;
+      await pass(() => shared);
+      await first;
+      const second = riding.record(finished(delivered(claims[1]!)));
+      // Past one window, well before three: still waiting for a pass, not written on its own.
+      await new Promise((resolve) => setTimeout(resolve, windowMs + 200));
+      const again = riding.recordsForPass();
+      expect(again?.records.map((r) => r.delivery.id)).toEqual([claims[1]!.id]);
+      await pass(() => again);
+      await second;
+      expect(await statuses([claims[0]!.id, claims[1]!.id])).toEqual(['delivered', 'delivered']);
+    });
+
     it('no batch rides with a claim to give back in it, or without a batch window', async () => {
       const claims = await claimedAndWaiting();
       const withRelease = new AttemptRecorder({ store: await db.migrated(db.dialect({ batchWindowMs: 100 })), disableAfterMs: null, onSent: undefined, onSubscriptionDisabled: undefined, logger: silentLogger });

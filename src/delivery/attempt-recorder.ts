@@ -26,6 +26,14 @@ const RETRY_FIRST_MS = 100;
 const RETRY_MAX_MS = 5000;
 /** A batch this large is written without waiting out the store's batch window. */
 const WINDOW_FULL = 16;
+/**
+ * While fan-out passes take the waiting batches (`recordsForPass`), a batch waits this many windows for
+ * the next pass: passes come every window or two while events trickle in, and a batch that waited one
+ * window missed about every other one, writing a commit of its own.
+ */
+const RIDING_WINDOWS = 3;
+/** Passes took a batch within this many windows: they still come. */
+const RIDING_RECENTLY = 10;
 
 export class AttemptRecorder {
   readonly #deps: AttemptRecorderDeps;
@@ -38,6 +46,8 @@ export class AttemptRecorder {
   #windowEnds: (() => void) | undefined;
   /** Settles once the fan-out pass that took the waiting batch has written it or handed it back. */
   #riding: Promise<void> | undefined;
+  /** When a pass last took a batch (performance.now()). */
+  #rodeAt = -Infinity;
   /** The pass handed its batch back unwritten: it has waited its window already. */
   #handedBack = false;
 
@@ -77,7 +87,8 @@ export class AttemptRecorder {
   }
 
   #windowMs(): number {
-    return this.#deps.store.dialect.capabilities.batchWindowMs ?? 0;
+    const ms = this.#deps.store.dialect.capabilities.batchWindowMs ?? 0;
+    return ms >= 1 && performance.now() - this.#rodeAt < RIDING_RECENTLY * ms ? RIDING_WINDOWS * ms : ms;
   }
 
   /**
@@ -91,6 +102,7 @@ export class AttemptRecorder {
     if (!endWindow || this.#riding || this.#pending.length === 0 || this.#pending.some((f) => !f.record || f.release)) return undefined;
     const batch = this.#pending;
     this.#pending = [];
+    this.#rodeAt = performance.now();
     let settle!: () => void;
     this.#riding = new Promise<void>((resolve) => (settle = resolve));
     endWindow();
