@@ -111,10 +111,12 @@ export class AttemptRecorder {
       disableAfterMs: this.#deps.disableAfterMs,
       written: (recorded) => {
         this.#failures = 0;
-        void this.#written(batch, recorded, []).finally(() => {
-          this.#riding = undefined;
-          settle();
-        });
+        void this.#written(batch, recorded, [])
+          .catch((error: unknown) => this.#deps.logger.error({ err: loggedError(error) }, 'resthooks: could not report a batch of attempt records written by a fan-out pass'))
+          .finally(() => {
+            this.#riding = undefined;
+            settle();
+          });
       },
       notWritten: () => {
         this.#pending = batch.concat(this.#pending);

@@ -14,7 +14,7 @@ import { storableText } from './storable-text.js';
 import { SEALED_PREFIX, SecretBox, sealedKeyId, unknownKeyError } from './secret-box.js';
 import type { AttemptTable, DeliveryFirstAttemptColumns, DeliveryTable, EventRow, EventStatus, EventTable, FreshEventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { CompiledStatement } from './host-executor.js';
-import type { StoreDialect, StoreStatement } from './store-dialect.js';
+import type { StatementResult, StoreDialect, StoreStatement } from './store-dialect.js';
 import { keptInDeliveryRow } from './rows.js';
 import { FAN_OUT_PASS_EVENTS, extendLeaseStatement, fanOutPassStatement, fanOutPassWithRecordsStatement, fanOutStatement, readFanOutPass, readRecordRows, recordStatement, releaseClaimsStatement, statementName, undoFanOutPassStatement, type FanOutPassLimits } from './postgres/set-based-writes.js';
 import { newId } from '../ids.js';
@@ -688,21 +688,24 @@ export class KyselyStore {
   async #passWithRecords(limits: FanOutPassLimits, shared: RecordsForAPass): Promise<readonly Record<string, unknown>[]> {
     const { records, disableAfterMs } = shared;
     // Each delivery once per statement (see `recordStatement`).
+    let written: StatementResult | undefined;
     if (records.length > 0 && new Set(records.map((r) => r.delivery.id)).size === records.length) {
       try {
         const batch = { records, now: limits.now, disableAfterMs, disabledReason: disableReason(disableAfterMs) };
-        const [result] = await this.dialect.executeBatch([fanOutPassWithRecordsStatement(limits, batch)]);
-        const { moved, disabled } = readRecordRows(result!.rows);
-        // As `recordAttempts` counts a write that makes a retry due: once it has ended.
-        if (records.some((r) => r.delivery.status === 'pending')) this.#dueWrites++;
-        shared.written({ disabled, stale: records.filter((r) => !moved.has(r.delivery.id)), withoutTexts: [], released: [] });
-        return result!.rows;
+        [written] = await this.dialect.executeBatch([fanOutPassWithRecordsStatement(limits, batch)]);
       } catch (error) {
         shared.notWritten();
         if (this.dialect.isUnavailable(error)) throw error;
       }
     } else {
       shared.notWritten();
+    }
+    if (written) {
+      const { moved, disabled } = readRecordRows(written.rows);
+      // As `recordAttempts` counts a write that makes a retry due: once it has ended.
+      if (records.some((r) => r.delivery.status === 'pending')) this.#dueWrites++;
+      shared.written({ disabled, stale: records.filter((r) => !moved.has(r.delivery.id)), withoutTexts: [], released: [] });
+      return written.rows;
     }
     const [result] = await this.dialect.executeBatch([fanOutPassStatement(limits)]);
     return result!.rows;
