@@ -31,6 +31,8 @@ export interface PostgresFloorRun {
   readonly now: () => number;
   /** The event's data, as the resthooks run serializes it. */
   readonly data: (i: number) => string;
+  /** Awaited just before the trigger loop starts (the measured part begins). */
+  readonly onStart?: () => Promise<void>;
   /** Called when the last delivery has reached the receiver, before any connection closes (server CPU is read here). */
   readonly onReached?: () => void;
 }
@@ -123,6 +125,7 @@ export async function postgresFloorEndToEnd(rx: Receiver, run: PostgresFloorRun)
     const total = run.events * run.subscriptionsPerEvent;
     const reached = await rx.expect(total, 900_000);
     const trigger = await db.connect();
+    await run.onStart?.();
     const cpu0 = process.cpuUsage();
     const t0 = run.now();
     try {

@@ -291,6 +291,7 @@ function wireHooks(options: HooksOptions): Hooks {
     pollIntervalMs: delivery.pollIntervalMs,
     logger,
     observeFanOut: (run) => telemetry.fanOut(run),
+    recordsForPass: () => recorder.recordsForPass(),
   });
   const observability = new Observability({
     store,

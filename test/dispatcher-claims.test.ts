@@ -4,7 +4,7 @@
  * delivery due (a retry, a requeue) is still claimed at once, not a poll interval later.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { KyselyStore } from '../src/store/kysely-store.js';
+import { KyselyStore, type AttemptRecord } from '../src/store/kysely-store.js';
 import { ENGINES, TestDatabase } from './support/database.js';
 import { eventually, testHooks } from './support/hooks.js';
 import { startReceiver } from './support/receiver.js';
@@ -74,29 +74,44 @@ describe.each(ENGINES)('dispatcher claims on %s', (engine) => {
 
   it('a retry recorded while a pass reads the next due time is counted after its write, so that read is not kept', async () => {
     // A pass that reads the next due time while a record is being written may not see the retry, and
-    // keeps what it read until `dueWrites` moves: it must move after the write, not before.
-    const record = KyselyStore.prototype.recordAttempts;
-    const counts: Array<{ asWritten: number; after: number }> = [];
-    vi.spyOn(KyselyStore.prototype, 'recordAttempts').mockImplementation(async function (this: KyselyStore, ...args) {
-      const dialect = this.dialect;
+    // keeps what it read until `dueWrites` moves: it must move after the write, not before. The record is
+    // written on its own or, on PostgreSQL, by a fan-out pass's statement (`recordsForPass`).
+    const counts: Array<{ retry: boolean; asWritten: number; after: number }> = [];
+    const observed = async <T>(store: KyselyStore, write: () => Promise<T>, carriesRetry: () => boolean): Promise<T> => {
+      const dialect = store.dialect;
       const execute = dialect.executeBatch;
       let asWritten = Number.NaN;
       dialect.executeBatch = (queries) => {
-        asWritten = this.dueWrites; // what a read of the next due time starting with this write would be kept against
+        if (Number.isNaN(asWritten)) asWritten = store.dueWrites; // what a read of the next due time starting with this write would be kept against
         return execute.call(dialect, queries);
       };
       try {
-        return await record.apply(this, args);
+        return await write();
       } finally {
         dialect.executeBatch = execute;
-        counts.push({ asWritten, after: this.dueWrites });
+        counts.push({ retry: carriesRetry(), asWritten, after: store.dueWrites });
       }
+    };
+    const isRetry = (records: readonly AttemptRecord[]) => records.some((r) => r.delivery.status === 'pending');
+    const record = KyselyStore.prototype.recordAttempts;
+    vi.spyOn(KyselyStore.prototype, 'recordAttempts').mockImplementation(function (this: KyselyStore, ...args) {
+      return observed(this, () => record.apply(this, args), () => isRetry(args[0]));
+    });
+    const pass = KyselyStore.prototype.fanOutPass;
+    vi.spyOn(KyselyStore.prototype, 'fanOutPass').mockImplementation(function (this: KyselyStore, limit, now, handoff, recordsForPass) {
+      let retry = false;
+      const take = () => {
+        const shared = recordsForPass?.();
+        retry = shared !== undefined && isRetry(shared.records);
+        return shared;
+      };
+      return observed(this, () => pass.call(this, limit, now, handoff, take), () => retry);
     });
     const { hooks, receiver, subscription } = await setUp((index) => (index === 0 ? 503 : 200));
     await hooks.model('Book', 'created', { id: 1, ownerId: 'alice' });
     await receiver.waitFor(2, 10_000);
     await eventually(async () => expect((await hooks.deliveries.list(subscription.id))[0]).toMatchObject({ status: 'delivered', attempts: 2 }), 10_000);
-    const retry = counts[0]!;
+    const retry = counts.find((c) => c.retry)!;
     expect(retry.after).toBeGreaterThan(retry.asWritten);
   });
 

@@ -13,7 +13,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newDeliveryRow } from '../src/store/rows.js';
 import type { EventTable, SubscriptionTable } from '../src/store/schema.js';
-import { fanOutPassStatement, fanOutStatement, recordStatement, undoFanOutPassStatement, type SetBasedRecord } from '../src/store/postgres/set-based-writes.js';
+import { fanOutPassStatement, fanOutPassWithRecordsStatement, fanOutStatement, recordStatement, undoFanOutPassStatement, type SetBasedRecord } from '../src/store/postgres/set-based-writes.js';
 import { TestDatabase } from './support/database.js';
 import { recordingPostgres } from './support/query-plans.js';
 
@@ -118,6 +118,11 @@ describe('PostgreSQL statements that name rows by id, as planned once and cached
     { name: 'record batch', ...sent(recordStatement([record], T0, 1_000, 'failing')), byDeliveryId: true },
     { name: 'fan-out batch', ...sent(fanOutStatement([`evt_${pad(7)}`], [])), byDeliveryId: false },
     { name: 'fan-out pass', ...sent(fanOutPassStatement({ events: 10, deliveries: 10, now: T0, leaseUntil: T0, idPrefix: 'dlv_' })), byDeliveryId: false },
+    {
+      name: 'fan-out pass with a record batch',
+      ...sent(fanOutPassWithRecordsStatement({ events: 10, deliveries: 10, now: T0, leaseUntil: T0, idPrefix: 'dlv_' }, { records: [record], now: T0, disableAfterMs: 1_000, disabledReason: 'failing' })),
+      byDeliveryId: true,
+    },
     { name: 'undo of a fan-out pass', ...sent(undoFanOutPassStatement([`dlv_${pad(49_000)}`], [`evt_${pad(49_000)}`])), byDeliveryId: true },
   ];
   let empty: pg.Pool;
@@ -199,7 +204,7 @@ describe('PostgreSQL statements that name rows by id, as planned once and cached
   };
 
   it('on an empty table (never analyzed)', async () => {
-    expect(statements).toHaveLength(8);
+    expect(statements).toHaveLength(9);
     await check(empty);
   });
 

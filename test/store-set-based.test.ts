@@ -4,10 +4,11 @@
  * same rows: the same seeded run of claims, take-overs and records of every outcome goes to a SQLite
  * store and a PostgreSQL store side by side, and every table and result is compared after each batch.
  */
+import { CompiledQuery } from 'kysely';
 import type pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { postgresStore } from '../src/index.js';
-import { KyselyStore, type AttemptRecord, type ClaimedDelivery } from '../src/store/kysely-store.js';
+import { KyselyStore, type AttemptRecord, type ClaimedDelivery, type RecordedAttempts } from '../src/store/kysely-store.js';
 import { newDeliveryRow } from '../src/store/rows.js';
 import type { AttemptOutcomeKind, DeliveryStatus, EventTable, SubscriptionTable } from '../src/store/schema.js';
 import { ENGINES, TestDatabase } from './support/database.js';
@@ -86,12 +87,27 @@ async function snapshot(store: KyselyStore) {
 
 type Coverage = Record<'stale' | 'disabled' | 'gone' | 'retry', number>;
 
+/** The records written by a fan-out pass's statement (`recordsForPass`), as `recordAttempts` would report them. */
+async function recordedByAPass(store: KyselyStore, records: readonly AttemptRecord[], now: number, disableAfterMs: number | null): Promise<RecordedAttempts> {
+  if (records.length === 0) return store.recordAttempts(records, now, disableAfterMs);
+  let recorded: RecordedAttempts | undefined;
+  let handedBack = false;
+  await store.fanOutPass(10, now, { capacity: 100, leaseUntil: now + 60_000 }, () => ({
+    records,
+    disableAfterMs,
+    written: (result) => void (recorded = result),
+    notWritten: () => void (handedBack = true),
+  }));
+  expect(handedBack).toBe(false);
+  return recorded!;
+}
+
 /**
  * Twelve rounds on both stores at once: new events with a delivery to every subscription left, a claim of
  * everything due (lapsed leases taken over, leaving the older claims stale), and a shuffled batch of
  * records of random outcomes under random outstanding claims, with a random disabling window.
  */
-async function seededRun(seed: number, stores: readonly [KyselyStore, KyselyStore], seen: Coverage): Promise<void> {
+async function seededRun(seed: number, stores: readonly [KyselyStore, KyselyStore], seen: Coverage, byAPass = false): Promise<void> {
   const next = random(seed);
   const pick = <T>(list: readonly T[]) => list[Math.floor(next() * list.length)]!;
   const both = <T>(run: (store: KyselyStore) => Promise<T>) => Promise.all([run(stores[0]), run(stores[1])]);
@@ -132,7 +148,10 @@ async function seededRun(seed: number, stores: readonly [KyselyStore, KyselyStor
     const retries = batch.map(() => pick([200, 2_000]));
     const disableAfter = pick([null, 0, 1_500, 5_000, 1e9]);
     now += 10;
-    const [sqliteResult, postgresResult] = await both((s) => s.recordAttempts(batch.map((pair, i) => recordOf(pair[s === stores[0] ? 0 : 1], outcomes[i]!, now, retries[i]!)), now, disableAfter));
+    const [sqliteResult, postgresResult] = await both((s) => {
+      const records = batch.map((pair, i) => recordOf(pair[s === stores[0] ? 0 : 1], outcomes[i]!, now, retries[i]!));
+      return byAPass && s === stores[1] ? recordedByAPass(s, records, now, disableAfter) : s.recordAttempts(records, now, disableAfter);
+    });
     const after = await sameOnBoth(snapshot);
     // A subscription a 410 deleted in the same batch is reported disabled by the statements per row when
     // its failure came first in the batch, and not by the set-based statement: either way it is gone, and
@@ -213,13 +232,16 @@ if (ENGINES.includes('postgres')) {
       await store.destroy();
     });
 
-    it("records of every outcome, stale ones among them, leave the same rows as SQLite's statements per row (seeded runs)", async () => {
+    it.each([
+      ['its own statement', false],
+      ["a fan-out pass's statement", true],
+    ])("records of every outcome, stale ones among them, written by %s, leave the same rows as SQLite's statements per row (seeded runs)", async (_, byAPass) => {
       const seen: Coverage = { stale: 0, disabled: 0, gone: 0, retry: 0 };
       for (let seed = 1; seed <= 6; seed++) {
         const databases = [new TestDatabase('sqlite'), new TestDatabase('postgres')] as const;
         try {
           await Promise.all(databases.map((d) => d.init()));
-          await seededRun(seed, [await databases[0].migrated(), await databases[1].migrated()], seen);
+          await seededRun(seed, [await databases[0].migrated(), await databases[1].migrated()], seen, byAPass);
         } finally {
           for (const d of databases) await d.close();
         }
@@ -227,5 +249,88 @@ if (ENGINES.includes('postgres')) {
       // The runs covered what they are meant to: stale records, disabling, deletions (410), retries.
       expect(Object.values(seen).every((count) => count > 0), JSON.stringify(seen)).toBe(true);
     }, 180_000);
+
+    /** Two events fanned out to `subscriptions`, claimed; then two more saved, waiting for the next pass. */
+    async function claimedAndWaiting(store: KyselyStore, subscriptions: number) {
+      expect((await store.migrate()).error).toBeUndefined();
+      for (let i = 0; i < subscriptions; i++) await store.insertSubscription(subscriptionRow(i));
+      for (const event of [eventRow(1), eventRow(2)]) {
+        await store.append(event, Array.from({ length: subscriptions }, (_, i) => ({ ...newDeliveryRow(event.id, subscriptionRow(i).id, T0), id: `dlv_${event.id}_${i}`, due_at: T0 - 1 })));
+      }
+      const claims = await store.claimDue(100, T0, T0 + 60_000);
+      expect(claims).toHaveLength(2 * subscriptions);
+      for (const event of [eventRow(3, 'pending'), eventRow(4, 'pending')]) await store.append({ ...event, created_at: T0 + 1 });
+      return claims;
+    }
+
+    it("a fan-out pass writes the record batch it is given in its own statement: one named statement, one commit, the retry counted once it has ended", async () => {
+      const { store, sent } = countingPostgres();
+      const claims = await claimedAndWaiting(store, 3);
+      const records = claims.map((c, i) => recordOf(c, i === 0 ? 'retry' : 'delivered', T0 + 10, 5_000));
+      const dueWrites = store.dueWrites;
+      let recorded: RecordedAttempts | undefined;
+      let dueWritesAsWritten = Number.NaN;
+      sent.length = 0;
+      const pass = await store.fanOutPass(10, T0 + 10, { capacity: 100, leaseUntil: T0 + 70_000 }, () => ({
+        records,
+        disableAfterMs: 60_000,
+        written: (result) => {
+          recorded = result;
+          dueWritesAsWritten = store.dueWrites;
+        },
+        notWritten: () => expect.unreachable('the records were written'),
+      }));
+      expect(sent).toHaveLength(1);
+      expect(sent[0]!.name).toMatch(/^resthooks_/);
+      expect(recorded).toEqual({ disabled: [], stale: [], withoutTexts: [], released: [] });
+      // A retry made due: counted after the write (a read of the next due time made during it is not kept).
+      expect(dueWritesAsWritten).toBe(dueWrites + 1);
+      expect(pass.events.map((e) => e.id)).toEqual(['evt_00000003', 'evt_00000004']);
+      expect(pass.claimed).toHaveLength(6);
+      const rows = await store.db.selectFrom('resthooks_deliveries').select(['event_id', 'status']).orderBy('id').execute();
+      const byEvent = (...ids: string[]) => rows.filter((r) => ids.includes(r.event_id)).map((r) => r.status).sort();
+      expect(byEvent('evt_00000001', 'evt_00000002')).toEqual(['delivered', 'delivered', 'delivered', 'delivered', 'delivered', 'pending']);
+      expect([...byEvent('evt_00000003'), ...byEvent('evt_00000004')]).toEqual(Array(6).fill('in_flight'));
+      expect((await store.db.selectFrom('resthooks_events').select('status').execute()).map((e) => e.status)).toEqual(['done', 'done', 'done', 'done']);
+      await store.destroy();
+    });
+
+    it('a record batch the database refuses goes back to its owner, and the pass runs alone', async () => {
+      const { store, sent } = countingPostgres();
+      const claims = await claimedAndWaiting(store, 2);
+      await store.db.executeQuery(CompiledQuery.raw(`create function refuse_poison() returns trigger language plpgsql as $$ begin if new.error like '%poison%' then raise exception 'refused by the test'; end if; return new; end $$`));
+      await store.db.executeQuery(CompiledQuery.raw('create trigger refuse_poison before insert on resthooks_attempts for each row execute function refuse_poison()'));
+      const poisoned = (c: ClaimedDelivery, i: number): AttemptRecord => {
+        const record = recordOf(c, 'retry', T0 + 10, 5_000);
+        return i === 0 ? { ...record, attempt: { ...record.attempt!, error: 'poison' } } : record;
+      };
+      let handedBack = 0;
+      sent.length = 0;
+      const pass = await store.fanOutPass(10, T0 + 10, { capacity: 100, leaseUntil: T0 + 70_000 }, () => ({
+        records: claims.map(poisoned),
+        disableAfterMs: null,
+        written: () => expect.unreachable('the database refused the records'),
+        notWritten: () => void handedBack++,
+      }));
+      expect(handedBack).toBe(1);
+      expect(sent).toHaveLength(2); // the pass with the records, refused; then the pass alone
+      expect(pass.events.map((e) => e.id)).toEqual(['evt_00000003', 'evt_00000004']);
+      expect(pass.claimed).toHaveLength(4);
+      // Nothing of the refused statement was written: the claimed deliveries are still in flight.
+      const claimed = await store.db.selectFrom('resthooks_deliveries').select('status').where('id', 'in', claims.map((c) => c.id)).execute();
+      expect(claimed.map((d) => d.status)).toEqual(Array(4).fill('in_flight'));
+      // A batch that names a delivery twice is not tried with the pass at all.
+      handedBack = 0;
+      sent.length = 0;
+      await store.fanOutPass(10, T0 + 20, { capacity: 100, leaseUntil: T0 + 70_000 }, () => ({
+        records: [recordOf(claims[1]!, 'delivered', T0 + 20, 0), recordOf(claims[1]!, 'delivered', T0 + 20, 0)],
+        disableAfterMs: null,
+        written: () => expect.unreachable('a batch with a delivery twice is not written by a pass'),
+        notWritten: () => void handedBack++,
+      }));
+      expect(handedBack).toBe(1);
+      expect(sent).toHaveLength(1);
+      await store.destroy();
+    });
   });
 }

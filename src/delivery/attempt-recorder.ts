@@ -6,7 +6,7 @@
 import type { SentInfo } from '../config/options.js';
 import { ResthooksError } from '../errors.js';
 import { loggedError, type Logger } from '../logger.js';
-import type { AttemptRecord, KyselyStore, RecordedAttempts } from '../store/kysely-store.js';
+import type { AttemptRecord, KyselyStore, RecordedAttempts, RecordsForAPass } from '../store/kysely-store.js';
 import type { Subscription } from '../store/records.js';
 import type { FinishedAttempt } from './attempt-runner.js';
 
@@ -26,6 +26,14 @@ const RETRY_FIRST_MS = 100;
 const RETRY_MAX_MS = 5000;
 /** A batch this large is written without waiting out the store's batch window. */
 const WINDOW_FULL = 16;
+/**
+ * While fan-out passes take the waiting batches (`recordsForPass`), a batch waits this many windows for
+ * the next pass: passes come every window or two while events trickle in, and a batch that waited one
+ * window missed about every other one, writing a commit of its own.
+ */
+const RIDING_WINDOWS = 3;
+/** Passes took a batch within this many windows: they still come. */
+const RIDING_RECENTLY = 10;
 
 export class AttemptRecorder {
   readonly #deps: AttemptRecorderDeps;
@@ -34,8 +42,14 @@ export class AttemptRecorder {
   /** The signal each attempt ran with: once it aborts (shutdown deadline), its record is no longer retried. */
   readonly #signals = new WeakMap<FinishedAttempt, AbortSignal>();
   #failures = 0;
-  /** Ends the batch window now (the batch is full). */
+  /** Ends the batch window now (the batch is full, or a fan-out pass took it). */
   #windowEnds: (() => void) | undefined;
+  /** Settles once the fan-out pass that took the waiting batch has written it or handed it back. */
+  #riding: Promise<void> | undefined;
+  /** When a pass last took a batch (performance.now()). */
+  #rodeAt = -Infinity;
+  /** The pass handed its batch back unwritten: it has waited its window already. */
+  #handedBack = false;
 
   constructor(deps: AttemptRecorderDeps) {
     this.#deps = deps;
@@ -73,7 +87,44 @@ export class AttemptRecorder {
   }
 
   #windowMs(): number {
-    return this.#deps.store.dialect.capabilities.batchWindowMs ?? 0;
+    const ms = this.#deps.store.dialect.capabilities.batchWindowMs ?? 0;
+    return ms >= 1 && performance.now() - this.#rodeAt < RIDING_RECENTLY * ms ? RIDING_WINDOWS * ms : ms;
+  }
+
+  /**
+   * The batch waiting out its window, for a fan-out pass to write in its own statement (one commit for
+   * both: with the store's batch window, a pass and a small record batch were a commit each). Undefined
+   * when no batch waits, or one waits with a claim to give back (written by `releaseClaims` only).
+   * Until the pass settles it, the batch's `record` calls stay unresolved, as for a batch written here.
+   */
+  recordsForPass(): RecordsForAPass | undefined {
+    const endWindow = this.#windowEnds;
+    if (!endWindow || this.#riding || this.#pending.length === 0 || this.#pending.some((f) => !f.record || f.release)) return undefined;
+    const batch = this.#pending;
+    this.#pending = [];
+    this.#rodeAt = performance.now();
+    let settle!: () => void;
+    this.#riding = new Promise<void>((resolve) => (settle = resolve));
+    endWindow();
+    return {
+      records: batch.map((f) => f.record!),
+      disableAfterMs: this.#deps.disableAfterMs,
+      written: (recorded) => {
+        this.#failures = 0;
+        void this.#written(batch, recorded, [])
+          .catch((error: unknown) => this.#deps.logger.error({ err: loggedError(error) }, 'resthooks: could not report a batch of attempt records written by a fan-out pass'))
+          .finally(() => {
+            this.#riding = undefined;
+            settle();
+          });
+      },
+      notWritten: () => {
+        this.#pending = batch.concat(this.#pending);
+        this.#handedBack = true;
+        this.#riding = undefined;
+        settle();
+      },
+    };
   }
 
   /** Resolves when everything handed to `record` so far is written. */
@@ -82,7 +133,17 @@ export class AttemptRecorder {
   }
 
   async #flush(): Promise<void> {
-    while (this.#pending.length > 0) {
+    for (;;) {
+      if (this.#riding) {
+        await this.#riding;
+        // What finished meanwhile waits out a window of its own (and may ride the next pass); a batch
+        // handed back is written at once, with it.
+        const handedBack = this.#handedBack;
+        this.#handedBack = false;
+        if (!handedBack && this.#windowMs() >= 1 && this.#pending.length > 0 && this.#pending.length < WINDOW_FULL) await this.#window();
+        continue;
+      }
+      if (this.#pending.length === 0) break;
       const batch = this.#pending;
       this.#pending = [];
       let recorded: RecordedAttempts;
@@ -97,21 +158,26 @@ export class AttemptRecorder {
         continue;
       }
       this.#failures = 0;
-      this.#deps.onBatchWritten?.(batch.length);
-      this.#report(recorded, notReleased);
-      // `onSent` tells of recorded attempts: a stale one's result was discarded, a released one is made again.
-      const unrecorded = new Set([...recorded.stale, ...recorded.released]);
-      for (const f of batch) {
-        if (f.record?.goneSubscriptionId !== undefined && !unrecorded.has(f.record)) {
-          this.#deps.logger.info({ subscriptionId: f.record.goneSubscriptionId }, 'resthooks: receiver answered 410 Gone; subscription deleted');
-        }
-      }
-      for (const f of batch) if (f.sent && !(f.record && unrecorded.has(f.record))) await this.#tell('onSent', () => this.#deps.onSent!(f.sent!()));
-      for (const id of recorded.disabled) await this.#tell('onSubscriptionDisabled', () => this.#disabled(id));
+      await this.#written(batch, recorded, notReleased);
       // What finished while this batch was written waits out the window too, unless it fills a batch.
       if (this.#windowMs() >= 1 && this.#pending.length > 0 && this.#pending.length < WINDOW_FULL) await this.#window();
     }
     this.#flushing = undefined;
+  }
+
+  /** Tells what a written batch did: the log, `onSent` per recorded attempt, `onSubscriptionDisabled`. */
+  async #written(batch: readonly FinishedAttempt[], recorded: RecordedAttempts, notReleased: readonly string[]): Promise<void> {
+    this.#deps.onBatchWritten?.(batch.length);
+    this.#report(recorded, notReleased);
+    // `onSent` tells of recorded attempts: a stale one's result was discarded, a released one is made again.
+    const unrecorded = new Set([...recorded.stale, ...recorded.released]);
+    for (const f of batch) {
+      if (f.record?.goneSubscriptionId !== undefined && !unrecorded.has(f.record)) {
+        this.#deps.logger.info({ subscriptionId: f.record.goneSubscriptionId }, 'resthooks: receiver answered 410 Gone; subscription deleted');
+      }
+    }
+    for (const f of batch) if (f.sent && !(f.record && unrecorded.has(f.record))) await this.#tell('onSent', () => this.#deps.onSent!(f.sent!()));
+    for (const id of recorded.disabled) await this.#tell('onSubscriptionDisabled', () => this.#disabled(id));
   }
 
   /**

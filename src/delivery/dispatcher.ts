@@ -8,7 +8,7 @@ import { loggedError, type Logger } from '../logger.js';
 import type { DeliveryQueue } from '../queue/queue.js';
 import type { KyselyStore } from '../store/kysely-store.js';
 import type { FindSubscriptions } from '../triggers/triggers.js';
-import { fanOutBatch, type FanOutResult, type LookupRetryPolicy } from './fanout.js';
+import { fanOutBatch, type FanOutDeps, type FanOutResult, type LookupRetryPolicy } from './fanout.js';
 
 export interface DispatcherDeps {
   readonly store: KyselyStore;
@@ -19,6 +19,8 @@ export interface DispatcherDeps {
   readonly lookupRetry: LookupRetryPolicy;
   readonly pollIntervalMs: number;
   readonly logger: Logger;
+  /** The recorder's waiting batch, for a one-statement fan-out pass to write in its own commit. */
+  readonly recordsForPass?: FanOutDeps['recordsForPass'];
   /** Wraps each fan-out pass (metrics, tracing). */
   readonly observeFanOut?: (run: () => Promise<FanOutResult>) => Promise<FanOutResult>;
 }

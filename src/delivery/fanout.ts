@@ -13,7 +13,7 @@ import type { Finder } from '../config/options.js';
 import { newDeliveryRow } from '../store/rows.js';
 import { storableText } from '../store/storable-text.js';
 import { errorInfo, loggedError, type Logger } from '../logger.js';
-import { claimEventOf, claimOf, claimSubscriptionOf, type ClaimedDelivery, type FanOutSetback, type FannedOutEvent, type KyselyStore, type PendingEvent } from '../store/kysely-store.js';
+import { claimEventOf, claimOf, claimSubscriptionOf, type ClaimedDelivery, type FanOutSetback, type FannedOutEvent, type KyselyStore, type PendingEvent, type RecordsForAPass } from '../store/kysely-store.js';
 import { toStoredEvent, type Subscription } from '../store/records.js';
 import type { DeliveryTable, EventTable, SubscriptionTable } from '../store/schema.js';
 import type { FindSubscriptions } from '../triggers/triggers.js';
@@ -105,6 +105,8 @@ export interface FanOutDeps {
   readonly customFind: FindSubscriptions | undefined;
   readonly lookupRetry: LookupRetryPolicy;
   readonly logger: Logger;
+  /** A record batch waiting to be written, for a one-statement pass to write with it (one commit for both). */
+  readonly recordsForPass?: () => RecordsForAPass | undefined;
 }
 
 export interface FanOutResult {
@@ -134,11 +136,11 @@ type Found = { readonly rows: readonly SubscriptionTable[] } | { readonly subscr
  * Each event is judged on its own: a failed lookup sets back only the events it was for (for a
  * shared query, the events of that (name, owner) in this pass), and is written with the rest.
  */
-export async function fanOutBatch({ store, customFind, lookupRetry, logger }: FanOutDeps, limit: number, handoff: FanOutHandoff): Promise<FanOutResult> {
+export async function fanOutBatch({ store, customFind, lookupRetry, logger, recordsForPass }: FanOutDeps, limit: number, handoff: FanOutHandoff): Promise<FanOutResult> {
   const now = Date.now();
   if (!customFind && store.dialect.capabilities.fansOutInOneStatement === true) {
     try {
-      const { more, events, claimed } = await store.fanOutPass(limit, now, handoff);
+      const { more, events, claimed } = await store.fanOutPass(limit, now, handoff, recordsForPass);
       return { taken: events.length, more, claimed, deferred: 0, eventIds: events.map((e) => e.id), created: claimed.length };
     } catch (error) {
       // The pass below, step by step, tells a failed lookup from a failed outbox read and sets back

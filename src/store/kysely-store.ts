@@ -14,9 +14,9 @@ import { storableText } from './storable-text.js';
 import { SEALED_PREFIX, SecretBox, sealedKeyId, unknownKeyError } from './secret-box.js';
 import type { AttemptTable, DeliveryFirstAttemptColumns, DeliveryTable, EventRow, EventStatus, EventTable, FreshEventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { CompiledStatement } from './host-executor.js';
-import type { StoreDialect, StoreStatement } from './store-dialect.js';
+import type { StatementResult, StoreDialect, StoreStatement } from './store-dialect.js';
 import { keptInDeliveryRow } from './rows.js';
-import { FAN_OUT_PASS_EVENTS, extendLeaseStatement, fanOutPassStatement, fanOutStatement, readFanOutPass, recordStatement, releaseClaimsStatement, statementName, undoFanOutPassStatement } from './postgres/set-based-writes.js';
+import { FAN_OUT_PASS_EVENTS, extendLeaseStatement, fanOutPassStatement, fanOutPassWithRecordsStatement, fanOutStatement, readFanOutPass, readRecordRows, recordStatement, releaseClaimsStatement, statementName, undoFanOutPassStatement, type FanOutPassLimits } from './postgres/set-based-writes.js';
 import { newId } from '../ids.js';
 import { FRESH_EVENT_COLUMNS, livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type JsonValue, type StoredEvent, type Subscription } from './records.js';
 
@@ -189,6 +189,19 @@ export interface RecordedAttempts {
   readonly released: AttemptRecord[];
   /** Why the batch was written record by record, when it was. */
   readonly batchError?: unknown;
+}
+
+/**
+ * A batch of attempt records that a fan-out pass may write in its own statement, so that both share one
+ * commit (PostgreSQL, `fansOutInOneStatement`). The store calls exactly one of the two once it has tried.
+ */
+export interface RecordsForAPass {
+  readonly records: readonly AttemptRecord[];
+  readonly disableAfterMs: number | null;
+  /** Written with the pass, with what `recordAttempts` would have returned for them. */
+  written(recorded: RecordedAttempts): void;
+  /** Not written: the batch is its owner's to write (as the pass failed, or refused them, or could not take them). */
+  notWritten(): void;
 }
 
 export interface SubscriptionFilter {
@@ -636,11 +649,16 @@ export class KyselyStore {
    * `handoff.capacity`, marked done, their deliveries inserted claimed until `handoff.leaseUntil`.
    * Returns the events it took, whether more may be due, and the claims of the deliveries it inserted.
    */
-  async fanOutPass(limit: number, now: number, handoff: { readonly capacity: number; readonly leaseUntil: number }): Promise<{ more: boolean; events: EventTable[]; claimed: ClaimedDelivery[] }> {
+  async fanOutPass(
+    limit: number,
+    now: number,
+    handoff: { readonly capacity: number; readonly leaseUntil: number },
+    recordsForPass?: () => RecordsForAPass | undefined,
+  ): Promise<{ more: boolean; events: EventTable[]; claimed: ClaimedDelivery[] }> {
     const asked = Math.min(limit, FAN_OUT_PASS_EVENTS);
-    const statement = fanOutPassStatement({ events: asked, deliveries: handoff.capacity, now, leaseUntil: handoff.leaseUntil, idPrefix: newId('dlv').slice(0, 25) });
-    const [result] = await this.dialect.executeBatch([statement]);
-    const pass = readFanOutPass(result!.rows);
+    const limits: FanOutPassLimits = { events: asked, deliveries: handoff.capacity, now, leaseUntil: handoff.leaseUntil, idPrefix: newId('dlv').slice(0, 25) };
+    const shared = recordsForPass?.();
+    const pass = readFanOutPass(shared ? await this.#passWithRecords(limits, shared) : (await this.dialect.executeBatch([fanOutPassStatement(limits)]))[0]!.rows);
     const events = new Map(pass.events.map((e): [string, EventTable] => [e.id, { ...e, all_owners: Number(e.all_owners), created_at: Number(e.created_at), status: 'done', error: null }]));
     const openAll = () =>
       new Map(pass.subscriptions.map((s) => [s.id, this.#opened({ ...s, active: Number(s.active), failing_since: s.failing_since === null ? null : Number(s.failing_since), max_per_second: s.max_per_second === null ? null : Number(s.max_per_second) })]));
@@ -660,6 +678,37 @@ export class KyselyStore {
       claimOf({ ...d, attempts: 0, body: null, due_at: handoff.leaseUntil }, claimEvents.get(d.event_id)!, claimSubscriptions.get(d.subscription_id)!),
     );
     return { more: pass.read === asked || events.size < pass.read, events: [...events.values()], claimed };
+  }
+
+  /**
+   * The pass with a record batch in its statement (one commit for both), recorded at the pass's `now`.
+   * Refused, the pass runs alone and the batch goes back to its owner, whose own write takes a refused
+   * batch apart; unavailable, both fail.
+   */
+  async #passWithRecords(limits: FanOutPassLimits, shared: RecordsForAPass): Promise<readonly Record<string, unknown>[]> {
+    const { records, disableAfterMs } = shared;
+    // Each delivery once per statement (see `recordStatement`).
+    let written: StatementResult | undefined;
+    if (records.length > 0 && new Set(records.map((r) => r.delivery.id)).size === records.length) {
+      try {
+        const batch = { records, now: limits.now, disableAfterMs, disabledReason: disableReason(disableAfterMs) };
+        [written] = await this.dialect.executeBatch([fanOutPassWithRecordsStatement(limits, batch)]);
+      } catch (error) {
+        shared.notWritten();
+        if (this.dialect.isUnavailable(error)) throw error;
+      }
+    } else {
+      shared.notWritten();
+    }
+    if (written) {
+      const { moved, disabled } = readRecordRows(written.rows);
+      // As `recordAttempts` counts a write that makes a retry due: once it has ended.
+      if (records.some((r) => r.delivery.status === 'pending')) this.#dueWrites++;
+      shared.written({ disabled, stale: records.filter((r) => !moved.has(r.delivery.id)), withoutTexts: [], released: [] });
+      return written.rows;
+    }
+    const [result] = await this.dialect.executeBatch([fanOutPassStatement(limits)]);
+    return result!.rows;
   }
 
   /**

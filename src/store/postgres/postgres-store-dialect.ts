@@ -42,8 +42,9 @@ export interface PostgresStoreDialectOptions {
   /**
    * While events trickle in, how long (ms) a fan-out pass and a small batch of attempt records wait for
    * more, so that one statement and one commit serve several: a delivery's latency grows by up to twice
-   * this, and the database commits (and flushes its log) less often per delivery. 0: nothing waits.
-   * Default 2.
+   * this, and the database commits (and flushes its log) less often per delivery. A waiting record batch
+   * is written by the next pass's statement (while passes take them, it waits up to three windows for
+   * one). 0: nothing waits. Default 2.
    */
   batchWindowMs?: number;
 }

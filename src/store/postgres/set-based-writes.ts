@@ -104,7 +104,7 @@ export interface SetBasedRecord {
 // A subscription row is written only when its streak changes or it is disabled. One deleted by a 410 in
 // the batch is neither (the statements per row may still report it disabled first; the app hears of
 // neither, as it is gone).
-const RECORD_SQL = `with r as (
+const RECORD_CTES = `r as (
   select *, 'in_flight' as held_status from unnest(
     $1::text[], $2::int[], $3::bigint[], $4::text[], $5::int[], $6::bigint[], $7::int[], $8::text[],
     $9::text[], $10::int[], $11::bigint[], $12::int[], $13::int[], $14::text[], $15::text[], $16::text[],
@@ -163,11 +163,13 @@ const RECORD_SQL = `with r as (
     and (not j.disable or s.active = 1)
     and (j.disable or s.failing_since is distinct from (case when not j.ends_failed then null when j.first_ok is not null then $20::bigint else coalesce(s.failing_since, $20::bigint) end))
   returning s.id, j.disable
-)
-select 'moved' as kind, id from moved
+)`;
+const RECORD_ROWS = `select 'moved' as kind, id from moved
 union all
 select 'disabled', id from marked where disable`;
-const record = named(RECORD_SQL);
+const record = named(`with ${RECORD_CTES}\n${RECORD_ROWS}`);
+/** The parameters the record statement takes ($1 to $23); a statement that embeds it numbers its own after them. */
+const RECORD_PARAMETERS = 23;
 
 /**
  * The batch as one statement; its rows name the deliveries moved on (`kind` 'moved': the others are
@@ -258,7 +260,7 @@ const base32Of = (n: string) => [20, 15, 10, 5, 0].map((shift) => `substr(${B32}
 // the events read per pass are bounded (`FAN_OUT_PASS_EVENTS`). A delivery's id is the pass's id prefix
 // and its row number in base32 (5 characters: past 2^25 rows in one pass the ids would repeat, the
 // insert fails, and the caller falls back to the pass step by step).
-const FAN_OUT_PASS_SQL = `with ev0 as materialized (
+const FAN_OUT_PASS_CTES = `ev0 as materialized (
   select id, name, model, action, owner, all_owners, data, body, created_at, next_fanout_at
   from resthooks_events
   where status = 'pending' and next_fanout_at <= $1::bigint
@@ -292,8 +294,8 @@ const FAN_OUT_PASS_SQL = `with ev0 as materialized (
   from pairs p join taken using (ord)
   on conflict (event_id, subscription_id) do nothing
   returning id, event_id, subscription_id
-)
-select 'd' as kind, id, event_id as c1, subscription_id as c2, null as c3, null as c4, null as c5, null as c6, null as c7, null as c8 from ins
+)`;
+const FAN_OUT_PASS_ROWS = `select 'd' as kind, id, event_id as c1, subscription_id as c2, null as c3, null as c4, null as c5, null as c6, null as c7, null as c8 from ins
 union all
 select 'e', ev.id, ev.name, ev.model, ev.action, ev.owner, ev.all_owners::text, ev.data, ev.body, ev.created_at::text from ev join taken using (ord)
 union all
@@ -301,7 +303,22 @@ select distinct on (p.id) 's', p.id, p.owner, p.event, p.target, p.active::text,
 from pairs p where p.id in (select subscription_id from ins)
 union all
 select 'n', count(*)::text, null, null, null, null, null, null, null, null from ev`;
-const fanOutPass = named(FAN_OUT_PASS_SQL);
+const fanOutPass = named(`with ${FAN_OUT_PASS_CTES}\n${FAN_OUT_PASS_ROWS}`);
+
+// A record batch written by the fan-out pass's own statement, so that both share one commit: while events
+// trickle in, each pass and each small record batch was a commit of its own (a WAL flush the next save
+// waited behind). The two touch different rows (the pass inserts deliveries and marks events done; the
+// records move on deliveries claimed before, delete a 410's subscription and cancel its pending
+// deliveries), and, one statement, both read one snapshot: the pass may fan out to a subscription its
+// records delete or disable, as a pass that commits just before a separate record batch does.
+const after = (sql: string, offset: number) => sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`);
+const fanOutPassWithRecords = named(`with ${RECORD_CTES},
+${after(FAN_OUT_PASS_CTES, RECORD_PARAMETERS)}
+${after(FAN_OUT_PASS_ROWS, RECORD_PARAMETERS)}
+union all
+select 'moved', id, null, null, null, null, null, null, null, null from moved
+union all
+select 'disabled', id, null, null, null, null, null, null, null, null from marked where disable`);
 
 /** Where a fan-out pass stops and what its deliveries are claimed with. */
 export interface FanOutPassLimits {
@@ -323,7 +340,37 @@ export const FAN_OUT_PASS_EVENTS = 128;
 
 /** Fans out the due events in one statement; `readFanOutPass` reads what it returns. */
 export function fanOutPassStatement(limits: FanOutPassLimits): StoreStatement {
-  return fanOutPass([limits.now, Math.min(limits.events, FAN_OUT_PASS_EVENTS), limits.deliveries, limits.idPrefix, limits.leaseUntil]);
+  return fanOutPass(fanOutPassParameters(limits));
+}
+
+const fanOutPassParameters = (limits: FanOutPassLimits) => [limits.now, Math.min(limits.events, FAN_OUT_PASS_EVENTS), limits.deliveries, limits.idPrefix, limits.leaseUntil];
+
+/** A record batch, as `recordStatement` takes it, written in the same statement as a fan-out pass. */
+export interface RecordBatch {
+  readonly records: readonly SetBasedRecord[];
+  readonly now: number;
+  readonly disableAfterMs: number | null;
+  readonly disabledReason: string;
+}
+
+/**
+ * A fan-out pass and a record batch in one statement (one commit); `readFanOutPass` reads the pass's rows
+ * and `readRecordRows` the batch's. Each delivery at most once in the batch, as for `recordStatement`.
+ */
+export function fanOutPassWithRecordsStatement(limits: FanOutPassLimits, batch: RecordBatch): StoreStatement {
+  const { parameters } = recordStatement(batch.records, batch.now, batch.disableAfterMs, batch.disabledReason);
+  return fanOutPassWithRecords([...parameters, ...fanOutPassParameters(limits)]);
+}
+
+/** What a record statement's rows say: the deliveries moved on (the others were stale) and the subscriptions disabled. */
+export function readRecordRows(rows: readonly Record<string, unknown>[]): { moved: Set<string>; disabled: string[] } {
+  const moved = new Set<string>();
+  const disabled: string[] = [];
+  for (const row of rows) {
+    if (row.kind === 'moved') moved.add(row.id as string);
+    else if (row.kind === 'disabled') disabled.push(row.id as string);
+  }
+  return { moved, disabled };
 }
 
 // A committed pass taken back (its caller cannot use what it returned): the deliveries it inserted, still
@@ -357,7 +404,7 @@ export function readFanOutPass(rows: readonly Record<string, unknown>[]): FanOut
     if (row.kind === 'd') result.deliveries.push({ id, event_id: c1!, subscription_id: c2! });
     else if (row.kind === 'e') result.events.push({ id, name: c1!, model: c2, action: c3, owner: c4, all_owners: c5!, data: c6!, body: c7, created_at: c8! });
     else if (row.kind === 's') result.subscriptions.push({ id, owner: c1!, event: c2!, target: c3!, active: c4!, secret: c5!, previous_secrets: c6, failing_since: c7, max_per_second: c8 });
-    else result.read = Number(id);
+    else if (row.kind === 'n') result.read = Number(id);
   }
   result.deliveries.sort((a, b) => (a.id < b.id ? -1 : 1));
   return result;
