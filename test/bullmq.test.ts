@@ -15,6 +15,7 @@ import type { ReceiverVerdict, SendGate } from '../src/queue/send-gate.js';
 import { silentLogger } from '../src/logger.js';
 import { bullmqQueue, type BullmqQueueOptions } from '../src/queue/bullmq/index.js';
 import { DeliveryGuard } from '../src/queue/bullmq/delivery-guard.js';
+import { attemptsOf } from '../src/queue/bullmq/delivery-jobs.js';
 import { startCli } from './cli/cli-process.js';
 import { eventually, tempDir, testHooks } from './support/hooks.js';
 import { TestDatabase, type Engine } from './support/database.js';
@@ -550,6 +551,14 @@ describe('bullmqQueue: the port, with a stand-in processor', () => {
     expect((await inspect.getJobs(['active'])).map((job) => job.data)).toEqual([{ deliveries: ids.map((id) => ({ id, attempt: 1 })) }]);
     for (const s of started) s.finish('recorded');
     await eventually(async () => expect(await inspect.getJobCounts('waiting', 'active', 'delayed')).toEqual({ waiting: 0, active: 0, delayed: 0 }));
+  });
+
+  it('a relay adds the claims of one enqueue() as jobs of up to 64 attempts', async () => {
+    const name = queueName();
+    const relay = standIn(name, false);
+    await relay.queue.enqueue(Array.from({ length: 129 }, (_, i) => relay.claim(`dlv_big${i}`, 1)));
+    const jobs = await inspector(name).getJobs(['waiting']);
+    expect(jobs.map((job) => attemptsOf(job.data).length).toSorted((a, b) => a - b)).toEqual([1, 64, 64]);
   });
 
   it("a claim given back from a job is let go at once: relayed again, it is attempted while the job's other claims still run", async () => {
