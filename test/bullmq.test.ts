@@ -14,6 +14,8 @@ import type { ProcessedClaim } from '../src/queue/queue.js';
 import type { ReceiverVerdict, SendGate } from '../src/queue/send-gate.js';
 import { silentLogger } from '../src/logger.js';
 import { bullmqQueue, type BullmqQueueOptions } from '../src/queue/bullmq/index.js';
+import { DeliveryGuard } from '../src/queue/bullmq/delivery-guard.js';
+import { attemptsOf } from '../src/queue/bullmq/delivery-jobs.js';
 import { startCli } from './cli/cli-process.js';
 import { eventually, tempDir, testHooks } from './support/hooks.js';
 import { TestDatabase, type Engine } from './support/database.js';
@@ -430,6 +432,39 @@ describe('bullmqQueue: stop() while a dispatcher pass is in flight', () => {
   });
 });
 
+describe('DeliveryGuard: the keys of the attempts a job holds', () => {
+  it('jobs that start together take their keys in one call of one short argument per job; a job lets go only of the keys it holds', async () => {
+    const name = queueName();
+    const queue = inspector(name);
+    const client = await queue.backend.client;
+    const calls: unknown[][] = [];
+    const counted = new Proxy(client, {
+      get(target, property) {
+        if (property === 'runCommand') return (...args: Parameters<typeof target.runCommand>) => (calls.push([...args[1]]), target.runCommand(...args));
+        const value: unknown = Reflect.get(target, property);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const guard = new DeliveryGuard(async () => counted, { keyPrefix: `bull:${name}`, ttlMs: 60_000 });
+    const attempts = (...ids: string[]) => ids.map((id) => ({ id, attempt: 1 }));
+    const [first, second] = await Promise.all([guard.take('1@100', attempts('dlv_a', 'dlv_b', 'dlv_c'), 3), guard.take('2@100', attempts('dlv_c', 'dlv_d'), 2)]);
+    expect(first).toEqual([true, true, true]);
+    expect(second).toEqual([false, true]); // dlv_c: held by job 1
+    expect(calls).toHaveLength(1);
+    // The waiting count's key, three common arguments, then one per job: no key per attempt, no job id per key.
+    expect(calls[0]).toEqual([`bull:${name}:resthooks-waiting`, '5', '60000', `bull:${name}:attempting:`, '1@100 dlv_a.1 dlv_b.1 dlv_c.1', '2@100 dlv_c.1 dlv_d.1']);
+    // The keys every worker version names: workers of two versions share them during an upgrade.
+    const reader = new Redis(redisUrl);
+    later(() => reader.quit(), undefined);
+    expect(await reader.mget(['dlv_a.1', 'dlv_c.1', 'dlv_d.1'].map((key) => `bull:${name}:attempting:${key}`))).toEqual(['1@100', '1@100', '2@100']);
+
+    await guard.release('2@100', attempts('dlv_c', 'dlv_d'));
+    expect(calls).toHaveLength(2);
+    expect(calls[1]).toEqual([`bull:${name}:attempting:`, '2@100 dlv_c.1 dlv_d.1']);
+    expect(await reader.mget(['dlv_c.1', 'dlv_d.1'].map((key) => `bull:${name}:attempting:${key}`))).toEqual(['1@100', null]);
+  });
+});
+
 describe('resthooks worker (the CLI, a separate process)', () => {
   it('delivers what an app relays, and stops cleanly on SIGTERM', async () => {
     const name = queueName();
@@ -521,6 +556,14 @@ describe('bullmqQueue: the port, with a stand-in processor', () => {
     expect((await inspect.getJobs(['active'])).map((job) => job.data)).toEqual([{ deliveries: ids.map((id) => ({ id, attempt: 1 })) }]);
     for (const s of started) s.finish('recorded');
     await eventually(async () => expect(await inspect.getJobCounts('waiting', 'active', 'delayed')).toEqual({ waiting: 0, active: 0, delayed: 0 }));
+  });
+
+  it('a relay adds the claims of one enqueue() as jobs of up to 64 attempts', async () => {
+    const name = queueName();
+    const relay = standIn(name, false);
+    await relay.queue.enqueue(Array.from({ length: 129 }, (_, i) => relay.claim(`dlv_big${i}`, 1)));
+    const jobs = await inspector(name).getJobs(['waiting']);
+    expect(jobs.map((job) => attemptsOf(job.data).length).toSorted((a, b) => a - b)).toEqual([1, 64, 64]);
   });
 
   it("a claim given back from a job is let go at once: relayed again, it is attempted while the job's other claims still run", async () => {

@@ -4,6 +4,7 @@
  * rules are checked exactly; the multi-process tests use Redis's own clock.
  */
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { RedisSendGate } from '../../src/queue/bullmq/redis-send-gate.js';
 import { MemorySendGate } from '../../src/queue/memory-send-gate.js';
@@ -242,18 +243,27 @@ describe('redis send gate: round trips on Redis time', () => {
     expect(third).toMatchObject({ admitted: true });
   });
 
-  it("a call's arguments: each key once (one origin's key for all its attempts), one argument per admission or finish", async () => {
-    const { gate, lastArgs } = await countedGate(`gate-test-${process.pid}-${++gates}`);
+  it("a call's arguments: four common ones, then one short one per admission or finish, with no key in them (the script names the keys)", async () => {
+    const name = `gate-test-${process.pid}-${++gates}`;
+    const { gate, lastArgs } = await countedGate(name);
     const one = await gate.admit(request('s1', null, 'http://one.test'));
     if (!one.admitted) throw new Error('not admitted');
     const finished = gate.finish(one.pass, { kind: 'fine' });
-    // Without a rate, no rate key; the finish and the admission of s1 share its keys; one origin key.
     await Promise.all([gate.admit(request('s1', null, 'http://one.test')), gate.admit(request('s2', null, 'http://one.test')), gate.admit(request('s3', 5, 'http://one.test'))]);
+    // The keys are those every worker version names: workers of two versions share one gate during an upgrade.
+    const client = new Redis(inject('redisUrl'));
+    closers.push(async () => void (await client.quit()));
+    const keys = (await client.keys(`bull:${name}:gate:*`)).map((key) => key.slice(`bull:${name}:gate:`.length)).toSorted();
+    // Under the origin cap of 1 only s1 got a slot (s1's first pass finished in the same call); s3's rate window holds nothing.
+    expect(keys).toEqual(['origin:http://one.test', 'sub:s1']);
     await finished;
-    const args = lastArgs();
-    const keyCount = Number(args[0]);
-    expect(args.slice(1, 1 + keyCount).map((key) => String(key).replace(/^.*:gate:/, '')).toSorted()).toEqual(['origin:http://one.test', 'pause:s1', 'pause:s2', 'pause:s3', 'rate:s3', 'sub:s1', 'sub:s2', 'sub:s3']);
-    expect(args).toHaveLength(1 + keyCount + 7 + 1 + 3); // count, keys, 7 common arguments, then one per finish and admission
+    const args = lastArgs().map(String);
+    expect(args).toHaveLength(4 + 1 + 3);
+    const perAttempt = args.slice(4);
+    expect(perAttempt.map((words) => words.split(' ').slice(0, 2).join(' '))).toEqual(['s1 http://one.test', 's1 http://one.test', 's2 http://one.test', 's3 http://one.test']);
+    // Each attempt's argument is its words alone: no key, no key prefix, no pass-id prefix.
+    for (const words of perAttempt) expect(words.length).toBeLessThan(40);
+    expect(args.join(' ')).not.toContain(':gate:pause:');
   });
 
   it('finishes with no admission after them go together within moments; another worker then finds their slots free', async () => {

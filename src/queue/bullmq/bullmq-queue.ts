@@ -592,7 +592,7 @@ class BullmqQueue implements DeliveryQueue {
       const recorded = new Set<DeliveryAttempt>();
       holding = taken;
       // Read after the keys are taken: a claim read before would not see a record made meanwhile.
-      const read = await Promise.all(kept.map((a) => this.#untilStoreAnswers(() => this.#claims.read(a.id), signal)));
+      const read = await this.#untilStoreAnswers(() => this.#claims.readAll(kept.map((a) => a.id)), signal);
       const claims = read.filter((_, i) => mine[i]);
       // Held by another job, and still to do: tried again once that job has had its turn.
       const heldElsewhere = kept.filter((a, i) => !mine[i] && read[i]?.attempt === a.attempt);

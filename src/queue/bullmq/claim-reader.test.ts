@@ -20,6 +20,18 @@ describe('ClaimReader', () => {
     expect(queries).toEqual([['dlv_a', 'dlv_b', 'dlv_gone'], ['dlv_c']]);
   });
 
+  it("a job's claims are one read: in its order, undefined where gone; jobs of one turn share the query, each id asked once", async () => {
+    const queries: string[][] = [];
+    const reader = new ClaimReader(async (ids) => {
+      queries.push([...ids]);
+      return ids.filter((id) => id !== 'dlv_gone').map(claim);
+    });
+    const [first, second] = await Promise.all([reader.readAll(['dlv_b', 'dlv_gone', 'dlv_a']), reader.readAll(['dlv_a', 'dlv_c'])]);
+    expect(queries).toEqual([['dlv_b', 'dlv_gone', 'dlv_a', 'dlv_c']]);
+    expect(first.map((c) => c?.id)).toEqual(['dlv_b', undefined, 'dlv_a']);
+    expect(second.map((c) => c?.id)).toEqual(['dlv_a', 'dlv_c']);
+  });
+
   it('a failed query fails every read that shared it, and the next turn tries again', async () => {
     let fail = true;
     const reader = new ClaimReader(async (ids) => {

@@ -14,27 +14,44 @@
 import type { RedisClient } from 'bullmq';
 import type { DeliveryAttempt } from './delivery-jobs.js';
 
-// KEYS: the waiting count, then one key per attempt. ARGV: how much to take off the waiting count, the
-// keys' lifetime in ms, then the job id for each key. Returns 1 (taken) or 0 (held by another job) per key.
+// The scripts name the attempts' keys from the key base (`<prefix>:attempting:`) and `<id>.<attempt>`,
+// as BullMQ's own scripts name a job's keys from the queue's prefix: a call carries one short argument
+// per job, not a key and a job id per attempt.
+// KEYS: the waiting count. ARGV: how much to take off the waiting count, the keys' lifetime in ms, the
+// key base, then one word list per job: its id, then its attempts. Returns 1 (taken) or 0 (held by
+// another job) per attempt, in order.
 const TAKE = `
 if tonumber(ARGV[1]) > 0 then redis.call('DECRBY', KEYS[1], ARGV[1]) end
+local ttl, base = ARGV[2], ARGV[3]
 local taken = {}
-for i = 2, #KEYS do
-  local job = ARGV[i + 1]
-  local holder = redis.call('GET', KEYS[i])
-  if not holder or holder == job then
-    redis.call('SET', KEYS[i], job, 'PX', ARGV[2])
-    taken[i - 1] = 1
-  else
-    taken[i - 1] = 0
+for i = 4, #ARGV do
+  local job = nil
+  for word in string.gmatch(ARGV[i], '%S+') do
+    if not job then
+      job = word
+    else
+      local key = base .. word
+      local holder = redis.call('GET', key)
+      if not holder or holder == job then
+        redis.call('SET', key, job, 'PX', ttl)
+        taken[#taken + 1] = 1
+      else
+        taken[#taken + 1] = 0
+      end
+    end
   end
 end
 return taken
 `;
-// KEYS: one key per attempt. ARGV: the job id for each key. Deletes only the keys that job holds.
+// ARGV: the key base, then one word list: the job id, then its attempts. Deletes only the keys that job holds.
 const RELEASE = `
-for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[i] then redis.call('DEL', KEYS[i]) end
+local base, job = ARGV[1], nil
+for word in string.gmatch(ARGV[2], '%S+') do
+  if not job then
+    job = word
+  elseif redis.call('GET', base .. word) == job then
+    redis.call('DEL', base .. word)
+  end
 end
 return 0
 `;
@@ -53,8 +70,9 @@ interface Take {
 
 export class DeliveryGuard {
   readonly #client: () => Promise<RedisClient>;
-  readonly #keyPrefix: string;
   readonly #waitingKey: string;
+  /** What the scripts put before `<id>.<attempt>` to name an attempt's key. */
+  readonly #keyBase: string;
   readonly #ttlMs: number;
   readonly #defined = new WeakSet<RedisClient>();
   #takes: Take[] = [];
@@ -66,8 +84,8 @@ export class DeliveryGuard {
   /** `ttlMs`: how long a key outlives a worker that died holding it. */
   constructor(client: () => Promise<RedisClient>, options: { readonly keyPrefix: string; readonly ttlMs: number }) {
     this.#client = client;
-    this.#keyPrefix = options.keyPrefix;
     this.#waitingKey = `${options.keyPrefix}:resthooks-waiting`;
+    this.#keyBase = `${options.keyPrefix}:attempting:`;
     this.#ttlMs = options.ttlMs;
   }
 
@@ -90,7 +108,7 @@ export class DeliveryGuard {
   async added(count: number): Promise<number> {
     const client = await this.#ready();
     const sent = ++this.#countsSent;
-    return this.#counted(sent, await client.runCommand(ADD_WAITING_COMMAND, [1, this.#waitingKey, String(count)]));
+    return this.#counted(sent, await client.runCommand(ADD_WAITING_COMMAND, [this.#waitingKey, String(count)]));
   }
 
   /**
@@ -117,7 +135,7 @@ export class DeliveryGuard {
   async release(jobId: string, attempts: readonly DeliveryAttempt[]): Promise<void> {
     if (attempts.length === 0) return;
     const client = await this.#ready();
-    await client.runCommand(RELEASE_COMMAND, [attempts.length, ...attempts.map((a) => this.#key(a)), ...attempts.map(() => jobId)]);
+    await client.runCommand(RELEASE_COMMAND, [this.#keyBase, wordsOf(jobId, attempts)]);
   }
 
   async #flush(): Promise<void> {
@@ -125,17 +143,13 @@ export class DeliveryGuard {
     this.#takes = [];
     try {
       const client = await this.#ready();
-      const keys = [this.#waitingKey];
-      const jobs: string[] = [];
       let waiting = 0;
+      const jobs: string[] = [];
       for (const take of takes) {
         waiting += take.waiting;
-        for (const attempt of take.attempts) {
-          keys.push(this.#key(attempt));
-          jobs.push(take.jobId);
-        }
+        jobs.push(wordsOf(take.jobId, take.attempts));
       }
-      const taken = (await client.runCommand(TAKE_COMMAND, [keys.length, ...keys, String(waiting), String(this.#ttlMs), ...jobs])) as number[];
+      const taken = (await client.runCommand(TAKE_COMMAND, [this.#waitingKey, String(waiting), String(this.#ttlMs), this.#keyBase, ...jobs])) as number[];
       let at = 0;
       for (const take of takes) {
         take.resolve(take.attempts.map(() => taken[at++] === 1));
@@ -145,19 +159,21 @@ export class DeliveryGuard {
     }
   }
 
-  #key({ id, attempt }: DeliveryAttempt): string {
-    return `${this.#keyPrefix}:attempting:${id}.${attempt}`;
-  }
-
   async #ready(): Promise<RedisClient> {
     const client = await this.#client();
     if (!this.#defined.has(client)) {
-      // No fixed key count: each call passes its own (ioredis then takes it as the first argument).
-      client.defineCommand(TAKE_COMMAND, { lua: TAKE, numberOfKeys: undefined as unknown as number });
-      client.defineCommand(RELEASE_COMMAND, { lua: RELEASE, numberOfKeys: undefined as unknown as number });
-      client.defineCommand(ADD_WAITING_COMMAND, { lua: ADD_WAITING, numberOfKeys: undefined as unknown as number });
+      client.defineCommand(TAKE_COMMAND, { lua: TAKE, numberOfKeys: 1 });
+      client.defineCommand(RELEASE_COMMAND, { lua: RELEASE, numberOfKeys: 0 });
+      client.defineCommand(ADD_WAITING_COMMAND, { lua: ADD_WAITING, numberOfKeys: 1 });
       this.#defined.add(client);
     }
     return client;
   }
+}
+
+/** A job's word list for the scripts: its id, then `<id>.<attempt>` for each of its attempts. */
+function wordsOf(jobId: string, attempts: readonly DeliveryAttempt[]): string {
+  let words = jobId;
+  for (const { id, attempt } of attempts) words += ` ${id}.${attempt}`;
+  return words;
 }

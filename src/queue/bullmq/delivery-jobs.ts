@@ -22,10 +22,12 @@ export type SingleJobData = DeliveryAttempt;
 export type DeliveryJobData = BatchJobData | SingleJobData;
 
 /**
- * The most attempts one job carries. Large enough that BullMQ's per-job cost is small per delivery;
- * small enough that the jobs of one relay's batch spread over several workers.
+ * The most attempts one job carries. Large enough that BullMQ's per-job cost (fetching and completing
+ * it: two script calls, a job object) is small per delivery; small enough that the jobs of one relay's
+ * batch spread over several workers, and that a worker at the default 64 slots holds a whole job
+ * (it holds two deliveries per slot).
  */
-export const JOB_BATCH = 32;
+export const JOB_BATCH = 64;
 
 export function isBatch(data: DeliveryJobData): data is BatchJobData {
   return Array.isArray((data as Partial<BatchJobData>).deliveries);

@@ -31,27 +31,30 @@ const PAUSE_KEEP_MS = PAUSE_FORGET_MS;
 
 // One script, one round trip: first the finishes of earlier attempts (their slots freed, their
 // verdicts applied), then the admissions in order, so each admission sees the slots those finishes
-// free and those the admissions before it take. KEYS: every key the call's finishes and admissions
-// name, each once (one origin's key serves all its attempts). ARGV: now ('' = Redis's clock), the
-// pass ids' prefix, lease ms, per-origin cap, per-subscription cap, finishes F, admissions A; then one
-// word list per finish: the KEYS indexes of its pause, rate (0: none), origin and subscription keys,
-// pass id (after the prefix), probe (1/0), verdict (pause, troubled, fine, unsent), pause ms; then one
-// per admission: the four indexes, pass id, capacity (0 = no rate), window ms. One argument per
-// finish or admission keeps the client's work per attempt small. Returns one {admitted, wait ms or
-// probe, reason} per admission.
+// free and those the admissions before it take. The script names its keys itself, from the key base
+// and each attempt's subscription id and origin (as BullMQ's own scripts name a job's keys from the
+// queue's prefix): a call then carries each attempt as one short argument, not as its keys. ARGV: now
+// ('' = Redis's clock), the key base (`<prefix>:gate:`), the pass ids' prefix, then one word list:
+// lease ms, per-origin cap, per-subscription cap, finishes F, admissions A; then one word list per
+// finish: subscription id, origin, rate (1: the subscription has a rate window), pass id (after the
+// prefix), probe (1/0), verdict (pause, troubled, fine, unsent), pause ms; then one per admission:
+// subscription id, origin, pass id, capacity (0 = no rate), window ms. Returns one {admitted, wait ms
+// or probe, reason} per admission.
 const GATE = `
 local now = tonumber(ARGV[1])
 if not now then local t = redis.call('TIME'); now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) end
-local prefix, lease, perOrigin, perSubscription = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local base, prefix = ARGV[2], ARGV[3]
 
 local function words(s)
   local w = {}
   for part in string.gmatch(s, '%S+') do w[#w + 1] = part end
   return w
 end
-local function keysOf(w)
-  local rate = tonumber(w[2])
-  return {KEYS[tonumber(w[1])], rate > 0 and KEYS[rate] or false, KEYS[tonumber(w[3])], KEYS[tonumber(w[4])]}
+local header = words(ARGV[4])
+local lease, perOrigin, perSubscription = tonumber(header[1]), tonumber(header[2]), tonumber(header[3])
+-- A subscription's pause, rate window (false without a rate), its origin's slots and its own slots.
+local function keysOf(subscription, origin, rated)
+  return {base .. 'pause:' .. subscription, rated and (base .. 'rate:' .. subscription) or false, base .. 'origin:' .. origin, base .. 'sub:' .. subscription}
 end
 
 local function finish(k, id, probeArg, kind, pauseMs)
@@ -126,15 +129,16 @@ local function admit(k, id, capacity, window)
   return {1, probe, ''}
 end
 
-local finishes, admissions = tonumber(ARGV[6]), tonumber(ARGV[7])
-for i = 8, 7 + finishes do
+local finishes, admissions = tonumber(header[4]), tonumber(header[5])
+for i = 5, 4 + finishes do
   local w = words(ARGV[i])
-  finish(keysOf(w), prefix .. w[5], w[6], w[7], w[8])
+  finish(keysOf(w[1], w[2], w[3] == '1'), prefix .. w[4], w[5], w[6], w[7])
 end
 local results = {}
 for i = 1, admissions do
-  local w = words(ARGV[7 + finishes + i])
-  results[i] = admit(keysOf(w), prefix .. w[5], tonumber(w[6]), tonumber(w[7]))
+  local w = words(ARGV[4 + finishes + i])
+  local capacity = tonumber(w[4])
+  results[i] = admit(keysOf(w[1], w[2], capacity > 0), prefix .. w[3], capacity, tonumber(w[5]))
 end
 return results
 `;
@@ -162,24 +166,6 @@ interface PendingAdmission extends Waiting<Admission> {
   readonly request: GateRequest;
 }
 
-/** A script call's keys, each once, by the index the script reads it at (from 1, as Lua counts). */
-class CallKeys {
-  readonly list: string[] = [];
-  readonly #index = new Map<string, number>();
-
-  indexOf(key: string): number {
-    let index = this.#index.get(key);
-    if (index === undefined) {
-      index = this.list.push(key);
-      this.#index.set(key, index);
-    }
-    return index;
-  }
-}
-
-/** One finish's or admission's part of a script call: its words, once the call's keys are known. */
-type ScriptPart = (keys: CallKeys) => string;
-
 type AdmitReply = [number, number, string];
 
 export class RedisSendGate implements SendGate {
@@ -194,10 +180,13 @@ export class RedisSendGate implements SendGate {
   /** Pass ids: unique across workers by the prefix, cheap per attempt by the counter. */
   readonly #idPrefix = `${randomUUID()}:`;
   #passes = 0;
+  /** What the script puts before a key's kind (`pause:`, `rate:`, `origin:`, `sub:`) and its name. */
+  readonly #keyBase: string;
 
   constructor(client: () => Promise<RedisClient>, options: RedisSendGateOptions) {
     this.#client = client;
     this.#options = options;
+    this.#keyBase = `${options.keyPrefix}:gate:`;
   }
 
   /**
@@ -228,13 +217,13 @@ export class RedisSendGate implements SendGate {
   /** One admission with a clock of its own, sent alone (tests; production uses `admit`). */
   async admitAt(request: GateRequest, now: number | undefined): Promise<Admission> {
     const id = this.#newPassId();
-    const [reply] = await this.#run(now, [], [this.#admissionArgs(id, request)]);
+    const [reply] = await this.#run(now, [], [this.#admissionWords(id, request)]);
     return admission(id, request, reply!);
   }
 
   /** One finish with a clock of its own, sent alone (tests; production uses `finish`). */
   async finishAt(pass: GatePass, verdict: ReceiverVerdict, now: number | undefined): Promise<void> {
-    await this.#run(now, [this.#finishArgs(pass, verdict)], []);
+    await this.#run(now, [this.#finishWords(pass, verdict)], []);
   }
 
   /** Sends everything pending, on Redis's clock, in calls of at most MAX_PER_CALL. */
@@ -253,8 +242,8 @@ export class RedisSendGate implements SendGate {
       try {
         replies = await this.#run(
           undefined,
-          f.map((x) => this.#finishArgs(x.pass, x.verdict)),
-          a.map((x) => this.#admissionArgs(x.id, x.request)),
+          f.map((x) => this.#finishWords(x.pass, x.verdict)),
+          a.map((x) => this.#admissionWords(x.id, x.request)),
         );
       } catch (error) {
         for (const x of [...f, ...a]) x.reject(error);
@@ -265,32 +254,21 @@ export class RedisSendGate implements SendGate {
     }
   }
 
-  async #run(now: number | undefined, finishes: ScriptPart[], admissions: ScriptPart[]): Promise<AdmitReply[]> {
+  async #run(now: number | undefined, finishes: readonly string[], admissions: readonly string[]): Promise<AdmitReply[]> {
     const client = await this.#ready();
     const { leaseMs, perOrigin, perSubscription } = this.#options;
-    const keys = new CallKeys();
-    const args: Array<string | number> = [now === undefined ? '' : String(now), this.#idPrefix, String(leaseMs), String(perOrigin), String(perSubscription), String(finishes.length), String(admissions.length)];
-    for (const part of finishes) args.push(part(keys));
-    for (const part of admissions) args.push(part(keys));
-    return (await client.runCommand(GATE_COMMAND, [keys.list.length, ...keys.list, ...args])) as AdmitReply[];
+    const header = `${leaseMs} ${perOrigin} ${perSubscription} ${finishes.length} ${admissions.length}`;
+    return (await client.runCommand(GATE_COMMAND, [now === undefined ? '' : String(now), this.#keyBase, this.#idPrefix, header, ...finishes, ...admissions])) as AdmitReply[];
   }
 
-  /** The KEYS indexes of a request's pause, rate (0 without a rate), origin and subscription keys. */
-  #keyIndexes(keys: CallKeys, request: GateRequest): string {
-    const base = `${this.#options.keyPrefix}:gate:`;
-    const rate = request.perSecond === null ? 0 : keys.indexOf(`${base}rate:${request.subscriptionId}`);
-    return `${keys.indexOf(`${base}pause:${request.subscriptionId}`)} ${rate} ${keys.indexOf(`${base}origin:${request.origin}`)} ${keys.indexOf(`${base}sub:${request.subscriptionId}`)}`;
+  #finishWords(pass: GatePass, verdict: ReceiverVerdict): string {
+    const { subscriptionId, origin, perSecond } = pass.request;
+    return `${subscriptionId} ${origin} ${perSecond === null ? 0 : 1} ${this.#passSuffix(pass.id)} ${pass.probe ? 1 : 0} ${verdict.kind} ${verdict.kind === 'pause' ? verdict.ms : 0}`;
   }
 
-  #finishArgs(pass: GatePass, verdict: ReceiverVerdict): ScriptPart {
-    const id = this.#passSuffix(pass.id);
-    return (keys) => `${this.#keyIndexes(keys, pass.request)} ${id} ${pass.probe ? 1 : 0} ${verdict.kind} ${verdict.kind === 'pause' ? verdict.ms : 0}`;
-  }
-
-  #admissionArgs(id: string, request: GateRequest): ScriptPart {
+  #admissionWords(id: string, request: GateRequest): string {
     const { capacity, windowMs } = request.perSecond === null ? { capacity: 0, windowMs: 0 } : rateWindow(request.perSecond);
-    const suffix = this.#passSuffix(id);
-    return (keys) => `${this.#keyIndexes(keys, request)} ${suffix} ${capacity} ${windowMs}`;
+    return `${request.subscriptionId} ${request.origin} ${this.#passSuffix(id)} ${capacity} ${windowMs}`;
   }
 
   #newPassId(): string {
@@ -306,9 +284,8 @@ export class RedisSendGate implements SendGate {
   async #ready(): Promise<RedisClient> {
     const client = await this.#client();
     if (!this.#defined.has(client)) {
-      // No fixed key count (ioredis then takes it as each call's first argument): each call names
-      // its own. BullMQ's type wants a number; ioredis takes `undefined` for this.
-      client.defineCommand(GATE_COMMAND, { lua: GATE, numberOfKeys: undefined as unknown as number });
+      // No keys: the script names them (see GATE).
+      client.defineCommand(GATE_COMMAND, { lua: GATE, numberOfKeys: 0 });
       this.#defined.add(client);
     }
     return client;
