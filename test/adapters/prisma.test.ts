@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { resthooksAdapter, withResthooks, type PrismaHooksOptions, type ResthooksPrismaClient } from '../../src/adapters/orm/prisma-adapter.js';
-import { OutboxWriteError, type Hooks } from '../../src/index.js';
+import { OutboxWriteError, type Hooks, type StandardSchemaV1 } from '../../src/index.js';
 import { BOOK_EVENTS, ormAdapterSuite, type Book, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
 import { TestDatabase, type Engine } from '../support/database.js';
 import { testHooks } from '../support/hooks.js';
@@ -49,6 +49,8 @@ interface Setup {
   extend?: (client: TestPrismaClient) => TestPrismaClient;
   /** resthooksAdapter's maxWait; long by default, for a loaded test machine. */
   maxWait?: number;
+  /** More options for createHooks(). */
+  hooks?: { schemas?: Partial<Record<EventName, StandardSchemaV1>> };
   /** Applied to the driver adapter factory before resthooksAdapter() wraps it (with `wrapped`). */
   driver?: <F extends { connect(): Promise<object> }>(factory: F) => F;
 }
@@ -73,7 +75,7 @@ async function makeEnv(setup: Setup): Promise<Env> {
     closers.push(() => plain.$disconnect());
     for (const sql of PRISMA_TABLES[setup.app === 'sqlite' ? 'sqlite' : 'postgresql']) await plain.$executeRawUnsafe(sql);
     const store = setup.store === 'app' ? database.dialect({}, { max: 4 }) : undefined;
-    const { hooks, close: closeHooks } = await testHooks({ events: EVENTS, store });
+    const { hooks, close: closeHooks } = await testHooks({ events: EVENTS, store, ...setup.hooks });
     closers.push(closeHooks);
     const wrap = <F extends { connect(): Promise<object> }>(factory: F) => resthooksAdapter(setup.driver ? setup.driver(factory) : factory, { maxWait: setup.maxWait ?? 30_000 });
     const base = create(database.url, setup.wrapped ? wrap : undefined);
@@ -711,7 +713,10 @@ describe("resthooks/prisma on SQLite, resthooksAdapter(): outbox statements on t
       return watcher;
     });
     env = await makeEnv({ app: 'sqlite', store: 'app', wrapped: true, driver: driver.wrap });
+    // Synchronous statements: the events are recorded with modelSync, without model()'s awaits.
+    const modelSync = vi.spyOn(env.hooks, 'modelSync');
     await writeFive();
+    expect(modelSync).toHaveBeenCalledTimes(4);
     expect(outboxStatements(driver.publicStatements)).toBe(0);
     // Prisma's own COMMITs of the two committed interactive transactions; the held transactions' went to the client.
     expect(commits(driver.publicStatements)).toBe(2);
@@ -751,6 +756,18 @@ describe("resthooks/prisma on SQLite, resthooksAdapter(): outbox statements on t
     expect(await titles()).toEqual(['Kept']);
     expect(await eventTitles()).toEqual(['Kept']);
     expect(outboxStatements(driver.publicStatements)).toBe(0);
+  });
+
+  it("records an event whose schema validates asynchronously, which only hooks.model() can wait for", async () => {
+    const checked: StandardSchemaV1 = { '~standard': { version: 1, vendor: 'test', validate: async (value) => ({ value: { ...(value as object), checked: true } }) } };
+    env = await makeEnv({ app: 'sqlite', store: 'app', wrapped: true, hooks: { schemas: { 'book.added': checked } } });
+    await env.prisma.$transaction((tx) => tx.book.create({ data: book('In a transaction') }));
+    await env.prisma.book.create({ data: book('Alone') });
+    const events = await env.hooks.recentEvents('book.added', { owner: 'alice', limit: 10 });
+    expect(events.map((event) => event.data).sort((a, b) => (a as { id: number }).id - (b as { id: number }).id)).toEqual([
+      { id: 1, ...book('In a transaction'), checked: true },
+      { id: 2, ...book('Alone'), checked: true },
+    ]);
   });
 
   it('rolls back a held transaction whose COMMIT fails, and the writes after it work', async () => {

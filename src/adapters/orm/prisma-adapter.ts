@@ -14,7 +14,7 @@ import type { Hooks } from '../../hooks.js';
 import type { Logger } from '../../logger.js';
 import type { HostConnection, HostTransaction, ModelAction, OutboxMode, PendingWrite } from './orm-adapter.js';
 import { outboxBridge, type OutboxBridge } from './outbox-bridge.js';
-import { endHold, executeOn, inScope, inSlot, scopeOf, type DriverSlot } from './prisma-driver.js';
+import { endHold, executeOn, inScope, inSlot, scopeOf, syncExecutorOn, type DriverSlot } from './prisma-driver.js';
 
 export { resthooksAdapter, type DriverAdapterFactoryLike, type ResthooksAdapterOptions } from './prisma-driver.js';
 
@@ -218,6 +218,7 @@ class PrismaAdapter {
       depth: () => (slot.ended ? 0 : 1),
       // A write that ran no statement of its own has opened no transaction yet: this statement opens it (in the slot).
       execute: async (sql, parameters) => (slot.held ? executeOn(await slot.held, sql, parameters) : this.base.$executeRawUnsafe(sql, ...parameters)),
+      executeSync: () => syncExecutorOn(slot.started),
     };
     let value: unknown;
     try {
@@ -346,10 +347,14 @@ class PrismaAdapter {
 
 /** How the bridge writes in a transaction: through its driver transaction when the wrapped adapter recorded one. */
 function connection(key: object, trx: PrismaClient, slot?: DriverSlot): HostConnection {
+  const driver = () => (slot?.kind === 'interactive' ? slot.transaction : undefined);
   return {
     key,
-    execute: (sql, parameters) =>
-      slot?.kind === 'interactive' && slot.transaction ? executeOn(slot.transaction, sql, parameters) : trx.$executeRawUnsafe(sql, ...parameters),
+    execute: (sql, parameters) => {
+      const transaction = driver();
+      return transaction ? executeOn(transaction, sql, parameters) : trx.$executeRawUnsafe(sql, ...parameters);
+    },
+    executeSync: () => syncExecutorOn(driver()),
   };
 }
 

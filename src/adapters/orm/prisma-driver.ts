@@ -27,6 +27,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { sqliteTx, type SqlitePreparer } from '../../store/sqlite/sqlite-tx.js';
+import type { SyncHostExecutor } from '../../triggers/triggers.js';
 
 /** A statement as a Prisma driver adapter takes it. */
 export interface DriverQuery {
@@ -59,7 +60,8 @@ export interface DriverAdapterFactoryLike {
 export type DriverSlot =
   | { readonly kind: 'detect'; seen: boolean }
   | { readonly kind: 'interactive'; transaction?: DriverTransaction; sealed: boolean }
-  | { readonly kind: 'hold'; held?: Promise<DriverTransaction>; ended: boolean };
+  /** `started`: the held transaction, once `held` has resolved. */
+  | { readonly kind: 'hold'; held?: Promise<DriverTransaction>; started?: DriverTransaction; ended: boolean };
 
 export interface ResthooksAdapterOptions {
   /**
@@ -127,7 +129,7 @@ export function resthooksAdapter<Factory extends DriverAdapterFactoryLike>(facto
     connect: async () => {
       const adapter = (await factory.connect()) as DriverAdapter;
       const starts = new StartWatch(maxWait);
-      const hold = (slot: Hold): Promise<DriverTransaction> => (slot.held ??= starts.start(adapter));
+      const hold = (slot: Hold): Promise<DriverTransaction> => (slot.held ??= starts.start(adapter).then((transaction) => (slot.started = transaction)));
       return overriding(adapter, {
         queryRaw: (query: DriverQuery) => statement(adapter, hold, (target) => target.queryRaw(query)),
         executeRaw: (query: DriverQuery) => statement(adapter, hold, (target) => target.executeRaw(query)),
@@ -276,6 +278,15 @@ export async function executeOn(transaction: DriverTransaction, sql: string, par
   } catch (error) {
     throw databaseError(error);
   }
+}
+
+/**
+ * An executor that runs a store statement on `transaction` before it returns, if it can (the better-sqlite3
+ * fast path, see the module comment).
+ */
+export function syncExecutorOn(transaction: DriverTransaction | undefined): SyncHostExecutor | undefined {
+  const connection = transaction && openSqliteConnection(transaction);
+  return connection && sqliteTx(connection);
 }
 
 /** A better-sqlite3 `Database`, as `@prisma/adapter-better-sqlite3` exposes it (see the module comment). */
