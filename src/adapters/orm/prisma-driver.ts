@@ -102,6 +102,12 @@ export function inScope<T>(owner: object, scope: object, work: () => T): T {
   return context.run({ slot: current?.slot, scopes: { owner, scope, outer: current?.scopes } }, work);
 }
 
+/** Runs `work` with `slot` (when given; else the current one) and `scope` as `owner`'s scope, in one context. */
+export function inContext<T>(slot: DriverSlot | undefined, owner: object, scope: object, work: () => T): T {
+  const current = context.getStore();
+  return context.run({ slot: slot ?? current?.slot, scopes: { owner, scope, outer: current?.scopes } }, work);
+}
+
 /** `owner`'s nearest scope in the current async context. */
 export function scopeOf(owner: object): object | undefined {
   for (let link = context.getStore()?.scopes; link !== undefined; link = link.outer) if (link.owner === owner) return link.scope;
@@ -142,20 +148,25 @@ export function resthooksAdapter<Factory extends DriverAdapterFactoryLike>(facto
 type Hold = Extract<DriverSlot, { kind: 'hold' }>;
 
 /** A statement Prisma runs outside any transaction: in the held one while a watched write runs. */
-async function statement<R>(adapter: DriverAdapter, hold: (slot: Hold) => Promise<DriverTransaction>, run: (target: DriverAdapter | DriverTransaction) => Promise<R>): Promise<R> {
+// Not async functions: an extra promise and await on every statement Prisma runs, watched or not, costs more
+// than the rest of the wrapper's work.
+function statement<R>(adapter: DriverAdapter, hold: (slot: Hold) => Promise<DriverTransaction>, run: (target: DriverAdapter | DriverTransaction) => Promise<R>): Promise<R> {
   const slot = currentSlot();
   if (slot?.kind === 'detect') slot.seen = true;
   if (slot?.kind !== 'hold' || slot.ended) return run(adapter);
-  return run(await hold(slot));
+  return slot.started ? run(slot.started) : hold(slot).then(run);
 }
 
-async function startTransaction(adapter: DriverAdapter, hold: (slot: Hold) => Promise<DriverTransaction>, isolationLevel: string | undefined): Promise<DriverTransaction> {
+function startTransaction(adapter: DriverAdapter, hold: (slot: Hold) => Promise<DriverTransaction>, isolationLevel: string | undefined): Promise<DriverTransaction> {
   const slot = currentSlot();
-  if (slot?.kind === 'hold' && !slot.ended) return joined(await hold(slot));
-  const transaction = await adapter.startTransaction(isolationLevel);
-  // The first transaction opened for a `$transaction` call, before its callback runs, is that call's.
-  if (slot?.kind === 'interactive' && !slot.sealed && !slot.transaction) slot.transaction = transaction;
-  return transaction;
+  if (slot?.kind === 'hold' && !slot.ended) return hold(slot).then(joined);
+  const starting = adapter.startTransaction(isolationLevel);
+  if (slot?.kind !== 'interactive' || slot.sealed) return starting;
+  return starting.then((transaction) => {
+    // The first transaction opened for a `$transaction` call, before its callback runs, is that call's.
+    if (!slot.sealed && !slot.transaction) slot.transaction = transaction;
+    return transaction;
+  });
 }
 
 interface PendingStart {
