@@ -6,7 +6,8 @@
  *
  * Public Prisma API only: a client extension's `$transaction` follows each interactive transaction
  * (AsyncLocalStorage), and a query extension sees each write. With the driver adapter wrapped by
- * `resthooksAdapter()` (prisma-driver.ts), outbox rows go through the driver's own transactions.
+ * `resthooksAdapter()` (prisma-driver.ts), outbox rows go through the driver's own transactions (on
+ * better-sqlite3, through the `Database` its transactions expose: see there).
  * Imports Prisma for nothing at run time.
  * @module
  */
