@@ -251,7 +251,7 @@ function joined(held: DriverTransaction): DriverTransaction {
 export async function endHold(slot: Hold, commit: boolean): Promise<void> {
   slot.ended = true;
   if (!slot.held) return;
-  const transaction = await slot.held;
+  const transaction = slot.started ?? (await slot.held);
   if (commit) {
     try {
       if (!transaction.options.usePhantomQuery) await end(transaction, 'COMMIT');
