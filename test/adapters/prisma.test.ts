@@ -666,7 +666,7 @@ function watchedDriver(client: (transaction: WatchedTransaction) => unknown = (t
   return { wrap, publicStatements };
 }
 
-describe("resthooks/prisma on SQLite, resthooksAdapter(): outbox statements on the transaction's better-sqlite3 Database", () => {
+describe("resthooks/prisma, resthooksAdapter(): outbox statements on the transaction's better-sqlite3 Database (SQLite), the public path otherwise", () => {
   let env: Env | undefined;
   afterEach(async () => {
     await env?.close();
@@ -739,6 +739,14 @@ describe("resthooks/prisma on SQLite, resthooksAdapter(): outbox statements on t
       expect(commits(driver.publicStatements)).toBe(4);
     });
   }
+
+  it('takes the public path on PostgreSQL, whose driver transactions hold a pg client', async () => {
+    const driver = watchedDriver();
+    env = await makeEnv({ app: 'postgres', store: 'app', wrapped: true, driver: driver.wrap });
+    await writeFive();
+    expect(driver.publicStatements.filter((sql) => sql.includes(outboxTable('postgres')))).toHaveLength(4);
+    expect(commits(driver.publicStatements)).toBe(4);
+  });
 
   it("surfaces the database's error for an outbox row it refuses, and keeps neither the write nor the row", async () => {
     const driver = watchedDriver();
