@@ -5,6 +5,7 @@
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Hooks, HostExecutor } from '../src/index.js';
+import { announcingCommit } from '../src/store/host-executor.js';
 import { ENGINES, TestDatabase, type Engine } from './support/database.js';
 import { testHooks } from './support/hooks.js';
 import { startReceiver, type Receiver } from './support/receiver.js';
@@ -61,6 +62,25 @@ describe('a { tx } trigger wakes the dispatcher after the commit (sqlite)', () =
     app.exec('COMMIT');
     const [, request] = await receiver.waitFor(2, 10_000);
     expect(JSON.parse(request!.body).data).toEqual({ id: 2, ownerId: 'alice' });
+  });
+});
+
+describe('a { tx } trigger whose executor announces the commit (an ORM adapter that calls notify() after it)', () => {
+  it('modelSync starts no watch: the event waits for notify()', async () => {
+    const { db, hooks, receiver } = await setUp('sqlite');
+    const app = new Database(db.url);
+    closers.push(() => void app.close());
+    app.exec('create table books (id integer primary key, title text not null, owner_id text not null)');
+    const tx = announcingCommit((sql, params) => app.prepare(sql).run(...params));
+    app.transaction(() => {
+      hooks.modelSync('Book', 'created', { id: 4, title: 'Dune', ownerId: 'alice' }, { tx: tx as (sql: string, params: readonly unknown[]) => unknown });
+    })();
+    // A watch would have looked within microseconds of the commit; the poll interval is an hour.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(receiver.received).toHaveLength(1);
+    hooks.notify();
+    const [, request] = await receiver.waitFor(2, 10_000);
+    expect(JSON.parse(request!.body).data).toEqual({ id: 4, title: 'Dune', ownerId: 'alice' });
   });
 });
 

@@ -219,7 +219,7 @@ export class Triggers {
           throw new ResthooksError('outbox_write_failed', 'The synchronous tx returned a promise: its statement may run after COMMIT. Pass an executor that runs the statement before returning, or use model() with an async tx.');
         }
       }
-      if (event.status !== 'undeliverable') this.#deps.appendedInTransaction();
+      if (event.status !== 'undeliverable' && !announcesCommit(tx)) this.#deps.appendedInTransaction();
       return this.#appended(definition.name, event);
     } catch (error) {
       return this.#refused(definition.name, tx, error);

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { resthooksAdapter, withResthooks, type PrismaHooksOptions, type ResthooksPrismaClient } from '../../src/adapters/orm/prisma-adapter.js';
-import { OutboxWriteError, type Hooks } from '../../src/index.js';
+import { OutboxWriteError, type Hooks, type StandardSchemaV1 } from '../../src/index.js';
 import { BOOK_EVENTS, ormAdapterSuite, type Book, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
 import { TestDatabase, type Engine } from '../support/database.js';
 import { testHooks } from '../support/hooks.js';
@@ -49,6 +49,10 @@ interface Setup {
   extend?: (client: TestPrismaClient) => TestPrismaClient;
   /** resthooksAdapter's maxWait; long by default, for a loaded test machine. */
   maxWait?: number;
+  /** More options for createHooks(). */
+  hooks?: { schemas?: Partial<Record<EventName, StandardSchemaV1>> };
+  /** Applied to the driver adapter factory before resthooksAdapter() wraps it (with `wrapped`). */
+  driver?: <F extends { connect(): Promise<object> }>(factory: F) => F;
 }
 
 interface Env {
@@ -71,9 +75,9 @@ async function makeEnv(setup: Setup): Promise<Env> {
     closers.push(() => plain.$disconnect());
     for (const sql of PRISMA_TABLES[setup.app === 'sqlite' ? 'sqlite' : 'postgresql']) await plain.$executeRawUnsafe(sql);
     const store = setup.store === 'app' ? database.dialect({}, { max: 4 }) : undefined;
-    const { hooks, close: closeHooks } = await testHooks({ events: EVENTS, store });
+    const { hooks, close: closeHooks } = await testHooks({ events: EVENTS, store, ...setup.hooks });
     closers.push(closeHooks);
-    const wrap = <F extends { connect(): Promise<object> }>(factory: F) => resthooksAdapter(factory, { maxWait: setup.maxWait ?? 30_000 });
+    const wrap = <F extends { connect(): Promise<object> }>(factory: F) => resthooksAdapter(setup.driver ? setup.driver(factory) : factory, { maxWait: setup.maxWait ?? 30_000 });
     const base = create(database.url, setup.wrapped ? wrap : undefined);
     closers.push(() => base.$disconnect());
     const prisma = await withResthooks(setup.extend ? setup.extend(base) : base, hooks, setup.options);
@@ -618,6 +622,177 @@ for (const app of ENGINES) {
     });
   });
 }
+
+/** Forwards every member of `target` (methods bound to it: driver adapters keep state in private fields), with some replaced. */
+function forwarding<T extends object>(target: T, members: Record<string, unknown>): T {
+  return new Proxy(target, {
+    get(object, key) {
+      if (typeof key === 'string' && Object.hasOwn(members, key)) return members[key];
+      const value: unknown = Reflect.get(object, key, object);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(object) : value;
+    },
+  });
+}
+
+interface WatchedTransaction {
+  readonly client?: unknown;
+  executeRaw(query: { readonly sql: string }): Promise<number>;
+}
+
+/**
+ * A driver adapter factory whose transactions record the SQL of each statement run through their `executeRaw` (the
+ * public path), and carry as `client` what `client(transaction)` returns (by default their own).
+ */
+function watchedDriver(client: (transaction: WatchedTransaction) => unknown = (transaction) => transaction.client) {
+  const publicStatements: string[] = [];
+  const wrap = <F extends { connect(): Promise<object> }>(factory: F): F =>
+    forwarding(factory, {
+      connect: async () => {
+        const adapter = (await factory.connect()) as { startTransaction(isolationLevel?: string): Promise<WatchedTransaction> };
+        return forwarding(adapter, {
+          startTransaction: async (isolationLevel?: string) => {
+            const transaction = await adapter.startTransaction(isolationLevel);
+            return forwarding(transaction, {
+              client: client(transaction),
+              executeRaw: (query: { readonly sql: string }) => {
+                publicStatements.push(query.sql);
+                return transaction.executeRaw(query);
+              },
+            });
+          },
+        });
+      },
+    });
+  return { wrap, publicStatements };
+}
+
+describe("resthooks/prisma, resthooksAdapter(): outbox statements on the transaction's better-sqlite3 Database (SQLite), the public path otherwise", () => {
+  let env: Env | undefined;
+  afterEach(async () => {
+    await env?.close();
+    env = undefined;
+  });
+  const book = (title: string) => ({ title, pages: 1, ownerId: 'alice' });
+  const titles = async () => (await env!.plain.book.findMany({ orderBy: { id: 'asc' } })).map((row: Book) => row.title);
+  const eventTitles = async () => (await env!.hooks.recentEvents('book.added', { owner: 'alice', limit: 100 })).map((event) => (event.data as { title: string }).title).sort();
+  const outboxStatements = (statements: readonly string[]) => statements.filter((sql) => sql.includes(outboxTable('sqlite'))).length;
+  const commits = (statements: readonly string[]) => statements.filter((sql) => sql === 'COMMIT').length;
+  /** Two writes in `$transaction`, two outside one (in a held transaction), one rolled back, then the rows and events that must result. */
+  const writeFive = async () => {
+    const prisma = env!.prisma;
+    for (const n of [1, 2]) {
+      await prisma.$transaction((tx) => tx.book.create({ data: book(`In a transaction ${n}`) }));
+      await prisma.book.create({ data: book(`Alone ${n}`) });
+    }
+    await rolledBack(
+      prisma.$transaction(async (tx) => {
+        await tx.book.create({ data: book('Rolled back') });
+        throw ROLLBACK;
+      }),
+    );
+    const kept = ['In a transaction 1', 'Alone 1', 'In a transaction 2', 'Alone 2'];
+    expect(await titles()).toEqual(kept);
+    expect(await eventTitles()).toEqual([...kept].sort());
+  };
+
+  it("runs the outbox INSERT, and a held transaction's COMMIT, on the transaction's client, the INSERT prepared once", async () => {
+    const prepared: string[] = [];
+    // One watcher per Database, as the adapter has one: statements are cached per Database object.
+    const watchers = new WeakMap<object, object>();
+    const watch = (database: { prepare(sql: string): unknown }) =>
+      forwarding(database, {
+        prepare: (sql: string) => {
+          prepared.push(sql);
+          return database.prepare(sql);
+        },
+      });
+    const driver = watchedDriver((transaction) => {
+      const database = transaction.client as { prepare(sql: string): unknown };
+      let watcher = watchers.get(database);
+      if (!watcher) watchers.set(database, (watcher = watch(database)));
+      return watcher;
+    });
+    env = await makeEnv({ app: 'sqlite', store: 'app', wrapped: true, driver: driver.wrap });
+    // Synchronous statements: the events are recorded with modelSync, without model()'s awaits.
+    const modelSync = vi.spyOn(env.hooks, 'modelSync');
+    await writeFive();
+    expect(modelSync).toHaveBeenCalledTimes(4);
+    expect(outboxStatements(driver.publicStatements)).toBe(0);
+    // Prisma's own COMMITs of the two committed interactive transactions; the held transactions' went to the client.
+    expect(commits(driver.publicStatements)).toBe(2);
+    expect(prepared.filter((sql) => sql.includes(outboxTable('sqlite')))).toHaveLength(1);
+    expect(prepared.filter((sql) => sql === 'COMMIT')).toHaveLength(1);
+  });
+
+  // A driver adapter other than @prisma/adapter-better-sqlite3 7.x may have no `client`, or something else under that name.
+  for (const [what, client] of [
+    ['has no client', () => undefined],
+    ['has a client that is no better-sqlite3 Database', () => ({ prepare: 'not a function', inTransaction: true })],
+    ['has a better-sqlite3 Database with no transaction open on it', () => new Database(':memory:')],
+  ] as const) {
+    it(`takes Prisma's public path when the driver transaction ${what}`, async () => {
+      const driver = watchedDriver(client);
+      env = await makeEnv({ app: 'sqlite', store: 'app', wrapped: true, driver: driver.wrap });
+      await writeFive();
+      // One outbox INSERT per committed write, and each held transaction's COMMIT, through executeRaw.
+      expect(outboxStatements(driver.publicStatements)).toBe(4);
+      expect(commits(driver.publicStatements)).toBe(4);
+    });
+  }
+
+  it('takes the public path on PostgreSQL, whose driver transactions hold a pg client', async () => {
+    const driver = watchedDriver();
+    env = await makeEnv({ app: 'postgres', store: 'app', wrapped: true, driver: driver.wrap });
+    await writeFive();
+    expect(driver.publicStatements.filter((sql) => sql.includes(outboxTable('postgres')))).toHaveLength(4);
+    expect(commits(driver.publicStatements)).toBe(4);
+  });
+
+  it("surfaces the database's error for an outbox row it refuses, and keeps neither the write nor the row", async () => {
+    const driver = watchedDriver();
+    env = await makeEnv({ app: 'sqlite', store: 'app', wrapped: true, driver: driver.wrap });
+    await env.plain.$executeRawUnsafe(
+      `create trigger refuse_book_added before insert on ${outboxTable('sqlite')} when json_extract(new.data, '$.title') like 'Refused%' begin select raise(abort, 'outbox refused'); end`,
+    );
+    const inTransaction = await env.prisma.$transaction((tx) => tx.book.create({ data: book('Refused in a transaction') })).catch((error: unknown) => error);
+    const alone = await env.prisma.book.create({ data: book('Refused alone') }).catch((error: unknown) => error);
+    for (const error of [inTransaction, alone]) {
+      expect(error).toBeInstanceOf(OutboxWriteError);
+      expect(String((error as Error).cause)).toMatch(/outbox refused/);
+    }
+    await env.prisma.book.create({ data: book('Kept') });
+    expect(await titles()).toEqual(['Kept']);
+    expect(await eventTitles()).toEqual(['Kept']);
+    expect(outboxStatements(driver.publicStatements)).toBe(0);
+  });
+
+  it("records an event whose schema validates asynchronously, which only hooks.model() can wait for", async () => {
+    const checked: StandardSchemaV1 = { '~standard': { version: 1, vendor: 'test', validate: async (value) => ({ value: { ...(value as object), checked: true } }) } };
+    env = await makeEnv({ app: 'sqlite', store: 'app', wrapped: true, hooks: { schemas: { 'book.added': checked } } });
+    await env.prisma.$transaction((tx) => tx.book.create({ data: book('In a transaction') }));
+    await env.prisma.book.create({ data: book('Alone') });
+    const events = await env.hooks.recentEvents('book.added', { owner: 'alice', limit: 10 });
+    expect(events.map((event) => event.data).sort((a, b) => (a as { id: number }).id - (b as { id: number }).id)).toEqual([
+      { id: 1, ...book('In a transaction'), checked: true },
+      { id: 2, ...book('Alone'), checked: true },
+    ]);
+  });
+
+  it('rolls back a held transaction whose COMMIT fails, and the writes after it work', async () => {
+    env = await makeEnv({ app: 'sqlite', store: 'app', wrapped: true });
+    // A deferred foreign key is checked at COMMIT: a book titled 'Breaks the commit' makes the COMMIT fail.
+    await env.plain.$executeRawUnsafe('create table dangling (shelf integer references shelves(id) deferrable initially deferred)');
+    await env.plain.$executeRawUnsafe("create trigger break_commit after insert on books when new.title = 'Breaks the commit' begin insert into dangling (shelf) values (999); end");
+    await env.prisma.$executeRawUnsafe('pragma foreign_keys = on');
+    const error = await env.prisma.book.create({ data: book('Breaks the commit') }).catch((caught: unknown) => caught);
+    // better-sqlite3's words on the client, the driver adapter's on its public path.
+    expect(String(error)).toMatch(/FOREIGN KEY constraint failed|ForeignKeyConstraintViolation/);
+    await env.prisma.book.create({ data: book('After') });
+    await env.prisma.$transaction((tx) => tx.book.create({ data: book('After, in a transaction') }));
+    expect(await titles()).toEqual(['After', 'After, in a transaction']);
+    expect(await eventTitles()).toEqual(['After', 'After, in a transaction']);
+  });
+});
 
 describe('resthooks/prisma in a minified bundle', () => {
   it('fires: model names come from the generated client, not from class names', async () => {

@@ -8,6 +8,7 @@
  * @module
  */
 import type { HostExecutor } from '../../store/host-executor.js';
+import type { SyncHostExecutor } from '../../triggers/triggers.js';
 
 /**
  * Where the outbox row of an ORM write goes.
@@ -38,6 +39,11 @@ export interface HostTransaction {
   depth(): number;
   /** Runs one statement on the app's connection, inside this transaction. */
   readonly execute: HostExecutor;
+  /**
+   * An executor that has run its statement when it returns, if the transaction can offer one now (Prisma on
+   * better-sqlite3): the bridge then records the events with `hooks.modelSync`, without `model()`'s awaits.
+   */
+  readonly executeSync?: () => SyncHostExecutor | undefined;
 }
 
 /** For ORMs whose transactions the bridge wraps (`around`): the level is counted by the bridge itself. */

@@ -8,10 +8,11 @@
  * interactive transactions) lets `around` run its transaction call.
  * @module
  */
-import { OutboxWriteError } from '../../errors.js';
+import { OutboxWriteError, ResthooksError } from '../../errors.js';
 import type { Hooks } from '../../hooks.js';
 import { loggedError, type Logger } from '../../logger.js';
 import { announcingCommit, type CompiledStatement, type HostExecutor } from '../../store/host-executor.js';
+import type { SyncHostExecutor } from '../../triggers/triggers.js';
 import type { HostConnection, HostTransaction, ModelAction, OutboxMode, PendingWrite } from './orm-adapter.js';
 
 export interface OutboxBridgeOptions {
@@ -156,10 +157,23 @@ class Bridge implements OutboxBridge {
         throw error;
       }
     });
+    const sync = tx.executeSync?.();
+    // announcingCommit returns the function it is given, marked: still an executor that runs before it returns.
+    const executeSync =
+      sync &&
+      (announcingCommit((sql, parameters) => {
+        if (state.aborted) throw new Error('the transaction is being rolled back');
+        try {
+          return sync(sql, parameters);
+        } catch (error) {
+          statementError ??= error;
+          throw error;
+        }
+      }) as SyncHostExecutor);
     for (const { write } of batch) {
       let failure: unknown;
       try {
-        await this.#hooks.model(write.model, write.action, write.instance, { tx: execute, ...extraOf(write) });
+        if (!executeSync || !this.#recordedSync(write, executeSync)) await this.#hooks.model(write.model, write.action, write.instance, { tx: execute, ...extraOf(write) });
       } catch (error) {
         failure = error;
       }
@@ -223,10 +237,10 @@ class Bridge implements OutboxBridge {
     let result: T;
     try {
       result = await begin(async (trx) => {
-        const { key, execute } = connection(trx);
+        const { key, execute, executeSync } = connection(trx);
         this.#levels.set(key, (this.#levels.get(key) ?? 0) + 1);
         open = true;
-        const current: HostTransaction = (tx = { key, execute, depth: () => this.#levels.get(key) ?? 0 });
+        const current: HostTransaction = (tx = { key, execute, executeSync, depth: () => this.#levels.get(key) ?? 0 });
         try {
           const value = await work(trx, current);
           await this.beforeCommit(current);
@@ -244,6 +258,22 @@ class Bridge implements OutboxBridge {
     const committed = end();
     if (committed) await this.afterCommit(committed);
     return result;
+  }
+
+  /**
+   * Records `write` through a synchronous executor with `modelSync`; false if only `model()` can record it (it
+   * refuses before writing anything: a payload per subscription, a schema that validates asynchronously, a store
+   * not yet ready). Any other failure is thrown.
+   */
+  #recordedSync(write: PendingWrite, execute: SyncHostExecutor): boolean {
+    try {
+      this.#hooks.modelSync(write.model, write.action, write.instance, { tx: execute, ...extraOf(write) });
+      return true;
+    } catch (error) {
+      const cause = error instanceof OutboxWriteError ? error.cause : undefined;
+      if (cause instanceof ResthooksError && ASYNC_ONLY.has(cause.code)) return false;
+      throw error;
+    }
   }
 
   /** After a commit, or at once for a write outside a transaction: through the store. Never throws. */
@@ -277,6 +307,9 @@ class Bridge implements OutboxBridge {
     return seen ? 'transaction' : 'after-commit';
   }
 }
+
+/** The codes of `modelSync`'s refusals that `model()` may get past (see `#recordedSync`); a write that fails them both is refused by both. */
+const ASYNC_ONLY: ReadonlySet<string> = new Set(['invalid_field', 'payload_invalid', 'migration_required']);
 
 function extraOf(write: PendingWrite): { extra?: { changes: string[] } } {
   return write.changes ? { extra: { changes: [...write.changes] } } : {};

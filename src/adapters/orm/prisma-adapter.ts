@@ -6,7 +6,8 @@
  *
  * Public Prisma API only: a client extension's `$transaction` follows each interactive transaction
  * (AsyncLocalStorage), and a query extension sees each write. With the driver adapter wrapped by
- * `resthooksAdapter()` (prisma-driver.ts), outbox rows go through the driver's own transactions.
+ * `resthooksAdapter()` (prisma-driver.ts), outbox rows go through the driver's own transactions (on
+ * better-sqlite3, through the `Database` its transactions expose: see there).
  * Imports Prisma for nothing at run time.
  * @module
  */
@@ -14,7 +15,7 @@ import type { Hooks } from '../../hooks.js';
 import type { Logger } from '../../logger.js';
 import type { HostConnection, HostTransaction, ModelAction, OutboxMode, PendingWrite } from './orm-adapter.js';
 import { outboxBridge, type OutboxBridge } from './outbox-bridge.js';
-import { endHold, executeOn, inScope, inSlot, scopeOf, type DriverSlot } from './prisma-driver.js';
+import { endHold, executeOn, inContext, inScope, inSlot, scopeOf, syncExecutorOn, type DriverSlot } from './prisma-driver.js';
 
 export { resthooksAdapter, type DriverAdapterFactoryLike, type ResthooksAdapterOptions } from './prisma-driver.js';
 
@@ -112,7 +113,8 @@ interface QueryParams {
 
 /** Where a write runs: in an interactive transaction (its client), in a batch, or inside one of ours. */
 type Scope =
-  | { readonly kind: 'interactive'; readonly trx: PrismaClient; readonly tx: HostTransaction }
+  /** `trx` and `tx` are set when the transaction's callback is called: the scope is entered just before the `$transaction` call. */
+  | { readonly kind: 'interactive'; trx?: PrismaClient; tx?: HostTransaction }
   | { readonly kind: 'batch'; readonly writes: PendingWrite[] }
   | { readonly kind: 'own-read' };
 
@@ -186,7 +188,7 @@ class PrismaAdapter {
   /** The interactive transaction whose client `caller` is, if any (a call on the root client inside one is not in it). */
   #transactionOf(caller: PrismaClient): HostTransaction | undefined {
     const scope = this.#currentScope();
-    return scope?.kind === 'interactive' && scope.trx === caller ? scope.tx : undefined;
+    return scope?.kind === 'interactive' && scope.trx !== undefined && scope.trx === caller ? scope.tx : undefined;
   }
 
   #interactive(caller: PrismaClient, begin: (body: unknown) => Promise<unknown>, work: (trx: PrismaClient) => Promise<unknown>): Promise<unknown> {
@@ -195,14 +197,19 @@ class PrismaAdapter {
     const key = enclosing?.key ?? {};
     // A new transaction through a wrapped driver adapter: the adapter records the driver transaction it opens for this call.
     const slot: DriverSlot | undefined = this.driver && !enclosing ? { kind: 'interactive', sealed: false } : undefined;
-    // Awaited inside the scope: a callback may return a query unawaited (`(tx) => tx.book.create(…)`), and
+    const scope: Scope = { kind: 'interactive' };
+    // One async context for the whole call, entered before it: the wrapped adapter sees the slot when Prisma opens
+    // the transaction, and the callback, which Prisma calls in the same context, sees the scope. The bridge awaits
+    // the callback's result there too: a callback may return a query unawaited (`(tx) => tx.book.create(…)`), and
     // Prisma runs a query only when it is awaited, in the async context of that await.
-    const inScope = (trx: PrismaClient, tx: HostTransaction) => {
+    const opened = (body: unknown) => inContext(slot, this, scope, () => begin(body));
+    const inTransaction = (trx: PrismaClient, tx: HostTransaction) => {
       if (slot?.kind === 'interactive') slot.sealed = true;
-      return this.#inScope({ kind: 'interactive', trx, tx }, async () => await work(trx));
+      scope.trx = trx;
+      scope.tx = tx;
+      return work(trx);
     };
-    const opened = slot ? (body: unknown) => inSlot(slot, () => begin(body)) : begin;
-    return this.bridge.around(opened, (trx: PrismaClient) => connection(key, trx, slot), inScope);
+    return this.bridge.around(opened, (trx: PrismaClient) => connection(key, trx, slot), inTransaction);
   }
 
   /**
@@ -218,6 +225,7 @@ class PrismaAdapter {
       depth: () => (slot.ended ? 0 : 1),
       // A write that ran no statement of its own has opened no transaction yet: this statement opens it (in the slot).
       execute: async (sql, parameters) => (slot.held ? executeOn(await slot.held, sql, parameters) : this.base.$executeRawUnsafe(sql, ...parameters)),
+      executeSync: () => syncExecutorOn(slot.started),
     };
     let value: unknown;
     try {
@@ -254,7 +262,7 @@ class PrismaAdapter {
     const actions = FIRING[operation] ?? (this.bulk ? BULK[operation] : undefined);
     const scope = this.#currentScope();
     if (!model || !actions || !actions.some((action) => this.bridge.watches(model, action)) || scope?.kind === 'own-read') return query(args);
-    if (scope?.kind === 'interactive') return this.#perform(scope.trx, scope.tx, model, operation, args, () => query(args));
+    if (scope?.kind === 'interactive' && scope.trx && scope.tx) return this.#perform(scope.trx, scope.tx, model, operation, args, () => query(args));
     if (scope?.kind === 'batch') return this.#inBatch(scope.writes, model, operation, args, () => query(args));
     if (this.standalone === 'after-write' || this.bridge.mode === 'after-commit') return this.#perform(this.base, undefined, model, operation, args, () => query(args));
     if (this.driver) return this.#held(model, operation, args, () => query(args));
@@ -272,19 +280,30 @@ class PrismaAdapter {
    */
   async #perform(trx: PrismaClient, tx: HostTransaction | undefined, model: string, operation: string, args: Args, write: () => PromiseLike<unknown>): Promise<unknown> {
     const action = SINGLE[operation];
-    if (action) {
-      // The common case, without the reads the others need: every write of an operation fires one action.
-      const result = await write();
-      for (const row of Array.isArray(result) ? result : [result]) {
-        if (row === null || typeof row !== 'object') continue;
-        const appended = this.bridge.write(tx, this.#pending(model, action, row, args.data));
-        if (appended) await appended;
-      }
-      return result;
-    }
+    if (action) return this.#performSingle(tx, model, action, args, write);
     const writes: PendingWrite[] = [];
     const result = await this.#write(trx, model, operation, args, write, (action, row, set) => void writes.push(this.#pending(model, action, row, set)));
     for (const pending of writes) await this.bridge.write(tx, pending);
+    return result;
+  }
+
+  /**
+   * The common case, without the reads the others need: every row the write returns fires one action. Not an
+   * async function: the write's result is taken with one `then`, not an async frame and its awaits.
+   */
+  #performSingle(tx: HostTransaction | undefined, model: string, action: ModelAction, args: Args, write: () => PromiseLike<unknown>): PromiseLike<unknown> {
+    return write().then((result) => this.#fire(tx, model, action, args, result, 0));
+  }
+
+  /** Hands the bridge the rows of `result` from `from` on; a row appended at once (no transaction) is waited for before the next. */
+  #fire(tx: HostTransaction | undefined, model: string, action: ModelAction, args: Args, result: unknown, from: number): unknown {
+    const rows: readonly unknown[] = Array.isArray(result) ? result : [result];
+    for (let i = from; i < rows.length; i++) {
+      const row = rows[i];
+      if (row === null || typeof row !== 'object') continue;
+      const appended = this.bridge.write(tx, this.#pending(model, action, row, args.data));
+      if (appended) return appended.then(() => this.#fire(tx, model, action, args, result, i + 1));
+    }
     return result;
   }
 
@@ -346,10 +365,14 @@ class PrismaAdapter {
 
 /** How the bridge writes in a transaction: through its driver transaction when the wrapped adapter recorded one. */
 function connection(key: object, trx: PrismaClient, slot?: DriverSlot): HostConnection {
+  const driver = () => (slot?.kind === 'interactive' ? slot.transaction : undefined);
   return {
     key,
-    execute: (sql, parameters) =>
-      slot?.kind === 'interactive' && slot.transaction ? executeOn(slot.transaction, sql, parameters) : trx.$executeRawUnsafe(sql, ...parameters),
+    execute: (sql, parameters) => {
+      const transaction = driver();
+      return transaction ? executeOn(transaction, sql, parameters) : trx.$executeRawUnsafe(sql, ...parameters);
+    },
+    executeSync: () => syncExecutorOn(driver()),
   };
 }
 

@@ -15,11 +15,19 @@
  * - `'detect'`: the extension asks whether the client's adapter is wrapped at all; without the wrapper
  *   every slot stays empty and the extension keeps to Prisma's public raw-statement path.
  *
- * Only Prisma's public driver adapter interface is used (`@prisma/driver-adapter-utils`; tested with Prisma
- * 6.19 on PostgreSQL and 7.10 on SQLite and PostgreSQL), typed structurally here: nothing is imported from Prisma.
+ * Prisma's public driver adapter interface is used (`@prisma/driver-adapter-utils`; tested with Prisma 6.19 on
+ * PostgreSQL and 7.10 on SQLite and PostgreSQL), typed structurally here: nothing is imported from Prisma. One
+ * optimisation goes beyond it, on SQLite: `@prisma/adapter-better-sqlite3` (tested: 7.x) exposes its better-sqlite3
+ * `Database` on each transaction as the plain property `client`, and prepares every statement it runs, so that
+ * preparing the outbox INSERT cost about as much as running it. When a transaction's `client` is such a `Database`
+ * (a `prepare` function, `inTransaction` true at the time: the transaction holds the adapter's one connection),
+ * the outbox statements, and the COMMIT or ROLLBACK of a held transaction, run on it through statements prepared
+ * once per connection (`sqliteTx`). Without that property, or with anything else in it, the public path is taken.
  * @module
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { sqliteTx, type SqlitePreparer } from '../../store/sqlite/sqlite-tx.js';
+import type { SyncHostExecutor } from '../../triggers/triggers.js';
 
 /** A statement as a Prisma driver adapter takes it. */
 export interface DriverQuery {
@@ -52,7 +60,8 @@ export interface DriverAdapterFactoryLike {
 export type DriverSlot =
   | { readonly kind: 'detect'; seen: boolean }
   | { readonly kind: 'interactive'; transaction?: DriverTransaction; sealed: boolean }
-  | { readonly kind: 'hold'; held?: Promise<DriverTransaction>; ended: boolean };
+  /** `started`: the held transaction, once `held` has resolved. */
+  | { readonly kind: 'hold'; held?: Promise<DriverTransaction>; started?: DriverTransaction; ended: boolean };
 
 export interface ResthooksAdapterOptions {
   /**
@@ -93,6 +102,12 @@ export function inScope<T>(owner: object, scope: object, work: () => T): T {
   return context.run({ slot: current?.slot, scopes: { owner, scope, outer: current?.scopes } }, work);
 }
 
+/** Runs `work` with `slot` (when given; else the current one) and `scope` as `owner`'s scope, in one context. */
+export function inContext<T>(slot: DriverSlot | undefined, owner: object, scope: object, work: () => T): T {
+  const current = context.getStore();
+  return context.run({ slot: slot ?? current?.slot, scopes: { owner, scope, outer: current?.scopes } }, work);
+}
+
 /** `owner`'s nearest scope in the current async context. */
 export function scopeOf(owner: object): object | undefined {
   for (let link = context.getStore()?.scopes; link !== undefined; link = link.outer) if (link.owner === owner) return link.scope;
@@ -120,7 +135,7 @@ export function resthooksAdapter<Factory extends DriverAdapterFactoryLike>(facto
     connect: async () => {
       const adapter = (await factory.connect()) as DriverAdapter;
       const starts = new StartWatch(maxWait);
-      const hold = (slot: Hold): Promise<DriverTransaction> => (slot.held ??= starts.start(adapter));
+      const hold = (slot: Hold): Promise<DriverTransaction> => (slot.held ??= starts.start(adapter).then((transaction) => (slot.started = transaction)));
       return overriding(adapter, {
         queryRaw: (query: DriverQuery) => statement(adapter, hold, (target) => target.queryRaw(query)),
         executeRaw: (query: DriverQuery) => statement(adapter, hold, (target) => target.executeRaw(query)),
@@ -133,20 +148,25 @@ export function resthooksAdapter<Factory extends DriverAdapterFactoryLike>(facto
 type Hold = Extract<DriverSlot, { kind: 'hold' }>;
 
 /** A statement Prisma runs outside any transaction: in the held one while a watched write runs. */
-async function statement<R>(adapter: DriverAdapter, hold: (slot: Hold) => Promise<DriverTransaction>, run: (target: DriverAdapter | DriverTransaction) => Promise<R>): Promise<R> {
+// Not async functions: an extra promise and await on every statement Prisma runs, watched or not, costs more
+// than the rest of the wrapper's work.
+function statement<R>(adapter: DriverAdapter, hold: (slot: Hold) => Promise<DriverTransaction>, run: (target: DriverAdapter | DriverTransaction) => Promise<R>): Promise<R> {
   const slot = currentSlot();
   if (slot?.kind === 'detect') slot.seen = true;
   if (slot?.kind !== 'hold' || slot.ended) return run(adapter);
-  return run(await hold(slot));
+  return slot.started ? run(slot.started) : hold(slot).then(run);
 }
 
-async function startTransaction(adapter: DriverAdapter, hold: (slot: Hold) => Promise<DriverTransaction>, isolationLevel: string | undefined): Promise<DriverTransaction> {
+function startTransaction(adapter: DriverAdapter, hold: (slot: Hold) => Promise<DriverTransaction>, isolationLevel: string | undefined): Promise<DriverTransaction> {
   const slot = currentSlot();
-  if (slot?.kind === 'hold' && !slot.ended) return joined(await hold(slot));
-  const transaction = await adapter.startTransaction(isolationLevel);
-  // The first transaction opened for a `$transaction` call, before its callback runs, is that call's.
-  if (slot?.kind === 'interactive' && !slot.sealed && !slot.transaction) slot.transaction = transaction;
-  return transaction;
+  if (slot?.kind === 'hold' && !slot.ended) return hold(slot).then(joined);
+  const starting = adapter.startTransaction(isolationLevel);
+  if (slot?.kind !== 'interactive' || slot.sealed) return starting;
+  return starting.then((transaction) => {
+    // The first transaction opened for a `$transaction` call, before its callback runs, is that call's.
+    if (!slot.sealed && !slot.transaction) slot.transaction = transaction;
+    return transaction;
+  });
 }
 
 interface PendingStart {
@@ -231,10 +251,10 @@ function joined(held: DriverTransaction): DriverTransaction {
 export async function endHold(slot: Hold, commit: boolean): Promise<void> {
   slot.ended = true;
   if (!slot.held) return;
-  const transaction = await slot.held;
+  const transaction = slot.started ?? (await slot.held);
   if (commit) {
     try {
-      if (!transaction.options.usePhantomQuery) await transaction.executeRaw(raw('COMMIT'));
+      if (!transaction.options.usePhantomQuery) await end(transaction, 'COMMIT');
     } catch (error) {
       await rollback(transaction);
       throw error;
@@ -247,19 +267,50 @@ export async function endHold(slot: Hold, commit: boolean): Promise<void> {
 
 async function rollback(transaction: DriverTransaction): Promise<void> {
   try {
-    if (!transaction.options.usePhantomQuery) await transaction.executeRaw(raw('ROLLBACK'));
+    if (!transaction.options.usePhantomQuery) await end(transaction, 'ROLLBACK');
   } finally {
     await transaction.rollback();
   }
 }
 
+/** Sends COMMIT or ROLLBACK on `transaction`'s connection; the driver's `commit()`/`rollback()` then releases it. */
+function end(transaction: DriverTransaction, statement: 'COMMIT' | 'ROLLBACK'): Promise<unknown> | unknown {
+  const connection = openSqliteConnection(transaction);
+  return connection ? sqliteTx(connection)(statement, NO_PARAMETERS) : transaction.executeRaw(raw(statement));
+}
+
 /** Runs a store statement on a driver transaction. Its parameters are strings, numbers and nulls: no Prisma type says more. */
 export async function executeOn(transaction: DriverTransaction, sql: string, parameters: readonly unknown[]): Promise<number> {
   try {
+    const connection = openSqliteConnection(transaction);
+    // The store compiled the statement for better-sqlite3 itself: its parameters need none of the adapter's conversions.
+    if (connection) return (sqliteTx(connection)(sql, parameters) as { changes: number }).changes;
     return await transaction.executeRaw({ sql, args: [...parameters], argTypes: parameters.map(() => UNKNOWN) });
   } catch (error) {
     throw databaseError(error);
   }
+}
+
+/**
+ * An executor that runs a store statement on `transaction` before it returns, if it can (the better-sqlite3
+ * fast path, see the module comment).
+ */
+export function syncExecutorOn(transaction: DriverTransaction | undefined): SyncHostExecutor | undefined {
+  const connection = transaction && openSqliteConnection(transaction);
+  return connection && sqliteTx(connection);
+}
+
+/** A better-sqlite3 `Database`, as `@prisma/adapter-better-sqlite3` exposes it (see the module comment). */
+interface SqliteConnection extends SqlitePreparer {
+  readonly inTransaction: boolean;
+}
+
+/** `transaction`'s better-sqlite3 `Database`, if it has one and a transaction is open on it now. */
+function openSqliteConnection(transaction: DriverTransaction): SqliteConnection | undefined {
+  const client = (transaction as { readonly client?: unknown }).client;
+  if (typeof client !== 'object' || client === null) return undefined;
+  const connection = client as Partial<SqliteConnection>;
+  return typeof connection.prepare === 'function' && connection.inTransaction === true ? (connection as SqliteConnection) : undefined;
 }
 
 /**
@@ -272,6 +323,7 @@ function databaseError(error: unknown): unknown {
   return typeof said === 'string' && error instanceof Error && !error.message.includes(said) ? new Error(said, { cause: error }) : error;
 }
 
+const NO_PARAMETERS: readonly unknown[] = [];
 const UNKNOWN = { scalarType: 'unknown', arity: 'scalar' } as const;
 
 function raw(sql: string): DriverQuery {
