@@ -223,6 +223,22 @@ describe('shutdown', () => {
   });
 });
 
+describe('stop() and start() again', () => {
+  it('delivers again after a restart: stop() lets the connections go, start() sends on new ones', async () => {
+    const { receiver, hooks } = await setup({});
+    const hook = await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    await hooks.model('Book', 'created', { id: 1, ownerId: 'alice' });
+    await eventually(() => expect(receiver.received).toHaveLength(1));
+    await hooks.stop();
+    await hooks.start();
+    await hooks.model('Book', 'created', { id: 2, ownerId: 'alice' });
+    await eventually(() => expect(receiver.received).toHaveLength(2), 15_000);
+    await hooks.idle({ timeout: '15s' });
+    const deliveries = await hooks.deliveries.list(hook.id);
+    expect(deliveries.map((d) => [d.status, d.attempts])).toEqual([['delivered', 1], ['delivered', 1]]);
+  });
+});
+
 describe('retention', () => {
   it('purge() deletes finished deliveries, their attempts and handled events, never pending work', async () => {
     const { receiver, hooks } = await setup({ retry: { schedule: [0, '1h'], jitter: 0 } }, { retention: false });

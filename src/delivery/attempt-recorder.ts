@@ -6,7 +6,7 @@
 import type { SentInfo } from '../config/options.js';
 import { ResthooksError } from '../errors.js';
 import { loggedError, type Logger } from '../logger.js';
-import type { AttemptRecord, KyselyStore, RecordedAttempts, RecordsForAPass } from '../store/kysely-store.js';
+import type { AttemptRecord, ClaimRelease, KyselyStore, RecordedAttempts, RecordsForAPass } from '../store/kysely-store.js';
 import type { Subscription } from '../store/records.js';
 import type { FinishedAttempt } from './attempt-runner.js';
 
@@ -35,12 +35,16 @@ const RIDING_WINDOWS = 3;
 /** Passes took a batch within this many windows: they still come. */
 const RIDING_RECENTLY = 10;
 
+/** A finished attempt waiting for its batch, and the signal it ran with: once that aborts (shutdown deadline), its record is no longer retried. */
+interface Pending {
+  readonly finished: FinishedAttempt;
+  readonly signal: AbortSignal | undefined;
+}
+
 export class AttemptRecorder {
   readonly #deps: AttemptRecorderDeps;
-  #pending: FinishedAttempt[] = [];
+  #pending: Pending[] = [];
   #flushing: Promise<void> | undefined;
-  /** The signal each attempt ran with: once it aborts (shutdown deadline), its record is no longer retried. */
-  readonly #signals = new WeakMap<FinishedAttempt, AbortSignal>();
   #failures = 0;
   /** Ends the batch window now (the batch is full, or a fan-out pass took it). */
   #windowEnds: (() => void) | undefined;
@@ -60,8 +64,7 @@ export class AttemptRecorder {
    * acknowledges work elsewhere (BullMQ) only does so for recorded attempts.
    */
   record(finished: FinishedAttempt, signal?: AbortSignal): Promise<void> {
-    if (signal) this.#signals.set(finished, signal);
-    this.#pending.push(finished);
+    this.#pending.push({ finished, signal });
     this.#flushing ??= this.#window().then(() => this.#flush());
     if (this.#pending.length >= WINDOW_FULL) this.#windowEnds?.();
     return this.#flushing;
@@ -99,7 +102,7 @@ export class AttemptRecorder {
    */
   recordsForPass(): RecordsForAPass | undefined {
     const endWindow = this.#windowEnds;
-    if (!endWindow || this.#riding || this.#pending.length === 0 || this.#pending.some((f) => !f.record || f.release)) return undefined;
+    if (!endWindow || this.#riding || this.#pending.length === 0 || this.#pending.some(({ finished: f }) => !f.record || f.release)) return undefined;
     const batch = this.#pending;
     this.#pending = [];
     this.#rodeAt = performance.now();
@@ -107,7 +110,7 @@ export class AttemptRecorder {
     this.#riding = new Promise<void>((resolve) => (settle = resolve));
     endWindow();
     return {
-      records: batch.map((f) => f.record!),
+      records: batch.map(({ finished: f }) => f.record!),
       disableAfterMs: this.#deps.disableAfterMs,
       written: (recorded) => {
         this.#failures = 0;
@@ -147,12 +150,18 @@ export class AttemptRecorder {
       const batch = this.#pending;
       this.#pending = [];
       let recorded: RecordedAttempts;
-      let notReleased: string[];
+      let notReleased: string[] = [];
+      // Plain loops: this runs for every attempt, and `flatMap` made an array per element.
+      const records: AttemptRecord[] = [];
+      const releases: ClaimRelease[] = [];
+      for (const { finished } of batch) {
+        if (finished.record) records.push(finished.record);
+        if (finished.release) releases.push(finished.release);
+      }
       try {
         const now = Date.now();
-        const records = batch.flatMap((f) => (f.record ? [f.record] : []));
         recorded = await this.#deps.store.recordAttempts(records, now, this.#deps.disableAfterMs);
-        ({ stale: notReleased } = await this.#deps.store.releaseClaims(batch.flatMap((f) => (f.release ? [f.release] : [])), now));
+        if (releases.length > 0) ({ stale: notReleased } = await this.#deps.store.releaseClaims(releases, now));
       } catch (error) {
         await this.#retryLater(batch, error);
         continue;
@@ -166,18 +175,23 @@ export class AttemptRecorder {
   }
 
   /** Tells what a written batch did: the log, `onSent` per recorded attempt, `onSubscriptionDisabled`. */
-  async #written(batch: readonly FinishedAttempt[], recorded: RecordedAttempts, notReleased: readonly string[]): Promise<void> {
+  async #written(batch: readonly Pending[], recorded: RecordedAttempts, notReleased: readonly string[]): Promise<void> {
     this.#deps.onBatchWritten?.(batch.length);
     this.#report(recorded, notReleased);
+    if (batch.some(({ finished: f }) => f.sent !== undefined || f.record?.goneSubscriptionId !== undefined)) await this.#tellRecorded(batch, recorded);
+    for (const id of recorded.disabled) await this.#tell('onSubscriptionDisabled', () => this.#disabled(id));
+  }
+
+  /** The logs and `onSent` calls of a written batch that has a 410 or someone listening. */
+  async #tellRecorded(batch: readonly Pending[], recorded: RecordedAttempts): Promise<void> {
     // `onSent` tells of recorded attempts: a stale one's result was discarded, a released one is made again.
     const unrecorded = new Set([...recorded.stale, ...recorded.released]);
-    for (const f of batch) {
+    for (const { finished: f } of batch) {
       if (f.record?.goneSubscriptionId !== undefined && !unrecorded.has(f.record)) {
         this.#deps.logger.info({ subscriptionId: f.record.goneSubscriptionId }, 'resthooks: receiver answered 410 Gone; subscription deleted');
       }
     }
-    for (const f of batch) if (f.sent && !(f.record && unrecorded.has(f.record))) await this.#tell('onSent', () => this.#deps.onSent!(f.sent!()));
-    for (const id of recorded.disabled) await this.#tell('onSubscriptionDisabled', () => this.#disabled(id));
+    for (const { finished: f } of batch) if (f.sent && !(f.record && unrecorded.has(f.record))) await this.#tell('onSent', () => this.#deps.onSent!(f.sent!()));
   }
 
   /**
@@ -186,8 +200,8 @@ export class AttemptRecorder {
    * then send them again. Records whose attempt was aborted (the shutdown deadline passed) are given
    * up: their leases bring the deliveries back.
    */
-  async #retryLater(batch: FinishedAttempt[], error: unknown): Promise<void> {
-    const kept = batch.filter((f) => this.#signals.get(f)?.aborted !== true);
+  async #retryLater(batch: Pending[], error: unknown): Promise<void> {
+    const kept = batch.filter((p) => p.signal?.aborted !== true);
     const retryInMs = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** this.#failures++);
     this.#deps.logger.error(
       { err: loggedError(error), count: batch.length, givenUp: batch.length - kept.length, ...(kept.length > 0 ? { retryInMs } : {}) },
@@ -195,7 +209,7 @@ export class AttemptRecorder {
     );
     this.#pending = kept.concat(this.#pending);
     if (kept.length === 0) return;
-    const signals = kept.flatMap((f) => this.#signals.get(f) ?? []);
+    const signals = kept.flatMap((p) => p.signal ?? []);
     await new Promise<void>((resolve) => {
       const wake = () => {
         clearTimeout(timer);

@@ -142,7 +142,7 @@ export class AttemptRunner {
 }
 
 // During a rotation's grace period the old secrets sign too (Standard Webhooks allows several signatures).
-function secretsOf(secret: string, previous: string | null, now: number): string[] {
+function secretsOf(secret: string, previous: string | null, now: number): readonly string[] {
   return previous === null ? [secret] : [secret, ...livePreviousSecrets(previous, now).map((p) => p.secret)];
 }
 
@@ -163,7 +163,8 @@ function attemptRecord(claim: ClaimedDelivery, startedAt: number, result: SendRe
   const lastError =
     outcome.kind === 'failed' ? `${result.error ?? `HTTP ${result.statusCode}`}; ${outcome.reason}` : outcome.kind === 'gone' ? 'subscription gone (410)' : (result.error ?? null);
   return {
-    claim: { attempt: claim.attempt, leaseUntil: claim.leaseUntil },
+    // The claim is its own token (its attempt and lease): no copy per attempt.
+    claim,
     attempt: {
       id: newId('att'),
       delivery_id: claim.id,

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { envelopeBody, eventBody } from './envelope.js';
 
 const hook = { id: 'sub_1', event: 'book.added', target: 'https://x.test/h?a="b"' };
@@ -19,5 +19,20 @@ describe('the envelope', () => {
       expect(eventBody(other, '{"id":3}', null, part)).toBe(plain(other, '{"id":3}'));
     }
     expect(eventBody(hook, '{"id":4}', null, part)).toBe(plain(hook, '{"id":4}'));
+  });
+
+  it('is stringified once per subscription part, however the deliveries of several subscriptions interleave', () => {
+    const parts = [{}, {}, {}];
+    const hooks = parts.map((_, i) => ({ ...hook, id: `sub_${i}` }));
+    const stringify = vi.spyOn(JSON, 'stringify');
+    try {
+      for (let event = 0; event < 4; event++) {
+        parts.forEach((part, i) => expect(eventBody(hooks[i]!, `{"id":${event}}`, null, part)).toBe(`{"hook":${JSON.stringify(hooks[i])},"data":{"id":${event}}}`));
+      }
+      // One in each expectation (12), and one per subscription part.
+      expect(stringify).toHaveBeenCalledTimes(12 + 3);
+    } finally {
+      stringify.mockRestore();
+    }
   });
 });

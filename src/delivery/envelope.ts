@@ -21,20 +21,22 @@ export function eventBody(hook: HookInfo, data: string, body: string | null, key
   return body.startsWith(',') ? envelopeBody(hook, data, body, key) : body;
 }
 
-/** The last `hookJson` made for a key: one entry, as a map per key cost more on a miss than a stringify. */
-let last: { readonly key: object; readonly hook: HookInfo; readonly json: string } | undefined;
+/** The `hookJson` last made for each key (a claim's subscription part), forgotten with the key. */
+const made = new WeakMap<object, { readonly hook: HookInfo; readonly json: string }>();
 
 /**
- * The envelope's `hook` member. With a `key` (a claim's subscription part, which the deliveries of one
- * fan-out share), the last one made is reused while the key and the hook stay the same: at one
- * subscription per event the queue sends a batch's deliveries one after the other to the same hook, and
- * stringifying it per delivery cost about as much as the rest of the body.
+ * The envelope's `hook` member. With a `key` (a claim's subscription part, which the claims of one fan-out
+ * or claim batch share), the last one made for that key is reused while the hook stays the same: the
+ * queue sends a batch's deliveries to each subscription in turn (at one subscription per event, one after
+ * the other; at K subscriptions, every K-th), and stringifying the hook per delivery cost about as much as
+ * the rest of the body. Weakly held: a key's entry goes when its claims have been sent.
  */
 export function hookJson(hook: HookInfo, key?: object): string {
   if (key === undefined) return JSON.stringify({ id: hook.id, event: hook.event, target: hook.target });
-  if (last !== undefined && last.key === key && last.hook.id === hook.id && last.hook.event === hook.event && last.hook.target === hook.target) return last.json;
+  const known = made.get(key);
+  if (known !== undefined && known.hook.id === hook.id && known.hook.event === hook.event && known.hook.target === hook.target) return known.json;
   const json = hookJson(hook);
-  last = { key, hook, json };
+  made.set(key, { hook, json });
   return json;
 }
 

@@ -97,6 +97,15 @@ describe('Sender', () => {
     expect(await sender().send(request(r.url))).toMatchObject({ statusCode: 204, excerpt: '' });
   });
 
+  it('sends again after close(), on new connections (hooks.stop() closes it, a later start() sends again)', async () => {
+    const r = await server((_, response) => response.writeHead(200).end('ok'));
+    const s = sender();
+    expect(await s.send(request(r.url))).toMatchObject({ statusCode: 200 });
+    await s.close();
+    expect(await s.send(request(r.url))).toMatchObject({ statusCode: 200, excerpt: 'ok' });
+    expect(r.requests).toHaveLength(2);
+  });
+
   it('never rejects: an unparseable URL is an error result', async () => {
     const result = await sender().send(request('not a url'));
     expect(result).toMatchObject({ excerpt: null });

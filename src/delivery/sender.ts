@@ -51,7 +51,8 @@ export interface SenderOptions {
 }
 
 export class Sender {
-  readonly #agent: Agent;
+  #agent: Agent;
+  readonly #newAgent: () => Agent;
   readonly #options: Required<Omit<SenderOptions, 'connect' | 'connectionsPerOrigin'>>;
   /** The attempts in flight under each abort signal (see `Watch`). */
   readonly #watches = new Map<AbortSignal, Watch>();
@@ -61,11 +62,9 @@ export class Sender {
       excerptBytes: options.excerptBytes ?? 64 * 1024,
       userAgent: options.userAgent ?? 'resthooks',
     };
-    this.#agent = new Agent({
-      connections: options.connectionsPerOrigin ?? 16,
-      keepAliveTimeout: IDLE_CONNECTION_MS,
-      connect: skippingInterimContinue(options.connect ?? buildConnector({})),
-    });
+    const connect = skippingInterimContinue(options.connect ?? buildConnector({}));
+    this.#newAgent = () => new Agent({ connections: options.connectionsPerOrigin ?? 16, keepAliveTimeout: IDLE_CONNECTION_MS, connect });
+    this.#agent = this.#newAgent();
   }
 
   /** Never rejects: every failure is a result with an `error`. */
@@ -78,6 +77,8 @@ export class Sender {
       if (!watch) this.#watches.set(signal, (watch = new Watch(signal, this.#watches)));
     }
     const attempt = new Attempt(request.timeoutMs, this.#options.excerptBytes, watch);
+    // `hooks.stop()` closes the sender to let its connections go; a later `start()` sends again, on a new Agent.
+    if (this.#agent.closed || this.#agent.destroyed) this.#agent = this.#newAgent();
     try {
       // Parsed once per target, not per attempt (a URL object per request was a measurable part of its CPU).
       const url = parseTarget(request.url);
@@ -102,9 +103,11 @@ export class Sender {
     return attempt.promise;
   }
 
+  /** Closes its connections; a send after this opens new ones. */
   async close(): Promise<void> {
-    if (this.#agent.closed) return;
-    await this.#agent.close().catch(() => this.#agent.destroy());
+    const agent = this.#agent;
+    if (agent.closed) return;
+    await agent.close().catch(() => agent.destroy());
   }
 }
 

@@ -37,7 +37,8 @@ export function signatureHeaders(id: string, timestamp: number, body: string, se
   return {
     'webhook-id': id,
     'webhook-timestamp': String(timestamp),
-    'webhook-signature': secrets.map((secret) => sign(secret, id, timestamp, body)).join(' '),
+    // One secret but during a rotation: no array made and joined per attempt for it.
+    'webhook-signature': secrets.length === 1 ? sign(secrets[0]!, id, timestamp, body) : secrets.map((secret) => sign(secret, id, timestamp, body)).join(' '),
   };
 }
 

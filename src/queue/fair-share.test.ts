@@ -58,3 +58,29 @@ describe('FairShare with a long line (one event fanned out to thousands)', () =>
     expect(fair.waiting).toBe(0);
   });
 });
+
+describe('FairShare caps against the concurrency', () => {
+  /** Claims started (and kept running) until `next()` finds none, of `total` waiting claims to one origin and subscription. */
+  const startedOf = (concurrency: number, cap: number, total: number) => {
+    const fair = new FairShare(concurrency, { perOrigin: cap, perSubscription: cap, ownerShare: 1 });
+    for (let i = 0; i < total; i++) fair.add({ ...claimTo(`d${i}`, 'http://one.test'), subscriptionId: 'sub-one' } as ClaimedDelivery, 0);
+    let started = 0;
+    for (let entry = fair.next(); entry && started < concurrency; entry = started < concurrency ? fair.next() : undefined) {
+      fair.started(entry);
+      started++;
+    }
+    return { fair, started };
+  };
+
+  it('a cap as large as the concurrency lets one origin and one subscription take every slot', () => {
+    expect(startedOf(4, 4, 10).started).toBe(4);
+    expect(startedOf(4, 100, 10).started).toBe(4);
+  });
+
+  it('a cap one below the concurrency holds the next claim back until one of the origin\'s attempts ends', () => {
+    const { fair, started } = startedOf(4, 3, 10);
+    expect(started).toBe(3);
+    expect(fair.next()).toBeUndefined();
+    expect(fair.takeStuck(10, 1).map((entry) => entry.claim.id)).toEqual(['d9']);
+  });
+});

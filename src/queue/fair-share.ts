@@ -92,9 +92,19 @@ export class FairShare {
   #inFlight = 0;
   #waiting = 0;
 
+  /**
+   * Whether attempts in flight are counted per origin and per subscription: a cap as large as the
+   * concurrency never holds a claim back (fewer slots than that are ever taken while one is free), so
+   * with such a cap the two map updates per attempt and per end are skipped.
+   */
+  readonly #countsOrigins: boolean;
+  readonly #countsSubscriptions: boolean;
+
   constructor(concurrency: number, limits: FairnessLimits) {
     this.#concurrency = concurrency;
     this.#limits = limits;
+    this.#countsOrigins = limits.perOrigin < concurrency;
+    this.#countsSubscriptions = limits.perSubscription < concurrency;
   }
 
   get waiting(): number {
@@ -142,17 +152,19 @@ export class FairShare {
   started(entry: WaitingClaim): void {
     this.#inFlight++;
     entry.line.inFlight++;
-    if (entry.origin !== '') this.#originInFlight.set(entry.origin, (this.#originInFlight.get(entry.origin) ?? 0) + 1);
-    const subscription = entry.claim.subscriptionId;
-    this.#subscriptionInFlight.set(subscription, (this.#subscriptionInFlight.get(subscription) ?? 0) + 1);
+    if (this.#countsOrigins && entry.origin !== '') this.#originInFlight.set(entry.origin, (this.#originInFlight.get(entry.origin) ?? 0) + 1);
+    if (this.#countsSubscriptions) {
+      const subscription = entry.claim.subscriptionId;
+      this.#subscriptionInFlight.set(subscription, (this.#subscriptionInFlight.get(subscription) ?? 0) + 1);
+    }
   }
 
   finished(entry: WaitingClaim): void {
     this.#inFlight--;
     const line = entry.line;
     if (--line.inFlight === 0 && line.claims.length === 0) this.#lines.delete(line.owner);
-    if (entry.origin !== '') decrement(this.#originInFlight, entry.origin);
-    decrement(this.#subscriptionInFlight, entry.claim.subscriptionId);
+    if (this.#countsOrigins && entry.origin !== '') decrement(this.#originInFlight, entry.origin);
+    if (this.#countsSubscriptions) decrement(this.#subscriptionInFlight, entry.claim.subscriptionId);
   }
 
   /**
@@ -206,8 +218,8 @@ export class FairShare {
 
   #laneFree(entry: WaitingClaim): boolean {
     return (
-      (entry.origin === '' || (this.#originInFlight.get(entry.origin) ?? 0) < this.#limits.perOrigin) &&
-      (this.#subscriptionInFlight.get(entry.claim.subscriptionId) ?? 0) < this.#limits.perSubscription
+      (!this.#countsOrigins || entry.origin === '' || (this.#originInFlight.get(entry.origin) ?? 0) < this.#limits.perOrigin) &&
+      (!this.#countsSubscriptions || (this.#subscriptionInFlight.get(entry.claim.subscriptionId) ?? 0) < this.#limits.perSubscription)
     );
   }
 

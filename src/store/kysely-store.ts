@@ -1074,7 +1074,8 @@ export class KyselyStore {
     for (const { claim, attempt, delivery, goneSubscriptionId, streak } of records) {
       const held = heldParams(delivery.id, claim);
       if (attempt && keptInDeliveryRow(attempt)) {
-        updates.push(statement(this.#recordFirstDeliverySql, [...deliveryChangeParams(delivery, now), ...firstAttemptParams(attempt), ...held]));
+        // The common record: its parameters made in one array (four arrays and a spread per delivery before).
+        updates.push(statement(this.#recordFirstDeliverySql, firstDeliveryParams(delivery, attempt, held, now)));
       } else {
         if (attempt) effects.push(statement(this.#insertAttemptSql, [...attemptParams(attempt), ...held]));
         updates.push(statement(this.#updateDeliverySql, [...deliveryChangeParams(delivery, now), ...held]));
@@ -1285,9 +1286,13 @@ function firstAttemptOf(d: KeptAttempt & Pick<DeliveryTable, 'id'>): AttemptTabl
     outcome: 'delivered',
   };
 }
-// In SAMPLE_FIRST_DELIVERY's order, after deliveryChangeParams.
-function firstAttemptParams(a: AttemptTable): unknown[] {
-  return [a.id, a.started_at, a.duration_ms, a.status_code, storableText(a.response_excerpt)];
+/** `#recordFirstDeliverySql`'s parameters: deliveryChangeParams, the kept attempt's columns (SAMPLE_FIRST_DELIVERY's order), then heldParams. */
+function firstDeliveryParams(d: AttemptRecord['delivery'], a: AttemptTable, held: readonly unknown[], now: number): unknown[] {
+  return [
+    d.status, d.attempts, d.due_at, d.last_status_code, storableText(d.last_error), now,
+    a.id, a.started_at, a.duration_ms, a.status_code, storableText(a.response_excerpt),
+    held[0], held[1], held[2],
+  ];
 }
 // The SET columns of SAMPLE_DELIVERY_CHANGE; `heldParams` follow for the WHERE.
 function deliveryChangeParams(d: AttemptRecord['delivery'], now: number): unknown[] {
