@@ -65,6 +65,12 @@ interface Env {
   close(): Promise<void>;
 }
 
+const book = (title: string) => ({ title, pages: 1, ownerId: 'alice' });
+/** The titles of the books in `env`'s tables, in insertion order. */
+const bookTitles = async (env: Env) => (await env.plain.book.findMany({ orderBy: { id: 'asc' } })).map((row: Book) => row.title);
+/** The titles of the `book.added` events `env`'s hooks recorded, sorted. */
+const bookEventTitles = async (env: Env) => (await env.hooks.recentEvents('book.added', { owner: 'alice', limit: 100 })).map((event) => (event.data as { title: string }).title).sort();
+
 async function makeEnv(setup: Setup): Promise<Env> {
   return openAll(async (closers, close) => {
     const database = new TestDatabase(setup.app);
@@ -173,8 +179,7 @@ for (const app of ENGINES) for (const wrapped of [false, true]) {
     /** What arrived, in a stable order: "event title". */
     const received = () => env.receiver.received.map((r) => `${r.json.hook.event as string} ${r.json.data.title as string}`).sort();
     const settle = () => settleDelivery(env.hooks, 50);
-    const titles = async () => (await env.plain.book.findMany({ orderBy: { id: 'asc' } })).map((book: Book) => book.title);
-    const book = (title: string) => ({ title, pages: 1, ownerId: 'alice' });
+    const titles = () => bookTitles(env);
 
     it('upsert fires created for a new row, and updated with the fields it set for an existing one', async () => {
       await open();
@@ -459,9 +464,8 @@ for (const app of ENGINES) {
       await env?.close();
       env = undefined;
     });
-    const book = (title: string) => ({ title, pages: 1, ownerId: 'alice' });
-    const titles = async () => (await env!.plain.book.findMany({ orderBy: { id: 'asc' } })).map((row: Book) => row.title);
-    const eventTitles = async () => (await env!.hooks.recentEvents('book.added', { owner: 'alice', limit: 100 })).map((event) => (event.data as { title: string }).title).sort();
+    const titles = () => bookTitles(env!);
+    const eventTitles = () => bookEventTitles(env!);
     /** Another request's transaction: it writes a book titled `title`, then stays open until `end()` (which resolves once it has committed). */
     const openTransaction = async (prisma: TestPrismaClient, title: string) => {
       let opened!: () => void;
@@ -672,9 +676,8 @@ describe("resthooks/prisma, resthooksAdapter(): outbox statements on the transac
     await env?.close();
     env = undefined;
   });
-  const book = (title: string) => ({ title, pages: 1, ownerId: 'alice' });
-  const titles = async () => (await env!.plain.book.findMany({ orderBy: { id: 'asc' } })).map((row: Book) => row.title);
-  const eventTitles = async () => (await env!.hooks.recentEvents('book.added', { owner: 'alice', limit: 100 })).map((event) => (event.data as { title: string }).title).sort();
+  const titles = () => bookTitles(env!);
+  const eventTitles = () => bookEventTitles(env!);
   const outboxStatements = (statements: readonly string[]) => statements.filter((sql) => sql.includes(outboxTable('sqlite'))).length;
   const commits = (statements: readonly string[]) => statements.filter((sql) => sql === 'COMMIT').length;
   /** Two writes in `$transaction`, two outside one (in a held transaction), one rolled back, then the rows and events that must result. */
