@@ -689,10 +689,12 @@ export class KyselyStore {
     const { records, disableAfterMs } = shared;
     // Each delivery once per statement (see `recordStatement`).
     let written: StatementResult | undefined;
-    if (records.length > 0 && new Set(records.map((r) => r.delivery.id)).size === records.length) {
+    if (records.length > 0 && eachOnce(records.map((r) => r.delivery.id))) {
+      const batch = { records, now: limits.now, disableAfterMs, disabledReason: disableReason(disableAfterMs) };
+      const write = () => this.dialect.executeBatch([fanOutPassWithRecordsStatement(limits, batch)]);
       try {
-        const batch = { records, now: limits.now, disableAfterMs, disabledReason: disableReason(disableAfterMs) };
-        [written] = await this.dialect.executeBatch([fanOutPassWithRecordsStatement(limits, batch)]);
+        // As `recordAttempts` counts a write that makes a retry due: once it has ended.
+        [written] = await (records.some((r) => r.delivery.status === 'pending') ? this.#makingDue(write) : write());
       } catch (error) {
         shared.notWritten();
         if (this.dialect.isUnavailable(error)) throw error;
@@ -701,10 +703,7 @@ export class KyselyStore {
       shared.notWritten();
     }
     if (written) {
-      const { moved, disabled } = readRecordRows(written.rows);
-      // As `recordAttempts` counts a write that makes a retry due: once it has ended.
-      if (records.some((r) => r.delivery.status === 'pending')) this.#dueWrites++;
-      shared.written({ disabled, stale: records.filter((r) => !moved.has(r.delivery.id)), withoutTexts: [], released: [] });
+      shared.written({ ...recordedBy(records, written.rows), withoutTexts: [], released: [] });
       return written.rows;
     }
     const [result] = await this.dialect.executeBatch([fanOutPassStatement(limits)]);
@@ -1059,11 +1058,9 @@ export class KyselyStore {
   async #writeRecords(records: readonly AttemptRecord[], now: number, disableAfterMs: number | null): Promise<Pick<RecordedAttempts, 'disabled' | 'stale'>> {
     // One statement for the batch where the engine binds arrays; a delivery recorded twice in one batch
     // (which the queue never does) takes the statement-per-row path, which sees the first record's write.
-    if (this.dialect.capabilities.supportsArrayParameters && new Set(records.map((r) => r.delivery.id)).size === records.length) {
+    if (this.dialect.capabilities.supportsArrayParameters && eachOnce(records.map((r) => r.delivery.id))) {
       const [result] = await this.dialect.executeBatch([recordStatement(records, now, disableAfterMs, disableReason(disableAfterMs))]);
-      const moved = new Set(result!.rows.filter((row) => row.kind === 'moved').map((row) => row.id as string));
-      const disabled = result!.rows.filter((row) => row.kind === 'disabled').map((row) => row.id as string);
-      return { disabled, stale: records.filter((r) => !moved.has(r.delivery.id)) };
+      return recordedBy(records, result!.rows);
     }
     const effects: Array<CompiledStatement | StreakRun> = [];
     const updates: CompiledStatement[] = [];
@@ -1152,7 +1149,7 @@ export class KyselyStore {
   async #releaseClaims(releases: readonly ClaimRelease[], now: number): Promise<{ stale: string[] }> {
     // One statement where the engine binds arrays (its plan reaches the deliveries by key whatever the
     // statistics); a delivery given back twice takes the statements per row, where the second is stale.
-    if (this.dialect.capabilities.supportsArrayParameters && new Set(releases.map((r) => r.id)).size === releases.length) {
+    if (this.dialect.capabilities.supportsArrayParameters && eachOnce(releases.map((r) => r.id))) {
       const [result] = await this.dialect.executeBatch([releaseClaimsStatement(releases, now)]);
       const released = new Set(result!.rows.map((row) => row.id as string));
       return { stale: releases.filter((r) => !released.has(r.id)).map((r) => r.id) };
@@ -1286,6 +1283,17 @@ function firstAttemptOf(d: KeptAttempt & Pick<DeliveryTable, 'id'>): AttemptTabl
     outcome: 'delivered',
   };
 }
+/** Whether no id repeats: a set-based statement moves each row at most once. */
+function eachOnce(ids: readonly string[]): boolean {
+  return new Set(ids).size === ids.length;
+}
+
+/** What a record statement's rows say of `records`: the subscriptions disabled, and the records no longer held (stale). */
+function recordedBy(records: readonly AttemptRecord[], rows: readonly Record<string, unknown>[]): Pick<RecordedAttempts, 'disabled' | 'stale'> {
+  const { moved, disabled } = readRecordRows(rows);
+  return { disabled, stale: records.filter((r) => !moved.has(r.delivery.id)) };
+}
+
 /** `#recordFirstDeliverySql`'s parameters: deliveryChangeParams, the kept attempt's columns (SAMPLE_FIRST_DELIVERY's order), then heldParams. */
 function firstDeliveryParams(d: AttemptRecord['delivery'], a: AttemptTable, held: readonly unknown[], now: number): unknown[] {
   return [
