@@ -11,11 +11,11 @@
  * timeout is one timer, and an abort signal gets one listener however many attempts share it.
  * @module
  */
-import { Agent, buildConnector } from 'undici';
 import type { Dispatcher } from 'undici';
 import { AttemptTimeoutError, attemptErrorMessage } from './attempt-error.js';
 import { skippingInterimContinue } from './interim-continue.js';
 import { parseTarget } from './origins.js';
+import { Agent, buildConnector, type Connector } from './undici-core.js';
 import type { AttemptResult } from './outcome.js';
 
 /** How long an unused keep-alive connection stays open; an origin without connections is forgotten. */
@@ -46,7 +46,7 @@ export interface SenderOptions {
   /** Bytes of response body kept for the delivery log. Default 64 KiB. */
   readonly excerptBytes?: number;
   /** The undici connector: the SSRF guard plugs in here. */
-  readonly connect?: buildConnector.connector;
+  readonly connect?: Connector;
   readonly userAgent?: string;
 }
 

@@ -1,13 +1,13 @@
 /**
  * SSRF guard for webhook targets: decides whether a user-supplied URL may be called, and supplies an undici
  * connector that resolves a host once, checks every address, and connects to the checked address (DNS pinning).
- * Self-contained on purpose (only `node:*`, ipaddr.js and undici) so the rules can be reviewed in one place.
+ * Self-contained on purpose (only `node:*`, ipaddr.js and undici's connector) so the rules can be reviewed in one place.
  * @module delivery/ssrf
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { buildConnector } from 'undici';
+import { buildConnector, type Connector } from './undici-core.js';
 
 export interface TargetPolicy {
   /** Allow loopback/private/etc. targets (development, self-hosting). Default false. */
@@ -222,7 +222,7 @@ export function guardedConnector(
   policy?: TargetPolicy,
   resolver: Resolver = defaultResolver,
   connectOptions: GuardedConnectOptions = {},
-): buildConnector.connector {
+): Connector {
   const compiled = compilePolicy(policy);
   const connect = buildConnector(connectOptions.timeout === undefined ? {} : { timeout: connectOptions.timeout });
   return (options, callback) => {
