@@ -315,7 +315,10 @@ const base32Of = (n: string) => [20, 15, 10, 5, 0].map((shift) => `substr(${B32}
 
 // The due events are locked (SKIP LOCKED: another dispatcher takes others) and taken in order while the
 // deliveries of the events before each one are fewer than the queue's room, so the pass overshoots the
-// room by less than one event's deliveries (as `fanOutBatch` stops at an event boundary). The lookup is
+// room by less than one event's deliveries (as `fanOutBatch` stops at an event boundary): every event up
+// to the one whose deliveries include the room's last (`n` = room), or all of them when they make fewer.
+// Said so rather than as a running sum per event, because each node of the plan costs every execution
+// (set up and torn down, rows or not), and a pass usually finds one or two events. The lookup is
 // the default finder's: one index probe per event, by (event, owner) or, for an event to every owner (or
 // none named), by event. Every event read has its deliveries worked out before the room is applied, so
 // the events read per pass are bounded (`FAN_OUT_PASS_EVENTS`). A delivery's id is the pass's id prefix
@@ -340,13 +343,9 @@ const FAN_OUT_PASS_CTES = `ev0 as materialized (
     select * from resthooks_subscriptions s
     where s.event = ev.name and s.active = 1 and (ev.all_owners = 1 or ev.owner is null) and s.created_at <= ev.created_at
   ) s
-), counts as (
-  select ord, count(*) as c from pairs group by ord
 ), taken as materialized (
-  select ord, id, 'pending' as status from (
-    select ev.ord, ev.id, sum(coalesce(counts.c, 0)) over (order by ev.ord) - coalesce(counts.c, 0) as before
-    from ev left join counts using (ord)
-  ) sized where before < $3::bigint
+  select ord, id, 'pending' as status from ev
+  where $3::bigint > 0 and ord <= coalesce((select p.ord from pairs p where p.n = $3::bigint), ord)
 ), done as (
   update resthooks_events as e set status = 'done' from taken where e.id = taken.id and e.status = taken.status
 ), ins as (
