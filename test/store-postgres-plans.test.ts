@@ -112,6 +112,14 @@ const record: SetBasedRecord = {
   streak: { subscriptionId: `sub_${pad(1)}`, failed: true },
 };
 
+// A first attempt that delivered: a batch of only such records takes a statement of its own.
+const delivered: SetBasedRecord = {
+  claim: { attempt: 1, leaseUntil: T0 + 60_000 },
+  attempt: { id: 'att_2', number: 1, started_at: T0, duration_ms: 3, status_code: 200, response_excerpt: 'ok', error: null, outcome: 'delivered' },
+  delivery: { id: `dlv_${pad(49_001)}`, status: 'delivered', attempts: 1, due_at: 0, last_status_code: 200, last_error: null },
+  streak: { subscriptionId: `sub_${pad(1)}`, failed: false },
+};
+
 describe('PostgreSQL statements that name rows by id, as planned once and cached', () => {
   const databases: TestDatabase[] = [];
   const statements: Checked[] = [
@@ -121,6 +129,12 @@ describe('PostgreSQL statements that name rows by id, as planned once and cached
     {
       name: 'fan-out pass with a record batch',
       ...sent(fanOutPassWithRecordsStatement({ events: 10, deliveries: 10, now: T0, leaseUntil: T0, idPrefix: 'dlv_' }, { records: [record], now: T0, disableAfterMs: 1_000, disabledReason: 'failing' })),
+      byDeliveryId: true,
+    },
+    { name: 'record batch of deliveries', ...sent(recordStatement([delivered], T0, 1_000, 'failing')), byDeliveryId: true },
+    {
+      name: 'fan-out pass with a record batch of deliveries',
+      ...sent(fanOutPassWithRecordsStatement({ events: 10, deliveries: 10, now: T0, leaseUntil: T0, idPrefix: 'dlv_' }, { records: [delivered], now: T0, disableAfterMs: 1_000, disabledReason: 'failing' })),
       byDeliveryId: true,
     },
     { name: 'undo of a fan-out pass', ...sent(undoFanOutPassStatement([`dlv_${pad(49_000)}`], [`evt_${pad(49_000)}`])), byDeliveryId: true },
@@ -204,7 +218,7 @@ describe('PostgreSQL statements that name rows by id, as planned once and cached
   };
 
   it('on an empty table (never analyzed)', async () => {
-    expect(statements).toHaveLength(9);
+    expect(statements).toHaveLength(11);
     await check(empty);
   });
 

@@ -171,14 +171,75 @@ const record = named(`with ${RECORD_CTES}\n${RECORD_ROWS}`);
 /** The parameters the record statement takes ($1 to $23); a statement that embeds it numbers its own after them. */
 const RECORD_PARAMETERS = 23;
 
+// A batch of first attempts that all delivered (the common case, and nearly every batch while events trickle
+// in) needs only two of the CTEs above: the deliveries moved on, the attempts kept in their rows, and the
+// streaks of their subscriptions cleared, which is all the CTEs above do for such a batch (no attempt row,
+// no 410, no failure to start a streak or disable). Each CTE of a statement costs its every execution
+// whether it has rows or not (its relations and their indexes opened and locked, its nodes set up): with
+// one or two records per batch, that was most of what the statement cost the server.
+const DELIVERED_CTES = `r as (
+  select *, 'in_flight' as held_status from unnest(
+    $1::text[], $2::int[], $3::bigint[], $4::text[], $5::int[], $6::bigint[], $7::int[], $8::text[],
+    $9::text[], $10::bigint[], $11::int[], $12::int[], $13::text[], $14::text[]
+  ) as r(id, held_attempts, held_due_at, status, attempts, due_at, last_status_code, last_error,
+    attempt_id, started_at, duration_ms, status_code, response_excerpt, streak_id)
+  limit cardinality($1::text[])
+), moved as (
+  update resthooks_deliveries as d
+  set status = r.status, attempts = r.attempts, due_at = r.due_at, last_status_code = r.last_status_code, last_error = r.last_error, updated_at = $15::bigint,
+    first_attempt_id = r.attempt_id, first_attempt_started_at = r.started_at, first_attempt_duration_ms = r.duration_ms,
+    first_attempt_status_code = r.status_code, first_attempt_excerpt = r.response_excerpt
+  from r
+  where d.id = r.id and d.status = r.held_status and d.attempts = r.held_attempts and d.due_at = r.held_due_at
+  returning d.id, r.streak_id
+), marked as (
+  update resthooks_subscriptions as s set failing_since = null
+  from (select distinct streak_id as id from moved where streak_id is not null) as ok
+  where s.id = ok.id and s.failing_since is not null
+)`;
+const recordDelivered = named(`with ${DELIVERED_CTES}\nselect 'moved' as kind, id from moved`);
+/** The parameters the delivered batch's statement takes ($1 to $15). */
+const DELIVERED_PARAMETERS = 15;
+
+/** Whether every record of the batch is a first attempt that delivered (kept in its row), and so `DELIVERED_CTES` writes it. */
+function allDeliveredFirst(records: readonly SetBasedRecord[]): boolean {
+  return records.every((r) => r.attempt !== undefined && keptInDeliveryRow(r.attempt) && r.goneSubscriptionId === undefined && r.streak?.failed !== true);
+}
+
+function deliveredParameters(records: readonly SetBasedRecord[], now: number): unknown[] {
+  const each = <T>(value: (r: SetBasedRecord) => T) => records.map(value);
+  return [
+    each((r) => r.delivery.id),
+    each((r) => r.claim.attempt - 1),
+    each((r) => r.claim.leaseUntil),
+    each((r) => r.delivery.status),
+    each((r) => r.delivery.attempts),
+    each((r) => r.delivery.due_at),
+    each((r) => r.delivery.last_status_code),
+    each((r) => storableText(r.delivery.last_error)),
+    each((r) => r.attempt!.id),
+    each((r) => r.attempt!.started_at),
+    each((r) => r.attempt!.duration_ms),
+    each((r) => r.attempt!.status_code),
+    each((r) => storableText(r.attempt!.response_excerpt)),
+    each((r) => r.streak?.subscriptionId ?? null),
+    now,
+  ];
+}
+
 /**
  * The batch as one statement; its rows name the deliveries moved on (`kind` 'moved': the others are
  * stale) and the subscriptions disabled ('disabled'). Each delivery at most once per batch: a second
  * record of one delivery in the same statement would see the row as it was before the first.
  */
 export function recordStatement(records: readonly SetBasedRecord[], now: number, disableAfterMs: number | null, disabledReason: string): StoreStatement {
+  if (allDeliveredFirst(records)) return recordDelivered(deliveredParameters(records, now));
+  return record(allRecordParameters(records, now, disableAfterMs, disabledReason));
+}
+
+function allRecordParameters(records: readonly SetBasedRecord[], now: number, disableAfterMs: number | null, disabledReason: string): unknown[] {
   const each = <T>(value: (r: SetBasedRecord) => T) => records.map(value);
-  return record([
+  return [
     each((r) => r.delivery.id),
     each((r) => r.claim.attempt - 1),
     each((r) => r.claim.leaseUntil),
@@ -203,7 +264,7 @@ export function recordStatement(records: readonly SetBasedRecord[], now: number,
     disableAfterMs,
     disabledReason,
     each((r) => r.attempt !== undefined && keptInDeliveryRow(r.attempt)),
-  ]);
+  ];
 }
 
 // ── claims given back ───────────────────────────────────────────────────────────────────────────
@@ -254,7 +315,10 @@ const base32Of = (n: string) => [20, 15, 10, 5, 0].map((shift) => `substr(${B32}
 
 // The due events are locked (SKIP LOCKED: another dispatcher takes others) and taken in order while the
 // deliveries of the events before each one are fewer than the queue's room, so the pass overshoots the
-// room by less than one event's deliveries (as `fanOutBatch` stops at an event boundary). The lookup is
+// room by less than one event's deliveries (as `fanOutBatch` stops at an event boundary): every event up
+// to the one whose deliveries include the room's last (`n` = room), or all of them when they make fewer.
+// Said so rather than as a running sum per event, because each node of the plan costs every execution
+// (set up and torn down, rows or not), and a pass usually finds one or two events. The lookup is
 // the default finder's: one index probe per event, by (event, owner) or, for an event to every owner (or
 // none named), by event. Every event read has its deliveries worked out before the room is applied, so
 // the events read per pass are bounded (`FAN_OUT_PASS_EVENTS`). A delivery's id is the pass's id prefix
@@ -279,13 +343,9 @@ const FAN_OUT_PASS_CTES = `ev0 as materialized (
     select * from resthooks_subscriptions s
     where s.event = ev.name and s.active = 1 and (ev.all_owners = 1 or ev.owner is null) and s.created_at <= ev.created_at
   ) s
-), counts as (
-  select ord, count(*) as c from pairs group by ord
 ), taken as materialized (
-  select ord, id, 'pending' as status from (
-    select ev.ord, ev.id, sum(coalesce(counts.c, 0)) over (order by ev.ord) - coalesce(counts.c, 0) as before
-    from ev left join counts using (ord)
-  ) sized where before < $3::bigint
+  select ord, id, 'pending' as status from ev
+  where $3::bigint > 0 and ord <= coalesce((select p.ord from pairs p where p.n = $3::bigint), ord)
 ), done as (
   update resthooks_events as e set status = 'done' from taken where e.id = taken.id and e.status = taken.status
 ), ins as (
@@ -319,6 +379,11 @@ union all
 select 'moved', id, null, null, null, null, null, null, null, null from moved
 union all
 select 'disabled', id, null, null, null, null, null, null, null, null from marked where disable`);
+const fanOutPassWithDelivered = named(`with ${DELIVERED_CTES},
+${after(FAN_OUT_PASS_CTES, DELIVERED_PARAMETERS)}
+${after(FAN_OUT_PASS_ROWS, DELIVERED_PARAMETERS)}
+union all
+select 'moved', id, null, null, null, null, null, null, null, null from moved`);
 
 /** Where a fan-out pass stops and what its deliveries are claimed with. */
 export interface FanOutPassLimits {
@@ -358,8 +423,9 @@ export interface RecordBatch {
  * and `readRecordRows` the batch's. Each delivery at most once in the batch, as for `recordStatement`.
  */
 export function fanOutPassWithRecordsStatement(limits: FanOutPassLimits, batch: RecordBatch): StoreStatement {
-  const { parameters } = recordStatement(batch.records, batch.now, batch.disableAfterMs, batch.disabledReason);
-  return fanOutPassWithRecords([...parameters, ...fanOutPassParameters(limits)]);
+  const { records, now, disableAfterMs, disabledReason } = batch;
+  if (allDeliveredFirst(records)) return fanOutPassWithDelivered([...deliveredParameters(records, now), ...fanOutPassParameters(limits)]);
+  return fanOutPassWithRecords([...allRecordParameters(records, now, disableAfterMs, disabledReason), ...fanOutPassParameters(limits)]);
 }
 
 /** What a record statement's rows say: the deliveries moved on (the others were stale) and the subscriptions disabled. */
