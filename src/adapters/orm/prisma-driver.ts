@@ -140,8 +140,10 @@ export function resthooksAdapter<Factory extends DriverAdapterFactoryLike>(facto
       const adapter = (await factory.connect()) as DriverAdapter;
       const gate = await SqliteConnectionGate.of(adapter);
       // Every transaction Prisma or a held write opens through the adapter passes the gate, if there is one.
-      const begin = gate ? (isolationLevel?: string) => gate.start(isolationLevel) : (isolationLevel?: string) => adapter.startTransaction(isolationLevel);
-      const starts = new StartWatch(maxWait, begin);
+      const begin: Begin = gate
+        ? (isolationLevel, started) => gate.start(isolationLevel, started)
+        : (isolationLevel, started) => (started ? adapter.startTransaction(isolationLevel).then((transaction) => (started(transaction), transaction)) : adapter.startTransaction(isolationLevel));
+      const starts = new StartWatch(maxWait, () => begin(undefined));
       const hold = (slot: Hold): Promise<DriverTransaction> => {
         if (slot.held) return slot.held;
         let begun: DriverTransaction | undefined;
@@ -163,6 +165,8 @@ export function resthooksAdapter<Factory extends DriverAdapterFactoryLike>(facto
 }
 
 type Hold = Extract<DriverSlot, { kind: 'hold' }>;
+/** Starts a transaction through the adapter; `started` is told of it as it resolves (in the same `then`: one promise fewer). */
+type Begin = (isolationLevel: string | undefined, started?: (transaction: DriverTransaction) => void) => Promise<DriverTransaction>;
 
 /** A statement Prisma runs outside any transaction: in the held one while a watched write runs. */
 // Not async functions: an extra promise and await on every statement Prisma runs, watched or not, costs more
@@ -177,15 +181,13 @@ function statement<R>(adapter: DriverAdapter, hold: (slot: Hold) => Promise<Driv
   return slot.started ? run(slot.started) : held.then(run);
 }
 
-function startTransaction(begin: (isolationLevel?: string) => Promise<DriverTransaction>, hold: (slot: Hold) => Promise<DriverTransaction>, isolationLevel: string | undefined): Promise<DriverTransaction> {
+function startTransaction(begin: Begin, hold: (slot: Hold) => Promise<DriverTransaction>, isolationLevel: string | undefined): Promise<DriverTransaction> {
   const slot = currentSlot();
   if (slot?.kind === 'hold' && !slot.ended) return hold(slot).then(joined);
-  const starting = begin(isolationLevel);
-  if (slot?.kind !== 'interactive' || slot.sealed) return starting;
-  return starting.then((transaction) => {
+  if (slot?.kind !== 'interactive' || slot.sealed) return begin(isolationLevel);
+  return begin(isolationLevel, (transaction) => {
     // The first transaction opened for a `$transaction` call, before its callback runs, is that call's.
     if (!slot.sealed && !slot.transaction) slot.transaction = transaction;
-    return transaction;
   });
 }
 
@@ -306,13 +308,14 @@ class SqliteConnectionGate {
     });
   }
 
-  /** The adapter's own `startTransaction`, once no held transaction begun here is open. */
-  start(isolationLevel?: string): Promise<DriverTransaction> {
-    if (this.#ended) return this.#ended.then(() => this.start(isolationLevel));
+  /** The adapter's own `startTransaction`, once no held transaction begun here is open; `started` as in `Begin`. */
+  start(isolationLevel: string | undefined, started?: (transaction: DriverTransaction) => void): Promise<DriverTransaction> {
+    if (this.#ended) return this.#ended.then(() => this.start(isolationLevel, started));
     this.#starting++;
     return this.adapter.startTransaction(isolationLevel).then(
       (transaction) => {
         this.#starting--;
+        started?.(transaction);
         return transaction;
       },
       (error: unknown) => {
