@@ -50,7 +50,7 @@ export interface AdapterCost {
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 
 /** `prisma generate` offline (no schema engine needed) into `dir`, beside a link to the project's node_modules: the client's module. */
-async function prismaClient(dir: string): Promise<string> {
+export async function prismaClient(dir: string): Promise<string> {
   mkdirSync(dir);
   symlinkSync(join(HERE, '..', 'node_modules'), join(dir, 'node_modules'), 'dir');
   const output = join(dir, 'generated');
@@ -70,15 +70,16 @@ async function prismaClient(dir: string): Promise<string> {
   return join(output, 'client.ts');
 }
 
-/** A case's child process, driven one order at a time. */
-class CaseChild {
+/** A case's child process, driven one order at a time; `root`: the checkout whose bench/orm-insert-case.ts it runs. */
+export class CaseChild {
   readonly #child: ChildProcess;
   #waiting: { resolve(message: ToParent): void; reject(error: Error): void } | undefined;
   #exited: Error | undefined;
 
-  constructor(name: OrmCase, dir: string, prismaClientModule: string | undefined) {
-    this.#child = fork(join(HERE, 'orm-insert-case.ts'), [name, dir, ...(prismaClientModule ? [prismaClientModule] : [])], {
-      cwd: join(HERE, '..'),
+  constructor(name: OrmCase, dir: string, prismaClientModule: string | undefined, root = join(HERE, '..'), env: NodeJS.ProcessEnv = process.env) {
+    this.#child = fork(join(root, 'bench', 'orm-insert-case.ts'), [name, dir, ...(prismaClientModule ? [prismaClientModule] : [])], {
+      cwd: root,
+      env,
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

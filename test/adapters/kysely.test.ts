@@ -6,7 +6,7 @@
  */
 import Database from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type Generated } from 'kysely';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { kyselyHooks, type KyselyHooks, type KyselyHooksOptions } from '../../src/adapters/orm/kysely-adapter.js';
 import { OutboxWriteError, type Hooks } from '../../src/index.js';
 import { BOOK_EVENTS, ormAdapterSuite, type BookWriter, type OrmAdapterHarness } from '../orm-adapter.suite.js';
@@ -175,6 +175,42 @@ describe('resthooks/kysely, the sqlite option', () => {
     expect(await outboxCount(env)).toBe(3);
   });
 
+  describe('without it on SQLite, a warning names it, once per hooks', () => {
+    const openOn = closedAfterEach((engine: Engine, options: KyselyHooksOptions, direct: boolean) => makeEnv(engine, options, 'app', direct));
+    const advice = (messages: readonly string[]) => messages.filter((message) => message.includes('without the `sqlite` option'));
+    const recording = () => {
+      const warnings: string[] = [];
+      return { warnings, logger: { debug() {}, info() {}, warn: (_: object, message: string) => void warnings.push(message), error() {} } };
+    };
+
+    it('to the logger, naming the option; not again for the same hooks', async () => {
+      const { warnings, logger } = recording();
+      const env = await openOn('sqlite', { logger }, false);
+      await kyselyHooks(env.db, env.hooks, { models: { Book: 'books' }, logger });
+      expect(advice(warnings)).toEqual([expect.stringContaining('sqlite: database')]);
+    });
+
+    it('to process.emitWarning without a logger', async () => {
+      const emitWarning = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+      try {
+        const env = await openOn('sqlite', {}, false);
+        await kyselyHooks(env.db, env.hooks, { models: { Book: 'books' } });
+        expect(advice(emitWarning.mock.calls.map(([message]) => String(message)))).toHaveLength(1);
+      } finally {
+        emitWarning.mockRestore();
+      }
+    });
+
+    it('not with the option, not on PostgreSQL, not in after-commit mode', async () => {
+      const { warnings, logger } = recording();
+      await openOn('sqlite', { logger }, true);
+      await openOn('postgres', { logger }, false);
+      const separate = await makeEnv('sqlite', { logger }, 'separate');
+      await separate.close();
+      expect(advice(warnings)).toEqual([]);
+    });
+  });
+
   it('a handle that is not the connection under the Kysely instance is ignored, with a warning', async () => {
     const env = await open();
     const other = new Database(env.connection!.name);
@@ -322,7 +358,8 @@ for (const engine of ENGINES) {
       expect(env.receiver.received).toHaveLength(1);
       expect(await outboxNames(env)).toEqual(['note.added']);
       expect((await env.db.selectFrom('shelves').select('name').orderBy('id').execute()).map((r) => r.name)).toEqual(['Sci-fi', 'Poetry']);
-      expect(warnings).toEqual([expect.stringContaining('"shelves" is no model of the events map')]);
+      // On SQLite, also the advice to pass the `sqlite` option (tested with the option).
+      expect(warnings.filter((message) => !message.includes('without the `sqlite` option'))).toEqual([expect.stringContaining('"shelves" is no model of the events map')]);
     });
 
     it('refuses, before running it, a write without returning and a query that writes nothing', async () => {

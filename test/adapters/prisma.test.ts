@@ -604,7 +604,8 @@ for (const app of ENGINES) {
       const setTimeoutSpy = vi.spyOn(globalThis, 'setTimeout');
       try {
         for (let i = 0; i < 10; i++) await env.prisma.book.create({ data: book(`Book ${i}`) });
-        expect(setTimeoutSpy.mock.calls.filter(([, delay]) => delay === maxWait)).toHaveLength(1);
+        // On SQLite none: with its one connection free, each held transaction begins at once, with nothing to wait for.
+        expect(setTimeoutSpy.mock.calls.filter(([, delay]) => delay === maxWait)).toHaveLength(app === 'sqlite' ? 0 : 1);
       } finally {
         setTimeoutSpy.mockRestore();
       }
@@ -645,16 +646,20 @@ interface WatchedTransaction {
 
 /**
  * A driver adapter factory whose transactions record the SQL of each statement run through their `executeRaw` (the
- * public path), and carry as `client` what `client(transaction)` returns (by default their own).
+ * public path); the adapter and its transactions carry as `client` what `client(adapterOrTransaction)` returns (by
+ * default their own). `calls.starts` counts the adapter's own `startTransaction` calls.
  */
 function watchedDriver(client: (transaction: WatchedTransaction) => unknown = (transaction) => transaction.client) {
   const publicStatements: string[] = [];
+  const calls = { starts: 0 };
   const wrap = <F extends { connect(): Promise<object> }>(factory: F): F =>
     forwarding(factory, {
       connect: async () => {
-        const adapter = (await factory.connect()) as { startTransaction(isolationLevel?: string): Promise<WatchedTransaction> };
+        const adapter = (await factory.connect()) as WatchedTransaction & { startTransaction(isolationLevel?: string): Promise<WatchedTransaction> };
         return forwarding(adapter, {
+          client: client(adapter),
           startTransaction: async (isolationLevel?: string) => {
+            calls.starts++;
             const transaction = await adapter.startTransaction(isolationLevel);
             return forwarding(transaction, {
               client: client(transaction),
@@ -667,7 +672,7 @@ function watchedDriver(client: (transaction: WatchedTransaction) => unknown = (t
         });
       },
     });
-  return { wrap, publicStatements };
+  return { wrap, publicStatements, calls };
 }
 
 describe("resthooks/prisma, resthooksAdapter(): outbox statements on the transaction's better-sqlite3 Database (SQLite), the public path otherwise", () => {
@@ -749,6 +754,71 @@ describe("resthooks/prisma, resthooksAdapter(): outbox statements on the transac
     await writeFive();
     expect(driver.publicStatements.filter((sql) => sql.includes(outboxTable('postgres')))).toHaveLength(4);
     expect(commits(driver.publicStatements)).toBe(4);
+  });
+
+  it("begins a write's held transaction on the adapter's connection at once, not through the adapter's startTransaction", async () => {
+    const driver = watchedDriver();
+    env = await makeEnv({ app: 'sqlite', store: 'app', wrapped: true, driver: driver.wrap });
+    const before = driver.calls.starts;
+    for (let i = 0; i < 3; i++) await env.prisma.book.create({ data: book(`Alone ${i}`) });
+    await env.prisma.book.upsert({ where: { id: 100 }, create: { id: 100, ...book('Upserted') }, update: {} });
+    expect(driver.calls.starts - before).toBe(0);
+    // Prisma's own transactions still start through the adapter.
+    await env.prisma.$transaction((tx) => tx.book.create({ data: book('In a transaction') }));
+    expect(driver.calls.starts - before).toBe(1);
+    expect(await eventTitles()).toEqual(['Alone 0', 'Alone 1', 'Alone 2', 'In a transaction', 'Upserted']);
+  });
+
+  describe("keeps Prisma's transactions and held ones apart on the one connection", () => {
+    // Prisma runs a query once it is awaited (`then`): these run when called.
+    const alone = (title: string) => Promise.resolve(env!.prisma.book.create({ data: book(title) }));
+    const inTransaction = (title: string) => Promise.resolve(env!.prisma.$transaction((tx) => tx.book.create({ data: book(title) })));
+    const rolledBackTransaction = (title: string) =>
+      rolledBack(
+        env!.prisma.$transaction(async (tx) => {
+          await tx.book.create({ data: book(title) });
+          throw ROLLBACK;
+        }),
+      );
+    const settled = async (writes: ReadonlyArray<Promise<unknown>>, kept: readonly string[]) => {
+      const outcomes = await Promise.allSettled(writes);
+      expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
+      expect((await titles()).sort()).toEqual([...kept].sort());
+      expect(await eventTitles()).toEqual([...kept].sort());
+    };
+
+    it('a transaction asked for while a held one is open waits for it to end', async () => {
+      // The book titled 'Slow' stays in its held transaction, after its INSERT, until `release()`: its event's
+      // schema validates asynchronously, and the event is recorded before COMMIT.
+      let holding!: () => void;
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (holding = resolve));
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const slowToCheck: StandardSchemaV1 = {
+        '~standard': {
+          version: 1,
+          vendor: 'test',
+          validate: async (value) => {
+            if ((value as { title: string }).title === 'Slow') holding(), await released;
+            return { value };
+          },
+        },
+      };
+      env = await makeEnv({ app: 'sqlite', store: 'app', wrapped: true, hooks: { schemas: { 'book.added': slowToCheck } } });
+      const slow = alone('Slow');
+      await held;
+      const during = [inTransaction('In a transaction'), rolledBackTransaction('Rolled back'), alone('Alone')];
+      await sleep(50);
+      release();
+      await settled([slow, ...during], ['Slow', 'In a transaction', 'Alone']);
+    });
+
+    it('a held transaction does not begin while a transaction is starting, nor the reverse', async () => {
+      env = await makeEnv({ app: 'sqlite', store: 'app', wrapped: true });
+      // Started in one tick: a $transaction whose start is under way when writes outside one come, and the reverse.
+      const writes = Array.from({ length: 12 }, (_, i) => (i % 3 === 1 ? inTransaction(`T${i}`) : i % 3 === 2 ? rolledBackTransaction(`R${i}`) : alone(`A${i}`)));
+      await settled(writes, [...[0, 3, 6, 9].map((i) => `A${i}`), ...[1, 4, 7, 10].map((i) => `T${i}`)]);
+    });
   });
 
   it("surfaces the database's error for an outbox row it refuses, and keeps neither the write nor the row", async () => {

@@ -23,6 +23,8 @@
  * (a `prepare` function, `inTransaction` true at the time: the transaction holds the adapter's one connection),
  * the outbox statements, and the COMMIT or ROLLBACK of a held transaction, run on it through statements prepared
  * once per connection (`sqliteTx`). Without that property, or with anything else in it, the public path is taken.
+ * The adapter itself carries the same `Database` as `client`, its one connection: a held transaction begins on it
+ * at once when no transaction is open or opening there (see `SqliteConnectionGate`).
  * @module
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -45,8 +47,10 @@ export interface DriverTransaction {
   rollback(): Promise<void>;
 }
 
-/** The parts of a driver adapter (`SqlDriverAdapter`) the wrapper takes over. */
+/** The parts of a driver adapter (`SqlDriverAdapter`) the wrapper takes over or reads. */
 interface DriverAdapter {
+  readonly provider?: string;
+  readonly adapterName?: string;
   queryRaw(query: DriverQuery): Promise<unknown>;
   executeRaw(query: DriverQuery): Promise<number>;
   startTransaction(isolationLevel?: string): Promise<DriverTransaction>;
@@ -134,18 +138,35 @@ export function resthooksAdapter<Factory extends DriverAdapterFactoryLike>(facto
   return overriding(factory, {
     connect: async () => {
       const adapter = (await factory.connect()) as DriverAdapter;
-      const starts = new StartWatch(maxWait);
-      const hold = (slot: Hold): Promise<DriverTransaction> => (slot.held ??= starts.start(adapter).then((transaction) => (slot.started = transaction)));
+      const gate = await SqliteConnectionGate.of(adapter);
+      // Every transaction Prisma or a held write opens through the adapter passes the gate, if there is one.
+      const begin: Begin = gate
+        ? (isolationLevel, started) => gate.start(isolationLevel, started)
+        : (isolationLevel, started) => (started ? adapter.startTransaction(isolationLevel).then((transaction) => (started(transaction), transaction)) : adapter.startTransaction(isolationLevel));
+      const starts = new StartWatch(maxWait, () => begin(undefined));
+      const hold = (slot: Hold): Promise<DriverTransaction> => {
+        if (slot.held) return slot.held;
+        let begun: DriverTransaction | undefined;
+        try {
+          begun = gate?.beginHeld();
+        } catch (error) {
+          return (slot.held = Promise.reject(databaseError(error)));
+        }
+        if (begun) return (slot.held = Promise.resolve((slot.started = begun)));
+        return (slot.held = starts.start().then((transaction) => (slot.started = transaction)));
+      };
       return overriding(adapter, {
         queryRaw: (query: DriverQuery) => statement(adapter, hold, (target) => target.queryRaw(query)),
         executeRaw: (query: DriverQuery) => statement(adapter, hold, (target) => target.executeRaw(query)),
-        startTransaction: (isolationLevel?: string) => startTransaction(adapter, hold, isolationLevel),
+        startTransaction: (isolationLevel?: string) => startTransaction(begin, hold, isolationLevel),
       });
     },
   });
 }
 
 type Hold = Extract<DriverSlot, { kind: 'hold' }>;
+/** Starts a transaction through the adapter; `started` is told of it as it resolves (in the same `then`: one promise fewer). */
+type Begin = (isolationLevel: string | undefined, started?: (transaction: DriverTransaction) => void) => Promise<DriverTransaction>;
 
 /** A statement Prisma runs outside any transaction: in the held one while a watched write runs. */
 // Not async functions: an extra promise and await on every statement Prisma runs, watched or not, costs more
@@ -154,18 +175,19 @@ function statement<R>(adapter: DriverAdapter, hold: (slot: Hold) => Promise<Driv
   const slot = currentSlot();
   if (slot?.kind === 'detect') slot.seen = true;
   if (slot?.kind !== 'hold' || slot.ended) return run(adapter);
-  return slot.started ? run(slot.started) : hold(slot).then(run);
+  if (slot.started) return run(slot.started);
+  const held = hold(slot);
+  // Begun at once on SQLite's connection (see SqliteConnectionGate): no need to wait for the promise.
+  return slot.started ? run(slot.started) : held.then(run);
 }
 
-function startTransaction(adapter: DriverAdapter, hold: (slot: Hold) => Promise<DriverTransaction>, isolationLevel: string | undefined): Promise<DriverTransaction> {
+function startTransaction(begin: Begin, hold: (slot: Hold) => Promise<DriverTransaction>, isolationLevel: string | undefined): Promise<DriverTransaction> {
   const slot = currentSlot();
   if (slot?.kind === 'hold' && !slot.ended) return hold(slot).then(joined);
-  const starting = adapter.startTransaction(isolationLevel);
-  if (slot?.kind !== 'interactive' || slot.sealed) return starting;
-  return starting.then((transaction) => {
+  if (slot?.kind !== 'interactive' || slot.sealed) return begin(isolationLevel);
+  return begin(isolationLevel, (transaction) => {
     // The first transaction opened for a `$transaction` call, before its callback runs, is that call's.
     if (!slot.sealed && !slot.transaction) slot.transaction = transaction;
-    return transaction;
   });
 }
 
@@ -188,10 +210,13 @@ class StartWatch {
   readonly #pending = new Set<PendingStart>();
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly maxWait: number) {}
+  constructor(
+    private readonly maxWait: number,
+    private readonly begin: () => Promise<DriverTransaction>,
+  ) {}
 
-  start(adapter: DriverAdapter): Promise<DriverTransaction> {
-    const starting = adapter.startTransaction();
+  start(): Promise<DriverTransaction> {
+    const starting = this.begin();
     return new Promise<DriverTransaction>((resolve, reject) => {
       const pending: PendingStart = { deadline: Date.now() + this.maxWait, reject };
       this.#pending.add(pending);
@@ -228,6 +253,127 @@ class StartWatch {
       this.#pending.delete(pending);
       pending.reject(new Error(`resthooks/prisma: no transaction could be started for a write within ${this.maxWait} ms (resthooksAdapter's maxWait)`));
     }
+  }
+}
+
+/**
+ * `@prisma/adapter-better-sqlite3` runs every transaction on its one connection, one at a time: its
+ * `startTransaction` takes an async mutex, prepares BEGIN and runs it. For a write outside a transaction,
+ * that start (the mutex's promises, a BEGIN prepared anew) cost more than the rest of what resthooks adds.
+ * When nothing has a transaction open or opening on the connection, a held transaction begins on it at once
+ * instead, with a BEGIN prepared once. The adapter's mutex knows nothing of it, so every transaction started
+ * through the wrapped adapter passes here first and waits until that held transaction has ended; a held
+ * transaction does not begin while such a start is under way (it may hold the mutex, its BEGIN not yet run).
+ * The adapter's plain statements run on the connection as before: inside whatever transaction is open there.
+ */
+class SqliteConnectionGate {
+  /** Starts through the adapter not yet settled. */
+  #starting = 0;
+  /** Resolves when the held transaction begun here ends; undefined while there is none. */
+  #ended: Promise<void> | undefined;
+
+  private constructor(
+    private readonly adapter: DriverAdapter,
+    private readonly connection: SqliteConnection,
+  ) {}
+
+  /**
+   * The gate of `adapter`'s connection, if its `client` is a better-sqlite3 `Database` and the one its
+   * transactions run on: a transaction started through it (then rolled back) must be open there and carry
+   * the same `client`. Otherwise (another driver, a `client` of another kind) none, and held transactions
+   * start through the adapter.
+   */
+  static async of(adapter: DriverAdapter): Promise<SqliteConnectionGate | undefined> {
+    const connection = sqliteConnection((adapter as { readonly client?: unknown }).client);
+    if (!connection || connection.inTransaction) return undefined;
+    try {
+      const transaction = await adapter.startTransaction();
+      const open = connection.inTransaction && (transaction as { readonly client?: unknown }).client === connection;
+      await rollback(transaction);
+      return open && !connection.inTransaction ? new SqliteConnectionGate(adapter, connection) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A held transaction begun now, if the connection is free; otherwise undefined (start one through `start`). */
+  beginHeld(): DriverTransaction | undefined {
+    if (this.#ended || this.#starting > 0 || this.connection.inTransaction) return undefined;
+    sqliteTx(this.connection)('BEGIN', NO_PARAMETERS);
+    let end!: () => void;
+    this.#ended = new Promise<void>((resolve) => (end = resolve));
+    return new HeldSqliteTransaction(this.adapter, this.connection, () => {
+      this.#ended = undefined;
+      end();
+    });
+  }
+
+  /** The adapter's own `startTransaction`, once no held transaction begun here is open; `started` as in `Begin`. */
+  start(isolationLevel: string | undefined, started?: (transaction: DriverTransaction) => void): Promise<DriverTransaction> {
+    if (this.#ended) return this.#ended.then(() => this.start(isolationLevel, started));
+    this.#starting++;
+    return this.adapter.startTransaction(isolationLevel).then(
+      (transaction) => {
+        this.#starting--;
+        started?.(transaction);
+        return transaction;
+      },
+      (error: unknown) => {
+        this.#starting--;
+        throw error;
+      },
+    );
+  }
+}
+
+/**
+ * A transaction begun by `SqliteConnectionGate.beginHeld`: its statements are the adapter's, which run on the
+ * connection it is open on. `commit()` and `rollback()` end only the hold (the COMMIT or ROLLBACK is sent
+ * before, as for the adapter's own transactions).
+ */
+class HeldSqliteTransaction implements DriverTransaction {
+  readonly options = { usePhantomQuery: false };
+  readonly provider: string | undefined;
+  readonly adapterName: string | undefined;
+
+  constructor(
+    private readonly adapter: DriverAdapter,
+    /** The connection, where `openSqliteConnection` looks for it. */
+    readonly client: SqliteConnection,
+    private readonly end: () => void,
+  ) {
+    this.provider = adapter.provider;
+    this.adapterName = adapter.adapterName;
+  }
+
+  queryRaw(query: DriverQuery): Promise<unknown> {
+    return this.adapter.queryRaw(query);
+  }
+
+  executeRaw(query: DriverQuery): Promise<number> {
+    return this.adapter.executeRaw(query);
+  }
+
+  commit(): Promise<void> {
+    this.end();
+    return Promise.resolve();
+  }
+
+  rollback(): Promise<void> {
+    this.end();
+    return Promise.resolve();
+  }
+
+  async createSavepoint(name: string): Promise<void> {
+    await this.adapter.executeRaw(raw(`SAVEPOINT ${name}`));
+  }
+
+  async rollbackToSavepoint(name: string): Promise<void> {
+    await this.adapter.executeRaw(raw(`ROLLBACK TO ${name}`));
+  }
+
+  async releaseSavepoint(name: string): Promise<void> {
+    await this.adapter.executeRaw(raw(`RELEASE SAVEPOINT ${name}`));
   }
 }
 
@@ -307,10 +453,15 @@ interface SqliteConnection extends SqlitePreparer {
 
 /** `transaction`'s better-sqlite3 `Database`, if it has one and a transaction is open on it now. */
 function openSqliteConnection(transaction: DriverTransaction): SqliteConnection | undefined {
-  const client = (transaction as { readonly client?: unknown }).client;
+  const connection = sqliteConnection((transaction as { readonly client?: unknown }).client);
+  return connection?.inTransaction === true ? connection : undefined;
+}
+
+/** `client`, if it is a better-sqlite3 `Database` (by shape). */
+function sqliteConnection(client: unknown): SqliteConnection | undefined {
   if (typeof client !== 'object' || client === null) return undefined;
   const connection = client as Partial<SqliteConnection>;
-  return typeof connection.prepare === 'function' && connection.inTransaction === true ? (connection as SqliteConnection) : undefined;
+  return typeof connection.prepare === 'function' && typeof connection.inTransaction === 'boolean' ? (connection as SqliteConnection) : undefined;
 }
 
 /**
