@@ -198,6 +198,7 @@ class BullmqQueue implements DeliveryQueue {
   /** Set while the store cannot be read by this worker's jobs, so the outage is logged once, not per job. */
   #storeUnreachable = false;
   readonly #guard: DeliveryGuard;
+  readonly #sharedGate: RedisSendGate | undefined;
   readonly #keyPrefix: string;
   /** `workerConcurrency`: attempts in flight at once in this worker. */
   readonly #slots: number;
@@ -236,7 +237,7 @@ class BullmqQueue implements DeliveryQueue {
       full: () => this.#held >= this.#holdLimit(),
     });
     const fairness = context.fairness;
-    this.gate = settings.sharedLimits
+    this.#sharedGate = settings.sharedLimits
       ? new RedisSendGate(() => this.#redisClient(), {
           keyPrefix: this.#keyPrefix,
           leaseMs: context.timeoutMs + SLOT_LEASE_MARGIN_MS,
@@ -244,6 +245,7 @@ class BullmqQueue implements DeliveryQueue {
           perSubscription: fairness?.perSubscription ?? Number.MAX_SAFE_INTEGER,
         })
       : undefined;
+    this.gate = this.#sharedGate;
     if (this.leaseMs < context.timeoutMs + RECORD_MARGIN_MS) {
       settings.logger.warn(
         { leaseMs: this.leaseMs, timeoutMs: context.timeoutMs },
@@ -327,6 +329,8 @@ class BullmqQueue implements DeliveryQueue {
     if (this.#checking) await bounded(this.#checking, FORCE_CLOSE_GRACE_MS);
     try {
       if (opened.worker) await this.#closeWorker(opened, timeoutMs);
+      // The attempts did not wait for their finishes to reach Redis: send those still waiting.
+      if (this.#sharedGate) await bounded(this.#sharedGate.flush(), FORCE_CLOSE_GRACE_MS);
     } finally {
       if (this.#closing === opened) this.#closing = undefined;
     }
