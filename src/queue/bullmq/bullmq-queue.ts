@@ -6,7 +6,7 @@
  * reloads the claims before sending.
  * @module
  */
-import { Queue, Worker, type ConnectionOptions, type Job, type RedisClient } from 'bullmq';
+import { Queue, type ConnectionOptions, type Job, type RedisClient, type Worker } from 'bullmq';
 import { ConfigError } from '../../errors.js';
 import { loggedError, silentLogger, type Logger } from '../../logger.js';
 import type { ClaimedDelivery } from '../../store/kysely-store.js';
@@ -15,6 +15,7 @@ import type { SendGate } from '../send-gate.js';
 import { SLOT_LEASE_MARGIN_MS } from '../send-limits.js';
 import { ClaimReader } from './claim-reader.js';
 import { DeliveryGuard } from './delivery-guard.js';
+import { DeliveryWorker } from './delivery-worker.js';
 import { addJobs, attemptsOf, isBatch, type DeliveryAttempt, type DeliveryJobData } from './delivery-jobs.js';
 import { RedisSendGate } from './redis-send-gate.js';
 import { WorkerSlots, type Go } from './worker-slots.js';
@@ -407,13 +408,18 @@ class BullmqQueue implements DeliveryQueue {
         const { lockDuration, stalledInterval } = this.#settings;
         // As many jobs as slots (jobs of one delivery each fill them); a job that finds the worker
         // holding all it may waits for room before it reads anything (see `#roomForJob`).
-        worker = new Worker<DeliveryJobData>(queueName, processJob, {
-          connection,
-          ...(prefix === undefined ? {} : { prefix }),
-          concurrency: this.#slots,
-          ...(lockDuration === undefined ? {} : { lockDuration }),
-          ...(stalledInterval === undefined ? {} : { stalledInterval }),
-        });
+        worker = new DeliveryWorker<DeliveryJobData>(
+          queueName,
+          processJob,
+          {
+            connection,
+            ...(prefix === undefined ? {} : { prefix }),
+            concurrency: this.#slots,
+            ...(lockDuration === undefined ? {} : { lockDuration }),
+            ...(stalledInterval === undefined ? {} : { stalledInterval }),
+          },
+          () => redisClientOf(queue),
+        );
       } catch (error) {
         void queue.close();
         throw error;
