@@ -11,10 +11,11 @@
  */
 import { Worker, type Job, type Processor, type RedisClient, type WorkerOptions } from 'bullmq';
 
-// KEYS: the queue's marker, wait list and prioritized set. The base marker (member "0") says "jobs
-// are waiting"; BullMQ's own scripts add it wherever a job becomes waiting, so it goes only while none is.
+// KEYS: the queue's marker, wait list and prioritized set. The base marker (member "0", score 0) says
+// "jobs are waiting"; BullMQ's own scripts add it wherever a job becomes waiting, so it goes only while
+// none is. A marker with any other score is left alone (a delayed job's next time).
 const DROP_STALE_MARKER = `
-if redis.call('LLEN', KEYS[2]) == 0 and redis.call('ZCARD', KEYS[3]) == 0 then
+if redis.call('LLEN', KEYS[2]) == 0 and redis.call('ZCARD', KEYS[3]) == 0 and redis.call('ZSCORE', KEYS[1], '0') == '0' then
   return redis.call('ZREM', KEYS[1], '0')
 end
 return 0
