@@ -34,8 +34,8 @@ export class DeliveryWorker<T> extends Worker<T> {
     this.run().catch((error: unknown) => this.emit('error', error instanceof Error ? error : new Error(String(error))));
   }
 
-  // The fetch the main loop and `getNextJob` make: `(token, name)` on BullMQ 6; the arguments are
-  // passed on as they come.
+  // The fetch the main loop and `getNextJob` make: `(token, name)` on BullMQ 6, `(client, token, name)`
+  // on BullMQ 5; the arguments are passed on as they come.
   protected override async moveToActive(...args: [token: string, name?: string]): Promise<Job<T>> {
     const job = await super.moveToActive(...args);
     if (!job) await this.#dropStaleMarker();
