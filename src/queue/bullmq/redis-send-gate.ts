@@ -148,7 +148,8 @@ const GATE_COMMAND = 'resthooksGate';
 /**
  * How long a finish waits for admissions to ride along with (then it goes alone, with any others
  * that came meanwhile), when other workers' admissions depend on it at once: a pause (it must hold
- * on every worker), or a rate window (it counts from the finish).
+ * on every worker), a probe's answer (it ends or extends a pause), or a rate window (it counts from
+ * the finish).
  */
 const FINISH_WAIT_MS = 2;
 /**
@@ -220,7 +221,7 @@ export class RedisSendGate implements SendGate {
   finish(pass: GatePass, verdict: ReceiverVerdict): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#finishes.push({ pass, verdict, resolve, reject });
-      const urgent = verdict.kind === 'pause' || pass.request.perSecond !== null;
+      const urgent = verdict.kind === 'pause' || pass.probe || pass.request.perSecond !== null;
       const dueAt = performance.now() + (urgent ? FINISH_WAIT_MS : FINISH_RIDE_MS);
       if (dueAt >= this.#finishDueAt) return;
       clearTimeout(this.#finishTimer);
