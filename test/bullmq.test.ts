@@ -139,6 +139,34 @@ describe('bullmqQueue: one process relays and works', () => {
   });
 });
 
+describe('bullmqQueue: a worker while jobs come one at a time', () => {
+  it("blocks on Redis once per job: the wake-up marker BullMQ's fetch puts back is dropped once no job waits", async () => {
+    const redis = await startRedis(); // its command counts are this test's alone
+    later(() => redis.stop(), undefined);
+    const counter = new Redis(redis.url);
+    later(() => counter.quit(), undefined);
+    const blockingWaits = async () => Number(/cmdstat_bzpopmin:calls=(\d+)/.exec(await counter.info('commandstats'))?.[1] ?? 0);
+    const receiver = await receiverFor();
+    const hooks = await bullHooks((await sharedStore('sqlite'))(), { connection: redis.url, queueName: queueName(), worker: true });
+    await hooks.start();
+    await hooks.subscriptions.create({ owner: 'alice', event: 'book.added', target: receiver.url });
+    await hooks.model('Book', 'created', { id: 0, ownerId: 'alice' });
+    await receiver.waitFor(1);
+    await hooks.idle();
+
+    const before = await blockingWaits();
+    const jobs = 10;
+    for (let i = 1; i <= jobs; i++) {
+      await hooks.model('Book', 'created', { id: i, ownerId: 'alice' });
+      await receiver.waitFor(i + 1);
+      await hooks.idle();
+    }
+    // BullMQ's own worker: two per job (one returns at once, on the marker its fetch of that job put back).
+    expect((await blockingWaits()) - before).toBeLessThanOrEqual(jobs + 3);
+    expect(receiver.received).toHaveLength(jobs + 1);
+  });
+});
+
 describe.each(['postgres', 'sqlite'] as const)('bullmqQueue: an app that only relays, two workers (%s)', (engine) => {
   it('200 events arrive exactly once, spread over both workers', async () => {
     const name = queueName();

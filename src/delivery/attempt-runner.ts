@@ -81,8 +81,10 @@ export class AttemptRunner {
       result = await this.#send(claim, hook, body, startedAt, signal, extraHeaders);
     } finally {
       const pauseMs = pauseLengthMs(result, options, claim.attempt, Date.now(), Math.random());
-      // A gate that cannot be told lets the slots go when their lease ends.
-      await this.#deps.gate.finish(pass, receiverVerdict(result, pauseMs)).catch((error: unknown) => {
+      // Not awaited: the record need not wait for the gate, and a shared gate (Redis) then sends the
+      // finish with its next admissions rather than in a call of its own. A gate that cannot be told
+      // lets the slots go when their lease ends.
+      void this.#deps.gate.finish(pass, receiverVerdict(result, pauseMs)).catch((error: unknown) => {
         this.#deps.logger.warn({ err: loggedError(error), deliveryId: claim.id }, 'resthooks: could not free the rate-limit slot of an attempt');
       });
     }

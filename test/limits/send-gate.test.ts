@@ -5,7 +5,7 @@
  */
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, inject, it, vi } from 'vitest';
 import { RedisSendGate } from '../../src/queue/bullmq/redis-send-gate.js';
 import { MemorySendGate } from '../../src/queue/memory-send-gate.js';
 import type { Admission, GatePass, GateRequest, ReceiverVerdict } from '../../src/queue/send-gate.js';
@@ -264,6 +264,29 @@ describe('redis send gate: round trips on Redis time', () => {
     // Each attempt's argument is its words alone: no key, no key prefix, no pass-id prefix.
     for (const words of perAttempt) expect(words.length).toBeLessThan(40);
     expect(args.join(' ')).not.toContain(':gate:pause:');
+  });
+
+  it('a finish that only frees cap slots waits longer for admissions to ride with (attempts do not wait for it); a pause goes within moments and takes it along', async () => {
+    const { gate, calls } = await countedGate(`gate-test-${process.pid}-${++gates}`);
+    const one = await gate.admit(request('s1'));
+    const two = await gate.admit(request('s2', null, 'http://b.test'));
+    if (!one.admitted || !two.admitted) throw new Error('not admitted');
+    const before = calls();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      let sent = false;
+      const finished = gate.finish(one.pass, { kind: 'fine' }).then(() => (sent = true));
+      await vi.advanceTimersByTimeAsync(10);
+      expect(calls() - before).toBe(0);
+      const paused = gate.finish(two.pass, { kind: 'pause', ms: 60_000 });
+      await vi.advanceTimersByTimeAsync(2);
+      vi.useRealTimers();
+      await Promise.all([finished, paused]);
+      expect(sent).toBe(true);
+      expect(calls() - before).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('finishes with no admission after them go together within moments; another worker then finds their slots free', async () => {

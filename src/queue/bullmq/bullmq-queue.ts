@@ -6,7 +6,7 @@
  * reloads the claims before sending.
  * @module
  */
-import { Queue, Worker, type ConnectionOptions, type Job, type RedisClient } from 'bullmq';
+import { Queue, type ConnectionOptions, type Job, type RedisClient, type Worker } from 'bullmq';
 import { ConfigError } from '../../errors.js';
 import { loggedError, silentLogger, type Logger } from '../../logger.js';
 import type { ClaimedDelivery } from '../../store/kysely-store.js';
@@ -15,6 +15,7 @@ import type { SendGate } from '../send-gate.js';
 import { SLOT_LEASE_MARGIN_MS } from '../send-limits.js';
 import { ClaimReader } from './claim-reader.js';
 import { DeliveryGuard } from './delivery-guard.js';
+import { DeliveryWorker } from './delivery-worker.js';
 import { addJobs, attemptsOf, isBatch, type DeliveryAttempt, type DeliveryJobData } from './delivery-jobs.js';
 import { RedisSendGate } from './redis-send-gate.js';
 import { WorkerSlots, type Go } from './worker-slots.js';
@@ -198,6 +199,7 @@ class BullmqQueue implements DeliveryQueue {
   /** Set while the store cannot be read by this worker's jobs, so the outage is logged once, not per job. */
   #storeUnreachable = false;
   readonly #guard: DeliveryGuard;
+  readonly #sharedGate: RedisSendGate | undefined;
   readonly #keyPrefix: string;
   /** `workerConcurrency`: attempts in flight at once in this worker. */
   readonly #slots: number;
@@ -236,7 +238,7 @@ class BullmqQueue implements DeliveryQueue {
       full: () => this.#held >= this.#holdLimit(),
     });
     const fairness = context.fairness;
-    this.gate = settings.sharedLimits
+    this.#sharedGate = settings.sharedLimits
       ? new RedisSendGate(() => this.#redisClient(), {
           keyPrefix: this.#keyPrefix,
           leaseMs: context.timeoutMs + SLOT_LEASE_MARGIN_MS,
@@ -244,6 +246,7 @@ class BullmqQueue implements DeliveryQueue {
           perSubscription: fairness?.perSubscription ?? Number.MAX_SAFE_INTEGER,
         })
       : undefined;
+    this.gate = this.#sharedGate;
     if (this.leaseMs < context.timeoutMs + RECORD_MARGIN_MS) {
       settings.logger.warn(
         { leaseMs: this.leaseMs, timeoutMs: context.timeoutMs },
@@ -327,6 +330,8 @@ class BullmqQueue implements DeliveryQueue {
     if (this.#checking) await bounded(this.#checking, FORCE_CLOSE_GRACE_MS);
     try {
       if (opened.worker) await this.#closeWorker(opened, timeoutMs);
+      // The attempts did not wait for their finishes to reach Redis: send those still waiting.
+      if (this.#sharedGate) await bounded(this.#sharedGate.flush(), FORCE_CLOSE_GRACE_MS);
     } finally {
       if (this.#closing === opened) this.#closing = undefined;
     }
@@ -403,13 +408,18 @@ class BullmqQueue implements DeliveryQueue {
         const { lockDuration, stalledInterval } = this.#settings;
         // As many jobs as slots (jobs of one delivery each fill them); a job that finds the worker
         // holding all it may waits for room before it reads anything (see `#roomForJob`).
-        worker = new Worker<DeliveryJobData>(queueName, processJob, {
-          connection,
-          ...(prefix === undefined ? {} : { prefix }),
-          concurrency: this.#slots,
-          ...(lockDuration === undefined ? {} : { lockDuration }),
-          ...(stalledInterval === undefined ? {} : { stalledInterval }),
-        });
+        worker = new DeliveryWorker<DeliveryJobData>(
+          queueName,
+          processJob,
+          {
+            connection,
+            ...(prefix === undefined ? {} : { prefix }),
+            concurrency: this.#slots,
+            ...(lockDuration === undefined ? {} : { lockDuration }),
+            ...(stalledInterval === undefined ? {} : { stalledInterval }),
+          },
+          () => redisClientOf(queue),
+        );
       } catch (error) {
         void queue.close();
         throw error;

@@ -147,9 +147,18 @@ const GATE_COMMAND = 'resthooksGate';
 
 /**
  * How long a finish waits for admissions to ride along with (then it goes alone, with any others
- * that came meanwhile). Its slots stay taken that much longer at most.
+ * that came meanwhile), when other workers' admissions depend on it at once: a pause (it must hold
+ * on every worker), a probe's answer (it ends or extends a pause), or a rate window (it counts from
+ * the finish).
  */
 const FINISH_WAIT_MS = 2;
+/**
+ * How long any other finish waits: it only frees cap slots, and this worker's own next admissions
+ * see them free at once (its finishes go first in their call). Other workers see them free at most
+ * this much later; attempts do not wait for it (see AttemptRunner), so while deliveries trickle in,
+ * each finish rides on the next job's admissions rather than costing a call of its own.
+ */
+const FINISH_RIDE_MS = 20;
 /** At most this many finishes and admissions in one script call: a script holds Redis while it runs. */
 const MAX_PER_CALL = 128;
 
@@ -176,6 +185,8 @@ export class RedisSendGate implements SendGate {
   #finishes: PendingFinish[] = [];
   #admissions: PendingAdmission[] = [];
   #finishTimer: NodeJS.Timeout | undefined;
+  /** When `#finishTimer` fires (performance.now()). */
+  #finishDueAt = Infinity;
   #admitScheduled = false;
   /** Pass ids: unique across workers by the prefix, cheap per attempt by the counter. */
   readonly #idPrefix = `${randomUUID()}:`;
@@ -204,14 +215,25 @@ export class RedisSendGate implements SendGate {
 
   /**
    * Resolves once Redis has applied it. Each attempt would otherwise cost two round trips (admit,
-   * finish): a finish rides with the next admissions of this gate, or goes within FINISH_WAIT_MS with
-   * the others that came meanwhile.
+   * finish): a finish rides with the next admissions of this gate, or goes within FINISH_WAIT_MS
+   * (a pause, a rate window) or FINISH_RIDE_MS (the rest) with the others that came meanwhile.
    */
   finish(pass: GatePass, verdict: ReceiverVerdict): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#finishes.push({ pass, verdict, resolve, reject });
-      this.#finishTimer ??= setTimeout(() => void this.#send(), FINISH_WAIT_MS);
+      const urgent = verdict.kind === 'pause' || pass.probe || pass.request.perSecond !== null;
+      const dueAt = performance.now() + (urgent ? FINISH_WAIT_MS : FINISH_RIDE_MS);
+      if (dueAt >= this.#finishDueAt) return;
+      clearTimeout(this.#finishTimer);
+      this.#finishDueAt = dueAt;
+      this.#finishTimer = setTimeout(() => void this.#send(), dueAt - performance.now());
     });
+  }
+
+  /** Sends the finishes still waiting (on close: their slots would otherwise stay taken until their lease ends). */
+  async flush(): Promise<void> {
+    if (this.#finishes.length === 0 && this.#admissions.length === 0) return;
+    await this.#send();
   }
 
   /** One admission with a clock of its own, sent alone (tests; production uses `admit`). */
@@ -230,6 +252,7 @@ export class RedisSendGate implements SendGate {
   async #send(): Promise<void> {
     clearTimeout(this.#finishTimer);
     this.#finishTimer = undefined;
+    this.#finishDueAt = Infinity;
     this.#admitScheduled = false;
     const finishes = this.#finishes;
     const admissions = this.#admissions;
