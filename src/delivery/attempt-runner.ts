@@ -8,7 +8,7 @@ import { newId } from '../ids.js';
 import { errorInfo, loggedError, type Logger } from '../logger.js';
 import { logAttempt } from './attempt-log.js';
 import { giveBackDelayMs } from '../queue/queue.js';
-import type { GatePass, SendGate } from '../queue/send-gate.js';
+import type { GatePass, ReceiverVerdict, SendGate } from '../queue/send-gate.js';
 import { storedEventOf, type AttemptRecord, type ClaimedDelivery, type ClaimRelease } from '../store/kysely-store.js';
 import { livePreviousSecrets, type HookInfo, type JsonValue } from '../store/records.js';
 import { storableText } from '../store/storable-text.js';
@@ -38,6 +38,7 @@ export interface AttemptRunnerDeps {
   readonly gate: SendGate;
 }
 
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 /** How long an attempt waits when the gate cannot be asked (its Redis unreachable). */
 const GATE_UNREACHABLE_WAIT_MS = 1000;
 
@@ -49,7 +50,7 @@ export class AttemptRunner {
   }
 
   /** `extraHeaders` (a trace's `traceparent`) go with the attempt's request; `stillMine`: see DeliveryProcessor. */
-  async run(claim: ClaimedDelivery, signal: AbortSignal, extraHeaders: Readonly<Record<string, string>> = {}, stillMine?: () => boolean): Promise<FinishedAttempt> {
+  async run(claim: ClaimedDelivery, signal: AbortSignal, extraHeaders: Readonly<Record<string, string>> = NO_HEADERS, stillMine?: () => boolean): Promise<FinishedAttempt> {
     const { options } = this.#deps;
     const subscription = claim.subscription;
     const startedAt = Date.now();
@@ -59,14 +60,16 @@ export class AttemptRunner {
       return { record: endedWithoutAttempt(claim, subscription ? 'subscription inactive' : 'subscription deleted') };
     }
     const perSecond = subscription.maxPerSecond ?? options.maxPerSecondPerSubscription;
+    const gate = this.#deps.gate;
     let pass: GatePass;
     try {
-      const admission = await this.#deps.gate.admit({ subscriptionId: subscription.id, origin: originOf(subscription.target), perSecond });
+      const request = { subscriptionId: subscription.id, origin: originOf(subscription.target), perSecond };
+      const admission = gate.now ? gate.now.admit(request) : await gate.admit(request);
       if (!admission.admitted) return { release: giveBack(claim, Date.now() + admission.waitMs) };
       pass = admission.pass;
       if (stillMine && !stillMine()) {
         // Nothing to record and no claim to give back: whoever holds the attempt now makes it.
-        await this.#deps.gate.finish(pass, { kind: 'unsent' }).catch(() => undefined);
+        await this.#finishPass(pass, { kind: 'unsent' }, claim, false);
         return {};
       }
     } catch (error) {
@@ -81,12 +84,29 @@ export class AttemptRunner {
       result = await this.#send(claim, hook, body, startedAt, signal, extraHeaders);
     } finally {
       const pauseMs = pauseLengthMs(result, options, claim.attempt, Date.now(), Math.random());
-      // A gate that cannot be told lets the slots go when their lease ends.
-      await this.#deps.gate.finish(pass, receiverVerdict(result, pauseMs)).catch((error: unknown) => {
-        this.#deps.logger.warn({ err: loggedError(error), deliveryId: claim.id }, 'resthooks: could not free the rate-limit slot of an attempt');
-      });
+      const finishing = this.#finishPass(pass, receiverVerdict(result, pauseMs), claim, true);
+      if (finishing) await finishing;
     }
     return this.#finished(claim, hook, body, startedAt, result);
+  }
+
+  /**
+   * Tells the gate the attempt is over. A gate that cannot be told lets the slots go when their lease
+   * ends: its failure is logged (when `warn`) and goes no further. Undefined once done: a gate in memory
+   * is told at once, without a promise.
+   */
+  #finishPass(pass: GatePass, verdict: ReceiverVerdict, claim: ClaimedDelivery, warn: boolean): Promise<void> | undefined {
+    const gate = this.#deps.gate;
+    const failed = (error: unknown) => {
+      if (warn) this.#deps.logger.warn({ err: loggedError(error), deliveryId: claim.id }, 'resthooks: could not free the rate-limit slot of an attempt');
+    };
+    if (!gate.now) return gate.finish(pass, verdict).catch(failed);
+    try {
+      gate.now.finish(pass, verdict);
+    } catch (error) {
+      failed(error);
+    }
+    return undefined;
   }
 
   #send(claim: ClaimedDelivery, hook: HookInfo, body: string, startedAt: number, signal: AbortSignal, extraHeaders: Readonly<Record<string, string>>): Promise<SendResult> {
