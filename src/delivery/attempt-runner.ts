@@ -11,6 +11,7 @@ import { giveBackDelayMs } from '../queue/queue.js';
 import type { GatePass, ReceiverVerdict, SendGate } from '../queue/send-gate.js';
 import { storedEventOf, type AttemptRecord, type ClaimedDelivery, type ClaimRelease } from '../store/kysely-store.js';
 import { livePreviousSecrets, type HookInfo, type JsonValue } from '../store/records.js';
+import { firstAttemptId } from '../store/rows.js';
 import { storableText } from '../store/storable-text.js';
 import { eventBody } from './envelope.js';
 import { classifyAttempt, type AttemptOutcome } from './outcome.js';
@@ -186,7 +187,8 @@ function attemptRecord(claim: ClaimedDelivery, startedAt: number, result: SendRe
     // The claim is its own token (its attempt and lease): no copy per attempt.
     claim,
     attempt: {
-      id: newId('att'),
+      // The first attempt's id is derived from the delivery's (`firstAttemptId`): no new id per delivery.
+      id: claim.attempt === 1 ? firstAttemptId(claim.id) : newId('att'),
       delivery_id: claim.id,
       number: claim.attempt,
       started_at: startedAt,

@@ -15,7 +15,7 @@ import { SEALED_PREFIX, SecretBox, sealedKeyId, unknownKeyError } from './secret
 import type { AttemptTable, DeliveryFirstAttemptColumns, DeliveryTable, EventRow, EventStatus, EventTable, FreshEventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { CompiledStatement } from './host-executor.js';
 import type { StatementResult, StoreDialect, StoreStatement } from './store-dialect.js';
-import { keptInDeliveryRow } from './rows.js';
+import { keptFirstAttemptId, keptInDeliveryRow, storedFirstAttemptId } from './rows.js';
 import { FAN_OUT_PASS_EVENTS, extendLeaseStatement, fanOutPassStatement, fanOutPassWithRecordsStatement, fanOutStatement, readFanOutPass, readRecordRows, recordStatement, releaseClaimsStatement, statementName, undoFanOutPassStatement, type FanOutPassLimits } from './postgres/set-based-writes.js';
 import { newId } from '../ids.js';
 import { FRESH_EVENT_COLUMNS, livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type JsonValue, type StoredEvent, type Subscription } from './records.js';
@@ -1289,7 +1289,7 @@ type KeptAttempt = Selectable<DeliveryFirstAttemptColumns>;
 function firstAttemptOf(d: KeptAttempt & Pick<DeliveryTable, 'id'>): AttemptTable | undefined {
   if (d.first_attempt_id === null) return undefined;
   return {
-    id: d.first_attempt_id,
+    id: keptFirstAttemptId(d.id, d.first_attempt_id),
     delivery_id: d.id,
     number: 1,
     started_at: Number(d.first_attempt_started_at),
@@ -1315,7 +1315,7 @@ function recordedBy(records: readonly AttemptRecord[], rows: readonly Record<str
 function firstDeliveryParams(d: AttemptRecord['delivery'], a: AttemptTable, held: readonly unknown[], now: number): unknown[] {
   return [
     d.status, d.attempts, d.due_at, d.last_status_code, storableText(d.last_error), now,
-    a.id, a.started_at, a.duration_ms, a.status_code, storableText(a.response_excerpt),
+    storedFirstAttemptId(d.id, a.id), a.started_at, a.duration_ms, a.status_code, storableText(a.response_excerpt),
     held[0], held[1], held[2],
   ];
 }
