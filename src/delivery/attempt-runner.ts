@@ -98,16 +98,18 @@ export class AttemptRunner {
    */
   #finishPass(pass: GatePass, verdict: ReceiverVerdict, claim: ClaimedDelivery, warn: boolean): Promise<void> | undefined {
     const gate = this.#deps.gate;
-    const failed = (error: unknown) => {
-      if (warn) this.#deps.logger.warn({ err: loggedError(error), deliveryId: claim.id }, 'resthooks: could not free the rate-limit slot of an attempt');
-    };
-    if (!gate.now) return gate.finish(pass, verdict).catch(failed);
+    // No closure made per attempt for the gate in memory, the common case.
+    if (!gate.now) return gate.finish(pass, verdict).catch((error: unknown) => this.#finishFailed(error, claim, warn));
     try {
       gate.now.finish(pass, verdict);
     } catch (error) {
-      failed(error);
+      this.#finishFailed(error, claim, warn);
     }
     return undefined;
+  }
+
+  #finishFailed(error: unknown, claim: ClaimedDelivery, warn: boolean): void {
+    if (warn) this.#deps.logger.warn({ err: loggedError(error), deliveryId: claim.id }, 'resthooks: could not free the rate-limit slot of an attempt');
   }
 
   #send(claim: ClaimedDelivery, hook: HookInfo, body: string, startedAt: number, signal: AbortSignal, extraHeaders: Readonly<Record<string, string>>): Promise<SendResult> {
