@@ -267,7 +267,9 @@ function wireHooks(options: HooksOptions): Hooks {
   const queueContext: QueueContext = {
     // The signal (aborted at the shutdown deadline) also ends the retries of the attempt's record.
     processor: async (claim, signal, stillMine) => {
-      const finished = await telemetry.attempt(claim, (headers) => runner.run(claim, signal, headers, stillMine));
+      const finished = telemetry.tracesAttempts
+        ? await telemetry.attempt(claim, (headers) => runner.run(claim, signal, headers, stillMine))
+        : telemetry.attempted(await runner.run(claim, signal, undefined, stillMine));
       await recorder.record(finished, signal);
       return finished.release ? 'given back' : 'recorded';
     },

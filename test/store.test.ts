@@ -12,7 +12,7 @@ import { KyselyStore, type AttemptRecord } from '../src/store/kysely-store.js';
 import { inlineBatch, inlineParameters, type PostgresStoreDialectOptions } from '../src/store/postgres/postgres-store-dialect.js';
 import { undoFanOutPassStatement } from '../src/store/postgres/set-based-writes.js';
 import { MIGRATION_NAMES, migrateTo } from '../src/store/migrator.js';
-import { newDeliveryRow } from '../src/store/rows.js';
+import { firstAttemptId, newDeliveryRow } from '../src/store/rows.js';
 import type { EventTable, SubscriptionTable } from '../src/store/schema.js';
 import { ENGINES, TestDatabase } from './support/database.js';
 import { startReceiver, verify } from './support/receiver.js';
@@ -720,6 +720,21 @@ describe.each(ENGINES)('KyselyStore claims and records on %s', (engine) => {
     const rows = await store.db.selectFrom('resthooks_attempts').selectAll().where('delivery_id', '=', claim!.id).execute();
     expect(rows.map((r) => [r.id, Number(r.number), Number(r.status_code), r.response_excerpt, r.outcome, Number(r.started_at), Number(r.duration_ms)])).toEqual(before);
     await expect(store.db.selectFrom(D).select('first_attempt_id').execute()).rejects.toThrow();
+  });
+
+  it("a kept first attempt whose id is its delivery's (firstAttemptId) is stored as '' on the statements per row, and read back as that id by the log and by undoing migration 0007", async () => {
+    const store = await db.migrated();
+    await seed(store, 1, T0);
+    const [claim] = await store.claimDue(10, T0, T0 + 60_000);
+    const record = recordOf(claim!, 200, { excerpt: 'ok' });
+    const id = firstAttemptId(claim!.id);
+    expect(id).toBe(`att_${claim!.id.slice('dlv_'.length)}`);
+    await store.recordAttempts([{ ...record, attempt: { ...record.attempt!, id } }], T0 + 1);
+    // PostgreSQL's set-based record writes the id out.
+    expect((await deliveryRow(store, claim!.id)).first_attempt_id).toBe(store.dialect.capabilities.supportsArrayParameters ? id : '');
+    expect(await logOf(store, claim!.id)).toEqual([[id, 1, 200, 'ok', 'delivered', T0, 5]]);
+    expect((await migrateTo(store.db, '0006-fresh-events-table')).error).toBeUndefined();
+    expect((await store.db.selectFrom('resthooks_attempts').select('id').where('delivery_id', '=', claim!.id).execute()).map((r) => r.id)).toEqual([id]);
   });
 
   it('a record batch the database cannot run (locked, timed out) is thrown back whole, not taken apart and stored without its texts', async () => {

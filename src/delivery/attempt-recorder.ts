@@ -227,7 +227,6 @@ export class AttemptRecorder {
 
   #report(recorded: RecordedAttempts, notReleased: readonly string[]): void {
     const { logger } = this.#deps;
-    const describe = (r: AttemptRecord) => ({ deliveryId: r.delivery.id, attempt: r.claim.attempt, outcome: r.attempt?.outcome ?? r.delivery.status, statusCode: r.delivery.last_status_code });
     if (recorded.stale.length > 0) {
       logger.warn(
         { records: recorded.stale.map(describe) },
@@ -261,4 +260,9 @@ export class AttemptRecorder {
       this.#deps.logger.warn({ err: loggedError(error) }, `resthooks: ${name} threw; ignored`);
     }
   }
+}
+
+/** A record as the warnings list it (a function of the module, not a closure made for every batch written). */
+function describe(r: AttemptRecord) {
+  return { deliveryId: r.delivery.id, attempt: r.claim.attempt, outcome: r.attempt?.outcome ?? r.delivery.status, statusCode: r.delivery.last_status_code };
 }

@@ -8,9 +8,10 @@ import { newId } from '../ids.js';
 import { errorInfo, loggedError, type Logger } from '../logger.js';
 import { logAttempt } from './attempt-log.js';
 import { giveBackDelayMs } from '../queue/queue.js';
-import type { GatePass, SendGate } from '../queue/send-gate.js';
+import type { GatePass, ReceiverVerdict, SendGate } from '../queue/send-gate.js';
 import { storedEventOf, type AttemptRecord, type ClaimedDelivery, type ClaimRelease } from '../store/kysely-store.js';
 import { livePreviousSecrets, type HookInfo, type JsonValue } from '../store/records.js';
+import { firstAttemptId } from '../store/rows.js';
 import { storableText } from '../store/storable-text.js';
 import { eventBody } from './envelope.js';
 import { classifyAttempt, type AttemptOutcome } from './outcome.js';
@@ -38,6 +39,7 @@ export interface AttemptRunnerDeps {
   readonly gate: SendGate;
 }
 
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 /** How long an attempt waits when the gate cannot be asked (its Redis unreachable). */
 const GATE_UNREACHABLE_WAIT_MS = 1000;
 
@@ -49,7 +51,7 @@ export class AttemptRunner {
   }
 
   /** `extraHeaders` (a trace's `traceparent`) go with the attempt's request; `stillMine`: see DeliveryProcessor. */
-  async run(claim: ClaimedDelivery, signal: AbortSignal, extraHeaders: Readonly<Record<string, string>> = {}, stillMine?: () => boolean): Promise<FinishedAttempt> {
+  async run(claim: ClaimedDelivery, signal: AbortSignal, extraHeaders: Readonly<Record<string, string>> = NO_HEADERS, stillMine?: () => boolean): Promise<FinishedAttempt> {
     const { options } = this.#deps;
     const subscription = claim.subscription;
     const startedAt = Date.now();
@@ -59,14 +61,16 @@ export class AttemptRunner {
       return { record: endedWithoutAttempt(claim, subscription ? 'subscription inactive' : 'subscription deleted') };
     }
     const perSecond = subscription.maxPerSecond ?? options.maxPerSecondPerSubscription;
+    const gate = this.#deps.gate;
     let pass: GatePass;
     try {
-      const admission = await this.#deps.gate.admit({ subscriptionId: subscription.id, origin: originOf(subscription.target), perSecond });
+      const request = { subscriptionId: subscription.id, origin: originOf(subscription.target), perSecond };
+      const admission = gate.now ? gate.now.admit(request) : await gate.admit(request);
       if (!admission.admitted) return { release: giveBack(claim, Date.now() + admission.waitMs) };
       pass = admission.pass;
       if (stillMine && !stillMine()) {
         // Nothing to record and no claim to give back: whoever holds the attempt now makes it.
-        await this.#deps.gate.finish(pass, { kind: 'unsent' }).catch(() => undefined);
+        await this.#finishPass(pass, { kind: 'unsent' }, claim, false);
         return {};
       }
     } catch (error) {
@@ -83,12 +87,31 @@ export class AttemptRunner {
       const pauseMs = pauseLengthMs(result, options, claim.attempt, Date.now(), Math.random());
       // Not awaited: the record need not wait for the gate, and a shared gate (Redis) then sends the
       // finish with its next admissions rather than in a call of its own. A gate that cannot be told
-      // lets the slots go when their lease ends.
-      void this.#deps.gate.finish(pass, receiverVerdict(result, pauseMs)).catch((error: unknown) => {
-        this.#deps.logger.warn({ err: loggedError(error), deliveryId: claim.id }, 'resthooks: could not free the rate-limit slot of an attempt');
-      });
+      // lets the slots go when their lease ends (`#finishPass` logs why).
+      void this.#finishPass(pass, receiverVerdict(result, pauseMs), claim, true);
     }
     return this.#finished(claim, hook, body, startedAt, result);
+  }
+
+  /**
+   * Tells the gate the attempt is over. A gate that cannot be told lets the slots go when their lease
+   * ends: its failure is logged (when `warn`) and goes no further. Undefined once done: a gate in memory
+   * is told at once, without a promise.
+   */
+  #finishPass(pass: GatePass, verdict: ReceiverVerdict, claim: ClaimedDelivery, warn: boolean): Promise<void> | undefined {
+    const gate = this.#deps.gate;
+    // No closure made per attempt for the gate in memory, the common case.
+    if (!gate.now) return gate.finish(pass, verdict).catch((error: unknown) => this.#finishFailed(error, claim, warn));
+    try {
+      gate.now.finish(pass, verdict);
+    } catch (error) {
+      this.#finishFailed(error, claim, warn);
+    }
+    return undefined;
+  }
+
+  #finishFailed(error: unknown, claim: ClaimedDelivery, warn: boolean): void {
+    if (warn) this.#deps.logger.warn({ err: loggedError(error), deliveryId: claim.id }, 'resthooks: could not free the rate-limit slot of an attempt');
   }
 
   #send(claim: ClaimedDelivery, hook: HookInfo, body: string, startedAt: number, signal: AbortSignal, extraHeaders: Readonly<Record<string, string>>): Promise<SendResult> {
@@ -168,7 +191,8 @@ function attemptRecord(claim: ClaimedDelivery, startedAt: number, result: SendRe
     // The claim is its own token (its attempt and lease): no copy per attempt.
     claim,
     attempt: {
-      id: newId('att'),
+      // The first attempt's id is derived from the delivery's (`firstAttemptId`): no new id per delivery.
+      id: claim.attempt === 1 ? firstAttemptId(claim.id) : newId('att'),
       delivery_id: claim.id,
       number: claim.attempt,
       started_at: startedAt,

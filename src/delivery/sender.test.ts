@@ -226,6 +226,41 @@ describe('Sender', () => {
     });
   });
 
+  describe('timeouts of several lengths', () => {
+    it('each attempt times out at its own deadline, whatever the order they started in', async () => {
+      const r = await server((request, response) => {
+        if (request.headers['webhook-id'] === 'msg_answered') response.writeHead(200).end('ok');
+      });
+      const s = sender({ connectionsPerOrigin: 4 });
+      const settled: string[] = [];
+      const track = (name: string, attempt: Promise<unknown>) => attempt.then((result) => (settled.push(name), result));
+      const long = track('long', s.send(request(r.url, { timeoutMs: 1500 })));
+      const short = track('short', s.send(request(r.url, { timeoutMs: 150 })));
+      const answered = track('answered', s.send(request(r.url, { headers: { 'webhook-id': 'msg_answered' }, timeoutMs: 150 })));
+      expect(await answered).toMatchObject({ statusCode: 200 });
+      expect(await short).toMatchObject({ error: 'timed out after 150 ms', excerpt: null });
+      expect(await long).toMatchObject({ error: 'timed out after 1500 ms', excerpt: null });
+      expect(settled).toEqual(['answered', 'short', 'long']);
+      // A later attempt after they all ended has a deadline of its own.
+      const later = await s.send(request(r.url, { timeoutMs: 100 }));
+      expect(later).toMatchObject({ error: 'timed out after 100 ms' });
+      expect(later.durationMs).toBeGreaterThanOrEqual(100);
+    });
+  });
+
+  describe('headers', () => {
+    it('sends content-type and user-agent by default, and the request\'s own when it sets them', async () => {
+      const r = await server((_, response) => response.writeHead(200).end());
+      const s = sender({ userAgent: 'resthooks-test' });
+      await s.send(request(r.url));
+      await s.send(request(r.url, { headers: { 'webhook-id': 'msg_2', 'content-type': 'application/cloudevents+json', 'user-agent': 'other' } }));
+      expect(r.requests.map((q) => [q.headers['content-type'], q.headers['user-agent'], q.headers['webhook-id']])).toEqual([
+        ['application/json', 'resthooks-test', 'msg_1'],
+        ['application/cloudevents+json', 'other', 'msg_2'],
+      ]);
+    });
+  });
+
   describe('shutdown signal', () => {
     it('aborts every attempt in flight through one listener, which goes once they have settled', async () => {
       const r = await server(() => {}); // never answers

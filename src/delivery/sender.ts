@@ -8,12 +8,14 @@
  * `onRequestStart` … `onResponseEnd` / `onResponseError`) rather than `request()`: no
  * AbortController, no response stream and no async iteration per attempt, which together cost as
  * much CPU as the HTTP request itself. The handler settles the attempt from undici's callbacks; the
- * timeout is one timer, and an abort signal gets one listener however many attempts share it.
+ * attempts' timeouts share one timer (`Deadlines`), and an abort signal gets one listener however many
+ * attempts share it.
  * @module
  */
 import type { Dispatcher } from 'undici';
 import { AttemptTimeoutError, attemptErrorMessage } from './attempt-error.js';
 import { skippingInterimContinue } from './interim-continue.js';
+import { Deadlines, type Expiring } from './deadlines.js';
 import { parseTarget } from './origins.js';
 import { Agent, buildConnector, type Connector } from './undici-core.js';
 import type { AttemptResult } from './outcome.js';
@@ -56,6 +58,7 @@ export class Sender {
   readonly #options: Required<Omit<SenderOptions, 'connect' | 'connectionsPerOrigin'>>;
   /** The attempts in flight under each abort signal (see `Watch`). */
   readonly #watches = new Map<AbortSignal, Watch>();
+  readonly #deadlines = new Deadlines<Attempt>();
 
   constructor(options: SenderOptions = {}) {
     this.#options = {
@@ -76,7 +79,7 @@ export class Sender {
       watch = this.#watches.get(signal);
       if (!watch) this.#watches.set(signal, (watch = new Watch(signal, this.#watches)));
     }
-    const attempt = new Attempt(request.timeoutMs, this.#options.excerptBytes, watch);
+    const attempt = new Attempt(request.timeoutMs, this.#options.excerptBytes, watch, this.#deadlines);
     // `hooks.stop()` closes the sender to let its connections go; a later `start()` sends again, on a new Agent.
     if (this.#agent.closed || this.#agent.destroyed) this.#agent = this.#newAgent();
     try {
@@ -87,7 +90,7 @@ export class Sender {
           origin: url.origin,
           method: 'POST',
           path: url.path,
-          headers: { 'content-type': 'application/json', 'user-agent': this.#options.userAgent, ...request.headers },
+          headers: headerList(request.headers, this.#options.userAgent),
           body: request.body,
           // The attempt's own timer (started earlier, same length) covers the whole attempt and fires
           // first; these keep undici's 300 s defaults from cutting a longer timeout short.
@@ -112,6 +115,19 @@ export class Sender {
 }
 
 const ABORTED_BY_SHUTDOWN = 'aborted by shutdown';
+
+/**
+ * The request's headers as undici's flat list (name, value, …), the defaults first unless the request
+ * sets them: undici reads a list as it is, where an object costs it a key array and an iterator check,
+ * and the defaults and the request's headers were merged into one more object per attempt.
+ */
+function headerList(headers: Readonly<Record<string, string>>, userAgent: string): string[] {
+  const list: string[] = [];
+  if (!('content-type' in headers)) list.push('content-type', 'application/json');
+  if (!('user-agent' in headers)) list.push('user-agent', userAgent);
+  for (const name in headers) list.push(name, headers[name]!);
+  return list;
+}
 
 /**
  * The attempts in flight under one abort signal, and the signal's one listener (this object, via
@@ -155,14 +171,15 @@ class Watch {
  * from whichever comes first: the response's end, the excerpt filling up, an error, the timer, or
  * the shutdown signal; whatever undici reports afterwards is ignored.
  */
-class Attempt implements Dispatcher.DispatchHandler {
+class Attempt implements Dispatcher.DispatchHandler, Expiring {
   readonly promise: Promise<SendResult>;
   #resolve!: (result: SendResult) => void;
   readonly #started = performance.now();
+  readonly deadline: number;
   readonly #timeoutMs: number;
   readonly #limit: number;
   readonly #watch: Watch | undefined;
-  readonly #timer: NodeJS.Timeout;
+  readonly #deadlines: Deadlines<Attempt>;
   #settled = false;
   /** Set once undici starts the request; until then an abort waits in `#abortReason`. */
   #controller: Dispatcher.DispatchController | null = null;
@@ -172,13 +189,15 @@ class Attempt implements Dispatcher.DispatchHandler {
   #chunks: Buffer[] | null = null;
   #size = 0;
 
-  constructor(timeoutMs: number, limit: number, watch: Watch | undefined) {
+  constructor(timeoutMs: number, limit: number, watch: Watch | undefined, deadlines: Deadlines<Attempt>) {
     this.promise = new Promise<SendResult>((resolve) => (this.#resolve = resolve));
     this.#timeoutMs = timeoutMs;
+    this.deadline = this.#started + timeoutMs;
     this.#limit = limit;
     this.#watch = watch;
+    this.#deadlines = deadlines;
     watch?.add(this);
-    this.#timer = setTimeout(onTimeout, timeoutMs, this);
+    deadlines.add(this, timeoutMs);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -245,7 +264,7 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   #settle(result: SendResult): void {
     this.#settled = true;
-    clearTimeout(this.#timer);
+    this.#deadlines.delete(this, this.#timeoutMs);
     this.#watch?.delete(this);
     this.#chunks = null;
     this.#resolve(result);
@@ -261,10 +280,6 @@ class Attempt implements Dispatcher.DispatchHandler {
   #elapsed(): number {
     return Math.round(performance.now() - this.#started);
   }
-}
-
-function onTimeout(attempt: Attempt): void {
-  attempt.timeout();
 }
 
 /**

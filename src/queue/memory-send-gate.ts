@@ -4,7 +4,6 @@
  * shares one gate in Redis instead.
  * @module
  */
-import { randomUUID } from 'node:crypto';
 import type { Admission, GatePass, GateRequest, ReceiverVerdict, SendGate } from './send-gate.js';
 import { pauseAfter, pauseDecision, pauseForgotten, rateRoom, rateWindow, SLOT_LEASE_MARGIN_MS, type PauseState, type RateSlot } from './send-limits.js';
 
@@ -16,6 +15,12 @@ export class MemorySendGate implements SendGate {
   readonly #leaseMs: number;
   readonly #windows = new Map<string, { perSecond: number; slots: RateSlot[] }>();
   readonly #pauses = new Map<string, PauseState>();
+  /** Pass ids: unique within this gate, which is all they need to be (a UUID per attempt cost more than the rest of `admit`). */
+  #passes = 0;
+  readonly now = {
+    admit: (request: GateRequest): Admission => this.admitAt(request, Date.now()),
+    finish: (pass: GatePass, verdict: ReceiverVerdict): void => this.finishAt(pass, verdict, Date.now()),
+  };
 
   constructor(timeoutMs: number) {
     this.#leaseMs = timeoutMs + SLOT_LEASE_MARGIN_MS;
@@ -38,7 +43,7 @@ export class MemorySendGate implements SendGate {
     }
     const decision = pauseDecision(pause, now);
     if (!decision.go) return { admitted: false, waitMs: decision.waitMs, reason: decision.reason };
-    const id = randomUUID();
+    const id = String(++this.#passes);
     if (request.perSecond !== null) {
       const { live, waitMs } = rateRoom(this.#windows.get(subscription)?.slots ?? [], request.perSecond, now);
       if (waitMs > 0) {

@@ -42,4 +42,13 @@ export interface SendGate {
   admit(request: GateRequest): Promise<Admission>;
   /** After the attempt: frees its slots and applies the verdict to the subscription's pause. */
   finish(pass: GatePass, verdict: ReceiverVerdict): Promise<void>;
+  /**
+   * `admit` and `finish` answered at once, by a gate that holds its state in this process's memory: the
+   * attempt calls these instead, and makes no promise of its own for either (one of the few per delivery
+   * an attempt costs). Both or neither.
+   */
+  readonly now?: {
+    admit(request: GateRequest): Admission;
+    finish(pass: GatePass, verdict: ReceiverVerdict): void;
+  };
 }

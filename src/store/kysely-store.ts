@@ -15,7 +15,7 @@ import { SEALED_PREFIX, SecretBox, sealedKeyId, unknownKeyError } from './secret
 import type { AttemptTable, DeliveryFirstAttemptColumns, DeliveryTable, EventRow, EventStatus, EventTable, FreshEventTable, ResthooksDatabase, SubscriptionTable } from './schema.js';
 import type { CompiledStatement } from './host-executor.js';
 import type { StatementResult, StoreDialect, StoreStatement } from './store-dialect.js';
-import { keptInDeliveryRow } from './rows.js';
+import { keptFirstAttemptId, keptInDeliveryRow, storedFirstAttemptId } from './rows.js';
 import { FAN_OUT_PASS_EVENTS, extendLeaseStatement, fanOutPassStatement, fanOutPassWithRecordsStatement, fanOutStatement, readFanOutPass, readRecordRows, recordStatement, releaseClaimsStatement, statementName, undoFanOutPassStatement, type FanOutPassLimits } from './postgres/set-based-writes.js';
 import { newId } from '../ids.js';
 import { FRESH_EVENT_COLUMNS, livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type JsonValue, type StoredEvent, type Subscription } from './records.js';
@@ -256,6 +256,8 @@ export class KyselyStore {
   // The outbox insert runs on every model save, so its SQL is compiled once; only parameters vary.
   readonly #insertEventSql: string;
   readonly #insertFreshEventSql: string;
+  // The fan-out's read of fresh events, columns in FRESH_COLUMNS order, then seq (see `pendingEventOf`).
+  readonly #readFreshEventsSql: string;
   // A fresh event's move into resthooks_events with the status the fan-out gives it, and its removal.
   // Both match (seq, id): a seq freed by a move may be given to a later event, which must stay.
   readonly #moveFreshEventSql: string;
@@ -288,6 +290,7 @@ export class KyselyStore {
     this.db = new Kysely<ResthooksDatabase>({ dialect: dialect.kysely });
     this.#insertEventSql = this.db.insertInto(E).values(SAMPLE_EVENT).compile().sql;
     this.#insertFreshEventSql = this.db.insertInto(F).values(SAMPLE_FRESH_EVENT).compile().sql;
+    this.#readFreshEventsSql = this.db.selectFrom(F).select([...FRESH_COLUMNS, 'seq']).orderBy('seq').limit(0).compile().sql;
     const asText = sql`cast(${''} as text)`;
     const asInteger = sql`cast(${0} as bigint)`;
     // `where` before `on conflict`: SQLite parses INSERT … SELECT … ON CONFLICT only after a WHERE.
@@ -639,8 +642,14 @@ export class KyselyStore {
     )).map((row): PendingEvent => ({ ...row, seq: null }));
     if (!this.dialect.capabilities.appendsFreshEvents) return indexed;
     const untried = indexed.filter((row) => Number(row.next_fanout_at) === 0);
-    const fresh = limit > untried.length ? await this.db.selectFrom(F).selectAll().orderBy('seq').limit(limit - untried.length).execute() : [];
-    return [...untried, ...fresh.map(toPendingEvent), ...indexed.filter((row) => Number(row.next_fanout_at) !== 0)].slice(0, limit);
+    const fresh = limit > untried.length ? await this.#freshEvents(limit - untried.length) : [];
+    return [...untried, ...fresh, ...indexed.filter((row) => Number(row.next_fanout_at) !== 0)].slice(0, limit);
+  }
+
+  /** The first `limit` fresh events, in `seq` order: as arrays where the dialect reads them so (one object per event, not two). */
+  async #freshEvents(limit: number): Promise<PendingEvent[]> {
+    if (!this.dialect.readArrays) return (await this.db.selectFrom(F).selectAll().orderBy('seq').limit(limit).execute()).map(toPendingEvent);
+    return (await this.dialect.readArrays(statement(this.#readFreshEventsSql, [limit]))).map(pendingEventOf);
   }
 
   /**
@@ -1246,6 +1255,14 @@ function toPendingEvent(row: Omit<FreshEventTable, 'seq'> & { seq: number }): Pe
     status: 'pending', error: null, fanout_attempts: 0, finder_failures: 0, next_fanout_at: 0, seq: Number(row.seq),
   };
 }
+/** The same from a row read as an array: FRESH_COLUMNS' values, then seq (`#readFreshEventsSql`). */
+function pendingEventOf(row: unknown[]): PendingEvent {
+  return {
+    id: row[0] as string, name: row[1] as string, model: row[2] as string | null, action: row[3] as string | null, owner: row[4] as string | null,
+    all_owners: row[5] as number, data: row[6] as string, body: row[7] as string | null, created_at: row[8] as number,
+    status: 'pending', error: null, fanout_attempts: 0, finder_failures: 0, next_fanout_at: 0, seq: Number(row[9]),
+  };
+}
 function deliveryParams(d: DeliveryTable): unknown[] {
   return [d.id, d.event_id, d.subscription_id, d.status, d.attempts, d.due_at, d.body, d.last_status_code, d.last_error, d.created_at, d.updated_at];
 }
@@ -1272,7 +1289,7 @@ type KeptAttempt = Selectable<DeliveryFirstAttemptColumns>;
 function firstAttemptOf(d: KeptAttempt & Pick<DeliveryTable, 'id'>): AttemptTable | undefined {
   if (d.first_attempt_id === null) return undefined;
   return {
-    id: d.first_attempt_id,
+    id: keptFirstAttemptId(d.id, d.first_attempt_id),
     delivery_id: d.id,
     number: 1,
     started_at: Number(d.first_attempt_started_at),
@@ -1298,7 +1315,7 @@ function recordedBy(records: readonly AttemptRecord[], rows: readonly Record<str
 function firstDeliveryParams(d: AttemptRecord['delivery'], a: AttemptTable, held: readonly unknown[], now: number): unknown[] {
   return [
     d.status, d.attempts, d.due_at, d.last_status_code, storableText(d.last_error), now,
-    a.id, a.started_at, a.duration_ms, a.status_code, storableText(a.response_excerpt),
+    storedFirstAttemptId(d.id, a.id), a.started_at, a.duration_ms, a.status_code, storableText(a.response_excerpt),
     held[0], held[1], held[2],
   ];
 }

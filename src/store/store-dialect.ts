@@ -72,6 +72,13 @@ export interface StoreDialect {
   /** Runs the statements in one transaction, in order; all or nothing. */
   executeBatch(queries: readonly StoreStatement[]): Promise<StatementResult[]>;
   /**
+   * Runs a read and returns each row as an array of its values, in the order of the select list. Where a
+   * driver can return rows so (better-sqlite3's raw mode), that is one object fewer per row, and no
+   * column names looked up in it: the fan-out reads one fresh event per delivery at one subscription
+   * each. Absent: the store reads objects.
+   */
+  readArrays?(query: CompiledStatement): Promise<unknown[][]>;
+  /**
    * The error says the database could not run the statements at all (busy or locked, unreachable,
    * restarting, out of disk), not that it refused these rows: the same write may succeed as it is
    * once the database is back, so it is retried whole rather than taken apart.

@@ -53,6 +53,21 @@ export class Telemetry {
     return result;
   };
 
+  /**
+   * Whether attempts are traced. When not, an attempt needs no span and no headers, and the caller only
+   * counts its result with `attempted`: no closure and no promise of `attempt` per delivery.
+   */
+  get tracesAttempts(): boolean {
+    return this.#tracing !== undefined;
+  }
+
+  /** Counts an attempt's result; returns it. */
+  attempted(finished: FinishedAttempt): FinishedAttempt {
+    if (finished.record) this.metrics.attempted(finished.record);
+    else if (finished.release) this.metrics.givenBack.inc();
+    return finished;
+  }
+
   /** Runs one attempt with the headers that carry its span (none without tracing), and counts its result. */
   async attempt(claim: ClaimedDelivery, run: (headers: Record<string, string>) => Promise<FinishedAttempt>): Promise<FinishedAttempt> {
     const tracing = this.#tracing;
@@ -69,9 +84,8 @@ export class Telemetry {
       finished = await run(traced?.headers ?? {});
       return finished;
     } finally {
+      if (finished) this.attempted(finished);
       const record = finished?.record;
-      if (record) this.metrics.attempted(record);
-      else if (finished?.release) this.metrics.givenBack.inc();
       if (traced) {
         tracing!.endAttempt(
           traced.span,

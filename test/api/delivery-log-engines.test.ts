@@ -48,9 +48,12 @@ describe.each(ENGINES)('on %s', (engine) => {
     const [delivered] = await deliveriesWhen(sub.id, (d) => d[0]?.status === 'delivered');
     expect(delivered!.attempts).toEqual([expect.objectContaining({ number: 1, statusCode: 200, outcome: 'delivered' })]);
     const first = delivered!.attempts[0]!;
+    // The first attempt's id is the delivery's under the attempt prefix.
+    expect(first.id).toBe(`att_${delivered!.id.slice('dlv_'.length)}`);
     expect(await attemptRows(delivered!.id)).toEqual([]);
     const row = await reader.db.selectFrom('resthooks_deliveries').select(['first_attempt_id', 'first_attempt_status_code']).where('id', '=', delivered!.id).executeTakeFirstOrThrow();
-    expect({ ...row, first_attempt_status_code: Number(row.first_attempt_status_code) }).toEqual({ first_attempt_id: first.id, first_attempt_status_code: 200 });
+    // SQLite's row keeps it as '' (the row grows less when the attempt is recorded); PostgreSQL's set-based record writes it out.
+    expect({ ...row, first_attempt_status_code: Number(row.first_attempt_status_code) }).toEqual({ first_attempt_id: engine === 'sqlite' ? '' : first.id, first_attempt_status_code: 200 });
 
     receiver.respond = () => 503;
     expect((await h.call('POST', `/hooks/${sub.id}/deliveries/${delivered!.id}/retry`)).status).toBe(202);

@@ -20,9 +20,10 @@ export const firstAttemptInDeliveryRow: Migration = {
     for (const [name, type] of columns) await db.schema.alterTable('resthooks_deliveries').addColumn(name, type).execute();
   },
   async down(db: Kysely<unknown>) {
-    // The kept attempts become rows of the attempts table again before their columns go.
+    // The kept attempts become rows of the attempts table again before their columns go. An empty id is
+    // the delivery's own under the attempt prefix (see `storedFirstAttemptId`).
     await sql`insert into resthooks_attempts (id, delivery_id, number, started_at, duration_ms, status_code, response_excerpt, error, outcome)
-      select first_attempt_id, id, 1, first_attempt_started_at, first_attempt_duration_ms, first_attempt_status_code, first_attempt_excerpt, null, 'delivered'
+      select case when first_attempt_id = '' then 'att_' || substr(id, 5) else first_attempt_id end, id, 1, first_attempt_started_at, first_attempt_duration_ms, first_attempt_status_code, first_attempt_excerpt, null, 'delivered'
       from resthooks_deliveries where first_attempt_id is not null`.execute(db);
     for (const name of ['first_attempt_excerpt', 'first_attempt_status_code', 'first_attempt_duration_ms', 'first_attempt_started_at', 'first_attempt_id']) {
       await db.schema.alterTable('resthooks_deliveries').dropColumn(name).execute();

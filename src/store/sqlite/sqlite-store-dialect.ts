@@ -25,6 +25,8 @@ export interface SqliteStatement {
   readonly reader: boolean;
   all(parameters: readonly unknown[]): unknown[];
   run(parameters: readonly unknown[]): { changes: number | bigint };
+  /** Rows as arrays of values from now on (better-sqlite3's raw mode). */
+  raw(toggle: boolean): SqliteStatement;
 }
 
 export interface SqliteStoreDialectOptions {
@@ -112,6 +114,8 @@ class SqliteConnection implements DatabaseConnection {
   readonly #db: SqliteDatabase;
   readonly #busyTimeoutMs: number;
   readonly #statements = new Map<string, SqliteStatement>();
+  /** The reads made in raw mode: a statement's mode is its own, so these are prepared apart. */
+  readonly #rawStatements = new Map<string, SqliteStatement>();
 
   constructor(db: SqliteDatabase, busyTimeoutMs: number) {
     this.#db = db;
@@ -128,6 +132,17 @@ class SqliteConnection implements DatabaseConnection {
       this.#statements.set(sql, statement);
     }
     return statement;
+  }
+
+  /** A read's rows as arrays of values (see `StoreDialect.readArrays`). */
+  readArraysSync(query: CompiledStatement): unknown[][] {
+    let statement = this.#rawStatements.get(query.sql);
+    if (!statement) {
+      if (this.#rawStatements.size >= STATEMENT_CACHE_SIZE) this.#rawStatements.clear();
+      statement = this.#db.prepare(query.sql).raw(true);
+      this.#rawStatements.set(query.sql, statement);
+    }
+    return statement.all(query.parameters) as unknown[][];
   }
 
   runSync(query: CompiledStatement): StatementResult {
@@ -214,6 +229,17 @@ class SqliteStoreDriver implements Driver {
     this.#db.close();
   }
 
+  /** A read as arrays; like `executeBatch`, it waits for the connection only while a Kysely transaction holds it. */
+  async readArrays(query: CompiledStatement): Promise<unknown[][]> {
+    const release = this.#openTransactions > 0 ? await this.#mutex.lock() : undefined;
+    const connection = this.#connection;
+    try {
+      return await connection.withBusyRetry(() => connection.readArraysSync(query));
+    } finally {
+      release?.();
+    }
+  }
+
   /**
    * All statements between BEGIN and COMMIT run synchronously: no other code can interleave. So the
    * connection mutex matters only while a Kysely transaction (awaiting between its statements) is
@@ -263,6 +289,7 @@ export function sqliteStoreDialect(database: SqliteDatabase, options: SqliteStor
       createQueryCompiler: () => new SqliteQueryCompiler(),
     },
     executeBatch: (queries) => driver.executeBatch(queries),
+    readArrays: (query) => driver.readArrays(query),
     isUnavailable: isSqliteUnavailable,
     ...(checkpointer ? { maintenance: checkpointer } : {}),
   };
