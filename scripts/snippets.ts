@@ -176,7 +176,9 @@ export function writeWorkspace(snippets: readonly Snippet[], root = ROOT): Works
     types: ['node'],
     paths: entryPaths(root),
   };
-  writeFileSync(tsconfig, `${JSON.stringify({ compilerOptions, files: [...files.values()].map((f) => f.path) }, null, 2)}\n`);
+  // The source's own ambient declarations (modules it imports that ship no types), which imports alone do not reach.
+  const declarations = (readdirSync(join(root, 'src'), { recursive: true }) as string[]).filter((f) => f.endsWith('.d.ts')).map((f) => join(root, 'src', f));
+  writeFileSync(tsconfig, `${JSON.stringify({ compilerOptions, files: [...[...files.values()].map((f) => f.path), ...declarations] }, null, 2)}\n`);
   return { dir, tsconfig, files, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
