@@ -206,7 +206,8 @@ function allDeliveredFirst(records: readonly SetBasedRecord[]): boolean {
   return records.every((r) => r.attempt !== undefined && keptInDeliveryRow(r.attempt) && r.goneSubscriptionId === undefined && r.streak?.failed !== true);
 }
 
-function deliveredParameters(records: readonly SetBasedRecord[], now: number): unknown[] {
+/** Each record's delivery, its claim and the delivery's new state: the parameters both record statements begin with ($1 to $8). */
+function deliveryParameters(records: readonly SetBasedRecord[]): unknown[] {
   const each = <T>(value: (r: SetBasedRecord) => T) => records.map(value);
   return [
     each((r) => r.delivery.id),
@@ -217,6 +218,13 @@ function deliveredParameters(records: readonly SetBasedRecord[], now: number): u
     each((r) => r.delivery.due_at),
     each((r) => r.delivery.last_status_code),
     each((r) => storableText(r.delivery.last_error)),
+  ];
+}
+
+function deliveredParameters(records: readonly SetBasedRecord[], now: number): unknown[] {
+  const each = <T>(value: (r: SetBasedRecord) => T) => records.map(value);
+  return [
+    ...deliveryParameters(records),
     each((r) => r.attempt!.id),
     each((r) => r.attempt!.started_at),
     each((r) => r.attempt!.duration_ms),
@@ -240,14 +248,7 @@ export function recordStatement(records: readonly SetBasedRecord[], now: number,
 function allRecordParameters(records: readonly SetBasedRecord[], now: number, disableAfterMs: number | null, disabledReason: string): unknown[] {
   const each = <T>(value: (r: SetBasedRecord) => T) => records.map(value);
   return [
-    each((r) => r.delivery.id),
-    each((r) => r.claim.attempt - 1),
-    each((r) => r.claim.leaseUntil),
-    each((r) => r.delivery.status),
-    each((r) => r.delivery.attempts),
-    each((r) => r.delivery.due_at),
-    each((r) => r.delivery.last_status_code),
-    each((r) => storableText(r.delivery.last_error)),
+    ...deliveryParameters(records),
     each((r) => r.attempt?.id ?? null),
     each((r) => r.attempt?.number ?? null),
     each((r) => r.attempt?.started_at ?? null),
