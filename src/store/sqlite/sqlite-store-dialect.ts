@@ -125,24 +125,22 @@ class SqliteConnection implements DatabaseConnection {
   // better-sqlite3 compiles a statement on every prepare(); the store runs the same few dozen
   // statements millions of times, so they are prepared once.
   statement(sql: string): SqliteStatement {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      if (this.#statements.size >= STATEMENT_CACHE_SIZE) this.#statements.clear();
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
+    return this.#prepared(this.#statements, sql, false);
   }
 
   /** A read's rows as arrays of values (see `StoreDialect.readArrays`). */
   readArraysSync(query: CompiledStatement): unknown[][] {
-    let statement = this.#rawStatements.get(query.sql);
+    return this.#prepared(this.#rawStatements, query.sql, true).all(query.parameters) as unknown[][];
+  }
+
+  #prepared(cache: Map<string, SqliteStatement>, sql: string, raw: boolean): SqliteStatement {
+    let statement = cache.get(sql);
     if (!statement) {
-      if (this.#rawStatements.size >= STATEMENT_CACHE_SIZE) this.#rawStatements.clear();
-      statement = this.#db.prepare(query.sql).raw(true);
-      this.#rawStatements.set(query.sql, statement);
+      if (cache.size >= STATEMENT_CACHE_SIZE) cache.clear();
+      statement = raw ? this.#db.prepare(sql).raw(true) : this.#db.prepare(sql);
+      cache.set(sql, statement);
     }
-    return statement.all(query.parameters) as unknown[][];
+    return statement;
   }
 
   runSync(query: CompiledStatement): StatementResult {
