@@ -46,7 +46,7 @@ export type Mode = 'transaction' | 'after-commit';
 export type SideTime = readonly [wallUs: number, cpuUs: number];
 
 export type ToParent =
-  | { readonly type: 'ready'; readonly adapter: string; readonly insert: string; readonly mode: Mode; readonly count: number }
+  | { readonly type: 'ready'; readonly adapter: string; readonly insert: string; readonly mode: Mode; readonly count: number; readonly otherSetup?: string }
   | { readonly type: 'round'; readonly plain: SideTime; readonly hooked: SideTime }
   | { readonly type: 'finished'; readonly error?: string };
 export type ToChild = { readonly type: 'round'; readonly hookedFirst: boolean } | { readonly type: 'finish' };
@@ -56,6 +56,11 @@ interface CaseSetup {
   /** How the insert is written, both sides. */
   readonly insert: string;
   readonly mode: Mode;
+  /**
+   * Set when the case is not the setup docs/orms.md gives the adapter: what that setup does instead. Such a
+   * case is measured beside the adapter's own and is not what its target judges.
+   */
+  readonly otherSetup?: string;
   readonly plain: (i: number) => unknown;
   readonly hooked: (i: number) => unknown;
   /** Events recorded so far (fresh ones, and any fanned out). */
@@ -176,6 +181,7 @@ async function kyselyCase(dir: string, direct: boolean): Promise<CaseSetup> {
     insert: direct
       ? '`db.transaction().execute(trx => trx.insertInto(…).returningAll().execute())` / `kh.execute(db, …)`, `sqlite` option given'
       : 'the same; the outbox INSERT goes through Kysely, which prepares it on every write',
+    ...(direct ? {} : { otherSetup: 'docs/orms.md gives `kyselyHooks` the `sqlite` option on SQLite, and a warning asks for it where it is missing; with it the outbox INSERT is prepared once per connection' }),
     mode: kh.mode,
     plain: (i) => kysely.transaction().execute((trx) => trx.insertInto('books').values(row(i)).returningAll().execute()),
     hooked: (i) => kh.execute(kysely, kysely.insertInto('books').values(row(i)).returningAll()),
@@ -270,7 +276,12 @@ async function prismaCase(dir: string, which: 'prisma-tx' | 'prisma-standalone' 
   const driver = new PrismaBetterSqlite3({ url: `file:${file}` });
   const hooked = (await withResthooks(prismaOn(wrapped ? resthooksAdapter(driver) : driver) as never, hooks)) as unknown as PrismaLike & { $resthooks: { mode: Mode } };
   const how = wrapped ? ', `resthooksAdapter`' : '';
-  const common = { mode: hooked.$resthooks.mode, recorded: countEvents(file), close: finish(closers) };
+  const common = {
+    mode: hooked.$resthooks.mode,
+    recorded: countEvents(file),
+    close: finish(closers),
+    ...(wrapped ? {} : { otherSetup: 'docs/orms.md wraps the driver adapter with `resthooksAdapter()`; without it the outbox row goes through `$executeRawUnsafe`, and a standalone write through an interactive `$transaction`, whose own costs are measured below' }),
+  };
   if (which.startsWith('prisma-tx')) {
     return {
       adapter: `Prisma, in \`$transaction\`${how}`,
@@ -482,7 +493,7 @@ async function serve(name: OrmCase, dir: string, prismaClientModule: string | un
       process.exit(1);
     });
   });
-  await send({ type: 'ready', adapter: setup.adapter, insert: setup.insert, mode: setup.mode, count });
+  await send({ type: 'ready', adapter: setup.adapter, insert: setup.insert, mode: setup.mode, count, ...(setup.otherSetup === undefined ? {} : { otherSetup: setup.otherSetup }) });
 }
 
 if (process.send && process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -29,6 +29,8 @@ import { median } from './stats.js';
 
 /** The raw better-sqlite3 rows: the `{ tx }` recipe an app writes by hand, no adapter; measured beside them, judged by no adapter target. */
 export const isRawRecipe = (cost: Pick<AdapterCost, 'adapter'>): boolean => cost.adapter.startsWith('raw ');
+/** The rows the ≤ 1.5× target judges: each adapter in the setup docs/orms.md gives it. */
+export const isJudged = (cost: Pick<AdapterCost, 'adapter' | 'otherSetup'>): boolean => !isRawRecipe(cost) && cost.otherSetup === undefined;
 
 export interface AdapterCost {
   readonly adapter: string;
@@ -36,6 +38,8 @@ export interface AdapterCost {
   readonly insert: string;
   /** Where the outbox row goes: in the insert's transaction, or appended after its COMMIT. */
   readonly mode: 'transaction' | 'after-commit';
+  /** Set when this is not the adapter's documented setup: what that setup does instead (not judged by the target). */
+  readonly otherSetup?: string;
   readonly inserts: number;
   readonly plainUs: number;
   readonly hookedUs: number;
@@ -149,6 +153,7 @@ export async function adapterCosts(rounds = 21, log: (line: string) => void = ()
         adapter: r.adapter,
         insert: r.insert,
         mode: r.mode,
+        ...(r.otherSetup === undefined ? {} : { otherSetup: r.otherSetup }),
         inserts: r.count * rounds,
         plainUs: side(p, 0),
         hookedUs: side(h, 0),

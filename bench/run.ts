@@ -13,7 +13,7 @@ import type { Hooks } from '../src/index.js';
 import { ceilingEndToEnd } from './ceiling.js';
 import { durableFloorEndToEnd } from './durable-floor.js';
 import { hotPathAgainstFloor, type HotPathRow } from './event-row.js';
-import { adapterCosts, isRawRecipe, type AdapterCost } from './orm-insert.js';
+import { adapterCosts, isJudged, isRawRecipe, type AdapterCost } from './orm-insert.js';
 import { PEERS_END, PEERS_START } from './peers-section.js';
 import { postgresBench } from './postgres-scenarios.js';
 import { spliceSection, sectionOf, type ScenarioReport } from './scenario-report.js';
@@ -225,7 +225,7 @@ function writeDoc(
   const { hot, againstFloor, adapters, e2e, scenarios } = results;
   const calls = againstFloor.filter((r) => r.name.startsWith('`hooks.model()`'));
   const floorMet = calls.every((r) => r.ratio <= HOT_TARGET);
-  const adaptersMet = adapters.filter((r) => !isRawRecipe(r)).every((r) => r.ratio <= HOT_TARGET);
+  const adaptersMet = adapters.filter(isJudged).every((r) => r.ratio <= HOT_TARGET);
   const hotMet = hot.filter((r) => r.dispatcher === 'stopped').every((r) => r.median <= 50);
   const e2eMet = e2e.every((r) => rate(r.ours) / rate(r.ceiling) >= 0.6);
   const lines = [
@@ -311,7 +311,7 @@ function writeDoc(
     ),
     '',
     `Targets: hot path ${hotMet ? 'met' : 'missed'}; hot path ≤ ${HOT_TARGET}× the floor's bare INSERT ${floorMet ? 'met' : 'missed'}; ` +
-      `every adapter ≤ ${HOT_TARGET}× ${adaptersMet ? 'met' : 'missed'}; end to end ${e2eMet ? 'met' : 'missed'}.`,
+      `every adapter in its documented setup ≤ ${HOT_TARGET}× ${adaptersMet ? 'met' : 'missed'}; end to end ${e2eMet ? 'met' : 'missed'}.`,
     '',
     ...results.postgres,
     '',
@@ -377,16 +377,26 @@ function adapterSection(rows: readonly AdapterCost[], met: boolean): string[] {
     '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|',
     ...rows.map(
       (r) =>
-        `| ${r.adapter} | ${r.insert} | ${r.mode} | ${fmt(r.inserts)} | ${r.plainUs.toFixed(1)} | ${r.hookedUs.toFixed(1)} | ${r.ratio.toFixed(2)}× | ${r.plainCpuUs.toFixed(1)} | ${r.hookedCpuUs.toFixed(1)} | ${r.cpuRatio.toFixed(2)}× | ${isRawRecipe(r) ? 'no adapter' : r.ratio <= HOT_TARGET ? 'met' : 'missed'} |`,
+        `| ${r.adapter} | ${r.insert} | ${r.mode} | ${fmt(r.inserts)} | ${r.plainUs.toFixed(1)} | ${r.hookedUs.toFixed(1)} | ${r.ratio.toFixed(2)}× | ${r.plainCpuUs.toFixed(1)} | ${r.hookedCpuUs.toFixed(1)} | ${r.cpuRatio.toFixed(2)}× | ${isRawRecipe(r) ? 'no adapter' : !isJudged(r) ? 'other setup' : r.ratio <= HOT_TARGET ? 'met' : 'missed'} |`,
     ),
     '',
-    `Target ≤ ${HOT_TARGET}× for every adapter: ${met ? 'met' : 'missed'}${met ? '.' : ` (${rows.filter((r) => !isRawRecipe(r) && r.ratio > HOT_TARGET).map((r) => r.adapter).join('; ')}).`}` +
+    `Target ≤ ${HOT_TARGET}× for every adapter, each in the setup docs/orms.md gives it: ${met ? 'met' : 'missed'}${met ? '.' : ` (${rows.filter((r) => isJudged(r) && r.ratio > HOT_TARGET).map((r) => r.adapter).join('; ')}).`}` +
+      otherSetups(rows) +
       ` The raw better-sqlite3 rows are no adapter but the \`{ tx }\` recipe for raw drivers (docs/orms.md), measured here beside them: ${rows
         .filter(isRawRecipe)
         .map((r) => `${r.adapter} ${r.ratio.toFixed(2)}×`)
         .join(', ')}; their insert is a few µs, so the outbox row's own page weighs more there (see below and the \`{ tx }\` section).`,
     ...ADAPTER_NOTES,
   ];
+}
+
+/** The setups measured beside the documented ones, grouped by why they are not what the target judges. */
+function otherSetups(rows: readonly AdapterCost[]): string {
+  const byReason = new Map<string, AdapterCost[]>();
+  for (const r of rows) if (r.otherSetup !== undefined) byReason.set(r.otherSetup, [...(byReason.get(r.otherSetup) ?? []), r]);
+  if (byReason.size === 0) return '';
+  const groups = [...byReason].map(([reason, group]) => `${group.map((r) => `${r.adapter} ${r.ratio.toFixed(2)}×`).join(', ')}: ${reason}`);
+  return ` Other setups, measured beside them and not what the target judges: ${groups.join('. ')}.`;
 }
 
 // Written from this bench's own tables and isolated better-sqlite3 runs on this machine; update when they change.

@@ -4,7 +4,7 @@
  * dies is reported instead of waited for.
  */
 import { describe, expect, it } from 'vitest';
-import { adapterCosts } from '../../bench/orm-insert.js';
+import { adapterCosts, isJudged, isRawRecipe } from '../../bench/orm-insert.js';
 import type { OrmCase } from '../../bench/orm-insert-case.js';
 
 describe('bench/orm-insert.ts', () => {
@@ -20,6 +20,17 @@ describe('bench/orm-insert.ts', () => {
       for (const value of [r.plainUs, r.hookedUs, r.ratio, r.plainCpuUs, r.hookedCpuUs]) expect(Number.isFinite(value) && value > 0).toBe(true);
     }
     expect(lines).toEqual(['  adapters: raw-tx ready', '  adapters: kysely ready', '  adapters: round 1 of 2', '  adapters: round 2 of 2']);
+  });
+
+  it("judges each adapter in the setup docs/orms.md gives it, and tells the other setups it measures", { timeout: 120_000 }, async () => {
+    const rows = await adapterCosts(1, () => undefined, ['raw-tx', 'kysely', 'kysely-through']);
+    expect(rows.map((r) => [r.adapter, isRawRecipe(r), isJudged(r)])).toEqual([
+      ['raw better-sqlite3, `{ tx }`', true, false],
+      ['Kysely', false, true],
+      ['Kysely, without the `sqlite` option', false, false],
+    ]);
+    expect(rows[1]!.otherSetup).toBeUndefined();
+    expect(rows[2]!.otherSetup).toMatch(/`sqlite` option/);
   });
 
   it("measures Prisma's floor on request: each floor insert writes its outbox row (checked by the child)", { timeout: 240_000 }, async () => {
