@@ -189,7 +189,10 @@ export class Dispatcher {
           this.#trickling = !more && taken > 0 && claimed.length < TRICKLE_DELIVERIES;
           if (more) {
             this.#outboxWanted = true;
-            if (this.#running && queue.capacity() > 0) this.#again = true;
+            // Another pass at once only while the queue has room for one as large: a pass cut short by
+            // FAN_OUT_BATCH was followed by one for the few dozen slots left, a commit of its own for few
+            // deliveries. The queue asks again (`onCapacity`) once it has room for a batch.
+            if (this.#running && queue.capacity() > 0 && queue.capacity() >= claimed.length) this.#again = true;
           }
         }
       } while (this.#again && this.#running && this.#windowHold() < 1);
