@@ -27,6 +27,12 @@ export interface DispatcherDeps {
 
 const FAN_OUT_BATCH = 500;
 const CLAIM_BATCH = 256;
+/**
+ * After a fan-out pass that left the outbox non-empty, a room smaller than 1/this of the deliveries it handed
+ * over waits for the queue to ask for more instead of getting a pass of its own. Not larger: a queue that
+ * asks only now and then (BullMQ counts its backlog every 200 ms) must still be filled by the next pass.
+ */
+const REMAINDER_PASS_FRACTION = 4;
 /** Failed passes wait the poll interval, doubled after each failure in a row, up to this (or the poll interval, if longer). */
 const MAX_FAILURE_BACKOFF_MS = 10_000;
 /**
@@ -189,7 +195,10 @@ export class Dispatcher {
           this.#trickling = !more && taken > 0 && claimed.length < TRICKLE_DELIVERIES;
           if (more) {
             this.#outboxWanted = true;
-            if (this.#running && queue.capacity() > 0) this.#again = true;
+            // Another pass at once unless the room left is a small remainder of what this one handed over:
+            // a pass cut short by FAN_OUT_BATCH was followed by one for the few dozen slots left, a commit of
+            // its own for few deliveries. The queue asks again (`onCapacity`) once it has room for a batch.
+            if (this.#running && queue.capacity() > 0 && queue.capacity() * REMAINDER_PASS_FRACTION >= claimed.length) this.#again = true;
           }
         }
       } while (this.#again && this.#running && this.#windowHold() < 1);
