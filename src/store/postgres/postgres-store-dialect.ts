@@ -58,10 +58,9 @@ export interface PostgresStoreDialectOptions {
   genericPlans?: boolean;
 }
 
-// A delivery waits at most this long in each of the two places (fan-out, record). A pass costs the server
-// about as much as half a dozen deliveries' rows (a statement of a dozen CTEs, a commit, a flush of the
-// log): at 2 ms, events saved one by one (each save a flush of its own) shared a pass by two or three,
-// and the passes were a third of the server's CPU per delivery.
+// A delivery waits at most this long in each of the two places (fan-out, record). A pass is a statement of
+// up to a dozen CTEs and a commit: at 2 ms, events saved one by one (each save a commit of its own) shared
+// a pass by two or three, and the passes were about a third of the server's CPU per delivery.
 const BATCH_WINDOW_MS = 5;
 // A window is for sharing commits, not for delaying deliveries: ten seconds is already a mistake.
 const MAX_BATCH_WINDOW_MS = 10_000;
@@ -216,18 +215,18 @@ function ignoreIdleClientError(): void {}
 // connection, then settles on a generic plan (made once, without them) if it costs no more. The set-based
 // statements (`plansGenerically`) are written for their generic plans, and a plan of one costs about as
 // much as an execution: with the pool's connections each planning each statement six times, planning was
-// a tenth of the server's CPU over a run of a thousand events. So a connection runs them under
+// 7% of the server's CPU over a run of a thousand events. So a connection runs them under
 // `plan_cache_mode = force_generic_plan`, set when one of them is the first of the store's statements on
 // it, and reset (to the connection's own setting) before anything else runs on it: the store's other
 // statements and Kysely's queries are planned as PostgreSQL would by default. A connection goes back to
 // the pool in whichever mode it ran last.
-const genericPlans = new WeakSet<PgPoolClient>();
+const forcedGeneric = new WeakSet<PgPoolClient>();
 
 async function usePlans(client: PgPoolClient, generic: boolean): Promise<void> {
-  if (genericPlans.has(client) === generic) return;
+  if (forcedGeneric.has(client) === generic) return;
   await client.query(generic ? 'set plan_cache_mode = force_generic_plan' : 'reset plan_cache_mode', []);
-  if (generic) genericPlans.add(client);
-  else genericPlans.delete(client);
+  if (generic) forcedGeneric.add(client);
+  else forcedGeneric.delete(client);
 }
 
 // ── unavailable or refused ──────────────────────────────────────────────────────────────────────
@@ -327,7 +326,7 @@ export function postgresStoreDialect(pool: PgPool, options: PostgresStoreDialect
   const guarded = guardPool(pool);
   // Kysely's driver only calls `query(sql, parameters)` and `release()` (cursors are never used here),
   // which PgPool declares; its type also lists the cursor overload, hence the cast.
-  const base = new PostgresDialect({ pool: { connect: () => guarded.connect(), end: () => guarded.end() } as unknown as PostgresPool });
+  const base = new PostgresDialect({ pool: guarded as unknown as PostgresPool });
   return {
     name: 'postgres',
     capabilities: { supportsSkipLocked: true, supportsArrayParameters: true, appendsFreshEvents: false, fansOutInOneStatement: true, batchWindowMs },
