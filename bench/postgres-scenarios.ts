@@ -507,10 +507,14 @@ const POSTGRES_NOTES = [
   '7% of its time in planning). And `batchWindowMs` defaults to 5 ms: at 2 ms, events saved one by one shared a pass by',
   'two or three, and the passes (0.34 per delivery, ~400 µs of execution each at load ~6, and a commit) were about a third',
   'of the server\'s CPU per delivery at N=20,000 × K=1. Side by side with the previous code (bench/postgres-ab.ts, 3 rotating',
-  'rounds, medians, fresh process per run; load average 7.5–17 from other work on the machine, so that the saves waited',
-  '3–5 ms each for their flush and a window gathered fewer events than on a quiet machine): commits per delivery 1.52 → 1.38',
-  '(N=1,000 × K=1) and 1.38 → 1.30 (N=20,000 × K=1), server CPU per delivery 740 → 630 µs (floor 280) and 604 → 594 µs',
-  '(floor 230), client CPU 1,738 → 1,554 and 748 → 714 µs; N=100 × K=100 server 93 → 86 µs; deliveries/s within the noise.',
+  'rounds, medians, fresh process per run), in the quietest run (load average 1.8–4.5): N=1,000 × K=1 server CPU per',
+  'delivery 610 → 500 µs (2.5× → 2.1× the floor\'s 240), commits 1.41 → 1.31, 579 → 603 deliveries/s (floor 884); N=20,000 ×',
+  'K=1 503 → 458 µs (1.9× → 1.7× the floor\'s 267), commits 1.35 → 1.22, 1,014 → 965 deliveries/s (floor 1,243), client CPU',
+  'within the noise. In two runs under load (7.5–22 from other work on the machine, where saves waited 3–5 ms each for their',
+  'flush and a window gathered fewer events): commits 1.52 → 1.38 and 1.44 → 1.34 (N=1,000 × K=1), 1.38 → 1.30 and',
+  '1.37 → 1.26 (N=20,000 × K=1); server CPU 740 → 630 and 700 → 680 µs, 604 → 594 and 677 → 648 µs; N=100 × K=100 93 → 86 µs;',
+  'deliveries/s within the noise. An 8 ms window (the second of those runs) took commits to 1.29 and 1.22 and server CPU at',
+  'N=20,000 × K=1 to 515 µs, for up to 16 ms more before a trickling event\'s delivery.',
 ];
 
 // From side-by-side runs of the previous worker and this one (scratch harness: in-process, previous worker, this worker,
