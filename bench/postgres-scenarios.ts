@@ -514,7 +514,7 @@ const POSTGRES_NOTES = [
   'flush and a window gathered fewer events): commits 1.52 → 1.38 and 1.44 → 1.34 (N=1,000 × K=1), 1.38 → 1.30 and',
   '1.37 → 1.26 (N=20,000 × K=1); server CPU 740 → 630 and 700 → 680 µs, 604 → 594 and 677 → 648 µs; N=100 × K=100 93 → 86 µs;',
   'deliveries/s within the noise. An 8 ms window (the second of those runs) took commits to 1.29 and 1.22 and server CPU at',
-  'N=20,000 × K=1 to 515 µs, for up to 16 ms more before a trickling event\'s delivery.',
+  'N=20,000 × K=1 to 515 µs, for a latency that grows by up to 16 ms (twice the window) while events trickle in.',
 ];
 
 // From side-by-side runs of the previous worker and this one (scratch harness: in-process, previous worker, this worker,
