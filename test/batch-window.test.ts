@@ -45,6 +45,11 @@ describe.skipIf(!ENGINES.includes('postgres'))('the batch window on PostgreSQL',
     expect(records.mock.calls.length).toBeLessThanOrEqual(4);
   });
 
+  it('is 5 ms unless set', () => {
+    expect(postgresStore(db.pool()).capabilities.batchWindowMs).toBe(5);
+    expect(postgresStore(db.pool(), { batchWindowMs: 2 }).capabilities.batchWindowMs).toBe(2);
+  });
+
   it('a window that is not a number of milliseconds from 0 to 10 s is refused with a clear error', () => {
     for (const batchWindowMs of [-1, Number.NaN, Number.POSITIVE_INFINITY, 60_000]) {
       expect(() => postgresStore(db.pool(), { batchWindowMs })).toThrow(ConfigError);

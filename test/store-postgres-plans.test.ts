@@ -9,11 +9,13 @@
  * The statements are the store's own: the set-based ones from their module, the others as a store sends
  * them (its connection notes them), prepared with the types PostgreSQL infers from them, as pg sends them.
  */
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postgresStore } from '../src/index.js';
 import { newDeliveryRow } from '../src/store/rows.js';
 import type { EventTable, SubscriptionTable } from '../src/store/schema.js';
-import { fanOutPassStatement, fanOutPassWithRecordsStatement, fanOutStatement, recordStatement, undoFanOutPassStatement, type SetBasedRecord } from '../src/store/postgres/set-based-writes.js';
+import { fanOutPassStatement, fanOutPassWithRecordsStatement, fanOutStatement, recordStatement, statementName, undoFanOutPassStatement, type SetBasedRecord } from '../src/store/postgres/set-based-writes.js';
 import { TestDatabase } from './support/database.js';
 import { recordingPostgres } from './support/query-plans.js';
 
@@ -231,5 +233,42 @@ describe('PostgreSQL statements that name rows by id, as planned once and cached
     await check(loaded);
     // An unnamed statement is planned at each execution with its values: so is a named one at first.
     await check(loaded, 'custom');
+  });
+});
+
+describe('the set-based statements on a connection', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = new TestDatabase('postgres');
+    await db.init();
+  });
+  afterAll(() => db.close());
+
+  /** The plans of eight fan-out passes on one connection (so that all run on the one whose prepared statements are read). */
+  async function passPlans(genericPlans?: boolean) {
+    const pool = db.pool({ max: 1 });
+    const store = await db.migrated(postgresStore(pool, genericPlans === undefined ? {} : { genericPlans }));
+    for (let i = 0; i < 8; i++) await store.fanOutPass(10, T0, { capacity: 10, leaseUntil: T0 + 60_000 });
+    const pass = statementName(fanOutPassStatement({ events: 10, deliveries: 10, now: T0, leaseUntil: T0, idPrefix: 'dlv_' }).sql);
+    const { rows } = await pool.query<{ generic_plans: string; custom_plans: string }>('select generic_plans, custom_plans from pg_prepared_statements where name = $1', [pass]);
+    return { store, plans: rows.map((r) => ({ generic: Number(r.generic_plans), custom: Number(r.custom_plans) })) };
+  }
+
+  it('are planned once, generically, from their first execution; Kysely\'s queries as PostgreSQL plans by default', async () => {
+    const { store, plans } = await passPlans();
+    try {
+      expect(plans).toEqual([{ generic: 8, custom: 0 }]);
+      // The store's other queries (Kysely's) on that connection run under the connection's own setting.
+      const { rows: mode } = await sql<{ mode: string }>`select current_setting('plan_cache_mode') as mode`.execute(store.db);
+      expect(mode).toEqual([{ mode: 'auto' }]);
+    } finally {
+      await store.destroy();
+    }
+  });
+
+  it('with `genericPlans: false`, are planned as PostgreSQL plans by default: with their values for the first five executions', async () => {
+    const { store, plans } = await passPlans(false);
+    await store.destroy();
+    expect(plans).toEqual([{ generic: 3, custom: 5 }]);
   });
 });

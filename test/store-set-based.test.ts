@@ -183,7 +183,7 @@ if (ENGINES.includes('postgres')) {
     });
     afterEach(() => postgres.close());
 
-    /** A PostgreSQL store whose pool notes every statement it sends: its text, and its name when it has one. */
+    /** A PostgreSQL store whose pool notes every statement it sends (its text, and its name when it has one) but its plan mode. */
     function countingPostgres(): { store: KyselyStore; sent: Array<{ text: string; name?: string }> } {
       const sent: Array<{ text: string; name?: string }> = [];
       const pool = postgres.pool();
@@ -191,6 +191,8 @@ if (ENGINES.includes('postgres')) {
         const query = client.query.bind(client) as (...args: unknown[]) => unknown;
         (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
           const first = args[0] as string | { text: string; name?: string };
+          // A connection's plan mode, set when it changes (at most once per connection here), not per statement.
+          if (typeof first === 'string' && /^(set|reset) plan_cache_mode/.test(first)) return query(...args);
           sent.push(typeof first === 'string' ? { text: first } : { text: first.text, ...(first.name === undefined ? {} : { name: first.name }) });
           return query(...args);
         };

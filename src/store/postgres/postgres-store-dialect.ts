@@ -2,6 +2,7 @@ import { PostgresAdapter, PostgresDialect, sql, type Kysely, type PostgresPool }
 import { ConfigError } from '../../errors.js';
 import type { CompiledStatement } from '../host-executor.js';
 import type { StatementResult, StoreDialect, StoreStatement } from '../store-dialect.js';
+import { plansGenerically } from './set-based-writes.js';
 
 /**
  * The few members of a `pg` `Pool` the store calls. Declared here, structurally, so the core never
@@ -44,13 +45,23 @@ export interface PostgresStoreDialectOptions {
    * more, so that one statement and one commit serve several: a delivery's latency grows by up to twice
    * this, and the database commits (and flushes its log) less often per delivery. A waiting record batch
    * is written by the next pass's statement (while passes take them, it waits up to three windows for
-   * one). 0: nothing waits. Default 2.
+   * one). 0: nothing waits. Default 5.
    */
   batchWindowMs?: number;
+  /**
+   * Run the store's set-based writes (its fan-out passes and attempt records) with their generic plans
+   * from their first execution on each connection: the connection's `plan_cache_mode` is set to
+   * `force_generic_plan` while they run, and reset before anything else runs through the store. A pooler
+   * in transaction mode (PgBouncer) would hand that setting on to its other clients with the server
+   * connection: there, set this to false. Default true.
+   */
+  genericPlans?: boolean;
 }
 
-// A delivery waits at most this long in each of the two places (fan-out, record).
-const BATCH_WINDOW_MS = 2;
+// A delivery waits at most this long in each of the two places (fan-out, record). A pass is a statement of
+// up to a dozen CTEs and a commit: at 2 ms, events saved one by one (each save a commit of its own) shared
+// a pass by two or three, and the passes were about a third of the server's CPU per delivery.
+const BATCH_WINDOW_MS = 5;
 // A window is for sharing commits, not for delaying deliveries: ten seconds is already a mistake.
 const MAX_BATCH_WINDOW_MS = 10_000;
 
@@ -153,13 +164,23 @@ export function inlineBatch(queries: readonly CompiledStatement[]): string | und
  * using it (its query rejects); the client is released with that error so the pool discards it, and
  * the next operation connects afresh. Kysely's driver and `executeBatch` both connect through this.
  */
-export function guardPool(pool: PgPool): PgPool {
+export function guardPool(pool: PgPool): GuardedPool {
   // An idle client lost with the server is the pool's to discard (it does); an 'error' event with no
   // listener on the pool would end the process instead. The operations that need a connection report
   // their own failures.
   pool.on?.('error', ignoreIdleClientError);
-  return {
+  const guarded: GuardedPool = {
     async connect() {
+      const client = await guarded.checkout();
+      try {
+        await usePlans(client, false);
+      } catch (error) {
+        client.release(error instanceof Error ? error : true);
+        throw error;
+      }
+      return client;
+    },
+    async checkout() {
       const client = await pool.connect();
       let lost: Error | undefined;
       const onError = (error: Error) => {
@@ -178,9 +199,35 @@ export function guardPool(pool: PgPool): PgPool {
     },
     end: () => pool.end(),
   };
+  return guarded;
+}
+
+/** The store's pool: `connect` for any query (Kysely's), `checkout` for `executeBatch`, which sets the connection's plans itself. */
+export interface GuardedPool extends PgPool {
+  checkout(): Promise<PgPoolClient>;
 }
 
 function ignoreIdleClientError(): void {}
+
+// ── plans ───────────────────────────────────────────────────────────────────────────────────────
+
+// PostgreSQL plans a named statement with its parameters' values for its first five executions on each
+// connection, then settles on a generic plan (made once, without them) if it costs no more. The set-based
+// statements (`plansGenerically`) are written for their generic plans, and a plan of one costs about as
+// much as an execution: with the pool's connections each planning each statement six times, planning was
+// 7% of the server's CPU over a run of a thousand events. So a connection runs them under
+// `plan_cache_mode = force_generic_plan`, set when one of them is the first of the store's statements on
+// it, and reset (to the connection's own setting) before anything else runs on it: the store's other
+// statements and Kysely's queries are planned as PostgreSQL would by default. A connection goes back to
+// the pool in whichever mode it ran last.
+const forcedGeneric = new WeakSet<PgPoolClient>();
+
+async function usePlans(client: PgPoolClient, generic: boolean): Promise<void> {
+  if (forcedGeneric.has(client) === generic) return;
+  await client.query(generic ? 'set plan_cache_mode = force_generic_plan' : 'reset plan_cache_mode', []);
+  if (generic) forcedGeneric.add(client);
+  else forcedGeneric.delete(client);
+}
 
 // ── unavailable or refused ──────────────────────────────────────────────────────────────────────
 
@@ -235,11 +282,13 @@ async function runBatch(client: PgPoolClient, queries: readonly StoreStatement[]
   return results;
 }
 
-async function executeBatch(pool: PgPool, queries: readonly StoreStatement[], inline: boolean): Promise<StatementResult[]> {
+async function executeBatch(pool: GuardedPool, queries: readonly StoreStatement[], inline: boolean, genericPlans: boolean): Promise<StatementResult[]> {
   if (queries.length === 0) return [];
-  const client = await pool.connect();
+  const client = await pool.checkout();
   let broken: Error | undefined;
   try {
+    // Outside the batch's transaction: a SET in one that rolls back would be undone with it.
+    await usePlans(client, genericPlans && queries.every(plansGenerically));
     return await runBatch(client, queries, inline);
   } catch (error) {
     if (queries.length > 1) {
@@ -269,14 +318,15 @@ async function executeBatch(pool: PgPool, queries: readonly StoreStatement[], in
  */
 export function postgresStoreDialect(pool: PgPool, options: PostgresStoreDialectOptions = {}): StoreDialect {
   const inline = options.inlineBatches !== false;
+  const genericPlans = options.genericPlans !== false;
   const batchWindowMs = options.batchWindowMs ?? BATCH_WINDOW_MS;
   if (!Number.isFinite(batchWindowMs) || batchWindowMs < 0 || batchWindowMs > MAX_BATCH_WINDOW_MS) {
     throw new ConfigError(`postgresStore: batchWindowMs must be a number of milliseconds from 0 to ${MAX_BATCH_WINDOW_MS} (got ${batchWindowMs}).`);
   }
-  pool = guardPool(pool);
+  const guarded = guardPool(pool);
   // Kysely's driver only calls `query(sql, parameters)` and `release()` (cursors are never used here),
   // which PgPool declares; its type also lists the cursor overload, hence the cast.
-  const base = new PostgresDialect({ pool: pool as unknown as PostgresPool });
+  const base = new PostgresDialect({ pool: guarded as unknown as PostgresPool });
   return {
     name: 'postgres',
     capabilities: { supportsSkipLocked: true, supportsArrayParameters: true, appendsFreshEvents: false, fansOutInOneStatement: true, batchWindowMs },
@@ -286,7 +336,7 @@ export function postgresStoreDialect(pool: PgPool, options: PostgresStoreDialect
       createIntrospector: (db: Kysely<any>) => base.createIntrospector(db),
       createQueryCompiler: () => base.createQueryCompiler(),
     },
-    executeBatch: (queries) => executeBatch(pool, queries, inline),
+    executeBatch: (queries) => executeBatch(guarded, queries, inline, genericPlans),
     isUnavailable: isPostgresUnavailable,
   };
 }

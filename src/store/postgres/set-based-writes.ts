@@ -46,9 +46,24 @@ export function statementName(text: string): string {
   return name;
 }
 
+// The statements of this module: their generic plans are checked (test/store-postgres-plans.test.ts), so
+// the dialect has PostgreSQL use them from the first execution on (see `plansGenerically`).
+const genericPlanNames = new Set<string>();
+
 function named(sql: string): (parameters: readonly unknown[]) => StoreStatement {
   const name = statementName(sql);
+  genericPlanNames.add(name);
   return (parameters) => ({ sql, parameters, name });
+}
+
+/**
+ * Whether the statement is one of this module's, whose generic plan reaches its rows as the plans its
+ * values would: PostgreSQL need not plan it with those values first. It does so for a named statement's
+ * first five executions on each connection, and for these statements (up to a dozen CTEs each) a plan
+ * cost about as much as an execution.
+ */
+export function plansGenerically(statement: StoreStatement): boolean {
+  return statement.name !== undefined && genericPlanNames.has(statement.name);
 }
 
 // ── fan-out ─────────────────────────────────────────────────────────────────────────────────────
