@@ -53,7 +53,9 @@ export class ClaimReader {
     try {
       const ids = new Set<string>();
       for (const waiter of waiting) for (const id of waiter.ids) ids.add(id);
-      const claims = new Map((await this.#load([...ids])).map((claim) => [claim.id, this.#withKnownSubscription(claim)]));
+      // Per part read: the claims of one read share their subscription's part (the store makes one per subscription).
+      const parts = new Map<SubscriptionPart, SubscriptionPart>();
+      const claims = new Map((await this.#load([...ids])).map((claim) => [claim.id, this.#withKnownSubscription(claim, parts)]));
       for (const waiter of waiting) waiter.resolve(waiter.ids.map((id) => claims.get(id)));
     } catch (error) {
       for (const waiter of waiting) waiter.reject(error);
@@ -61,15 +63,21 @@ export class ClaimReader {
   }
 
   /** The claim with the subscription part of the last read, if its subscription reads the same. */
-  #withKnownSubscription(claim: ClaimedDelivery): ClaimedDelivery {
+  #withKnownSubscription(claim: ClaimedDelivery, parts: Map<SubscriptionPart, SubscriptionPart>): ClaimedDelivery {
     const read = claim.subscription;
     if (!read) return claim;
+    let part = parts.get(read);
+    if (part === undefined) parts.set(read, (part = this.#knownPart(read)));
+    return part === read ? claim : { ...claim, subscription: part };
+  }
+
+  /** The part last read for this subscription if it reads the same, else `read` (kept for the next reads). */
+  #knownPart(read: SubscriptionPart): SubscriptionPart {
     const known = this.#subscriptions.get(read.id);
-    if (known === read) return claim;
-    if (known !== undefined && sameFields(known, read)) return { ...claim, subscription: known };
+    if (known !== undefined && sameFields(known, read)) return known;
     if (known === undefined && this.#subscriptions.size >= KEPT_SUBSCRIPTIONS) this.#subscriptions.clear();
     this.#subscriptions.set(read.id, read);
-    return claim;
+    return read;
   }
 }
 
