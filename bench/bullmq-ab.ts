@@ -10,7 +10,10 @@
  * run (and, for BullMQ, Redis's calls per delivery: `lpush` counts the jobs added) and, at the end,
  * medians per tree and scenario. RESTHOOKS_BENCH_PG_SCENARIOS narrows the scenarios as in
  * postgres-scenarios.ts; RESTHOOKS_AB_WORKER_NODE_OPTIONS goes to the worker process only (a
- * `--require` that starts a CPU profile, say).
+ * `--require` that starts a CPU profile, say). RESTHOOKS_AB_WARMUP=<deliveries> warms both engines up
+ * before their measured part with that many deliveries at the scenario's K, unmeasured: the in-process
+ * run's process first runs the scenario that size (on a database of its own), the worker first delivers
+ * them. Without it both start cold (and an older tree's copy of this file, which may not know it, does so anyway).
  * @module
  */
 import { spawn } from 'node:child_process';
@@ -27,8 +30,11 @@ import { createTestDatabase, startPostgres } from '../test/support/postgres.js';
 import { startRedis } from '../test/support/redis.js';
 import { Receiver } from './receiver-process.js';
 import { CONCURRENCY, now, saveBooks } from './scenario.js';
-import { checkDeliveredOnce, postmasterOf, processCpuUs, resthooksOnPostgres, SCENARIOS } from './postgres-scenarios.js';
+import { checkDeliveredOnce, postmasterOf, processCpuUs, resthooksOnPostgres, SCENARIOS, warmUpWorkers } from './postgres-scenarios.js';
 import { median } from './stats.js';
+
+/** Deliveries each run first makes to warm its engine up, unmeasured (see the header). */
+const WARM_UP = Number(process.env.RESTHOOKS_AB_WARMUP ?? 0);
 
 interface Measured {
   readonly engine: 'in-process' | 'bullmq';
@@ -39,7 +45,8 @@ interface Measured {
 }
 
 /** In-process: the bench's own run (bench/postgres-scenarios.ts); its client CPU is this process's. */
-async function inProcess(rx: Receiver, url: string, n: number, k: number): Promise<Measured> {
+async function inProcess(rx: Receiver, url: string, n: number, k: number, warmUrl: string | undefined): Promise<Measured> {
+  if (warmUrl) await resthooksOnPostgres(rx, warmUrl, Math.ceil(WARM_UP / k), k, await postmasterOf(warmUrl));
   const run = await resthooksOnPostgres(rx, url, n, k, await postmasterOf(url));
   return { engine: 'in-process', deliveries: run.deliveries, ms: run.ms, clientUs: run.cpuUs.client };
 }
@@ -63,6 +70,7 @@ async function bullmq(rx: Receiver, url: string, redisUrl: string, n: number, k:
   try {
     cli = startCli(['worker', '--db', url, '--redis', redisUrl, '--queue', queueName, '--allow-private-targets', '--concurrency', String(CONCURRENCY), '--shutdown-timeout', '2s', '--config', config], process.env.RESTHOOKS_AB_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.RESTHOOKS_AB_WORKER_NODE_OPTIONS } : {});
     await cli.waitFor(/Delivering jobs from/, 120_000);
+    const warmups = WARM_UP > 0 ? await warmUpWorkers(rx, hooks, k, WARM_UP) : 0;
     const total = n * k;
     const reached = await rx.expect(total, 900_000);
     const stats0 = await commandStats(redisUrl);
@@ -75,7 +83,7 @@ async function bullmq(rx: Receiver, url: string, redisUrl: string, n: number, k:
     const calls = [...stats1].map(([command, count]) => `${command} ${((count - (stats0.get(command) ?? 0)) / total).toFixed(2)}`).filter((s) => !s.endsWith(' 0.00'));
     console.error(`  Redis calls per delivery (every client): ${calls.join(', ')}`);
     await hooks.idle({ timeout: '60s' });
-    await checkDeliveredOnce(pool, total, 'the BullMQ run');
+    await checkDeliveredOnce(pool, warmups + total, 'the BullMQ run');
     return { engine: 'bullmq', deliveries: total, ms: end.at - t0, clientUs: workerUs };
   } finally {
     cli?.child.kill('SIGTERM');
@@ -96,11 +104,11 @@ async function commandStats(url: string): Promise<Map<string, number>> {
   }
 }
 
-/** One run in this process: `--child <engine> <n> <k> <db url> <redis url>`; prints its result as JSON. */
-async function child([engine, n, k, url, redisUrl]: string[]): Promise<void> {
+/** One run in this process: `--child <engine> <n> <k> <db url> <redis url> [<warm-up db url>]`; prints its result as JSON. */
+async function child([engine, n, k, url, redisUrl, warmUrl]: string[]): Promise<void> {
   const rx = await Receiver.start();
   try {
-    const result = engine === 'bullmq' ? await bullmq(rx, url!, redisUrl!, Number(n), Number(k)) : await inProcess(rx, url!, Number(n), Number(k));
+    const result = engine === 'bullmq' ? await bullmq(rx, url!, redisUrl!, Number(n), Number(k)) : await inProcess(rx, url!, Number(n), Number(k), warmUrl);
     console.log(`RESULT ${JSON.stringify(result)}`);
   } finally {
     rx.close();
@@ -137,7 +145,8 @@ async function main(trees: string[], rounds: number): Promise<void> {
         for (const tree of order) {
           for (const engine of ['in-process', 'bullmq'] as const) {
             const url = (await createTestDatabase(server.url)).url;
-            const m = await runChild(tree, [engine, String(n), String(k), url, redis.url]);
+            const warmUrl = WARM_UP > 0 && engine === 'in-process' ? [(await createTestDatabase(server.url)).url] : [];
+            const m = await runChild(tree, [engine, String(n), String(k), url, redis.url, ...warmUrl]);
             note(tree, n, k, m);
             console.log(`round ${round} ${tree} N=${n}×K=${k} ${engine}: ${m.clientUs.toFixed(1)} µs/delivery, ${((m.deliveries / m.ms) * 1000).toFixed(0)}/s (load ${loadavg()[0]!.toFixed(1)})`);
           }

@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { Pool } from 'undici';
-import { createHooks, postgresStore } from '../src/index.js';
+import { createHooks, postgresStore, type Hooks } from '../src/index.js';
 import { bullmqQueue } from '../src/queue/bullmq/index.js';
 import { startCli, type CliProcess } from '../test/cli/cli-process.js';
 import { createTestDatabase, startPostgres, type PostgresServer } from '../test/support/postgres.js';
@@ -41,6 +41,16 @@ const ROUNDS = Number(process.env.RESTHOOKS_BENCH_PG_ROUNDS ?? 1);
 const FLOOR_TARGET = 0.8; // resthooks ≥ 80% of the floor's deliveries/s
 const SERVER_CPU_TARGET = 2; // resthooks' server CPU per delivery ≤ 2× the floor's
 const BULLMQ_CPU_TARGET = 1.5; // BullMQ's client CPU per delivery ≤ 1.5× the in-process engine's
+/**
+ * Deliveries the `resthooks worker` processes make before their measured part, in whole events of the
+ * run's K subscriptions. The in-process runs are measured in this process, whose code the warm-up run and
+ * the runs before have had V8 compile and optimize; a worker process starts fresh for every run, and over
+ * its first thousands of deliveries runs much of its code in V8's lower tiers while compiling it (a fresh
+ * worker's first 10,000 deliveries at N=100 × K=100 spent about 30% of their CPU in V8's compilers, by
+ * `perf` over all its threads). Measured from its start, a worker's CPU per delivery carried that cost and
+ * the in-process engine's did not.
+ */
+export const WORKER_WARMUP_DELIVERIES = 1000;
 const TX_ROUNDS = 7;
 const TX_PER_ROUND = 500;
 
@@ -210,6 +220,7 @@ async function bullmqOnPostgres(rx: Receiver, url: string, redis: { url: string;
       clis.push(cli);
       await cli.waitFor(/Delivering jobs from/, 120_000);
     }
+    const warmups = await warmUpWorkers(rx, hooks, k);
     const total = n * k;
     const reached = await rx.expect(total, 900_000);
     const server0 = serverCpu(postmaster);
@@ -225,13 +236,26 @@ async function bullmqOnPostgres(rx: Receiver, url: string, redis: { url: string;
     const redisUs = (processCpuUs(redis.pid) - redis0) / total;
     await hooks.idle({ timeout: '60s' });
     const serverUs = serverCpuSince(postmaster, server0) / total;
-    await checkDeliveredOnce(pool, total, 'the BullMQ run');
+    await checkDeliveredOnce(pool, warmups + total, 'the BullMQ run');
     return { deliveries: total, ms: end.at - t0, triggerMs: triggered - t0, cpuUs: { client: workersUs, receiver: app.receiver }, serverUs, workersUs, redisUs, appUs: app.client };
   } finally {
     for (const cli of clis) cli.child.kill('SIGTERM');
     await Promise.all(clis.map((c) => c.exited));
     await hooks.close();
   }
+}
+
+/**
+ * Has the workers deliver `deliveries` (rounded up to whole events of `k` subscriptions, see
+ * WORKER_WARMUP_DELIVERIES) and record them; returns how many they delivered.
+ */
+export async function warmUpWorkers(rx: Receiver, hooks: Pick<Hooks<'book.added'>, 'model' | 'idle'>, k: number, deliveries = WORKER_WARMUP_DELIVERIES): Promise<number> {
+  const events = Math.ceil(deliveries / k);
+  const reached = await rx.expect(events * k, 900_000);
+  await saveBooks(hooks, events);
+  await reached();
+  await hooks.idle({ timeout: '60s' });
+  return events * k;
 }
 
 export async function floorOnPostgres(rx: Receiver, url: string, n: number, k: number, postmaster: number, measured?: MeasuredPart): Promise<PgRun> {
@@ -405,7 +429,8 @@ function section(rows: readonly Row[], tx: { plainUs: number; hookedUs: number }
     '### PostgreSQL + BullMQ: one and two `resthooks worker` processes',
     '',
     'The same scenarios with the distributed engine, in the same rounds: this process writes the outbox and relays due deliveries to',
-    'Redis (`bullmqQueue({ worker: false })`), and one or two `resthooks worker` processes (started fresh per run, 64 attempts in flight',
+    'Redis (`bullmqQueue({ worker: false })`), and one or two `resthooks worker` processes (started fresh per run and warmed',
+    `up by ${fmt(WORKER_WARMUP_DELIVERIES)} deliveries before the measured part, as the in-process engine is by the runs before it; 64 attempts in flight`,
     'each, and the in-process runs\' delivery options through `--config`: 64 per origin, no owner share) send and record, the send gate',
     '(rate limits, pauses, per-origin caps) shared in Redis; one more single-worker run keeps it in the worker (`sharedLimits: false`).',
     'Redis 7 on loopback, no persistence. Client CPU is the worker processes\' CPU per delivery, summed (from /proc);',

@@ -32,6 +32,25 @@ describe('ClaimReader', () => {
     expect(second.map((c) => c?.id)).toEqual(['dlv_a', 'dlv_c']);
   });
 
+  it("a claim read again for a subscription that reads the same carries the last read's subscription part; a changed one its new part", async () => {
+    type Part = NonNullable<ClaimedDelivery['subscription']>;
+    const part = (target: string): Part => ({ id: 'sub_1', owner: 'alice', event: 'book.added', target, active: true, secret: 's3cret', previousSecrets: null, failingSince: null, maxPerSecond: null });
+    let target = 'http://127.0.0.1:1/a';
+    // Like the store, every query makes its parts afresh.
+    const reader = new ClaimReader(async (ids) => ids.map((id) => ({ id, subscription: id === 'dlv_deleted' ? null : part(target) }) as ClaimedDelivery));
+    const first = await reader.read('dlv_a');
+    const second = await reader.read('dlv_b');
+    expect(second?.subscription).toBe(first?.subscription);
+    expect(second?.id).toBe('dlv_b');
+
+    target = 'http://127.0.0.1:1/b';
+    const moved = await reader.read('dlv_c');
+    expect(moved?.subscription).not.toBe(first?.subscription);
+    expect(moved?.subscription).toEqual(part('http://127.0.0.1:1/b'));
+    expect((await reader.read('dlv_d'))?.subscription).toBe(moved?.subscription);
+    expect((await reader.read('dlv_deleted'))?.subscription).toBeNull();
+  });
+
   it('a failed query fails every read that shared it, and the next turn tries again', async () => {
     let fail = true;
     const reader = new ClaimReader(async (ids) => {
