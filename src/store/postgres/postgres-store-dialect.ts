@@ -51,9 +51,11 @@ export interface PostgresStoreDialectOptions {
   /**
    * Run the store's set-based writes (its fan-out passes and attempt records) with their generic plans
    * from their first execution on each connection: the connection's `plan_cache_mode` is set to
-   * `force_generic_plan` while they run, and reset before anything else runs through the store. A pooler
-   * in transaction mode (PgBouncer) would hand that setting on to its other clients with the server
-   * connection: there, set this to false. Default true.
+   * `force_generic_plan` while they run, and reset before anything else runs through the store; a
+   * connection goes back to the pool in the mode it ran last. So the setting reaches whatever else uses the
+   * pool's connections: the app's own queries when the app shares the pool with the store, and a pooler in
+   * transaction mode (PgBouncer) hands it on to its other clients. In either case set this to false, or
+   * give the store a pool of its own. Default true.
    */
   genericPlans?: boolean;
 }
