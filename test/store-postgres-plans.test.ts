@@ -266,6 +266,37 @@ describe('the set-based statements on a connection', () => {
     }
   });
 
+  it('leave an app that shares the pool its own plan mode, and run generically again after the app\'s queries', async () => {
+    const pool = db.pool({ max: 1 });
+    const store = await db.migrated(postgresStore(pool));
+    const mode = async () => (await pool.query<{ mode: string }>(`select current_setting('plan_cache_mode') as mode`)).rows[0]!.mode;
+    const modes: string[] = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        await store.fanOutPass(10, T0, { capacity: 10, leaseUntil: T0 + 60_000 });
+        modes.push(await mode());
+      }
+      // The app's transaction on the connection the passes ran on, with a setting of its own.
+      const client = await pool.connect();
+      try {
+        await client.query('begin');
+        await client.query(`set local plan_cache_mode = force_custom_plan`);
+        modes.push((await client.query<{ mode: string }>(`select current_setting('plan_cache_mode') as mode`)).rows[0]!.mode);
+        await client.query('commit');
+      } finally {
+        client.release();
+      }
+      await store.fanOutPass(10, T0, { capacity: 10, leaseUntil: T0 + 60_000 });
+      modes.push(await mode());
+      const pass = statementName(fanOutPassStatement({ events: 10, deliveries: 10, now: T0, leaseUntil: T0, idPrefix: 'dlv_' }).sql);
+      const { rows } = await pool.query<{ generic_plans: string; custom_plans: string }>('select generic_plans, custom_plans from pg_prepared_statements where name = $1', [pass]);
+      expect(modes).toEqual(['auto', 'auto', 'auto', 'auto', 'force_custom_plan', 'auto']);
+      expect(rows.map((r) => ({ generic: Number(r.generic_plans), custom: Number(r.custom_plans) }))).toEqual([{ generic: 5, custom: 0 }]);
+    } finally {
+      await store.destroy();
+    }
+  });
+
   it('with `genericPlans: false`, are planned as PostgreSQL plans by default: with their values for the first five executions', async () => {
     const { store, plans } = await passPlans(false);
     await store.destroy();

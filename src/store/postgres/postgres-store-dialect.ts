@@ -51,11 +51,10 @@ export interface PostgresStoreDialectOptions {
   /**
    * Run the store's set-based writes (its fan-out passes and attempt records) with their generic plans
    * from their first execution on each connection: the connection's `plan_cache_mode` is set to
-   * `force_generic_plan` while they run, and reset before anything else runs through the store; a
-   * connection goes back to the pool in the mode it ran last. So the setting reaches whatever else uses the
-   * pool's connections: the app's own queries when the app shares the pool with the store, and a pooler in
-   * transaction mode (PgBouncer) hands it on to its other clients. In either case set this to false, or
-   * give the store a pool of its own. Default true.
+   * `force_generic_plan` while they run, and reset before anything else is sent on that connection —
+   * the store's other queries, and the app's own when the app shares the pool with the store. A pooler in
+   * transaction mode (PgBouncer) would hand the session setting on to its other clients between
+   * transactions: set this to false behind one. Default true.
    */
   genericPlans?: boolean;
 }
@@ -172,16 +171,8 @@ export function guardPool(pool: PgPool): GuardedPool {
   // their own failures.
   pool.on?.('error', ignoreIdleClientError);
   const guarded: GuardedPool = {
-    async connect() {
-      const client = await guarded.checkout();
-      try {
-        await usePlans(client, false);
-      } catch (error) {
-        client.release(error instanceof Error ? error : true);
-        throw error;
-      }
-      return client;
-    },
+    // Kysely's queries: a connection the set-based writes left in their plan mode resets it as they are sent (see `resumeDefaultPlansOnNextQuery`).
+    connect: () => guarded.checkout(),
     async checkout() {
       const client = await pool.connect();
       let lost: Error | undefined;
@@ -204,7 +195,7 @@ export function guardPool(pool: PgPool): GuardedPool {
   return guarded;
 }
 
-/** The store's pool: `connect` for any query (Kysely's), `checkout` for `executeBatch`, which sets the connection's plans itself. */
+/** The store's pool: `connect` for Kysely's queries, `checkout` for `executeBatch`; both hand out clients with an 'error' listener. */
 export interface GuardedPool extends PgPool {
   checkout(): Promise<PgPoolClient>;
 }
@@ -219,16 +210,40 @@ function ignoreIdleClientError(): void {}
 // much as an execution: with the pool's connections each planning each statement six times, planning was
 // 7% of the server's CPU over a run of a thousand events. So a connection runs them under
 // `plan_cache_mode = force_generic_plan`, set when one of them is the first of the store's statements on
-// it, and reset (to the connection's own setting) before anything else runs on it: the store's other
-// statements and Kysely's queries are planned as PostgreSQL would by default. A connection goes back to
-// the pool in whichever mode it ran last.
-const forcedGeneric = new WeakSet<PgPoolClient>();
+// it. The setting must not reach anything else sent on that connection: the store's other statements and
+// Kysely's queries, and the app's queries when the app shares the pool. Resetting it before each release
+// would cost a round trip per batch; instead the connection keeps the mode while it sits in the pool,
+// and its `query` method resets it in front of the next query of anyone else (pg sends a connection's
+// queries in order), or gives way to the next set-based batch, which needs no SET then.
+const genericPlansOf = new WeakMap<PgPoolClient, PgPoolClient['query']>();
 
-async function usePlans(client: PgPoolClient, generic: boolean): Promise<void> {
-  if (forcedGeneric.has(client) === generic) return;
-  await client.query(generic ? 'set plan_cache_mode = force_generic_plan' : 'reset plan_cache_mode', []);
-  if (generic) forcedGeneric.add(client);
-  else forcedGeneric.delete(client);
+/**
+ * Before a batch: a batch of set-based statements gets the generic mode (set, or kept from the connection's
+ * last batch), with the client's own `query`. Any other batch finds the connection as the last one left it:
+ * its first query resets the mode if need be.
+ */
+async function useGenericPlans(client: PgPoolClient): Promise<void> {
+  const query = genericPlansOf.get(client);
+  if (query !== undefined) {
+    client.query = query;
+    return;
+  }
+  await client.query('set plan_cache_mode = force_generic_plan', []);
+  genericPlansOf.set(client, client.query);
+}
+
+/** After a batch that left the connection in the generic mode: whoever sends the next query on it resets the mode first. */
+function resumeDefaultPlansOnNextQuery(client: PgPoolClient): void {
+  const query = genericPlansOf.get(client);
+  if (query === undefined) return;
+  const send = query as (...args: unknown[]) => ReturnType<PgPoolClient['query']>;
+  client.query = function queryInDefaultPlans(...args: unknown[]) {
+    client.query = query;
+    genericPlansOf.delete(client);
+    // The reset's failure is the next query's too (same connection), and that one is the caller's to see.
+    send.call(client, 'reset plan_cache_mode', []).catch(() => {});
+    return send.apply(client, args);
+  } as PgPoolClient['query'];
 }
 
 // ── unavailable or refused ──────────────────────────────────────────────────────────────────────
@@ -290,7 +305,7 @@ async function executeBatch(pool: GuardedPool, queries: readonly StoreStatement[
   let broken: Error | undefined;
   try {
     // Outside the batch's transaction: a SET in one that rolls back would be undone with it.
-    await usePlans(client, genericPlans && queries.every(plansGenerically));
+    if (genericPlans && queries.every(plansGenerically)) await useGenericPlans(client);
     return await runBatch(client, queries, inline);
   } catch (error) {
     if (queries.length > 1) {
@@ -301,6 +316,7 @@ async function executeBatch(pool: GuardedPool, queries: readonly StoreStatement[
     }
     throw error;
   } finally {
+    resumeDefaultPlansOnNextQuery(client);
     client.release(broken);
   }
 }
