@@ -115,8 +115,12 @@ export function isSqliteUnavailable(error: unknown): boolean {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-function all(statement: SqliteStatement, parameters: readonly unknown[]): unknown[] {
+function allRows(statement: SqliteStatement, parameters: readonly unknown[]): unknown[] {
   return parameters.length <= SPREAD_PARAMETERS ? statement.all(...parameters) : statement.all(parameters);
+}
+
+function runWrite(statement: SqliteStatement, parameters: readonly unknown[]): { changes: number | bigint } {
+  return parameters.length <= SPREAD_PARAMETERS ? statement.run(...parameters) : statement.run(parameters);
 }
 
 class SqliteConnection implements DatabaseConnection {
@@ -139,7 +143,7 @@ class SqliteConnection implements DatabaseConnection {
 
   /** A read's rows as arrays of values (see `StoreDialect.readArrays`). */
   readArraysSync(query: CompiledStatement): unknown[][] {
-    return all(this.#prepared(this.#rawStatements, query.sql, true), query.parameters) as unknown[][];
+    return allRows(this.#prepared(this.#rawStatements, query.sql, true), query.parameters) as unknown[][];
   }
 
   #prepared(cache: Map<string, SqliteStatement>, sql: string, raw: boolean): SqliteStatement {
@@ -154,9 +158,8 @@ class SqliteConnection implements DatabaseConnection {
 
   runSync(query: CompiledStatement): StatementResult {
     const statement = this.statement(query.sql);
-    const parameters = query.parameters;
-    if (statement.reader) return { rows: all(statement, parameters) as Record<string, unknown>[], changes: 0 };
-    return { rows: [], changes: Number((parameters.length <= SPREAD_PARAMETERS ? statement.run(...parameters) : statement.run(parameters)).changes) };
+    if (statement.reader) return { rows: allRows(statement, query.parameters) as Record<string, unknown>[], changes: 0 };
+    return { rows: [], changes: Number(runWrite(statement, query.parameters).changes) };
   }
 
   /** Retries on SQLITE_BUSY with growing timer delays, never blocking the event loop. */
