@@ -3,10 +3,14 @@
  * subscriptions on a fresh SQLite file, by the build at AB_ROOT (its bench/scenario.ts), or by the durable
  * floor (AB_ROOT=floor). Unreported runs of the same scenario (about 20,000 deliveries) warm the process up first, as the
  * earlier runs of `npm run bench` do. Prints the measured run as one line of JSON. With AB_PROFILE set to a
- * file, the measured run's CPU profile is written there (for `--cpu-prof`-style analysis).
+ * file, the measured run's CPU profile is written there (for `--cpu-prof`-style analysis). With AB_STATEMENTS
+ * set, every better-sqlite3 statement the measured run makes (its setup included: migrations, subscriptions)
+ * is counted and timed (wall clock, so a busy machine inflates it), and the dearest are listed on stderr
+ * per delivery; the timing itself adds ~0.1 µs per statement.
  * @module
  */
 import './production-env.js';
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
@@ -23,6 +27,30 @@ const profile = process.env.AB_PROFILE;
 // The processes of `npm run bench` have run the hot-path benches and earlier scenarios by then: a first
 // run of 1,000 deliveries in a fresh process is mostly compiling (3× the CPU per delivery).
 const warmups = Number(process.env.AB_WARMUPS ?? Math.max(1, Math.ceil(20_000 / (n * k))));
+
+/** Per SQL text: runs and wall-clock µs, while `counting.on`. */
+const statements = new Map<string, { runs: number; us: number }>();
+const counting = { on: false };
+if (process.env.AB_STATEMENTS) {
+  const probe = new Database(':memory:');
+  const prototype = Object.getPrototypeOf(probe.prepare('select 1')) as Record<'run' | 'all' | 'get', (...parameters: unknown[]) => unknown>;
+  probe.close();
+  for (const method of ['run', 'all', 'get'] as const) {
+    const original = prototype[method];
+    prototype[method] = function (this: { readonly source: string }, ...parameters: unknown[]) {
+      if (!counting.on) return original.apply(this, parameters);
+      const started = performance.now();
+      try {
+        return original.apply(this, parameters);
+      } finally {
+        const entry = statements.get(this.source) ?? { runs: 0, us: 0 };
+        entry.runs++;
+        entry.us += (performance.now() - started) * 1000;
+        statements.set(this.source, entry);
+      }
+    };
+  }
+}
 
 type EndToEnd = (rx: Receiver, run: { dir: string; n: number; k: number }) => Promise<RunResult>;
 
@@ -45,7 +73,19 @@ try {
     await session.post('Profiler.setSamplingInterval', { interval: 100 });
     await session.post('Profiler.start');
   }
+  counting.on = true;
   const run = await once(rx, { dir, n, k });
+  counting.on = false;
+  if (statements.size > 0) {
+    const deliveries = n * k;
+    const listed = [...statements].sort((a, b) => b[1].us - a[1].us).slice(0, Number(process.env.AB_STATEMENTS) || 12);
+    let total = 0;
+    for (const [, { us }] of statements) total += us;
+    console.error(`statements of the measured run (${root}), per delivery: ${(total / deliveries).toFixed(2)} µs in all`);
+    for (const [source, { runs, us }] of listed) {
+      console.error(`${(us / deliveries).toFixed(2).padStart(7)} µs ${(runs / deliveries).toFixed(3).padStart(7)} runs ${(us / runs).toFixed(1).padStart(8)} µs/run  ${source.replace(/\s+/g, ' ').slice(0, 120)}`);
+    }
+  }
   if (session) {
     const { profile: taken } = await session.post('Profiler.stop');
     writeFileSync(profile!, JSON.stringify(taken));
