@@ -297,6 +297,20 @@ describe('the set-based statements on a connection', () => {
     }
   });
 
+  it('and the saves between them run in one plan mode: the mode is set once on a connection that only passes and saves use', async () => {
+    const seen: string[] = [];
+    const store = await db.migrated(recordingPostgres(db.pool({ max: 1 }), seen));
+    try {
+      for (let i = 0; i < 4; i++) {
+        await store.append({ ...eventRow(100 + i), status: 'pending' });
+        await store.fanOutPass(10, T0, { capacity: 10, leaseUntil: T0 + 60_000 });
+      }
+      expect(seen.filter((text) => /plan_cache_mode/.test(text))).toEqual(['set plan_cache_mode = force_generic_plan']);
+    } finally {
+      await store.destroy();
+    }
+  });
+
   it('with `genericPlans: false`, are planned as PostgreSQL plans by default: with their values for the first five executions', async () => {
     const { store, plans } = await passPlans(false);
     await store.destroy();

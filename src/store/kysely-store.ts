@@ -16,7 +16,7 @@ import type { AttemptTable, DeliveryFirstAttemptColumns, DeliveryTable, EventRow
 import type { CompiledStatement } from './host-executor.js';
 import type { StatementResult, StoreDialect, StoreStatement } from './store-dialect.js';
 import { keptFirstAttemptId, keptInDeliveryRow, storedFirstAttemptId } from './rows.js';
-import { FAN_OUT_PASS_EVENTS, extendLeaseStatement, fanOutPassStatement, fanOutPassWithRecordsStatement, fanOutStatement, readFanOutPass, readRecordRows, recordStatement, releaseClaimsStatement, statementName, undoFanOutPassStatement, type FanOutPassLimits } from './postgres/set-based-writes.js';
+import { FAN_OUT_PASS_EVENTS, extendLeaseStatement, fanOutPassStatement, fanOutPassWithRecordsStatement, fanOutStatement, namedValuesInsert, readFanOutPass, readRecordRows, recordStatement, releaseClaimsStatement, statementName, undoFanOutPassStatement, type FanOutPassLimits } from './postgres/set-based-writes.js';
 import { newId } from '../ids.js';
 import { FRESH_EVENT_COLUMNS, livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type JsonValue, type StoredEvent, type Subscription } from './records.js';
 
@@ -255,6 +255,7 @@ export class KyselyStore {
   #isReady = false;
   // The outbox insert runs on every model save, so its SQL is compiled once; only parameters vary.
   readonly #insertEventSql: string;
+  readonly #insertEventNamed: ((parameters: readonly unknown[]) => StoreStatement) | undefined;
   readonly #insertFreshEventSql: string;
   // The fan-out's read of fresh events, columns in FRESH_COLUMNS order, then seq (see `pendingEventOf`).
   readonly #readFreshEventsSql: string;
@@ -289,6 +290,7 @@ export class KyselyStore {
     this.secrets = secrets;
     this.db = new Kysely<ResthooksDatabase>({ dialect: dialect.kysely });
     this.#insertEventSql = this.db.insertInto(E).values(SAMPLE_EVENT).compile().sql;
+    this.#insertEventNamed = dialect.name === 'postgres' ? namedValuesInsert(this.#insertEventSql) : undefined;
     this.#insertFreshEventSql = this.db.insertInto(F).values(SAMPLE_FRESH_EVENT).compile().sql;
     this.#readFreshEventsSql = this.db.selectFrom(F).select([...FRESH_COLUMNS, 'seq']).orderBy('seq').limit(0).compile().sql;
     const asText = sql`cast(${''} as text)`;
@@ -355,11 +357,12 @@ export class KyselyStore {
   }
 
   /**
-   * A hot statement PostgreSQL keeps prepared per connection (every save's outbox INSERT was parsed and
-   * planned anew); a host transaction's executor takes it as the plain statement it also is.
+   * The outbox INSERT: on PostgreSQL a statement kept prepared per connection (every save's INSERT was parsed
+   * and planned anew), run in the set-based writes' plan mode; a host transaction's executor takes it as the
+   * plain statement it also is.
    */
-  #named(sql: string, parameters: readonly unknown[]): StoreStatement {
-    return this.dialect.name === 'postgres' ? { sql, parameters, name: statementName(sql) } : statement(sql, parameters);
+  #insertEvent(parameters: readonly unknown[]): StoreStatement {
+    return this.#insertEventNamed ? this.#insertEventNamed(parameters) : statement(this.#insertEventSql, parameters);
   }
 
   /** The SQL of a streak or disable statement guarded by `holders` claims (compiled once per length). */
@@ -455,7 +458,7 @@ export class KyselyStore {
     }
     const fresh = this.dialect.capabilities.appendsFreshEvents && event.status === 'pending' && deliveries.length === 0;
     return [
-      fresh ? statement(this.#insertFreshEventSql, freshEventParams(event)) : this.#named(this.#insertEventSql, eventParams(event)),
+      fresh ? statement(this.#insertFreshEventSql, freshEventParams(event)) : this.#insertEvent(eventParams(event)),
       ...deliveries.map((d) => statement(this.#insertDeliverySql, deliveryParams(d))),
     ];
   }

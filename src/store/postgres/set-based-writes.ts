@@ -57,6 +57,16 @@ function named(sql: string): (parameters: readonly unknown[]) => StoreStatement 
 }
 
 /**
+ * `sql`, an INSERT … VALUES (nothing for a plan to choose: the generic plan is the plan), named and run in
+ * the plan mode of this module's statements. A save's outbox INSERT goes through the connections the fan-out
+ * passes use: in a mode of its own, a save between two passes on a connection cost two more round trips,
+ * the mode reset for the save and set again for the next pass.
+ */
+export function namedValuesInsert(sql: string): (parameters: readonly unknown[]) => StoreStatement {
+  return named(sql);
+}
+
+/**
  * Whether the statement is one of this module's, whose generic plan reaches its rows as the plans its
  * values would: PostgreSQL need not plan it with those values first. It does so for a named statement's
  * first five executions on each connection, and for these statements (up to a dozen CTEs each) a plan
