@@ -6,7 +6,7 @@ import type pg from 'pg';
 import { CompiledQuery } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { createHooks, sqliteStore, type PgPool, type StoreDialect } from '../src/index.js';
+import { createHooks, postgresStore, sqliteStore, type PgPool, type StoreDialect } from '../src/index.js';
 import { newId } from '../src/ids.js';
 import { KyselyStore, type AttemptRecord } from '../src/store/kysely-store.js';
 import { inlineBatch, inlineParameters, type PostgresStoreDialectOptions } from '../src/store/postgres/postgres-store-dialect.js';
@@ -229,6 +229,32 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
     expect(ofFirstSubscription.map((c) => c.eventId).sort()).toEqual([event.id, other.id].sort());
     expect(ofFirstSubscription[0]!.subscription).toBe(ofFirstSubscription[1]!.subscription);
     expect(ofFirstSubscription[0]!.event).not.toBe(ofFirstSubscription[1]!.event);
+  });
+
+  it('loadClaims reads every column as stored: nulls, texts with quotes and newlines, times past 2^32, a deleted subscription, only deliveries in flight', async () => {
+    const store = await db.migrated();
+    const rotated = subscriptionRow({ previous_secrets: '[{"secret":"whsec_b2xkb2xkb2xkb2xkb2xkb2xkb2xkb2xk","expiresAt":1700000100000}]', failing_since: T0 + 5, max_per_second: 2.5, target: 'https://example.com/a?b="c"' });
+    const plain = subscriptionRow();
+    const gone = subscriptionRow();
+    for (const row of [rotated, plain, gone]) await store.insertSubscription(row);
+    const event = eventRow({ status: 'done', model: null, action: null, owner: null, all_owners: 1, data: '{"title":"\\"Ünïcødé\\"\\n\\u0001 ✓"}', body: '"prebuilt"', created_at: T0 + 7 });
+    const withBody = { ...newDeliveryRow(event.id, rotated.id, T0), body: '{"hook":{},"data":"per subscription"}' };
+    const deliveries = [withBody, newDeliveryRow(event.id, plain.id, T0), newDeliveryRow(event.id, gone.id, T0)];
+    await store.append(event, deliveries);
+    const claimed = await store.claimDue(10, T0, T0 + 60_000);
+    expect(claimed).toHaveLength(3);
+    await store.deleteSubscription(gone.id, T0);
+    const recorded = claimed.find((c) => c.subscriptionId === plain.id)!;
+    await store.db.updateTable(D).set({ status: 'delivered', attempts: 1 }).where('id', '=', recorded.id).execute();
+    const loaded = await store.loadClaims([...claimed.map((c) => c.id), 'dlv_unknown']);
+    const byId = new Map(loaded.map((c) => [c.id, c]));
+    expect([...byId.keys()].sort()).toEqual([withBody.id, deliveries[2]!.id].sort());
+    const expectedEvent = { name: 'book.added', model: null, action: null, owner: null, allOwners: true, data: event.data, body: '"prebuilt"', createdAt: T0 + 7 };
+    expect(byId.get(withBody.id)).toEqual({
+      id: withBody.id, eventId: event.id, subscriptionId: rotated.id, attempt: 1, leaseUntil: T0 + 60_000, body: withBody.body, event: expectedEvent,
+      subscription: { id: rotated.id, owner: 'alice', event: 'book.added', target: rotated.target, active: true, secret: rotated.secret, previousSecrets: rotated.previous_secrets, failingSince: T0 + 5, maxPerSecond: 2.5 },
+    });
+    expect(byId.get(deliveries[2]!.id)).toMatchObject({ subscriptionId: gone.id, body: null, event: expectedEvent, subscription: null });
   });
 
   it('claimDue never gives the same row to two claimers', async () => {
@@ -454,6 +480,30 @@ if (ENGINES.includes('postgres')) describe('postgresStore', () => {
     await db.init();
   });
   afterEach(() => db.close());
+
+  it('reads claims back in one statement of one value, each event and subscription once however many claims share them', async () => {
+    const answers: unknown[][] = [];
+    const pool = db.pool();
+    pool.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => Promise<{ rows: unknown[] }>;
+      (client as unknown as { query: (...args: unknown[]) => unknown }).query = async (...args: unknown[]) => {
+        const result = await query(...args);
+        answers.push(result.rows);
+        return result;
+      };
+    });
+    const store = await db.migrated(postgresStore(pool));
+    const { event } = await seed(store, 5, T0);
+    const claimed = await store.claimDue(10, T0, T0 + 60_000);
+    answers.length = 0;
+    const loaded = await store.loadClaims(claimed.map((c) => c.id));
+    expect(loaded).toHaveLength(5);
+    expect(answers).toHaveLength(1);
+    expect(answers[0]).toHaveLength(1);
+    // The event's columns once (its model, 'Book', is nowhere else), not once per claim.
+    expect(event.model).toBe('Book');
+    expect(JSON.stringify(answers[0]).split('Book').length - 1).toBe(1);
+  });
 
   it('a fan-out pass taken back deletes only its unattempted claimed deliveries and sets back only its done events', async () => {
     const store = await db.migrated();

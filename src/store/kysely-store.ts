@@ -16,7 +16,7 @@ import type { AttemptTable, DeliveryFirstAttemptColumns, DeliveryTable, EventRow
 import type { CompiledStatement } from './host-executor.js';
 import type { StatementResult, StoreDialect, StoreStatement } from './store-dialect.js';
 import { keptFirstAttemptId, keptInDeliveryRow, storedFirstAttemptId } from './rows.js';
-import { FAN_OUT_PASS_EVENTS, extendLeaseStatement, fanOutPassStatement, fanOutPassWithRecordsStatement, fanOutStatement, namedValuesInsert, readFanOutPass, readRecordRows, recordStatement, releaseClaimsStatement, statementName, undoFanOutPassStatement, type FanOutPassLimits } from './postgres/set-based-writes.js';
+import { FAN_OUT_PASS_EVENTS, extendLeaseStatement, fanOutPassStatement, fanOutPassWithRecordsStatement, fanOutStatement, namedValuesInsert, readFanOutPass, readRecordRows, recordStatement, readClaimRows, readClaimsStatement, releaseClaimsStatement, statementName, undoFanOutPassStatement, type FanOutPassLimits } from './postgres/set-based-writes.js';
 import { newId } from '../ids.js';
 import { FRESH_EVENT_COLUMNS, livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type JsonValue, type StoredEvent, type Subscription } from './records.js';
 
@@ -892,6 +892,7 @@ export class KyselyStore {
    */
   async loadClaims(ids: readonly string[]): Promise<ClaimedDelivery[]> {
     if (ids.length === 0) return [];
+    if (this.dialect.name === 'postgres') return this.#loadClaimsAtOnce(ids);
     const rows = await this.db
       .selectFrom(`${D} as d`)
       .innerJoin(`${E} as e`, 'e.id', 'd.event_id')
@@ -926,6 +927,30 @@ export class KyselyStore {
       }
       return claimOf(r, event, subscription);
     });
+  }
+
+  /** `loadClaims` on PostgreSQL: one statement whose one value holds each event and subscription once (see `readClaimsStatement`). */
+  async #loadClaimsAtOnce(ids: readonly string[]): Promise<ClaimedDelivery[]> {
+    const [result] = await this.dialect.executeBatch([readClaimsStatement(ids)]);
+    const { deliveries, events, subscriptions } = readClaimRows(result!.rows);
+    const claimEvents = new Map<string, ClaimedDelivery['event']>();
+    const claimSubscriptions = new Map<string, ClaimedDelivery['subscription']>();
+    const claims: ClaimedDelivery[] = [];
+    for (const delivery of deliveries) {
+      let event = claimEvents.get(delivery.event_id);
+      if (event === undefined) {
+        const row = events.get(delivery.event_id);
+        if (row === undefined) continue; // as the inner join to events of the read above
+        claimEvents.set(delivery.event_id, (event = claimEventOf(row)));
+      }
+      let subscription = claimSubscriptions.get(delivery.subscription_id);
+      if (subscription === undefined) {
+        const row = subscriptions.get(delivery.subscription_id);
+        claimSubscriptions.set(delivery.subscription_id, (subscription = claimSubscriptionOf(row === undefined ? null : this.#opened(row))));
+      }
+      claims.push(claimOf(delivery, event, subscription));
+    }
+    return claims;
   }
 
   /**
