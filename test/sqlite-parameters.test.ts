@@ -11,24 +11,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sqliteStore } from '../src/index.js';
 import type { StoreDialect } from '../src/store/store-dialect.js';
-
-/** A database whose statements note how many arguments each run was given. */
-function argumentCountingDatabase(file: string, calls: Array<{ sql: string; args: number }>): Database.Database {
-  const database = new Database(file);
-  const prepare = database.prepare.bind(database);
-  database.prepare = ((source: string) => {
-    const statement = prepare(source);
-    for (const method of ['run', 'all'] as const) {
-      const original = statement[method].bind(statement) as (...parameters: unknown[]) => unknown;
-      (statement as unknown as Record<string, unknown>)[method] = (...parameters: unknown[]) => {
-        calls.push({ sql: source, args: parameters.length });
-        return original(...parameters);
-      };
-    }
-    return statement;
-  }) as typeof database.prepare;
-  return database;
-}
+import { notingDatabase } from './support/statement-runs.js';
 
 describe('SQLite statement parameters', () => {
   let dir: string;
@@ -38,7 +21,7 @@ describe('SQLite statement parameters', () => {
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'resthooks-parameters-'));
     calls = [];
-    database = argumentCountingDatabase(join(dir, 'hooks.db'), calls);
+    database = notingDatabase(join(dir, 'hooks.db'), (sql, args) => calls.push({ sql, args: args.length }));
     dialect = sqliteStore(database, { checkpointer: false });
     await dialect.executeBatch([{ sql: 'create table t (a integer, b text, c integer)', parameters: [] }]);
   });
