@@ -41,8 +41,8 @@ const SCHEMA = `
   create index deliveries_due on deliveries (due_at) where status < 2;
   create table attempts (id integer primary key, delivery_id integer not null, number integer not null, status_code integer, duration_ms integer not null);
 `;
-const IN_FLIGHT = 1;
-const DELIVERED = 2;
+export const IN_FLIGHT = 1;
+export const DELIVERED = 2;
 const RECORD_BATCH = 64;
 
 interface Subscription {
@@ -56,6 +56,27 @@ interface Pending {
   readonly id: number;
   readonly subscription: Subscription;
   readonly data: string;
+}
+
+export type FloorStatements = Record<'insertEvent' | 'eventsAfter' | 'subscriptionsFor' | 'insertDelivery' | 'markDone' | 'insertAttempt' | 'markDelivered', Database.Statement>;
+
+/**
+ * The floor's tables on `db`, one subscription of alice to book.added per target (its signing key derived
+ * from its index), and the floor's statements.
+ */
+export function floorStatements(db: Database.Database, targets: readonly string[]): FloorStatements {
+  db.exec(SCHEMA);
+  const addSubscription = db.prepare('insert into subscriptions (event, owner, target, secret) values (?, ?, ?, ?)');
+  targets.forEach((target, i) => addSubscription.run('book.added', 'alice', target, createHmac('sha256', 'k').update(String(i)).digest()));
+  return {
+    insertEvent: db.prepare('insert into events (name, owner, data) values (?, ?, ?)'),
+    eventsAfter: db.prepare('select id, name, owner, data from events where id > ? order by id limit ?'),
+    subscriptionsFor: db.prepare('select id, target, secret from subscriptions where event = ? and owner = ?'),
+    insertDelivery: db.prepare('insert into deliveries (event_id, subscription_id, status, due_at) values (?, ?, ?, ?)'),
+    markDone: db.prepare('update events set done = 1 where id = ?'),
+    insertAttempt: db.prepare('insert into attempts (delivery_id, number, status_code, duration_ms) values (?, 1, ?, ?)'),
+    markDelivered: db.prepare('update deliveries set status = ?, attempts = 1, due_at = 0 where id = ?'),
+  };
 }
 
 /** The floor's one signed POST (Standard Webhooks headers over the envelope), and what its record needs: id, status, ms. */
@@ -80,18 +101,9 @@ export async function durableFloorEndToEnd(rx: Receiver, run: FloorRun): Promise
   db.pragma('journal_mode = wal');
   db.pragma('synchronous = normal');
   db.pragma('wal_autocheckpoint = 10000');
-  db.exec(SCHEMA);
   const origin = `http://127.0.0.1:${rx.port}`;
-  const addSubscription = db.prepare('insert into subscriptions (event, owner, target, secret) values (?, ?, ?, ?)');
-  for (let i = 0; i < run.subscriptionsPerEvent; i++) addSubscription.run('book.added', 'alice', `${origin}/hook/${i}`, Buffer.from(createHmac('sha256', 'k').update(String(i)).digest()));
-
-  const insertEvent = db.prepare('insert into events (name, owner, data) values (?, ?, ?)');
-  const eventsAfter = db.prepare('select id, name, owner, data from events where id > ? order by id limit ?');
-  const subscriptionsFor = db.prepare('select id, target, secret from subscriptions where event = ? and owner = ?');
-  const insertDelivery = db.prepare('insert into deliveries (event_id, subscription_id, status, due_at) values (?, ?, ?, ?)');
-  const markDone = db.prepare('update events set done = 1 where id = ?');
-  const insertAttempt = db.prepare('insert into attempts (delivery_id, number, status_code, duration_ms) values (?, 1, ?, ?)');
-  const markDelivered = db.prepare('update deliveries set status = ?, attempts = 1, due_at = 0 where id = ?');
+  const targets = Array.from({ length: run.subscriptionsPerEvent }, (_, i) => `${origin}/hook/${i}`);
+  const { insertEvent, eventsAfter, subscriptionsFor, insertDelivery, markDone, insertAttempt, markDelivered } = floorStatements(db, targets);
 
   const subscriptionCache = new Map<string, Subscription[]>();
   const subscriptions = (name: string, owner: string): Subscription[] => {

@@ -15,11 +15,11 @@
  * @module
  */
 import Database from 'better-sqlite3';
-import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { DELIVERED, floorStatements, IN_FLIGHT } from './durable-floor.js';
 import { median } from './stats.js';
 
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 10);
@@ -100,22 +100,8 @@ function floorSide(): Side {
   db.pragma('journal_mode = wal');
   db.pragma('synchronous = normal');
   db.exec(NO_CHECKPOINT);
-  db.exec(`
-    create table subscriptions (id integer primary key, event text not null, owner text not null, target text not null, secret blob not null);
-    create index subscriptions_event_owner on subscriptions (event, owner);
-    create table events (id integer primary key, name text not null, owner text not null, data text not null, done integer not null default 0);
-    create table deliveries (id integer primary key, event_id integer not null, subscription_id integer not null, status integer not null, attempts integer not null default 0, due_at integer not null);
-    create index deliveries_due on deliveries (due_at) where status < 2;
-    create table attempts (id integer primary key, delivery_id integer not null, number integer not null, status_code integer, duration_ms integer not null);`);
-  const addSubscription = db.prepare('insert into subscriptions (event, owner, target, secret) values (?, ?, ?, ?)');
-  for (let i = 0; i < K; i++) addSubscription.run('book.added', 'alice', `http://127.0.0.1:1/hook/${i}`, createHmac('sha256', 'k').update(String(i)).digest());
-  const insertEvent = db.prepare('insert into events (name, owner, data) values (?, ?, ?)');
-  const eventsAfter = db.prepare('select id, name, owner, data from events where id > ? order by id limit ?');
-  const subscriptionsFor = db.prepare('select id, target, secret from subscriptions where event = ? and owner = ?');
-  const insertDelivery = db.prepare('insert into deliveries (event_id, subscription_id, status, due_at) values (?, ?, ?, ?)');
-  const markDone = db.prepare('update events set done = 1 where id = ?');
-  const insertAttempt = db.prepare('insert into attempts (delivery_id, number, status_code, duration_ms) values (?, 1, ?, ?)');
-  const markDelivered = db.prepare('update deliveries set status = ?, attempts = 1, due_at = 0 where id = ?');
+  const targets = Array.from({ length: K }, (_, i) => `http://127.0.0.1:1/hook/${i}`);
+  const { insertEvent, eventsAfter, subscriptionsFor, insertDelivery, markDone, insertAttempt, markDelivered } = floorStatements(db, targets);
   // The floor reads its subscriptions once and keeps them.
   const subscriptions = subscriptionsFor.all('book.added', 'alice') as Array<{ id: number }>;
   let cursor = 0;
@@ -124,7 +110,7 @@ function floorSide(): Side {
     const created: number[] = [];
     const leaseUntil = Date.now() + 75_000;
     for (const event of events) {
-      for (const subscription of subscriptions) created.push(Number(insertDelivery.run(event.id, subscription.id, 1, leaseUntil).lastInsertRowid));
+      for (const subscription of subscriptions) created.push(Number(insertDelivery.run(event.id, subscription.id, IN_FLIGHT, leaseUntil).lastInsertRowid));
       markDone.run(event.id);
       cursor = event.id;
     }
@@ -133,7 +119,7 @@ function floorSide(): Side {
   const record = db.transaction((ids: readonly number[]) => {
     for (const id of ids) {
       insertAttempt.run(id, 200, 2);
-      markDelivered.run(2, id);
+      markDelivered.run(DELIVERED, id);
     }
   });
   return {
