@@ -253,9 +253,12 @@ export class KyselyStore {
   #ready: Promise<void> | undefined;
   /** The tables are known to exist: a synchronous trigger may write without waiting for `ready()`. */
   #isReady = false;
-  // The outbox insert runs on every model save, so its SQL is compiled once; only parameters vary.
-  readonly #insertEventSql: string;
-  readonly #insertEventNamed: ((parameters: readonly unknown[]) => StoreStatement) | undefined;
+  /**
+   * The outbox INSERT, run on every model save: its SQL compiled once, only parameters vary. On PostgreSQL a statement kept prepared per connection (every save's INSERT was parsed
+   * and planned anew), run in the set-based writes' plan mode; a host transaction's executor takes it as the
+   * plain statement it also is.
+   */
+  readonly #insertEvent: (parameters: readonly unknown[]) => StoreStatement;
   readonly #insertFreshEventSql: string;
   // The fan-out's read of fresh events, columns in FRESH_COLUMNS order, then seq (see `pendingEventOf`).
   readonly #readFreshEventsSql: string;
@@ -289,8 +292,8 @@ export class KyselyStore {
     this.dialect = dialect;
     this.secrets = secrets;
     this.db = new Kysely<ResthooksDatabase>({ dialect: dialect.kysely });
-    this.#insertEventSql = this.db.insertInto(E).values(SAMPLE_EVENT).compile().sql;
-    this.#insertEventNamed = dialect.name === 'postgres' ? namedValuesInsert(this.#insertEventSql) : undefined;
+    const insertEventSql = this.db.insertInto(E).values(SAMPLE_EVENT).compile().sql;
+    this.#insertEvent = dialect.name === 'postgres' ? namedValuesInsert(insertEventSql) : (parameters) => statement(insertEventSql, parameters);
     this.#insertFreshEventSql = this.db.insertInto(F).values(SAMPLE_FRESH_EVENT).compile().sql;
     this.#readFreshEventsSql = this.db.selectFrom(F).select([...FRESH_COLUMNS, 'seq']).orderBy('seq').limit(0).compile().sql;
     const asText = sql`cast(${''} as text)`;
@@ -354,15 +357,6 @@ export class KyselyStore {
     const compiled = query.compile();
     const [result] = await this.dialect.executeBatch([{ sql: compiled.sql, parameters: compiled.parameters, name: statementName(compiled.sql) }]);
     return result!.rows as Row[];
-  }
-
-  /**
-   * The outbox INSERT: on PostgreSQL a statement kept prepared per connection (every save's INSERT was parsed
-   * and planned anew), run in the set-based writes' plan mode; a host transaction's executor takes it as the
-   * plain statement it also is.
-   */
-  #insertEvent(parameters: readonly unknown[]): StoreStatement {
-    return this.#insertEventNamed ? this.#insertEventNamed(parameters) : statement(this.#insertEventSql, parameters);
   }
 
   /** The SQL of a streak or disable statement guarded by `holders` claims (compiled once per length). */
@@ -933,22 +927,14 @@ export class KyselyStore {
   async #loadClaimsAtOnce(ids: readonly string[]): Promise<ClaimedDelivery[]> {
     const [result] = await this.dialect.executeBatch([readClaimsStatement(ids)]);
     const { deliveries, events, subscriptions } = readClaimRows(result!.rows);
-    const claimEvents = new Map<string, ClaimedDelivery['event']>();
-    const claimSubscriptions = new Map<string, ClaimedDelivery['subscription']>();
+    // The read holds each event and subscription once: one claim part each, shared by their deliveries' claims.
+    const claimEvents = new Map([...events].map(([id, e]) => [id, claimEventOf(e)]));
+    const claimSubscriptions = new Map([...subscriptions].map(([id, s]) => [id, claimSubscriptionOf(this.#opened(s))]));
     const claims: ClaimedDelivery[] = [];
     for (const delivery of deliveries) {
-      let event = claimEvents.get(delivery.event_id);
-      if (event === undefined) {
-        const row = events.get(delivery.event_id);
-        if (row === undefined) continue; // as the inner join to events of the read above
-        claimEvents.set(delivery.event_id, (event = claimEventOf(row)));
-      }
-      let subscription = claimSubscriptions.get(delivery.subscription_id);
-      if (subscription === undefined) {
-        const row = subscriptions.get(delivery.subscription_id);
-        claimSubscriptions.set(delivery.subscription_id, (subscription = claimSubscriptionOf(row === undefined ? null : this.#opened(row))));
-      }
-      claims.push(claimOf(delivery, event, subscription));
+      const event = claimEvents.get(delivery.event_id);
+      if (event === undefined) continue; // as the inner join to events of the read above
+      claims.push(claimOf(delivery, event, claimSubscriptions.get(delivery.subscription_id) ?? null));
     }
     return claims;
   }

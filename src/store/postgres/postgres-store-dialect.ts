@@ -165,15 +165,13 @@ export function inlineBatch(queries: readonly CompiledStatement[]): string | und
  * using it (its query rejects); the client is released with that error so the pool discards it, and
  * the next operation connects afresh. Kysely's driver and `executeBatch` both connect through this.
  */
-export function guardPool(pool: PgPool): GuardedPool {
+export function guardPool(pool: PgPool): PgPool {
   // An idle client lost with the server is the pool's to discard (it does); an 'error' event with no
   // listener on the pool would end the process instead. The operations that need a connection report
   // their own failures.
   pool.on?.('error', ignoreIdleClientError);
-  const guarded: GuardedPool = {
-    // Kysely's queries: a connection the set-based writes left in their plan mode resets it as they are sent (see `resumeDefaultPlansOnNextQuery`).
-    connect: () => guarded.checkout(),
-    async checkout() {
+  return {
+    async connect() {
       const client = await pool.connect();
       let lost: Error | undefined;
       const onError = (error: Error) => {
@@ -192,12 +190,6 @@ export function guardPool(pool: PgPool): GuardedPool {
     },
     end: () => pool.end(),
   };
-  return guarded;
-}
-
-/** The store's pool: `connect` for Kysely's queries, `checkout` for `executeBatch`; both hand out clients with an 'error' listener. */
-export interface GuardedPool extends PgPool {
-  checkout(): Promise<PgPoolClient>;
 }
 
 function ignoreIdleClientError(): void {}
@@ -299,9 +291,9 @@ async function runBatch(client: PgPoolClient, queries: readonly StoreStatement[]
   return results;
 }
 
-async function executeBatch(pool: GuardedPool, queries: readonly StoreStatement[], inline: boolean, genericPlans: boolean): Promise<StatementResult[]> {
+async function executeBatch(pool: PgPool, queries: readonly StoreStatement[], inline: boolean, genericPlans: boolean): Promise<StatementResult[]> {
   if (queries.length === 0) return [];
-  const client = await pool.checkout();
+  const client = await pool.connect();
   let broken: Error | undefined;
   try {
     // Outside the batch's transaction: a SET in one that rolls back would be undone with it.
