@@ -23,7 +23,7 @@ import { startRedis } from '../test/support/redis.js';
 import { postgresFloorEndToEnd } from './postgres-floor.js';
 import { cpuPerDelivery, drive, Receiver, type RunResult } from './receiver-process.js';
 import { book, CONCURRENCY, now, saveBooks } from './scenario.js';
-import { fmt, median, rate } from './stats.js';
+import { fmt, median, medianOf, medianRatio, rate, ratiosOf, spread } from './stats.js';
 
 const ALL_SCENARIOS = [
   { n: 1_000, k: 1 },
@@ -35,9 +35,10 @@ export const SCENARIOS = ALL_SCENARIOS.filter(({ n, k }) => {
   const only = process.env.RESTHOOKS_BENCH_PG_SCENARIOS;
   return !only || only.split(',').includes(`${n}x${k}`);
 });
-// One rotating round by default: with fsync on, every event of a K=1 scenario is a commit that waits
-// for the disk, and the five runs of N=20,000 × K=1 alone take minutes on this machine.
-const ROUNDS = Number(process.env.RESTHOOKS_BENCH_PG_ROUNDS ?? 1);
+// Three rotating rounds by default, so that each ratio is the median of three side-by-side ones. With fsync on,
+// every event of a K=1 scenario is a commit that waits for the disk: the six runs of N=20,000 × K=1 take
+// minutes a round on this machine (three rounds of the whole part ≈ 9 minutes, inside run.ts's watchdog).
+const ROUNDS = Number(process.env.RESTHOOKS_BENCH_PG_ROUNDS ?? 3);
 const FLOOR_TARGET = 0.8; // resthooks ≥ 80% of the floor's deliveries/s
 const SERVER_CPU_TARGET = 2; // resthooks' server CPU per delivery ≤ 2× the floor's
 const BULLMQ_CPU_TARGET = 1.5; // BullMQ's client CPU per delivery ≤ 1.5× the in-process engine's
@@ -276,7 +277,7 @@ export async function floorOnPostgres(rx: Receiver, url: string, n: number, k: n
  * A host transaction on a pg client (BEGIN, INSERT a book, COMMIT), alone and with `hooks.model(…, { tx })`
  * in it: µs per transaction, median over rounds that alternate which goes first.
  */
-async function hostTransactionCost(url: string): Promise<{ plainUs: number; hookedUs: number }> {
+async function hostTransactionCost(url: string): Promise<HostTransactionCost> {
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   const hooks = createHooks({ events: { 'book.added': 'Book.created' }, store: postgresStore(pool), allowPrivateTargets: true });
   await hooks.migrate();
@@ -309,16 +310,27 @@ async function hostTransactionCost(url: string): Promise<{ plainUs: number; hook
   }
 }
 
-interface Row {
+/** One rotating round of a scenario: each system measured once, minutes apart. */
+export interface PgRound {
+  readonly ours: PgRun;
+  readonly floor: PgRun;
+  readonly ceiling: RunResult;
+  readonly bullmq1: PgRun;
+  /** One worker with `sharedLimits: false`: the send gate in the worker process rather than in Redis. */
+  readonly bullmq1Local: PgRun;
+  readonly bullmq2: PgRun;
+}
+
+export interface PgRow {
   readonly n: number;
   readonly k: number;
-  ours: PgRun;
-  floor: PgRun;
-  ceiling: RunResult;
-  bullmq1: PgRun;
-  /** One worker with `sharedLimits: false`: the send gate in the worker process rather than in Redis. */
-  bullmq1Local: PgRun;
-  bullmq2: PgRun;
+  readonly rounds: readonly PgRound[];
+}
+
+/** The host transaction's cost (`hostTransactionCost`), µs per transaction. */
+export interface HostTransactionCost {
+  readonly plainUs: number;
+  readonly hookedUs: number;
 }
 
 async function redisPid(url: string): Promise<number> {
@@ -354,8 +366,7 @@ export async function postgresBench({ rx, ceiling, log, rounds = ROUNDS }: Postg
     log('PostgreSQL (fsync on): warm-up …');
     await resthooksOnPostgres(rx, await fresh(), 1_000, 1, postmaster);
     await floorOnPostgres(rx, await fresh(), 1_000, 1, postmaster);
-    const rows: Row[] = [];
-    const best = <T extends RunResult>(a: T | undefined, b: T) => (a === undefined || b.ms < a.ms ? b : a);
+    const rows = SCENARIOS.map(({ n, k }) => ({ n, k, rounds: [] as PgRound[] }));
     for (let round = 1; round <= rounds; round++) {
       for (const [index, { n, k }] of SCENARIOS.entries()) {
         const runs = {
@@ -370,25 +381,20 @@ export async function postgresBench({ rx, ceiling, log, rounds = ROUNDS }: Postg
         const result: Partial<{ ceiling: RunResult; ours: PgRun; floor: PgRun; bullmq1: PgRun; bullmq1Local: PgRun; bullmq2: PgRun }> = {};
         for (const which of order) (result as Record<string, RunResult>)[which] = await runs[which]();
         const { ours, floor, ceiling: top, bullmq1, bullmq1Local, bullmq2 } = result as Required<typeof result>;
-        const row = (rows[index] ??= { n, k, ours, floor, ceiling: top, bullmq1, bullmq1Local, bullmq2 });
-        row.ours = best(row.ours, ours);
-        row.floor = best(row.floor, floor);
-        row.ceiling = best(row.ceiling, top);
-        row.bullmq1 = best(row.bullmq1, bullmq1);
-        row.bullmq1Local = best(row.bullmq1Local, bullmq1Local);
-        row.bullmq2 = best(row.bullmq2, bullmq2);
+        rows[index]!.rounds.push({ ours, floor, ceiling: top, bullmq1, bullmq1Local, bullmq2 });
         log(
           `  round ${round} N=${n}×K=${k}: resthooks ${fmt(rate(ours))}/s, floor ${fmt(rate(floor))}/s, ceiling ${fmt(rate(top))}/s; ` +
-            `resthooks / floor ${(rate(ours) / rate(floor)).toFixed(2)}; server µs per delivery ${ours.serverUs.toFixed(1)} (floor ${floor.serverUs.toFixed(1)}); ` +
+            `resthooks / floor ${(rate(ours) / rate(floor)).toFixed(2)}; server µs per delivery ${ours.serverUs.toFixed(1)} (floor ${floor.serverUs.toFixed(1)}, ${(ours.serverUs / floor.serverUs).toFixed(2)}×); ` +
             `client µs ${ours.cpuUs.client.toFixed(1)} (floor ${floor.cpuUs.client.toFixed(1)}); ` +
-            `BullMQ 1 worker ${fmt(rate(bullmq1))}/s (workers ${bullmq1.cpuUs.client.toFixed(1)} µs; sharedLimits: false ${bullmq1Local.cpuUs.client.toFixed(1)} µs), 2 workers ${fmt(rate(bullmq2))}/s (workers ${bullmq2.cpuUs.client.toFixed(1)} µs)`,
+            `BullMQ 1 worker ${fmt(rate(bullmq1))}/s (workers ${bullmq1.cpuUs.client.toFixed(1)} µs, ${(bullmq1.cpuUs.client / ours.cpuUs.client).toFixed(2)}× in-process; ` +
+            `sharedLimits: false ${bullmq1Local.cpuUs.client.toFixed(1)} µs), 2 workers ${fmt(rate(bullmq2))}/s (workers ${bullmq2.cpuUs.client.toFixed(1)} µs)`,
         );
       }
     }
     log('PostgreSQL: the outbox row in a host transaction …');
     const tx = await hostTransactionCost(await fresh());
     log(`  plain ${tx.plainUs.toFixed(0)} µs, with hooks.model({ tx }) ${tx.hookedUs.toFixed(0)} µs per transaction`);
-    return section(rows, tx, rounds);
+    return postgresSection(rows, tx);
   } finally {
     // Removed before the server stops: its pid may be another process's by the time this one exits.
     if (stopOnExit) process.removeListener('exit', stopOnExit);
@@ -399,9 +405,18 @@ export async function postgresBench({ rx, ceiling, log, rounds = ROUNDS }: Postg
 
 const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 
-function section(rows: readonly Row[], tx: { plainUs: number; hookedUs: number }, rounds: number): string[] {
-  const floorMet = rows.every((r) => rate(r.ours) / rate(r.floor) >= FLOOR_TARGET);
-  const cpuMet = rows.every((r) => r.ours.serverUs <= SERVER_CPU_TARGET * r.floor.serverUs);
+/**
+ * The section of docs/benchmarks.md: each figure the median over a scenario's rounds, each ratio and each
+ * target the median of the per-round ratios (both sides measured in the same round).
+ */
+export function postgresSection(rows: readonly PgRow[], tx: HostTransactionCost): string[] {
+  const rounds = rows[0]?.rounds.length ?? 0;
+  const ofFloor = (r: PgRow) => medianRatio(r.rounds, (x) => rate(x.ours), (x) => rate(x.floor));
+  const serverOfFloor = (r: PgRow) => medianRatio(r.rounds, (x) => x.ours.serverUs, (x) => x.floor.serverUs);
+  const floorMet = rows.every((r) => ofFloor(r) >= FLOOR_TARGET);
+  const cpuMet = rows.every((r) => serverOfFloor(r) <= SERVER_CPU_TARGET);
+  const perSecond = (r: PgRow, run: (x: PgRound) => RunResult) => fmt(medianOf(r.rounds, (x) => rate(run(x))));
+  const us = (r: PgRow, figure: (x: PgRound) => number) => medianOf(r.rounds, figure).toFixed(1);
   return [
     '## End to end on PostgreSQL: in-process engine against a PostgreSQL floor',
     '',
@@ -411,16 +426,22 @@ function section(rows: readonly Row[], tx: { plainUs: number; hookedUs: number }
     'same scenario by hand with `pg` and undici, every statement named (prepared once per connection) and set-based: one autocommit',
     'INSERT per event in the awaited loop, one statement per fan-out batch (events marked done, delivery rows created claimed, from',
     '`unnest` arrays), a signed POST, one statement per 64 records (attempt rows and status updates). Ceiling: the bare undici `Pool`',
-    `above. ${rounds} round${rounds === 1 ? '' : 's'} rotating which goes first; the best run of each is shown. Server CPU: user + system time of every`,
-    'PostgreSQL process (postmaster and children, from /proc) over the run, per delivery; client CPU: this process\'s.',
+    `above. ${rounds} round${rounds === 1 ? '' : 's'} rotating which goes first; each figure is the median over rounds, each ratio (and the targets)`,
+    'the median of the per-round ratios; "per round" shows the lowest and highest of the rounds\' resthooks / floor. Server CPU: user +',
+    'system time of every PostgreSQL process (postmaster and children, from /proc) over the run, per delivery; client CPU: this process\'s.',
     '',
-    `| scenario | deliveries | resthooks /s | PostgreSQL floor /s | ceiling /s | resthooks / floor | floor / ceiling | server µs per delivery: resthooks | floor | × floor | client µs: resthooks | floor | target ≥ ${pct(FLOOR_TARGET)} of floor, server CPU ≤ ${SERVER_CPU_TARGET}× |`,
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    `| scenario | deliveries | resthooks /s | PostgreSQL floor /s | ceiling /s | resthooks / floor | per round | floor / ceiling | server µs per delivery: resthooks | floor | × floor | client µs: resthooks | floor | target ≥ ${pct(FLOOR_TARGET)} of floor, server CPU ≤ ${SERVER_CPU_TARGET}× |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
     ...rows.map((r) => {
-      const ratio = rate(r.ours) / rate(r.floor);
-      const cpu = r.ours.serverUs / r.floor.serverUs;
+      const ratio = ofFloor(r);
+      const cpu = serverOfFloor(r);
+      const perRound = spread(ratiosOf(r.rounds, (x) => rate(x.ours), (x) => rate(x.floor)), pct);
+      const floorOfCeiling = medianRatio(r.rounds, (x) => rate(x.floor), (x) => rate(x.ceiling));
       const met = ratio >= FLOOR_TARGET && cpu <= SERVER_CPU_TARGET;
-      return `| N=${fmt(r.n)} × K=${r.k} | ${fmt(r.ours.deliveries)} | ${fmt(rate(r.ours))} | ${fmt(rate(r.floor))} | ${fmt(rate(r.ceiling))} | ${pct(ratio)} | ${pct(rate(r.floor) / rate(r.ceiling))} | ${r.ours.serverUs.toFixed(1)} | ${r.floor.serverUs.toFixed(1)} | ${cpu.toFixed(2)}× | ${r.ours.cpuUs.client.toFixed(1)} | ${r.floor.cpuUs.client.toFixed(1)} | ${met ? 'met' : 'missed'} |`;
+      return (
+        `| N=${fmt(r.n)} × K=${r.k} | ${fmt(r.n * r.k)} | ${perSecond(r, (x) => x.ours)} | ${perSecond(r, (x) => x.floor)} | ${perSecond(r, (x) => x.ceiling)} | ${pct(ratio)} | ${perRound} | ${pct(floorOfCeiling)} | ` +
+        `${us(r, (x) => x.ours.serverUs)} | ${us(r, (x) => x.floor.serverUs)} | ${cpu.toFixed(2)}× | ${us(r, (x) => x.ours.cpuUs.client)} | ${us(r, (x) => x.floor.cpuUs.client)} | ${met ? 'met' : 'missed'} |`
+      );
     }),
     '',
     `Targets: resthooks ≥ ${pct(FLOOR_TARGET)} of the PostgreSQL floor in every scenario: ${floorMet ? 'met' : 'missed'}; server CPU per delivery ≤ ${SERVER_CPU_TARGET}× the floor's: ${cpuMet ? 'met' : 'missed'}.`,
@@ -436,13 +457,19 @@ function section(rows: readonly Row[], tx: { plainUs: number; hookedUs: number }
     'Redis 7 on loopback, no persistence. Client CPU is the worker processes\' CPU per delivery, summed (from /proc);',
     'the app process and Redis are shown beside it. Two cores bound everything here: PostgreSQL, Redis, the receiver, the app and the',
     'workers share them, so a second worker adds no core of its own (see docs/deployment.md for what one worker core sustains).',
+    'Figures are medians over the same rounds; "BullMQ 1 / in-process CPU" and its target are the median of the per-round ratios, and',
+    '"per round" shows their lowest and highest.',
     '',
-    `| scenario | in-process /s | BullMQ, 1 worker /s | BullMQ, 2 workers /s | PostgreSQL floor /s | ceiling /s | client µs: in-process | BullMQ 1 worker (workers) | BullMQ 1 worker, \`sharedLimits: false\` | BullMQ 2 workers (workers) | BullMQ 1 / in-process CPU | app µs (BullMQ 1) | Redis µs (BullMQ 1) | server µs (BullMQ 1) | target ≤ ${BULLMQ_CPU_TARGET}× |`,
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    `| scenario | in-process /s | BullMQ, 1 worker /s | BullMQ, 2 workers /s | PostgreSQL floor /s | ceiling /s | client µs: in-process | BullMQ 1 worker (workers) | BullMQ 1 worker, \`sharedLimits: false\` | BullMQ 2 workers (workers) | BullMQ 1 / in-process CPU | per round | app µs (BullMQ 1) | Redis µs (BullMQ 1) | server µs (BullMQ 1) | target ≤ ${BULLMQ_CPU_TARGET}× |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
     ...rows.map((r) => {
-      const ratio = r.bullmq1.cpuUs.client / r.ours.cpuUs.client;
-      const app = r.bullmq1.appUs ?? 0;
-      return `| N=${fmt(r.n)} × K=${r.k} | ${fmt(rate(r.ours))} | ${fmt(rate(r.bullmq1))} | ${fmt(rate(r.bullmq2))} | ${fmt(rate(r.floor))} | ${fmt(rate(r.ceiling))} | ${r.ours.cpuUs.client.toFixed(1)} | ${r.bullmq1.cpuUs.client.toFixed(1)} | ${r.bullmq1Local.cpuUs.client.toFixed(1)} | ${r.bullmq2.cpuUs.client.toFixed(1)} | ${ratio.toFixed(2)}× | ${app.toFixed(1)} | ${(r.bullmq1.redisUs ?? 0).toFixed(1)} | ${r.bullmq1.serverUs.toFixed(1)} | ${ratio <= BULLMQ_CPU_TARGET ? 'met' : 'missed'} |`;
+      const ratio = medianRatio(r.rounds, (x) => x.bullmq1.cpuUs.client, (x) => x.ours.cpuUs.client);
+      const perRound = spread(ratiosOf(r.rounds, (x) => x.bullmq1.cpuUs.client, (x) => x.ours.cpuUs.client), (x) => `${x.toFixed(2)}×`);
+      return (
+        `| N=${fmt(r.n)} × K=${r.k} | ${perSecond(r, (x) => x.ours)} | ${perSecond(r, (x) => x.bullmq1)} | ${perSecond(r, (x) => x.bullmq2)} | ${perSecond(r, (x) => x.floor)} | ${perSecond(r, (x) => x.ceiling)} | ` +
+        `${us(r, (x) => x.ours.cpuUs.client)} | ${us(r, (x) => x.bullmq1.cpuUs.client)} | ${us(r, (x) => x.bullmq1Local.cpuUs.client)} | ${us(r, (x) => x.bullmq2.cpuUs.client)} | ${ratio.toFixed(2)}× | ${perRound} | ` +
+        `${us(r, (x) => x.bullmq1.appUs ?? 0)} | ${us(r, (x) => x.bullmq1.redisUs ?? 0)} | ${us(r, (x) => x.bullmq1.serverUs)} | ${ratio <= BULLMQ_CPU_TARGET ? 'met' : 'missed'} |`
+      );
     }),
     ...BULLMQ_NOTES,
     '',

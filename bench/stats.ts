@@ -10,6 +10,31 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
+/**
+ * Each system's figure over rotating rounds: the median over rounds of that figure. A round measures every
+ * system once, minutes apart, so a ratio between two of them is taken within each round first
+ * (`medianRatio`): a ratio of medians, or of each one's best run, would compare runs from different rounds.
+ */
+export function medianOf<R>(rounds: readonly R[], figure: (round: R) => number): number {
+  return median(rounds.map(figure));
+}
+
+/** Each round's `numerator / denominator`, in round order. */
+export function ratiosOf<R>(rounds: readonly R[], numerator: (round: R) => number, denominator: (round: R) => number): number[] {
+  return rounds.map((round) => numerator(round) / denominator(round));
+}
+
+/** The median over rounds of the per-round ratio `numerator / denominator`. */
+export function medianRatio<R>(rounds: readonly R[], numerator: (round: R) => number, denominator: (round: R) => number): number {
+  return median(ratiosOf(rounds, numerator, denominator));
+}
+
+/** The lowest and highest of `values` (one per round) as "low–high", or the one value when they agree. */
+export function spread(values: readonly number[], format: (x: number) => string): string {
+  const [low, high] = [format(Math.min(...values)), format(Math.max(...values))];
+  return low === high ? low : `${low}–${high}`;
+}
+
 /** Deliveries per second of a run. */
 export const rate = (r: RunResult) => (r.deliveries / r.ms) * 1000;
 

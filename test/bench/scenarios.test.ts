@@ -79,10 +79,13 @@ describe('backlog', () => {
 });
 
 describe('fan-out', () => {
-  it('times resthooks, the floor and the ceiling on the same number of deliveries', { timeout: 90_000 }, async () => {
-    const r = await measureFanOut(context(), { subscriptions: 50, rounds: 1 });
-    expect([r.ours.deliveries, r.floor.deliveries, r.ceiling.deliveries]).toEqual([50, 50, 50]);
-    expect(fanOutReport(r, 1).lines.some((line) => line.startsWith('| resthooks |'))).toBe(true);
+  it('times resthooks, the floor and the ceiling on the same number of deliveries in every round', { timeout: 90_000 }, async () => {
+    const r = await measureFanOut(context(), { subscriptions: 50, rounds: 2 });
+    expect(r.rounds.map((x) => [x.ours.deliveries, x.floor.deliveries, x.ceiling.deliveries])).toEqual([
+      [50, 50, 50],
+      [50, 50, 50],
+    ]);
+    expect(fanOutReport(r).lines.some((line) => line.startsWith('| resthooks |'))).toBe(true);
   });
 });
 
