@@ -49,15 +49,15 @@ export function isDeliveryOf(column: string, subscriptionId: string): RawBuilder
 }
 
 /**
- * The ids of the subscription's newest `limit` deliveries below `before`, newest first: the newest
- * `limit` of the history and of the tail, each read in key order and cut there (the newest `limit` of
- * both are among them, whichever holds each).
+ * The ids of the subscription's newest `limit` deliveries below `before`: the newest `limit` of the
+ * history and of the tail (the newest `limit` of both are among them, whichever holds each). The tail is
+ * sorted as read (`+id`): ordered by the id index, SQLite would walk every delivery to spare the sort.
  */
 export function newestDeliveryIdsOf(subscriptionId: string, limit: number, before?: string): RawBuilder<string> {
   const historyBelow = before === undefined ? sql`` : sql` and delivery_id < ${before}`;
   const tailBelow = before === undefined ? sql`` : sql` and id < ${before}`;
   return sql<string>`select delivery_id from (select delivery_id from ${H} where subscription_id = ${subscriptionId}${historyBelow} order by delivery_id desc limit ${limit})
-    union all select id from (select id from ${D} where rowid > ${TAIL_FROM} and subscription_id = ${subscriptionId}${tailBelow} order by id desc limit ${limit})`;
+    union all select id from (select id from ${D} where rowid > ${TAIL_FROM} and subscription_id = ${subscriptionId}${tailBelow} order by +id desc limit ${limit})`;
 }
 
 /** The anchor's id, while there is one: retention keeps that delivery, so that the mark keeps holding. */
