@@ -14,8 +14,9 @@
 import { sql, type RawBuilder, type SqlBool } from 'kysely';
 
 /**
- * Deliveries a fan-out process inserts between two catch-ups (measured: 4,096 left the catch-up's cost
- * per delivery within noise of 16,384 and a tail small enough to read in well under a millisecond).
+ * Deliveries a process inserts between two catch-ups. Measured at 100 subscriptions per event: every
+ * 1,024 the catch-up wrote 0.16 WAL pages per delivery, every 4,096 0.10, every 16,384 0.04 for about
+ * the same CPU (2–3 µs per delivery), but a tail of 16,000 adds ~1.5 ms to every page of the log, 4,000 ~0.35.
  */
 export const HISTORY_CATCH_UP_DELIVERIES = 4_096;
 
