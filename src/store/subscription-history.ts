@@ -5,7 +5,7 @@
  *
  * The mark is trusted only while the delivery it names (its anchor) still has that rowid. SQLite gives a
  * new row the largest rowid plus one, so while the anchor exists no new row can get a rowid at or below
- * the mark; once it is gone (deleted outside retention, which keeps it) or renumbered (`VACUUM` renumbers
+ * the mark; once it is gone (deleted outside retention, which keeps it) or renumbered (`VACUUM` may renumber
  * the rowids of a table without an INTEGER PRIMARY KEY), the mark means nothing and the tail is every
  * delivery, until the next catch-up re-reads them all and sets a fresh mark. Every statement here reads
  * the mark and the rows in one statement, so it sees one snapshot of both.
@@ -28,9 +28,10 @@ const M = sql.table('resthooks_history_mark');
 const TAIL_FROM = sql<number>`coalesce((select m.rowid_mark from ${M} as m where exists (select 1 from ${D} as anchor where anchor.rowid = m.rowid_mark and anchor.id = m.anchor_id)), 0)`;
 
 /**
- * The history's missing entries added in (subscription, delivery) order, so that each subscription's
- * pages are written once per catch-up; then the mark moved to the last delivery. Idempotent: run twice,
- * or after a crash between a fan-out and its catch-up, it adds what is missing and nothing else.
+ * The history's missing entries added in (subscription, delivery) order, so that the inserts walk each
+ * subscription's pages once, in key order (a batch writes each page once, where the fan-out's index wrote
+ * it once per transaction); then the mark moved to the last delivery. Idempotent: run twice, or again
+ * after a crash, it adds what is missing and nothing else.
  */
 export const CATCH_UP: readonly RawBuilder<unknown>[] = [
   sql`insert or ignore into ${H} (subscription_id, delivery_id)
