@@ -15,7 +15,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
-import type { Delivery, Hooks } from '../src/index.js';
+import { sqliteStore, type Delivery, type Hooks } from '../src/index.js';
+import { KyselyStore } from '../src/store/kysely-store.js';
 import { CLAIMS_PER_SLOT } from '../src/queue/in-process-queue.js';
 import { CHILD_DELIVERY, CHILD_EVENTS } from './support/crash-child.js';
 import { eventually, testHooks } from './support/hooks.js';
@@ -304,4 +305,18 @@ it('kill -9 while the fan-out moves fresh events: after a restart every (event, 
 
   second.process.send({ type: 'stop' });
   expect(await second.exit(20_000)).toEqual({ code: 0, signal: null });
+
+  // Each subscription's delivery log lists all its deliveries, those written before the kill included,
+  // before and after the history catches up with them.
+  const store = new KyselyStore(sqliteStore(new Database(file)));
+  cleanups.push(() => store.destroy());
+  const bySubscription = observer.prepare('select subscription_id, id from resthooks_deliveries order by id desc').all() as Array<{ subscription_id: string; id: string }>;
+  const subscriptionIds = [...new Set(bySubscription.map((row) => row.subscription_id))];
+  expect(subscriptionIds).toHaveLength(SUBSCRIPTIONS);
+  for (const caughtUp of [false, true]) {
+    if (caughtUp) await store.catchUpHistory();
+    for (const id of subscriptionIds) {
+      expect((await store.listDeliveries(id, EVENTS + 1)).map((d) => d.id)).toEqual(bySubscription.filter((row) => row.subscription_id === id).map((row) => row.id));
+    }
+  }
 }, 120_000);

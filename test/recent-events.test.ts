@@ -100,7 +100,7 @@ describe.each(ENGINES)('recent events by name on %s', (engine) => {
 
     const { error, results } = await store.migrate();
     expect(error).toBeUndefined();
-    expect(results?.map((r) => r.migrationName)).toEqual(['0004-event-names-indexed-at-fanout', '0005-subscription-max-per-second', '0006-fresh-events-table', '0007-first-attempt-in-delivery-row']);
+    expect(results?.map((r) => r.migrationName)).toEqual(['0004-event-names-indexed-at-fanout', '0005-subscription-max-per-second', '0006-fresh-events-table', '0007-first-attempt-in-delivery-row', '0008-subscription-history-table']);
     expect(ids(await recentEvents(store, 'book.added', 'alice', 10))).toEqual([pending.id, done.id]);
     await fanOut(store, pending);
     expect(ids(await recentEvents(store, 'book.added', 'alice', 10))).toEqual([pending.id, done.id]);

@@ -134,7 +134,7 @@ describe.each(ENGINES)('fan-out bookkeeping on %s', (engine) => {
 
     const { error, results } = await store.migrate();
     expect(error).toBeUndefined();
-    expect(results?.map((r) => r.migrationName)).toEqual(['0003-event-fanout-retries', '0004-event-names-indexed-at-fanout', '0005-subscription-max-per-second', '0006-fresh-events-table', '0007-first-attempt-in-delivery-row']);
+    expect(results?.map((r) => r.migrationName)).toEqual(['0003-event-fanout-retries', '0004-event-names-indexed-at-fanout', '0005-subscription-max-per-second', '0006-fresh-events-table', '0007-first-attempt-in-delivery-row', '0008-subscription-history-table']);
     expect((await store.pendingEvents(10, T0)).map((e) => e.id)).toEqual([pending.id]);
     expect(await getOutboxEvent(store, pending.id)).toMatchObject({ status: 'pending', fanOutAttempts: 0, error: null });
     expect(await getOutboxEvent(store, undeliverable.id)).toMatchObject({ status: 'undeliverable', error: 'no owner', retryable: false });
@@ -152,7 +152,7 @@ describe.each(ENGINES)('fan-out bookkeeping on %s', (engine) => {
 
     const { error, results } = await store.migrate();
     expect(error).toBeUndefined();
-    expect(results?.map((r) => [r.migrationName, r.status])).toEqual([['0006-fresh-events-table', 'Success'], ['0007-first-attempt-in-delivery-row', 'Success']]);
+    expect(results?.map((r) => [r.migrationName, r.status])).toEqual([['0006-fresh-events-table', 'Success'], ['0007-first-attempt-in-delivery-row', 'Success'], ['0008-subscription-history-table', 'Success']]);
     const fresh = eventRow();
     await store.append(fresh);
     const where = async (id: string) => ({
@@ -186,6 +186,7 @@ describe.each(ENGINES)('fan-out bookkeeping on %s', (engine) => {
     const { error, results } = await migrateTo(store.db, '0005-subscription-max-per-second');
     expect(error).toBeUndefined();
     expect(results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([
+      ['0008-subscription-history-table', 'Down', 'Success'],
       ['0007-first-attempt-in-delivery-row', 'Down', 'Success'],
       ['0006-fresh-events-table', 'Down', 'Success'],
     ]);

@@ -90,6 +90,7 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
       ['0005-subscription-max-per-second', 'Success'],
       ['0006-fresh-events-table', 'Success'],
       ['0007-first-attempt-in-delivery-row', 'Success'],
+      ['0008-subscription-history-table', 'Success'],
     ]);
     const second = await store.migrate();
     expect(second.error).toBeUndefined();
@@ -122,6 +123,7 @@ describe.each(ENGINES)('KyselyStore on %s', (engine) => {
       ['0005-subscription-max-per-second', 'Success'],
       ['0006-fresh-events-table', 'Success'],
       ['0007-first-attempt-in-delivery-row', 'Success'],
+      ['0008-subscription-history-table', 'Success'],
     ]);
     const rows = await store.db.selectFrom('resthooks_attempts').select(['id', 'delivery_id', 'number', 'status_code']).orderBy('delivery_id').orderBy('number').execute();
     expect(rows.map((r) => [r.delivery_id, Number(r.number), Number(r.status_code)])).toEqual(
@@ -766,7 +768,10 @@ describe.each(ENGINES)('KyselyStore claims and records on %s', (engine) => {
     const before = await logOf(store, claim!.id);
     const { error, results } = await migrateTo(store.db, '0006-fresh-events-table');
     expect(error).toBeUndefined();
-    expect(results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([['0007-first-attempt-in-delivery-row', 'Down', 'Success']]);
+    expect(results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([
+      ['0008-subscription-history-table', 'Down', 'Success'],
+      ['0007-first-attempt-in-delivery-row', 'Down', 'Success'],
+    ]);
     const rows = await store.db.selectFrom('resthooks_attempts').selectAll().where('delivery_id', '=', claim!.id).execute();
     expect(rows.map((r) => [r.id, Number(r.number), Number(r.status_code), r.response_excerpt, r.outcome, Number(r.started_at), Number(r.duration_ms)])).toEqual(before);
     await expect(store.db.selectFrom(D).select('first_attempt_id').execute()).rejects.toThrow();

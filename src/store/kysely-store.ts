@@ -18,6 +18,7 @@ import type { StatementResult, StoreDialect, StoreStatement } from './store-dial
 import { keptFirstAttemptId, keptInDeliveryRow, storedFirstAttemptId } from './rows.js';
 import { FAN_OUT_PASS_EVENTS, extendLeaseStatement, fanOutPassStatement, fanOutPassWithRecordsStatement, fanOutStatement, namedValuesInsert, readFanOutPass, readRecordRows, recordStatement, readClaimRows, readClaimsStatement, releaseClaimsStatement, statementName, undoFanOutPassStatement, type FanOutPassLimits } from './postgres/set-based-writes.js';
 import { newId } from '../ids.js';
+import { CATCH_UP, HISTORY_CATCH_UP_DELIVERIES, isDeliveryOf, newestDeliveryIdsOf } from './subscription-history.js';
 import { FRESH_EVENT_COLUMNS, livePreviousSecrets, toAttempt, toDelivery, toSubscription, type Attempt, type DeliveryWithAttempts, type JsonValue, type StoredEvent, type Subscription } from './records.js';
 
 /** A delivery claimed for one attempt, with everything the sender needs, read in one query. */
@@ -283,10 +284,14 @@ export class KyselyStore {
   readonly #deleteGoneSql: string;
   readonly #cancelGoneSql: string;
   readonly #releaseClaimSql: string;
+  // The history's catch-up (`catchesUpSubscriptionHistory`), compiled once.
+  readonly #catchUpStatements: readonly CompiledStatement[];
   // The streak and disable statements cover a run of attempts of one subscription: compiled per run length.
   readonly #runSql = new Map<string, string>();
   #dueWrites = 0;
   #appendsDeliveries = false;
+  /** Deliveries this store has inserted since it last caught the history up (see `catchUpHistory`). */
+  #deliveriesSinceCatchUp = 0;
 
   constructor(dialect: StoreDialect, secrets: SecretBox = SecretBox.plaintext()) {
     this.dialect = dialect;
@@ -333,10 +338,11 @@ export class KyselyStore {
     this.#cancelGoneSql = this.db
       .updateTable(D)
       .set({ status: 'cancelled', last_error: '', updated_at: 0 })
-      .where('subscription_id', '=', '')
+      .where(this.#ofSubscription(''))
       .where('status', '=', PENDING)
       .where(heldBy(1))
       .compile().sql;
+    this.#catchUpStatements = CATCH_UP.map((query) => query.compile(this.db));
     this.#releaseClaimSql = this.db
       .updateTable(D)
       .set({ status: 'pending', due_at: 0, updated_at: 0 })
@@ -345,6 +351,33 @@ export class KyselyStore {
       .where('attempts', '=', 0)
       .where('due_at', '=', 0)
       .compile().sql;
+  }
+
+  get #catchesUpHistory(): boolean {
+    return this.dialect.capabilities.catchesUpSubscriptionHistory === true;
+  }
+
+  /** Rows of the deliveries table that are the subscription's deliveries. */
+  #ofSubscription(subscriptionId: string): RawBuilder<SqlBool> {
+    return this.#catchesUpHistory ? isDeliveryOf('id', subscriptionId) : sql<SqlBool>`${sql.ref('subscription_id')} = ${subscriptionId}`;
+  }
+
+  /** `#cancelGoneSql`'s parameters: the subscription id once per place `#ofSubscription` reads it. */
+  #cancelGoneParams(subscriptionId: string, now: number, held: readonly unknown[]): unknown[] {
+    const of = this.#catchesUpHistory ? [subscriptionId, subscriptionId] : [subscriptionId];
+    return ['cancelled', 'subscription gone (410)', now, ...of, ...held];
+  }
+
+  /**
+   * Adds the deliveries inserted since the last catch-up to `resthooks_subscription_history` and moves
+   * its mark, where the dialect `catchesUpSubscriptionHistory`; nothing elsewhere. The store does it by
+   * itself every `HISTORY_CATCH_UP_DELIVERIES` deliveries, so the tail the readers scan stays short.
+   */
+  async catchUpHistory(): Promise<void> {
+    if (!this.#catchesUpHistory) return;
+    const since = this.#deliveriesSinceCatchUp;
+    await this.dialect.executeBatch(this.#catchUpStatements);
+    this.#deliveriesSinceCatchUp -= since;
   }
 
   /**
@@ -449,6 +482,7 @@ export class KyselyStore {
     if (deliveries.length > 0) {
       this.#dueWrites++;
       this.#appendsDeliveries = true;
+      this.#deliveriesSinceCatchUp += deliveries.length;
     }
     const fresh = this.dialect.capabilities.appendsFreshEvents && event.status === 'pending' && deliveries.length === 0;
     return [
@@ -608,7 +642,7 @@ export class KyselyStore {
     return this.db
       .updateTable(D)
       .set({ status: 'cancelled', last_error: reason, updated_at: now })
-      .where('subscription_id', '=', subscriptionId)
+      .where(this.#ofSubscription(subscriptionId))
       .where('status', '=', 'pending')
       .compile();
   }
@@ -765,7 +799,13 @@ export class KyselyStore {
       }
     }
     if (queries.length === 0) return new Set();
+    // The history's catch-up, when due, rides in this transaction: no commit of its own, and a kill
+    // before the commit loses neither (the catch-up is done again with the next).
+    const sinceCatchUp = this.#deliveriesSinceCatchUp + inserts.reduce((count, id) => (id === '' ? count : count + 1), 0);
+    const catchUp = this.#catchesUpHistory && sinceCatchUp >= HISTORY_CATCH_UP_DELIVERIES;
+    if (catchUp) queries.push(...this.#catchUpStatements);
     const results = await this.dialect.executeBatch(queries);
+    this.#deliveriesSinceCatchUp = catchUp ? 0 : sinceCatchUp;
     // The deliveries this call inserted (another process may have fanned out the same event first).
     return new Set(inserts.filter((id, index) => id !== '' && (results[index]?.changes ?? 0) > 0));
   }
@@ -856,6 +896,8 @@ export class KyselyStore {
    * over a lapsed one always ends later than it: no two claims of a delivery share a `leaseUntil`.
    */
   async claimDue(limit: number, now: number, requestedLeaseUntil: number): Promise<ClaimedDelivery[]> {
+    // Deliveries made at trigger time (a per-subscription payload) have no fan-out to catch the history up with.
+    if (this.#catchesUpHistory && this.#deliveriesSinceCatchUp >= HISTORY_CATCH_UP_DELIVERIES) await this.catchUpHistory();
     const leaseUntil = Math.max(requestedLeaseUntil, now + 1);
     const due = this.db
       .selectFrom(D)
@@ -1102,7 +1144,7 @@ export class KyselyStore {
       }
       if (goneSubscriptionId !== undefined) {
         effects.push(statement(this.#deleteGoneSql, [goneSubscriptionId, ...held]));
-        effects.push(statement(this.#cancelGoneSql, ['cancelled', 'subscription gone (410)', now, goneSubscriptionId, ...held]));
+        effects.push(statement(this.#cancelGoneSql, this.#cancelGoneParams(goneSubscriptionId, now, held)));
       } else if (streak) {
         const run = openRuns.get(streak.subscriptionId);
         if (run && run.failed === streak.failed) run.held.push(...held);
@@ -1151,7 +1193,7 @@ export class KyselyStore {
       this.db
         .updateTable(D)
         .set({ status: 'pending', due_at: now, updated_at: now })
-        .where('subscription_id', '=', subscriptionId)
+        .where(this.#ofSubscription(subscriptionId))
         .where('status', 'in', ['failed', 'cancelled'])
         .where('created_at', '>=', since)
         .executeTakeFirst(),
@@ -1186,6 +1228,10 @@ export class KyselyStore {
   // ── delivery log ────────────────────────────────────────────────────────────────────────────
 
   async listDeliveries(subscriptionId: string, limit: number, before?: string): Promise<DeliveryWithAttempts[]> {
+    if (this.#catchesUpHistory) {
+      const ids = newestDeliveryIdsOf(subscriptionId, limit, before);
+      return this.#withAttempts(await this.#deliveriesWithEventName().where(sql<SqlBool>`d.id in (${ids})`).orderBy('d.id', 'desc').limit(limit).execute());
+    }
     let query = this.#deliveriesWithEventName().where('d.subscription_id', '=', subscriptionId).orderBy('d.id', 'desc').limit(limit);
     if (before !== undefined) query = query.where('d.id', '<', before);
     return this.#withAttempts(await query.execute());

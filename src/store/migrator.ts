@@ -19,6 +19,7 @@ import { eventNamesIndexedAtFanOut } from './migrations/0004-event-names-indexed
 import { subscriptionMaxPerSecond } from './migrations/0005-subscription-max-per-second.js';
 import { freshEventsTable } from './migrations/0006-fresh-events-table.js';
 import { firstAttemptInDeliveryRow } from './migrations/0007-first-attempt-in-delivery-row.js';
+import { subscriptionHistoryTable } from './migrations/0008-subscription-history-table.js';
 
 const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-initial': initial,
@@ -28,6 +29,7 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0005-subscription-max-per-second': subscriptionMaxPerSecond,
   '0006-fresh-events-table': freshEventsTable,
   '0007-first-attempt-in-delivery-row': firstAttemptInDeliveryRow,
+  '0008-subscription-history-table': subscriptionHistoryTable,
 };
 
 /** Every migration's name, in the order they run; the last one is the current schema version. */

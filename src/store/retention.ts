@@ -8,9 +8,11 @@
  * once the fan-out has handled it.
  * @module
  */
+import { sql } from 'kysely';
 import { idFloor } from '../ids.js';
 import type { KyselyStore } from './kysely-store.js';
 import type { DeliveryStatus } from './schema.js';
+import { ANCHOR_ID } from './subscription-history.js';
 
 export interface PurgeResult {
   readonly deliveries: number;
@@ -40,12 +42,13 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
  */
 export async function purgeBefore(store: KyselyStore, cutoff: number, { batchSize = 500, signal }: PurgeOptions = {}): Promise<PurgeResult> {
   const { db } = store;
+  const history = store.dialect.capabilities.catchesUpSubscriptionHistory === true;
   let deliveries = 0;
   let events = 0;
   for (let after = ''; !signal?.aborted; ) {
     const batch = await db
       .selectFrom('resthooks_deliveries')
-      .select('id')
+      .select(['id', 'subscription_id'])
       .where('id', '>', after)
       .where('id', '<', idFloor('dlv', cutoff))
       .where('status', 'in', FINISHED)
@@ -58,8 +61,20 @@ export async function purgeBefore(store: KyselyStore, cutoff: number, { batchSiz
     after = ids.at(-1)!;
     // The conditions again in the DELETE: a delivery retried or recovered since the SELECT is active
     // now and stays, and so do its attempts (only attempts whose delivery is gone are deleted).
+    const deleteDeliveries = db.deleteFrom('resthooks_deliveries').where('id', 'in', ids).where('status', 'in', FINISHED).where('updated_at', '<', cutoff);
     const [deleted] = await store.dialect.executeBatch([
-      db.deleteFrom('resthooks_deliveries').where('id', 'in', ids).where('status', 'in', FINISHED).where('updated_at', '<', cutoff).compile(),
+      // The history's anchor stays until the history has caught up past it: gone, the mark would not hold
+      // and every read of the history would scan all deliveries until the next catch-up.
+      (history ? deleteDeliveries.where(sql<boolean>`id not in (${ANCHOR_ID})`) : deleteDeliveries).compile(),
+      ...(history
+        ? [
+            db
+              .deleteFrom('resthooks_subscription_history')
+              .where(sql<boolean>`(subscription_id, delivery_id) in (values ${sql.join(batch.map((row) => sql`(${row.subscription_id}, ${row.id})`))})`)
+              .where((eb) => eb.not(eb.exists(eb.selectFrom('resthooks_deliveries as d').select('d.id').whereRef('d.id', '=', 'resthooks_subscription_history.delivery_id'))))
+              .compile(),
+          ]
+        : []),
       db
         .deleteFrom('resthooks_attempts')
         .where('delivery_id', 'in', ids)

@@ -113,10 +113,27 @@ export interface AttemptTable {
   outcome: AttemptOutcomeKind;
 }
 
+/**
+ * One delivery in its subscription's history (migration 0008): on SQLite the delivery log's index, caught
+ * up in sorted batches rather than written by the fan-out; empty on PostgreSQL, which indexes the deliveries.
+ */
+export interface SubscriptionHistoryTable {
+  subscription_id: string;
+  delivery_id: string;
+}
+
+/** How far the history has caught up with the deliveries (one row): their last rowid it holds, and whose it was. */
+export interface HistoryMarkTable {
+  rowid_mark: number;
+  anchor_id: string | null;
+}
+
 export interface ResthooksDatabase {
   resthooks_subscriptions: SubscriptionTable;
   resthooks_events: EventTable & EventFanOutColumns;
   resthooks_outbox: FreshEventTable;
   resthooks_deliveries: DeliveryTable & DeliveryFirstAttemptColumns;
   resthooks_attempts: AttemptTable;
+  resthooks_subscription_history: SubscriptionHistoryTable;
+  resthooks_history_mark: HistoryMarkTable;
 }

@@ -49,6 +49,15 @@ export interface StoreCapabilities {
    * and its save-to-receive latency is a target: absent (0), nothing waits.
    */
   readonly batchWindowMs?: number;
+  /**
+   * A subscription's deliveries are found through `resthooks_subscription_history` (migration 0008),
+   * caught up with the deliveries table in sorted batches, plus the deliveries inserted since the last
+   * batch, read by rowid; the fan-out writes no per-subscription index. On SQLite that index cost one WAL
+   * page per subscription per fan-out transaction, ~3/4 of the fan-out's pages at 100 subscriptions per
+   * event. PostgreSQL keeps its index (its fan-out is one set-based statement, and a table has no stable
+   * rowid to mark a tail by). Absent: false.
+   */
+  readonly catchesUpSubscriptionHistory?: boolean;
 }
 
 /**

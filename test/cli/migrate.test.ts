@@ -55,7 +55,7 @@ describe('resthooks migrate', () => {
     const first = await runCli(['migrate', '--db', file]);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
-    expect(first.stdout).toBe(`Migrating SQLite ${file}\n  ✓ 0001-initial\n  ✓ 0002-attempts-keyed-by-delivery\n  ✓ 0003-event-fanout-retries\n  ✓ 0004-event-names-indexed-at-fanout\n  ✓ 0005-subscription-max-per-second\n  ✓ 0006-fresh-events-table\n  ✓ 0007-first-attempt-in-delivery-row\nDone: 7 migrations applied.\n`);
+    expect(first.stdout).toBe(`Migrating SQLite ${file}\n  ✓ 0001-initial\n  ✓ 0002-attempts-keyed-by-delivery\n  ✓ 0003-event-fanout-retries\n  ✓ 0004-event-names-indexed-at-fanout\n  ✓ 0005-subscription-max-per-second\n  ✓ 0006-fresh-events-table\n  ✓ 0007-first-attempt-in-delivery-row\n  ✓ 0008-subscription-history-table\nDone: 8 migrations applied.\n`);
 
     const database = new Database(file, { readonly: true });
     const tables = database.prepare("select name from sqlite_master where type = 'table' and name like 'resthooks%' order by name").pluck().all();
@@ -82,7 +82,7 @@ describe('resthooks migrate', () => {
       const first = await runCli(['migrate', '--db', database.url]);
       expect(first.stderr).toBe('');
       expect(first.code).toBe(0);
-      expect(first.stdout).toBe(`Migrating PostgreSQL ${database.url}\n  ✓ 0001-initial\n  ✓ 0002-attempts-keyed-by-delivery\n  ✓ 0003-event-fanout-retries\n  ✓ 0004-event-names-indexed-at-fanout\n  ✓ 0005-subscription-max-per-second\n  ✓ 0006-fresh-events-table\n  ✓ 0007-first-attempt-in-delivery-row\nDone: 7 migrations applied.\n`);
+      expect(first.stdout).toBe(`Migrating PostgreSQL ${database.url}\n  ✓ 0001-initial\n  ✓ 0002-attempts-keyed-by-delivery\n  ✓ 0003-event-fanout-retries\n  ✓ 0004-event-names-indexed-at-fanout\n  ✓ 0005-subscription-max-per-second\n  ✓ 0006-fresh-events-table\n  ✓ 0007-first-attempt-in-delivery-row\n  ✓ 0008-subscription-history-table\nDone: 8 migrations applied.\n`);
       const client = new pg.Client({ connectionString: database.url });
       await client.connect();
       const { rows } = await client.query<{ name: string }>("select tablename as name from pg_tables where tablename like 'resthooks%' order by 1");

@@ -14,7 +14,7 @@ import { startReceiver, type Receiver } from '../support/receiver.js';
 import { runCli } from './cli-process.js';
 import { freshDatabases, printedSql } from './print-sql-support.js';
 
-const LATEST = '0007-first-attempt-in-delivery-row';
+const LATEST = '0008-subscription-history-table';
 
 /** The printed SQL without the sections of `migrations`: a database that stopped before them. */
 function withoutSections(script: string, migrations: readonly string[]): string {

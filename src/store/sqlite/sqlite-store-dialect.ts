@@ -292,7 +292,7 @@ export function sqliteStoreDialect(database: SqliteDatabase, options: SqliteStor
   const driver = new SqliteStoreDriver(database, options.busyTimeoutMs ?? 10_000, checkpointer);
   return {
     name: 'sqlite',
-    capabilities: { supportsSkipLocked: false, supportsArrayParameters: false, appendsFreshEvents: true },
+    capabilities: { supportsSkipLocked: false, supportsArrayParameters: false, appendsFreshEvents: true, catchesUpSubscriptionHistory: true },
     kysely: {
       createAdapter: () => new TransactionalDdlSqliteAdapter(),
       createDriver: () => driver,
