@@ -263,7 +263,7 @@ it('never keeps a process alive: an app that starts its hooks and does nothing m
   expect({ code, signal }).toEqual({ code: 0, signal: null });
 });
 
-it('kill -9 while the thread checkpoints loses no outbox row, and leaves a sound database', { timeout: 120_000 }, async () => {
+it('kill -9 while the thread checkpoints loses no outbox row, and leaves a sound database', { timeout: 400_000 }, async () => {
   const dir = tempDir();
   cleanups.push(() => dir.cleanup());
   const file = join(dir.path, 'crash.db');
@@ -275,14 +275,37 @@ it('kill -9 while the thread checkpoints loses no outbox row, and leaves a sound
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     let upTo = next - 1;
+    let last = { copiedFrames: 0, restarts: 0, messages: 0 };
+    const started = Date.now();
+    let first: number | undefined;
     // Killed once its thread has copied a few dozen WALs' worth, while writes go on: with a WAL
     // checkpointed every CRASH_CHILD_WAL_PAGES pages, a checkpoint is nearly always under way.
     await new Promise<void>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`child exited (${code}) before the kill: ${stderr}`)));
+      // A child that stops making progress fails the run with what it had reached, not a bare timeout.
+      const stall = (what: string) => {
+        child.removeAllListeners('exit');
+        child.kill('SIGKILL');
+        reject(new Error(`run ${run}: ${what} after ${Date.now() - started} ms (first write at ${first} ms): ${JSON.stringify({ written: upTo - next + 1, ...last })}; stderr: ${stderr.slice(-2_000)}`));
+      };
+      // Its start (tsx compiling the sources, the migrations, the thread) takes seconds, minutes on a loaded machine.
+      let stalled = setTimeout(() => stall('no first write'), 100_000);
+      child.once('exit', (code) => {
+        clearTimeout(stalled);
+        reject(new Error(`child exited (${code}) before the kill: ${stderr}`));
+      });
       child.on('message', (message: { type: string; upTo: number; copiedFrames: number; restarts: number }) => {
         upTo = message.upTo;
+        if (first === undefined) {
+          first = Date.now() - started;
+          // From its first write on, the child reaches the kill point in about a second.
+          clearTimeout(stalled);
+          stalled = setTimeout(() => stall('no kill point'), 30_000);
+        }
+        last = { copiedFrames: message.copiedFrames, restarts: message.restarts, messages: last.messages + 1 };
         if (message.copiedFrames > 20 * CRASH_CHILD_WAL_PAGES && upTo - next >= 500) {
+          clearTimeout(stalled);
           child.removeAllListeners('exit');
+          child.removeAllListeners('message');
           child.kill('SIGKILL');
           resolve();
         }

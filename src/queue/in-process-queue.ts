@@ -4,7 +4,7 @@ import { GiveBack, type DeliveryProcessor, type DeliveryQueue, type FairnessLimi
 
 /**
  * The embedded engine: runs the processor in this process, at most `concurrency` at a time, and
- * holds up to `CLAIMS_PER_SLOT × concurrency` claims (running or waiting). It asks for more only once half of
+ * holds up to `CLAIMS_PER_SLOT × concurrency` claims (running, waiting or being given back). It asks for more only once half of
  * that is free, so each fan-out or claim is one transaction of at least `CLAIMS_PER_SLOT / 2 × concurrency`
  * deliveries: with many subscribers per event, a small transaction rewrites a page of the
  * per-subscription index for nearly every delivery, a larger one shares each page among several
@@ -66,8 +66,9 @@ export class InProcessQueue implements DeliveryQueue {
     this.#stuck = AbortSignal.abort(new GiveBack('waited behind its own owner or receiver', options.timeoutMs));
   }
 
+  /** Claims this process may still take: a claim being given back holds its lease until its release is recorded. */
   capacity(): number {
-    return CLAIMS_PER_SLOT * this.#concurrency - this.#inFlight - this.#fairShare.waiting;
+    return CLAIMS_PER_SLOT * this.#concurrency - this.#inFlight - this.#fairShare.waiting - this.#givingBack;
   }
 
   async enqueue(deliveries: readonly ClaimedDelivery[]): Promise<void> {
@@ -121,6 +122,7 @@ export class InProcessQueue implements DeliveryQueue {
     } finally {
       this.#givingBack--;
       this.#settle();
+      if (this.#roomForBatch()) this.#listener();
     }
   }
 
@@ -129,10 +131,11 @@ export class InProcessQueue implements DeliveryQueue {
     if (this.#fairShare.waiting === 0) return;
     // Only while the dispatcher is held back: otherwise the queue still takes other owners' work.
     if (!this.#roomForBatch()) {
-      const wanted = (CLAIMS_PER_SLOT / 2) * this.#concurrency - this.capacity();
+      // Releases still being recorded make room too, once they are: not given back twice over.
+      const wanted = (CLAIMS_PER_SLOT / 2) * this.#concurrency - this.capacity() - this.#givingBack;
       const stuck = this.#fairShare.takeStuck(Date.now() - STUCK_AFTER_MS, wanted);
+      // The dispatcher is asked for more once their releases are recorded (#giveBack).
       for (const entry of stuck) void this.#giveBack(entry, this.#stuck);
-      if (this.#roomForBatch()) this.#listener();
     }
     this.#startWaiting();
   }
