@@ -235,8 +235,9 @@ const A = 'resthooks_attempts' as const;
  * True while one of `holders` claims still holds its delivery: `(id, attempts, due_at)` as the claim
  * left them, status `in_flight`. Three parameters per holder, in that order (`heldParams`).
  */
-function heldBy(holders: number): RawBuilder<SqlBool> {
-  const each = Array.from({ length: holders }, () => sql`(held.id = ${''} and held.attempts = ${0} and held.due_at = ${0})`);
+function heldBy(holders: number, held: readonly unknown[] = []): RawBuilder<SqlBool> {
+  // Placeholders to bind later (a statement compiled once), or `held`'s values (`heldParams`, one claim after another).
+  const each = Array.from({ length: holders }, (_, i) => sql`(held.id = ${held[3 * i] ?? ''} and held.attempts = ${held[3 * i + 1] ?? 0} and held.due_at = ${held[3 * i + 2] ?? 0})`);
   return sql<SqlBool>`exists (select 1 from ${sql.table(D)} as held where held.status = ${IN_FLIGHT} and (${sql.join(each, sql` or `)}))`;
 }
 function heldParams(deliveryId: string, claim: ClaimToken): unknown[] {
@@ -282,7 +283,6 @@ export class KyselyStore {
   // The same update keeping the attempt in the delivery's row: a first attempt that delivered (migration 0007).
   readonly #recordFirstDeliverySql: string;
   readonly #deleteGoneSql: string;
-  readonly #cancelGoneSql: string;
   readonly #releaseClaimSql: string;
   // The history's catch-up (`catchesUpSubscriptionHistory`), compiled once.
   readonly #catchUpStatements: readonly CompiledStatement[];
@@ -335,13 +335,6 @@ export class KyselyStore {
     this.#updateDeliverySql = deliveryUpdate(SAMPLE_DELIVERY_CHANGE);
     this.#recordFirstDeliverySql = deliveryUpdate(SAMPLE_FIRST_DELIVERY);
     this.#deleteGoneSql = this.db.deleteFrom(S).where('id', '=', '').where(heldBy(1)).compile().sql;
-    this.#cancelGoneSql = this.db
-      .updateTable(D)
-      .set({ status: 'cancelled', last_error: '', updated_at: 0 })
-      .where(this.#ofSubscription(''))
-      .where('status', '=', PENDING)
-      .where(heldBy(1))
-      .compile().sql;
     this.#catchUpStatements = CATCH_UP.map((query) => query.compile(this.db));
     this.#releaseClaimSql = this.db
       .updateTable(D)
@@ -362,10 +355,16 @@ export class KyselyStore {
     return this.#catchesUpHistory ? isDeliveryOf('id', subscriptionId) : sql<SqlBool>`${sql.ref('subscription_id')} = ${subscriptionId}`;
   }
 
-  /** `#cancelGoneSql`'s parameters: the subscription id once per place `#ofSubscription` reads it. */
-  #cancelGoneParams(subscriptionId: string, now: number, held: readonly unknown[]): unknown[] {
-    const of = this.#catchesUpHistory ? [subscriptionId, subscriptionId] : [subscriptionId];
-    return ['cancelled', 'subscription gone (410)', now, ...of, ...held];
+  /** Cancels the pending deliveries of a subscription its receiver said is gone (410): compiled where used, a 410 is rare. */
+  #cancelGone(subscriptionId: string, now: number, held: readonly unknown[]): CompiledStatement {
+    const { sql: text, parameters } = this.db
+      .updateTable(D)
+      .set({ status: 'cancelled', last_error: 'subscription gone (410)', updated_at: now })
+      .where(this.#ofSubscription(subscriptionId))
+      .where('status', '=', PENDING)
+      .where(heldBy(1, held))
+      .compile();
+    return statement(text, parameters);
   }
 
   /**
@@ -1144,7 +1143,7 @@ export class KyselyStore {
       }
       if (goneSubscriptionId !== undefined) {
         effects.push(statement(this.#deleteGoneSql, [goneSubscriptionId, ...held]));
-        effects.push(statement(this.#cancelGoneSql, this.#cancelGoneParams(goneSubscriptionId, now, held)));
+        effects.push(this.#cancelGone(goneSubscriptionId, now, held));
       } else if (streak) {
         const run = openRuns.get(streak.subscriptionId);
         if (run && run.failed === streak.failed) run.held.push(...held);
