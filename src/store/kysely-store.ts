@@ -346,13 +346,14 @@ export class KyselyStore {
       .compile().sql;
   }
 
-  get #catchesUpHistory(): boolean {
+  /** Whether this store keeps `resthooks_subscription_history` in catch-up batches (the dialect's `catchesUpSubscriptionHistory`). */
+  get catchesUpHistory(): boolean {
     return this.dialect.capabilities.catchesUpSubscriptionHistory === true;
   }
 
   /** Rows of the deliveries table that are the subscription's deliveries. */
   #ofSubscription(subscriptionId: string): RawBuilder<SqlBool> {
-    return this.#catchesUpHistory ? isDeliveryOf('id', subscriptionId) : sql<SqlBool>`${sql.ref('subscription_id')} = ${subscriptionId}`;
+    return this.catchesUpHistory ? isDeliveryOf('id', subscriptionId) : sql<SqlBool>`${sql.ref('subscription_id')} = ${subscriptionId}`;
   }
 
   /** Cancels the pending deliveries of a subscription its receiver said is gone (410): compiled where used, a 410 is rare. */
@@ -373,7 +374,7 @@ export class KyselyStore {
    * itself every `HISTORY_CATCH_UP_DELIVERIES` deliveries, so the tail the readers scan stays short.
    */
   async catchUpHistory(): Promise<void> {
-    if (!this.#catchesUpHistory) return;
+    if (!this.catchesUpHistory) return;
     const since = this.#deliveriesSinceCatchUp;
     await this.dialect.executeBatch(this.#catchUpStatements);
     this.#deliveriesSinceCatchUp -= since;
@@ -801,7 +802,7 @@ export class KyselyStore {
     // The history's catch-up, when due, rides in this transaction: no commit of its own, and a kill
     // before the commit loses neither (the catch-up is done again with the next).
     const sinceCatchUp = this.#deliveriesSinceCatchUp + inserts.reduce((count, id) => (id === '' ? count : count + 1), 0);
-    const catchUp = this.#catchesUpHistory && sinceCatchUp >= HISTORY_CATCH_UP_DELIVERIES;
+    const catchUp = this.catchesUpHistory && sinceCatchUp >= HISTORY_CATCH_UP_DELIVERIES;
     if (catchUp) queries.push(...this.#catchUpStatements);
     const results = await this.dialect.executeBatch(queries);
     this.#deliveriesSinceCatchUp = catchUp ? 0 : sinceCatchUp;
@@ -896,7 +897,7 @@ export class KyselyStore {
    */
   async claimDue(limit: number, now: number, requestedLeaseUntil: number): Promise<ClaimedDelivery[]> {
     // Deliveries made at trigger time (a per-subscription payload) have no fan-out to catch the history up with.
-    if (this.#catchesUpHistory && this.#deliveriesSinceCatchUp >= HISTORY_CATCH_UP_DELIVERIES) await this.catchUpHistory();
+    if (this.catchesUpHistory && this.#deliveriesSinceCatchUp >= HISTORY_CATCH_UP_DELIVERIES) await this.catchUpHistory();
     const leaseUntil = Math.max(requestedLeaseUntil, now + 1);
     const due = this.db
       .selectFrom(D)
@@ -1227,7 +1228,7 @@ export class KyselyStore {
   // ── delivery log ────────────────────────────────────────────────────────────────────────────
 
   async listDeliveries(subscriptionId: string, limit: number, before?: string): Promise<DeliveryWithAttempts[]> {
-    if (this.#catchesUpHistory) {
+    if (this.catchesUpHistory) {
       const ids = newestDeliveryIdsOf(subscriptionId, limit, before);
       return this.#withAttempts(await this.#deliveriesWithEventName().where(sql<SqlBool>`d.id in (${ids})`).orderBy('d.id', 'desc').limit(limit).execute());
     }

@@ -42,7 +42,7 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
  */
 export async function purgeBefore(store: KyselyStore, cutoff: number, { batchSize = 500, signal }: PurgeOptions = {}): Promise<PurgeResult> {
   const { db } = store;
-  const history = store.dialect.capabilities.catchesUpSubscriptionHistory === true;
+  const history = store.catchesUpHistory;
   let deliveries = 0;
   let events = 0;
   for (let after = ''; !signal?.aborted; ) {
