@@ -42,7 +42,7 @@ const ADAPTER_ROUNDS = 21;
 const HOT_TARGET = 1.5; // × the floor's bare INSERT, and × the same insert without resthooks for an adapter
 // Each scenario's resthooks, floor and ceiling runs rotate, each first in a third of the rounds; medians over rounds are
 // reported. A run of N=1,000 × K=1 lasts ~0.1 s, so one GC pause or stall moves it: with 3 rounds its median resthooks /
-// floor was 87% in one full run and 75% in the next on the same code, a swing larger than the target's margin.
+// floor was 87% in one full run and 75% in the next (no change to the delivery path between them), more than the target's margin.
 const E2E_ROUNDS = 9;
 // End to end on SQLite, against the durable floor: deliveries/s at least this share of the floor's and client CPU per
 // delivery at most this multiple of it; where the floor itself reaches FLOOR_NEAR_CEILING of the ceiling, resthooks
