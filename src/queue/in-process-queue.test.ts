@@ -12,16 +12,21 @@ const settleTurn = () => new Promise((resolve) => setImmediate(resolve));
 const ownedClaim = (id: string, owner: string, target = `http://${id}.test/hook`, subscription = `sub-${id}`) =>
   ({ id, leaseUntil: Date.now() + 3_600_000, subscriptionId: subscription, subscription: { id: subscription, owner, target, active: true } }) as ClaimedDelivery;
 
-/** A queue whose attempts run until the test ends them: `started` in order, `finish(id)` ends one. */
-function heldQueue(concurrency: number, fairness: FairnessLimits, timeoutMs = 1_000) {
+/**
+ * A queue whose attempts run until the test ends them: `started` in order, `finish(id)` ends one. With
+ * `holdReleases`, a claim given back stays in `releasing` until `letGo()` releases it and every later one.
+ */
+function heldQueue(concurrency: number, fairness: FairnessLimits, timeoutMs = 1_000, { holdReleases = false } = {}) {
+  let holding = holdReleases;
   const running = new Map<string, () => void>();
+  const releasing = new Map<string, () => void>();
   const started: string[] = [];
   const givenBack: Array<{ id: string; reason: unknown }> = [];
   const queue = new InProcessQueue(
     (delivery, signal) => {
       if (signal.aborted) {
         givenBack.push({ id: delivery.id, reason: signal.reason });
-        return Promise.resolve();
+        return holding ? new Promise<void>((resolve) => releasing.set(delivery.id, resolve)) : Promise.resolve();
       }
       started.push(delivery.id);
       // Like a real attempt, it also ends when the shutdown deadline aborts it.
@@ -37,7 +42,12 @@ function heldQueue(concurrency: number, fairness: FairnessLimits, timeoutMs = 1_
     running.delete(id);
     await settleTurn();
   };
-  return { queue, started, givenBack, running, finish };
+  const letGo = () => {
+    holding = false;
+    for (const release of releasing.values()) release();
+    releasing.clear();
+  };
+  return { queue, started, givenBack, running, releasing, finish, letGo };
 }
 
 const NO_CAPS: FairnessLimits = { perOrigin: Infinity, perSubscription: Infinity, ownerShare: 1 };
@@ -172,6 +182,38 @@ describe('InProcessQueue', () => {
       expect([queue.capacity(), asked]).toEqual([held / 2, 1]);
       await queue.close(10);
     });
+
+    it('a claim being given back still counts against capacity() until its release is recorded, and the dispatcher is asked for more once it is', async () => {
+      // One attempt per subscription: the claims of one subscription wait behind each other.
+      const { queue, givenBack, running, releasing, letGo } = heldQueue(2, { ...NO_CAPS, perSubscription: 1 }, 1_000, { holdReleases: true });
+      let asked = 0;
+      queue.onCapacity(() => asked++);
+      const held = CLAIMS_PER_SLOT * 2;
+      await queue.enqueue(Array.from({ length: held }, (_, i) => ownedClaim(`s${i}`, 'alice', 'http://x.test/', 'sub-s')));
+      expect([queue.capacity(), running.size]).toEqual([0, 1]);
+
+      // Stuck behind their subscription's one slow attempt in a full queue: given back, their releases pending.
+      await eventually(() => assert.ok(releasing.size > 0), STUCK_AFTER_MS * 5);
+      const givingBack = releasing.size;
+      expect(givingBack).toBeGreaterThanOrEqual(held / 2 - 1);
+      // Running, waiting and being given back together are all that is held: nothing more may be claimed yet.
+      expect([queue.capacity(), asked]).toEqual([0, 0]);
+
+      // A later check gives back no more than half the queue's worth: the pending releases count as room to come.
+      await new Promise((resolve) => setTimeout(resolve, STUCK_AFTER_MS));
+      expect(givenBack).toHaveLength(givingBack);
+
+      letGo();
+      await eventually(() => expect(queue.capacity()).toBe(givingBack));
+      expect(asked).toBeGreaterThan(0);
+
+      // Settled only once the attempt ends too.
+      let settled = false;
+      void queue.settled().then(() => (settled = true));
+      await settleTurn();
+      expect(settled).toBe(false);
+      await queue.close(10);
+    }, 20_000);
 
     it('claims that only wait for a free slot, or a queue with room for a batch, give nothing back', async () => {
       const { queue, givenBack } = heldQueue(2, NO_CAPS);
