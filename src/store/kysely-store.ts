@@ -232,13 +232,18 @@ const D = 'resthooks_deliveries' as const;
 const A = 'resthooks_attempts' as const;
 
 /**
- * True while one of `holders` claims still holds its delivery: `(id, attempts, due_at)` as the claim
- * left them, status `in_flight`. Three parameters per holder, in that order (`heldParams`).
+ * True while one of the claims in `held` still holds its delivery: `(id, attempts, due_at)` as the claim
+ * left them, status `in_flight`. Three values per claim, in that order (`heldParams`, one claim after
+ * another; `unboundHolders(n)` for a statement compiled once and bound later).
  */
-function heldBy(holders: number, held: readonly unknown[] = []): RawBuilder<SqlBool> {
-  // Placeholders to bind later (a statement compiled once), or `held`'s values (`heldParams`, one claim after another).
-  const each = Array.from({ length: holders }, (_, i) => sql`(held.id = ${held[3 * i] ?? ''} and held.attempts = ${held[3 * i + 1] ?? 0} and held.due_at = ${held[3 * i + 2] ?? 0})`);
+function heldBy(held: readonly unknown[]): RawBuilder<SqlBool> {
+  const each: RawBuilder<unknown>[] = [];
+  for (let i = 0; i < held.length; i += 3) each.push(sql`(held.id = ${held[i]} and held.attempts = ${held[i + 1]} and held.due_at = ${held[i + 2]})`);
   return sql<SqlBool>`exists (select 1 from ${sql.table(D)} as held where held.status = ${IN_FLIGHT} and (${sql.join(each, sql` or `)}))`;
+}
+/** Sample values for `holders` claims: their placeholders are bound to `heldParams` when the statement runs. */
+function unboundHolders(holders: number): unknown[] {
+  return Array.from({ length: holders }, () => ['', 0, 0]).flat();
 }
 function heldParams(deliveryId: string, claim: ClaimToken): unknown[] {
   return [deliveryId, claim.attempt - 1, claim.leaseUntil];
@@ -292,9 +297,12 @@ export class KyselyStore {
   #appendsDeliveries = false;
   /** Deliveries this store has inserted since it last caught the history up (see `catchUpHistory`). */
   #deliveriesSinceCatchUp = 0;
+  /** Whether this store keeps `resthooks_subscription_history` in catch-up batches (the dialect's `catchesUpSubscriptionHistory`). */
+  readonly catchesUpHistory: boolean;
 
   constructor(dialect: StoreDialect, secrets: SecretBox = SecretBox.plaintext()) {
     this.dialect = dialect;
+    this.catchesUpHistory = dialect.capabilities.catchesUpSubscriptionHistory === true;
     this.secrets = secrets;
     this.db = new Kysely<ResthooksDatabase>({ dialect: dialect.kysely });
     const insertEventSql = this.db.insertInto(E).values(SAMPLE_EVENT).compile().sql;
@@ -328,13 +336,13 @@ export class KyselyStore {
     const integer = sql`cast(${0} as bigint)`;
     this.#insertAttemptSql = sql`insert into ${sql.table(A)} (${sql.join(ATTEMPT_COLUMNS.map((c) => sql.ref(c)))})
       select ${sql.join(ATTEMPT_COLUMNS.map((c) => (ATTEMPT_INTEGER_COLUMNS.has(c) ? integer : text)))}
-      where ${heldBy(1)}
+      where ${heldBy(unboundHolders(1))}
       on conflict (delivery_id, number) do nothing`.compile(this.db).sql;
     const deliveryUpdate = (change: typeof SAMPLE_DELIVERY_CHANGE | typeof SAMPLE_FIRST_DELIVERY) =>
       this.db.updateTable(D).set(change).where('id', '=', '').where('status', '=', IN_FLIGHT).where('attempts', '=', 0).where('due_at', '=', 0).compile().sql;
     this.#updateDeliverySql = deliveryUpdate(SAMPLE_DELIVERY_CHANGE);
     this.#recordFirstDeliverySql = deliveryUpdate(SAMPLE_FIRST_DELIVERY);
-    this.#deleteGoneSql = this.db.deleteFrom(S).where('id', '=', '').where(heldBy(1)).compile().sql;
+    this.#deleteGoneSql = this.db.deleteFrom(S).where('id', '=', '').where(heldBy(unboundHolders(1))).compile().sql;
     this.#catchUpStatements = CATCH_UP.map((query) => query.compile(this.db));
     this.#releaseClaimSql = this.db
       .updateTable(D)
@@ -344,11 +352,6 @@ export class KyselyStore {
       .where('attempts', '=', 0)
       .where('due_at', '=', 0)
       .compile().sql;
-  }
-
-  /** Whether this store keeps `resthooks_subscription_history` in catch-up batches (the dialect's `catchesUpSubscriptionHistory`). */
-  get catchesUpHistory(): boolean {
-    return this.dialect.capabilities.catchesUpSubscriptionHistory === true;
   }
 
   /** Rows of the deliveries table that are the subscription's deliveries. */
@@ -363,7 +366,7 @@ export class KyselyStore {
       .set({ status: 'cancelled', last_error: 'subscription gone (410)', updated_at: now })
       .where(this.#ofSubscription(subscriptionId))
       .where('status', '=', PENDING)
-      .where(heldBy(1, held))
+      .where(heldBy(held))
       .compile();
     return statement(text, parameters);
   }
@@ -403,7 +406,7 @@ export class KyselyStore {
           : kind === 'start'
             ? this.db.updateTable(S).set({ failing_since: 0 }).where('id', '=', '').where('failing_since', 'is', null)
             : this.db.updateTable(S).set({ active: 0, updated_at: 0, disabled_reason: '' }).where('id', '=', '').where('active', '=', 1).where('failing_since', '<=', 0);
-      text = query.where(heldBy(holders)).compile().sql;
+      text = query.where(heldBy(unboundHolders(holders))).compile().sql;
       this.#runSql.set(key, text);
     }
     return text;
