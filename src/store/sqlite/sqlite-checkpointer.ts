@@ -69,8 +69,8 @@ const db = new Database(file, { fileMustExist: true, timeout: 0 });
 // mode). A thread that died of that would leave the store to its backstop; this one tries again next tick.
 let passive;
 // better-sqlite3's codes are the extended ones: SQLITE_BUSY_RECOVERY, SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED_SHAREDCACHE…
-// SQLITE_PROTOCOL: a WAL lock race SQLite gave up retrying (https://sqlite.org/rescode.html#protocol), as transient.
-const busy = (error) => typeof error?.code === 'string' && /^SQLITE_(BUSY|LOCKED|PROTOCOL)/.test(error.code);
+// SQLITE_PROTOCOL: a WAL lock race SQLite gave up retrying (https://sqlite.org/rescode.html#protocol). Each skips a turn.
+const transient = (error) => typeof error?.code === 'string' && /^SQLITE_(BUSY|LOCKED|PROTOCOL)/.test(error.code);
 const header = Buffer.alloc(136);
 const little = require('node:os').endianness() === 'LE';
 const u32 = (offset) => (little ? header.readUInt32LE(offset) : header.readUInt32BE(offset));
@@ -95,7 +95,7 @@ function tick() {
     passive ??= db.prepare('pragma wal_checkpoint(PASSIVE)');
     checkpoint();
   } catch (error) {
-    if (!busy(error)) throw error;
+    if (!transient(error)) throw error;
   }
   if (copied > 0 || restarted) parentPort.postMessage({ type: 'checkpointed', copied, restarted });
 }
